@@ -1,0 +1,15 @@
+//! The schema of Task API: every change, up and down, in order.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_users_and_tasks;
+
+/// Applies and reverts the schema migrations of Task API.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_users_and_tasks::Migration)]
+    }
+}

@@ -1,0 +1,8 @@
+//! The migration command line: `cargo run -p migration -- up|down|status`.
+
+use sea_orm_migration::prelude::*;
+
+#[tokio::main]
+async fn main() {
+    cli::run_cli(migration::Migrator).await;
+}

@@ -1,0 +1,334 @@
+//! The one error type of the API and the JSON error envelope it becomes, in one place.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use poem::http::{header, StatusCode};
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Object};
+use uuid::Uuid;
+
+use crate::store::StoreError;
+
+/// The closed list of error codes.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationError,
+    MalformedJson,
+    UserNotFound,
+    TaskNotFound,
+    NotFound,
+    MethodNotAllowed,
+    UserAlreadyExists,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ServiceUnavailable,
+    InternalError,
+}
+
+/// Where in the request a failing field is.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum FieldLocation {
+    Path,
+    Query,
+    Header,
+    Body,
+}
+
+/// One field of the request that breaks a rule.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's plain name, dotted when nested.
+    pub field: String,
+    pub location: FieldLocation,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(location: FieldLocation, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            location,
+            message: message.into(),
+        }
+    }
+}
+
+/// Machine-readable particulars of an error.
+#[derive(Object, Debug, Clone, Default)]
+pub struct ErrorDetails {
+    /// Every failing field, for `VALIDATION_ERROR`.
+    #[oai(skip_serializing_if_is_none)]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// A human-readable explanation.
+    pub message: String,
+    pub details: ErrorDetails,
+}
+
+/// The body of every response with status 400 or above.
+#[derive(Object, Debug, Clone)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    Validation(Vec<FieldError>),
+    /// A request that breaks a rule outside any one field.
+    InvalidRequest(String),
+    MalformedJson(String),
+    UserNotFound(Uuid),
+    TaskNotFound(Uuid),
+    UserAlreadyExists(Uuid),
+    RouteNotFound,
+    MethodNotAllowed,
+    PayloadTooLarge {
+        limit: usize,
+    },
+    UnsupportedMediaType(String),
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::InvalidRequest(_) | Self::MalformedJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::UserNotFound(_) | Self::TaskNotFound(_) | Self::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Self::UserAlreadyExists(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Validation(_) | Self::InvalidRequest(_) => ErrorCode::ValidationError,
+            Self::MalformedJson(_) => ErrorCode::MalformedJson,
+            Self::UserNotFound(_) => ErrorCode::UserNotFound,
+            Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
+            Self::UserAlreadyExists(_) => ErrorCode::UserAlreadyExists,
+            Self::RouteNotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::ServiceUnavailable => ErrorCode::ServiceUnavailable,
+            Self::Internal => ErrorCode::InternalError,
+        }
+    }
+
+    pub fn envelope(&self) -> ErrorEnvelope {
+        let fields = match self {
+            Self::Validation(fields) => Some(fields.clone()),
+            _ => None,
+        };
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.to_string(),
+                details: ErrorDetails { fields },
+            },
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Validation(fields) => {
+                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                write!(f, "The request is not valid: check {}", names.join(", "))
+            }
+            Self::InvalidRequest(reason) => write!(f, "The request is not valid: {reason}"),
+            Self::MalformedJson(reason) => {
+                write!(f, "The request body is not a JSON object: {reason}")
+            }
+            Self::UserNotFound(id) => write!(f, "User {id} was not found"),
+            Self::TaskNotFound(id) => write!(f, "Task {id} was not found for this user"),
+            Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
+            Self::RouteNotFound => write!(f, "No resource exists at this path"),
+            Self::MethodNotAllowed => write!(f, "This resource does not allow this method"),
+            Self::PayloadTooLarge { limit } => {
+                write!(
+                    f,
+                    "The request body is larger than the limit of {limit} bytes"
+                )
+            }
+            Self::UnsupportedMediaType(reason) => write!(f, "{reason}"),
+            Self::ServiceUnavailable => {
+                write!(f, "The database is unavailable; try again shortly")
+            }
+            Self::Internal => write!(f, "An internal error occurred"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        let response = poem::web::Json(self.envelope().to_json())
+            .with_status(self.status())
+            .into_response();
+        match self {
+            Self::ServiceUnavailable => response
+                .with_header(header::RETRY_AFTER, "1")
+                .into_response(),
+            _ => response,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UserNotFound(id) => Self::UserNotFound(id),
+            StoreError::TaskNotFound(id) => Self::TaskNotFound(id),
+            StoreError::UserAlreadyExists(id) => Self::UserAlreadyExists(id),
+            StoreError::Unavailable(err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::ServiceUnavailable
+            }
+            StoreError::Database(err) => {
+                tracing::error!(error = ?err, "database error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// The error statuses one operation can answer, for its documentation.
+pub trait ErrorStatuses: Send + Sync + 'static {
+    const STATUSES: &'static [StatusCode];
+}
+
+/// Errors of an operation that reads by path parameters only.
+pub struct ReadErrors;
+impl ErrorStatuses for ReadErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of an operation on a task that takes a JSON body.
+pub struct TaskWriteErrors;
+impl ErrorStatuses for TaskWriteErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of registering a user.
+pub struct CreateUserErrors;
+impl ErrorStatuses for CreateUserErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors every operation can answer.
+pub struct ServerErrors;
+impl ErrorStatuses for ServerErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// An operation's error answer, documented with the statuses `S` lists.
+pub struct ErrorResponse<S>(ApiError, PhantomData<S>);
+
+impl<S> From<ApiError> for ErrorResponse<S> {
+    fn from(err: ApiError) -> Self {
+        Self(err, PhantomData)
+    }
+}
+
+impl<S> From<Vec<FieldError>> for ErrorResponse<S> {
+    fn from(fields: Vec<FieldError>) -> Self {
+        Self(ApiError::Validation(fields), PhantomData)
+    }
+}
+
+impl<S> From<StoreError> for ErrorResponse<S> {
+    fn from(err: StoreError) -> Self {
+        Self(err.into(), PhantomData)
+    }
+}
+
+impl<S> From<ErrorResponse<S>> for poem::Error {
+    fn from(err: ErrorResponse<S>) -> Self {
+        err.0.into()
+    }
+}
+
+impl<S: Send> IntoResponse for ErrorResponse<S> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<S: ErrorStatuses> ApiResponse for ErrorResponse<S> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: S::STATUSES
+                .iter()
+                .map(|status| MetaResponse {
+                    description: status.canonical_reason().unwrap_or("Error"),
+                    status: Some(status.as_u16()),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorEnvelope::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorEnvelope::register(registry);
+    }
+}

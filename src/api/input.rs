@@ -1,0 +1,322 @@
+//! Request parsing that never stops at the first mistake: parameters and JSON bodies parse into
+//! checked values, and an operation reports every failing field at once.
+
+use std::borrow::Cow;
+
+use poem::{FromRequest, Request, RequestBody as PoemRequestBody};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, FieldError, FieldLocation};
+
+/// A value, or every field error found while parsing it.
+pub type Checked<T> = Result<T, Vec<FieldError>>;
+
+/// Combines checked values: all of them, or the errors of every one that failed.
+pub trait CollectFields {
+    type Output;
+    fn collect_fields(self) -> Checked<Self::Output>;
+}
+
+macro_rules! impl_collect_fields {
+    ($($ty:ident $var:ident),+) => {
+        impl<$($ty),+> CollectFields for ($(Checked<$ty>,)+) {
+            type Output = ($($ty,)+);
+
+            fn collect_fields(self) -> Checked<Self::Output> {
+                let ($($var,)+) = self;
+                let mut errors = Vec::new();
+                $(let $var = $var.map_err(|e| errors.extend(e)).ok();)+
+                match ($($var,)+) {
+                    ($(Some($var),)+) => Ok(($($var,)+)),
+                    _ => Err(errors),
+                }
+            }
+        }
+    };
+}
+
+impl_collect_fields!(A a);
+impl_collect_fields!(A a, B b);
+impl_collect_fields!(A a, B b, C c);
+impl_collect_fields!(A a, B b, C c, D d);
+impl_collect_fields!(A a, B b, C c, D d, E e);
+impl_collect_fields!(A a, B b, C c, D d, E e, G g);
+
+/// A value that a path or query parameter holds.
+pub trait ParamValue: Sized + Send + Sync {
+    /// The parameter's schema in the OpenAPI document.
+    fn schema() -> MetaSchema;
+    /// Parses the raw text, or says what is wrong with it.
+    fn parse(raw: &str) -> Result<Self, String>;
+}
+
+/// A parameter whose parse result is kept for the operation instead of failing the request.
+pub struct Param<T>(Result<T, String>);
+
+impl<T: ParamValue> Type for Param<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed(std::any::type_name::<T>())
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(T::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<T: ParamValue> ParseFromParameter for Param<T> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(T::parse(value)))
+    }
+}
+
+/// A parameter named and located for the error report.
+pub trait CheckedParam {
+    type Value;
+    fn checked(self, name: &str) -> Checked<Self::Value>;
+}
+
+impl<T> CheckedParam for Path<Param<T>> {
+    type Value = T;
+
+    fn checked(self, name: &str) -> Checked<T> {
+        self.0
+             .0
+            .map_err(|message| vec![FieldError::new(FieldLocation::Path, name, message)])
+    }
+}
+
+impl<T> CheckedParam for Query<Option<Param<T>>> {
+    type Value = Option<T>;
+
+    fn checked(self, name: &str) -> Checked<Option<T>> {
+        self.0
+            .map(|param| param.0)
+            .transpose()
+            .map_err(|message| vec![FieldError::new(FieldLocation::Query, name, message)])
+    }
+}
+
+impl ParamValue for uuid::Uuid {
+    fn schema() -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        uuid::Uuid::parse_str(raw).map_err(|_| format!("must be a UUID, got {raw:?}"))
+    }
+}
+
+impl ParamValue for bool {
+    fn schema() -> MetaSchema {
+        MetaSchema::new("boolean")
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("must be true or false, got {raw:?}")),
+        }
+    }
+}
+
+/// A value that one field of a JSON body holds.
+pub trait FieldValue: Sized {
+    /// Parses the field's JSON value, or says what is wrong with it.
+    fn from_json(value: &Value) -> Result<Self, String>;
+}
+
+impl FieldValue for bool {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        value
+            .as_bool()
+            .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value)))
+    }
+}
+
+impl FieldValue for uuid::Uuid {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        let text = value
+            .as_str()
+            .ok_or_else(|| format!("must be a UUID string, got {}", json_kind(value)))?;
+        <uuid::Uuid as ParamValue>::parse(text)
+    }
+}
+
+/// `null` is a value of its own: `None`.
+impl<T: FieldValue> FieldValue for Option<T> {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(None),
+            value => T::from_json(value).map(Some),
+        }
+    }
+}
+
+/// Names a JSON value's kind for an error message.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The members of a JSON object body, read field by field.
+pub struct BodyFields(Map<String, Value>);
+
+impl BodyFields {
+    fn error(name: &str, message: impl Into<String>) -> Vec<FieldError> {
+        vec![FieldError::new(FieldLocation::Body, name, message)]
+    }
+
+    /// A field that must be present.
+    pub fn required<T: FieldValue>(&self, name: &str) -> Checked<T> {
+        match self.0.get(name) {
+            None => Err(Self::error(name, "is required")),
+            Some(value) => T::from_json(value).map_err(|message| Self::error(name, message)),
+        }
+    }
+
+    /// A field that may be absent (`None`).
+    pub fn optional<T: FieldValue>(&self, name: &str) -> Checked<Option<T>> {
+        self.0
+            .get(name)
+            .map(|value| T::from_json(value).map_err(|message| Self::error(name, message)))
+            .transpose()
+    }
+
+    /// Refuses every member not in `writable`, naming read-only ones as such.
+    pub fn only(&self, writable: &[&str], read_only: &[&str]) -> Checked<()> {
+        let errors: Vec<FieldError> = self
+            .0
+            .keys()
+            .filter(|name| !writable.contains(&name.as_str()))
+            .map(|name| {
+                let message = if read_only.contains(&name.as_str()) {
+                    "is read-only and cannot be set"
+                } else {
+                    "is not a known field"
+                };
+                FieldError::new(FieldLocation::Body, name, message)
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A JSON object request body.
+pub trait JsonObjectBody: Sized + Send {
+    /// The documented shape of the body.
+    type Schema: Type;
+    /// The media types the body is accepted as.
+    const MEDIA_TYPES: &'static [&'static str] = &["application/json"];
+    /// Whether a request without a body is refused.
+    const REQUIRED: bool = true;
+
+    /// Reads the body's fields.
+    fn from_fields(fields: &BodyFields) -> Checked<Self>;
+}
+
+/// An extracted JSON body: its parsed value, or the errors of each failing field.
+pub struct JsonBody<T>(pub Checked<T>);
+
+impl<T: JsonObjectBody> JsonBody<T> {
+    fn media_type_matches(content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        T::MEDIA_TYPES.contains(&essence.as_str())
+    }
+
+    fn unsupported(content_type: Option<&str>) -> ApiError {
+        let accepted = T::MEDIA_TYPES.join(" or ");
+        ApiError::UnsupportedMediaType(match content_type {
+            Some(sent) => format!("Content-Type {sent:?} is not supported; send {accepted}"),
+            None => format!("A request body needs Content-Type {accepted}"),
+        })
+    }
+
+    fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Self, ApiError> {
+        let media_type_ok = content_type.is_some_and(Self::media_type_matches);
+        if bytes.is_empty() && !T::REQUIRED && (content_type.is_none() || media_type_ok) {
+            return Ok(Self(T::from_fields(&BodyFields(Map::new()))));
+        }
+        if !media_type_ok {
+            return Err(Self::unsupported(content_type));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Self(T::from_fields(&BodyFields(map)))),
+            Ok(other) => Err(ApiError::MalformedJson(format!(
+                "expected an object, got {}",
+                json_kind(&other)
+            ))),
+            Err(err) if bytes.is_empty() => Err(ApiError::MalformedJson(format!(
+                "the body is empty ({err})"
+            ))),
+            Err(err) => Err(ApiError::MalformedJson(err.to_string())),
+        }
+    }
+}
+
+impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::Schema::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: T::MEDIA_TYPES
+                .iter()
+                .map(|content_type| MetaMediaType {
+                    content_type,
+                    schema: T::Schema::schema_ref(),
+                })
+                .collect(),
+            required: T::REQUIRED,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut PoemRequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+        Ok(Self::parse(request.content_type(), &bytes)?)
+    }
+}

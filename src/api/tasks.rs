@@ -1,0 +1,366 @@
+//! The task operations under `/users/{user_id}/tasks`.
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::{ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskWriteErrors};
+use super::input::{
+    json_kind, BodyFields, Checked, CheckedParam, CollectFields, FieldValue, JsonBody,
+    JsonObjectBody, Param, ParamValue,
+};
+use super::resources::{TaskPage, TaskResource};
+use super::ApiTags;
+use crate::domain::{TaskChanges, TaskDescription, TaskFields, TaskTitle};
+use crate::pagination::{Cursor, TaskFilter, TaskSort};
+use crate::store::{self, TaskQuery};
+use crate::AppState;
+
+const WRITABLE: &[&str] = &["title", "description", "is_completed"];
+const READ_ONLY: &[&str] = &["id", "user_id", "created_at", "updated_at"];
+const DEFAULT_PAGE_SIZE: u64 = 20;
+const MAX_PAGE_SIZE: u64 = 100;
+const SEARCH_MAX_CHARS: usize = 255;
+
+/// A task's fields as created, or as they wholly replace a task.
+#[derive(Object)]
+#[oai(rename = "TaskInput", deny_unknown_fields)]
+pub struct TaskInputSchema {
+    /// Required; trimmed; 1 to 255 characters.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub title: String,
+    /// At most 10,000 characters; absent or null for none.
+    #[oai(validator(max_length = 10000))]
+    pub description: Option<String>,
+    /// Defaults to false.
+    pub is_completed: Option<bool>,
+}
+
+/// A JSON merge patch of a task: absent fields stay, `description: null` clears it.
+#[derive(Object)]
+#[oai(rename = "TaskPatch", deny_unknown_fields)]
+pub struct TaskPatchSchema {
+    /// Trimmed; 1 to 255 characters; null is refused.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub title: Option<String>,
+    /// At most 10,000 characters; null clears it.
+    #[oai(validator(max_length = 10000))]
+    pub description: MaybeUndefined<String>,
+    pub is_completed: Option<bool>,
+}
+
+impl FieldValue for TaskTitle {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) => TaskTitle::parse(text),
+            other => Err(format!("must be a string, got {}", json_kind(other))),
+        }
+    }
+}
+
+impl FieldValue for TaskDescription {
+    fn from_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) => TaskDescription::parse(text),
+            other => Err(format!(
+                "must be a string or null, got {}",
+                json_kind(other)
+            )),
+        }
+    }
+}
+
+impl JsonObjectBody for TaskFields {
+    type Schema = TaskInputSchema;
+
+    fn from_fields(fields: &BodyFields) -> Checked<Self> {
+        let (title, description, is_completed, ()) = (
+            fields.required::<TaskTitle>("title"),
+            fields.optional::<Option<TaskDescription>>("description"),
+            fields.optional::<bool>("is_completed"),
+            fields.only(WRITABLE, READ_ONLY),
+        )
+            .collect_fields()?;
+        Ok(Self {
+            title,
+            description: description.flatten(),
+            is_completed: is_completed.unwrap_or(false),
+        })
+    }
+}
+
+impl JsonObjectBody for TaskChanges {
+    type Schema = TaskPatchSchema;
+    const MEDIA_TYPES: &'static [&'static str] =
+        &["application/json", "application/merge-patch+json"];
+
+    fn from_fields(fields: &BodyFields) -> Checked<Self> {
+        let (title, description, is_completed, ()) = (
+            fields.optional::<TaskTitle>("title"),
+            fields.optional::<Option<TaskDescription>>("description"),
+            fields.optional::<bool>("is_completed"),
+            fields.only(WRITABLE, READ_ONLY),
+        )
+            .collect_fields()?;
+        Ok(Self {
+            title,
+            description,
+            is_completed,
+        })
+    }
+}
+
+/// How many tasks a page holds: 1 to 100.
+pub struct PageSize(u64);
+
+impl ParamValue for PageSize {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            minimum: Some(1.0),
+            maximum: Some(MAX_PAGE_SIZE as f64),
+            default: Some(DEFAULT_PAGE_SIZE.into()),
+            ..MetaSchema::new_with_format("integer", "int32")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.parse::<u64>() {
+            Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => Ok(Self(size)),
+            _ => Err(format!(
+                "must be an integer from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
+            )),
+        }
+    }
+}
+
+impl ParamValue for TaskSort {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            enum_items: TaskSort::ALL
+                .iter()
+                .map(|(_, name)| (*name).into())
+                .collect(),
+            default: Some("-created_at".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        TaskSort::parse(raw)
+    }
+}
+
+impl ParamValue for Cursor {
+    fn schema() -> MetaSchema {
+        MetaSchema::new("string")
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        Cursor::decode(raw)
+    }
+}
+
+/// Text to find in titles, case-insensitively.
+pub struct TitleSearch(String);
+
+impl ParamValue for TitleSearch {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(SEARCH_MAX_CHARS),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.chars().count() {
+            n if n > SEARCH_MAX_CHARS => Err(format!(
+                "must be at most {SEARCH_MAX_CHARS} characters (got {n})"
+            )),
+            _ => Ok(Self(raw.to_owned())),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum TaskCreated {
+    /// The task was created.
+    #[oai(status = 201)]
+    Created(
+        Json<TaskResource>,
+        /// The new task's URL.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum TaskDeleted {
+    /// The task was deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct TasksApi {
+    pub state: AppState,
+}
+
+#[OpenApi(tag = "ApiTags::Tasks")]
+impl TasksApi {
+    /// Create a task
+    #[oai(
+        path = "/users/:user_id/tasks",
+        method = "post",
+        operation_id = "createTask"
+    )]
+    async fn create_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        body: JsonBody<TaskFields>,
+    ) -> Result<TaskCreated, ErrorResponse<TaskWriteErrors>> {
+        let (user_id, fields) = (user_id.checked("user_id"), body.0).collect_fields()?;
+        let task = store::create_task(&self.state.db, user_id, fields).await?;
+        let location = format!("/users/{user_id}/tasks/{}", task.id);
+        Ok(TaskCreated::Created(Json(task.into()), location))
+    }
+
+    /// List a user's tasks, one keyset page at a time
+    #[oai(
+        path = "/users/:user_id/tasks",
+        method = "get",
+        operation_id = "listTasks"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_tasks(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        limit: Query<Option<Param<PageSize>>>,
+        cursor: Query<Option<Param<Cursor>>>,
+        completed: Query<Option<Param<bool>>>,
+        q: Query<Option<Param<TitleSearch>>>,
+        sort: Query<Option<Param<TaskSort>>>,
+    ) -> Result<Json<TaskPage>, ErrorResponse<ReadErrors>> {
+        let (user_id, limit, cursor, completed, q, sort) = (
+            user_id.checked("user_id"),
+            limit.checked("limit"),
+            cursor.checked("cursor"),
+            completed.checked("completed"),
+            q.checked("q"),
+            sort.checked("sort"),
+        )
+            .collect_fields()?;
+        let sort = sort.unwrap_or(TaskSort::CreatedAtDesc);
+        let filter = TaskFilter {
+            completed,
+            title_contains: q.map(|q| q.0),
+        };
+        let after = cursor
+            .map(|cursor| cursor.position_for(user_id, sort, &filter))
+            .transpose()
+            .map_err(|message| vec![FieldError::new(FieldLocation::Query, "cursor", message)])?;
+        let query = TaskQuery {
+            sort,
+            filter,
+            after,
+            limit: limit.map_or(DEFAULT_PAGE_SIZE, |size| size.0),
+        };
+        let filter = query.filter.clone();
+        let page = store::list_tasks(&self.state.db, user_id, query).await?;
+        let next_cursor = page
+            .tasks
+            .last()
+            .filter(|_| page.has_more)
+            .map(|last| Cursor::after(user_id, sort, &filter, last).encode());
+        Ok(Json(TaskPage {
+            items: page.tasks.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Get one task
+    #[oai(
+        path = "/users/:user_id/tasks/:task_id",
+        method = "get",
+        operation_id = "getTask"
+    )]
+    async fn get_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        task_id: Path<Param<Uuid>>,
+    ) -> Result<Json<TaskResource>, ErrorResponse<ReadErrors>> {
+        let (user_id, task_id) =
+            (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
+        let task = store::get_task(&self.state.db, user_id, task_id).await?;
+        Ok(Json(task.into()))
+    }
+
+    /// Replace a task: absent fields take their defaults
+    #[oai(
+        path = "/users/:user_id/tasks/:task_id",
+        method = "put",
+        operation_id = "replaceTask"
+    )]
+    async fn replace_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        task_id: Path<Param<Uuid>>,
+        body: JsonBody<TaskFields>,
+    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+        self.change_task(user_id, task_id, body.0.map(TaskChanges::from))
+            .await
+    }
+
+    /// Update a task with a JSON merge patch
+    #[oai(
+        path = "/users/:user_id/tasks/:task_id",
+        method = "patch",
+        operation_id = "updateTask"
+    )]
+    async fn update_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        task_id: Path<Param<Uuid>>,
+        body: JsonBody<TaskChanges>,
+    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+        self.change_task(user_id, task_id, body.0).await
+    }
+
+    /// Delete a task
+    #[oai(
+        path = "/users/:user_id/tasks/:task_id",
+        method = "delete",
+        operation_id = "deleteTask"
+    )]
+    async fn delete_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        task_id: Path<Param<Uuid>>,
+    ) -> Result<TaskDeleted, ErrorResponse<ReadErrors>> {
+        let (user_id, task_id) =
+            (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
+        store::delete_task(&self.state.db, user_id, task_id).await?;
+        Ok(TaskDeleted::NoContent)
+    }
+}
+
+impl TasksApi {
+    /// What PUT and PATCH share: check everything, then apply the changes.
+    async fn change_task(
+        &self,
+        user_id: Path<Param<Uuid>>,
+        task_id: Path<Param<Uuid>>,
+        changes: Checked<TaskChanges>,
+    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+        let (user_id, task_id, changes) = (
+            user_id.checked("user_id"),
+            task_id.checked("task_id"),
+            changes,
+        )
+            .collect_fields()?;
+        let task = store::update_task(&self.state.db, user_id, task_id, changes).await?;
+        Ok(Json(task.into()))
+    }
+}

@@ -1,0 +1,142 @@
+//! Configuration from the environment (and `.env`), with defaults that need no setup.
+
+use std::time::Duration;
+
+use crate::db::DatabaseTarget;
+
+/// The SQLite file used when `DATABASE_URL` is not set.
+pub const DEFAULT_SQLITE_FILE: &str = "tasks.db";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything the server needs to know to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseTarget,
+    pub database_max_connections: u32,
+    pub database_acquire_timeout: Duration,
+    pub host: String,
+    pub port: u16,
+    pub run_migrations: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration from `lookup` (a variable name to its value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let database = match var("DATABASE_URL") {
+            Some(url) => DatabaseTarget::parse(url.trim())
+                .map_err(|reason| format!("DATABASE_URL is invalid: {reason}"))?,
+            None => DatabaseTarget::sqlite_file(DEFAULT_SQLITE_FILE),
+        };
+        Ok(Self {
+            database,
+            database_max_connections: parse(&var, "DATABASE_MAX_CONNECTIONS", 10, |n: &u32| {
+                *n >= 1
+            })?,
+            database_acquire_timeout: Duration::from_millis(parse(
+                &var,
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                5_000,
+                |ms: &u64| *ms >= 1,
+            )?),
+            host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: parse(&var, "PORT", 8000, |_: &u16| true)?,
+            run_migrations: parse(&var, "RUN_MIGRATIONS", true, |_: &bool| true)?,
+            max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
+            shutdown_grace: Duration::from_secs(parse(
+                &var,
+                "SHUTDOWN_GRACE_SECS",
+                30,
+                |_: &u64| true,
+            )?),
+            log_filter: var("LOG").unwrap_or_else(|| "info".to_owned()),
+            log_format: match var("LOG_FORMAT").as_deref() {
+                None | Some("pretty") => LogFormat::Pretty,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(format!("LOG_FORMAT must be pretty or json, got {other:?}"))
+                }
+            },
+        })
+    }
+}
+
+/// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.
+fn parse<T: std::str::FromStr + std::fmt::Display>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, String> {
+    let Some(raw) = var(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<T>() {
+        Ok(value) if valid(&value) => Ok(value),
+        _ => Err(format!(
+            "{name} is invalid: {raw:?} (expected a value like {default})"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.port, 8000);
+        assert!(config.run_migrations);
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(5));
+        assert!(matches!(
+            config.database,
+            DatabaseTarget::Sqlite {
+                in_memory: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn neon_url_is_accepted_unchanged() {
+        let url = "postgresql://alex:secret@ep-cool-darkness-123456.us-east-2.aws.neon.tech/dbname?sslmode=require&channel_binding=require";
+        let config = config(&[("DATABASE_URL", url)]).unwrap();
+        assert!(matches!(config.database, DatabaseTarget::Postgres(_)));
+    }
+
+    #[test]
+    fn bad_values_are_named_in_one_line() {
+        let err = config(&[("PORT", "eighty")]).unwrap_err();
+        assert!(err.starts_with("PORT is invalid"), "{err}");
+        let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(err.starts_with("DATABASE_URL is invalid"), "{err}");
+        let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
+        assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

@@ -1,0 +1,162 @@
+//! Database connections (PostgreSQL or SQLite) and schema migrations serialised across instances.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, SqlxPostgresConnector,
+    SqlxSqliteConnector,
+};
+
+/// How long an SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The key of the PostgreSQL advisory lock that serialises migrations across instances.
+const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6170_6931;
+
+/// Where the database is and how to reach it.
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    Postgres(PgConnectOptions),
+    Sqlite {
+        options: SqliteConnectOptions,
+        in_memory: bool,
+    },
+}
+
+impl DatabaseTarget {
+    /// Reads a `postgres://`, `postgresql://` or `sqlite:` URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            warn_on_channel_binding(url);
+            PgConnectOptions::from_str(url)
+                .map(Self::Postgres)
+                .map_err(|err| format!("not a usable PostgreSQL URL ({err})"))
+        } else if url.starts_with("sqlite:") {
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            SqliteConnectOptions::from_str(url)
+                .map(|options| Self::sqlite(options, in_memory))
+                .map_err(|err| format!("not a usable SQLite URL ({err})"))
+        } else {
+            Err("must start with postgres://, postgresql:// or sqlite:".to_owned())
+        }
+    }
+
+    /// An SQLite database file, created when missing.
+    pub fn sqlite_file(path: &str) -> Self {
+        Self::sqlite(SqliteConnectOptions::new().filename(path), false)
+    }
+
+    /// A private in-memory SQLite database: it lives as long as its one connection.
+    pub fn sqlite_in_memory() -> Self {
+        Self::sqlite(SqliteConnectOptions::new().in_memory(true), true)
+    }
+
+    fn sqlite(options: SqliteConnectOptions, in_memory: bool) -> Self {
+        let options = options
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let options = if in_memory {
+            options
+        } else {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        Self::Sqlite { options, in_memory }
+    }
+
+    /// A pool of at most `max_connections`; connections are opened when first needed.
+    pub fn connect(&self, max_connections: u32, acquire_timeout: Duration) -> DatabaseConnection {
+        match self {
+            Self::Postgres(options) => SqlxPostgresConnector::from_sqlx_postgres_pool(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_lazy_with(options.clone()),
+            ),
+            // One connection holds an in-memory database; closing it would lose the data.
+            Self::Sqlite {
+                options,
+                in_memory: true,
+            } => SqlxSqliteConnector::from_sqlx_sqlite_pool(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(acquire_timeout)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_lazy_with(options.clone()),
+            ),
+            Self::Sqlite { options, .. } => SqlxSqliteConnector::from_sqlx_sqlite_pool(
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_lazy_with(options.clone()),
+            ),
+        }
+    }
+
+    /// Whether every connection to this target sees a database of its own.
+    pub fn is_in_memory(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite {
+                in_memory: true,
+                ..
+            }
+        )
+    }
+}
+
+/// sqlx has no channel binding and ignores the parameter; say so once instead of silently.
+fn warn_on_channel_binding(url: &str) {
+    if url.contains("channel_binding=require") {
+        tracing::warn!(
+            "DATABASE_URL asks for channel_binding=require, which the PostgreSQL driver does not \
+             implement; the connection is still TLS-encrypted as sslmode asks"
+        );
+    }
+}
+
+/// What to do to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationCommand {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// Log which migrations are applied.
+    Status,
+}
+
+/// Runs a migration command while holding a lock that other instances wait for:
+/// a PostgreSQL advisory lock, or SQLite's write lock (`BEGIN IMMEDIATE`).
+///
+/// `db` must hold a single connection, so that the lock and the migration share a session.
+pub async fn migrate(db: &DatabaseConnection, command: MigrationCommand) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DatabaseBackend::Postgres => format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+        _ => "BEGIN IMMEDIATE".to_owned(),
+    };
+    db.execute_unprepared(&lock).await?;
+    let outcome = match command {
+        MigrationCommand::Up => Migrator::up(db, None).await,
+        MigrationCommand::Down => Migrator::down(db, Some(1)).await,
+        MigrationCommand::Status => Migrator::status(db).await,
+    };
+    let release = match (backend, outcome.is_ok()) {
+        (DatabaseBackend::Postgres, _) => {
+            format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+        }
+        (_, true) => "COMMIT".to_owned(),
+        (_, false) => "ROLLBACK".to_owned(),
+    };
+    db.execute_unprepared(&release).await?;
+    outcome
+}

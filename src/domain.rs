@@ -1,0 +1,110 @@
+//! Task values that parse, not validate: a `TaskTitle` or `TaskDescription` exists only when valid.
+
+use chrono::{DateTime, Utc};
+
+/// Longest title, in Unicode scalar values, after trimming.
+pub const TITLE_MAX_CHARS: usize = 255;
+/// Longest description, in Unicode scalar values.
+pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
+
+/// A task title: trimmed, 1 to 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskTitle(String);
+
+impl TaskTitle {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        match trimmed.chars().count() {
+            0 => Err("must not be empty or only white space".to_owned()),
+            n if n > TITLE_MAX_CHARS => Err(format!(
+                "must be at most {TITLE_MAX_CHARS} characters (got {n})"
+            )),
+            _ => Ok(Self(trimmed.to_owned())),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A task description: at most 10,000 characters, kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDescription(String);
+
+impl TaskDescription {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.chars().count() {
+            n if n > DESCRIPTION_MAX_CHARS => Err(format!(
+                "must be at most {DESCRIPTION_MAX_CHARS} characters (got {n})"
+            )),
+            _ => Ok(Self(raw.to_owned())),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// The fields of a task as created or wholly replaced.
+#[derive(Debug, Clone)]
+pub struct TaskFields {
+    pub title: TaskTitle,
+    pub description: Option<TaskDescription>,
+    pub is_completed: bool,
+}
+
+/// A partial change to a task: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TaskChanges {
+    pub title: Option<TaskTitle>,
+    pub description: Option<Option<TaskDescription>>,
+    pub is_completed: Option<bool>,
+}
+
+impl TaskChanges {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.description.is_none() && self.is_completed.is_none()
+    }
+}
+
+impl From<TaskFields> for TaskChanges {
+    fn from(fields: TaskFields) -> Self {
+        Self {
+            title: Some(fields.title),
+            description: Some(fields.description),
+            is_completed: Some(fields.is_completed),
+        }
+    }
+}
+
+/// The current time in UTC, truncated to microseconds: what both databases store exactly.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_is_trimmed_and_counted_in_characters() {
+        assert_eq!(TaskTitle::parse("  milk \n").unwrap().into_inner(), "milk");
+        assert!(TaskTitle::parse(&"é".repeat(255)).is_ok());
+        assert!(TaskTitle::parse(&"é".repeat(256)).is_err());
+        assert!(TaskTitle::parse(" \t ").is_err());
+    }
+
+    #[test]
+    fn description_is_limited_in_characters() {
+        assert!(TaskDescription::parse(&"é".repeat(10_000)).is_ok());
+        assert!(TaskDescription::parse(&"é".repeat(10_001)).is_err());
+    }
+
+    #[test]
+    fn now_has_microsecond_precision() {
+        assert_eq!(now().timestamp_subsec_nanos() % 1_000, 0);
+    }
+}

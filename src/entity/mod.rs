@@ -1,0 +1,4 @@
+//! SeaORM entities: the rows of the tables that the `migration` crate creates.
+
+pub mod task;
+pub mod user;

@@ -1,0 +1,147 @@
+//! The `task-api` command line: serve (the default), migrate, or print the OpenAPI document.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use poem::Route;
+use task_api::config::{Config, LogFormat};
+use task_api::db::MigrationCommand;
+use task_api::startup::{self, Application};
+
+#[derive(Parser)]
+#[command(
+    name = "task-api",
+    version,
+    about = "Task API: a contract-first task-management HTTP API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default)
+    Serve,
+    /// Change or show the database schema
+    Migrate {
+        #[arg(value_enum)]
+        action: MigrateAction,
+    },
+    /// Print the generated OpenAPI document (JSON, or YAML with --yaml)
+    Openapi {
+        #[arg(long)]
+        yaml: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MigrateAction {
+    /// Apply every pending migration
+    Up,
+    /// Revert the last migration
+    Down,
+    /// Show which migrations are applied
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    dotenvy::dotenv().ok();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(message) => return fail(&message),
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the runtime: {err}")),
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(&config).await,
+            Command::Migrate { action } => {
+                let command = match action {
+                    MigrateAction::Up => MigrationCommand::Up,
+                    MigrateAction::Down => MigrationCommand::Down,
+                    MigrateAction::Status => MigrationCommand::Status,
+                };
+                let db = config.database.connect(1, config.database_acquire_timeout);
+                startup::migrate(&config, &db, command).await
+            }
+            Command::Openapi { yaml } => {
+                let service = task_api::api::openapi_service(task_api::AppState {
+                    db: config.database.connect(1, config.database_acquire_timeout),
+                    max_body_bytes: config.max_body_bytes,
+                });
+                println!(
+                    "{}",
+                    if yaml {
+                        service.spec_yaml()
+                    } else {
+                        service.spec()
+                    }
+                );
+                Ok(())
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let app = Application::build(config, Route::new()).await?;
+    tracing::info!(
+        "Task API listening on http://{}:{} (Swagger UI at /docs)",
+        config.host,
+        app.port()
+    );
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|err| format!("server failed: {err}"))?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("task-api: {message}");
+    ExitCode::FAILURE
+}

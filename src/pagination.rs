@@ -1,0 +1,249 @@
+//! Keyset pagination of a user's tasks: sort orders, filters and the opaque cursor bound to them.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::entity::task;
+
+/// How a list of tasks is ordered; ties are always broken by `id` in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskSort {
+    CreatedAtDesc,
+    CreatedAtAsc,
+    UpdatedAtDesc,
+    UpdatedAtAsc,
+    TitleAsc,
+    TitleDesc,
+}
+
+/// The field a sort order compares first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    UpdatedAt,
+    Title,
+}
+
+impl TaskSort {
+    /// Every sort order with the query value that selects it.
+    pub const ALL: [(TaskSort, &'static str); 6] = [
+        (TaskSort::CreatedAtDesc, "-created_at"),
+        (TaskSort::CreatedAtAsc, "created_at"),
+        (TaskSort::UpdatedAtDesc, "-updated_at"),
+        (TaskSort::UpdatedAtAsc, "updated_at"),
+        (TaskSort::TitleAsc, "title"),
+        (TaskSort::TitleDesc, "-title"),
+    ];
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == raw)
+            .map(|(sort, _)| *sort)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, name)| *name).collect();
+                format!("must be one of {}", names.join(", "))
+            })
+    }
+
+    pub fn field(self) -> SortField {
+        match self {
+            Self::CreatedAtDesc | Self::CreatedAtAsc => SortField::CreatedAt,
+            Self::UpdatedAtDesc | Self::UpdatedAtAsc => SortField::UpdatedAt,
+            Self::TitleAsc | Self::TitleDesc => SortField::Title,
+        }
+    }
+
+    pub fn is_descending(self) -> bool {
+        matches!(
+            self,
+            Self::CreatedAtDesc | Self::UpdatedAtDesc | Self::TitleDesc
+        )
+    }
+
+    fn key_of(self, task: &task::Model) -> SortKey {
+        match self.field() {
+            SortField::CreatedAt => SortKey::Time(task.created_at),
+            SortField::UpdatedAt => SortKey::Time(task.updated_at),
+            SortField::Title => SortKey::Title(task.title.clone()),
+        }
+    }
+}
+
+/// Which of a user's tasks a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    /// Only tasks with this completion state.
+    pub completed: Option<bool>,
+    /// Only tasks whose title contains this text, case-insensitively.
+    pub title_contains: Option<String>,
+}
+
+/// The sort-key value of the last task of a page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKey {
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    Time(DateTime<Utc>),
+    Title(String),
+}
+
+/// Where the next page starts: strictly after this key and id in the sort order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPosition {
+    pub key: SortKey,
+    pub id: Uuid,
+}
+
+/// What a cursor carries: the position and everything it is valid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    user_id: Uuid,
+    sort: TaskSort,
+    filter: TaskFilter,
+    key: SortKey,
+    id: Uuid,
+}
+
+const CURSOR_CONTEXT: &[u8] = b"task-api cursor v1\0";
+const CHECK_LEN: usize = 16;
+
+fn integrity_check(payload: &[u8]) -> [u8; CHECK_LEN] {
+    let digest = Sha256::new()
+        .chain_update(CURSOR_CONTEXT)
+        .chain_update(payload)
+        .finalize();
+    let mut check = [0u8; CHECK_LEN];
+    check.copy_from_slice(&digest[..CHECK_LEN]);
+    check
+}
+
+impl Cursor {
+    /// The cursor of the page that follows `last`.
+    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &task::Model) -> Self {
+        Self {
+            user_id,
+            sort,
+            filter: filter.clone(),
+            key: sort.key_of(last),
+            id: last.id,
+        }
+    }
+
+    /// The opaque token: base64url of the payload followed by its integrity check.
+    pub fn encode(&self) -> String {
+        let mut bytes = serde_json::to_vec(self).expect("a cursor always serialises");
+        let check = integrity_check(&bytes);
+        bytes.extend_from_slice(&check);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads a token; a changed, truncated or made-up token is refused.
+    pub fn decode(token: &str) -> Result<Self, String> {
+        const INVALID: &str =
+            "is not a valid cursor; pass next_cursor from the previous page unchanged";
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| INVALID.to_owned())?;
+        if bytes.len() <= CHECK_LEN {
+            return Err(INVALID.to_owned());
+        }
+        let (payload, check) = bytes.split_at(bytes.len() - CHECK_LEN);
+        if integrity_check(payload) != check {
+            return Err(INVALID.to_owned());
+        }
+        serde_json::from_slice(payload).map_err(|_| INVALID.to_owned())
+    }
+
+    /// The position to continue from, if this cursor was made for this very list.
+    pub fn position_for(
+        self,
+        user_id: Uuid,
+        sort: TaskSort,
+        filter: &TaskFilter,
+    ) -> Result<TaskPosition, String> {
+        if self.user_id != user_id || self.sort != sort || &self.filter != filter {
+            return Err(
+                "was issued for another user, sort or filter; repeat the same query parameters"
+                    .to_owned(),
+            );
+        }
+        let key_matches_sort = matches!(
+            (&self.key, sort.field()),
+            (SortKey::Title(_), SortField::Title)
+                | (
+                    SortKey::Time(_),
+                    SortField::CreatedAt | SortField::UpdatedAt
+                )
+        );
+        if !key_matches_sort {
+            return Err("is not a valid cursor for this sort".to_owned());
+        }
+        Ok(TaskPosition {
+            key: self.key,
+            id: self.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_task() -> task::Model {
+        let now = crate::domain::now();
+        task::Model {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            title: "Buy milk".to_owned(),
+            description: None,
+            is_completed: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn cursor_round_trips_and_is_bound_to_its_list() {
+        let task = sample_task();
+        let filter = TaskFilter::default();
+        let token = Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode();
+        let cursor = Cursor::decode(&token).unwrap();
+        let position = cursor
+            .clone()
+            .position_for(task.user_id, TaskSort::TitleAsc, &filter)
+            .unwrap();
+        assert_eq!(position.key, SortKey::Title("Buy milk".to_owned()));
+        assert_eq!(position.id, task.id);
+        assert!(cursor
+            .clone()
+            .position_for(task.user_id, TaskSort::TitleDesc, &filter)
+            .is_err());
+        let other_filter = TaskFilter {
+            completed: Some(true),
+            title_contains: None,
+        };
+        assert!(cursor
+            .position_for(task.user_id, TaskSort::TitleAsc, &other_filter)
+            .is_err());
+    }
+
+    #[test]
+    fn tampered_cursor_is_refused() {
+        let task = sample_task();
+        let token = Cursor::after(
+            task.user_id,
+            TaskSort::CreatedAtDesc,
+            &TaskFilter::default(),
+            &task,
+        )
+        .encode();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[5] ^= 1;
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(bytes)).is_err());
+        assert!(Cursor::decode(&token[..token.len() - 2]).is_err());
+        assert!(Cursor::decode("not a cursor").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! Builds the application from its configuration: the one way production and tests start it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{Route, Server};
+use sea_orm::DatabaseConnection;
+
+use crate::api;
+use crate::config::Config;
+use crate::db::{self, MigrationCommand};
+use crate::AppState;
+
+/// A server bound to its port, ready to serve.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    db: DatabaseConnection,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
+    /// `/__extra` (tests mount theirs there; the server mounts none).
+    pub async fn build(config: &Config, extra: Route) -> Result<Self, String> {
+        let db = config.database.connect(
+            config.database_max_connections,
+            config.database_acquire_timeout,
+        );
+        if config.run_migrations {
+            migrate(config, &db, MigrationCommand::Up).await?;
+        }
+        let address = format!("{}:{}", config.host, config.port);
+        let acceptor = TcpListener::bind(address.clone())
+            .into_acceptor()
+            .await
+            .map_err(|err| format!("cannot listen on {address}: {err}"))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|addr| addr.port()))
+            .ok_or_else(|| format!("cannot listen on {address}: no local address"))?;
+        let state = AppState {
+            db: db.clone(),
+            max_body_bytes: config.max_body_bytes,
+        };
+        Ok(Self {
+            acceptor,
+            port,
+            db,
+            endpoint: api::app(state, extra),
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The port the server listens on (the real one when configured as 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database the server uses.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
+            .await?;
+        self.db.close().await.ok();
+        Ok(())
+    }
+}
+
+/// Runs a migration command on a connection of its own (the lock needs one session), except
+/// for an in-memory database, which exists only on the server's own connection.
+pub async fn migrate(
+    config: &Config,
+    server_db: &DatabaseConnection,
+    command: MigrationCommand,
+) -> Result<(), String> {
+    let outcome = if config.database.is_in_memory() {
+        db::migrate(server_db, command).await
+    } else {
+        let migration_db = config.database.connect(1, config.database_acquire_timeout);
+        let outcome = db::migrate(&migration_db, command).await;
+        migration_db.close().await.ok();
+        outcome
+    };
+    outcome.map_err(|err| format!("migration failed: {err}"))
+}

@@ -1,0 +1,317 @@
+//! The store: every query Task API runs, each scoped by the owning user.
+
+use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
+use sea_orm::{
+    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, SqlErr,
+};
+use uuid::Uuid;
+
+use crate::domain::{self, TaskChanges, TaskFields};
+use crate::entity::{task, user};
+use crate::pagination::{SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
+
+/// Why a store operation did not succeed.
+#[derive(Debug)]
+pub enum StoreError {
+    UserNotFound(Uuid),
+    TaskNotFound(Uuid),
+    UserAlreadyExists(Uuid),
+    /// The database could not be reached (no connection, connection lost, pool timed out).
+    Unavailable(DbErr),
+    /// Anything else the database said.
+    Database(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            Self::Unavailable(err)
+        } else {
+            Self::Database(err)
+        }
+    }
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of tasks in the order asked for.
+#[derive(Debug)]
+pub struct TaskPage {
+    pub tasks: Vec<task::Model>,
+    /// Whether more tasks follow the last one of this page.
+    pub has_more: bool,
+}
+
+/// Which page of which tasks to list.
+#[derive(Debug)]
+pub struct TaskQuery {
+    pub sort: TaskSort,
+    pub filter: TaskFilter,
+    pub after: Option<TaskPosition>,
+    pub limit: u64,
+}
+
+/// Registers a user, with the given id or a new one.
+pub async fn create_user(db: &DatabaseConnection, id: Option<Uuid>) -> StoreResult<user::Model> {
+    let user = user::Model {
+        id: id.unwrap_or_else(Uuid::now_v7),
+        created_at: domain::now(),
+    };
+    let insert = user::Entity::insert(user::ActiveModel {
+        id: Set(user.id),
+        created_at: Set(user.created_at),
+    })
+    .exec_without_returning(db)
+    .await;
+    match insert {
+        Ok(_) => Ok(user),
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(StoreError::UserAlreadyExists(user.id))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn get_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<user::Model> {
+    user::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::UserNotFound(user_id))
+}
+
+/// Deletes a user; the database deletes the user's tasks with it.
+pub async fn delete_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<()> {
+    let result = user::Entity::delete_by_id(user_id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::UserNotFound(user_id));
+    }
+    Ok(())
+}
+
+/// Creates a task in one INSERT; a missing owner shows as the foreign key failing.
+pub async fn create_task(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    fields: TaskFields,
+) -> StoreResult<task::Model> {
+    let now = domain::now();
+    let task = task::Model {
+        id: Uuid::now_v7(),
+        user_id,
+        title: fields.title.into_inner(),
+        description: fields.description.map(|d| d.into_inner()),
+        is_completed: fields.is_completed,
+        created_at: now,
+        updated_at: now,
+    };
+    let insert = task::Entity::insert(task::ActiveModel {
+        id: Set(task.id),
+        user_id: Set(task.user_id),
+        title: Set(task.title.clone()),
+        description: Set(task.description.clone()),
+        is_completed: Set(task.is_completed),
+        created_at: Set(task.created_at),
+        updated_at: Set(task.updated_at),
+    })
+    .exec_without_returning(db)
+    .await;
+    match insert {
+        Ok(_) => Ok(task),
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(SqlErr::ForeignKeyConstraintViolation(_))
+            ) =>
+        {
+            Err(StoreError::UserNotFound(user_id))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn get_task(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    task_id: Uuid,
+) -> StoreResult<task::Model> {
+    match task::Entity::find()
+        .filter(owned_task(user_id, task_id))
+        .one(db)
+        .await?
+    {
+        Some(task) => Ok(task),
+        None => Err(task_miss(db, user_id, task_id).await),
+    }
+}
+
+/// Applies changes in one UPDATE … RETURNING; `updated_at` moves only when a value really changes.
+pub async fn update_task(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    task_id: Uuid,
+    changes: TaskChanges,
+) -> StoreResult<task::Model> {
+    if changes.is_empty() {
+        return get_task(db, user_id, task_id).await;
+    }
+    let mut update = task::Entity::update_many().filter(owned_task(user_id, task_id));
+    let mut changed = Condition::any();
+    if let Some(title) = changes.title {
+        let title = title.into_inner();
+        changed = changed.add(task::Column::Title.ne(title.clone()));
+        update = update.col_expr(task::Column::Title, Expr::value(title));
+    }
+    if let Some(description) = changes.description {
+        let description = description.map(|d| d.into_inner());
+        changed = changed.add(Expr::cust_with_values(
+            r#""description" IS DISTINCT FROM ?"#,
+            [description.clone()],
+        ));
+        update = update.col_expr(task::Column::Description, Expr::value(description));
+    }
+    if let Some(is_completed) = changes.is_completed {
+        changed = changed.add(task::Column::IsCompleted.ne(is_completed));
+        update = update.col_expr(task::Column::IsCompleted, Expr::value(is_completed));
+    }
+    let updated_at = Expr::case(changed, domain::now()).finally(Expr::col(task::Column::UpdatedAt));
+    let mut rows = update
+        .col_expr(task::Column::UpdatedAt, updated_at.into())
+        .exec_with_returning(db)
+        .await?;
+    match rows.pop() {
+        Some(task) => Ok(task),
+        None => Err(task_miss(db, user_id, task_id).await),
+    }
+}
+
+pub async fn delete_task(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
+    let result = task::Entity::delete_many()
+        .filter(owned_task(user_id, task_id))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(task_miss(db, user_id, task_id).await);
+    }
+    Ok(())
+}
+
+/// One keyset page in one SELECT; the owner is looked up only when the page is empty.
+pub async fn list_tasks(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    query: TaskQuery,
+) -> StoreResult<TaskPage> {
+    let (key, order) = sort_key(query.sort);
+    let mut select = task::Entity::find().filter(task::Column::UserId.eq(user_id));
+    if let Some(completed) = query.filter.completed {
+        select = select.filter(task::Column::IsCompleted.eq(completed));
+    }
+    if let Some(text) = &query.filter.title_contains {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(task::Column::Title)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    if let Some(after) = query.after {
+        let value: SimpleExpr = match after.key {
+            SortKey::Time(time) => Expr::value(time),
+            SortKey::Title(title) => Func::lower(Expr::value(title)).into(),
+        };
+        let beyond = |left: SimpleExpr, right: SimpleExpr| match order {
+            Order::Desc => Expr::expr(left).lt(right),
+            _ => Expr::expr(left).gt(right),
+        };
+        select = select.filter(
+            Condition::any()
+                .add(beyond(key.clone(), value.clone()))
+                .add(
+                    Condition::all()
+                        .add(Expr::expr(key.clone()).eq(value))
+                        .add(beyond(
+                            Expr::col(task::Column::Id).into(),
+                            Expr::value(after.id),
+                        )),
+                ),
+        );
+    }
+    let mut tasks = select
+        .order_by(key, order.clone())
+        .order_by(task::Column::Id, order)
+        .limit(query.limit + 1)
+        .all(db)
+        .await?;
+    if tasks.is_empty() {
+        get_user(db, user_id).await?;
+    }
+    let has_more = tasks.len() as u64 > query.limit;
+    tasks.truncate(query.limit as usize);
+    Ok(TaskPage { tasks, has_more })
+}
+
+/// Whether the database answers at all.
+pub async fn ping(db: &DatabaseConnection) -> StoreResult<()> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+fn owned_task(user_id: Uuid, task_id: Uuid) -> Condition {
+    Condition::all()
+        .add(task::Column::Id.eq(task_id))
+        .add(task::Column::UserId.eq(user_id))
+}
+
+/// Tells a missing user from a missing (or someone else's) task: runs only when a lookup missed.
+async fn task_miss(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) -> StoreError {
+    match get_user(db, user_id).await {
+        Ok(_) => StoreError::TaskNotFound(task_id),
+        Err(err) => err,
+    }
+}
+
+fn sort_key(sort: TaskSort) -> (SimpleExpr, Order) {
+    let key = match sort.field() {
+        SortField::CreatedAt => Expr::col(task::Column::CreatedAt).into(),
+        SortField::UpdatedAt => Expr::col(task::Column::UpdatedAt).into(),
+        SortField::Title => Func::lower(Expr::col(task::Column::Title)).into(),
+    };
+    let order = if sort.is_descending() {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    (key, order)
+}
+
+/// Makes `%`, `_` and `\` match themselves in a LIKE pattern escaped with `\`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
