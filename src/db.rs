@@ -1,7 +1,7 @@
 //! Database connections (PostgreSQL or SQLite) and schema migrations serialised across instances.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -9,7 +9,7 @@ use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, SqlxPostgresConnector,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector,
     SqlxSqliteConnector,
 };
 
@@ -123,6 +123,34 @@ fn warn_on_channel_binding(url: &str) {
     }
 }
 
+/// Runs the lock statement. A new SQLite file can be busy even before `BEGIN IMMEDIATE` waits
+/// (another instance is switching it to WAL), so that is retried for the busy timeout.
+async fn take_lock(db: &DatabaseConnection, lock: &str) -> Result<(), DbErr> {
+    let deadline = Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match db.execute_unprepared(lock).await {
+            Err(err) if is_sqlite_busy(&err) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            outcome => return outcome.map(|_| ()),
+        }
+    }
+}
+
+/// SQLITE_BUSY, in any of its extended forms.
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(err))
+    | DbErr::Exec(RuntimeErr::SqlxError(err))
+    | DbErr::Query(RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    err.as_database_error()
+        .and_then(|db_err| db_err.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
+
 /// What to do to the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrationCommand {
@@ -144,7 +172,7 @@ pub async fn migrate(db: &DatabaseConnection, command: MigrationCommand) -> Resu
         DatabaseBackend::Postgres => format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
         _ => "BEGIN IMMEDIATE".to_owned(),
     };
-    db.execute_unprepared(&lock).await?;
+    take_lock(db, &lock).await?;
     let outcome = match command {
         MigrationCommand::Up => Migrator::up(db, None).await,
         MigrationCommand::Down => Migrator::down(db, Some(1)).await,

@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
 use sea_orm::{
-    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, SqlErr,
+    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -184,10 +184,12 @@ pub async fn update_task(
     }
     if let Some(description) = changes.description {
         let description = description.map(|d| d.into_inner());
-        changed = changed.add(Expr::cust_with_values(
-            r#""description" IS DISTINCT FROM ?"#,
-            [description.clone()],
-        ));
+        changed = changed.add(match &description {
+            None => task::Column::Description.is_not_null(),
+            Some(text) => task::Column::Description
+                .is_null()
+                .or(task::Column::Description.ne(text.as_str())),
+        });
         update = update.col_expr(task::Column::Description, Expr::value(description));
     }
     if let Some(is_completed) = changes.is_completed {
@@ -222,7 +224,7 @@ pub async fn list_tasks(
     user_id: Uuid,
     query: TaskQuery,
 ) -> StoreResult<TaskPage> {
-    let (key, order) = sort_key(query.sort);
+    let (key, order) = sort_key(query.sort, db.get_database_backend());
     let mut select = task::Entity::find().filter(task::Column::UserId.eq(user_id));
     if let Some(completed) = query.filter.completed {
         select = select.filter(task::Column::IsCompleted.eq(completed));
@@ -290,11 +292,16 @@ async fn task_miss(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) -> Sto
     }
 }
 
-fn sort_key(sort: TaskSort) -> (SimpleExpr, Order) {
-    let key = match sort.field() {
-        SortField::CreatedAt => Expr::col(task::Column::CreatedAt).into(),
-        SortField::UpdatedAt => Expr::col(task::Column::UpdatedAt).into(),
-        SortField::Title => Func::lower(Expr::col(task::Column::Title)).into(),
+/// The expression a sort compares first. Titles compare lower-cased and byte by byte (SQLite's
+/// default; PostgreSQL is told `COLLATE "C"`), so that both databases order them alike.
+fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> (SimpleExpr, Order) {
+    let key = match (sort.field(), backend) {
+        (SortField::CreatedAt, _) => Expr::col(task::Column::CreatedAt).into(),
+        (SortField::UpdatedAt, _) => Expr::col(task::Column::UpdatedAt).into(),
+        (SortField::Title, DatabaseBackend::Postgres) => {
+            Expr::cust(r#"lower("title") COLLATE "C""#)
+        }
+        (SortField::Title, _) => Func::lower(Expr::col(task::Column::Title)).into(),
     };
     let order = if sort.is_descending() {
         Order::Desc

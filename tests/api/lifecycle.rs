@@ -1,0 +1,401 @@
+//! Start-up, migrations, configuration, shutdown: the server as a process and as a library.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use task_api::db::{DatabaseTarget, MigrationCommand};
+use task_api::startup::{self, Application};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{
+    each_database, expect_error, expect_json, test_routes, Backend, TestApp, TestDatabase,
+};
+
+/// A database two servers can share: a PostgreSQL database, or an SQLite file.
+async fn shared_database(backend: &Backend) -> (TestDatabase, Option<std::path::PathBuf>) {
+    let database = TestDatabase::create(backend).await;
+    if database.is_postgres() {
+        return (database, None);
+    }
+    let path = std::env::temp_dir().join(format!("taskapi-{}.db", uuid::Uuid::new_v4()));
+    let mut file_database = database;
+    file_database.url = format!("sqlite://{}", path.display());
+    (file_database, Some(path))
+}
+
+fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
+    if let Some(path) = path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_servers_started_at_once_both_migrate_and_serve() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let (database, file) = shared_database(&backend).await;
+        let mut config = database.config();
+        config.database = DatabaseTarget::parse(&database.url).unwrap();
+        let (first, second) = tokio::join!(
+            Application::build(&config, test_routes()),
+            Application::build(&config, test_routes())
+        );
+        let (first, second) = (first.expect("first server"), second.expect("second server"));
+        let addresses = [first.port(), second.port()].map(|p| format!("http://127.0.0.1:{p}"));
+        tokio::spawn(first.run_until(std::future::pending()));
+        tokio::spawn(second.run_until(std::future::pending()));
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{}/users", addresses[0]))
+            .send()
+            .await
+            .unwrap();
+        let user = expect_json(created, StatusCode::CREATED).await;
+        let read = client
+            .get(format!(
+                "{}/users/{}",
+                addresses[1],
+                user["id"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(expect_json(read, StatusCode::OK).await, user);
+        remove_sqlite_files(file);
+    }
+}
+
+#[tokio::test]
+async fn migrations_go_down_and_up_again() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let database = TestDatabase::create(&backend).await;
+        let config = database.config();
+        let app = Application::build(&config, test_routes()).await.unwrap();
+        let db = app.db().clone();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::new();
+        let create_user = || client.post(format!("{address}/users")).send();
+
+        expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
+        startup::migrate(&config, &db, MigrationCommand::Down)
+            .await
+            .unwrap();
+        // The tables are gone: the server answers 500, opaquely.
+        let error = expect_error(
+            create_user().await.unwrap(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+        )
+        .await;
+        assert!(
+            !error.to_string().to_lowercase().contains("users"),
+            "no SQL in {error}"
+        );
+        startup::migrate(&config, &db, MigrationCommand::Status)
+            .await
+            .unwrap();
+        startup::migrate(&config, &db, MigrationCommand::Up)
+            .await
+            .unwrap();
+        startup::migrate(&config, &db, MigrationCommand::Up)
+            .await
+            .unwrap();
+        expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    each_database(|mut app| async move {
+        let slow = tokio::spawn({
+            let client = app.client.clone();
+            let url = app.url("/__extra/slow");
+            async move { client.get(url).send().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.shutdown.take().unwrap().send(()).unwrap();
+        let response = slow
+            .await
+            .unwrap()
+            .expect("the in-flight request is answered");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), "done");
+        let health = app.url("/health");
+        let served = tokio::time::timeout(Duration::from_secs(5), app.server).await;
+        assert!(matches!(served, Ok(Ok(Ok(())))), "the server stops cleanly");
+        assert!(
+            app.client.get(health).send().await.is_err(),
+            "no longer listening"
+        );
+    })
+    .await;
+}
+
+fn task_api_command(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_task-api"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_non_zero_with_one_clear_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let cases = [
+        (
+            vec![("DATABASE_URL", "mysql://root@localhost/x")],
+            "DATABASE_URL is invalid",
+        ),
+        (
+            vec![("DATABASE_URL", "postgres://[::1")],
+            "DATABASE_URL is invalid",
+        ),
+        (vec![("PORT", "eighty")], "PORT is invalid"),
+        (
+            vec![("DATABASE_MAX_CONNECTIONS", "0")],
+            "DATABASE_MAX_CONNECTIONS is invalid",
+        ),
+        (
+            vec![("PORT", busy_port.as_str())],
+            "cannot listen on 127.0.0.1",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let mut command = task_api_command("sqlite::memory:");
+        command.env("LOG", "off");
+        for (name, value) in &vars {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{vars:?} must fail");
+        assert_eq!(stderr.lines().count(), 1, "one line for {vars:?}: {stderr}");
+        assert!(stderr.contains(expected), "{vars:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let database = TestDatabase::create(&backend).await;
+        let mut child = tokio::process::Command::from(task_api_command(&database.url));
+        let mut child = child.env("PORT", "0").kill_on_drop(true).spawn().unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = log
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the server logs its address");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let client = reqwest::Client::new();
+        let user = expect_json(
+            client
+                .post(format!("{address}/users"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let user_path = format!("{address}/users/{}", user["id"].as_str().unwrap());
+        // Many requests in flight when SIGTERM arrives: each gets its normal answer.
+        let in_flight: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(client.get(&user_path).send()))
+            .collect();
+        let pid = child.id().unwrap().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        for request in in_flight {
+            if let Ok(response) = request.await.unwrap() {
+                assert_eq!(response.status(), StatusCode::OK);
+            }
+        }
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones.
+struct Outage {
+    port: u16,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Outage {
+    async fn proxy_to(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (accept_up, accept_connections) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accept_up.load(Ordering::SeqCst) {
+                    continue; // dropped: the database is "down"
+                }
+                let target = target.clone();
+                let forward = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                accept_connections.lock().unwrap().push(forward);
+            }
+        });
+        Self {
+            port,
+            up,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
+    let Some(Backend::Postgres(admin_url)) = Backend::all().into_iter().nth(1) else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let outage = Outage::proxy_to("127.0.0.1:5432".to_owned()).await;
+    let mut config = database.config();
+    let proxied = database
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", outage.port), 1);
+    assert_ne!(
+        proxied, database.url,
+        "TEST_DATABASE_URL must use 127.0.0.1:5432"
+    );
+    config.database = DatabaseTarget::parse(&proxied).unwrap();
+    config.database_acquire_timeout = Duration::from_secs(1);
+    let app = TestApp::spawn(config).await;
+    let user_id = app.create_user().await;
+    let tasks = format!("/users/{user_id}/tasks");
+
+    outage.cut();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = app
+            .post_json(&tasks, &json!({ "title": "during the outage" }))
+            .await;
+        expect_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    expect_error(
+        app.get("/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    app.get_ok("/health").await;
+
+    outage.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app
+            .post_json(&tasks, &json!({ "title": "after the outage" }))
+            .await;
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = app.get_ok(&tasks).await;
+    let titles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["after the outage"],
+        "nothing written during the outage"
+    );
+}
+
+#[tokio::test]
+async fn a_neon_style_url_connects_unchanged() {
+    let Some(Backend::Postgres(admin_url)) = Backend::all().into_iter().nth(1) else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let neon_style = format!(
+        "{}{separator}sslmode=require&channel_binding=require",
+        database.url
+    );
+    let mut config = database.config();
+    config.database = DatabaseTarget::parse(&neon_style).unwrap();
+    let app = TestApp::spawn(config).await;
+    app.get_ok("/ready").await;
+    let user_id = app.create_user().await;
+    app.create_titled(&user_id, "over TLS").await;
+    // The connection really is encrypted.
+    let db = task_api::db::DatabaseTarget::parse(&neon_style)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.try_get::<bool>("", "ssl").unwrap(),
+        "the connection uses TLS"
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests of Task API over HTTP: every test runs on SQLite, and on PostgreSQL too
+//! when `TEST_DATABASE_URL` is set.
+
+mod errors;
+mod helpers;
+mod lifecycle;
+mod pagination;
+mod tasks;
+mod users;
+mod validation;
