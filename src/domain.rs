@@ -11,8 +11,17 @@ pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
 
+/// Text the databases can store: PostgreSQL refuses NUL in `text`.
+pub fn check_storable(text: &str) -> Result<(), String> {
+    if text.contains('\0') {
+        return Err("must not contain NUL (U+0000) characters".to_owned());
+    }
+    Ok(())
+}
+
 impl TaskTitle {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        check_storable(raw)?;
         let trimmed = raw.trim();
         match trimmed.chars().count() {
             0 => Err("must not be empty or only white space".to_owned()),
@@ -34,6 +43,7 @@ pub struct TaskDescription(String);
 
 impl TaskDescription {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        check_storable(raw)?;
         match raw.chars().count() {
             n if n > DESCRIPTION_MAX_CHARS => Err(format!(
                 "must be at most {DESCRIPTION_MAX_CHARS} characters (got {n})"
@@ -95,12 +105,14 @@ mod tests {
         assert!(TaskTitle::parse(&"é".repeat(255)).is_ok());
         assert!(TaskTitle::parse(&"é".repeat(256)).is_err());
         assert!(TaskTitle::parse(" \t ").is_err());
+        assert!(TaskTitle::parse("a\0b").is_err());
     }
 
     #[test]
     fn description_is_limited_in_characters() {
         assert!(TaskDescription::parse(&"é".repeat(10_000)).is_ok());
         assert!(TaskDescription::parse(&"é".repeat(10_001)).is_err());
+        assert!(TaskDescription::parse("\0").is_err());
     }
 
     #[test]

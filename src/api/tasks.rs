@@ -15,7 +15,7 @@ use super::input::{
 };
 use super::resources::{TaskPage, TaskResource};
 use super::ApiTags;
-use crate::domain::{TaskChanges, TaskDescription, TaskFields, TaskTitle};
+use crate::domain::{check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle};
 use crate::pagination::{Cursor, TaskFilter, TaskSort};
 use crate::store::{self, TaskQuery};
 use crate::AppState;
@@ -176,6 +176,7 @@ impl ParamValue for TitleSearch {
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
+        check_storable(raw)?;
         match raw.chars().count() {
             n if n > SEARCH_MAX_CHARS => Err(format!(
                 "must be at most {SEARCH_MAX_CHARS} characters (got {n})"

@@ -24,6 +24,7 @@ async fn title_must_be_a_non_blank_string_of_at_most_255_characters() {
             json!(""),
             json!("   \n\t"),
             json!("x".repeat(256)),
+            json!("nul \u{0} inside"),
             json!(["a"]),
             json!({ "a": 1 }),
         ] {
@@ -72,7 +73,13 @@ async fn description_is_a_string_of_at_most_10000_characters_or_null() {
     each_database(|app| async move {
         let (user_id, task_path) = user_and_task(&app).await;
         let tasks = format!("/users/{user_id}/tasks");
-        for description in [json!(1), json!(false), json!("é".repeat(10_001)), json!([])] {
+        for description in [
+            json!(1),
+            json!(false),
+            json!("é".repeat(10_001)),
+            json!("\u{0}"),
+            json!([]),
+        ] {
             let body = json!({ "title": "t", "description": description });
             expect_invalid(
                 app.post_json(&tasks, &body).await,
@@ -308,11 +315,9 @@ async fn list_parameters_are_checked_never_clamped() {
             &[("cursor", "query")],
         )
         .await;
-        expect_invalid(
-            app.get(&format!("{tasks}?q={}", "x".repeat(256))).await,
-            &[("q", "query")],
-        )
-        .await;
+        for q in ["x".repeat(256), "%00".to_owned()] {
+            expect_invalid(app.get(&format!("{tasks}?q={q}")).await, &[("q", "query")]).await;
+        }
         expect_invalid(
             app.get("/users/x/tasks?limit=0&sort=x&completed=x&cursor=x")
                 .await,
