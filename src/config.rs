@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::db::DatabaseTarget;
+use crate::pagination::CursorKey;
 
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_FILE: &str = "tasks.db";
@@ -24,6 +25,8 @@ pub struct Config {
     pub port: u16,
     pub run_migrations: bool,
     pub max_body_bytes: usize,
+    /// Signs list cursors; `None`: a random key of this process.
+    pub cursor_key: Option<CursorKey>,
     pub shutdown_grace: Duration,
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -58,6 +61,10 @@ impl Config {
             port: parse(&var, "PORT", 8000, |_: &u16| true)?,
             run_migrations: parse(&var, "RUN_MIGRATIONS", true, |_: &bool| true)?,
             max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
+            cursor_key: var("CURSOR_SECRET")
+                .map(|secret| CursorKey::from_secret(&secret))
+                .transpose()
+                .map_err(|reason| format!("CURSOR_SECRET is invalid: it {reason}"))?,
             shutdown_grace: Duration::from_secs(parse(
                 &var,
                 "SHUTDOWN_GRACE_SECS",
@@ -135,6 +142,8 @@ mod tests {
         assert!(err.starts_with("PORT is invalid"), "{err}");
         let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert!(err.starts_with("DATABASE_URL is invalid"), "{err}");
+        let err = config(&[("CURSOR_SECRET", "short")]).unwrap_err();
+        assert!(err.starts_with("CURSOR_SECRET is invalid"), "{err}");
         let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
         assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
         assert!(!err.contains('\n'));

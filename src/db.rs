@@ -10,13 +10,15 @@ use sea_orm::sqlx::sqlite::{
 };
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector,
-    SqlxSqliteConnector,
+    SqlxSqliteConnector, Statement,
 };
 
 /// How long an SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The key of the PostgreSQL advisory lock that serialises migrations across instances.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6170_6931;
+/// How long an instance waits for another one's migrations before giving up.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone)]
@@ -123,17 +125,39 @@ fn warn_on_channel_binding(url: &str) {
     }
 }
 
-/// Runs the lock statement. A new SQLite file can be busy even before `BEGIN IMMEDIATE` waits
-/// (another instance is switching it to WAL), so that is retried for the busy timeout.
-async fn take_lock(db: &DatabaseConnection, lock: &str) -> Result<(), DbErr> {
-    let deadline = Instant::now() + SQLITE_BUSY_TIMEOUT;
+/// Waits for the migration lock: PostgreSQL's advisory lock, or SQLite's write lock. A new
+/// SQLite file can be busy even before `BEGIN IMMEDIATE` waits (another instance is switching
+/// it to WAL), so busy is retried too.
+async fn take_lock(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
     loop {
-        match db.execute_unprepared(lock).await {
-            Err(err) if is_sqlite_busy(&err) && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            outcome => return outcome.map(|_| ()),
+        let taken = match backend {
+            DatabaseBackend::Postgres => db
+                .query_one(Statement::from_string(
+                    backend,
+                    format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"),
+                ))
+                .await?
+                .map(|row| row.try_get::<bool>("", "taken"))
+                .transpose()?
+                .unwrap_or(false),
+            _ => match db.execute_unprepared("BEGIN IMMEDIATE").await {
+                Ok(_) => true,
+                Err(err) if is_sqlite_busy(&err) => false,
+                Err(err) => return Err(err),
+            },
+        };
+        if taken {
+            return Ok(());
         }
+        if Instant::now() >= deadline {
+            return Err(DbErr::Custom(format!(
+                "another instance held the migration lock for more than {}s",
+                MIGRATION_LOCK_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -163,16 +187,12 @@ pub enum MigrationCommand {
 }
 
 /// Runs a migration command while holding a lock that other instances wait for:
-/// a PostgreSQL advisory lock, or SQLite's write lock (`BEGIN IMMEDIATE`).
+/// a PostgreSQL session advisory lock, or SQLite's write lock (`BEGIN IMMEDIATE`).
 ///
 /// `db` must hold a single connection, so that the lock and the migration share a session.
 pub async fn migrate(db: &DatabaseConnection, command: MigrationCommand) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let lock = match backend {
-        DatabaseBackend::Postgres => format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
-        _ => "BEGIN IMMEDIATE".to_owned(),
-    };
-    take_lock(db, &lock).await?;
+    take_lock(db).await?;
     let outcome = match command {
         MigrationCommand::Up => Migrator::up(db, None).await,
         MigrationCommand::Down => Migrator::down(db, Some(1)).await,

@@ -11,9 +11,12 @@ pub mod store;
 
 use sea_orm::DatabaseConnection;
 
+use crate::pagination::CursorKey;
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub max_body_bytes: usize,
+    pub cursor_key: CursorKey,
 }

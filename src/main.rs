@@ -47,12 +47,21 @@ enum MigrateAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    dotenvy::dotenv().ok();
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            return fail(&format!(".env is invalid: {err}"));
+        }
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };
-    init_logging(&config);
+    // Migration commands report through sea-orm-migration's log lines: always show them.
+    let log_filter = match cli.command {
+        Some(Command::Migrate { .. }) => format!("{},sea_orm_migration=info", config.log_filter),
+        _ => config.log_filter.clone(),
+    };
+    init_logging(&log_filter, config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the runtime: {err}")),
@@ -73,6 +82,7 @@ fn main() -> ExitCode {
                 let service = task_api::api::openapi_service(task_api::AppState {
                     db: config.database.connect(1, config.database_acquire_timeout),
                     max_body_bytes: config.max_body_bytes,
+                    cursor_key: task_api::pagination::CursorKey::random(),
                 });
                 println!(
                     "{}",
@@ -129,13 +139,13 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log_format {
+    match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }

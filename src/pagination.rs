@@ -2,9 +2,12 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
+
+use crate::domain::check_storable;
 
 use crate::entity::task;
 
@@ -107,18 +110,45 @@ pub struct Cursor {
     id: Uuid,
 }
 
-const CURSOR_CONTEXT: &[u8] = b"task-api cursor v1\0";
-const CHECK_LEN: usize = 16;
+/// The key that signs cursors, so that only this API can make one.
+#[derive(Clone)]
+pub struct CursorKey(Vec<u8>);
 
-fn integrity_check(payload: &[u8]) -> [u8; CHECK_LEN] {
-    let digest = Sha256::new()
-        .chain_update(CURSOR_CONTEXT)
-        .chain_update(payload)
-        .finalize();
-    let mut check = [0u8; CHECK_LEN];
-    check.copy_from_slice(&digest[..CHECK_LEN]);
-    check
+impl CursorKey {
+    /// The shortest secret accepted, in bytes.
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    /// A key from a configured secret: the same on every instance, and across restarts.
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        if secret.len() < Self::MIN_SECRET_LEN {
+            return Err(format!(
+                "must be at least {} bytes long (got {})",
+                Self::MIN_SECRET_LEN,
+                secret.len()
+            ));
+        }
+        Ok(Self(secret.as_bytes().to_vec()))
+    }
+
+    /// A key of this process only: its cursors stop working when the process ends.
+    pub fn random() -> Self {
+        Self([*Uuid::new_v4().as_bytes(), *Uuid::new_v4().as_bytes()].concat())
+    }
+
+    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(payload);
+        mac
+    }
 }
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(<redacted>)")
+    }
+}
+
+const TAG_LEN: usize = 16;
 
 impl Cursor {
     /// The cursor of the page that follows `last`.
@@ -132,28 +162,28 @@ impl Cursor {
         }
     }
 
-    /// The opaque token: base64url of the payload followed by its integrity check.
-    pub fn encode(&self) -> String {
+    /// The opaque token: base64url of the payload followed by its truncated HMAC-SHA256.
+    pub fn encode(&self, key: &CursorKey) -> String {
         let mut bytes = serde_json::to_vec(self).expect("a cursor always serialises");
-        let check = integrity_check(&bytes);
-        bytes.extend_from_slice(&check);
+        let tag = key.mac(&bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Reads a token; a changed, truncated or made-up token is refused.
-    pub fn decode(token: &str) -> Result<Self, String> {
+    /// Reads a token; a changed, truncated or forged token is refused.
+    pub fn decode(key: &CursorKey, token: &str) -> Result<Self, String> {
         const INVALID: &str =
             "is not a valid cursor; pass next_cursor from the previous page unchanged";
         let bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| INVALID.to_owned())?;
-        if bytes.len() <= CHECK_LEN {
+        if bytes.len() <= TAG_LEN {
             return Err(INVALID.to_owned());
         }
-        let (payload, check) = bytes.split_at(bytes.len() - CHECK_LEN);
-        if integrity_check(payload) != check {
-            return Err(INVALID.to_owned());
-        }
+        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+        key.mac(payload)
+            .verify_truncated_left(tag)
+            .map_err(|_| INVALID.to_owned())?;
         serde_json::from_slice(payload).map_err(|_| INVALID.to_owned())
     }
 
@@ -180,6 +210,9 @@ impl Cursor {
         );
         if !key_matches_sort {
             return Err("is not a valid cursor for this sort".to_owned());
+        }
+        if let SortKey::Title(title) = &self.key {
+            check_storable(title)?;
         }
         Ok(TaskPosition {
             key: self.key,
@@ -209,8 +242,9 @@ mod tests {
     fn cursor_round_trips_and_is_bound_to_its_list() {
         let task = sample_task();
         let filter = TaskFilter::default();
-        let token = Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode();
-        let cursor = Cursor::decode(&token).unwrap();
+        let key = CursorKey::random();
+        let token = Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode(&key);
+        let cursor = Cursor::decode(&key, &token).unwrap();
         let position = cursor
             .clone()
             .position_for(task.user_id, TaskSort::TitleAsc, &filter)
@@ -231,19 +265,34 @@ mod tests {
     }
 
     #[test]
-    fn tampered_cursor_is_refused() {
+    fn tampered_or_foreign_key_cursor_is_refused() {
         let task = sample_task();
+        let key = CursorKey::random();
+        let filter = TaskFilter::default();
+        let token =
+            Cursor::after(task.user_id, TaskSort::CreatedAtDesc, &filter, &task).encode(&key);
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[5] ^= 1;
+        assert!(Cursor::decode(&key, &URL_SAFE_NO_PAD.encode(bytes)).is_err());
+        assert!(Cursor::decode(&key, &token[..token.len() - 2]).is_err());
+        assert!(Cursor::decode(&key, "not a cursor").is_err());
+        assert!(Cursor::decode(&CursorKey::random(), &token).is_err());
+    }
+
+    #[test]
+    fn a_configured_secret_signs_alike_in_every_process() {
+        let task = sample_task();
+        let secret = "x".repeat(CursorKey::MIN_SECRET_LEN);
+        let one = CursorKey::from_secret(&secret).unwrap();
+        let other = CursorKey::from_secret(&secret).unwrap();
         let token = Cursor::after(
             task.user_id,
-            TaskSort::CreatedAtDesc,
+            TaskSort::TitleAsc,
             &TaskFilter::default(),
             &task,
         )
-        .encode();
-        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        bytes[5] ^= 1;
-        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(bytes)).is_err());
-        assert!(Cursor::decode(&token[..token.len() - 2]).is_err());
-        assert!(Cursor::decode("not a cursor").is_err());
+        .encode(&one);
+        assert!(Cursor::decode(&other, &token).is_ok());
+        assert!(CursorKey::from_secret("short").is_err());
     }
 }

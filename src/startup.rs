@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use crate::api;
 use crate::config::Config;
 use crate::db::{self, MigrationCommand};
+use crate::pagination::CursorKey;
 use crate::AppState;
 
 /// A server bound to its port, ready to serve.
@@ -42,9 +43,17 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(|addr| addr.port()))
             .ok_or_else(|| format!("cannot listen on {address}: no local address"))?;
+        let cursor_key = config.cursor_key.clone().unwrap_or_else(|| {
+            tracing::warn!(
+                "CURSOR_SECRET is not set: list cursors are signed with a key of this process \
+                 and stop working when it restarts; set the same CURSOR_SECRET on every instance"
+            );
+            CursorKey::random()
+        });
         let state = AppState {
             db: db.clone(),
             max_body_bytes: config.max_body_bytes,
+            cursor_key,
         };
         Ok(Self {
             acceptor,

@@ -1,6 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
-use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
     sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
     EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, SqlErr,
@@ -54,6 +54,9 @@ fn is_unavailable(err: &DbErr) -> bool {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A comparison of a sort key with a value (`<`, `<=`, `>`, `>=`).
+type Comparison = fn(Expr, SimpleExpr) -> SimpleExpr;
 
 /// One page of tasks in the order asked for.
 #[derive(Debug)]
@@ -230,31 +233,38 @@ pub async fn list_tasks(
         select = select.filter(task::Column::IsCompleted.eq(completed));
     }
     if let Some(text) = &query.filter.title_contains {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        select = select.filter(
-            Expr::expr(Func::lower(Expr::col(task::Column::Title)))
-                .like(LikeExpr::new(pattern).escape('\\')),
-        );
+        // A plain substring test (no LIKE wildcards to escape), lower-cased by the database on
+        // both sides so that the text and the titles are folded alike.
+        let position = match db.get_database_backend() {
+            DatabaseBackend::Postgres => "strpos",
+            _ => "instr",
+        };
+        let found = Func::cust(Alias::new(position))
+            .arg(Func::lower(Expr::col(task::Column::Title)))
+            .arg(Func::lower(Expr::value(text.as_str())));
+        select = select.filter(Expr::expr(found).gt(0));
     }
     if let Some(after) = query.after {
         let value: SimpleExpr = match after.key {
             SortKey::Time(time) => Expr::value(time),
             SortKey::Title(title) => Func::lower(Expr::value(title)).into(),
         };
-        let beyond = |left: SimpleExpr, right: SimpleExpr| match order {
-            Order::Desc => Expr::expr(left).lt(right),
-            _ => Expr::expr(left).gt(right),
+        let (beyond, reached): (Comparison, Comparison) = match order {
+            Order::Desc => (Expr::lt, Expr::lte),
+            _ => (Expr::gt, Expr::gte),
         };
+        // `reached` repeats what the OR implies, as a plain bound an index range scan can use.
         select = select.filter(
-            Condition::any()
-                .add(beyond(key.clone(), value.clone()))
+            Condition::all()
+                .add(reached(Expr::expr(key.clone()), value.clone()))
                 .add(
-                    Condition::all()
-                        .add(Expr::expr(key.clone()).eq(value))
-                        .add(beyond(
-                            Expr::col(task::Column::Id).into(),
-                            Expr::value(after.id),
-                        )),
+                    Condition::any()
+                        .add(beyond(Expr::expr(key.clone()), value.clone()))
+                        .add(
+                            Condition::all()
+                                .add(Expr::expr(key.clone()).eq(value))
+                                .add(beyond(Expr::col(task::Column::Id), Expr::value(after.id))),
+                        ),
                 ),
         );
     }
@@ -309,16 +319,4 @@ fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> (SimpleExpr, Order) {
         Order::Asc
     };
     (key, order)
-}
-
-/// Makes `%`, `_` and `\` match themselves in a LIKE pattern escaped with `\`.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -57,9 +57,9 @@ pub fn app(state: AppState, extra: Route) -> BoxEndpoint<'static, Response> {
     let spec_yaml = service.spec_endpoint_yaml();
     Route::new()
         .nest("/", service)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
+        .nest("/docs", docs.before(only_get))
+        .at("/openapi.json", poem::get(spec_json))
+        .at("/openapi.yaml", poem::get(spec_yaml))
         .nest("/__extra", extra)
         .with(limits::BodyLimit::new(max_body_bytes))
         .catch_all_error(error_response)
@@ -67,11 +67,25 @@ pub fn app(state: AppState, extra: Route) -> BoxEndpoint<'static, Response> {
         .boxed()
 }
 
+/// Refuses any method but GET (and HEAD) on the documentation.
+async fn only_get(req: poem::Request) -> poem::Result<poem::Request> {
+    match *req.method() {
+        poem::http::Method::GET | poem::http::Method::HEAD => Ok(req),
+        _ => Err(ApiError::MethodNotAllowed.into()),
+    }
+}
+
 /// Turns every error that reached the top into the envelope: the operations' own, and poem's
 /// (unknown route, wrong method, unreadable request).
 async fn error_response(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
+    }
+    if err.is::<poem::error::ParsePathError>() {
+        return ApiError::InvalidRequest(
+            "a path parameter is not valid UTF-8 once percent-decoded".to_owned(),
+        )
+        .into_response();
     }
     let status = err.status();
     let api_error = match status.as_u16() {

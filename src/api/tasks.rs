@@ -154,13 +154,16 @@ impl ParamValue for TaskSort {
     }
 }
 
-impl ParamValue for Cursor {
+/// A cursor as sent; only the server's key can tell whether it is genuine.
+pub struct CursorToken(String);
+
+impl ParamValue for CursorToken {
     fn schema() -> MetaSchema {
         MetaSchema::new("string")
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
-        Cursor::decode(raw)
+        Ok(Self(raw.to_owned()))
     }
 }
 
@@ -239,7 +242,7 @@ impl TasksApi {
         &self,
         user_id: Path<Param<Uuid>>,
         limit: Query<Option<Param<PageSize>>>,
-        cursor: Query<Option<Param<Cursor>>>,
+        cursor: Query<Option<Param<CursorToken>>>,
         completed: Query<Option<Param<bool>>>,
         q: Query<Option<Param<TitleSearch>>>,
         sort: Query<Option<Param<TaskSort>>>,
@@ -247,7 +250,14 @@ impl TasksApi {
         let (user_id, limit, cursor, completed, q, sort) = (
             user_id.checked("user_id"),
             limit.checked("limit"),
-            cursor.checked("cursor"),
+            cursor.checked("cursor").and_then(|token| {
+                token
+                    .map(|token| Cursor::decode(&self.state.cursor_key, &token.0))
+                    .transpose()
+                    .map_err(|message| {
+                        vec![FieldError::new(FieldLocation::Query, "cursor", message)]
+                    })
+            }),
             completed.checked("completed"),
             q.checked("q"),
             sort.checked("sort"),
@@ -270,11 +280,10 @@ impl TasksApi {
         };
         let filter = query.filter.clone();
         let page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let next_cursor = page
-            .tasks
-            .last()
-            .filter(|_| page.has_more)
-            .map(|last| Cursor::after(user_id, sort, &filter, last).encode());
+        let next_cursor =
+            page.tasks.last().filter(|_| page.has_more).map(|last| {
+                Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
+            });
         Ok(Json(TaskPage {
             items: page.tasks.into_iter().map(Into::into).collect(),
             next_cursor,

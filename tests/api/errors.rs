@@ -57,6 +57,13 @@ async fn a_body_over_one_mebibyte_is_413_and_writes_nothing() {
         let page = app.get_ok(&tasks).await;
         assert_eq!(page["items"], json!([]));
         // Just under the limit is parsed (and refused for its description's length instead).
+        expect_error(
+            app.post_json("/users", &json!({ "id": "x".repeat(1024 * 1024) }))
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        )
+        .await;
         let under = json!({ "title": "t", "description": "x".repeat(1024 * 1024 - 100) });
         expect_error(
             app.post_json(&tasks, &under).await,

@@ -166,6 +166,8 @@ pub fn test_routes() -> Route {
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// The app's own database, for setting up what the API cannot make (equal timestamps).
+    pub db: sea_orm::DatabaseConnection,
     pub client: Client,
     pub shutdown: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -178,6 +180,7 @@ impl TestApp {
             .await
             .expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db().clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         // Shut down when told; a test that drops its sender leaves the server running.
         let server = tokio::spawn(app.run_until(async {
@@ -187,6 +190,7 @@ impl TestApp {
         }));
         Self {
             address,
+            db,
             client: Client::builder().build().unwrap(),
             shutdown: Some(shutdown),
             server,

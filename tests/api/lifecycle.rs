@@ -1,5 +1,6 @@
 //! Start-up, migrations, configuration, shutdown: the server as a process and as a library.
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,28 +8,33 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
+use task_api::config::Config;
 use task_api::db::{DatabaseTarget, MigrationCommand};
+use task_api::pagination::CursorKey;
 use task_api::startup::{self, Application};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, test_routes, Backend, TestApp, TestDatabase,
+    each_database, expect_error, expect_invalid, expect_json, test_routes, Backend, TestApp,
+    TestDatabase,
 };
 
-/// A database two servers can share: a PostgreSQL database, or an SQLite file.
-async fn shared_database(backend: &Backend) -> (TestDatabase, Option<std::path::PathBuf>) {
-    let database = TestDatabase::create(backend).await;
-    if database.is_postgres() {
-        return (database, None);
-    }
-    let path = std::env::temp_dir().join(format!("taskapi-{}.db", uuid::Uuid::new_v4()));
-    let mut file_database = database;
-    file_database.url = format!("sqlite://{}", path.display());
-    (file_database, Some(path))
+/// A database two servers can share (a PostgreSQL database, or an SQLite file) and a server
+/// configuration on it.
+async fn shared_database(backend: &Backend) -> (TestDatabase, Config, Option<PathBuf>) {
+    let mut database = TestDatabase::create(backend).await;
+    let file = (!database.is_postgres()).then(|| {
+        let path = std::env::temp_dir().join(format!("taskapi-{}.db", uuid::Uuid::new_v4()));
+        database.url = format!("sqlite://{}", path.display());
+        path
+    });
+    let mut config = database.config();
+    config.database = DatabaseTarget::parse(&database.url).unwrap();
+    (database, config, file)
 }
 
-fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
+fn remove_sqlite_files(path: Option<PathBuf>) {
     if let Some(path) = path {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -40,9 +46,7 @@ fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
 async fn two_servers_started_at_once_both_migrate_and_serve() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
-        let (database, file) = shared_database(&backend).await;
-        let mut config = database.config();
-        config.database = DatabaseTarget::parse(&database.url).unwrap();
+        let (_database, config, file) = shared_database(&backend).await;
         let (first, second) = tokio::join!(
             Application::build(&config, test_routes()),
             Application::build(&config, test_routes())
@@ -68,6 +72,35 @@ async fn two_servers_started_at_once_both_migrate_and_serve() {
             .await
             .unwrap();
         assert_eq!(expect_json(read, StatusCode::OK).await, user);
+        remove_sqlite_files(file);
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_works_on_every_instance_with_the_same_cursor_secret_only() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let (_database, mut config, file) = shared_database(&backend).await;
+        config.cursor_key = Some(CursorKey::from_secret(&"s".repeat(32)).unwrap());
+        let first = TestApp::spawn(config.clone()).await;
+        let twin = TestApp::spawn(config.clone()).await;
+        config.cursor_key = Some(CursorKey::from_secret(&"t".repeat(32)).unwrap());
+        let stranger = TestApp::spawn(config).await;
+
+        let user_id = first.create_user().await;
+        for title in ["a", "b", "c"] {
+            first.create_titled(&user_id, title).await;
+        }
+        let list = format!("/users/{user_id}/tasks?limit=2&sort=title");
+        let page = first.get_ok(&list).await;
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let next = twin.get_ok(&format!("{list}&cursor={cursor}")).await;
+        assert_eq!(next["items"][0]["title"], "c");
+        expect_invalid(
+            stranger.get(&format!("{list}&cursor={cursor}")).await,
+            &[("cursor", "query")],
+        )
+        .await;
         remove_sqlite_files(file);
     }
 }
@@ -175,6 +208,21 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
             "cannot listen on 127.0.0.1",
         ),
     ];
+    let bad_dotenv = std::env::temp_dir().join(format!("taskapi-env-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&bad_dotenv).unwrap();
+    std::fs::write(
+        bad_dotenv.join(".env"),
+        "PORT=1\nthis line is not a variable\n",
+    )
+    .unwrap();
+    let mut command = task_api_command("sqlite::memory:");
+    let output = command.current_dir(&bad_dotenv).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(".env is invalid"), "{stderr}");
+    std::fs::remove_dir_all(&bad_dotenv).unwrap();
+
     for (vars, expected) in cases {
         let mut command = task_api_command("sqlite::memory:");
         command.env("LOG", "off");
@@ -188,6 +236,20 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
         assert!(stderr.contains(expected), "{vars:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// Starts a request whose body is only half sent: it is in flight until the rest follows.
+async fn half_sent_request(address: &str, user_id: &str, title: &str) -> TcpStream {
+    let host = address.trim_start_matches("http://");
+    let body = format!(r#"{{"title":"{title}"}}"#);
+    let (first_half, _) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /users/{user_id}/tasks HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first_half}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
 }
 
 #[tokio::test]
@@ -218,27 +280,43 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
             StatusCode::CREATED,
         )
         .await;
-        let user_path = format!("{address}/users/{}", user["id"].as_str().unwrap());
-        // Many requests in flight when SIGTERM arrives: each gets its normal answer.
-        let in_flight: Vec<_> = (0..20)
-            .map(|_| tokio::spawn(client.get(&user_path).send()))
-            .collect();
+        let user_id = user["id"].as_str().unwrap();
+        let mut in_flight = Vec::new();
+        for i in 0..10 {
+            in_flight.push(half_sent_request(&address, user_id, &format!("in flight {i}")).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let pid = child.id().unwrap().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap()
             .success());
-        for request in in_flight {
-            if let Ok(response) = request.await.unwrap() {
-                assert_eq!(response.status(), StatusCode::OK);
-            }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // New connections are refused once shutdown began.
+        assert!(TcpStream::connect(address.trim_start_matches("http://"))
+            .await
+            .is_err());
+        // Every request in flight completes with its normal answer.
+        for (i, mut stream) in in_flight.into_iter().enumerate() {
+            let body = format!(r#"{{"title":"in flight {i}"}}"#);
+            stream
+                .write_all(&body.as_bytes()[body.len() / 2..])
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 201"), "request {i}: {answer}");
+            assert!(answer.contains(&format!("in flight {i}")), "{answer}");
         }
         let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(status.code(), Some(0));
+        while let Ok(Some(line)) = log.next_line().await {
+            assert!(!line.contains("ERROR"), "{line}");
+        }
     }
 }
 

@@ -121,6 +121,57 @@ async fn following_next_cursor_visits_every_task_once_in_every_sort_while_tasks_
 }
 
 #[tokio::test]
+async fn tasks_with_equal_timestamps_and_titles_are_ordered_by_id_and_each_seen_once() {
+    each_database(|app| async move {
+        use sea_orm::{ActiveModelTrait, Set};
+        use task_api::entity::task;
+        let user_id = app.create_user().await;
+        let same_time = task_api::domain::now();
+        let mut ids = Vec::new();
+        for _ in 0..7 {
+            let id = uuid::Uuid::new_v4();
+            task::ActiveModel {
+                id: Set(id),
+                user_id: Set(user_id.parse().unwrap()),
+                title: Set("Same".to_owned()),
+                description: Set(None),
+                is_completed: Set(false),
+                created_at: Set(same_time),
+                updated_at: Set(same_time),
+            }
+            .insert(&app.db)
+            .await
+            .unwrap();
+            ids.push(id.to_string());
+        }
+        ids.sort();
+        for sort in SORTS {
+            let mut seen = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let cursor = next.map(|c| format!("&cursor={c}")).unwrap_or_default();
+                let (items, cursor) = page(
+                    &app,
+                    &format!("/users/{user_id}/tasks?limit=2&sort={sort}{cursor}"),
+                )
+                .await;
+                seen.extend(items.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+                next = cursor;
+                if next.is_none() {
+                    break;
+                }
+            }
+            let mut expected = ids.clone();
+            if sort.starts_with('-') {
+                expected.reverse();
+            }
+            assert_eq!(seen, expected, "sort {sort}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn default_page_is_20_newest_first_and_the_last_page_has_no_cursor() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
@@ -189,6 +240,12 @@ async fn completed_and_q_filter_the_list() {
         assert_eq!(titles(items), ["snake_case"]);
         let (items, _) = page(&app, &format!("{tasks}?q=k%5Cs")).await;
         assert_eq!(titles(items), [r"back\slash"]);
+        app.create_task(&user_id, json!({ "title": "Éclair au café" }))
+            .await;
+        let (items, _) = page(&app, &format!("{tasks}?q=Éclair")).await;
+        assert_eq!(titles(items), ["Éclair au café"]);
+        let (items, _) = page(&app, &format!("{tasks}?q=AU%20CAF")).await;
+        assert_eq!(titles(items), ["Éclair au café"]);
         let (items, _) = page(&app, &format!("{tasks}?q=nothing")).await;
         assert!(items.is_empty());
     })
