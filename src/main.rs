@@ -84,14 +84,12 @@ fn main() -> ExitCode {
                     max_body_bytes: config.max_body_bytes,
                     cursor_key: task_api::pagination::CursorKey::random(),
                 });
-                println!(
-                    "{}",
-                    if yaml {
-                        service.spec_yaml()
-                    } else {
-                        service.spec()
-                    }
-                );
+                let document = task_api::api::task_operations(&service);
+                if yaml {
+                    print!("{}", task_api::api::to_yaml(&document));
+                } else {
+                    println!("{document:#}");
+                }
                 Ok(())
             }
         }

@@ -6,13 +6,16 @@ use std::marker::PhantomData;
 use poem::http::{header, StatusCode};
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::types::{Example, ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use uuid::Uuid;
 
 use crate::store::StoreError;
 
-/// The closed list of error codes.
+/// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
+/// `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405),
+/// `USER_ALREADY_EXISTS` (409), `PAYLOAD_TOO_LARGE` (413), `UNSUPPORTED_MEDIA_TYPE` (415),
+/// `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -29,7 +32,46 @@ pub enum ErrorCode {
     InternalError,
 }
 
-/// Where in the request a failing field is.
+impl ErrorCode {
+    /// Every code, in the order of the list.
+    pub const ALL: [ErrorCode; 11] = [
+        Self::ValidationError,
+        Self::MalformedJson,
+        Self::UserNotFound,
+        Self::TaskNotFound,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::UserAlreadyExists,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::InternalError,
+        Self::ServiceUnavailable,
+    ];
+
+    /// The HTTP status every error with this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::ValidationError | Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UserAlreadyExists => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The code as written in the envelope.
+    pub fn as_str(self) -> String {
+        match self.to_json() {
+            Some(serde_json::Value::String(code)) => code,
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
+/// Where in the request a failing field is: path, query, header or body.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
 pub enum FieldLocation {
@@ -41,9 +83,11 @@ pub enum FieldLocation {
 
 /// One field of the request that breaks a rule.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(example)]
 pub struct FieldError {
     /// The field's plain name, dotted when nested.
     pub field: String,
+    /// Where the field is.
     pub location: FieldLocation,
     /// What is wrong with it.
     pub message: String,
@@ -61,24 +105,55 @@ impl FieldError {
 
 /// Machine-readable particulars of an error.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example)]
 pub struct ErrorDetails {
     /// Every failing field, for `VALIDATION_ERROR`.
     #[oai(skip_serializing_if_is_none)]
     pub fields: Option<Vec<FieldError>>,
 }
 
+/// What went wrong.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct ErrorBody {
+    /// One of the closed list of codes; clients branch on it.
     pub code: ErrorCode,
     /// A human-readable explanation.
     pub message: String,
+    /// Particulars: `fields` for a validation error, else empty.
     pub details: ErrorDetails,
 }
 
 /// The body of every response with status 400 or above.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct ErrorEnvelope {
+    /// The error.
     pub error: ErrorBody,
+}
+
+impl Example for FieldError {
+    fn example() -> Self {
+        FieldError::new(FieldLocation::Body, "title", "is required")
+    }
+}
+
+impl Example for ErrorEnvelope {
+    fn example() -> Self {
+        ApiError::Validation(vec![FieldError::example()]).envelope()
+    }
+}
+
+impl Example for ErrorBody {
+    fn example() -> Self {
+        ErrorEnvelope::example().error
+    }
+}
+
+impl Example for ErrorDetails {
+    fn example() -> Self {
+        ErrorBody::example().details
+    }
 }
 
 /// Everything that can go wrong in a request.
@@ -103,20 +178,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Validation(_) | Self::InvalidRequest(_) | Self::MalformedJson(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::UserNotFound(_) | Self::TaskNotFound(_) | Self::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            Self::UserAlreadyExists(_) => StatusCode::CONFLICT,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     pub fn code(&self) -> ErrorCode {

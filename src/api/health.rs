@@ -2,6 +2,7 @@
 //! sending a browser to the Swagger UI.
 
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::{ApiError, ErrorResponse, ServerErrors};
@@ -9,17 +10,32 @@ use super::ApiTags;
 use crate::store;
 use crate::AppState;
 
+/// The server's answer when it is alive (or ready).
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct HealthStatus {
     /// Always `ok`.
     pub status: String,
 }
 
-impl HealthStatus {
-    fn ok() -> Json<Self> {
-        Json(Self {
+impl Example for HealthStatus {
+    fn example() -> Self {
+        Self {
             status: "ok".to_owned(),
-        })
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum Healthy {
+    /// The server is alive (for `/ready`: and its database answers).
+    #[oai(status = 200)]
+    Ok(Json<HealthStatus>),
+}
+
+impl Healthy {
+    fn ok() -> Self {
+        Self::Ok(Json(HealthStatus::example()))
     }
 }
 
@@ -36,10 +52,12 @@ pub struct HealthApi {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
-    /// Whether the server process is up (touches no database)
+    /// Liveness
+    ///
+    /// Whether the server process is up; touches no database.
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self) -> Result<Json<HealthStatus>, ErrorResponse<ServerErrors>> {
-        Ok(HealthStatus::ok())
+    async fn health(&self) -> Result<Healthy, ErrorResponse<ServerErrors>> {
+        Ok(Healthy::ok())
     }
 
     /// Redirect to the Swagger UI (not part of the contract)
@@ -48,13 +66,16 @@ impl HealthApi {
         SeeDocs::SeeOther("/docs".to_owned())
     }
 
-    /// Whether the server can serve requests: the database answers
+    /// Readiness
+    ///
+    /// Whether the server can serve requests: 200 when the database answers, 503
+    /// `SERVICE_UNAVAILABLE` when it does not.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self) -> Result<Json<HealthStatus>, ErrorResponse<ServerErrors>> {
+    async fn ready(&self) -> Result<Healthy, ErrorResponse<ServerErrors>> {
         store::ping(&self.state.db).await.map_err(|err| {
             tracing::warn!(error = ?err, "not ready: the database does not answer");
             ApiError::ServiceUnavailable
         })?;
-        Ok(HealthStatus::ok())
+        Ok(Healthy::ok())
     }
 }

@@ -116,7 +116,10 @@ impl<T> CheckedParam for Query<Option<Param<T>>> {
 
 impl ParamValue for uuid::Uuid {
     fn schema() -> MetaSchema {
-        MetaSchema::new_with_format("string", "uuid")
+        MetaSchema {
+            example: Some("5b1e9c3a-7d2f-4e8b-9a61-0c4d2e8f1a37".into()),
+            ..MetaSchema::new_with_format("string", "uuid")
+        }
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
@@ -126,7 +129,10 @@ impl ParamValue for uuid::Uuid {
 
 impl ParamValue for bool {
     fn schema() -> MetaSchema {
-        MetaSchema::new("boolean")
+        MetaSchema {
+            example: Some(true.into()),
+            ..MetaSchema::new("boolean")
+        }
     }
 
     fn parse(raw: &str) -> Result<Self, String> {

@@ -1,5 +1,6 @@
 //! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
 
+mod document;
 mod error;
 mod health;
 mod input;
@@ -8,11 +9,14 @@ mod resources;
 mod tasks;
 mod users;
 
+use poem::endpoint::make_sync;
 use poem::endpoint::BoxEndpoint;
 use poem::middleware::CatchPanic;
+use poem::web::Html;
 use poem::{EndpointExt, IntoResponse, Response, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{OpenApiService, ServerObject, Tags};
 
+pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
 
 use crate::AppState;
@@ -27,7 +31,8 @@ pub enum ApiTags {
     Health,
 }
 
-type TaskApiService = OpenApiService<(tasks::TasksApi, users::UsersApi, health::HealthApi), ()>;
+pub(crate) type TaskApiService =
+    OpenApiService<(tasks::TasksApi, users::UsersApi, health::HealthApi), ()>;
 
 /// The OpenAPI service of every operation.
 pub fn openapi_service(state: AppState) -> TaskApiService {
@@ -44,7 +49,12 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
         "Task API",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("A task-management API: every task belongs to one user.")
+    .description(
+        "A task-management API: every task belongs to one user and is reached under \
+         `/users/{user_id}/tasks`. Every error has one JSON envelope with a code from a closed \
+         list.",
+    )
+    .server(ServerObject::new("/").description("This server"))
 }
 
 /// The whole HTTP application: operations, documents, Swagger UI, `extra` routes (tests mount
@@ -52,27 +62,36 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 pub fn app(state: AppState, extra: Route) -> BoxEndpoint<'static, Response> {
     let max_body_bytes = state.max_body_bytes;
     let service = openapi_service(state);
-    let docs = service.swagger_ui();
-    let spec_json = service.spec_endpoint();
-    let spec_yaml = service.spec_endpoint_yaml();
+    let document = document::task_operations(&service);
+    let json = serde_json::to_string_pretty(&document).expect("a document serialises");
+    // Swagger UI shows the served document, not poem-openapi's unrefined one.
+    let swagger_ui = service.swagger_ui_html().replace(&service.spec(), &json);
+    let yaml = document::to_yaml(&document);
     Route::new()
         .nest("/", service)
-        .nest("/docs", docs.before(only_get))
-        .at("/openapi.json", poem::get(spec_json))
-        .at("/openapi.yaml", poem::get(spec_yaml))
+        .at(
+            "/docs",
+            poem::get(make_sync(move |_| Html(swagger_ui.clone()))),
+        )
+        .at(
+            "/openapi.json",
+            poem::get(make_sync(move |_| {
+                json.clone()
+                    .with_content_type("application/json; charset=utf-8")
+            })),
+        )
+        .at(
+            "/openapi.yaml",
+            poem::get(make_sync(move |_| {
+                yaml.clone()
+                    .with_content_type("application/yaml; charset=utf-8")
+            })),
+        )
         .nest("/__extra", extra)
         .with(limits::BodyLimit::new(max_body_bytes))
         .catch_all_error(error_response)
         .with(CatchPanic::new().with_handler(panic_response))
         .boxed()
-}
-
-/// Refuses any method but GET (and HEAD) on the documentation.
-async fn only_get(req: poem::Request) -> poem::Result<poem::Request> {
-    match *req.method() {
-        poem::http::Method::GET | poem::http::Method::HEAD => Ok(req),
-        _ => Err(ApiError::MethodNotAllowed.into()),
-    }
 }
 
 /// Turns every error that reached the top into the envelope: the operations' own, and poem's

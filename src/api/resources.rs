@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::Object;
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::entity::{task, user};
 
 /// A UTC time written in RFC 3339 with exactly six fractional digits and `Z`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timestamp(pub DateTime<Utc>);
 
 impl Type for Timestamp {
@@ -58,22 +58,89 @@ impl ParseFromJSON for Timestamp {
     }
 }
 
-/// A task as every operation returns it.
+/// A value that is always present and may be `null`: required and nullable in the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T: Type> Type for Nullable<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref().merge(MetaSchema {
+            nullable: true,
+            ..MetaSchema::ANY
+        })
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<Value> {
+        Some(
+            self.0
+                .as_ref()
+                .and_then(ToJSON::to_json)
+                .unwrap_or(Value::Null),
+        )
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None | Some(Value::Null) => Ok(Self(None)),
+            value => T::parse_from_json(value)
+                .map(|value| Self(Some(value)))
+                .map_err(ParseError::propagate),
+        }
+    }
+}
+
+/// A task as every operation returns it: every field always present.
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "Task")]
+#[oai(rename = "Task", example)]
 pub struct TaskResource {
     /// The task's id, made by the server.
+    #[oai(read_only)]
     pub id: Uuid,
     /// The user who owns the task.
+    #[oai(read_only)]
     pub user_id: Uuid,
-    /// 1 to 255 characters, trimmed.
+    /// 1 to 255 characters, without surrounding white space.
+    #[oai(validator(min_length = 1, max_length = 255))]
     pub title: String,
-    /// At most 10,000 characters, or null.
-    pub description: Option<String>,
+    /// At most 10,000 characters; null when there is none.
+    #[oai(validator(max_length = 10000))]
+    pub description: Nullable<String>,
+    /// Whether the task is done.
     pub is_completed: bool,
-    /// When the task was created (UTC).
+    /// When the task was created (UTC, microseconds); never changes.
+    #[oai(read_only)]
     pub created_at: Timestamp,
-    /// When a value of the task last changed (UTC).
+    /// When a value of the task last changed (UTC, microseconds).
+    #[oai(read_only)]
     pub updated_at: Timestamp,
 }
 
@@ -83,7 +150,7 @@ impl From<task::Model> for TaskResource {
             id: task.id,
             user_id: task.user_id,
             title: task.title,
-            description: task.description,
+            description: Nullable(task.description),
             is_completed: task.is_completed,
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
@@ -91,21 +158,71 @@ impl From<task::Model> for TaskResource {
     }
 }
 
-/// One page of a user's tasks.
+/// The time every example shows.
+fn example_time() -> Timestamp {
+    Timestamp(
+        DateTime::parse_from_rfc3339("2026-11-24T06:21:35.123456Z")
+            .expect("a valid example time")
+            .with_timezone(&Utc),
+    )
+}
+
+/// The ids every example shows.
+pub const EXAMPLE_USER_ID: Uuid = Uuid::from_u128(0x5b1e_9c3a_7d2f_4e8b_9a61_0c4d_2e8f_1a37);
+pub const EXAMPLE_TASK_ID: Uuid = Uuid::from_u128(0x0193_5f3c_8a1e_7b2d_9c4f_6e1a_2b3c_4d5e);
+
+impl Example for TaskResource {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_TASK_ID,
+            user_id: EXAMPLE_USER_ID,
+            title: "Buy milk".to_owned(),
+            description: Nullable(None),
+            is_completed: false,
+            created_at: example_time(),
+            updated_at: example_time(),
+        }
+    }
+}
+
+/// One page of a user's tasks, in the order asked for.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct TaskPage {
+    /// At most `limit` tasks.
     pub items: Vec<TaskResource>,
     /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
+}
+
+impl Example for TaskPage {
+    fn example() -> Self {
+        Self {
+            items: vec![TaskResource::example()],
+            next_cursor: Nullable(None),
+        }
+    }
 }
 
 /// A user, who owns tasks.
 #[derive(Object, Debug, Clone)]
-#[oai(rename = "User")]
+#[oai(rename = "User", example)]
 pub struct UserResource {
+    /// The user's id: given at registration, or made by the server.
+    #[oai(read_only)]
     pub id: Uuid,
-    /// When the user was registered (UTC).
+    /// When the user was registered (UTC, microseconds).
+    #[oai(read_only)]
     pub created_at: Timestamp,
+}
+
+impl Example for UserResource {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_USER_ID,
+            created_at: example_time(),
+        }
+    }
 }
 
 impl From<user::Model> for UserResource {

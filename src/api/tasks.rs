@@ -3,7 +3,7 @@
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSchema;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use super::input::{
     json_kind, BodyFields, Checked, CheckedParam, CollectFields, FieldValue, JsonBody,
     JsonObjectBody, Param, ParamValue,
 };
-use super::resources::{TaskPage, TaskResource};
+use super::resources::{Nullable, TaskPage, TaskResource};
 use super::ApiTags;
 use crate::domain::{check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle};
 use crate::pagination::{Cursor, TaskFilter, TaskSort};
@@ -26,31 +26,55 @@ const DEFAULT_PAGE_SIZE: u64 = 20;
 const MAX_PAGE_SIZE: u64 = 100;
 const SEARCH_MAX_CHARS: usize = 255;
 
-/// A task's fields as created, or as they wholly replace a task.
+/// A task's fields as created, or as they wholly replace a task (PUT): absent fields take their
+/// defaults. Unknown and read-only fields are refused.
 #[derive(Object)]
-#[oai(rename = "TaskInput", deny_unknown_fields)]
+#[oai(rename = "TaskInput", deny_unknown_fields, example)]
 pub struct TaskInputSchema {
-    /// Required; trimmed; 1 to 255 characters.
+    /// Required; surrounding white space is trimmed; then 1 to 255 characters.
     #[oai(validator(min_length = 1, max_length = 255))]
     pub title: String,
     /// At most 10,000 characters; absent or null for none.
-    #[oai(validator(max_length = 10000))]
+    #[oai(validator(max_length = 10000), nullable)]
     pub description: Option<String>,
-    /// Defaults to false.
+    /// Whether the task is done; defaults to false.
     pub is_completed: Option<bool>,
 }
 
-/// A JSON merge patch of a task: absent fields stay, `description: null` clears it.
+impl Example for TaskInputSchema {
+    fn example() -> Self {
+        Self {
+            title: "Buy milk".to_owned(),
+            description: Some("Two litres, semi-skimmed".to_owned()),
+            is_completed: Some(false),
+        }
+    }
+}
+
+/// A JSON merge patch (RFC 7396) of a task: an absent field stays as it is,
+/// `"description": null` clears the description, `"title": null` is refused, `{}` changes
+/// nothing. Unknown and read-only fields are refused.
 #[derive(Object)]
-#[oai(rename = "TaskPatch", deny_unknown_fields)]
+#[oai(rename = "TaskPatch", deny_unknown_fields, example)]
 pub struct TaskPatchSchema {
-    /// Trimmed; 1 to 255 characters; null is refused.
+    /// Surrounding white space is trimmed; then 1 to 255 characters; null is refused.
     #[oai(validator(min_length = 1, max_length = 255))]
     pub title: Option<String>,
     /// At most 10,000 characters; null clears it.
-    #[oai(validator(max_length = 10000))]
+    #[oai(validator(max_length = 10000), nullable)]
     pub description: MaybeUndefined<String>,
+    /// Whether the task is done.
     pub is_completed: Option<bool>,
+}
+
+impl Example for TaskPatchSchema {
+    fn example() -> Self {
+        Self {
+            title: Some("Buy oat milk".to_owned()),
+            description: MaybeUndefined::Null,
+            is_completed: Some(true),
+        }
+    }
 }
 
 impl FieldValue for TaskTitle {
@@ -123,6 +147,7 @@ impl ParamValue for PageSize {
             minimum: Some(1.0),
             maximum: Some(MAX_PAGE_SIZE as f64),
             default: Some(DEFAULT_PAGE_SIZE.into()),
+            example: Some(DEFAULT_PAGE_SIZE.into()),
             ..MetaSchema::new_with_format("integer", "int32")
         }
     }
@@ -145,6 +170,7 @@ impl ParamValue for TaskSort {
                 .map(|(_, name)| (*name).into())
                 .collect(),
             default: Some("-created_at".into()),
+            example: Some("title".into()),
             ..MetaSchema::new("string")
         }
     }
@@ -159,7 +185,10 @@ pub struct CursorToken(String);
 
 impl ParamValue for CursorToken {
     fn schema() -> MetaSchema {
-        MetaSchema::new("string")
+        MetaSchema {
+            example: Some("eyJ1c2VyX2lkIjoi…".into()),
+            ..MetaSchema::new("string")
+        }
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
@@ -174,6 +203,7 @@ impl ParamValue for TitleSearch {
     fn schema() -> MetaSchema {
         MetaSchema {
             max_length: Some(SEARCH_MAX_CHARS),
+            example: Some("milk".into()),
             ..MetaSchema::new("string")
         }
     }
@@ -202,6 +232,20 @@ pub enum TaskCreated {
 }
 
 #[derive(ApiResponse)]
+pub enum TaskFound {
+    /// The task as it is now.
+    #[oai(status = 200)]
+    Ok(Json<TaskResource>),
+}
+
+#[derive(ApiResponse)]
+pub enum TaskPageFound {
+    /// One page of tasks, and the cursor of the next one.
+    #[oai(status = 200)]
+    Ok(Json<TaskPage>),
+}
+
+#[derive(ApiResponse)]
 pub enum TaskDeleted {
     /// The task was deleted.
     #[oai(status = 204)]
@@ -215,6 +259,10 @@ pub struct TasksApi {
 #[OpenApi(tag = "ApiTags::Tasks")]
 impl TasksApi {
     /// Create a task
+    ///
+    /// Creates a task for the user; the answer's `Location` is the new task's URL. The title is
+    /// trimmed; `description` defaults to null and `is_completed` to false. 404
+    /// `USER_NOT_FOUND` when the user does not exist.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "post",
@@ -222,6 +270,7 @@ impl TasksApi {
     )]
     async fn create_task(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskCreated, ErrorResponse<TaskWriteErrors>> {
@@ -231,7 +280,10 @@ impl TasksApi {
         Ok(TaskCreated::Created(Json(task.into()), location))
     }
 
-    /// List a user's tasks, one keyset page at a time
+    /// List a user's tasks
+    ///
+    /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
+    /// `q`) until it is null to see every task exactly once, even while tasks are added.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -240,13 +292,21 @@ impl TasksApi {
     #[allow(clippy::too_many_arguments)]
     async fn list_tasks(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
+        /// How many tasks a page holds: 1 to 100 (never clamped).
         limit: Query<Option<Param<PageSize>>>,
+        /// The previous page's `next_cursor`, unchanged; absent for the first page.
         cursor: Query<Option<Param<CursorToken>>>,
+        /// Only completed (`true`) or open (`false`) tasks.
         completed: Query<Option<Param<bool>>>,
+        /// Only tasks whose title contains this text, case-insensitively; `%` and `_` are
+        /// ordinary characters.
         q: Query<Option<Param<TitleSearch>>>,
+        /// The order: by `created_at`, `updated_at` or `title` (case-insensitive), `-` for
+        /// descending; ties are broken by `id`.
         sort: Query<Option<Param<TaskSort>>>,
-    ) -> Result<Json<TaskPage>, ErrorResponse<ReadErrors>> {
+    ) -> Result<TaskPageFound, ErrorResponse<ReadErrors>> {
         let (user_id, limit, cursor, completed, q, sort) = (
             user_id.checked("user_id"),
             limit.checked("limit"),
@@ -284,13 +344,15 @@ impl TasksApi {
             page.tasks.last().filter(|_| page.has_more).map(|last| {
                 Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
             });
-        Ok(Json(TaskPage {
+        Ok(TaskPageFound::Ok(Json(TaskPage {
             items: page.tasks.into_iter().map(Into::into).collect(),
-            next_cursor,
-        }))
+            next_cursor: Nullable(next_cursor),
+        })))
     }
 
-    /// Get one task
+    /// Get a task
+    ///
+    /// A task of another user is 404 `TASK_NOT_FOUND`, exactly as if it did not exist.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "get",
@@ -298,16 +360,21 @@ impl TasksApi {
     )]
     async fn get_task(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
+        /// The task's id.
         task_id: Path<Param<Uuid>>,
-    ) -> Result<Json<TaskResource>, ErrorResponse<ReadErrors>> {
+    ) -> Result<TaskFound, ErrorResponse<ReadErrors>> {
         let (user_id, task_id) =
             (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
-        Ok(Json(task.into()))
+        Ok(TaskFound::Ok(Json(task.into())))
     }
 
-    /// Replace a task: absent fields take their defaults
+    /// Replace a task
+    ///
+    /// Replaces every field: an absent `description` becomes null and an absent
+    /// `is_completed` false. `updated_at` moves only when a value really changes.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "put",
@@ -315,15 +382,22 @@ impl TasksApi {
     )]
     async fn replace_task(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
+        /// The task's id.
         task_id: Path<Param<Uuid>>,
         body: JsonBody<TaskFields>,
-    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
         self.change_task(user_id, task_id, body.0.map(TaskChanges::from))
             .await
     }
 
-    /// Update a task with a JSON merge patch
+    /// Update a task
+    ///
+    /// A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or
+    /// `application/json`: absent fields stay, `"description": null` clears the description,
+    /// `"title": null` is a 400, `{}` changes nothing. `updated_at` moves only when a value
+    /// really changes.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "patch",
@@ -331,14 +405,18 @@ impl TasksApi {
     )]
     async fn update_task(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
+        /// The task's id.
         task_id: Path<Param<Uuid>>,
         body: JsonBody<TaskChanges>,
-    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
         self.change_task(user_id, task_id, body.0).await
     }
 
     /// Delete a task
+    ///
+    /// Deletes the task for good; a second delete is 404 `TASK_NOT_FOUND`.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "delete",
@@ -346,7 +424,9 @@ impl TasksApi {
     )]
     async fn delete_task(
         &self,
+        /// The owner's id.
         user_id: Path<Param<Uuid>>,
+        /// The task's id.
         task_id: Path<Param<Uuid>>,
     ) -> Result<TaskDeleted, ErrorResponse<ReadErrors>> {
         let (user_id, task_id) =
@@ -363,7 +443,7 @@ impl TasksApi {
         user_id: Path<Param<Uuid>>,
         task_id: Path<Param<Uuid>>,
         changes: Checked<TaskChanges>,
-    ) -> Result<Json<TaskResource>, ErrorResponse<TaskWriteErrors>> {
+    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
         let (user_id, task_id, changes) = (
             user_id.checked("user_id"),
             task_id.checked("task_id"),
@@ -371,6 +451,6 @@ impl TasksApi {
         )
             .collect_fields()?;
         let task = store::update_task(&self.state.db, user_id, task_id, changes).await?;
-        Ok(Json(task.into()))
+        Ok(TaskFound::Ok(Json(task.into())))
     }
 }

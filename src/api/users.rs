@@ -2,6 +2,7 @@
 
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -9,17 +10,25 @@ use super::error::{CreateUserErrors, ErrorResponse, ReadErrors};
 use super::input::{
     BodyFields, Checked, CheckedParam, CollectFields, JsonBody, JsonObjectBody, Param,
 };
-use super::resources::UserResource;
+use super::resources::{UserResource, EXAMPLE_USER_ID};
 use super::ApiTags;
 use crate::store;
 use crate::AppState;
 
-/// An optional registration: the id an external identity provider issued.
+/// An optional registration body: the id an external identity provider issued.
 #[derive(Object)]
-#[oai(rename = "UserInput", deny_unknown_fields)]
+#[oai(rename = "UserInput", deny_unknown_fields, example)]
 pub struct UserInputSchema {
-    /// The user's id; a new one is made when absent.
+    /// The user's id; the server makes one when it is absent.
     pub id: Option<Uuid>,
+}
+
+impl Example for UserInputSchema {
+    fn example() -> Self {
+        Self {
+            id: Some(EXAMPLE_USER_ID),
+        }
+    }
 }
 
 /// What `POST /users` asks for: a given id, or none.
@@ -54,6 +63,13 @@ pub enum UserCreated {
 }
 
 #[derive(ApiResponse)]
+pub enum UserFound {
+    /// The user.
+    #[oai(status = 200)]
+    Ok(Json<UserResource>),
+}
+
+#[derive(ApiResponse)]
 pub enum UserDeleted {
     /// The user and all the user's tasks were deleted.
     #[oai(status = 204)]
@@ -67,6 +83,10 @@ pub struct UsersApi {
 #[OpenApi(tag = "ApiTags::Users")]
 impl UsersApi {
     /// Register a user
+    ///
+    /// With no body (or `{}`) the server makes the id; with `{"id": …}` it registers an id that
+    /// an external identity provider issued, and an id that exists already is 409
+    /// `USER_ALREADY_EXISTS`. A user must exist before tasks can be made for it.
     #[oai(path = "/users", method = "post", operation_id = "createUser")]
     async fn create_user(
         &self,
@@ -79,17 +99,22 @@ impl UsersApi {
     }
 
     /// Get a user
+    ///
+    /// 404 `USER_NOT_FOUND` when there is no such user.
     #[oai(path = "/users/:user_id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
+        /// The user's id.
         user_id: Path<Param<Uuid>>,
-    ) -> Result<Json<UserResource>, ErrorResponse<ReadErrors>> {
+    ) -> Result<UserFound, ErrorResponse<ReadErrors>> {
         let (user_id,) = (user_id.checked("user_id"),).collect_fields()?;
         let user = store::get_user(&self.state.db, user_id).await?;
-        Ok(Json(user.into()))
+        Ok(UserFound::Ok(Json(user.into())))
     }
 
-    /// Delete a user and all the user's tasks
+    /// Delete a user
+    ///
+    /// Deletes the user and every task of the user.
     #[oai(
         path = "/users/:user_id",
         method = "delete",
@@ -97,6 +122,7 @@ impl UsersApi {
     )]
     async fn delete_user(
         &self,
+        /// The user's id.
         user_id: Path<Param<Uuid>>,
     ) -> Result<UserDeleted, ErrorResponse<ReadErrors>> {
         let (user_id,) = (user_id.checked("user_id"),).collect_fields()?;

@@ -1,0 +1,212 @@
+//! The contract: `openapi/` equals what the code generates, the server serves exactly that, and
+//! the document is complete enough for generators. Rewrite the files with
+//! `EXPECTORATE=overwrite cargo test --test api contract`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use task_api::api::{error_responses, openapi_service, task_operations, to_yaml, ErrorCode};
+use task_api::db::DatabaseTarget;
+use task_api::pagination::CursorKey;
+use task_api::AppState;
+
+use crate::helpers::each_database;
+
+/// The task-operations document as the code generates it now.
+fn generated() -> Value {
+    let state = AppState {
+        // Never connected: generating the document touches no database.
+        db: DatabaseTarget::sqlite_in_memory().connect(1, Duration::from_secs(1)),
+        max_body_bytes: 1024 * 1024,
+        cursor_key: CursorKey::random(),
+    };
+    task_operations(&openapi_service(state))
+}
+
+#[tokio::test]
+async fn committed_documents_equal_the_generated_ones() {
+    let document = generated();
+    expectorate::assert_contents("openapi/task-operations.yaml", &to_yaml(&document));
+    expectorate::assert_contents(
+        "openapi/error-responses.yaml",
+        &to_yaml(&error_responses(&document)),
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_the_committed_document() {
+    let committed: Value =
+        serde_yaml::from_str(&std::fs::read_to_string("openapi/task-operations.yaml").unwrap())
+            .unwrap();
+    each_database(|app| {
+        let committed = committed.clone();
+        async move {
+            let served = app.get_ok("/openapi.json").await;
+            assert!(
+                served == committed,
+                "/openapi.json differs from the committed document"
+            );
+            let yaml = app.get("/openapi.yaml").await.text().await.unwrap();
+            let served: Value = serde_yaml::from_str(&yaml).unwrap();
+            assert!(
+                served == committed,
+                "/openapi.yaml differs from the committed document"
+            );
+            let docs = app.get("/docs").await.text().await.unwrap();
+            assert!(
+                docs.contains(r#""additionalProperties": false"#),
+                "Swagger UI shows the served document"
+            );
+        }
+    })
+    .await;
+}
+
+fn operations(document: &Value) -> Vec<(String, String, &Value)> {
+    document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .iter()
+                .map(move |(method, operation)| (method.to_uppercase(), path.clone(), operation))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_operation_is_documented_for_generators() {
+    let document = generated();
+    let envelope = serde_json::json!({ "$ref": "#/components/schemas/ErrorEnvelope" });
+    for (method, path, operation) in operations(&document) {
+        let name = format!("{method} {path}");
+        for key in ["operationId", "summary", "description"] {
+            assert!(
+                operation[key].as_str().is_some_and(|v| !v.is_empty()),
+                "{name}: {key}"
+            );
+        }
+        assert_eq!(
+            operation["tags"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: one tag"
+        );
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            assert!(parameter["description"].is_string(), "{name}: {parameter}");
+            assert!(
+                parameter["schema"]["example"] != Value::Null,
+                "{name}: example of {parameter}"
+            );
+        }
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(
+            !responses.contains_key("default"),
+            "{name}: no default response"
+        );
+        let successes: Vec<&String> = responses.keys().filter(|s| s.starts_with('2')).collect();
+        assert_eq!(successes.len(), 1, "{name}: one success response");
+        let mut errors: Vec<u16> = Vec::new();
+        for (status, response) in responses {
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{name} {status}"
+            );
+            if status.as_str() >= "400" {
+                errors.push(status.parse().unwrap());
+                let content = response["content"].as_object().unwrap();
+                for media in content.values() {
+                    assert_eq!(media["schema"], envelope, "{name} {status}");
+                }
+            }
+        }
+        assert!(
+            errors.contains(&500) && errors.contains(&503),
+            "{name}: 500 and 503"
+        );
+        if operation.get("requestBody").is_some() {
+            assert!(
+                errors.contains(&413) && errors.contains(&415),
+                "{name}: 413 and 415"
+            );
+        }
+        if path.contains("{user_id}") {
+            assert!(
+                errors.contains(&400) && errors.contains(&404),
+                "{name}: 400 and 404"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_schema_field_is_described_and_bodies_are_closed() {
+    let document = generated();
+    for (name, schema) in document["components"]["schemas"].as_object().unwrap() {
+        assert!(
+            schema["description"].is_string(),
+            "{name} has a description"
+        );
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                property["description"].is_string(),
+                "{name}.{field} has a description"
+            );
+        }
+        if schema["type"] == "object" {
+            assert!(schema["example"].is_object(), "{name} has an example");
+        }
+    }
+    let schemas = &document["components"]["schemas"];
+    for input in ["TaskInput", "TaskPatch", "UserInput"] {
+        assert_eq!(schemas[input]["additionalProperties"], false, "{input}");
+    }
+    for (schema, field) in [
+        ("Task", "description"),
+        ("TaskPage", "next_cursor"),
+        ("TaskInput", "description"),
+        ("TaskPatch", "description"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["nullable"], true,
+            "{schema}.{field}"
+        );
+    }
+    for field in ["description", "next_cursor"] {
+        let owner = if field == "description" {
+            "Task"
+        } else {
+            "TaskPage"
+        };
+        let required: Vec<&str> = schemas[owner]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(
+            required.contains(&field),
+            "{owner}.{field} is always present"
+        );
+    }
+    for field in ["id", "user_id", "created_at", "updated_at"] {
+        assert_eq!(
+            schemas["Task"]["properties"][field]["readOnly"], true,
+            "Task.{field}"
+        );
+    }
+    let codes: Vec<String> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    let documented: Vec<String> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let (mut codes, mut documented) = (codes, documented);
+    codes.sort();
+    documented.sort();
+    assert_eq!(codes, documented, "the closed list of codes");
+}
