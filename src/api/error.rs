@@ -87,7 +87,7 @@ pub enum FieldLocation {
 pub struct FieldError {
     /// The field's plain name, dotted when nested.
     pub field: String,
-    /// Where the field is.
+    // A bare $ref: its schema carries the description (OpenAPI 3.0 ignores siblings of $ref).
     pub location: FieldLocation,
     /// What is wrong with it.
     pub message: String,
@@ -116,11 +116,11 @@ pub struct ErrorDetails {
 #[derive(Object, Debug, Clone)]
 #[oai(example)]
 pub struct ErrorBody {
-    /// One of the closed list of codes; clients branch on it.
+    // A bare $ref: its schema carries the description (OpenAPI 3.0 ignores siblings of $ref).
     pub code: ErrorCode,
     /// A human-readable explanation.
     pub message: String,
-    /// Particulars: `fields` for a validation error, else empty.
+    // A bare $ref: its schema carries the description (OpenAPI 3.0 ignores siblings of $ref).
     pub details: ErrorDetails,
 }
 
@@ -128,7 +128,7 @@ pub struct ErrorBody {
 #[derive(Object, Debug, Clone)]
 #[oai(example)]
 pub struct ErrorEnvelope {
-    /// The error.
+    // A bare $ref: its schema carries the description (OpenAPI 3.0 ignores siblings of $ref).
     pub error: ErrorBody,
 }
 

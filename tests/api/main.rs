@@ -3,6 +3,7 @@
 
 mod contract;
 mod errors;
+mod generated_client;
 mod helpers;
 mod lifecycle;
 mod pagination;
