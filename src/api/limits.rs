@@ -1,6 +1,7 @@
-//! The request body limit: a body over it is refused with 413 whether or not it declares its length.
+//! The request body limit: a body over it is refused with 413 whether or not it declares its
+//! length.
 
-use poem::http::header;
+use poem::http::{header, Method};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tokio::io::AsyncReadExt;
 
@@ -37,6 +38,12 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        // No operation reads the body of a GET, HEAD, DELETE or OPTIONS: it is left unread (hyper
+        // drains or drops it), so those methods never answer 413.
+        if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+            req.take_body();
+            return Ok(self.inner.call(req).await?.into_response());
+        }
         let too_large = ApiError::PayloadTooLarge {
             limit: self.max_bytes,
         };
