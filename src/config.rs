@@ -15,16 +15,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the HTTP layer treats each request.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Bodies over this many bytes are refused with 413.
+    pub max_body_bytes: usize,
+    /// A request that takes longer is answered 503.
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+}
+
 /// Everything the server needs to know to start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseTarget,
+    /// Where migrations run, when not on `database` (a direct host behind a pooler's).
+    pub migration_database: Option<DatabaseTarget>,
     pub database_max_connections: u32,
     pub database_acquire_timeout: Duration,
     pub host: String,
     pub port: u16,
     pub run_migrations: bool,
-    pub max_body_bytes: usize,
+    /// How long start-up waits for the database, retrying with backoff.
+    pub startup_database_wait: Duration,
+    pub http: HttpSettings,
     /// Signs list cursors; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
     pub shutdown_grace: Duration,
@@ -41,13 +56,25 @@ impl Config {
     /// Reads configuration from `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let statement_timeout = Duration::from_millis(parse(
+            &var,
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            5_000,
+            |_: &u64| true,
+        )?);
         let database = match var("DATABASE_URL") {
             Some(url) => DatabaseTarget::parse(url.trim())
                 .map_err(|reason| format!("DATABASE_URL is invalid: {reason}"))?,
             None => DatabaseTarget::sqlite_file(DEFAULT_SQLITE_FILE),
-        };
+        }
+        .with_statement_timeout(statement_timeout);
+        let migration_database = var("MIGRATION_DATABASE_URL")
+            .map(|url| DatabaseTarget::parse(url.trim()))
+            .transpose()
+            .map_err(|reason| format!("MIGRATION_DATABASE_URL is invalid: {reason}"))?;
         Ok(Self {
             database,
+            migration_database,
             database_max_connections: parse(&var, "DATABASE_MAX_CONNECTIONS", 10, |n: &u32| {
                 *n >= 1
             })?,
@@ -60,7 +87,30 @@ impl Config {
             host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse(&var, "PORT", 8000, |_: &u16| true)?,
             run_migrations: parse(&var, "RUN_MIGRATIONS", true, |_: &bool| true)?,
-            max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
+            startup_database_wait: Duration::from_secs(parse(
+                &var,
+                "STARTUP_DATABASE_WAIT_SECS",
+                30,
+                |_: &u64| true,
+            )?),
+            http: HttpSettings {
+                max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
+                request_timeout: Duration::from_millis(parse(
+                    &var,
+                    "REQUEST_TIMEOUT_MS",
+                    10_000,
+                    |ms: &u64| *ms >= 1,
+                )?),
+                cors_origins: var("CORS_ORIGINS")
+                    .map(|origins| {
+                        origins
+                            .split(',')
+                            .map(|origin| origin.trim().to_owned())
+                            .filter(|origin| !origin.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
             cursor_key: var("CURSOR_SECRET")
                 .map(|secret| CursorKey::from_secret(&secret))
                 .transpose()

@@ -48,6 +48,16 @@ impl DatabaseTarget {
         }
     }
 
+    /// Makes PostgreSQL cancel any statement that runs longer than `timeout` (zero: never).
+    pub fn with_statement_timeout(self, timeout: Duration) -> Self {
+        match self {
+            Self::Postgres(options) if !timeout.is_zero() => Self::Postgres(
+                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]),
+            ),
+            other => other,
+        }
+    }
+
     /// An SQLite database file, created when missing.
     pub fn sqlite_file(path: &str) -> Self {
         Self::sqlite(SqliteConnectOptions::new().filename(path), false)

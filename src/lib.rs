@@ -17,6 +17,5 @@ use crate::pagination::CursorKey;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub max_body_bytes: usize,
     pub cursor_key: CursorKey,
 }

@@ -81,7 +81,6 @@ fn main() -> ExitCode {
             Command::Openapi { yaml } => {
                 let service = task_api::api::openapi_service(task_api::AppState {
                     db: config.database.connect(1, config.database_acquire_timeout),
-                    max_body_bytes: config.max_body_bytes,
                     cursor_key: task_api::pagination::CursorKey::random(),
                 });
                 let document = task_api::api::task_operations(&service);

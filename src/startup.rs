@@ -1,7 +1,7 @@
 //! Builds the application from its configuration: the one way production and tests start it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Route, Server};
@@ -11,6 +11,7 @@ use crate::api;
 use crate::config::Config;
 use crate::db::{self, MigrationCommand};
 use crate::pagination::CursorKey;
+use crate::store;
 use crate::AppState;
 
 /// A server bound to its port, ready to serve.
@@ -30,14 +31,15 @@ impl Application {
             config.database_max_connections,
             config.database_acquire_timeout,
         );
-        if config.run_migrations {
-            migrate(config, &db, MigrationCommand::Up).await?;
-        }
         let address = format!("{}:{}", config.host, config.port);
         let acceptor = TcpListener::bind(address.clone())
             .into_acceptor()
             .await
             .map_err(|err| format!("cannot listen on {address}: {err}"))?;
+        wait_for_database(&db, config.startup_database_wait).await?;
+        if config.run_migrations {
+            migrate(config, &db, MigrationCommand::Up).await?;
+        }
         let port = acceptor
             .local_addr()
             .first()
@@ -52,14 +54,13 @@ impl Application {
         });
         let state = AppState {
             db: db.clone(),
-            max_body_bytes: config.max_body_bytes,
             cursor_key,
         };
         Ok(Self {
             acceptor,
             port,
             db,
-            endpoint: api::app(state, extra),
+            endpoint: api::app(state, &config.http, extra),
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -82,6 +83,43 @@ impl Application {
         self.db.close().await.ok();
         Ok(())
     }
+}
+
+/// Waits until the database answers, retrying with backoff (a suspended Neon compute takes about
+/// a second to wake), logging each failed attempt; gives up after `patience` (zero: start
+/// without waiting).
+async fn wait_for_database(db: &DatabaseConnection, patience: Duration) -> Result<(), String> {
+    if patience.is_zero() {
+        return Ok(());
+    }
+    const FIRST_PAUSE: Duration = Duration::from_millis(100);
+    const LONGEST_PAUSE: Duration = Duration::from_secs(2);
+    const LONGEST_ATTEMPT: Duration = Duration::from_secs(2);
+    let deadline = Instant::now() + patience;
+    let mut pause = FIRST_PAUSE;
+    for attempt in 1.. {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(
+            LONGEST_ATTEMPT.min(remaining.max(FIRST_PAUSE)),
+            store::ping(db),
+        )
+        .await;
+        let reason = match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(err)) => format!("{err:?}"),
+            Err(_) => "no answer".to_owned(),
+        };
+        if Instant::now() + pause >= deadline {
+            return Err(format!(
+                "the database did not answer within {}s ({attempt} attempts; last: {reason})",
+                patience.as_secs()
+            ));
+        }
+        tracing::warn!(attempt, retry_in = ?pause, %reason, "the database does not answer yet");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+    unreachable!("the loop returns")
 }
 
 /// Runs a migration command on a connection of its own (the lock needs one session), except

@@ -5,20 +5,25 @@ mod error;
 mod health;
 mod input;
 mod limits;
+mod observe;
 mod resources;
 mod tasks;
 mod users;
 
 use poem::endpoint::make_sync;
 use poem::endpoint::BoxEndpoint;
-use poem::middleware::CatchPanic;
+use std::collections::HashMap;
+
+use poem::http::Method;
+use poem::middleware::{CatchPanic, Cors};
 use poem::web::Html;
 use poem::{EndpointExt, IntoResponse, Response, Route};
-use poem_openapi::{OpenApiService, ServerObject, Tags};
+use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
 
 pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
 
+use crate::config::HttpSettings;
 use crate::AppState;
 
 #[derive(Tags)]
@@ -59,8 +64,8 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 
 /// The whole HTTP application: operations, documents, Swagger UI, `extra` routes (tests mount
 /// theirs here), and the error envelope on every failure, panics included.
-pub fn app(state: AppState, extra: Route) -> BoxEndpoint<'static, Response> {
-    let max_body_bytes = state.max_body_bytes;
+pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
+    let db = state.db.clone();
     let service = openapi_service(state);
     let document = document::task_operations(&service);
     let json = serde_json::to_string_pretty(&document).expect("a document serialises");
@@ -87,16 +92,64 @@ pub fn app(state: AppState, extra: Route) -> BoxEndpoint<'static, Response> {
                     .with_content_type("application/yaml; charset=utf-8")
             })),
         )
+        .at(
+            "/metrics",
+            poem::get(make_sync(move |_| {
+                observe::render_metrics(&db).with_content_type("text/plain; version=0.0.4")
+            })),
+        )
         .nest("/__extra", extra)
-        .with(limits::BodyLimit::new(max_body_bytes))
+        .with(limits::BodyLimit::new(http.max_body_bytes))
+        .with(observe::Timeout(http.request_timeout))
         .catch_all_error(error_response)
         .with(CatchPanic::new().with_handler(panic_response))
+        .with_if(!http.cors_origins.is_empty(), cors(&http.cors_origins))
+        .with(observe::Observe::new(operation_routes(&document)))
         .boxed()
+}
+
+/// CORS for the front end's origins: preflights answered and cacheable for a day.
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(["content-type", observe::REQUEST_ID])
+        .expose_headers(["location", observe::REQUEST_ID])
+        .max_age(86_400)
+}
+
+/// operationId → "METHOD /path/{template}", for the request log.
+fn operation_routes(document: &serde_json::Value) -> HashMap<String, String> {
+    let mut routes = HashMap::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if let Some(id) = operation["operationId"].as_str() {
+                routes.insert(id.to_owned(), format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    routes
 }
 
 /// Turns every error that reached the top into the envelope: the operations' own, and poem's
 /// (unknown route, wrong method, unreadable request).
 async fn error_response(err: poem::Error) -> Response {
+    // Keep the operation for the request log and metrics.
+    let operation = err.data::<OperationId>().copied();
+    let mut response = envelope_response(err);
+    if let Some(operation) = operation {
+        response.set_data(operation);
+    }
+    response
+}
+
+fn envelope_response(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
     }

@@ -17,7 +17,6 @@ fn generated() -> Value {
     let state = AppState {
         // Never connected: generating the document touches no database.
         db: DatabaseTarget::sqlite_in_memory().connect(1, Duration::from_secs(1)),
-        max_body_bytes: 1024 * 1024,
         cursor_key: CursorKey::random(),
     };
     task_operations(&openapi_service(state))

@@ -157,6 +157,7 @@ async fn an_unreachable_database_is_503_within_the_acquire_timeout() {
         task_api::db::DatabaseTarget::parse("postgres://nobody@127.0.0.1:9/none").unwrap();
     config.database_acquire_timeout = Duration::from_secs(1);
     config.run_migrations = false;
+    config.startup_database_wait = Duration::ZERO;
     let app = TestApp::spawn(config).await;
     let user_id = uuid::Uuid::new_v4();
     let started = Instant::now();

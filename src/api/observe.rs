@@ -1,0 +1,175 @@
+//! What operators see of each request: its request id, one structured log line, Prometheus
+//! metrics per operation and status; and the request timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem_openapi::OperationId;
+use sea_orm::DatabaseConnection;
+
+use super::error::ApiError;
+
+/// The request id header, taken from the request or made, and returned on every response.
+pub const REQUEST_ID: &str = "x-request-id";
+const REQUEST_DURATION: &str = "http_request_duration_seconds";
+const REQUESTS: &str = "http_requests_total";
+
+/// The process's Prometheus recorder (the `metrics` facade has one global recorder).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(REQUEST_DURATION.to_owned()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may be installed already (several apps in one test process).
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// The Prometheus text: request metrics plus the database pool's gauges, read now.
+pub fn render_metrics(db: &DatabaseConnection) -> String {
+    let (size, idle) = match db {
+        DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set(size.saturating_sub(idle as u32) as f64);
+    prometheus().render()
+}
+
+/// Adds the request id, logs one line and records metrics per request.
+pub struct Observe {
+    /// operationId → "METHOD /path/{template}".
+    routes: Arc<HashMap<String, String>>,
+}
+
+impl Observe {
+    pub fn new(routes: HashMap<String, String>) -> Self {
+        prometheus();
+        Self {
+            routes: Arc::new(routes),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ObserveEndpoint {
+            inner,
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+pub struct ObserveEndpoint<E> {
+    inner: E,
+    routes: Arc<HashMap<String, String>>,
+}
+
+/// A caller's id if it is a sensible one (printable ASCII, at most 128 bytes), else a new one.
+fn request_id(req: &Request) -> HeaderValue {
+    req.headers()
+        .get(REQUEST_ID)
+        .filter(|value| {
+            let bytes = value.as_bytes();
+            !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is ASCII")
+        })
+}
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let started = Instant::now();
+        let id = request_id(&req);
+        let method = req.method().to_string();
+        let mut response = match self.inner.call(req).await {
+            Ok(output) => output.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let elapsed = started.elapsed();
+        let operation = response
+            .data::<OperationId>()
+            .map_or("none", |operation| operation.0);
+        let route = self
+            .routes
+            .get(operation)
+            .map_or("(no operation)", String::as_str);
+        let status = response.status().as_u16();
+        metrics::counter!(REQUESTS, "operation" => operation, "status" => status.to_string())
+            .increment(1);
+        metrics::histogram!(REQUEST_DURATION, "operation" => operation, "status" => status.to_string())
+            .record(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "task_api::request",
+            request_id = id.to_str().unwrap_or_default(),
+            method,
+            route,
+            operation,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+        response.headers_mut().insert(REQUEST_ID, id);
+        Ok(response)
+    }
+}
+
+/// Answers 503 when a request takes longer than the timeout (a statement stuck behind a lock).
+pub struct Timeout(pub Duration);
+
+impl<E: Endpoint> Middleware<E> for Timeout {
+    type Output = TimeoutEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        TimeoutEndpoint {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+pub struct TimeoutEndpoint<E> {
+    inner: E,
+    timeout: Duration,
+}
+
+impl<E: Endpoint> Endpoint for TimeoutEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
+            Ok(outcome) => outcome.map(IntoResponse::into_response),
+            Err(_) => {
+                tracing::warn!(timeout = ?self.timeout, "request timed out");
+                Err(ApiError::ServiceUnavailable.into())
+            }
+        }
+    }
+}
