@@ -45,6 +45,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub log_filter: String,
     pub log_format: LogFormat,
+    /// What start-up should warn about once logging is up.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -68,6 +70,18 @@ impl Config {
             None => DatabaseTarget::sqlite_file(DEFAULT_SQLITE_FILE),
         }
         .with_statement_timeout(statement_timeout);
+        // sqlx has no channel binding and ignores the parameter: say so instead of silently.
+        let warnings = ["DATABASE_URL", "MIGRATION_DATABASE_URL"]
+            .into_iter()
+            .filter(|name| var(name).is_some_and(|url| url.contains("channel_binding=require")))
+            .map(|name| {
+                format!(
+                    "{name} asks for channel_binding=require, which the PostgreSQL driver (sqlx) \
+                     does not implement and ignores; the connection is still encrypted and \
+                     verified as sslmode asks"
+                )
+            })
+            .collect();
         let migration_database = var("MIGRATION_DATABASE_URL")
             .map(|url| DatabaseTarget::parse(url.trim()))
             .transpose()
@@ -129,6 +143,7 @@ impl Config {
                     return Err(format!("LOG_FORMAT must be pretty or json, got {other:?}"))
                 }
             },
+            warnings,
         })
     }
 }
@@ -184,6 +199,11 @@ mod tests {
         let url = "postgresql://alex:secret@ep-cool-darkness-123456.us-east-2.aws.neon.tech/dbname?sslmode=require&channel_binding=require";
         let config = config(&[("DATABASE_URL", url)]).unwrap();
         assert!(matches!(config.database, DatabaseTarget::Postgres(_)));
+        assert_eq!(
+            config.warnings.len(),
+            1,
+            "channel_binding is ignored, and said so"
+        );
     }
 
     #[test]

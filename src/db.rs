@@ -34,7 +34,6 @@ impl DatabaseTarget {
     /// Reads a `postgres://`, `postgresql://` or `sqlite:` URL.
     pub fn parse(url: &str) -> Result<Self, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            warn_on_channel_binding(url);
             PgConnectOptions::from_str(url)
                 .map(Self::Postgres)
                 .map_err(|err| format!("not a usable PostgreSQL URL ({err})"))
@@ -122,16 +121,6 @@ impl DatabaseTarget {
                 ..
             }
         )
-    }
-}
-
-/// sqlx has no channel binding and ignores the parameter; say so once instead of silently.
-fn warn_on_channel_binding(url: &str) {
-    if url.contains("channel_binding=require") {
-        tracing::warn!(
-            "DATABASE_URL asks for channel_binding=require, which the PostgreSQL driver does not \
-             implement; the connection is still TLS-encrypted as sslmode asks"
-        );
     }
 }
 

@@ -27,6 +27,9 @@ impl Application {
     /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
     /// `/__extra` (tests mount theirs there; the server mounts none).
     pub async fn build(config: &Config, extra: Route) -> Result<Self, String> {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         let db = config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,

@@ -6,6 +6,7 @@ mod errors;
 mod generated_client;
 mod helpers;
 mod lifecycle;
+mod operations;
 mod pagination;
 mod tasks;
 mod users;

@@ -1,0 +1,567 @@
+//! Production behaviour: database outages under load, waiting for a late database, timeouts,
+//! idle connections, request ids, logs, metrics and CORS.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{
+    each_database, expect_error, expect_json, postgres_admin_url, Backend, PgProxy, TestApp,
+    TestDatabase,
+};
+
+/// What one load worker saw.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    created: Vec<String>,
+    refused_titles: Vec<String>,
+    read_ok: usize,
+    unavailable: usize,
+    other: Vec<String>,
+    slowest: Duration,
+}
+
+/// Creates and reads tasks until `stop`, recording every answer.
+async fn load_worker(
+    app: Arc<TestApp>,
+    user_id: String,
+    worker: usize,
+    stop: Arc<AtomicBool>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let title = format!("w{worker}-{n}");
+        let started = Instant::now();
+        let response = app
+            .post_json(
+                &format!("/users/{user_id}/tasks"),
+                &json!({ "title": title }),
+            )
+            .await;
+        tally.sent += 1;
+        tally.slowest = tally.slowest.max(started.elapsed());
+        match response.status() {
+            StatusCode::CREATED => {
+                let task: Value = response.json().await.unwrap();
+                let id = task["id"].as_str().unwrap().to_owned();
+                let started = Instant::now();
+                let read = app.get(&format!("/users/{user_id}/tasks/{id}")).await;
+                tally.sent += 1;
+                tally.slowest = tally.slowest.max(started.elapsed());
+                match read.status() {
+                    StatusCode::OK => tally.read_ok += 1,
+                    StatusCode::SERVICE_UNAVAILABLE => tally.unavailable += 1,
+                    other => tally.other.push(format!("GET {other}")),
+                }
+                tally.created.push(id);
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+                tally.unavailable += 1;
+                tally.refused_titles.push(title);
+            }
+            other => tally
+                .other
+                .push(format!("POST {other}: {}", response.text().await.unwrap())),
+        }
+    }
+    tally
+}
+
+/// Every task of a user, by following the cursor.
+async fn all_tasks(app: &TestApp, user_id: &str) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get_ok(&format!("/users/{user_id}/tasks?limit=100{cursor}"))
+            .await;
+        tasks.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return tasks,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inventing_nothing() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    let mut config = database.config();
+    let proxied = database
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    assert_ne!(
+        proxied, database.url,
+        "TEST_DATABASE_URL must use 127.0.0.1:5432"
+    );
+    config.database = task_api::db::DatabaseTarget::parse(&proxied).unwrap();
+    config.database_acquire_timeout = Duration::from_secs(1);
+    config.http.request_timeout = Duration::from_secs(3);
+    let app = Arc::new(TestApp::spawn(config).await);
+    let user_id = app.create_user().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|worker| {
+            tokio::spawn(load_worker(
+                app.clone(),
+                user_id.clone(),
+                worker,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    expect_error(
+        app.get("/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    expect_json(app.get("/health").await, StatusCode::OK).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let mut total = Tally::default();
+    for worker in workers {
+        let tally = worker.await.unwrap();
+        total.sent += tally.sent;
+        total.created.extend(tally.created);
+        total.refused_titles.extend(tally.refused_titles);
+        total.read_ok += tally.read_ok;
+        total.unavailable += tally.unavailable;
+        total.other.extend(tally.other);
+        total.slowest = total.slowest.max(tally.slowest);
+    }
+    let stored = all_tasks(&app, &user_id).await;
+    let stored_ids: HashSet<&str> = stored.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let stored_titles: HashSet<&str> = stored
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    eprintln!(
+        "outage: {} requests sent, {} answered 201, {} answered 200, {} answered 503, {} anything else; \
+         {} tasks stored for {} answered 201; slowest answer {:?}",
+        total.sent,
+        total.created.len(),
+        total.read_ok,
+        total.unavailable,
+        total.other.len(),
+        stored.len(),
+        total.created.len(),
+        total.slowest
+    );
+    assert!(
+        total.other.is_empty(),
+        "only 2xx and 503: {:?}",
+        total.other
+    );
+    assert!(total.unavailable > 0, "the outage was seen");
+    assert!(
+        total.slowest < Duration::from_secs(4),
+        "no hang: {:?}",
+        total.slowest
+    );
+    assert_eq!(
+        stored.len(),
+        total.created.len(),
+        "no lost and no phantom task"
+    );
+    for id in &total.created {
+        assert!(
+            stored_ids.contains(id.as_str()),
+            "task {id} answered 201 is stored"
+        );
+    }
+    for title in &total.refused_titles {
+        assert!(
+            !stored_titles.contains(title.as_str()),
+            "task {title} answered 503 is not stored"
+        );
+    }
+    assert!(
+        app.post_json(
+            &format!("/users/{user_id}/tasks"),
+            &json!({ "title": "after" })
+        )
+        .await
+        .status()
+            == StatusCode::CREATED,
+        "serving again without a restart"
+    );
+}
+
+#[tokio::test]
+async fn the_server_waits_for_a_database_that_comes_up_late() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    proxy.cut();
+    let proxied = database
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
+        .env_clear()
+        .env("DATABASE_URL", &proxied)
+        .env("PORT", "0")
+        .env("STARTUP_DATABASE_WAIT_SECS", "20")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut retries = 0;
+    let started = Instant::now();
+    let address = loop {
+        let line = log.next_line().await.unwrap().expect("the server starts");
+        if line.contains("does not answer yet") {
+            retries += 1;
+            if retries == 2 {
+                proxy.restore();
+            }
+        }
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    eprintln!(
+        "started after {retries} logged retries in {:?}",
+        started.elapsed()
+    );
+    assert!(retries >= 2, "each attempt is logged");
+    let ready = reqwest::get(format!("{address}/ready")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_server_gives_up_on_a_database_that_never_comes_with_one_clear_line() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
+        .env_clear()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")
+        .env("PORT", "0")
+        .env("STARTUP_DATABASE_WAIT_SECS", "2")
+        .env("LOG", "off")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the database did not answer within 2s"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_stuck_behind_a_lock_answers_503_at_the_request_timeout() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let mut database = TestDatabase::create(&backend).await;
+        let file = (!database.is_postgres()).then(|| {
+            let path =
+                std::env::temp_dir().join(format!("taskapi-lock-{}.db", uuid::Uuid::new_v4()));
+            database.url = format!("sqlite://{}", path.display());
+            path
+        });
+        let mut config = database.config();
+        config.database = task_api::db::DatabaseTarget::parse(&database.url).unwrap();
+        config.http.request_timeout = Duration::from_secs(1);
+        let app = TestApp::spawn(config).await;
+        let user_id = app.create_user().await;
+        let task = app.create_titled(&user_id, "locked").await;
+        let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
+
+        // Another session holds the row (PostgreSQL) or the write lock (SQLite).
+        let locker = task_api::db::DatabaseTarget::parse(&database.url)
+            .unwrap()
+            .connect(1, Duration::from_secs(5));
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let transaction = locker.begin().await.unwrap();
+        let lock = if database.is_postgres() {
+            format!(
+                "SELECT id FROM tasks WHERE id = '{}' FOR UPDATE",
+                task["id"].as_str().unwrap()
+            )
+        } else {
+            "UPDATE users SET created_at = created_at".to_owned()
+        };
+        transaction.execute_unprepared(&lock).await.unwrap();
+
+        let started = Instant::now();
+        let stuck = app.patch_json(&path, &json!({ "title": "changed" })).await;
+        let waited = started.elapsed();
+        expect_error(
+            stuck,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+        )
+        .await;
+        assert!(
+            waited < Duration::from_millis(2500),
+            "answered at the timeout, not hung: {waited:?}"
+        );
+        transaction.rollback().await.unwrap();
+        let changed = expect_json(
+            app.patch_json(&path, &json!({ "title": "changed" })).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(changed["title"], "changed");
+        if let Some(path) = file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_idle_connections_do_not_starve_real_requests() {
+    each_database(|app| async move {
+        let address = app.address.trim_start_matches("http://").to_owned();
+        let mut idle = Vec::new();
+        for _ in 0..1000 {
+            idle.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+        }
+        let user_id = app.create_user().await;
+        for i in 0..20 {
+            let started = Instant::now();
+            app.create_titled(&user_id, &format!("t{i}")).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "request {i} took {:?}",
+                started.elapsed()
+            );
+        }
+        drop(idle);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_taken_from_the_request_or_made() {
+    each_database(|app| async move {
+        let given = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", "abc-123")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(given.headers()["x-request-id"], "abc-123");
+        for response in [
+            app.get("/health").await,
+            app.get("/nothing").await,
+            app.get("/users/x").await,
+            app.post_json("/users", &json!([1])).await,
+        ] {
+            let id = response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "a made id: {id}");
+        }
+        let odd = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", "has space")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            odd.headers()["x-request-id"],
+            "has space",
+            "an unusable id is replaced"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_operation_and_status_and_show_the_pool() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        app.create_titled(&user_id, "counted").await;
+        app.get(&format!("/users/{user_id}/tasks/{}", uuid::Uuid::new_v4())).await;
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = response.text().await.unwrap();
+        for expected in [
+            r#"http_requests_total{operation="createTask",status="201"}"#,
+            r#"http_requests_total{operation="getTask",status="404"}"#,
+            r#"http_request_duration_seconds_bucket{operation="createTask",status="201",le="0.005"}"#,
+            r#"db_pool_connections{state="idle"}"#,
+            r#"db_pool_connections{state="in_use"}"#,
+        ] {
+            assert!(text.contains(expected), "{expected} in\n{text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_structured_log_line_per_request_names_the_route_template() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
+        .env_clear()
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = log.next_line().await.unwrap().expect("the server starts");
+        let entry: Value = serde_json::from_str(&line).expect("every line is JSON");
+        if let Some(rest) = entry["fields"]["message"]
+            .as_str()
+            .and_then(|m| m.split("listening on ").nth(1))
+        {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let user = client
+        .post(format!("{address}/users"))
+        .header("x-request-id", "log-test-1")
+        .send()
+        .await
+        .unwrap();
+    let user: Value = user.json().await.unwrap();
+    let task_path = format!(
+        "{address}/users/{}/tasks/{}",
+        user["id"].as_str().unwrap(),
+        uuid::Uuid::new_v4()
+    );
+    client
+        .get(&task_path)
+        .header("x-request-id", "log-test-2")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = log.next_line().await.unwrap().expect("request lines");
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == "request" {
+            eprintln!("log line: {line}");
+            seen.push(entry["fields"].clone());
+        }
+    }
+    assert_eq!(seen[0]["request_id"], "log-test-1");
+    assert_eq!(seen[0]["method"], "POST");
+    assert_eq!(seen[0]["route"], "POST /users");
+    assert_eq!(seen[0]["status"], 201);
+    assert!(seen[0]["latency_ms"].is_number());
+    assert_eq!(seen[1]["request_id"], "log-test-2");
+    assert_eq!(
+        seen[1]["route"], "GET /users/{user_id}/tasks/{task_id}",
+        "the template, not the ids"
+    );
+    assert_eq!(seen[1]["status"], 404);
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_for_configured_origins_only() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let database = TestDatabase::create(&backend).await;
+        let mut config = database.config();
+        config.http.cors_origins = vec!["http://localhost:5173".to_owned()];
+        let app = TestApp::spawn(config).await;
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/users/x/tasks/y"))
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "PATCH")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{}", preflight.status());
+        let headers = preflight.headers();
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert!(headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PATCH"));
+        assert!(headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("content-type"));
+        assert_eq!(headers["access-control-max-age"], "86400", "cacheable");
+        let simple = app
+            .client
+            .post(app.url("/users"))
+            .header("origin", "http://localhost:5173")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            simple.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert!(simple.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("location"));
+        let foreign = app
+            .client
+            .post(app.url("/users"))
+            .header("origin", "http://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
+
+        let database = TestDatabase::create(&backend).await;
+        let plain = TestApp::spawn(database.config()).await;
+        let response = plain
+            .client
+            .get(plain.url("/health"))
+            .header("origin", "http://localhost:5173")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .keys()
+                .all(|name| !name.as_str().starts_with("access-control-")),
+            "no CORS without CORS_ORIGINS"
+        );
+    }
+}
