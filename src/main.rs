@@ -62,6 +62,9 @@ fn main() -> ExitCode {
         _ => config.log_filter.clone(),
     };
     init_logging(&log_filter, config.log_format);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the runtime: {err}")),

@@ -27,9 +27,6 @@ impl Application {
     /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
     /// `/__extra` (tests mount theirs there; the server mounts none).
     pub async fn build(config: &Config, extra: Route) -> Result<Self, String> {
-        for warning in &config.warnings {
-            tracing::warn!("{warning}");
-        }
         let db = config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,
@@ -125,17 +122,22 @@ async fn wait_for_database(db: &DatabaseConnection, patience: Duration) -> Resul
     unreachable!("the loop returns")
 }
 
-/// Runs a migration command on a connection of its own (the lock needs one session), except
-/// for an in-memory database, which exists only on the server's own connection.
+/// Runs a migration command on a connection of its own (the lock needs one session), on
+/// `MIGRATION_DATABASE_URL` when set, except for an in-memory database, which exists only on the
+/// server's own connection.
 pub async fn migrate(
     config: &Config,
     server_db: &DatabaseConnection,
     command: MigrationCommand,
 ) -> Result<(), String> {
-    let outcome = if config.database.is_in_memory() {
+    let target = config
+        .migration_database
+        .as_ref()
+        .unwrap_or(&config.database);
+    let outcome = if target.is_in_memory() {
         db::migrate(server_db, command).await
     } else {
-        let migration_db = config.database.connect(1, config.database_acquire_timeout);
+        let migration_db = target.connect(1, config.database_acquire_timeout);
         let outcome = db::migrate(&migration_db, command).await;
         migration_db.close().await.ok();
         outcome

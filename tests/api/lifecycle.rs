@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde_json::json;
 use task_api::config::Config;
 use task_api::db::{DatabaseTarget, MigrationCommand};
 use task_api::pagination::CursorKey;
@@ -69,6 +70,33 @@ async fn two_servers_started_at_once_both_migrate_and_serve() {
             .await
             .unwrap();
         assert_eq!(expect_json(read, StatusCode::OK).await, user);
+        // Concurrent writes through both instances are all there.
+        let user_id = user["id"].as_str().unwrap().to_owned();
+        let writes: Vec<_> = (0..80)
+            .map(|i| {
+                let (client, address) = (client.clone(), addresses[i % 2].clone());
+                let path = format!("{address}/users/{user_id}/tasks");
+                tokio::spawn(async move {
+                    let body = json!({ "title": format!("through {address} #{i}") });
+                    client.post(path).json(&body).send().await.unwrap().status()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for write in writes {
+            statuses.push(write.await.unwrap());
+        }
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::CREATED),
+            "{statuses:?}"
+        );
+        let listed = client
+            .get(format!("{}/users/{user_id}/tasks?limit=100", addresses[1]))
+            .send()
+            .await
+            .unwrap();
+        let page = expect_json(listed, StatusCode::OK).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 80);
         remove_sqlite_files(file);
     }
 }
@@ -278,10 +306,41 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         )
         .await;
         let user_id = user["id"].as_str().unwrap();
+        // Keep reading the log (a line per request): a full pipe would stall the server.
+        let drain = tokio::spawn(async move {
+            let mut lines = Vec::new();
+            while let Ok(Some(line)) = log.next_line().await {
+                lines.push(line);
+            }
+            lines
+        });
         let mut in_flight = Vec::new();
         for i in 0..10 {
             in_flight.push(half_sent_request(&address, user_id, &format!("in flight {i}")).await);
         }
+        // Load on kept-alive connections while SIGTERM arrives.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let load: Vec<_> = (0..4)
+            .map(|worker| {
+                let (client, stop) = (client.clone(), stop.clone());
+                let path = format!("{address}/users/{user_id}/tasks");
+                tokio::spawn(async move {
+                    let (mut answered, mut refused) = (0, 0);
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let body = json!({ "title": format!("load {worker}") });
+                        match client.post(&path).json(&body).send().await {
+                            Ok(response) => {
+                                assert_eq!(response.status(), StatusCode::CREATED);
+                                answered += 1;
+                            }
+                            // After SIGTERM: the connection closes, new ones are refused.
+                            Err(_) => refused += 1,
+                        }
+                    }
+                    (answered, refused)
+                })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(200)).await;
         let pid = child.id().unwrap().to_string();
         assert!(Command::new("kill")
@@ -291,9 +350,15 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
             .success());
         tokio::time::sleep(Duration::from_millis(300)).await;
         // New connections are refused once shutdown began.
-        assert!(TcpStream::connect(address.trim_start_matches("http://"))
-            .await
-            .is_err());
+        let host = address.trim_start_matches("http://").to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while TcpStream::connect(&host).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still accepting after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // Every request in flight completes with its normal answer.
         for (i, mut stream) in in_flight.into_iter().enumerate() {
             let body = format!(r#"{{"title":"in flight {i}"}}"#);
@@ -311,7 +376,18 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
             .unwrap()
             .unwrap();
         assert_eq!(status.code(), Some(0));
-        while let Ok(Some(line)) = log.next_line().await {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (mut answered, mut refused) = (0, 0);
+        for worker in load {
+            let (a, r) = worker.await.unwrap();
+            answered += a;
+            refused += r;
+        }
+        eprintln!(
+            "SIGTERM: 10 half-sent requests in flight, all answered 201; load: {answered} answered \
+             201, {refused} refused after shutdown began, 0 other answers"
+        );
+        for line in drain.await.unwrap() {
             assert!(!line.contains("ERROR"), "{line}");
         }
     }

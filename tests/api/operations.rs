@@ -565,3 +565,109 @@ async fn cors_answers_preflights_for_configured_origins_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn sslmode_verify_full_verifies_the_server_certificate() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    // The local server's certificate is self-signed for `localhost`: trusted only when named.
+    let by_name = database.url.replacen("127.0.0.1", "localhost", 1);
+    let separator = if by_name.contains('?') { '&' } else { '?' };
+    let trusted = format!(
+        "{by_name}{separator}sslmode=verify-full&sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    );
+    let db = task_api::db::DatabaseTarget::parse(&trusted)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    task_api::store::ping(&db)
+        .await
+        .expect("verify-full with the server's CA connects");
+
+    let untrusted = format!("{by_name}{separator}sslmode=verify-full");
+    let db = task_api::db::DatabaseTarget::parse(&untrusted)
+        .unwrap()
+        .connect(1, Duration::from_secs(2));
+    let refused = task_api::store::ping(&db)
+        .await
+        .expect_err("webpki roots do not trust it");
+    let reason = format!("{refused:?}").to_lowercase();
+    assert!(
+        reason.contains("certificate") || reason.contains("issuer"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn migrations_run_on_migration_database_url_and_channel_binding_is_warned_about() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let serving = TestDatabase::create(&Backend::Postgres(admin_url.clone())).await;
+    let direct = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    // The served URL as Neon's pooler endpoint would be given; migrations go to the direct one.
+    let separator = if serving.url.contains('?') { '&' } else { '?' };
+    let pooled = format!(
+        "{}{separator}sslmode=require&channel_binding=require",
+        serving.url
+    );
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
+        .env_clear()
+        .env("DATABASE_URL", &pooled)
+        .env("MIGRATION_DATABASE_URL", &direct.url)
+        .args(["migrate", "status"])
+        .output()
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("DATABASE_URL asks for channel_binding=require"),
+        "{log}"
+    );
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
+        .env_clear()
+        .env("DATABASE_URL", &pooled)
+        .env("MIGRATION_DATABASE_URL", &direct.url)
+        .env("PORT", "0")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = log.next_line().await.unwrap().expect("the server starts");
+        if line.contains("listening on ") {
+            break;
+        }
+    }
+    use sea_orm::ConnectionTrait;
+    let tables = |url: String| async move {
+        let db = task_api::db::DatabaseTarget::parse(&url)
+            .unwrap()
+            .connect(1, Duration::from_secs(5));
+        let row = db
+            .query_one(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'seaql_migrations'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    assert_eq!(
+        tables(direct.url.clone()).await,
+        1,
+        "migrated through MIGRATION_DATABASE_URL"
+    );
+    assert_eq!(
+        tables(serving.url.clone()).await,
+        0,
+        "not through DATABASE_URL"
+    );
+}

@@ -1,0 +1,89 @@
+-- wrk script for the Task API load benchmark (benches/load.rs runs it; see README "Benchmark").
+--
+--   wrk -t2 -c16 -d20s --latency -s benches/wrk/tasks.lua http://127.0.0.1:8000 \
+--       -- SCENARIO POOL_FILE [DEEP_PATH]
+--
+-- SCENARIO: get_task, create_task, list_page, list_deep, patch_task or mixed
+-- (60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task, drawn per request).
+-- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id" per line.
+-- DEEP_PATH: the path list_deep requests (a page reached by cursor, fixed for the run).
+-- Titles are random integers written as strings, as pgbench's `\set title random(…)` makes them.
+
+local scenario, deep_path
+local users, tasks = {}, {}
+local thread_number = 0
+
+local json = { ["Content-Type"] = "application/json" }
+local merge_patch = { ["Content-Type"] = "application/merge-patch+json" }
+local description = "Created by the load benchmark"
+
+function setup(thread)
+   thread_number = thread_number + 1
+   thread:set("thread_number", thread_number)
+end
+
+function init(args)
+   scenario = args[1]
+   for line in io.lines(args[2]) do
+      local user, task = line:match("^(%S+)%s+(%S+)$")
+      if user then
+         users[#users + 1] = user
+         tasks[#tasks + 1] = task
+      end
+   end
+   deep_path = args[3]
+   if #users == 0 then
+      error("no tasks in pool file " .. tostring(args[2]))
+   end
+   math.randomseed(os.time() * 100 + (thread_number or 0))
+end
+
+local function get_task()
+   local i = math.random(#users)
+   return wrk.format("GET", "/users/" .. users[i] .. "/tasks/" .. tasks[i])
+end
+
+local function list_page()
+   return wrk.format("GET", "/users/" .. users[math.random(#users)] .. "/tasks")
+end
+
+local function list_deep()
+   return wrk.format("GET", deep_path)
+end
+
+local function create_task()
+   local body = '{"title":"' .. math.random(1, 1000000000) .. '","description":"' .. description .. '"}'
+   return wrk.format("POST", "/users/" .. users[math.random(#users)] .. "/tasks", json, body)
+end
+
+local function patch_task()
+   local i = math.random(#users)
+   local body = '{"title":"' .. math.random(1, 1000000000) .. '"}'
+   return wrk.format("PATCH", "/users/" .. users[i] .. "/tasks/" .. tasks[i], merge_patch, body)
+end
+
+local function mixed()
+   local r = math.random(100)
+   if r <= 60 then
+      return get_task()
+   elseif r <= 80 then
+      return list_page()
+   elseif r <= 90 then
+      return create_task()
+   else
+      return patch_task()
+   end
+end
+
+local scenarios = {
+   get_task = get_task,
+   create_task = create_task,
+   list_page = list_page,
+   list_deep = list_deep,
+   patch_task = patch_task,
+   mixed = mixed,
+}
+
+function request()
+   return scenarios[scenario]()
+end
