@@ -1,7 +1,7 @@
 //! Start-up, migrations, configuration, shutdown: the server as a process and as a library.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,12 +10,12 @@ use task_api::config::Config;
 use task_api::db::{DatabaseTarget, MigrationCommand};
 use task_api::pagination::CursorKey;
 use task_api::startup::{self, Application};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, test_routes, Backend, TestApp,
-    TestDatabase,
+    each_database, expect_error, expect_invalid, expect_json, server_command, start_server_process,
+    test_routes, Backend, TestApp, TestDatabase,
 };
 
 /// A database two servers can share (a PostgreSQL database, or an SQLite file) and a server
@@ -198,18 +198,6 @@ async fn shutdown_lets_in_flight_requests_finish() {
     .await;
 }
 
-fn task_api_command(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_task-api"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
 #[tokio::test]
 async fn bad_configuration_exits_non_zero_with_one_clear_line() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -240,8 +228,8 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
         "PORT=1\nthis line is not a variable\n",
     )
     .unwrap();
-    let mut command = task_api_command("sqlite::memory:");
-    let output = command.current_dir(&bad_dotenv).output().unwrap();
+    let mut command = server_command(&[("DATABASE_URL", "sqlite::memory:")]);
+    let output = command.current_dir(&bad_dotenv).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -249,12 +237,11 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
     std::fs::remove_dir_all(&bad_dotenv).unwrap();
 
     for (vars, expected) in cases {
-        let mut command = task_api_command("sqlite::memory:");
-        command.env("LOG", "off");
+        let mut command = server_command(&[("DATABASE_URL", "sqlite::memory:"), ("LOG", "off")]);
         for (name, value) in &vars {
             command.env(name, value);
         }
-        let output = command.output().unwrap();
+        let output = command.output().await.unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{vars:?} must fail");
         assert_eq!(stderr.lines().count(), 1, "one line for {vars:?}: {stderr}");
@@ -282,19 +269,8 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
         let database = TestDatabase::create(&backend).await;
-        let mut child = tokio::process::Command::from(task_api_command(&database.url));
-        let mut child = child.env("PORT", "0").kill_on_drop(true).spawn().unwrap();
-        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = log
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the server logs its address");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
+        let (mut child, address, mut log) =
+            start_server_process(&[("DATABASE_URL", &database.url)], |_| {}).await;
         let client = reqwest::Client::new();
         let user = expect_json(
             client

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, postgres_admin_url, Backend, PgProxy, TestApp,
-    TestDatabase,
+    each_database, expect_error, expect_json, postgres_admin_url, server_command,
+    start_server_process, Backend, PgProxy, TestApp, TestDatabase,
 };
 
 /// What one load worker saw.
@@ -222,30 +221,23 @@ async fn the_server_waits_for_a_database_that_comes_up_late() {
     let proxied = database
         .url
         .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
-        .env_clear()
-        .env("DATABASE_URL", &proxied)
-        .env("PORT", "0")
-        .env("STARTUP_DATABASE_WAIT_SECS", "20")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut retries = 0;
     let started = Instant::now();
-    let address = loop {
-        let line = log.next_line().await.unwrap().expect("the server starts");
-        if line.contains("does not answer yet") {
-            retries += 1;
-            if retries == 2 {
-                proxy.restore();
+    let (_child, address, _log) = start_server_process(
+        &[
+            ("DATABASE_URL", &proxied),
+            ("STARTUP_DATABASE_WAIT_SECS", "20"),
+        ],
+        |line| {
+            if line.contains("does not answer yet") {
+                retries += 1;
+                if retries == 2 {
+                    proxy.restore();
+                }
             }
-        }
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+        },
+    )
+    .await;
     eprintln!(
         "started after {retries} logged retries in {:?}",
         started.elapsed()
@@ -257,15 +249,14 @@ async fn the_server_waits_for_a_database_that_comes_up_late() {
 
 #[tokio::test]
 async fn the_server_gives_up_on_a_database_that_never_comes_with_one_clear_line() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
-        .env_clear()
-        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")
-        .env("PORT", "0")
-        .env("STARTUP_DATABASE_WAIT_SECS", "2")
-        .env("LOG", "off")
-        .output()
-        .await
-        .unwrap();
+    let output = server_command(&[
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none"),
+        ("STARTUP_DATABASE_WAIT_SECS", "2"),
+        ("LOG", "off"),
+    ])
+    .output()
+    .await
+    .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -425,26 +416,13 @@ async fn metrics_count_requests_per_operation_and_status_and_show_the_pool() {
 
 #[tokio::test]
 async fn one_structured_log_line_per_request_names_the_route_template() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
-        .env_clear()
-        .env("DATABASE_URL", "sqlite::memory:")
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = log.next_line().await.unwrap().expect("the server starts");
-        let entry: Value = serde_json::from_str(&line).expect("every line is JSON");
-        if let Some(rest) = entry["fields"]["message"]
-            .as_str()
-            .and_then(|m| m.split("listening on ").nth(1))
-        {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (_child, address, mut log) = start_server_process(
+        &[("DATABASE_URL", "sqlite::memory:"), ("LOG_FORMAT", "json")],
+        |line| {
+            serde_json::from_str::<Value>(line).expect("every line is JSON");
+        },
+    )
+    .await;
     let client = reqwest::Client::new();
     let user = client
         .post(format!("{address}/users"))
@@ -614,10 +592,11 @@ async fn migrations_run_on_migration_database_url_and_channel_binding_is_warned_
         "{}{separator}sslmode=require&channel_binding=require",
         serving.url
     );
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
-        .env_clear()
-        .env("DATABASE_URL", &pooled)
-        .env("MIGRATION_DATABASE_URL", &direct.url)
+    let env = [
+        ("DATABASE_URL", pooled.as_str()),
+        ("MIGRATION_DATABASE_URL", direct.url.as_str()),
+    ];
+    let output = server_command(&env)
         .args(["migrate", "status"])
         .output()
         .await
@@ -629,22 +608,7 @@ async fn migrations_run_on_migration_database_url_and_channel_binding_is_warned_
         "{log}"
     );
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_task-api"))
-        .env_clear()
-        .env("DATABASE_URL", &pooled)
-        .env("MIGRATION_DATABASE_URL", &direct.url)
-        .env("PORT", "0")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = log.next_line().await.unwrap().expect("the server starts");
-        if line.contains("listening on ") {
-            break;
-        }
-    }
+    let _server = start_server_process(&env, |_| {}).await;
     use sea_orm::ConnectionTrait;
     let tables = |url: String| async move {
         let db = task_api::db::DatabaseTarget::parse(&url)
