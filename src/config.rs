@@ -43,6 +43,8 @@ pub struct Config {
     /// Signs list cursors; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
     pub shutdown_grace: Duration,
+    /// A keep-alive connection idle this long is closed.
+    pub idle_timeout: Duration,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// What start-up should warn about once logging is up.
@@ -135,6 +137,9 @@ impl Config {
                 30,
                 |_: &u64| true,
             )?),
+            idle_timeout: Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| {
+                *s >= 1
+            })?),
             log_filter: var("LOG").unwrap_or_else(|| "info".to_owned()),
             log_format: match var("LOG_FORMAT").as_deref() {
                 None | Some("pretty") => LogFormat::Pretty,

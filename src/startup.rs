@@ -21,6 +21,7 @@ pub struct Application {
     db: DatabaseConnection,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     shutdown_grace: Duration,
+    idle_timeout: Duration,
 }
 
 impl Application {
@@ -62,6 +63,7 @@ impl Application {
             db,
             endpoint: api::app(state, &config.http, extra),
             shutdown_grace: config.shutdown_grace,
+            idle_timeout: config.idle_timeout,
         })
     }
 
@@ -78,6 +80,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(self.idle_timeout)
             .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
             .await?;
         self.db.close().await.ok();
