@@ -635,3 +635,60 @@ async fn migrations_run_on_migration_database_url_and_channel_binding_is_warned_
         "not through DATABASE_URL"
     );
 }
+
+#[tokio::test]
+async fn two_server_processes_started_at_once_both_serve_every_write() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let env = [
+        ("DATABASE_URL", database.url.as_str()),
+        (
+            "CURSOR_SECRET",
+            "a secret shared by every instance, 32+ bytes",
+        ),
+    ];
+    // The processes and their logs stay alive until the end of the test.
+    let ((_first, first, _first_log), (_second, second, _second_log)) = tokio::join!(
+        start_server_process(&env, |_| {}),
+        start_server_process(&env, |_| {})
+    );
+    let client = reqwest::Client::new();
+    let user = client.post(format!("{first}/users")).send().await.unwrap();
+    let user_id = expect_json(user, StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes: Vec<_> = (0..100)
+        .map(|i| {
+            let address = if i % 2 == 0 { &first } else { &second };
+            let request = client
+                .post(format!("{address}/users/{user_id}/tasks"))
+                .json(&json!({ "title": format!("write {i}") }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    for write in writes {
+        assert_eq!(write.await.unwrap(), StatusCode::CREATED);
+    }
+    // Read back through the other instance, following its cursor across both.
+    let page = client
+        .get(format!("{second}/users/{user_id}/tasks?limit=60"))
+        .send()
+        .await
+        .unwrap();
+    let page = expect_json(page, StatusCode::OK).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = client
+        .get(format!(
+            "{first}/users/{user_id}/tasks?limit=60&cursor={cursor}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let rest = expect_json(rest, StatusCode::OK).await;
+    let count = page["items"].as_array().unwrap().len() + rest["items"].as_array().unwrap().len();
+    assert_eq!(count, 100, "every write through either instance is there");
+}
