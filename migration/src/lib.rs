@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_users_and_tasks;
+mod m20261124_000002_index_task_sorts;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_users_and_tasks::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_users_and_tasks::Migration),
+            Box::new(m20261124_000002_index_task_sorts::Migration),
+        ]
     }
 }
