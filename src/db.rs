@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -160,15 +161,20 @@ async fn take_lock(db: &DatabaseConnection) -> Result<(), DbErr> {
     }
 }
 
-/// SQLITE_BUSY, in any of its extended forms.
-fn is_sqlite_busy(err: &DbErr) -> bool {
-    let (DbErr::Conn(RuntimeErr::SqlxError(err))
-    | DbErr::Exec(RuntimeErr::SqlxError(err))
-    | DbErr::Query(RuntimeErr::SqlxError(err))) = err
-    else {
-        return false;
-    };
-    err.as_database_error()
+/// The driver's error inside a database error, if the driver raised it.
+pub fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => Some(err),
+        _ => None,
+    }
+}
+
+/// SQLITE_BUSY, in any of its extended forms: another writer held the lock past the busy timeout.
+pub fn is_sqlite_busy(err: &DbErr) -> bool {
+    sqlx_error(err)
+        .and_then(|err| err.as_database_error())
         .and_then(|db_err| db_err.code())
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| code & 0xff == 5)

@@ -3,10 +3,11 @@
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
     sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, SqlErr,
+    EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
+use crate::db;
 use crate::domain::{self, TaskChanges, TaskFields};
 use crate::entity::{task, user};
 use crate::pagination::{SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
@@ -34,20 +35,24 @@ impl From<DbErr> for StoreError {
 }
 
 fn is_unavailable(err: &DbErr) -> bool {
-    let sqlx_err = match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    match sqlx_err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
-        sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || db::is_sqlite_busy(err) {
+        return true;
+    }
+    match db::sqlx_error(err) {
+        Some(
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed,
+        ) => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now (the server is going away);
+        // query_canceled (the statement timeout).
+        Some(sqlx::Error::Database(db)) => {
+            matches!(
+                db.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "57014")
+            )
         }
         _ => false,
     }

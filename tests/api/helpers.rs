@@ -432,3 +432,27 @@ pub async fn start_server_process(
         }
     }
 }
+
+/// A database two servers can share (a PostgreSQL database, or an SQLite file) and a server
+/// configuration on it.
+pub async fn shared_database(
+    backend: &Backend,
+) -> (TestDatabase, Config, Option<std::path::PathBuf>) {
+    let mut database = TestDatabase::create(backend).await;
+    let file = (!database.is_postgres()).then(|| {
+        let path = std::env::temp_dir().join(format!("taskapi-{}.db", uuid::Uuid::new_v4()));
+        database.url = format!("sqlite://{}", path.display());
+        path
+    });
+    let mut config = database.config();
+    config.database = DatabaseTarget::parse(&database.url).unwrap();
+    (database, config, file)
+}
+
+pub fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
+    if let Some(path) = path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

@@ -1,12 +1,10 @@
 //! Start-up, migrations, configuration, shutdown: the server as a process and as a library.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use task_api::config::Config;
 use task_api::db::{DatabaseTarget, MigrationCommand};
 use task_api::pagination::CursorKey;
 use task_api::startup::{self, Application};
@@ -14,31 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, server_command, start_server_process,
-    test_routes, Backend, TestApp, TestDatabase,
+    each_database, expect_error, expect_invalid, expect_json, remove_sqlite_files, server_command,
+    shared_database, start_server_process, test_routes, Backend, TestApp, TestDatabase,
 };
-
-/// A database two servers can share (a PostgreSQL database, or an SQLite file) and a server
-/// configuration on it.
-async fn shared_database(backend: &Backend) -> (TestDatabase, Config, Option<PathBuf>) {
-    let mut database = TestDatabase::create(backend).await;
-    let file = (!database.is_postgres()).then(|| {
-        let path = std::env::temp_dir().join(format!("taskapi-{}.db", uuid::Uuid::new_v4()));
-        database.url = format!("sqlite://{}", path.display());
-        path
-    });
-    let mut config = database.config();
-    config.database = DatabaseTarget::parse(&database.url).unwrap();
-    (database, config, file)
-}
-
-fn remove_sqlite_files(path: Option<PathBuf>) {
-    if let Some(path) = path {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
-}
 
 #[tokio::test]
 async fn two_servers_started_at_once_both_migrate_and_serve() {

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, postgres_admin_url, server_command,
-    start_server_process, Backend, PgProxy, TestApp, TestDatabase,
+    each_database, expect_error, expect_json, postgres_admin_url, remove_sqlite_files,
+    server_command, shared_database, start_server_process, Backend, PgProxy, TestApp, TestDatabase,
 };
 
 /// What one load worker saw.
@@ -266,66 +266,89 @@ async fn the_server_gives_up_on_a_database_that_never_comes_with_one_clear_line(
     );
 }
 
+/// A write waits behind another session's lock (a row lock on PostgreSQL, the write lock on
+/// SQLite): it must answer 503 within `deadline`, then succeed once the lock is gone.
+async fn stuck_write_answers_503(
+    backend: &Backend,
+    configure: impl FnOnce(&mut task_api::config::Config),
+    deadline: Duration,
+) {
+    let (database, mut config, file) = shared_database(backend).await;
+    configure(&mut config);
+    let app = TestApp::spawn(config).await;
+    let user_id = app.create_user().await;
+    let task = app.create_titled(&user_id, "locked").await;
+    let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
+
+    let locker = task_api::db::DatabaseTarget::parse(&database.url)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let transaction = locker.begin().await.unwrap();
+    let lock = if database.is_postgres() {
+        format!(
+            "SELECT id FROM tasks WHERE id = '{}' FOR UPDATE",
+            task["id"].as_str().unwrap()
+        )
+    } else {
+        "UPDATE users SET created_at = created_at".to_owned()
+    };
+    transaction.execute_unprepared(&lock).await.unwrap();
+
+    let started = Instant::now();
+    let stuck = app.patch_json(&path, &json!({ "title": "changed" })).await;
+    let waited = started.elapsed();
+    expect_error(
+        stuck,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    assert!(
+        waited < deadline,
+        "answered by {deadline:?}, not hung: {waited:?}"
+    );
+    transaction.rollback().await.unwrap();
+    let changed = expect_json(
+        app.patch_json(&path, &json!({ "title": "changed" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["title"], "changed");
+    remove_sqlite_files(file);
+}
+
 #[tokio::test]
 async fn a_write_stuck_behind_a_lock_answers_503_at_the_request_timeout() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
-        let mut database = TestDatabase::create(&backend).await;
-        let file = (!database.is_postgres()).then(|| {
-            let path =
-                std::env::temp_dir().join(format!("taskapi-lock-{}.db", uuid::Uuid::new_v4()));
-            database.url = format!("sqlite://{}", path.display());
-            path
-        });
-        let mut config = database.config();
-        config.database = task_api::db::DatabaseTarget::parse(&database.url).unwrap();
-        config.http.request_timeout = Duration::from_secs(1);
-        let app = TestApp::spawn(config).await;
-        let user_id = app.create_user().await;
-        let task = app.create_titled(&user_id, "locked").await;
-        let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
-
-        // Another session holds the row (PostgreSQL) or the write lock (SQLite).
-        let locker = task_api::db::DatabaseTarget::parse(&database.url)
-            .unwrap()
-            .connect(1, Duration::from_secs(5));
-        use sea_orm::{ConnectionTrait, TransactionTrait};
-        let transaction = locker.begin().await.unwrap();
-        let lock = if database.is_postgres() {
-            format!(
-                "SELECT id FROM tasks WHERE id = '{}' FOR UPDATE",
-                task["id"].as_str().unwrap()
-            )
-        } else {
-            "UPDATE users SET created_at = created_at".to_owned()
-        };
-        transaction.execute_unprepared(&lock).await.unwrap();
-
-        let started = Instant::now();
-        let stuck = app.patch_json(&path, &json!({ "title": "changed" })).await;
-        let waited = started.elapsed();
-        expect_error(
-            stuck,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
+        stuck_write_answers_503(
+            &backend,
+            |config| config.http.request_timeout = Duration::from_secs(1),
+            Duration::from_millis(2500),
         )
         .await;
-        assert!(
-            waited < Duration::from_millis(2500),
-            "answered at the timeout, not hung: {waited:?}"
-        );
-        transaction.rollback().await.unwrap();
-        let changed = expect_json(
-            app.patch_json(&path, &json!({ "title": "changed" })).await,
-            StatusCode::OK,
+    }
+}
+
+#[tokio::test]
+async fn a_write_stuck_past_the_databases_own_timeout_answers_503() {
+    // PostgreSQL's statement timeout (1 s here) or SQLite's busy timeout (5 s) ends the wait
+    // before the request timeout (30 s here) does.
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        stuck_write_answers_503(
+            &backend,
+            |config| {
+                config.http.request_timeout = Duration::from_secs(30);
+                config.database = config
+                    .database
+                    .clone()
+                    .with_statement_timeout(Duration::from_secs(1));
+            },
+            Duration::from_secs(8),
         )
         .await;
-        assert_eq!(changed["title"], "changed");
-        if let Some(path) = file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
     }
 }
 
