@@ -82,11 +82,7 @@ fn main() -> ExitCode {
                 startup::migrate(&config, &db, command).await
             }
             Command::Openapi { yaml } => {
-                let service = task_api::api::openapi_service(task_api::AppState {
-                    db: config.database.connect(1, config.database_acquire_timeout),
-                    cursor_key: task_api::pagination::CursorKey::random(),
-                });
-                let document = task_api::api::task_operations(&service);
+                let document = task_api::api::openapi_document();
                 if yaml {
                     print!("{}", task_api::api::to_yaml(&document));
                 } else {

@@ -62,6 +62,17 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
     .server(ServerObject::new("/").description("This server"))
 }
 
+/// The task-operations document, generated without any database (the operations' state is
+/// never touched): for `task-api openapi` and the contract test.
+pub fn openapi_document() -> serde_json::Value {
+    let state = AppState {
+        db: crate::db::DatabaseTarget::sqlite_in_memory()
+            .connect(1, std::time::Duration::from_secs(1)),
+        cursor_key: crate::pagination::CursorKey::random(),
+    };
+    task_operations(&openapi_service(state))
+}
+
 /// The whole HTTP application: operations, documents, Swagger UI, `extra` routes (tests mount
 /// theirs here), and the error envelope on every failure, panics included.
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {

@@ -2,29 +2,14 @@
 //! the document is complete enough for generators. Rewrite the files with
 //! `EXPECTORATE=overwrite cargo test --test api contract`.
 
-use std::time::Duration;
-
 use serde_json::Value;
-use task_api::api::{error_responses, openapi_service, task_operations, to_yaml, ErrorCode};
-use task_api::db::DatabaseTarget;
-use task_api::pagination::CursorKey;
-use task_api::AppState;
+use task_api::api::{error_responses, openapi_document, to_yaml, ErrorCode};
 
 use crate::helpers::each_database;
 
-/// The task-operations document as the code generates it now.
-fn generated() -> Value {
-    let state = AppState {
-        // Never connected: generating the document touches no database.
-        db: DatabaseTarget::sqlite_in_memory().connect(1, Duration::from_secs(1)),
-        cursor_key: CursorKey::random(),
-    };
-    task_operations(&openapi_service(state))
-}
-
 #[tokio::test]
 async fn committed_documents_equal_the_generated_ones() {
-    let document = generated();
+    let document = openapi_document();
     expectorate::assert_contents("openapi/task-operations.yaml", &to_yaml(&document));
     expectorate::assert_contents(
         "openapi/error-responses.yaml",
@@ -77,7 +62,7 @@ fn operations(document: &Value) -> Vec<(String, String, &Value)> {
 
 #[tokio::test]
 async fn every_operation_is_documented_for_generators() {
-    let document = generated();
+    let document = openapi_document();
     let envelope = serde_json::json!({ "$ref": "#/components/schemas/ErrorEnvelope" });
     for (method, path, operation) in operations(&document) {
         let name = format!("{method} {path}");
@@ -143,7 +128,7 @@ async fn every_operation_is_documented_for_generators() {
 
 #[tokio::test]
 async fn every_schema_field_is_described_and_bodies_are_closed() {
-    let document = generated();
+    let document = openapi_document();
     for (name, schema) in document["components"]["schemas"].as_object().unwrap() {
         assert!(
             schema["description"].is_string(),
