@@ -6,16 +6,16 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod pagination;
+pub mod pool;
 pub mod startup;
 pub mod store;
 
-use sea_orm::DatabaseConnection;
-
 use crate::pagination::CursorKey;
+use crate::pool::Database;
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Database,
     pub cursor_key: CursorKey,
 }

@@ -11,6 +11,7 @@ use crate::api;
 use crate::config::Config;
 use crate::db::{self, MigrationCommand};
 use crate::pagination::CursorKey;
+use crate::pool::Database;
 use crate::store;
 use crate::AppState;
 
@@ -18,7 +19,7 @@ use crate::AppState;
 pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
-    db: DatabaseConnection,
+    db: Database,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     shutdown_grace: Duration,
     idle_timeout: Duration,
@@ -28,10 +29,10 @@ impl Application {
     /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
     /// `/__extra` (tests mount theirs there; the server mounts none).
     pub async fn build(config: &Config, extra: Route) -> Result<Self, String> {
-        let db = config.database.connect(
+        let db = Database::new(config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,
-        );
+        ));
         let address = format!("{}:{}", config.host, config.port);
         let acceptor = TcpListener::bind(address.clone())
             .into_acceptor()
@@ -39,7 +40,7 @@ impl Application {
             .map_err(|err| format!("cannot listen on {address}: {err}"))?;
         wait_for_database(&db, config.startup_database_wait).await?;
         if config.run_migrations {
-            migrate(config, &db, MigrationCommand::Up).await?;
+            migrate(config, db.connection(), MigrationCommand::Up).await?;
         }
         let port = acceptor
             .local_addr()
@@ -73,7 +74,7 @@ impl Application {
     }
 
     /// The database the server uses.
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Database {
         &self.db
     }
 
@@ -83,7 +84,7 @@ impl Application {
             .idle_timeout(self.idle_timeout)
             .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
             .await?;
-        self.db.close().await.ok();
+        self.db.close().await;
         Ok(())
     }
 }
@@ -91,7 +92,7 @@ impl Application {
 /// Waits until the database answers, retrying with backoff (a suspended Neon compute takes about
 /// a second to wake), logging each failed attempt; gives up after `patience` (zero: start
 /// without waiting).
-async fn wait_for_database(db: &DatabaseConnection, patience: Duration) -> Result<(), String> {
+async fn wait_for_database(db: &Database, patience: Duration) -> Result<(), String> {
     if patience.is_zero() {
         return Ok(());
     }

@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
-    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -11,6 +11,7 @@ use crate::db;
 use crate::domain::{self, TaskChanges, TaskFields};
 use crate::entity::{task, user};
 use crate::pagination::{SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
+use crate::pool::Database;
 
 /// Why a store operation did not succeed.
 #[derive(Debug)]
@@ -81,7 +82,7 @@ pub struct TaskQuery {
 }
 
 /// Registers a user, with the given id or a new one.
-pub async fn create_user(db: &DatabaseConnection, id: Option<Uuid>) -> StoreResult<user::Model> {
+pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::Model> {
     let user = user::Model {
         id: id.unwrap_or_else(Uuid::now_v7),
         created_at: domain::now(),
@@ -101,7 +102,7 @@ pub async fn create_user(db: &DatabaseConnection, id: Option<Uuid>) -> StoreResu
     }
 }
 
-pub async fn get_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<user::Model> {
+pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<user::Model> {
     user::Entity::find_by_id(user_id)
         .one(db)
         .await?
@@ -109,7 +110,7 @@ pub async fn get_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<use
 }
 
 /// Deletes a user; the database deletes the user's tasks with it.
-pub async fn delete_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<()> {
+pub async fn delete_user(db: &Database, user_id: Uuid) -> StoreResult<()> {
     let result = user::Entity::delete_by_id(user_id).exec(db).await?;
     if result.rows_affected == 0 {
         return Err(StoreError::UserNotFound(user_id));
@@ -119,7 +120,7 @@ pub async fn delete_user(db: &DatabaseConnection, user_id: Uuid) -> StoreResult<
 
 /// Creates a task in one INSERT; a missing owner shows as the foreign key failing.
 pub async fn create_task(
-    db: &DatabaseConnection,
+    db: &Database,
     user_id: Uuid,
     fields: TaskFields,
 ) -> StoreResult<task::Model> {
@@ -158,11 +159,7 @@ pub async fn create_task(
     }
 }
 
-pub async fn get_task(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    task_id: Uuid,
-) -> StoreResult<task::Model> {
+pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
     match task::Entity::find()
         .filter(owned_task(user_id, task_id))
         .one(db)
@@ -175,7 +172,7 @@ pub async fn get_task(
 
 /// Applies changes in one UPDATE … RETURNING; `updated_at` moves only when a value really changes.
 pub async fn update_task(
-    db: &DatabaseConnection,
+    db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     changes: TaskChanges,
@@ -215,7 +212,7 @@ pub async fn update_task(
     }
 }
 
-pub async fn delete_task(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
+pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
     let result = task::Entity::delete_many()
         .filter(owned_task(user_id, task_id))
         .exec(db)
@@ -227,11 +224,7 @@ pub async fn delete_task(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) 
 }
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.
-pub async fn list_tasks(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    query: TaskQuery,
-) -> StoreResult<TaskPage> {
+pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> StoreResult<TaskPage> {
     let (key, order) = sort_key(query.sort, db.get_database_backend());
     let mut select = task::Entity::find().filter(task::Column::UserId.eq(user_id));
     if let Some(completed) = query.filter.completed {
@@ -288,7 +281,7 @@ pub async fn list_tasks(
 }
 
 /// Whether the database answers at all.
-pub async fn ping(db: &DatabaseConnection) -> StoreResult<()> {
+pub async fn ping(db: &Database) -> StoreResult<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
 }
@@ -300,7 +293,7 @@ fn owned_task(user_id: Uuid, task_id: Uuid) -> Condition {
 }
 
 /// Tells a missing user from a missing (or someone else's) task: runs only when a lookup missed.
-async fn task_miss(db: &DatabaseConnection, user_id: Uuid, task_id: Uuid) -> StoreError {
+async fn task_miss(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreError {
     match get_user(db, user_id).await {
         Ok(_) => StoreError::TaskNotFound(task_id),
         Err(err) => err,

@@ -9,9 +9,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
-use sea_orm::DatabaseConnection;
 
 use super::error::ApiError;
+use crate::pool::Database;
 
 /// The request id header, taken from the request or made, and returned on every response.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -39,18 +39,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 /// The Prometheus text: request metrics plus the database pool's gauges, read now.
-pub fn render_metrics(db: &DatabaseConnection) -> String {
-    let (size, idle) = match db {
-        DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-            let pool = db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        DatabaseConnection::SqlxSqlitePoolConnection(_) => {
-            let pool = db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => (0, 0),
-    };
+pub fn render_metrics(db: &Database) -> String {
+    let (size, idle) = db.pool_connections();
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("db_pool_connections", "state" => "in_use")
         .set(size.saturating_sub(idle as u32) as f64);

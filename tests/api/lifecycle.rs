@@ -121,11 +121,11 @@ async fn migrations_go_down_and_up_again() {
 
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
         // Down reverts one migration at a time: first the sort indexes, the tables still serve.
-        startup::migrate(&config, &db, MigrationCommand::Down)
+        startup::migrate(&config, db.connection(), MigrationCommand::Down)
             .await
             .unwrap();
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
-        startup::migrate(&config, &db, MigrationCommand::Down)
+        startup::migrate(&config, db.connection(), MigrationCommand::Down)
             .await
             .unwrap();
         // The tables are gone: the server answers 500, opaquely.
@@ -139,13 +139,13 @@ async fn migrations_go_down_and_up_again() {
             !error.to_string().to_lowercase().contains("users"),
             "no SQL in {error}"
         );
-        startup::migrate(&config, &db, MigrationCommand::Status)
+        startup::migrate(&config, db.connection(), MigrationCommand::Status)
             .await
             .unwrap();
-        startup::migrate(&config, &db, MigrationCommand::Up)
+        startup::migrate(&config, db.connection(), MigrationCommand::Up)
             .await
             .unwrap();
-        startup::migrate(&config, &db, MigrationCommand::Up)
+        startup::migrate(&config, db.connection(), MigrationCommand::Up)
             .await
             .unwrap();
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;

@@ -209,6 +209,71 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
     );
 }
 
+/// How many connections the server holds to its database, from `pg_stat_activity`.
+async fn server_connections(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .db
+        .query_one(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn busy_connections_stay_within_the_pool_and_closed_idle_ones_are_replaced_unseen() {
+    use sea_orm::ConnectionTrait;
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let mut config = database.config();
+    config.database_max_connections = 3;
+    let app = Arc::new(TestApp::spawn(config).await);
+    let user_id = app.create_user().await;
+    let task = app.create_titled(&user_id, "kept warm").await;
+    let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
+    let burst = || {
+        let requests: Vec<_> = (0..40)
+            .map(|_| {
+                let (app, path) = (app.clone(), path.clone());
+                tokio::spawn(async move { app.get(&path).await.status() })
+            })
+            .collect();
+        async move {
+            for request in requests {
+                assert_eq!(request.await.unwrap(), StatusCode::OK);
+            }
+        }
+    };
+
+    // Forty requests at once share three connections: none waits past the acquire timeout.
+    burst().await;
+    let open = server_connections(&app).await;
+    assert!(
+        (1..=3).contains(&open),
+        "{open} connections open, at most 3"
+    );
+
+    // The database closes every connection of the server's while they are idle (a restart, a
+    // suspended Neon compute): once they have been idle a while, no request sees it.
+    app.db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(task_api::pool::REUSE_WITHIN * 2).await;
+    burst().await;
+    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_server_waits_for_a_database_that_comes_up_late() {
     let Some(admin_url) = postgres_admin_url() else {
@@ -583,7 +648,7 @@ async fn sslmode_verify_full_verifies_the_server_certificate() {
     let db = task_api::db::DatabaseTarget::parse(&trusted)
         .unwrap()
         .connect(1, Duration::from_secs(5));
-    task_api::store::ping(&db)
+    task_api::store::ping(&task_api::pool::Database::new(db))
         .await
         .expect("verify-full with the server's CA connects");
 
@@ -591,7 +656,7 @@ async fn sslmode_verify_full_verifies_the_server_certificate() {
     let db = task_api::db::DatabaseTarget::parse(&untrusted)
         .unwrap()
         .connect(1, Duration::from_secs(2));
-    let refused = task_api::store::ping(&db)
+    let refused = task_api::store::ping(&task_api::pool::Database::new(db))
         .await
         .expect_err("webpki roots do not trust it");
     let reason = format!("{refused:?}").to_lowercase();

@@ -1,0 +1,253 @@
+//! The database handle the store runs its statements on: on PostgreSQL, a connection that has
+//! just answered goes straight to the next statement instead of back through sqlx's pool, which
+//! would spend a round trip to the server checking it on release and another on acquire.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sea_orm::prelude::async_trait::async_trait;
+use sea_orm::sea_query::Values;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::{self, Executor};
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
+    QueryResult, RuntimeErr, Statement,
+};
+use sea_query_binder::SqlxValues;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a connection may have been idle and still be handed out as it is. Older ones go back
+/// to sqlx's pool, which checks them (a suspended Neon compute or a restarted server has closed
+/// them) and keeps its idle timeout and maximum lifetime.
+pub const REUSE_WITHIN: Duration = Duration::from_secs(1);
+
+/// The server's database: the sea-orm connection (migrations, metrics, closing) and, on
+/// PostgreSQL, the connections kept warm for the store's statements.
+#[derive(Clone)]
+pub struct Database {
+    connection: DatabaseConnection,
+    warm: Option<Arc<WarmConnections>>,
+}
+
+impl Database {
+    /// Wraps a connection; on PostgreSQL also keeps its answering connections warm (needs a
+    /// tokio runtime: a task hands idle ones back to sqlx's pool).
+    pub fn new(connection: DatabaseConnection) -> Self {
+        let warm = match &connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let warm = Arc::new(WarmConnections::new(
+                    connection.get_postgres_connection_pool().clone(),
+                ));
+                tokio::spawn(return_idle_connections(Arc::downgrade(&warm)));
+                Some(warm)
+            }
+            _ => None,
+        };
+        Self { connection, warm }
+    }
+
+    /// The sea-orm connection underneath (statements on it take the pool's usual way).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Connections open to the database: (all of them, idle ones).
+    pub fn pool_connections(&self) -> (u32, usize) {
+        let warm_idle = self.warm.as_ref().map_or(0, |warm| warm.idle_count());
+        match &self.connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle() + warm_idle)
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// Hands every connection back and closes the pool.
+    pub async fn close(&self) {
+        if let Some(warm) = &self.warm {
+            warm.return_idle(Duration::ZERO);
+        }
+        self.connection.close_by_ref().await.ok();
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Database {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.connection.get_database_backend()
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        let Some(warm) = &self.warm else {
+            return self.connection.execute(statement).await;
+        };
+        let mut lease = warm.lease().await?;
+        let outcome = bind(&statement).execute(lease.connection()).await;
+        lease
+            .finish(outcome)
+            .map(ExecResult::from)
+            .map_err(|err| DbErr::Exec(RuntimeErr::SqlxError(err)))
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let Some(warm) = &self.warm else {
+            return self.connection.execute_unprepared(sql).await;
+        };
+        let mut lease = warm.lease().await?;
+        let outcome = lease.connection().execute(sql).await;
+        lease
+            .finish(outcome)
+            .map(ExecResult::from)
+            .map_err(|err| DbErr::Exec(RuntimeErr::SqlxError(err)))
+    }
+
+    async fn query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let Some(warm) = &self.warm else {
+            return self.connection.query_one(statement).await;
+        };
+        let mut lease = warm.lease().await?;
+        let outcome = bind(&statement).fetch_optional(lease.connection()).await;
+        lease
+            .finish(outcome)
+            .map(|row| row.map(QueryResult::from))
+            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
+    }
+
+    async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let Some(warm) = &self.warm else {
+            return self.connection.query_all(statement).await;
+        };
+        let mut lease = warm.lease().await?;
+        let outcome = bind(&statement).fetch_all(lease.connection()).await;
+        lease
+            .finish(outcome)
+            .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
+    }
+}
+
+/// A statement with its values bound, as sea-orm's own PostgreSQL driver binds them.
+fn bind(statement: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(&statement.sql, SqlxValues(values))
+}
+
+/// A failed acquire from sqlx's pool, as sea-orm reports it.
+fn acquire_error(err: sqlx::Error) -> DbErr {
+    match err {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        err => DbErr::Conn(RuntimeErr::SqlxError(err)),
+    }
+}
+
+/// PostgreSQL connections checked out of sqlx's pool and kept for the next statement while they
+/// are in use often enough.
+struct WarmConnections {
+    pool: PgPool,
+    /// One per connection the pool may open: a statement waits here when all are busy.
+    permits: Semaphore,
+    /// Idle connections and since when, the most recently used last.
+    idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    acquire_timeout: Duration,
+}
+
+impl WarmConnections {
+    fn new(pool: PgPool) -> Self {
+        let options = pool.options();
+        Self {
+            permits: Semaphore::new(options.get_max_connections() as usize),
+            acquire_timeout: options.get_acquire_timeout(),
+            idle: Mutex::new(Vec::new()),
+            pool,
+        }
+    }
+
+    /// A connection for one statement: the most recently used idle one, or one from sqlx's pool.
+    async fn lease(&self) -> Result<Lease<'_>, DbErr> {
+        let lease = async {
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+            self.return_idle(REUSE_WITHIN);
+            let recent = self.idle.lock().expect("not poisoned").pop();
+            let connection = match recent {
+                Some((connection, _)) => connection,
+                None => self.pool.acquire().await.map_err(acquire_error)?,
+            };
+            Ok(Lease {
+                connection: Some(connection),
+                warm: self,
+                _permit: permit,
+            })
+        };
+        tokio::time::timeout(self.acquire_timeout, lease)
+            .await
+            .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+    }
+
+    /// Hands the connections idle for longer than `idle_for` back to sqlx's pool.
+    fn return_idle(&self, idle_for: Duration) {
+        let stale: Vec<_> = {
+            let mut idle = self.idle.lock().expect("not poisoned");
+            let fresh_from = idle.partition_point(|(_, since)| since.elapsed() >= idle_for);
+            idle.drain(..fresh_from).collect()
+        };
+        drop(stale);
+    }
+
+    fn idle_count(&self) -> usize {
+        self.idle.lock().expect("not poisoned").len()
+    }
+}
+
+/// Every `REUSE_WITHIN`, hands the connections nobody used back to sqlx's pool; ends with the
+/// server's database.
+async fn return_idle_connections(warm: Weak<WarmConnections>) {
+    let mut ticks = tokio::time::interval(REUSE_WITHIN);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match warm.upgrade() {
+            Some(warm) => warm.return_idle(REUSE_WITHIN),
+            None => return,
+        }
+    }
+}
+
+/// One statement's connection. Kept warm when the statement got an answer; otherwise (a lost
+/// connection, a cancelled request) dropped back into sqlx's pool, which checks it and closes it
+/// when it is broken.
+struct Lease<'a> {
+    connection: Option<PoolConnection<Postgres>>,
+    warm: &'a WarmConnections,
+    /// Released after the connection is back, so that the next statement finds it.
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lease<'_> {
+    fn connection(&mut self) -> &mut sqlx::PgConnection {
+        self.connection.as_mut().expect("leased until finished")
+    }
+
+    /// Keeps the connection warm when the database answered, even with an error of its own.
+    fn finish<T>(mut self, outcome: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_))) {
+            if let Some(connection) = self.connection.take() {
+                if !self.warm.pool.is_closed() {
+                    let mut idle = self.warm.idle.lock().expect("not poisoned");
+                    idle.push((connection, Instant::now()));
+                }
+            }
+        }
+        outcome
+    }
+}
