@@ -12,7 +12,7 @@ use crate::domain::check_storable;
 use crate::entity::task;
 
 /// How a list of tasks is ordered; ties are always broken by `id` in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskSort {
     CreatedAtDesc,
     CreatedAtAsc,

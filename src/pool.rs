@@ -6,28 +6,31 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sea_orm::prelude::async_trait::async_trait;
-use sea_orm::sea_query::Values;
+use sea_orm::sea_query::{Value, Values};
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgPool, Postgres};
 use sea_orm::sqlx::{self, Executor};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
-    QueryResult, RuntimeErr, Statement,
+    QueryResult, QueryTrait, RuntimeErr, Statement,
 };
 use sea_query_binder::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::sql_cache::{Shape, SqlCache};
 
 /// How long a connection may have been idle and still be handed out as it is. Older ones go back
 /// to sqlx's pool, which checks them (a suspended Neon compute or a restarted server has closed
 /// them) and keeps its idle timeout and maximum lifetime.
 pub const REUSE_WITHIN: Duration = Duration::from_secs(1);
 
-/// The server's database: the sea-orm connection (migrations, metrics, closing) and, on
-/// PostgreSQL, the connections kept warm for the store's statements.
+/// The server's database: the sea-orm connection (migrations, metrics, closing), on
+/// PostgreSQL the connections kept warm for the store's statements, and the SQL text built so far.
 #[derive(Clone)]
 pub struct Database {
     connection: DatabaseConnection,
     warm: Option<Arc<WarmConnections>>,
+    sql: Arc<SqlCache>,
 }
 
 impl Database {
@@ -44,7 +47,22 @@ impl Database {
             }
             _ => None,
         };
-        Self { connection, warm }
+        Self {
+            connection,
+            warm,
+            sql: Arc::default(),
+        }
+    }
+
+    /// The statement `query` builds, its SQL text built once per shape (see [`SqlCache`]).
+    pub fn statement<Q: QueryTrait>(
+        &self,
+        shape: Shape,
+        values: Vec<Value>,
+        query: impl FnOnce() -> Q,
+    ) -> Statement {
+        self.sql
+            .statement(self.get_database_backend(), shape, values, query)
     }
 
     /// The sea-orm connection underneath (statements on it take the pool's usual way).

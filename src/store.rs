@@ -1,9 +1,9 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
-use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, Value};
 use sea_orm::{
-    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
+    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -12,6 +12,7 @@ use crate::domain::{self, TaskChanges, TaskFields};
 use crate::entity::{task, user};
 use crate::pagination::{SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
 use crate::pool::Database;
+use crate::sql_cache::Shape;
 
 /// Why a store operation did not succeed.
 #[derive(Debug)]
@@ -134,18 +135,27 @@ pub async fn create_task(
         created_at: now,
         updated_at: now,
     };
-    let insert = task::Entity::insert(task::ActiveModel {
-        id: Set(task.id),
-        user_id: Set(task.user_id),
-        title: Set(task.title.clone()),
-        description: Set(task.description.clone()),
-        is_completed: Set(task.is_completed),
-        created_at: Set(task.created_at),
-        updated_at: Set(task.updated_at),
-    })
-    .exec_without_returning(db)
-    .await;
-    match insert {
+    let values = vec![
+        task.id.into(),
+        task.user_id.into(),
+        task.title.clone().into(),
+        task.description.clone().into(),
+        task.is_completed.into(),
+        task.created_at.into(),
+        task.updated_at.into(),
+    ];
+    let insert = db.statement(Shape::CreateTask, values, || {
+        task::Entity::insert(task::ActiveModel {
+            id: Set(task.id),
+            user_id: Set(task.user_id),
+            title: Set(task.title.clone()),
+            description: Set(task.description.clone()),
+            is_completed: Set(task.is_completed),
+            created_at: Set(task.created_at),
+            updated_at: Set(task.updated_at),
+        })
+    });
+    match db.execute(insert).await {
         Ok(_) => Ok(task),
         Err(err)
             if matches!(
@@ -160,11 +170,16 @@ pub async fn create_task(
 }
 
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
-    match task::Entity::find()
-        .filter(owned_task(user_id, task_id))
-        .one(db)
-        .await?
-    {
+    let select = db.statement(
+        Shape::GetTask,
+        vec![task_id.into(), user_id.into(), 1u64.into()],
+        || {
+            task::Entity::find()
+                .filter(owned_task(user_id, task_id))
+                .limit(1)
+        },
+    );
+    match task::Model::find_by_statement(select).one(db).await? {
         Some(task) => Ok(task),
         None => Err(task_miss(db, user_id, task_id).await),
     }
@@ -180,32 +195,60 @@ pub async fn update_task(
     if changes.is_empty() {
         return get_task(db, user_id, task_id).await;
     }
-    let mut update = task::Entity::update_many().filter(owned_task(user_id, task_id));
-    let mut changed = Condition::any();
-    if let Some(title) = changes.title {
-        let title = title.into_inner();
-        changed = changed.add(task::Column::Title.ne(title.clone()));
-        update = update.col_expr(task::Column::Title, Expr::value(title));
-    }
-    if let Some(description) = changes.description {
-        let description = description.map(|d| d.into_inner());
-        changed = changed.add(match &description {
-            None => task::Column::Description.is_not_null(),
-            Some(text) => task::Column::Description
-                .is_null()
-                .or(task::Column::Description.ne(text.as_str())),
-        });
-        update = update.col_expr(task::Column::Description, Expr::value(description));
-    }
-    if let Some(is_completed) = changes.is_completed {
-        changed = changed.add(task::Column::IsCompleted.ne(is_completed));
-        update = update.col_expr(task::Column::IsCompleted, Expr::value(is_completed));
-    }
-    let updated_at = Expr::case(changed, domain::now()).finally(Expr::col(task::Column::UpdatedAt));
-    let mut rows = update
-        .col_expr(task::Column::UpdatedAt, updated_at.into())
-        .exec_with_returning(db)
-        .await?;
+    let title = changes.title.map(|title| title.into_inner());
+    let description = changes
+        .description
+        .map(|description| description.map(|d| d.into_inner()));
+    let is_completed = changes.is_completed;
+    let now = domain::now();
+    let shape = Shape::UpdateTask {
+        title: title.is_some(),
+        description: description.as_ref().map(Option::is_none),
+        is_completed: is_completed.is_some(),
+    };
+    // In the order of the SQL: the new values, the ones the CASE compares with, the time, the task.
+    let new_values = [
+        title.clone().map(Value::from),
+        description.clone().map(Value::from),
+        is_completed.map(Value::from),
+    ];
+    let compared = [
+        title.clone().map(Value::from),
+        description.clone().flatten().map(Value::from),
+        is_completed.map(Value::from),
+    ];
+    let values = new_values
+        .into_iter()
+        .chain(compared)
+        .flatten()
+        .chain([now.into(), task_id.into(), user_id.into()])
+        .collect();
+    let update = db.statement(shape, values, || {
+        let mut update = task::Entity::update_many().filter(owned_task(user_id, task_id));
+        let mut changed = Condition::any();
+        if let Some(title) = title {
+            changed = changed.add(task::Column::Title.ne(title.clone()));
+            update = update.col_expr(task::Column::Title, Expr::value(title));
+        }
+        if let Some(description) = description {
+            changed = changed.add(match &description {
+                None => task::Column::Description.is_not_null(),
+                Some(text) => task::Column::Description
+                    .is_null()
+                    .or(task::Column::Description.ne(text.as_str())),
+            });
+            update = update.col_expr(task::Column::Description, Expr::value(description));
+        }
+        if let Some(is_completed) = is_completed {
+            changed = changed.add(task::Column::IsCompleted.ne(is_completed));
+            update = update.col_expr(task::Column::IsCompleted, Expr::value(is_completed));
+        }
+        let updated_at = Expr::case(changed, now).finally(Expr::col(task::Column::UpdatedAt));
+        let mut update = update.col_expr(task::Column::UpdatedAt, updated_at.into());
+        QueryTrait::query(&mut update).returning_all();
+        update
+    });
+    let mut rows = task::Model::find_by_statement(update).all(db).await?;
     match rows.pop() {
         Some(task) => Ok(task),
         None => Err(task_miss(db, user_id, task_id).await),
@@ -213,11 +256,12 @@ pub async fn update_task(
 }
 
 pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
-    let result = task::Entity::delete_many()
-        .filter(owned_task(user_id, task_id))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
+    let delete = db.statement(
+        Shape::DeleteTask,
+        vec![task_id.into(), user_id.into()],
+        || task::Entity::delete_many().filter(owned_task(user_id, task_id)),
+    );
+    if db.execute(delete).await?.rows_affected() == 0 {
         return Err(task_miss(db, user_id, task_id).await);
     }
     Ok(())
@@ -225,58 +269,91 @@ pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreRe
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.
 pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> StoreResult<TaskPage> {
-    let (key, order) = sort_key(query.sort, db.get_database_backend());
-    let mut select = task::Entity::find().filter(task::Column::UserId.eq(user_id));
-    if let Some(completed) = query.filter.completed {
-        select = select.filter(task::Column::IsCompleted.eq(completed));
-    }
-    if let Some(text) = &query.filter.title_contains {
-        // A plain substring test (no LIKE wildcards to escape), lower-cased by the database on
-        // both sides so that the text and the titles are folded alike.
-        let position = match db.get_database_backend() {
-            DatabaseBackend::Postgres => "strpos",
-            _ => "instr",
+    let backend = db.get_database_backend();
+    let TaskQuery {
+        sort,
+        filter,
+        after,
+        limit,
+    } = query;
+    let shape = Shape::ListTasks {
+        sort,
+        completed: filter.completed.is_some(),
+        title_contains: filter.title_contains.is_some(),
+        after: after.is_some(),
+    };
+    // In the order of the SQL: the owner, the completed filter, the text (and the 0 its position
+    // must exceed), the cursor's key (thrice) and id, the limit.
+    let text_values = filter
+        .title_contains
+        .clone()
+        .map(|text| [Value::from(text), Value::from(0)]);
+    let cursor_values = after.as_ref().map(|after| {
+        let key = match &after.key {
+            SortKey::Time(time) => Value::from(*time),
+            SortKey::Title(title) => Value::from(title.clone()),
         };
-        let found = Func::cust(Alias::new(position))
-            .arg(Func::lower(Expr::col(task::Column::Title)))
-            .arg(Func::lower(Expr::value(text.as_str())));
-        select = select.filter(Expr::expr(found).gt(0));
-    }
-    if let Some(after) = query.after {
-        let value: SimpleExpr = match after.key {
-            SortKey::Time(time) => Expr::value(time),
-            SortKey::Title(title) => Func::lower(Expr::value(title)).into(),
-        };
-        let (beyond, reached): (Comparison, Comparison) = match order {
-            Order::Desc => (Expr::lt, Expr::lte),
-            _ => (Expr::gt, Expr::gte),
-        };
-        // `reached` repeats what the OR implies, as a plain bound an index range scan can use.
-        select = select.filter(
-            Condition::all()
-                .add(reached(Expr::expr(key.clone()), value.clone()))
-                .add(
-                    Condition::any()
-                        .add(beyond(Expr::expr(key.clone()), value.clone()))
+        [key.clone(), key.clone(), key, after.id.into()]
+    });
+    let values = [Some(user_id.into()), filter.completed.map(Value::from)]
+        .into_iter()
+        .flatten()
+        .chain(text_values.into_iter().flatten())
+        .chain(cursor_values.into_iter().flatten())
+        .chain([(limit + 1).into()])
+        .collect();
+    let select = db.statement(shape, values, || {
+        let (key, order) = sort_key(sort, backend);
+        let mut select = task::Entity::find().filter(task::Column::UserId.eq(user_id));
+        if let Some(completed) = filter.completed {
+            select = select.filter(task::Column::IsCompleted.eq(completed));
+        }
+        if let Some(text) = &filter.title_contains {
+            // A plain substring test (no LIKE wildcards to escape), lower-cased by the database
+            // on both sides so that the text and the titles are folded alike.
+            let position = match backend {
+                DatabaseBackend::Postgres => "strpos",
+                _ => "instr",
+            };
+            let found = Func::cust(Alias::new(position))
+                .arg(Func::lower(Expr::col(task::Column::Title)))
+                .arg(Func::lower(Expr::value(text.as_str())));
+            select = select.filter(Expr::expr(found).gt(0));
+        }
+        if let Some(after) = after {
+            let value: SimpleExpr = match after.key {
+                SortKey::Time(time) => Expr::value(time),
+                SortKey::Title(title) => Func::lower(Expr::value(title)).into(),
+            };
+            let (beyond, reached): (Comparison, Comparison) = match order {
+                Order::Desc => (Expr::lt, Expr::lte),
+                _ => (Expr::gt, Expr::gte),
+            };
+            // `reached` repeats what the OR implies, as a plain bound an index range scan can use.
+            select =
+                select.filter(
+                    Condition::all()
+                        .add(reached(Expr::expr(key.clone()), value.clone()))
                         .add(
-                            Condition::all()
-                                .add(Expr::expr(key.clone()).eq(value))
-                                .add(beyond(Expr::col(task::Column::Id), Expr::value(after.id))),
+                            Condition::any()
+                                .add(beyond(Expr::expr(key.clone()), value.clone()))
+                                .add(Condition::all().add(Expr::expr(key.clone()).eq(value)).add(
+                                    beyond(Expr::col(task::Column::Id), Expr::value(after.id)),
+                                )),
                         ),
-                ),
-        );
-    }
-    let mut tasks = select
-        .order_by(key, order.clone())
-        .order_by(task::Column::Id, order)
-        .limit(query.limit + 1)
-        .all(db)
-        .await?;
+                );
+        }
+        select
+            .order_by(key, order.clone())
+            .order_by(task::Column::Id, order)
+            .limit(limit + 1)
+    });
+    let mut tasks = task::Model::find_by_statement(select).all(db).await?;
     if tasks.is_empty() {
         get_user(db, user_id).await?;
     }
-    let has_more = tasks.len() as u64 > query.limit;
-    tasks.truncate(query.limit as usize);
+    let has_more = tasks.len() as u64 > limit;
+    tasks.truncate(limit as usize);
     Ok(TaskPage { tasks, has_more })
 }
 
