@@ -1,17 +1,17 @@
 //! Liveness (`/health`, no database), readiness (`/ready`, the database answers), and `/`
 //! sending a browser to the Swagger UI.
 
-use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::{ApiError, ErrorResponse, ServerErrors};
+use super::resources::JsonResponse;
 use super::ApiTags;
 use crate::store;
 use crate::AppState;
 
 /// The server's answer when it is alive (or ready).
-#[derive(Object, Debug, Clone)]
+#[derive(Object, serde::Serialize, Debug, Clone)]
 #[oai(example)]
 pub struct HealthStatus {
     /// Always `ok`.
@@ -30,12 +30,12 @@ impl Example for HealthStatus {
 pub enum Healthy {
     /// The server is alive (for `/ready`: and its database answers).
     #[oai(status = 200)]
-    Ok(Json<HealthStatus>),
+    Ok(JsonResponse<HealthStatus>),
 }
 
 impl Healthy {
     fn ok() -> Self {
-        Self::Ok(Json(HealthStatus::example()))
+        Self::Ok(JsonResponse(HealthStatus::example()))
     }
 }
 

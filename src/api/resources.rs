@@ -1,15 +1,54 @@
-//! The JSON objects the API answers with, made from store rows.
+//! The JSON objects the API answers with, made from store rows, and the response body that
+//! writes them.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::Object;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::error::ApiError;
 use crate::entity::{task, user};
+
+/// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
+/// `Json` builds a `serde_json::Value` tree of it first).
+pub struct JsonResponse<T>(pub T);
+
+impl<T: Type> Payload for JsonResponse<T> {
+    const CONTENT_TYPE: &'static str = Json::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => Response::builder()
+                .content_type(Self::CONTENT_TYPE)
+                .body(body),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot write a response body");
+                ApiError::Internal.into_response()
+            }
+        }
+    }
+}
 
 /// A UTC time written in RFC 3339 with exactly six fractional digits and `Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,11 +78,21 @@ impl Type for Timestamp {
     }
 }
 
+impl Timestamp {
+    fn to_rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(
-            self.0.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ))
+        Some(Value::String(self.to_rfc3339()))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
     }
 }
 
@@ -107,6 +156,12 @@ impl<T: ToJSON> ToJSON for Nullable<T> {
     }
 }
 
+impl<T: Serialize> Serialize for Nullable<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
@@ -119,7 +174,7 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
 }
 
 /// A task as every operation returns it: every field always present.
-#[derive(Object, Debug, Clone)]
+#[derive(Object, Serialize, Debug, Clone)]
 #[oai(rename = "Task", example)]
 pub struct TaskResource {
     /// The task's id, made by the server.
@@ -186,7 +241,7 @@ impl Example for TaskResource {
 }
 
 /// One page of a user's tasks, in the order asked for.
-#[derive(Object, Debug, Clone)]
+#[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
 pub struct TaskPage {
     /// At most `limit` tasks.
@@ -205,7 +260,7 @@ impl Example for TaskPage {
 }
 
 /// A user, who owns tasks.
-#[derive(Object, Debug, Clone)]
+#[derive(Object, Serialize, Debug, Clone)]
 #[oai(rename = "User", example)]
 pub struct UserResource {
     /// The user's id: given at registration, or made by the server.
@@ -231,5 +286,40 @@ impl From<user::Model> for UserResource {
             id: user.id,
             created_at: Timestamp(user.created_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a response body holds: the serde form, which must be the schema's JSON form.
+    fn assert_same_json<T: Serialize + ToJSON>(value: &T) {
+        assert_eq!(
+            serde_json::to_value(value).unwrap(),
+            value.to_json().unwrap()
+        );
+    }
+
+    #[test]
+    fn response_bodies_are_the_json_the_schema_describes() {
+        let mut described = TaskResource::example();
+        described.description = Nullable(Some("Two \"quoted\" words, é".to_owned()));
+        described.created_at = Timestamp(DateTime::from_timestamp(1_700_000_000, 1_000).unwrap());
+        assert_same_json(&TaskResource::example());
+        assert_same_json(&described);
+        assert_same_json(&TaskPage {
+            items: vec![TaskResource::example(), described],
+            next_cursor: Nullable(Some("next".to_owned())),
+        });
+        assert_same_json(&TaskPage::example());
+        assert_same_json(&UserResource::example());
+        assert_eq!(
+            serde_json::to_value(Timestamp(
+                DateTime::from_timestamp(1_700_000_000, 1_000).unwrap()
+            ))
+            .unwrap(),
+            "2023-11-14T22:13:20.000001Z"
+        );
     }
 }

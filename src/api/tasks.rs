@@ -1,7 +1,6 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSchema;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -13,7 +12,7 @@ use super::input::{
     json_kind, BodyFields, Checked, CheckedParam, CollectFields, FieldValue, JsonBody,
     JsonObjectBody, Param, ParamValue,
 };
-use super::resources::{Nullable, TaskPage, TaskResource};
+use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
 use super::ApiTags;
 use crate::domain::{check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle};
 use crate::pagination::{Cursor, TaskFilter, TaskSort};
@@ -224,7 +223,7 @@ pub enum TaskCreated {
     /// The task was created.
     #[oai(status = 201)]
     Created(
-        Json<TaskResource>,
+        JsonResponse<TaskResource>,
         /// The new task's URL.
         #[oai(header = "Location")]
         String,
@@ -235,14 +234,14 @@ pub enum TaskCreated {
 pub enum TaskFound {
     /// The task as it is now.
     #[oai(status = 200)]
-    Ok(Json<TaskResource>),
+    Ok(JsonResponse<TaskResource>),
 }
 
 #[derive(ApiResponse)]
 pub enum TaskPageFound {
     /// One page of tasks, and the cursor of the next one.
     #[oai(status = 200)]
-    Ok(Json<TaskPage>),
+    Ok(JsonResponse<TaskPage>),
 }
 
 #[derive(ApiResponse)]
@@ -277,7 +276,7 @@ impl TasksApi {
         let (user_id, fields) = (user_id.checked("user_id"), body.0).collect_fields()?;
         let task = store::create_task(&self.state.db, user_id, fields).await?;
         let location = format!("/users/{user_id}/tasks/{}", task.id);
-        Ok(TaskCreated::Created(Json(task.into()), location))
+        Ok(TaskCreated::Created(JsonResponse(task.into()), location))
     }
 
     /// List a user's tasks
@@ -344,7 +343,7 @@ impl TasksApi {
             page.tasks.last().filter(|_| page.has_more).map(|last| {
                 Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
             });
-        Ok(TaskPageFound::Ok(Json(TaskPage {
+        Ok(TaskPageFound::Ok(JsonResponse(TaskPage {
             items: page.tasks.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(next_cursor),
         })))
@@ -368,7 +367,7 @@ impl TasksApi {
         let (user_id, task_id) =
             (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
-        Ok(TaskFound::Ok(Json(task.into())))
+        Ok(TaskFound::Ok(JsonResponse(task.into())))
     }
 
     /// Replace a task
@@ -451,6 +450,6 @@ impl TasksApi {
         )
             .collect_fields()?;
         let task = store::update_task(&self.state.db, user_id, task_id, changes).await?;
-        Ok(TaskFound::Ok(Json(task.into())))
+        Ok(TaskFound::Ok(JsonResponse(task.into())))
     }
 }

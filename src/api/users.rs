@@ -1,7 +1,6 @@
 //! The user operations under `/users`.
 
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -10,7 +9,7 @@ use super::error::{CreateUserErrors, ErrorResponse, ReadErrors};
 use super::input::{
     BodyFields, Checked, CheckedParam, CollectFields, JsonBody, JsonObjectBody, Param,
 };
-use super::resources::{UserResource, EXAMPLE_USER_ID};
+use super::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
 use super::ApiTags;
 use crate::store;
 use crate::AppState;
@@ -55,7 +54,7 @@ pub enum UserCreated {
     /// The user was registered.
     #[oai(status = 201)]
     Created(
-        Json<UserResource>,
+        JsonResponse<UserResource>,
         /// The new user's URL.
         #[oai(header = "Location")]
         String,
@@ -66,7 +65,7 @@ pub enum UserCreated {
 pub enum UserFound {
     /// The user.
     #[oai(status = 200)]
-    Ok(Json<UserResource>),
+    Ok(JsonResponse<UserResource>),
 }
 
 #[derive(ApiResponse)]
@@ -95,7 +94,7 @@ impl UsersApi {
         let registration = body.0?;
         let user = store::create_user(&self.state.db, registration.id).await?;
         let location = format!("/users/{}", user.id);
-        Ok(UserCreated::Created(Json(user.into()), location))
+        Ok(UserCreated::Created(JsonResponse(user.into()), location))
     }
 
     /// Get a user
@@ -109,7 +108,7 @@ impl UsersApi {
     ) -> Result<UserFound, ErrorResponse<ReadErrors>> {
         let (user_id,) = (user_id.checked("user_id"),).collect_fields()?;
         let user = store::get_user(&self.state.db, user_id).await?;
-        Ok(UserFound::Ok(Json(user.into())))
+        Ok(UserFound::Ok(JsonResponse(user.into())))
     }
 
     /// Delete a user
