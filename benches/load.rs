@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench --bench load -- [--database-url URL | --sqlite] [--seconds N | --smoke]
 //!                             [--connections 16,64] [--scenarios get_task,mixed,…] [--pg-log PATH]
-//!                             [--keep-database]
+//!                             [--keep-database] [--pool N]
 //! ```
 //!
 //! `cargo bench` builds the release server (`target/release/task-api`, as `CARGO_BIN_EXE_task-api`)
@@ -48,6 +48,8 @@ use uuid::Uuid;
 
 const SERVER_BINARY: &str = env!("CARGO_BIN_EXE_task-api");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+/// The server's own default pool size.
+const DEFAULT_POOL: u32 = 10;
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const BENCH_DATABASE: &str = "taskapi_bench";
 const CURSOR_SECRET: &str = "task-api-load-benchmark-cursor-secret-0123456789";
@@ -102,7 +104,7 @@ fn main() {
 
 const USAGE: &str = "usage: cargo bench --bench load -- [--database-url URL | --sqlite] \
 [--seconds N | --smoke] [--connections 16,64] [--scenarios get_task,create_task,list_page,\
-list_deep,patch_task,mixed] [--pg-log PATH] [--keep-database]";
+list_deep,patch_task,mixed] [--pool N] [--pg-log PATH] [--keep-database]";
 
 // ---------------------------------------------------------------------------------------------
 // Options and scenarios
@@ -113,6 +115,8 @@ struct Options {
     warmup_seconds: u64,
     connections: Vec<u32>,
     scenarios: Vec<Scenario>,
+    /// The server's DATABASE_MAX_CONNECTIONS.
+    pool: u32,
     pg_log: Option<PathBuf>,
     keep_database: bool,
 }
@@ -132,6 +136,7 @@ impl Options {
             warmup_seconds: 2,
             connections: vec![16, 64],
             scenarios: Scenario::ALL.to_vec(),
+            pool: DEFAULT_POOL,
             pg_log: None,
             keep_database: false,
         };
@@ -173,6 +178,13 @@ impl Options {
                                 .ok_or(format!("unknown scenario {name:?}"))
                         })
                         .collect::<Result<Vec<_>>>()?
+                }
+                "--pool" => {
+                    options.pool = value("--pool")?
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or("--pool takes a whole number ≥ 1")?
                 }
                 "--pg-log" => options.pg_log = Some(PathBuf::from(value("--pg-log")?)),
                 "--keep-database" => options.keep_database = true,
@@ -394,7 +406,7 @@ impl Bench {
             None
         };
 
-        let server = self.start_server(10, "measure")?;
+        let server = self.start_server(self.options.pool, "measure")?;
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{}", server.port);
         if let Database::Sqlite { .. } = self.database {
@@ -486,9 +498,9 @@ impl Bench {
             String::new()
         };
         println!(
-            "wrk -t2, {} s per cell{limit}; server: release build, DATABASE_MAX_CONNECTIONS=10 \
-             (default), LOG=warn; CPU in % of one core, RSS = peak (VmHWM) per cell",
-            self.options.seconds
+            "wrk -t2, {} s per cell{limit}; server: release build, DATABASE_MAX_CONNECTIONS={}, \
+             LOG=warn; CPU in % of one core, RSS = peak (VmHWM) per cell",
+            self.options.seconds, self.options.pool
         );
         println!();
         println!("{}", Cell::header());
