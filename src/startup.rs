@@ -54,6 +54,7 @@ impl Application {
             );
             CursorKey::random()
         });
+        tokio::spawn(api::run_metrics_upkeep());
         let state = AppState {
             db: db.clone(),
             cursor_key,

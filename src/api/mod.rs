@@ -22,6 +22,7 @@ use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
 
 pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
+pub use observe::run_metrics_upkeep;
 
 use crate::config::HttpSettings;
 use crate::AppState;
