@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::sea_query::{Value, Values};
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::postgres::{PgDatabaseError, PgPool, PgSeverity, Postgres};
 use sea_orm::sqlx::{self, Executor};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
@@ -21,8 +21,11 @@ use crate::sql_cache::{Shape, SqlCache};
 
 /// How long a connection may have been idle and still be handed out as it is. Older ones go back
 /// to sqlx's pool, which checks them (a suspended Neon compute or a restarted server has closed
-/// them) and keeps its idle timeout and maximum lifetime.
+/// them) and applies its idle timeout.
 pub const REUSE_WITHIN: Duration = Duration::from_secs(1);
+/// How long a connection stays out of sqlx's pool at most, however busy: handed back then, it is
+/// checked and closed once past the pool's maximum lifetime.
+const RETURN_AFTER: Duration = Duration::from_secs(60);
 
 /// The server's database: the sea-orm connection (migrations, metrics, closing), on
 /// PostgreSQL the connections kept warm for the store's statements, and the SQL text built so far.
@@ -89,7 +92,7 @@ impl Database {
     /// Hands every connection back and closes the pool.
     pub async fn close(&self) {
         if let Some(warm) = &self.warm {
-            warm.return_idle(Duration::ZERO);
+            warm.close();
         }
         self.connection.close_by_ref().await.ok();
     }
@@ -171,9 +174,24 @@ struct WarmConnections {
     pool: PgPool,
     /// One per connection the pool may open: a statement waits here when all are busy.
     permits: Semaphore,
-    /// Idle connections and since when, the most recently used last.
-    idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    idle: Mutex<Idle>,
     acquire_timeout: Duration,
+}
+
+/// The warm connections no statement is using.
+#[derive(Default)]
+struct Idle {
+    /// The most recently used last.
+    connections: Vec<WarmConnection>,
+    /// Set when the pool closes: no connection is kept from then on.
+    closed: bool,
+}
+
+/// A connection out of sqlx's pool between two statements.
+struct WarmConnection {
+    connection: PoolConnection<Postgres>,
+    taken_at: Instant,
+    idle_since: Instant,
 }
 
 impl WarmConnections {
@@ -182,7 +200,7 @@ impl WarmConnections {
         Self {
             permits: Semaphore::new(options.get_max_connections() as usize),
             acquire_timeout: options.get_acquire_timeout(),
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::default(),
             pool,
         }
     }
@@ -196,13 +214,17 @@ impl WarmConnections {
                 .await
                 .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
             self.return_idle(REUSE_WITHIN);
-            let recent = self.idle.lock().expect("not poisoned").pop();
-            let connection = match recent {
-                Some((connection, _)) => connection,
-                None => self.pool.acquire().await.map_err(acquire_error)?,
+            let recent = self.idle.lock().expect("not poisoned").connections.pop();
+            let (connection, taken_at) = match recent {
+                Some(warm) => (warm.connection, warm.taken_at),
+                None => (
+                    self.pool.acquire().await.map_err(acquire_error)?,
+                    Instant::now(),
+                ),
             };
             Ok(Lease {
                 connection: Some(connection),
+                taken_at,
                 warm: self,
                 _permit: permit,
             })
@@ -216,14 +238,26 @@ impl WarmConnections {
     fn return_idle(&self, idle_for: Duration) {
         let stale: Vec<_> = {
             let mut idle = self.idle.lock().expect("not poisoned");
-            let fresh_from = idle.partition_point(|(_, since)| since.elapsed() >= idle_for);
-            idle.drain(..fresh_from).collect()
+            let fresh_from = idle
+                .connections
+                .partition_point(|warm| warm.idle_since.elapsed() >= idle_for);
+            idle.connections.drain(..fresh_from).collect()
         };
         drop(stale);
     }
 
+    /// Hands every idle connection back and keeps none from now on.
+    fn close(&self) {
+        let idle = {
+            let mut idle = self.idle.lock().expect("not poisoned");
+            idle.closed = true;
+            std::mem::take(&mut idle.connections)
+        };
+        drop(idle);
+    }
+
     fn idle_count(&self) -> usize {
-        self.idle.lock().expect("not poisoned").len()
+        self.idle.lock().expect("not poisoned").connections.len()
     }
 }
 
@@ -241,11 +275,13 @@ async fn return_idle_connections(warm: Weak<WarmConnections>) {
     }
 }
 
-/// One statement's connection. Kept warm when the statement got an answer; otherwise (a lost
+/// One statement's connection. Kept warm when the database answered it; otherwise (a lost
 /// connection, a cancelled request) dropped back into sqlx's pool, which checks it and closes it
 /// when it is broken.
 struct Lease<'a> {
     connection: Option<PoolConnection<Postgres>>,
+    /// When the connection left sqlx's pool.
+    taken_at: Instant,
     warm: &'a WarmConnections,
     /// Released after the connection is back, so that the next statement finds it.
     _permit: SemaphorePermit<'a>,
@@ -256,16 +292,34 @@ impl Lease<'_> {
         self.connection.as_mut().expect("leased until finished")
     }
 
-    /// Keeps the connection warm when the database answered, even with an error of its own.
+    /// Keeps the connection warm when it is fit for the next statement and has not been out of
+    /// sqlx's pool for `RETURN_AFTER` yet.
     fn finish<T>(mut self, outcome: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_))) {
+        if answered(&outcome) && self.taken_at.elapsed() < RETURN_AFTER {
             if let Some(connection) = self.connection.take() {
-                if !self.warm.pool.is_closed() {
-                    let mut idle = self.warm.idle.lock().expect("not poisoned");
-                    idle.push((connection, Instant::now()));
+                let mut idle = self.warm.idle.lock().expect("not poisoned");
+                if !idle.closed {
+                    idle.connections.push(WarmConnection {
+                        connection,
+                        taken_at: self.taken_at,
+                        idle_since: Instant::now(),
+                    });
                 }
             }
         }
         outcome
+    }
+}
+
+/// Whether a connection is fit for the next statement after this outcome: the database answered,
+/// perhaps with an error of the statement's own, but not a FATAL one (a terminated backend, a
+/// server shutting down), after which it closes the connection.
+fn answered<T>(outcome: &Result<T, sqlx::Error>) -> bool {
+    match outcome {
+        Ok(_) => true,
+        Err(sqlx::Error::Database(err)) => err
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|err| err.severity() == PgSeverity::Error),
+        Err(_) => false,
     }
 }

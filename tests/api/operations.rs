@@ -224,17 +224,40 @@ async fn server_connections(app: &TestApp) -> i64 {
     row.try_get("", "n").unwrap()
 }
 
-#[tokio::test]
-async fn busy_connections_stay_within_the_pool_and_closed_idle_ones_are_replaced_unseen() {
-    use sea_orm::ConnectionTrait;
+/// A server on a PostgreSQL database of its own with a pool of `max_connections`.
+async fn app_with_pool(max_connections: u32) -> Option<(TestDatabase, TestApp)> {
     let Some(admin_url) = postgres_admin_url() else {
         eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
-        return;
+        return None;
     };
     let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let mut config = database.config();
-    config.database_max_connections = 3;
-    let app = Arc::new(TestApp::spawn(config).await);
+    config.database_max_connections = max_connections;
+    let app = TestApp::spawn(config).await;
+    Some((database, app))
+}
+
+/// Ends every connection the server holds, from a session of its own, as an administrator or a
+/// failover would: PostgreSQL sends each a FATAL error and closes it.
+async fn end_server_connections(database: &TestDatabase) {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(&database.url).await.unwrap();
+    admin
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn busy_connections_stay_within_the_pool_and_closed_idle_ones_are_replaced_unseen() {
+    let Some((database, app)) = app_with_pool(3).await else {
+        return;
+    };
+    let app = Arc::new(app);
     let user_id = app.create_user().await;
     let task = app.create_titled(&user_id, "kept warm").await;
     let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
@@ -262,16 +285,28 @@ async fn busy_connections_stay_within_the_pool_and_closed_idle_ones_are_replaced
 
     // The database closes every connection of the server's while they are idle (a restart, a
     // suspended Neon compute): once they have been idle a while, no request sees it.
-    app.db
-        .execute_unprepared(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .await
-        .unwrap();
+    end_server_connections(&database).await;
     tokio::time::sleep(task_api::pool::REUSE_WITHIN * 2).await;
     burst().await;
     assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_connection_the_database_ended_serves_no_second_request() {
+    let Some((database, app)) = app_with_pool(1).await else {
+        return;
+    };
+    let user = format!("/users/{}", app.create_user().await);
+    // The server's one connection is ended while it is warm.
+    end_server_connections(&database).await;
+
+    // The request that finds it ended may answer 503; the next one has a new connection.
+    let first = app.get(&user).await.status();
+    assert!(
+        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(&first),
+        "{first}"
+    );
+    expect_json(app.get(&user).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
