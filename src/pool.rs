@@ -187,6 +187,17 @@ struct Idle {
     closed: bool,
 }
 
+impl Idle {
+    /// Takes out the connections idle for `idle_for` or longer (dropped, they go back to sqlx's
+    /// pool: drop them once the lock is released).
+    fn take_idle_for(&mut self, idle_for: Duration) -> Vec<WarmConnection> {
+        let fresh_from = self
+            .connections
+            .partition_point(|warm| warm.idle_since.elapsed() >= idle_for);
+        self.connections.drain(..fresh_from).collect()
+    }
+}
+
 /// A connection out of sqlx's pool between two statements.
 struct WarmConnection {
     connection: PoolConnection<Postgres>,
@@ -213,8 +224,12 @@ impl WarmConnections {
                 .acquire()
                 .await
                 .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-            self.return_idle(REUSE_WITHIN);
-            let recent = self.idle.lock().expect("not poisoned").connections.pop();
+            let (recent, stale) = {
+                let mut idle = self.idle.lock().expect("not poisoned");
+                let stale = idle.take_idle_for(REUSE_WITHIN);
+                (idle.connections.pop(), stale)
+            };
+            drop(stale);
             let (connection, taken_at) = match recent {
                 Some(warm) => (warm.connection, warm.taken_at),
                 None => (
@@ -236,13 +251,11 @@ impl WarmConnections {
 
     /// Hands the connections idle for longer than `idle_for` back to sqlx's pool.
     fn return_idle(&self, idle_for: Duration) {
-        let stale: Vec<_> = {
-            let mut idle = self.idle.lock().expect("not poisoned");
-            let fresh_from = idle
-                .connections
-                .partition_point(|warm| warm.idle_since.elapsed() >= idle_for);
-            idle.connections.drain(..fresh_from).collect()
-        };
+        let stale = self
+            .idle
+            .lock()
+            .expect("not poisoned")
+            .take_idle_for(idle_for);
         drop(stale);
     }
 
