@@ -172,7 +172,10 @@ pub async fn create_task(
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
     let select = db.statement(
         Shape::GetTask,
-        vec![task_id.into(), user_id.into(), 1u64.into()],
+        owned_task_values(user_id, task_id)
+            .into_iter()
+            .chain([1u64.into()])
+            .collect(),
         || {
             task::Entity::find()
                 .filter(owned_task(user_id, task_id))
@@ -221,7 +224,8 @@ pub async fn update_task(
         .into_iter()
         .chain(compared)
         .flatten()
-        .chain([now.into(), task_id.into(), user_id.into()])
+        .chain([now.into()])
+        .chain(owned_task_values(user_id, task_id))
         .collect();
     let update = db.statement(shape, values, || {
         let mut update = task::Entity::update_many().filter(owned_task(user_id, task_id));
@@ -258,7 +262,7 @@ pub async fn update_task(
 pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
     let delete = db.statement(
         Shape::DeleteTask,
-        vec![task_id.into(), user_id.into()],
+        owned_task_values(user_id, task_id).to_vec(),
         || task::Entity::delete_many().filter(owned_task(user_id, task_id)),
     );
     if db.execute(delete).await?.rows_affected() == 0 {
@@ -367,6 +371,11 @@ fn owned_task(user_id: Uuid, task_id: Uuid) -> Condition {
     Condition::all()
         .add(task::Column::Id.eq(task_id))
         .add(task::Column::UserId.eq(user_id))
+}
+
+/// The values `owned_task` binds, in its order.
+fn owned_task_values(user_id: Uuid, task_id: Uuid) -> [Value; 2] {
+    [task_id.into(), user_id.into()]
 }
 
 /// Tells a missing user from a missing (or someone else's) task: runs only when a lookup missed.
