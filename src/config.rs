@@ -20,8 +20,10 @@ pub enum LogFormat {
 pub struct HttpSettings {
     /// Bodies over this many bytes are refused with 413.
     pub max_body_bytes: usize,
-    /// A request that takes longer is answered 503.
+    /// A request body that has not arrived within this is answered 408.
     pub request_timeout: Duration,
+    /// A connection whose next request head has not arrived within this is closed.
+    pub request_head_timeout: Duration,
     /// Origins allowed by CORS; empty: no CORS headers at all.
     pub cors_origins: Vec<String>,
 }
@@ -60,12 +62,23 @@ impl Config {
     /// Reads configuration from `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let statement_timeout = Duration::from_millis(parse(
-            &var,
-            "DATABASE_STATEMENT_TIMEOUT_MS",
-            5_000,
-            |_: &u64| true,
-        )?);
+        let statement_timeout = parse_millis(&var, "DATABASE_STATEMENT_TIMEOUT_MS", 5_000)?;
+        let acquire_timeout = parse_millis(&var, "DATABASE_ACQUIRE_TIMEOUT_MS", 5_000)?;
+        let request_timeout = parse_millis(&var, "REQUEST_TIMEOUT_MS", 10_000)?;
+        // A request's database work must end on the database's side first: a statement the
+        // database gave up on certainly did nothing, so the 503 that says so is true.
+        for (name, timeout) in [
+            ("DATABASE_STATEMENT_TIMEOUT_MS", statement_timeout),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", acquire_timeout),
+        ] {
+            if timeout >= request_timeout {
+                return Err(format!(
+                    "{name} ({} ms) must be below REQUEST_TIMEOUT_MS ({} ms)",
+                    timeout.as_millis(),
+                    request_timeout.as_millis()
+                ));
+            }
+        }
         let database = match var("DATABASE_URL") {
             Some(url) => DatabaseTarget::parse(url.trim())
                 .map_err(|reason| format!("DATABASE_URL is invalid: {reason}"))?,
@@ -94,12 +107,7 @@ impl Config {
             database_max_connections: parse(&var, "DATABASE_MAX_CONNECTIONS", 10, |n: &u32| {
                 *n >= 1
             })?,
-            database_acquire_timeout: Duration::from_millis(parse(
-                &var,
-                "DATABASE_ACQUIRE_TIMEOUT_MS",
-                5_000,
-                |ms: &u64| *ms >= 1,
-            )?),
+            database_acquire_timeout: acquire_timeout,
             host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse(&var, "PORT", 8000, |_: &u16| true)?,
             run_migrations: parse(&var, "RUN_MIGRATIONS", true, |_: &bool| true)?,
@@ -111,12 +119,8 @@ impl Config {
             )?),
             http: HttpSettings {
                 max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
-                request_timeout: Duration::from_millis(parse(
-                    &var,
-                    "REQUEST_TIMEOUT_MS",
-                    10_000,
-                    |ms: &u64| *ms >= 1,
-                )?),
+                request_timeout,
+                request_head_timeout: parse_millis(&var, "REQUEST_HEAD_TIMEOUT_MS", 10_000)?,
                 cors_origins: var("CORS_ORIGINS")
                     .map(|origins| {
                         origins
@@ -151,6 +155,15 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// A duration of at least 1 ms from variable `name` (in milliseconds), or `default_ms`.
+fn parse_millis(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default_ms: u64,
+) -> Result<Duration, String> {
+    parse(var, name, default_ms, |ms: &u64| *ms >= 1).map(Duration::from_millis)
 }
 
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.
@@ -222,5 +235,37 @@ mod tests {
         let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
         assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn database_timeouts_must_end_before_the_request_timeout() {
+        let err = config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "10000")]).unwrap_err();
+        assert_eq!(
+            err,
+            "DATABASE_STATEMENT_TIMEOUT_MS (10000 ms) must be below REQUEST_TIMEOUT_MS (10000 ms)"
+        );
+        let err = config(&[("REQUEST_TIMEOUT_MS", "3000")]).unwrap_err();
+        assert!(
+            err.starts_with("DATABASE_STATEMENT_TIMEOUT_MS (5000 ms)"),
+            "{err}"
+        );
+        let err = config(&[
+            ("REQUEST_TIMEOUT_MS", "3000"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "1000"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.starts_with("DATABASE_ACQUIRE_TIMEOUT_MS (5000 ms)"),
+            "{err}"
+        );
+        assert!(config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "0")]).is_err());
+        let config = config(&[
+            ("REQUEST_TIMEOUT_MS", "3000"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "1000"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(config.http.request_timeout, Duration::from_secs(3));
+        assert_eq!(config.http.request_head_timeout, Duration::from_secs(10));
     }
 }

@@ -14,7 +14,7 @@ use sea_orm::{
     SqlxSqliteConnector, Statement,
 };
 
-/// How long an SQLite connection waits for another writer before giving up.
+/// How long an SQLite connection waits for another writer before giving up, unless told.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The key of the PostgreSQL advisory lock that serialises migrations across instances.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6170_6931;
@@ -48,13 +48,18 @@ impl DatabaseTarget {
         }
     }
 
-    /// Makes PostgreSQL cancel any statement that runs longer than `timeout` (zero: never).
+    /// Bounds each statement's time on the database's own side, so that a statement that gives
+    /// up has certainly done nothing: PostgreSQL cancels a statement that runs longer than
+    /// `timeout` (and rolls it back); SQLite stops waiting for another writer's lock after it.
     pub fn with_statement_timeout(self, timeout: Duration) -> Self {
         match self {
-            Self::Postgres(options) if !timeout.is_zero() => Self::Postgres(
+            Self::Postgres(options) => Self::Postgres(
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]),
             ),
-            other => other,
+            Self::Sqlite { options, in_memory } => Self::Sqlite {
+                options: options.busy_timeout(timeout),
+                in_memory,
+            },
         }
     }
 

@@ -5,11 +5,14 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use futures_core::future::BoxFuture;
 use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::sea_query::{Value, Values};
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgDatabaseError, PgPool, PgSeverity, Postgres};
-use sea_orm::sqlx::{self, Executor};
+use sea_orm::sqlx::postgres::{
+    PgDatabaseError, PgPool, PgQueryResult, PgRow, PgSeverity, Postgres,
+};
+use sea_orm::sqlx::{self, Connection, Executor};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
     QueryResult, QueryTrait, RuntimeErr, Statement,
@@ -105,52 +108,116 @@ impl ConnectionTrait for Database {
     }
 
     async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        let Some(warm) = &self.warm else {
-            return self.connection.execute(statement).await;
-        };
-        let mut lease = warm.lease().await?;
-        let outcome = bind(&statement).execute(lease.connection()).await;
-        lease
-            .finish(outcome)
-            .map(ExecResult::from)
-            .map_err(|err| DbErr::Exec(RuntimeErr::SqlxError(err)))
+        match &self.warm {
+            Some(warm) => warm.run::<Execute>(&statement).await.map(ExecResult::from),
+            None => self.connection.execute(statement).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let Some(warm) = &self.warm else {
-            return self.connection.execute_unprepared(sql).await;
-        };
-        let mut lease = warm.lease().await?;
-        let outcome = lease.connection().execute(sql).await;
-        lease
-            .finish(outcome)
-            .map(ExecResult::from)
-            .map_err(|err| DbErr::Exec(RuntimeErr::SqlxError(err)))
+        match &self.warm {
+            Some(warm) => {
+                let statement = Statement::from_string(DatabaseBackend::Postgres, sql);
+                warm.run::<ExecuteUnprepared>(&statement)
+                    .await
+                    .map(ExecResult::from)
+            }
+            None => self.connection.execute_unprepared(sql).await,
+        }
     }
 
     async fn query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let Some(warm) = &self.warm else {
-            return self.connection.query_one(statement).await;
-        };
-        let mut lease = warm.lease().await?;
-        let outcome = bind(&statement).fetch_optional(lease.connection()).await;
-        lease
-            .finish(outcome)
-            .map(|row| row.map(QueryResult::from))
-            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
+        match &self.warm {
+            Some(warm) => warm
+                .run::<FetchOptional>(&statement)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+            None => self.connection.query_one(statement).await,
+        }
     }
 
     async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let Some(warm) = &self.warm else {
-            return self.connection.query_all(statement).await;
-        };
-        let mut lease = warm.lease().await?;
-        let outcome = bind(&statement).fetch_all(lease.connection()).await;
-        lease
-            .finish(outcome)
-            .map(|rows| rows.into_iter().map(QueryResult::from).collect())
-            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
+        match &self.warm {
+            Some(warm) => warm
+                .run::<FetchAll>(&statement)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
+            None => self.connection.query_all(statement).await,
+        }
     }
+}
+
+/// One way of running a statement on a connection and what it gives back.
+trait Fetch {
+    type Output: Send;
+    fn fetch<'c>(
+        connection: &'c mut sqlx::PgConnection,
+        statement: &'c Statement,
+    ) -> BoxFuture<'c, Result<Self::Output, sqlx::Error>>;
+    /// The database error sea-orm reports for a failure of this kind.
+    fn error(err: sqlx::Error) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(err))
+    }
+}
+
+/// A prepared statement, for the rows it affected.
+struct Execute;
+impl Fetch for Execute {
+    type Output = PgQueryResult;
+    fn fetch<'c>(
+        connection: &'c mut sqlx::PgConnection,
+        statement: &'c Statement,
+    ) -> BoxFuture<'c, Result<PgQueryResult, sqlx::Error>> {
+        Box::pin(bind(statement).execute(connection))
+    }
+    fn error(err: sqlx::Error) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(err))
+    }
+}
+
+/// Plain SQL in the simple protocol, not prepared.
+struct ExecuteUnprepared;
+impl Fetch for ExecuteUnprepared {
+    type Output = PgQueryResult;
+    fn fetch<'c>(
+        connection: &'c mut sqlx::PgConnection,
+        statement: &'c Statement,
+    ) -> BoxFuture<'c, Result<PgQueryResult, sqlx::Error>> {
+        Box::pin(connection.execute(statement.sql.as_str()))
+    }
+    fn error(err: sqlx::Error) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(err))
+    }
+}
+
+/// A prepared statement, for its first row if any.
+struct FetchOptional;
+impl Fetch for FetchOptional {
+    type Output = Option<PgRow>;
+    fn fetch<'c>(
+        connection: &'c mut sqlx::PgConnection,
+        statement: &'c Statement,
+    ) -> BoxFuture<'c, Result<Option<PgRow>, sqlx::Error>> {
+        Box::pin(bind(statement).fetch_optional(connection))
+    }
+}
+
+/// A prepared statement, for all its rows.
+struct FetchAll;
+impl Fetch for FetchAll {
+    type Output = Vec<PgRow>;
+    fn fetch<'c>(
+        connection: &'c mut sqlx::PgConnection,
+        statement: &'c Statement,
+    ) -> BoxFuture<'c, Result<Vec<PgRow>, sqlx::Error>> {
+        Box::pin(bind(statement).fetch_all(connection))
+    }
+}
+
+/// Whether PostgreSQL refused a prepared statement because the schema changed under its cached
+/// plan ("cached plan must not change result type", SQLSTATE 0A000): it ran nothing.
+fn is_stale_plan<T>(outcome: &Result<T, sqlx::Error>) -> bool {
+    matches!(outcome, Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("0A000"))
 }
 
 /// A statement with its values bound, as sea-orm's own PostgreSQL driver binds them.
@@ -247,6 +314,21 @@ impl WarmConnections {
         tokio::time::timeout(self.acquire_timeout, lease)
             .await
             .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+    }
+
+    /// Runs one statement on a warm connection. A statement whose cached plan the schema changed
+    /// under (a migration applied while this server runs) is prepared afresh and run once more.
+    async fn run<F: Fetch>(&self, statement: &Statement) -> Result<F::Output, DbErr> {
+        let mut lease = self.lease().await?;
+        let mut outcome = F::fetch(lease.connection(), statement).await;
+        if is_stale_plan(&outcome) {
+            tracing::info!("the schema changed under a prepared statement: preparing it afresh");
+            outcome = match lease.connection().clear_cached_statements().await {
+                Ok(()) => F::fetch(lease.connection(), statement).await,
+                Err(err) => Err(err),
+            };
+        }
+        lease.finish(outcome).map_err(F::error)
     }
 
     /// Hands the connections idle for longer than `idle_for` back to sqlx's pool.

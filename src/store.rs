@@ -3,7 +3,8 @@
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, Value};
 use sea_orm::{
     sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
+    FromQueryResult, Iterable, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
+    Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -20,8 +21,11 @@ pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
-    /// The database could not be reached (no connection, connection lost, pool timed out).
+    /// The database could not be reached (no connection, pool timed out, statement timed out or
+    /// refused): the statement certainly did nothing.
     Unavailable(DbErr),
+    /// The connection was lost while a write ran: it may or may not have been applied.
+    WriteOutcomeUnknown(DbErr),
     /// Anything else the database said.
     Database(DbErr),
 }
@@ -34,6 +38,30 @@ impl From<DbErr> for StoreError {
             Self::Database(err)
         }
     }
+}
+
+impl StoreError {
+    /// A write's failure: one lost in flight has an unknown outcome, not a certain one.
+    fn of_write(err: DbErr) -> Self {
+        if lost_in_flight(&err) {
+            Self::WriteOutcomeUnknown(err)
+        } else {
+            err.into()
+        }
+    }
+}
+
+/// Whether the connection failed after the statement was handed to it (not while a connection
+/// was being acquired or opened): the database may have run it, and committed it, all the same.
+fn lost_in_flight(err: &DbErr) -> bool {
+    matches!(
+        err,
+        DbErr::Exec(RuntimeErr::SqlxError(
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+        )) | DbErr::Query(RuntimeErr::SqlxError(
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+        ))
+    )
 }
 
 fn is_unavailable(err: &DbErr) -> bool {
@@ -99,7 +127,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             Err(StoreError::UserAlreadyExists(user.id))
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(StoreError::of_write(err)),
     }
 }
 
@@ -112,7 +140,10 @@ pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<user::Model> 
 
 /// Deletes a user; the database deletes the user's tasks with it.
 pub async fn delete_user(db: &Database, user_id: Uuid) -> StoreResult<()> {
-    let result = user::Entity::delete_by_id(user_id).exec(db).await?;
+    let result = user::Entity::delete_by_id(user_id)
+        .exec(db)
+        .await
+        .map_err(StoreError::of_write)?;
     if result.rows_affected == 0 {
         return Err(StoreError::UserNotFound(user_id));
     }
@@ -165,7 +196,7 @@ pub async fn create_task(
         {
             Err(StoreError::UserNotFound(user_id))
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(StoreError::of_write(err)),
     }
 }
 
@@ -247,12 +278,20 @@ pub async fn update_task(
             changed = changed.add(task::Column::IsCompleted.ne(is_completed));
             update = update.col_expr(task::Column::IsCompleted, Expr::value(is_completed));
         }
-        let updated_at = Expr::case(changed, now).finally(Expr::col(task::Column::UpdatedAt));
+        // Never earlier than the time already stored: a write that took its time before a
+        // concurrent one committed must not move `updated_at` back.
+        let later = Func::greatest([Expr::value(now), Expr::col(task::Column::UpdatedAt).into()]);
+        let updated_at = Expr::case(changed, later).finally(Expr::col(task::Column::UpdatedAt));
         let mut update = update.col_expr(task::Column::UpdatedAt, updated_at.into());
-        QueryTrait::query(&mut update).returning_all();
+        // Named columns: a column a newer release adds changes nothing this statement returns.
+        QueryTrait::query(&mut update)
+            .returning(sea_orm::sea_query::Query::returning().columns(task::Column::iter()));
         update
     });
-    let mut rows = task::Model::find_by_statement(update).all(db).await?;
+    let mut rows = task::Model::find_by_statement(update)
+        .all(db)
+        .await
+        .map_err(StoreError::of_write)?;
     match rows.pop() {
         Some(task) => Ok(task),
         None => Err(task_miss(db, user_id, task_id).await),
@@ -265,7 +304,13 @@ pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreRe
         owned_task_values(user_id, task_id).to_vec(),
         || task::Entity::delete_many().filter(owned_task(user_id, task_id)),
     );
-    if db.execute(delete).await?.rows_affected() == 0 {
+    if db
+        .execute(delete)
+        .await
+        .map_err(StoreError::of_write)?
+        .rows_affected()
+        == 0
+    {
         return Err(task_miss(db, user_id, task_id).await);
     }
     Ok(())

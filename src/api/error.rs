@@ -14,8 +14,9 @@ use crate::store::StoreError;
 
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
 /// `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405),
-/// `USER_ALREADY_EXISTS` (409), `PAYLOAD_TOO_LARGE` (413), `UNSUPPORTED_MEDIA_TYPE` (415),
-/// `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
+/// `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` (409), `PAYLOAD_TOO_LARGE` (413),
+/// `URI_TOO_LONG` (414), `UNSUPPORTED_MEDIA_TYPE` (415), `INTERNAL_ERROR` (500),
+/// `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -25,24 +26,28 @@ pub enum ErrorCode {
     TaskNotFound,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     UserAlreadyExists,
     PayloadTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
-    ServiceUnavailable,
     InternalError,
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 13] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::UserNotFound,
         Self::TaskNotFound,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::RequestTimeout,
         Self::UserAlreadyExists,
         Self::PayloadTooLarge,
+        Self::UriTooLong,
         Self::UnsupportedMediaType,
         Self::InternalError,
         Self::ServiceUnavailable,
@@ -54,8 +59,10 @@ impl ErrorCode {
             Self::ValidationError | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UserAlreadyExists => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -171,8 +178,16 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    UriTooLong {
+        limit: usize,
+    },
+    /// The body did not arrive within the request timeout; nothing was done.
+    RequestTimeout,
     UnsupportedMediaType(String),
+    /// Nothing was done, certainly: the request may be sent again.
     ServiceUnavailable,
+    /// The database connection was lost while a write ran: it may or may not have happened.
+    WriteOutcomeUnknown,
     Internal,
 }
 
@@ -191,9 +206,11 @@ impl ApiError {
             Self::RouteNotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UriTooLong { .. } => ErrorCode::UriTooLong,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::ServiceUnavailable => ErrorCode::ServiceUnavailable,
-            Self::Internal => ErrorCode::InternalError,
+            Self::WriteOutcomeUnknown | Self::Internal => ErrorCode::InternalError,
         }
     }
 
@@ -234,10 +251,28 @@ impl fmt::Display for ApiError {
                     "The request body is larger than the limit of {limit} bytes"
                 )
             }
+            Self::UriTooLong { limit } => {
+                write!(
+                    f,
+                    "The request target is longer than the limit of {limit} bytes"
+                )
+            }
+            Self::RequestTimeout => write!(
+                f,
+                "The request body did not arrive in time; nothing was done, send it again"
+            ),
             Self::UnsupportedMediaType(reason) => write!(f, "{reason}"),
             Self::ServiceUnavailable => {
-                write!(f, "The database is unavailable; try again shortly")
+                write!(
+                    f,
+                    "The database is unavailable and nothing was done; try again shortly"
+                )
             }
+            Self::WriteOutcomeUnknown => write!(
+                f,
+                "The connection to the database was lost while this write ran: it may or may \
+                 not have been applied; read the resource before sending it again"
+            ),
             Self::Internal => write!(f, "An internal error occurred"),
         }
     }
@@ -279,6 +314,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::WriteOutcomeUnknown(err) => {
+                tracing::error!(error = %err, "database connection lost during a write");
+                Self::WriteOutcomeUnknown
+            }
             StoreError::Database(err) => {
                 tracing::error!(error = ?err, "database error");
                 Self::Internal
@@ -298,6 +337,7 @@ impl ErrorStatuses for ReadErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
         StatusCode::NOT_FOUND,
+        StatusCode::URI_TOO_LONG,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -309,7 +349,9 @@ impl ErrorStatuses for TaskWriteErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
         StatusCode::NOT_FOUND,
+        StatusCode::REQUEST_TIMEOUT,
         StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -321,8 +363,10 @@ pub struct CreateUserErrors;
 impl ErrorStatuses for CreateUserErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
+        StatusCode::REQUEST_TIMEOUT,
         StatusCode::CONFLICT,
         StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -333,6 +377,7 @@ impl ErrorStatuses for CreateUserErrors {
 pub struct ServerErrors;
 impl ErrorStatuses for ServerErrors {
     const STATUSES: &'static [StatusCode] = &[
+        StatusCode::URI_TOO_LONG,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];

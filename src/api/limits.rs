@@ -1,5 +1,7 @@
-//! The request body limit: a body over it is refused with 413 whether or not it declares its
-//! length.
+//! The request body limits: a body over the size limit is refused with 413 whether or not it
+//! declares its length, and one that has not arrived within the request timeout with 408.
+
+use std::time::Duration;
 
 use poem::http::{header, Method};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -7,14 +9,16 @@ use tokio::io::AsyncReadExt;
 
 use super::error::ApiError;
 
-/// Buffers each request body up to `max_bytes`, answering 413 beyond it.
+/// Buffers each request body up to `max_bytes`, answering 413 beyond it, and 408 when it has not
+/// all arrived within `timeout` (before any operation ran: nothing was done).
 pub struct BodyLimit {
     max_bytes: usize,
+    timeout: Duration,
 }
 
 impl BodyLimit {
-    pub fn new(max_bytes: usize) -> Self {
-        Self { max_bytes }
+    pub fn new(max_bytes: usize, timeout: Duration) -> Self {
+        Self { max_bytes, timeout }
     }
 }
 
@@ -25,6 +29,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
         BodyLimitEndpoint {
             inner,
             max_bytes: self.max_bytes,
+            timeout: self.timeout,
         }
     }
 }
@@ -32,6 +37,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max_bytes: usize,
+    timeout: Duration,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -56,11 +62,13 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             return Err(too_large.into());
         }
         let mut body = Vec::new();
-        req.take_body()
+        let mut reader = req
+            .take_body()
             .into_async_read()
-            .take(self.max_bytes as u64 + 1)
-            .read_to_end(&mut body)
+            .take(self.max_bytes as u64 + 1);
+        tokio::time::timeout(self.timeout, reader.read_to_end(&mut body))
             .await
+            .map_err(|_| ApiError::RequestTimeout)?
             .map_err(|err| {
                 ApiError::InvalidRequest(format!("the body could not be read ({err})"))
             })?;

@@ -113,8 +113,10 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
-        .with(limits::BodyLimit::new(http.max_body_bytes))
-        .with(observe::Timeout(http.request_timeout))
+        .with(limits::BodyLimit::new(
+            http.max_body_bytes,
+            http.request_timeout,
+        ))
         .catch_all_error(error_response)
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(!http.cors_origins.is_empty(), cors(&http.cors_origins))

@@ -1,5 +1,5 @@
 //! What operators see of each request: its request id, one structured log line, Prometheus
-//! metrics per operation and status; and the request timeout.
+//! metrics per operation and status.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -10,7 +10,6 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
 
-use super::error::ApiError;
 use crate::pool::Database;
 
 /// The request id header, taken from the request or made, and returned on every response.
@@ -139,38 +138,5 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         );
         response.headers_mut().insert(REQUEST_ID, id);
         Ok(response)
-    }
-}
-
-/// Answers 503 when a request takes longer than the timeout (a statement stuck behind a lock).
-pub struct Timeout(pub Duration);
-
-impl<E: Endpoint> Middleware<E> for Timeout {
-    type Output = TimeoutEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        TimeoutEndpoint {
-            inner,
-            timeout: self.0,
-        }
-    }
-}
-
-pub struct TimeoutEndpoint<E> {
-    inner: E,
-    timeout: Duration,
-}
-
-impl<E: Endpoint> Endpoint for TimeoutEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
-            Ok(outcome) => outcome.map(IntoResponse::into_response),
-            Err(_) => {
-                tracing::warn!(timeout = ?self.timeout, "request timed out");
-                Err(ApiError::ServiceUnavailable.into())
-            }
-        }
     }
 }

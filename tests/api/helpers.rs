@@ -119,6 +119,18 @@ impl TestDatabase {
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
+
+    /// This PostgreSQL database's URL through `proxy` (the test URL must name 127.0.0.1:5432).
+    pub fn proxied_url(&self, proxy: &PgProxy) -> String {
+        let proxied = self
+            .url
+            .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+        assert_ne!(
+            proxied, self.url,
+            "TEST_DATABASE_URL must use 127.0.0.1:5432"
+        );
+        proxied
+    }
 }
 
 impl Drop for TestDatabase {
@@ -335,10 +347,13 @@ pub fn postgres_admin_url() -> Option<String> {
 /// `cut` ends every connection as `pg_terminate_backend` would, and refuses new ones: nothing
 /// more reaches the server, while what the server already answered still reaches the client,
 /// so a statement that committed is answered and one that did not arrive is not run.
+/// `sever` drops both directions at once, as a network partition does: the client hears nothing
+/// more, whatever the server does with what it already received.
 pub struct PgProxy {
     pub port: u16,
     up: Arc<AtomicBool>,
     cut: Arc<tokio::sync::Notify>,
+    severed: Arc<tokio::sync::Notify>,
 }
 
 impl PgProxy {
@@ -347,26 +362,42 @@ impl PgProxy {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let cut = Arc::new(tokio::sync::Notify::new());
-        let (accept_up, accept_cut, target) = (up.clone(), cut.clone(), target.to_owned());
+        let severed = Arc::new(tokio::sync::Notify::new());
+        let (accept_up, accept_cut, accept_severed, target) =
+            (up.clone(), cut.clone(), severed.clone(), target.to_owned());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if !accept_up.load(Ordering::SeqCst) {
                     continue; // dropped at once: the database is away
                 }
-                let (target, cut) = (target.clone(), accept_cut.clone());
+                let (target, cut, severed) =
+                    (target.clone(), accept_cut.clone(), accept_severed.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(target).await {
-                        forward(client, server, cut).await;
+                        tokio::select! {
+                            _ = forward(client, server, cut) => {}
+                            _ = severed.notified() => {}
+                        }
                     }
                 });
             }
         });
-        Self { port, up, cut }
+        Self {
+            port,
+            up,
+            cut,
+            severed,
+        }
     }
 
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cut.notify_waiters();
+    }
+
+    pub fn sever(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.severed.notify_waiters();
     }
 
     pub fn restore(&self) {

@@ -5,6 +5,7 @@ mod contract;
 mod errors;
 mod generated_client;
 mod helpers;
+mod integrity;
 mod lifecycle;
 mod operations;
 mod pagination;

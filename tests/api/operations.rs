@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, postgres_admin_url, remove_sqlite_files,
-    server_command, shared_database, start_server_process, Backend, PgProxy, TestApp, TestDatabase,
+    each_database, expect_error, expect_json, postgres_admin_url, server_command,
+    start_server_process, Backend, PgProxy, TestApp, TestDatabase,
 };
 
 /// What one load worker saw.
@@ -22,6 +22,8 @@ struct Tally {
     refused_titles: Vec<String>,
     read_ok: usize,
     unavailable: usize,
+    /// Creates answered "may or may not have been applied" (the connection was lost in flight).
+    outcome_unknown: usize,
     other: Vec<String>,
     slowest: Duration,
 }
@@ -68,6 +70,14 @@ async fn load_worker(
                 tally.unavailable += 1;
                 tally.refused_titles.push(title);
             }
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                assert!(response.headers().get("retry-after").is_none());
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains("may or may not"), "{message}");
+                tally.outcome_unknown += 1;
+            }
             other => tally
                 .other
                 .push(format!("POST {other}: {}", response.text().await.unwrap())),
@@ -101,14 +111,7 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
     let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let proxy = PgProxy::to("127.0.0.1:5432").await;
     let mut config = database.config();
-    let proxied = database
-        .url
-        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
-    assert_ne!(
-        proxied, database.url,
-        "TEST_DATABASE_URL must use 127.0.0.1:5432"
-    );
-    config.database = task_api::db::DatabaseTarget::parse(&proxied).unwrap();
+    config.database = task_api::db::DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
     config.database_acquire_timeout = Duration::from_secs(1);
     config.http.request_timeout = Duration::from_secs(3);
     let app = Arc::new(TestApp::spawn(config).await);
@@ -148,6 +151,7 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
         total.refused_titles.extend(tally.refused_titles);
         total.read_ok += tally.read_ok;
         total.unavailable += tally.unavailable;
+        total.outcome_unknown += tally.outcome_unknown;
         total.other.extend(tally.other);
         total.slowest = total.slowest.max(tally.slowest);
     }
@@ -158,12 +162,14 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
         .map(|t| t["title"].as_str().unwrap())
         .collect();
     eprintln!(
-        "outage: {} requests sent, {} answered 201, {} answered 200, {} answered 503, {} anything else; \
-         {} tasks stored for {} answered 201; slowest answer {:?}",
+        "outage: {} requests sent, {} answered 201, {} answered 200, {} answered 503, {} answered \
+         500 outcome unknown, {} anything else; {} tasks stored for {} answered 201; slowest \
+         answer {:?}",
         total.sent,
         total.created.len(),
         total.read_ok,
         total.unavailable,
+        total.outcome_unknown,
         total.other.len(),
         stored.len(),
         total.created.len(),
@@ -171,7 +177,7 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
     );
     assert!(
         total.other.is_empty(),
-        "only 2xx and 503: {:?}",
+        "only 2xx, 503 and outcome-unknown 500: {:?}",
         total.other
     );
     assert!(total.unavailable > 0, "the outage was seen");
@@ -180,10 +186,11 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
         "no hang: {:?}",
         total.slowest
     );
-    assert_eq!(
-        stored.len(),
-        total.created.len(),
-        "no lost and no phantom task"
+    // A create whose outcome was said to be unknown may be stored; no other task may be.
+    assert!(
+        (total.created.len()..=total.created.len() + total.outcome_unknown).contains(&stored.len()),
+        "no lost and no phantom task: {} stored",
+        stored.len()
     );
     for id in &total.created {
         assert!(
@@ -318,9 +325,7 @@ async fn the_server_waits_for_a_database_that_comes_up_late() {
     let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let proxy = PgProxy::to("127.0.0.1:5432").await;
     proxy.cut();
-    let proxied = database
-        .url
-        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    let proxied = database.proxied_url(&proxy);
     let mut retries = 0;
     let started = Instant::now();
     let (_child, address, _log) = start_server_process(
@@ -364,92 +369,6 @@ async fn the_server_gives_up_on_a_database_that_never_comes_with_one_clear_line(
         stderr.contains("the database did not answer within 2s"),
         "{stderr}"
     );
-}
-
-/// A write waits behind another session's lock (a row lock on PostgreSQL, the write lock on
-/// SQLite): it must answer 503 within `deadline`, then succeed once the lock is gone.
-async fn stuck_write_answers_503(
-    backend: &Backend,
-    configure: impl FnOnce(&mut task_api::config::Config),
-    deadline: Duration,
-) {
-    let (database, mut config, file) = shared_database(backend).await;
-    configure(&mut config);
-    let app = TestApp::spawn(config).await;
-    let user_id = app.create_user().await;
-    let task = app.create_titled(&user_id, "locked").await;
-    let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
-
-    let locker = task_api::db::DatabaseTarget::parse(&database.url)
-        .unwrap()
-        .connect(1, Duration::from_secs(5));
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    let transaction = locker.begin().await.unwrap();
-    let lock = if database.is_postgres() {
-        format!(
-            "SELECT id FROM tasks WHERE id = '{}' FOR UPDATE",
-            task["id"].as_str().unwrap()
-        )
-    } else {
-        "UPDATE users SET created_at = created_at".to_owned()
-    };
-    transaction.execute_unprepared(&lock).await.unwrap();
-
-    let started = Instant::now();
-    let stuck = app.patch_json(&path, &json!({ "title": "changed" })).await;
-    let waited = started.elapsed();
-    expect_error(
-        stuck,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-    )
-    .await;
-    assert!(
-        waited < deadline,
-        "answered by {deadline:?}, not hung: {waited:?}"
-    );
-    transaction.rollback().await.unwrap();
-    let changed = expect_json(
-        app.patch_json(&path, &json!({ "title": "changed" })).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(changed["title"], "changed");
-    remove_sqlite_files(file);
-}
-
-#[tokio::test]
-async fn a_write_stuck_behind_a_lock_answers_503_at_the_request_timeout() {
-    for backend in Backend::all() {
-        eprintln!("--- on {backend:?}");
-        stuck_write_answers_503(
-            &backend,
-            |config| config.http.request_timeout = Duration::from_secs(1),
-            Duration::from_millis(2500),
-        )
-        .await;
-    }
-}
-
-#[tokio::test]
-async fn a_write_stuck_past_the_databases_own_timeout_answers_503() {
-    // PostgreSQL's statement timeout (1 s here) or SQLite's busy timeout (5 s) ends the wait
-    // before the request timeout (30 s here) does.
-    for backend in Backend::all() {
-        eprintln!("--- on {backend:?}");
-        stuck_write_answers_503(
-            &backend,
-            |config| {
-                config.http.request_timeout = Duration::from_secs(30);
-                config.database = config
-                    .database
-                    .clone()
-                    .with_statement_timeout(Duration::from_secs(1));
-            },
-            Duration::from_secs(8),
-        )
-        .await;
-    }
 }
 
 #[tokio::test]
