@@ -109,12 +109,15 @@ impl DatabaseTarget {
                     .max_lifetime(None)
                     .connect_lazy_with(options.clone()),
             ),
-            Self::Sqlite { options, .. } => SqlxSqliteConnector::from_sqlx_sqlite_pool(
-                SqlitePoolOptions::new()
-                    .max_connections(max_connections)
-                    .acquire_timeout(acquire_timeout)
-                    .connect_lazy_with(options.clone()),
-            ),
+            Self::Sqlite { options, .. } => {
+                create_private_file(options.get_filename());
+                SqlxSqliteConnector::from_sqlx_sqlite_pool(
+                    SqlitePoolOptions::new()
+                        .max_connections(max_connections)
+                        .acquire_timeout(acquire_timeout)
+                        .connect_lazy_with(options.clone()),
+                )
+            }
         }
     }
 
@@ -128,6 +131,17 @@ impl DatabaseTarget {
             }
         )
     }
+}
+
+/// Creates a missing SQLite database file readable and writable by its owner only; SQLite gives
+/// its `-wal` and `-shm` files the same permissions. An existing file is left as it is, and a
+/// file that cannot be made here is left for SQLite to report.
+fn create_private_file(path: &std::path::Path) {
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let _ = file.open(path);
 }
 
 /// Waits for the migration lock: PostgreSQL's advisory lock, or SQLite's write lock. A new

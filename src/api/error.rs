@@ -110,13 +110,19 @@ impl FieldError {
     }
 }
 
+/// The most failing fields one error lists.
+pub const MAX_LISTED_FIELDS: usize = 50;
+
 /// Machine-readable particulars of an error.
 #[derive(Object, Debug, Clone, Default)]
 #[oai(example)]
 pub struct ErrorDetails {
-    /// Every failing field, for `VALIDATION_ERROR`.
-    #[oai(skip_serializing_if_is_none)]
+    /// Every failing field, for `VALIDATION_ERROR` (the first 50 of them).
+    #[oai(skip_serializing_if_is_none, validator(max_items = 50))]
     pub fields: Option<Vec<FieldError>>,
+    /// How many more fields failed than `fields` lists (present only when it is not all of them).
+    #[oai(skip_serializing_if_is_none)]
+    pub fields_not_listed: Option<u64>,
 }
 
 /// What went wrong.
@@ -215,15 +221,21 @@ impl ApiError {
     }
 
     pub fn envelope(&self) -> ErrorEnvelope {
-        let fields = match self {
-            Self::Validation(fields) => Some(fields.clone()),
-            _ => None,
+        let (fields, fields_not_listed) = match self {
+            Self::Validation(fields) => (
+                Some(listed(fields).to_vec()),
+                Some((fields.len() - listed(fields).len()) as u64).filter(|more| *more > 0),
+            ),
+            _ => (None, None),
         };
         ErrorEnvelope {
             error: ErrorBody {
                 code: self.code(),
                 message: self.to_string(),
-                details: ErrorDetails { fields },
+                details: ErrorDetails {
+                    fields,
+                    fields_not_listed,
+                },
             },
         }
     }
@@ -233,8 +245,12 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Validation(fields) => {
-                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-                write!(f, "The request is not valid: check {}", names.join(", "))
+                let names: Vec<&str> = listed(fields).iter().map(|f| f.field.as_str()).collect();
+                write!(f, "The request is not valid: check {}", names.join(", "))?;
+                match fields.len() - names.len() {
+                    0 => Ok(()),
+                    more => write!(f, " and {more} more"),
+                }
             }
             Self::InvalidRequest(reason) => write!(f, "The request is not valid: {reason}"),
             Self::MalformedJson(reason) => {
@@ -276,6 +292,11 @@ impl fmt::Display for ApiError {
             Self::Internal => write!(f, "An internal error occurred"),
         }
     }
+}
+
+/// The failing fields an error lists: the first `MAX_LISTED_FIELDS`.
+fn listed(fields: &[FieldError]) -> &[FieldError] {
+    &fields[..fields.len().min(MAX_LISTED_FIELDS)]
 }
 
 impl std::error::Error for ApiError {}

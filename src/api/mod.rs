@@ -1,11 +1,13 @@
 //! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
 
+mod cors;
 mod document;
 mod error;
 mod health;
 mod input;
 mod limits;
 mod observe;
+mod protocol;
 mod resources;
 mod tasks;
 mod users;
@@ -15,7 +17,7 @@ use poem::endpoint::BoxEndpoint;
 use std::collections::HashMap;
 
 use poem::http::Method;
-use poem::middleware::{CatchPanic, Cors};
+use poem::middleware::CatchPanic;
 use poem::web::Html;
 use poem::{EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
@@ -86,6 +88,10 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
     // Swagger UI shows the served document, not poem-openapi's unrefined one.
     let swagger_ui = service.swagger_ui_html().replace(&service.spec(), &json);
     let yaml = document::to_yaml(&document);
+    let mut routes = operation_methods(&document);
+    for path in PLAIN_ROUTES {
+        routes.allow(path, &Method::GET);
+    }
     Route::new()
         .nest("/", service)
         .at(
@@ -118,26 +124,35 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             http.request_timeout,
         ))
         .catch_all_error(error_response)
+        .with(protocol::RequestRules::new(routes))
         .with(CatchPanic::new().with_handler(panic_response))
-        .with_if(!http.cors_origins.is_empty(), cors(&http.cors_origins))
+        .with_if(
+            !http.cors_origins.is_empty(),
+            cors::FrontEndCors::new(&http.cors_origins),
+        )
         .with(observe::Observe::new(operation_routes(&document)))
         .boxed()
 }
 
-/// CORS for the front end's origins: preflights answered and cacheable for a day.
-fn cors(origins: &[String]) -> Cors {
-    Cors::new()
-        .allow_origins(origins.iter().map(String::as_str))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers(["content-type", observe::REQUEST_ID])
-        .expose_headers(["location", observe::REQUEST_ID])
-        .max_age(86_400)
+/// The routes served beside the operations, each for GET only.
+const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
+
+/// The methods the document allows on each path.
+fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
+    let mut routes = protocol::RouteMethods::default();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for method in item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(method, _)| method)
+        {
+            if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
+                routes.allow(path, &method);
+            }
+        }
+    }
+    routes
 }
 
 /// operationId → "METHOD /path/{template}", for the request log.

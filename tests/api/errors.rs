@@ -15,22 +15,46 @@ async fn unknown_routes_and_methods_answer_with_the_envelope() {
             expect_error(app.get(path).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
         }
         let user_id = app.create_user().await;
-        for (method, path) in [
-            (reqwest::Method::PUT, "/health".to_owned()),
-            (reqwest::Method::DELETE, "/users".to_owned()),
-            (reqwest::Method::PATCH, format!("/users/{user_id}")),
-            (reqwest::Method::PUT, format!("/users/{user_id}/tasks")),
+        // Each 405 names the methods its route allows (RFC 9110).
+        for (method, path, allowed) in [
+            (reqwest::Method::PUT, "/health".to_owned(), "GET, HEAD"),
+            (reqwest::Method::DELETE, "/users".to_owned(), "POST"),
+            (
+                reqwest::Method::PATCH,
+                format!("/users/{user_id}"),
+                "DELETE, GET, HEAD",
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("/users/{user_id}/tasks"),
+                "GET, HEAD, POST",
+            ),
             (
                 reqwest::Method::POST,
                 format!("/users/{user_id}/tasks/{user_id}"),
+                "DELETE, GET, HEAD, PATCH, PUT",
+            ),
+            (reqwest::Method::POST, "/docs".to_owned(), "GET, HEAD"),
+            (
+                reqwest::Method::OPTIONS,
+                "/openapi.json".to_owned(),
+                "GET, HEAD",
             ),
         ] {
             let response = app
                 .client
-                .request(method, app.url(&path))
+                .request(method.clone(), app.url(&path))
                 .send()
                 .await
                 .unwrap();
+            assert_eq!(
+                response
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok()),
+                Some(allowed),
+                "{method} {path}"
+            );
             expect_error(
                 response,
                 StatusCode::METHOD_NOT_ALLOWED,

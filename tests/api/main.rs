@@ -9,6 +9,7 @@ mod integrity;
 mod lifecycle;
 mod operations;
 mod pagination;
+mod protocol;
 mod tasks;
 mod users;
 mod validation;

@@ -507,7 +507,7 @@ async fn one_structured_log_line_per_request_names_the_route_template() {
 }
 
 #[tokio::test]
-async fn cors_answers_preflights_for_configured_origins_only() {
+async fn cors_answers_configured_origins_and_others_as_any_request() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
         let database = TestDatabase::create(&backend).await;
@@ -566,6 +566,63 @@ async fn cors_answers_preflights_for_configured_origins_only() {
             .headers()
             .get("access-control-allow-origin")
             .is_none());
+        // Other origins are answered as any request is, without CORS headers (the browser
+        // enforces), and every answer varies by Origin.
+        let varies = |response: &reqwest::Response| {
+            response
+                .headers()
+                .get_all("vary")
+                .iter()
+                .any(|v| v.to_str().unwrap().eq_ignore_ascii_case("origin"))
+        };
+        for origin in [
+            Some("http://localhost:5173"),
+            Some("http://evil.example"),
+            None,
+        ] {
+            let mut request = app.client.post(app.url("/users"));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED, "{origin:?}");
+            assert!(varies(&response), "Vary: Origin for {origin:?}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_some(),
+                origin == Some("http://localhost:5173"),
+                "{origin:?}"
+            );
+        }
+        // A preflight from another origin, or for a method CORS does not allow, is answered as
+        // OPTIONS is on that route: the envelope, no CORS headers.
+        for (origin, method) in [
+            ("http://evil.example", "PATCH"),
+            ("http://localhost:5173", "TRACE"),
+        ] {
+            let preflight = app
+                .client
+                .request(reqwest::Method::OPTIONS, app.url("/users"))
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .send()
+                .await
+                .unwrap();
+            assert!(preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none());
+            assert!(varies(&preflight));
+            assert_eq!(preflight.headers()["allow"], "POST");
+            expect_error(
+                preflight,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+            )
+            .await;
+        }
 
         let database = TestDatabase::create(&backend).await;
         let plain = TestApp::spawn(database.config()).await;

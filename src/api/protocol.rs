@@ -1,0 +1,178 @@
+//! HTTP rules every request meets before an operation sees it: a bounded request target, each
+//! query parameter at most once, and the `Allow` header on every 405.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use super::error::{ApiError, FieldError, FieldLocation};
+
+/// The longest request target (path and query) accepted, in bytes.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+
+/// The routes the server serves and the methods each allows, path segments as templates:
+/// `{name}` stands for any one segment.
+#[derive(Debug, Default)]
+pub struct RouteMethods {
+    routes: Vec<(Vec<String>, BTreeSet<&'static str>)>,
+}
+
+impl RouteMethods {
+    /// Allows `method` on `template` (`/users/{user_id}`); GET brings HEAD with it.
+    pub fn allow(&mut self, template: &str, method: &Method) {
+        let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
+        let methods = match self.routes.iter_mut().find(|(route, _)| *route == segments) {
+            Some((_, methods)) => methods,
+            None => {
+                self.routes.push((segments, BTreeSet::new()));
+                &mut self.routes.last_mut().expect("just pushed").1
+            }
+        };
+        let known = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ];
+        if let Some(known) = known.iter().find(|known| *known == method) {
+            methods.insert(static_name(known));
+            if *known == Method::GET {
+                methods.insert("HEAD");
+            }
+        }
+    }
+
+    /// The `Allow` value for a request path, when a route serves it.
+    fn allowed(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let (_, methods) = self.routes.iter().find(|(route, _)| {
+            route.len() == segments.len()
+                && route.iter().zip(&segments).all(|(template, segment)| {
+                    template == segment || (template.starts_with('{') && !segment.is_empty())
+                })
+        })?;
+        Some(methods.iter().copied().collect::<Vec<_>>().join(", "))
+    }
+}
+
+fn static_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        _ => "DELETE",
+    }
+}
+
+/// Refuses an over-long target (414) and repeated query parameters (400 naming each), and
+/// adds `Allow` to every 405.
+pub struct RequestRules {
+    routes: Arc<RouteMethods>,
+}
+
+impl RequestRules {
+    pub fn new(routes: RouteMethods) -> Self {
+        Self {
+            routes: Arc::new(routes),
+        }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RequestRules {
+    type Output = RequestRulesEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestRulesEndpoint {
+            inner,
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+pub struct RequestRulesEndpoint<E> {
+    inner: E,
+    routes: Arc<RouteMethods>,
+}
+
+/// The query parameters given more than once, each named once, in order of appearance.
+fn repeated_parameters(query: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut repeated = Vec::new();
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    for (name, _) in pairs {
+        if !seen.insert(name.clone()) && !repeated.contains(&name) {
+            repeated.push(name);
+        }
+    }
+    repeated
+}
+
+impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let target_len = req
+            .uri()
+            .path_and_query()
+            .map_or(0, |target| target.as_str().len());
+        if target_len > MAX_TARGET_BYTES {
+            return Ok(ApiError::UriTooLong {
+                limit: MAX_TARGET_BYTES,
+            }
+            .into_response());
+        }
+        let repeated = repeated_parameters(req.uri().query().unwrap_or_default());
+        if !repeated.is_empty() {
+            let fields = repeated
+                .iter()
+                .map(|name| FieldError::new(FieldLocation::Query, name, "is given more than once"))
+                .collect();
+            return Ok(ApiError::Validation(fields).into_response());
+        }
+        let path = req.uri().path().to_owned();
+        let mut response = self.inner.call(req).await?.into_response();
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(allowed) = self.routes.allowed(&path) {
+                if let Ok(allowed) = HeaderValue::from_str(&allowed) {
+                    response.headers_mut().insert(header::ALLOW, allowed);
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_any_one_segment() {
+        let mut routes = RouteMethods::default();
+        routes.allow("/users/{user_id}/tasks/{task_id}", &Method::GET);
+        routes.allow("/users/{user_id}/tasks/{task_id}", &Method::DELETE);
+        routes.allow("/users", &Method::POST);
+        assert_eq!(
+            routes.allowed("/users/a/tasks/b").as_deref(),
+            Some("DELETE, GET, HEAD")
+        );
+        assert_eq!(routes.allowed("/users").as_deref(), Some("POST"));
+        assert_eq!(routes.allowed("/users/a/tasks/"), None);
+        assert_eq!(routes.allowed("/users/a/tasks/b/c"), None);
+    }
+
+    #[test]
+    fn a_parameter_repeated_in_any_spelling_is_named_once() {
+        assert_eq!(
+            repeated_parameters("limit=5&limit=abc&sort=title&li%6Dit=1&q=a&q=b"),
+            ["limit", "q"]
+        );
+        assert!(repeated_parameters("limit=5&sort=title").is_empty());
+    }
+}

@@ -1,0 +1,131 @@
+//! HTTP protocol details: repeated query parameters, the request-target limit, capped error
+//! listings, private SQLite files.
+
+use reqwest::StatusCode;
+use serde_json::{json, Map, Value};
+
+use crate::helpers::{each_database, expect_error, expect_invalid, start_server_process};
+
+#[tokio::test]
+async fn a_query_parameter_given_twice_is_refused_naming_it() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let tasks = format!("/users/{user_id}/tasks");
+        let error = expect_invalid(
+            app.get(&format!("{tasks}?limit=5&limit=abc")).await,
+            &[("limit", "query")],
+        )
+        .await;
+        assert!(error["details"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than once"));
+        expect_invalid(
+            app.get(&format!("{tasks}?limit=5&q=a&limit=5&q=b&completed=true"))
+                .await,
+            &[("limit", "query"), ("q", "query")],
+        )
+        .await;
+        // Percent-encoded names are the same names.
+        expect_invalid(
+            app.get(&format!("{tasks}?sort=title&%73ort=title")).await,
+            &[("sort", "query")],
+        )
+        .await;
+        app.get_ok(&format!("{tasks}?limit=5&q=a&sort=title")).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_target_over_8_kib_is_refused_with_414() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let tasks = format!("/users/{user_id}/tasks");
+        // A parameter no operation reads is ignored: only the length decides.
+        let at_limit = format!("{tasks}?unread={}", "a".repeat(8 * 1024 - tasks.len() - 8));
+        assert_eq!(at_limit.len(), 8 * 1024);
+        app.get_ok(&at_limit).await;
+        let over = format!("{at_limit}a");
+        expect_error(
+            app.get(&over).await,
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+        )
+        .await;
+        let long_path = format!("/users/{}", "x".repeat(9000));
+        expect_error(
+            app.delete(&long_path).await,
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_with_thousands_of_unknown_fields_lists_the_first_50_and_counts_the_rest() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let mut body = Map::new();
+        body.insert("title".to_owned(), json!("kept"));
+        for n in 0..90_000 {
+            body.insert(format!("k{n}"), json!(1));
+        }
+        let body = Value::Object(body);
+        assert!(serde_json::to_vec(&body).unwrap().len() < 1024 * 1024);
+        let response = app
+            .post_json(&format!("/users/{user_id}/tasks"), &body)
+            .await;
+        let text_len = response.content_length();
+        let error = expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        let fields = error["details"]["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), 50);
+        assert_eq!(fields[0]["field"], "k0");
+        assert_eq!(error["details"]["fields_not_listed"], 89_950);
+        let message = error["message"].as_str().unwrap();
+        assert!(message.ends_with("k49 and 89950 more"), "{message}");
+        assert!(text_len.unwrap() < 8 * 1024, "{text_len:?} bytes");
+        let page = app.get_ok(&format!("/users/{user_id}/tasks")).await;
+        assert_eq!(page["items"], json!([]));
+    })
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("taskapi-perm-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("tasks.db");
+    let url = format!("sqlite://{}", file.display());
+    let (_child, address, _log) = start_server_process(&[("DATABASE_URL", &url)], |_| {}).await;
+    let client = reqwest::Client::new();
+    let user: Value = client
+        .post(format!("{address}/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = client
+        .post(format!(
+            "{address}/users/{}/tasks",
+            user["id"].as_str().unwrap()
+        ))
+        .json(&json!({ "title": "private" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", file.display());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path}: {mode:o}");
+    }
+    drop(_child);
+    std::fs::remove_dir_all(&dir).ok();
+}
