@@ -45,7 +45,7 @@ pub struct Config {
     /// Signs list cursors; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
     pub shutdown_grace: Duration,
-    /// A keep-alive connection idle this long is closed.
+    /// A connection on which no byte moved for this long is closed.
     pub idle_timeout: Duration,
     pub log_filter: String,
     pub log_format: LogFormat,

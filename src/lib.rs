@@ -7,6 +7,7 @@ pub mod domain;
 pub mod entity;
 pub mod pagination;
 pub mod pool;
+pub mod server;
 pub mod sql_cache;
 pub mod startup;
 pub mod store;

@@ -3,26 +3,26 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{Route, Server};
+use poem::Route;
 use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::Config;
 use crate::db::{self, MigrationCommand};
 use crate::pagination::CursorKey;
 use crate::pool::Database;
+use crate::server::{self, ConnectionLimits};
 use crate::store;
 use crate::AppState;
 
 /// A server bound to its port, ready to serve.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     port: u16,
     db: Database,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
-    shutdown_grace: Duration,
-    idle_timeout: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -34,19 +34,17 @@ impl Application {
             config.database_acquire_timeout,
         ));
         let address = format!("{}:{}", config.host, config.port);
-        let acceptor = TcpListener::bind(address.clone())
-            .into_acceptor()
+        let listener = TcpListener::bind(&address)
             .await
             .map_err(|err| format!("cannot listen on {address}: {err}"))?;
         wait_for_database(&db, config.startup_database_wait).await?;
         if config.run_migrations {
             migrate(config, db.connection(), MigrationCommand::Up).await?;
         }
-        let port = acceptor
+        let port = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(|addr| addr.port()))
-            .ok_or_else(|| format!("cannot listen on {address}: no local address"))?;
+            .map_err(|err| format!("cannot listen on {address}: {err}"))?
+            .port();
         let cursor_key = config.cursor_key.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "CURSOR_SECRET is not set: list cursors are signed with a key of this process \
@@ -60,12 +58,15 @@ impl Application {
             cursor_key,
         };
         Ok(Self {
-            acceptor,
+            listener,
             port,
             db,
             endpoint: api::app(state, &config.http, extra),
-            shutdown_grace: config.shutdown_grace,
-            idle_timeout: config.idle_timeout,
+            limits: ConnectionLimits {
+                head_timeout: config.http.request_head_timeout,
+                idle_timeout: config.idle_timeout,
+                shutdown_grace: config.shutdown_grace,
+            },
         })
     }
 
@@ -81,10 +82,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
-            .idle_timeout(self.idle_timeout)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
-            .await?;
+        server::serve(self.listener, self.endpoint, self.limits, shutdown).await?;
         self.db.close().await;
         Ok(())
     }

@@ -10,6 +10,7 @@ mod lifecycle;
 mod operations;
 mod pagination;
 mod protocol;
+mod starvation;
 mod tasks;
 mod users;
 mod validation;
