@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use poem::http::{header, HeaderValue, Method};
+use poem::http::{header, Method};
 use poem::middleware::{Cors, CorsEndpoint};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::observe::REQUEST_ID;
+use super::protocol::vary_by;
 
 /// CORS answered for `origins` only.
 pub struct FrontEndCors {
@@ -86,14 +87,7 @@ impl<E: Endpoint> Endpoint for FrontEndCorsEndpoint<E> {
         } else {
             self.with_cors.call(req).await?
         };
-        let headers = response.headers_mut();
-        let varies = headers
-            .get_all(header::VARY)
-            .iter()
-            .any(|vary| vary.as_bytes().eq_ignore_ascii_case(b"origin"));
-        if !varies {
-            headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
+        vary_by(response.headers_mut(), "Origin");
         Ok(response)
     }
 }

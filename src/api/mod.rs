@@ -1,5 +1,6 @@
 //! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
 
+mod compression;
 mod cors;
 mod document;
 mod error;
@@ -18,7 +19,6 @@ use std::collections::HashMap;
 
 use poem::http::Method;
 use poem::middleware::CatchPanic;
-use poem::web::Html;
 use poem::{EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
 
@@ -28,6 +28,7 @@ pub use observe::run_metrics_upkeep;
 
 use crate::config::HttpSettings;
 use crate::AppState;
+use compression::SharedDocument;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -96,21 +97,15 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         .nest("/", service)
         .at(
             "/docs",
-            poem::get(make_sync(move |_| Html(swagger_ui.clone()))),
+            poem::get(SharedDocument::new(swagger_ui, "text/html; charset=utf-8")),
         )
         .at(
             "/openapi.json",
-            poem::get(make_sync(move |_| {
-                json.clone()
-                    .with_content_type("application/json; charset=utf-8")
-            })),
+            poem::get(SharedDocument::new(json, "application/json; charset=utf-8")),
         )
         .at(
             "/openapi.yaml",
-            poem::get(make_sync(move |_| {
-                yaml.clone()
-                    .with_content_type("application/yaml; charset=utf-8")
-            })),
+            poem::get(SharedDocument::new(yaml, "application/yaml; charset=utf-8")),
         )
         .at(
             "/metrics",
@@ -125,6 +120,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         ))
         .catch_all_error(error_response)
         .with(protocol::RequestRules::new(routes))
+        .with(compression::CompressJson)
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),

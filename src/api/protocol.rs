@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::error::{ApiError, FieldError, FieldLocation};
@@ -67,6 +67,18 @@ fn static_name(method: &Method) -> &'static str {
         Method::PUT => "PUT",
         Method::PATCH => "PATCH",
         _ => "DELETE",
+    }
+}
+
+/// Says that an answer varies by request header `name`, unless it says so already.
+pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
+    let said = headers
+        .get_all(header::VARY)
+        .iter()
+        .flat_map(|vary| vary.to_str().unwrap_or_default().split(','))
+        .any(|said| said.trim().eq_ignore_ascii_case(name));
+    if !said {
+        headers.append(header::VARY, HeaderValue::from_static(name));
     }
 }
 

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{each_database, Backend, TestApp, TestDatabase};
+use crate::helpers::{each_database, start_server_process, Backend, TestApp, TestDatabase};
 
 /// Connects to the app without sending anything.
 async fn connect(app: &TestApp) -> TcpStream {
@@ -17,7 +17,10 @@ async fn connect(app: &TestApp) -> TcpStream {
 }
 
 /// Reads until the server closes the connection (or `patience` passes); returns what it sent.
-async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Option<Vec<u8>> {
+async fn read_until_closed(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    patience: Duration,
+) -> Option<Vec<u8>> {
     let mut answer = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let deadline = Instant::now() + patience;
@@ -109,11 +112,13 @@ async fn refusals_hyper_answers_itself_are_counted_in_the_metrics() {
                 "431",
             ),
         ] {
-            let mut stream = connect(&app).await;
-            let _ = stream.write_all(head.as_bytes()).await;
-            let answer = read_until_closed(&mut stream, Duration::from_secs(5))
-                .await
-                .expect("closed");
+            // Read while writing: the answer arrives before the whole head has been sent.
+            let (mut reading, mut writing) = connect(&app).await.into_split();
+            let (_, answer) = tokio::join!(
+                writing.write_all(head.as_bytes()),
+                read_until_closed(&mut reading, Duration::from_secs(5))
+            );
+            let answer = answer.expect("closed");
             let answer = String::from_utf8_lossy(&answer).into_owned();
             assert!(
                 answer.starts_with(&format!("HTTP/1.1 {status}")),
@@ -129,6 +134,119 @@ async fn refusals_hyper_answers_itself_are_counted_in_the_metrics() {
                 "{reason} in\n{metrics}"
             );
         }
+    })
+    .await;
+}
+
+/// The resident memory of a process, in bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn swagger_ui_for_300_clients_that_do_not_read_shares_one_buffer() {
+    // Request lines off: nobody reads this process's log, and a full pipe would stop it.
+    let (child, address, _log) = start_server_process(
+        &[
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("LOG", "info,task_api::request=warn"),
+        ],
+        |_| {},
+    )
+    .await;
+    let pid = child.id().unwrap();
+    let page = reqwest::get(format!("{address}/docs")).await.unwrap();
+    let page_len = page.bytes().await.unwrap().len() as u64;
+    assert!(page_len > 1_000_000, "{page_len}");
+    let before = resident_bytes(pid);
+    let mut readers = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /docs HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        readers.push(stream);
+    }
+    // Every answer has been started; none is read.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let grown = resident_bytes(pid).saturating_sub(before);
+    eprintln!(
+        "300 slow readers of a {page_len}-byte page: resident memory {} -> {} MiB",
+        before >> 20,
+        (before + grown) >> 20
+    );
+    assert!(
+        grown < 64 << 20,
+        "grew by {} MiB (a copy per reader would be {} MiB)",
+        grown >> 20,
+        (300 * page_len) >> 20
+    );
+    let health = reqwest::get(format!("{address}/health")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    drop(readers);
+}
+
+#[tokio::test]
+async fn documents_and_large_json_answers_are_compressed_for_clients_that_accept_it() {
+    use std::io::Read;
+    each_database(|app| async move {
+        let identity = app.get("/docs").await.bytes().await.unwrap();
+        let user_id = app.create_user().await;
+        for n in 0..40 {
+            app.create_titled(&user_id, &format!("a task title long enough {n}"))
+                .await;
+        }
+        let page_path = format!("/users/{user_id}/tasks?limit=40");
+        let page = app.get(&page_path).await.bytes().await.unwrap();
+        for (path, plain) in [("/docs", &identity), (page_path.as_str(), &page)] {
+            for coding in ["br", "gzip"] {
+                let response = app
+                    .client
+                    .get(app.url(path))
+                    .header("accept-encoding", coding)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(response.headers()["content-encoding"], coding, "{path}");
+                assert!(response.headers()["vary"]
+                    .to_str()
+                    .unwrap()
+                    .contains("Accept-Encoding"));
+                let compressed = response.bytes().await.unwrap();
+                assert!(compressed.len() < plain.len() / 2, "{path} {coding}");
+                let mut decoded = Vec::new();
+                match coding {
+                    "br" => brotli::Decompressor::new(&compressed[..], 4096)
+                        .read_to_end(&mut decoded)
+                        .unwrap(),
+                    _ => flate2::read::GzDecoder::new(&compressed[..])
+                        .read_to_end(&mut decoded)
+                        .unwrap(),
+                };
+                assert_eq!(&decoded[..], &plain[..], "{path} {coding}");
+            }
+        }
+        // Small answers, and clients that ask for nothing, get the plain bytes.
+        let small = app
+            .client
+            .get(app.url("/health"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert!(small.headers().get("content-encoding").is_none());
+        let plain = app.get(&page_path).await;
+        assert!(plain.headers().get("content-encoding").is_none());
     })
     .await;
 }
