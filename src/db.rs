@@ -16,6 +16,9 @@ use sea_orm::{
 
 /// How long an SQLite connection waits for another writer before giving up, unless told.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The size the SQLite write-ahead log is cut back to after a checkpoint.
+pub const WAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The key of the PostgreSQL advisory lock that serialises migrations across instances.
 const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6170_6931;
 /// How long an instance waits for another one's migrations before giving up.
@@ -84,6 +87,8 @@ impl DatabaseTarget {
             options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                // A write-ahead log grown past this is cut back to it once checkpointed.
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
         };
         Self::Sqlite { options, in_memory }
     }
@@ -119,6 +124,17 @@ impl DatabaseTarget {
                 )
             }
         }
+    }
+
+    /// Whether this is an SQLite file, whose write-ahead log needs checkpoints of its own.
+    pub fn is_sqlite_file(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite {
+                in_memory: false,
+                ..
+            }
+        )
     }
 
     /// Whether every connection to this target sees a database of its own.

@@ -92,6 +92,19 @@ impl Database {
         }
     }
 
+    /// Whether the pool has been closed.
+    pub fn is_closed(&self) -> bool {
+        match &self.connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                self.connection.get_postgres_connection_pool().is_closed()
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                self.connection.get_sqlite_connection_pool().is_closed()
+            }
+            _ => true,
+        }
+    }
+
     /// Hands every connection back and closes the pool.
     pub async fn close(&self) {
         if let Some(warm) = &self.warm {

@@ -53,6 +53,9 @@ impl Application {
             CursorKey::random()
         });
         tokio::spawn(api::run_metrics_upkeep());
+        if config.database.is_sqlite_file() {
+            tokio::spawn(keep_wal_bounded(db.clone()));
+        }
         let state = AppState {
             db: db.clone(),
             cursor_key,
@@ -85,6 +88,22 @@ impl Application {
         server::serve(self.listener, self.endpoint, self.limits, shutdown).await?;
         self.db.close().await;
         Ok(())
+    }
+}
+
+/// Four times a second, checkpoints the SQLite write-ahead log (truncating it once it has grown),
+/// until the database closes.
+async fn keep_wal_bounded(db: Database) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if db.is_closed() {
+            return;
+        }
+        if let Err(err) = store::checkpoint_wal(&db).await {
+            tracing::warn!(error = ?err, "write-ahead log checkpoint failed");
+        }
     }
 }
 

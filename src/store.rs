@@ -412,6 +412,36 @@ pub async fn ping(db: &Database) -> StoreResult<()> {
     Ok(())
 }
 
+/// The SQLite write-ahead log holding this many pages (about 4 MiB) or more is checkpointed and
+/// truncated: SQLite's own checkpoints copy its pages back but cannot restart it while readers
+/// keep using it, so under steady load it would grow without bound.
+const WAL_TRUNCATE_PAGES: i64 = 1000;
+
+/// Checkpoints SQLite's write-ahead log, truncating it once it has grown; returns its size in
+/// pages before. A truncating checkpoint waits (up to the busy timeout) for the readers of older
+/// snapshots to finish and holds new writers back meanwhile; readers go on.
+pub async fn checkpoint_wal(db: &Database) -> StoreResult<i64> {
+    let pages = wal_checkpoint(db, "PASSIVE").await?;
+    if pages >= WAL_TRUNCATE_PAGES {
+        wal_checkpoint(db, "TRUNCATE").await?;
+    }
+    Ok(pages)
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)`; returns the log's size in pages.
+async fn wal_checkpoint(db: &Database, mode: &str) -> StoreResult<i64> {
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            DatabaseBackend::Sqlite,
+            format!("PRAGMA wal_checkpoint({mode})"),
+        ))
+        .await?;
+    Ok(row
+        .map(|row| row.try_get_by_index::<i64>(1))
+        .transpose()?
+        .unwrap_or(0))
+}
+
 fn owned_task(user_id: Uuid, task_id: Uuid) -> Condition {
     Condition::all()
         .add(task::Column::Id.eq(task_id))

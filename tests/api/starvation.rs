@@ -7,7 +7,12 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{each_database, start_server_process, Backend, TestApp, TestDatabase};
+use serde_json::json;
+
+use crate::helpers::{
+    each_database, remove_sqlite_files, shared_database, start_server_process, Backend, TestApp,
+    TestDatabase,
+};
 
 /// Connects to the app without sending anything.
 async fn connect(app: &TestApp) -> TcpStream {
@@ -249,4 +254,80 @@ async fn documents_and_large_json_answers_are_compressed_for_clients_that_accept
         assert!(plain.headers().get("content-encoding").is_none());
     })
     .await;
+}
+
+#[tokio::test]
+async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (database, config, file) = shared_database(&Backend::Sqlite).await;
+    let wal = format!("{}-wal", file.as_ref().unwrap().display());
+    let app = Arc::new(TestApp::spawn(config).await);
+    let user_id = app.create_user().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    // Two readers of their own whose read transactions always overlap, as a steady stream of
+    // requests' do: SQLite's own checkpoints can then never restart the log.
+    let readers: Vec<_> = (0..2u64)
+        .map(|reader| {
+            let (url, stop) = (database.url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let db = task_api::db::DatabaseTarget::parse(&url)
+                    .unwrap()
+                    .connect(1, Duration::from_secs(5));
+                tokio::time::sleep(Duration::from_millis(100 * reader)).await;
+                while !stop.load(Ordering::SeqCst) {
+                    let read = db.begin().await.unwrap();
+                    read.execute_unprepared("SELECT count(*) FROM tasks")
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    read.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (app, user_id, stop) = (app.clone(), user_id.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut writes = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let description = "d".repeat(10_000);
+                    app.create_task(
+                        &user_id,
+                        json!({ "title": "w", "description": description }),
+                    )
+                    .await;
+                    writes += 1;
+                }
+                writes
+            })
+        })
+        .collect();
+    let mut largest = 0;
+    for _ in 0..32 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |meta| meta.len()));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut writes = 0;
+    for writer in writers {
+        writes += writer.await.unwrap();
+    }
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let database_size = std::fs::metadata(file.as_ref().unwrap()).unwrap().len();
+    eprintln!(
+        "{writes} writes of 10 KB in 8 s: database {} KiB, largest write-ahead log {} KiB",
+        database_size >> 10,
+        largest >> 10
+    );
+    assert!(
+        largest <= task_api::db::WAL_SIZE_LIMIT_BYTES,
+        "the log reached {} KiB",
+        largest >> 10
+    );
+    remove_sqlite_files(file);
 }
