@@ -37,6 +37,15 @@ pub struct Database {
     connection: DatabaseConnection,
     warm: Option<Arc<WarmConnections>>,
     sql: Arc<SqlCache>,
+    /// Title searches may hold half the pool's connections at most, so that one user searching
+    /// heavily leaves the rest to everyone else's requests.
+    searches: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+/// Leave to run one title search; the search's share of the pool is given back when dropped.
+pub struct SearchPermit<'a> {
+    _permit: SemaphorePermit<'a>,
 }
 
 impl Database {
@@ -53,10 +62,32 @@ impl Database {
             }
             _ => None,
         };
+        let (max_connections, acquire_timeout) = match &connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let options = connection.get_postgres_connection_pool().options();
+                (options.get_max_connections(), options.get_acquire_timeout())
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                let options = connection.get_sqlite_connection_pool().options();
+                (options.get_max_connections(), options.get_acquire_timeout())
+            }
+            _ => (1, Duration::from_secs(5)),
+        };
         Self {
             connection,
             warm,
             sql: Arc::default(),
+            searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
+            acquire_timeout,
+        }
+    }
+
+    /// Waits (up to the acquire timeout) for a title search's share of the pool.
+    pub async fn search_permit(&self) -> Result<SearchPermit<'_>, DbErr> {
+        match tokio::time::timeout(self.acquire_timeout, self.searches.acquire()).await {
+            Ok(Ok(permit)) => Ok(SearchPermit { _permit: permit }),
+            Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
+            Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
         }
     }
 

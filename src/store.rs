@@ -1,6 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
-use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr, Value};
+use sea_orm::sea_query::{Alias, BinOper, Expr, Func, SimpleExpr, Value};
 use sea_orm::{
     sqlx, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
     FromQueryResult, Iterable, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
@@ -331,12 +331,16 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         title_contains: filter.title_contains.is_some(),
         after: after.is_some(),
     };
-    // In the order of the SQL: the owner, the completed filter, the text (and the 0 its position
-    // must exceed), the cursor's key (thrice) and id, the limit.
-    let text_values = filter
+    // In the order of the SQL: the owner, the completed filter, the search's values, the
+    // cursor's key (thrice) and id, the limit.
+    let search = filter
         .title_contains
-        .clone()
-        .map(|text| [Value::from(text), Value::from(0)]);
+        .as_deref()
+        .map(|text| title_search(text, backend));
+    let _search_permit = match search {
+        Some(_) => Some(db.search_permit().await?),
+        None => None,
+    };
     let cursor_values = after.as_ref().map(|after| {
         let key = match &after.key {
             SortKey::Time(time) => Value::from(*time),
@@ -347,7 +351,7 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     let values = [Some(user_id.into()), filter.completed.map(Value::from)]
         .into_iter()
         .flatten()
-        .chain(text_values.into_iter().flatten())
+        .chain(search.iter().flat_map(|(_, values)| values.iter().cloned()))
         .chain(cursor_values.into_iter().flatten())
         .chain([(limit + 1).into()])
         .collect();
@@ -357,17 +361,8 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         if let Some(completed) = filter.completed {
             select = select.filter(task::Column::IsCompleted.eq(completed));
         }
-        if let Some(text) = &filter.title_contains {
-            // A plain substring test (no LIKE wildcards to escape), lower-cased by the database
-            // on both sides so that the text and the titles are folded alike.
-            let position = match backend {
-                DatabaseBackend::Postgres => "strpos",
-                _ => "instr",
-            };
-            let found = Func::cust(Alias::new(position))
-                .arg(Func::lower(Expr::col(task::Column::Title)))
-                .arg(Func::lower(Expr::value(text.as_str())));
-            select = select.filter(Expr::expr(found).gt(0));
+        if let Some((condition, _)) = search {
+            select = select.filter(condition);
         }
         if let Some(after) = after {
             let value: SimpleExpr = match after.key {
@@ -404,6 +399,36 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     let has_more = tasks.len() as u64 > limit;
     tasks.truncate(limit as usize);
     Ok(TaskPage { tasks, has_more })
+}
+
+/// The condition that a title contains `text`, case-insensitively (both lower-cased by the
+/// database, so that they fold alike), and the values it binds in order.
+fn title_search(text: &str, backend: DatabaseBackend) -> (SimpleExpr, Vec<Value>) {
+    let title = Func::lower(Expr::col(task::Column::Title));
+    match backend {
+        // LIKE can use the trigram index on lower(title); the text's own `%`, `_` and `\` are
+        // escaped with PostgreSQL's default LIKE escape, the backslash.
+        DatabaseBackend::Postgres => {
+            let escaped: String = text
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            let pattern = format!("%{escaped}%");
+            let condition =
+                Expr::expr(title).binary(BinOper::Like, Func::lower(Expr::value(pattern.clone())));
+            (condition, vec![pattern.into()])
+        }
+        // A plain substring test: no wildcards at all.
+        _ => {
+            let position = Func::cust(Alias::new("instr"))
+                .arg(title)
+                .arg(Func::lower(Expr::value(text)));
+            (Expr::expr(position).gt(0), vec![text.into(), 0.into()])
+        }
+    }
 }
 
 /// Whether the database answers at all.

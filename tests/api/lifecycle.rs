@@ -120,11 +120,14 @@ async fn migrations_go_down_and_up_again() {
         let create_user = || client.post(format!("{address}/users")).send();
 
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
-        // Down reverts one migration at a time: first the sort indexes, the tables still serve.
-        startup::migrate(&config, db.connection(), MigrationCommand::Down)
-            .await
-            .unwrap();
-        expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
+        // Down reverts one migration at a time: first the search index, then the sort indexes;
+        // the tables still serve.
+        for _ in 0..2 {
+            startup::migrate(&config, db.connection(), MigrationCommand::Down)
+                .await
+                .unwrap();
+            expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
+        }
         startup::migrate(&config, db.connection(), MigrationCommand::Down)
             .await
             .unwrap();
@@ -385,4 +388,76 @@ async fn a_neon_style_url_connects_unchanged() {
         row.try_get::<bool>("", "ssl").unwrap(),
         "the connection uses TLS"
     );
+}
+
+#[tokio::test]
+async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_works_where_not() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let has_index = |url: String| async move {
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let row = db
+            .query_one(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'idx_tasks_title_trigram'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        db.close().await.unwrap();
+        row.try_get::<i64>("", "n").unwrap() == 1
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url.clone())).await;
+    let app = TestApp::spawn(database.config()).await;
+    drop(app);
+    assert!(
+        has_index(database.url.clone()).await,
+        "pg_trgm creatable: indexed"
+    );
+
+    // A role that may create tables but not extensions (no CREATE on the database).
+    let restricted = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let role = format!("taskapi_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(&restricted.url).await.unwrap();
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT ALL ON SCHEMA public TO {role}"),
+    ] {
+        admin.execute_unprepared(&statement).await.unwrap();
+    }
+    let as_role = restricted.url.replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(
+        as_role, restricted.url,
+        "TEST_DATABASE_URL names user postgres"
+    );
+    let mut config = restricted.config();
+    config.database = task_api::db::DatabaseTarget::parse(&as_role).unwrap();
+    let app = TestApp::spawn(config).await;
+    let user_id = app.create_user().await;
+    app.create_titled(&user_id, "100% sure_thing").await;
+    app.create_titled(&user_id, "100 percent").await;
+    let page = app
+        .get_ok(&format!("/users/{user_id}/tasks?q=0%25%20SURE_"))
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert!(
+        !has_index(restricted.url.clone()).await,
+        "no pg_trgm: no index"
+    );
+    drop(app);
+    admin
+        .execute_unprepared(&format!("DROP OWNED BY {role} CASCADE"))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    drop(restricted);
+    let cleanup = sea_orm::Database::connect(&database.url).await.unwrap();
+    cleanup
+        .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+    cleanup.close().await.unwrap();
 }

@@ -331,3 +331,63 @@ async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
     );
     remove_sqlite_files(file);
 }
+
+#[tokio::test]
+async fn one_users_heavy_searches_hold_half_the_pool_at_most() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return;
+    };
+    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let mut config = database.config();
+    config.database_max_connections = 4;
+    let app = std::sync::Arc::new(TestApp::spawn(config).await);
+    let searcher = app.create_user().await;
+    let other = app.create_user().await;
+    let task = app.create_titled(&other, "someone else's").await;
+    let other_task = format!("/users/{other}/tasks/{}", task["id"].as_str().unwrap());
+    let admin = sea_orm::Database::connect(&database.url).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "INSERT INTO tasks (id, user_id, title, is_completed, created_at, updated_at) \
+             SELECT gen_random_uuid(), '{searcher}', 'task ' || n, false, now(), now() \
+             FROM generate_series(1, 200000) AS n"
+        ))
+        .await
+        .unwrap();
+    // Two letters: too short for the trigram index, so every search reads all 200,000 tasks.
+    let searches: Vec<_> = (0..12)
+        .map(|_| {
+            let (app, searcher) = (app.clone(), searcher.clone());
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    let page = app.get_ok(&format!("/users/{searcher}/tasks?q=zz")).await;
+                    assert_eq!(page["items"], serde_json::json!([]));
+                }
+            })
+        })
+        .collect();
+    let mut most = 0i64;
+    while !searches.iter().all(|search| search.is_finished()) {
+        let row = admin
+            .query_one(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE state = 'active' AND query ILIKE '%like lower(%' \
+                 AND pid <> pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        most = most.max(row.try_get::<i64>("", "n").unwrap());
+        // Another user's reads go on meanwhile.
+        assert_eq!(app.get(&other_task).await.status(), StatusCode::OK);
+    }
+    for search in searches {
+        search.await.unwrap();
+    }
+    eprintln!("searches running at once: at most {most} of a pool of 4");
+    assert!((1..=2).contains(&most), "{most} searches at once");
+    admin.close().await.unwrap();
+}
