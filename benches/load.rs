@@ -59,6 +59,8 @@ const HARNESS_APPLICATION: &str = "taskapi-bench-harness";
 const USERS: u64 = 100;
 const TASKS_PER_USER: u64 = 10_000;
 const DEEP_TASKS: u64 = 100_000;
+/// Connections of other users' reads in the search-isolation measurement.
+const ISOLATION_READERS: u32 = 4;
 /// How deep the `list_deep` page is, and the page size used to walk there.
 const DEEP_OFFSET: u64 = 50_000;
 const WALK_LIMIT: u64 = 100;
@@ -484,6 +486,7 @@ impl Bench {
                 rows.push(row);
             }
         }
+        let isolation = self.search_isolation(server.port, &pool_file)?;
         drop(server);
 
         let startups = self.startup_times()?;
@@ -516,6 +519,14 @@ impl Bench {
                 );
             }
         }
+        let (alone, during, searches) = &isolation;
+        println!();
+        println!(
+            "search isolation: other users' get_task (c{ISOLATION_READERS}) p50/p99 {:.2}/{:.2} ms \
+             alone, {:.2}/{:.2} ms while one user searches (c16 `?q=zz` over {DEEP_TASKS} tasks, \
+             {:.0} searches/s, {} non-2xx)",
+            alone.p50_ms, alone.p99_ms, during.p50_ms, during.p99_ms, searches.rps, searches.non_2xx
+        );
         let mut sorted = startups.clone();
         sorted.sort_by(f64::total_cmp);
         println!();
@@ -558,6 +569,42 @@ impl Bench {
         }
         eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Other users' `get_task` alone, then while one user's searches run (16 connections of a
+    /// two-letter search, which no index can narrow, over the deep user's tasks); returns
+    /// (alone, during, the searches).
+    fn search_isolation(&self, port: u16, pool_file: &Path) -> Result<(Load, Load, Load)> {
+        let search_path = format!("/users/{}/tasks?q=zz", self.deep_user);
+        let readers = Wrk {
+            scenario: Scenario::GetTask,
+            connections: ISOLATION_READERS,
+            seconds: self.options.seconds,
+            port,
+            pool_file,
+            deep_path: "",
+        };
+        let searches = Wrk {
+            scenario: Scenario::ListDeep,
+            connections: 16,
+            seconds: self.options.seconds + 2,
+            port,
+            pool_file,
+            deep_path: &search_path,
+        };
+        let alone = readers.run()?;
+        let (during, searched) = std::thread::scope(|scope| {
+            let searching = scope.spawn(|| searches.run());
+            std::thread::sleep(Duration::from_secs(1));
+            let during = readers.run();
+            (during, searching.join().expect("the search thread ends"))
+        });
+        let (during, searched) = (during?, searched?);
+        eprintln!(
+            "search isolation: get_task p99 {:.2} ms alone, {:.2} ms during searches",
+            alone.p99_ms, during.p99_ms
+        );
+        Ok((alone, during, searched))
     }
 
     fn describe(&self) -> String {

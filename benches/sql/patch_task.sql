@@ -6,4 +6,4 @@
 -- :new_id, :now a new time-ordered id and the current time (fetched with \gset);
 -- :title a random integer; the others are constants, defined below for -D.
 \set title random(1, 1000000000)
-UPDATE "tasks" SET "title" = :title, "updated_at" = (CASE WHEN ("tasks"."title" <> :title) THEN :now ELSE "updated_at" END) WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id RETURNING *;
+UPDATE "tasks" SET "title" = :title, "updated_at" = (CASE WHEN ("tasks"."title" <> :title) THEN GREATEST(:now, "updated_at") ELSE "updated_at" END) WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id RETURNING "id", "user_id", "title", "description", "is_completed", "created_at", "updated_at";
