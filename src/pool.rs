@@ -19,6 +19,7 @@ use sea_orm::{
 };
 use sea_query_binder::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
+use uuid::Uuid;
 
 use crate::sql_cache::{Shape, SqlCache};
 
@@ -37,15 +38,21 @@ pub struct Database {
     connection: DatabaseConnection,
     warm: Option<Arc<WarmConnections>>,
     sql: Arc<SqlCache>,
-    /// Title searches may hold half the pool's connections at most, so that one user searching
-    /// heavily leaves the rest to everyone else's requests.
+    /// Title searches may hold half the pool's connections at most, and one user's searches one
+    /// at a time (users share these by their id's hash), so that one user searching heavily
+    /// leaves the rest of the pool, and of the database's CPU, to everyone else's requests.
     searches: Arc<Semaphore>,
+    searches_by_user: Arc<[Semaphore]>,
     acquire_timeout: Duration,
 }
 
-/// Leave to run one title search; the search's share of the pool is given back when dropped.
+/// How many slots users' searches are spread over, one search running in each at a time.
+const USER_SEARCH_SLOTS: usize = 64;
+
+/// Leave to run one title search; given back when dropped.
 pub struct SearchPermit<'a> {
-    _permit: SemaphorePermit<'a>,
+    _user: SemaphorePermit<'a>,
+    _pool: SemaphorePermit<'a>,
 }
 
 impl Database {
@@ -78,14 +85,25 @@ impl Database {
             warm,
             sql: Arc::default(),
             searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
+            searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             acquire_timeout,
         }
     }
 
-    /// Waits (up to the acquire timeout) for a title search's share of the pool.
-    pub async fn search_permit(&self) -> Result<SearchPermit<'_>, DbErr> {
-        match tokio::time::timeout(self.acquire_timeout, self.searches.acquire()).await {
-            Ok(Ok(permit)) => Ok(SearchPermit { _permit: permit }),
+    /// Waits (up to the acquire timeout) for the user's turn to search and the searches' share
+    /// of the pool.
+    pub async fn search_permit(&self, user_id: Uuid) -> Result<SearchPermit<'_>, DbErr> {
+        let slot = &self.searches_by_user[user_id.as_u128() as usize % USER_SEARCH_SLOTS];
+        let permits = async {
+            let user = slot.acquire().await?;
+            let pool = self.searches.acquire().await?;
+            Ok::<_, tokio::sync::AcquireError>(SearchPermit {
+                _user: user,
+                _pool: pool,
+            })
+        };
+        match tokio::time::timeout(self.acquire_timeout, permits).await {
+            Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
             Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
         }

@@ -338,7 +338,7 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         .as_deref()
         .map(|text| title_search(text, backend));
     let _search_permit = match search {
-        Some(_) => Some(db.search_permit().await?),
+        Some(_) => Some(db.search_permit(user_id).await?),
         None => None,
     };
     let cursor_values = after.as_ref().map(|after| {
