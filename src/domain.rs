@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-/// Longest title, in Unicode scalar values, after trimming.
+/// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;
 /// Longest description, in Unicode scalar values.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
-/// A task title: trimmed, 1 to 255 characters.
+/// A task title: 1 to 255 characters as sent, at least one of them not white space (Unicode's
+/// White_Space, as `char::is_whitespace`), stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskTitle(String);
 
@@ -22,13 +23,12 @@ pub fn check_storable(text: &str) -> Result<(), String> {
 impl TaskTitle {
     pub fn parse(raw: &str) -> Result<Self, String> {
         check_storable(raw)?;
-        let trimmed = raw.trim();
-        match trimmed.chars().count() {
-            0 => Err("must not be empty or only white space".to_owned()),
+        match raw.chars().count() {
             n if n > TITLE_MAX_CHARS => Err(format!(
                 "must be at most {TITLE_MAX_CHARS} characters (got {n})"
             )),
-            _ => Ok(Self(trimmed.to_owned())),
+            _ if raw.trim().is_empty() => Err("must not be empty or only white space".to_owned()),
+            _ => Ok(Self(raw.trim().to_owned())),
         }
     }
 
@@ -104,6 +104,9 @@ mod tests {
         assert_eq!(TaskTitle::parse("  milk \n").unwrap().into_inner(), "milk");
         assert!(TaskTitle::parse(&"é".repeat(255)).is_ok());
         assert!(TaskTitle::parse(&"é".repeat(256)).is_err());
+        // Counted as sent: 255 characters after trimming, 258 before, is too long.
+        assert!(TaskTitle::parse(&format!("\u{b}\n{}\t", "a".repeat(255))).is_err());
+        assert!(TaskTitle::parse("\u{a0}").is_err());
         assert!(TaskTitle::parse(" \t ").is_err());
         assert!(TaskTitle::parse("a\0b").is_err());
     }

@@ -7,15 +7,29 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, ErrorEnvelope};
-use super::TaskApiService;
+use super::{TaskApiService, TAG_ORDER};
 use poem_openapi::types::Type;
+use poem_openapi::Tags;
 
 /// The complete document of every operation.
 pub fn task_operations(service: &TaskApiService) -> Value {
     let mut document: Value =
         serde_json::from_str(&service.spec()).expect("poem-openapi writes valid JSON");
     close_request_bodies(&mut document);
+    order_tags(&mut document);
     document
+}
+
+/// Lists the tags in `TAG_ORDER` (poem-openapi sorts them by name).
+fn order_tags(document: &mut Value) {
+    if let Some(tags) = document["tags"].as_array_mut() {
+        let position = |tag: &Value| {
+            TAG_ORDER
+                .iter()
+                .position(|known| Some(known.name()) == tag["name"].as_str())
+        };
+        tags.sort_by_key(position);
+    }
 }
 
 /// Marks each request body schema `additionalProperties: false`: every JSON body the API takes
@@ -118,7 +132,112 @@ fn collect_references(value: &Value, names: &mut Vec<String>) {
     }
 }
 
-/// A document as YAML.
+/// A document as YAML that reads the same in a YAML 1.1 loader (PyYAML, and the generators built
+/// on it) as in a 1.2 one: a string a 1.1 loader would take for another type (a timestamp,
+/// `yes`/`no`/`on`/`off`, `1_000`, `1:30`, `0b1`) is quoted, as 1.2 strings already are.
 pub fn to_yaml(document: &Value) -> String {
-    serde_yaml::to_string(document).expect("JSON values are YAML")
+    let mut ambiguous = Vec::new();
+    let marked = mark_yaml11_ambiguous(document, &mut ambiguous);
+    let mut yaml = serde_yaml::to_string(&marked).expect("JSON values are YAML");
+    // Last first, so that marker 1 never replaces a part of marker 10.
+    for (index, text) in ambiguous.iter().enumerate().rev() {
+        let quoted = format!("'{}'", text.replace('\'', "''"));
+        yaml = yaml.replace(&format!("'{}'", yaml11_marker(index)), &quoted);
+    }
+    yaml
+}
+
+/// A stand-in YAML must quote (it starts with an indicator), unlike any string of the document.
+fn yaml11_marker(index: usize) -> String {
+    format!("@yaml11-{index}@")
+}
+
+/// `value` with each string (key or value) a YAML 1.1 loader would not read as a string replaced
+/// by a marker; the strings, by marker index, in `ambiguous`.
+fn mark_yaml11_ambiguous(value: &Value, ambiguous: &mut Vec<String>) -> Value {
+    let mark = |text: &str, ambiguous: &mut Vec<String>| {
+        if is_yaml11_non_string(text) {
+            ambiguous.push(text.to_owned());
+            yaml11_marker(ambiguous.len() - 1)
+        } else {
+            text.to_owned()
+        }
+    };
+    match value {
+        Value::String(text) => Value::String(mark(text, ambiguous)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| mark_yaml11_ambiguous(item, ambiguous))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let key = mark(key, ambiguous);
+                    (key, mark_yaml11_ambiguous(item, ambiguous))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether a plain YAML 1.1 scalar with this text resolves to something other than a string:
+/// PyYAML's implicit resolvers for booleans, integers, floats, nulls and timestamps.
+fn is_yaml11_non_string(text: &str) -> bool {
+    static RESOLVERS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RESOLVERS
+        .get_or_init(|| {
+            regex::Regex::new(concat!(
+                r"^(?:",
+                r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+                r"|[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+",
+                r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
+                r"|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?",
+                r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+                r"|~|null|Null|NULL|",
+                r"|[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}",
+                r"(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?",
+                r")$"
+            ))
+            .expect("the resolvers are valid patterns")
+        })
+        .is_match(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_a_yaml_1_1_loader_would_retype_are_quoted() {
+        let document = json!({
+            "example": "2026-11-24T06:21:35.123456Z",
+            "day": "2026-11-24",
+            "answer": "yes",
+            "off": ["on", "1_000", "1:30", "0b1", "plain text", "1.5"],
+            "count": 255,
+            "ratio": 0.5
+        });
+        let yaml = to_yaml(&document);
+        for quoted in [
+            "example: '2026-11-24T06:21:35.123456Z'",
+            "day: '2026-11-24'",
+            "answer: 'yes'",
+            "'off':",
+            "- 'on'",
+            "- '1_000'",
+            "- '1:30'",
+            "- '0b1'",
+            "- plain text",
+            "count: 255",
+            "ratio: 0.5",
+        ] {
+            assert!(yaml.contains(quoted), "{quoted} in\n{yaml}");
+        }
+        let back: Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, document);
+    }
 }

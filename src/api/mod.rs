@@ -30,27 +30,32 @@ use crate::config::HttpSettings;
 use crate::AppState;
 use compression::SharedDocument;
 
-#[derive(Tags)]
+/// The API's tags (see `TAG_ORDER`).
+#[derive(Tags, Clone, Copy)]
 pub enum ApiTags {
-    /// A user's tasks
-    Tasks,
     /// Users, who own tasks
     Users,
+    /// A user's tasks
+    Tasks,
     /// Whether the server is alive and ready
     Health,
 }
 
+/// The tags in the order a newcomer needs them (and Swagger UI lists them): users first, who
+/// own the tasks, then the tasks, then health.
+pub const TAG_ORDER: [ApiTags; 3] = [ApiTags::Users, ApiTags::Tasks, ApiTags::Health];
+
 pub(crate) type TaskApiService =
-    OpenApiService<(tasks::TasksApi, users::UsersApi, health::HealthApi), ()>;
+    OpenApiService<(users::UsersApi, tasks::TasksApi, health::HealthApi), ()>;
 
 /// The OpenAPI service of every operation.
 pub fn openapi_service(state: AppState) -> TaskApiService {
     OpenApiService::new(
         (
-            tasks::TasksApi {
+            users::UsersApi {
                 state: state.clone(),
             },
-            users::UsersApi {
+            tasks::TasksApi {
                 state: state.clone(),
             },
             health::HealthApi { state },

@@ -30,11 +30,16 @@ const SEARCH_MAX_CHARS: usize = 255;
 #[derive(Object)]
 #[oai(rename = "TaskInput", deny_unknown_fields, example)]
 pub struct TaskInputSchema {
-    /// Required; surrounding white space is trimmed; then 1 to 255 characters.
-    #[oai(validator(min_length = 1, max_length = 255))]
+    /// Required: 1 to 255 characters as sent, at least one of them not white space, no NUL;
+    /// stored with surrounding white space trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    ))]
     pub title: String,
-    /// At most 10,000 characters; absent or null for none.
-    #[oai(validator(max_length = 10000), nullable)]
+    /// At most 10,000 characters, no NUL; absent or null for none.
+    #[oai(validator(max_length = 10000, pattern = r"^[^\u0000]*$"), nullable)]
     pub description: Option<String>,
     /// Whether the task is done; defaults to false.
     pub is_completed: Option<bool>,
@@ -56,11 +61,16 @@ impl Example for TaskInputSchema {
 #[derive(Object)]
 #[oai(rename = "TaskPatch", deny_unknown_fields, example)]
 pub struct TaskPatchSchema {
-    /// Surrounding white space is trimmed; then 1 to 255 characters; null is refused.
-    #[oai(validator(min_length = 1, max_length = 255))]
+    /// 1 to 255 characters as sent, at least one of them not white space, no NUL; stored with
+    /// surrounding white space trimmed; null is refused.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    ))]
     pub title: Option<String>,
-    /// At most 10,000 characters; null clears it.
-    #[oai(validator(max_length = 10000), nullable)]
+    /// At most 10,000 characters, no NUL; null clears it.
+    #[oai(validator(max_length = 10000, pattern = r"^[^\u0000]*$"), nullable)]
     pub description: MaybeUndefined<String>,
     /// Whether the task is done.
     pub is_completed: Option<bool>,
@@ -184,10 +194,8 @@ pub struct CursorToken(String);
 
 impl ParamValue for CursorToken {
     fn schema() -> MetaSchema {
-        MetaSchema {
-            example: Some("eyJ1c2VyX2lkIjoi…".into()),
-            ..MetaSchema::new("string")
-        }
+        // No example: any string but a cursor this server made is refused.
+        MetaSchema::new("string")
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
@@ -202,6 +210,7 @@ impl ParamValue for TitleSearch {
     fn schema() -> MetaSchema {
         MetaSchema {
             max_length: Some(SEARCH_MAX_CHARS),
+            pattern: Some(r"^[^\u0000]*$".to_owned()),
             example: Some("milk".into()),
             ..MetaSchema::new("string")
         }
@@ -295,7 +304,9 @@ impl TasksApi {
         user_id: Path<Param<Uuid>>,
         /// How many tasks a page holds: 1 to 100 (never clamped).
         limit: Query<Option<Param<PageSize>>>,
-        /// The previous page's `next_cursor`, unchanged; absent for the first page.
+        /// The previous page's `next_cursor`, unchanged; absent for the first page. It is signed:
+        /// a changed, truncated or made-up cursor, or one used with another `sort`, filter or
+        /// user, is a 400 naming `cursor`.
         cursor: Query<Option<Param<CursorToken>>>,
         /// Only completed (`true`) or open (`false`) tasks.
         completed: Query<Option<Param<bool>>>,

@@ -79,8 +79,10 @@ async fn every_operation_is_documented_for_generators() {
         );
         for parameter in operation["parameters"].as_array().into_iter().flatten() {
             assert!(parameter["description"].is_string(), "{name}: {parameter}");
-            assert!(
+            // A cursor is valid only as this server made it: no example could be.
+            assert_eq!(
                 parameter["schema"]["example"] != Value::Null,
+                parameter["name"] != "cursor",
                 "{name}: example of {parameter}"
             );
         }
@@ -200,4 +202,72 @@ async fn every_schema_field_is_described_and_bodies_are_closed() {
     codes.sort();
     documented.sort();
     assert_eq!(codes, documented, "the closed list of codes");
+}
+
+/// The schema's pattern, as a regex that must match the whole text.
+fn pattern(schema: &Value) -> regex::Regex {
+    regex::Regex::new(schema["pattern"].as_str().expect("a pattern")).unwrap()
+}
+
+#[tokio::test]
+async fn the_documented_text_rules_are_the_rules_the_server_applies() {
+    use task_api::domain::{TaskDescription, TaskTitle, DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS};
+    let document = openapi_document();
+    let schemas = &document["components"]["schemas"];
+    for body in ["TaskInput", "TaskPatch"] {
+        let title = &schemas[body]["properties"]["title"];
+        assert_eq!(title["maxLength"], TITLE_MAX_CHARS, "{body}");
+        assert_eq!(title["minLength"], 1, "{body}");
+        let title_pattern = pattern(title);
+        let description = &schemas[body]["properties"]["description"];
+        assert_eq!(description["maxLength"], DESCRIPTION_MAX_CHARS, "{body}");
+        let description_pattern = pattern(description);
+        // Every character alone, and beside a letter: the schema and the server agree on which
+        // are white space and which cannot be stored.
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("a{c}")] {
+                assert_eq!(
+                    title_pattern.is_match(&text),
+                    TaskTitle::parse(&text).is_ok(),
+                    "{body} title {:?}",
+                    text
+                );
+                assert_eq!(
+                    description_pattern.is_match(&text),
+                    TaskDescription::parse(&text).is_ok(),
+                    "{body} description {:?}",
+                    text
+                );
+            }
+        }
+        // Lengths count characters as sent, white space included.
+        let padded = format!(" {} ", "a".repeat(TITLE_MAX_CHARS - 2));
+        assert!(TaskTitle::parse(&padded).is_ok());
+        assert!(TaskTitle::parse(&format!("{padded} ")).is_err());
+    }
+    let search = operations(&document)
+        .into_iter()
+        .find(|(_, _, operation)| operation["operationId"] == "listTasks")
+        .and_then(|(_, _, operation)| {
+            operation["parameters"]
+                .as_array()?
+                .iter()
+                .find(|parameter| parameter["name"] == "q")
+                .cloned()
+        })
+        .expect("listTasks has q");
+    assert!(!pattern(&search["schema"]).is_match("a\0b"));
+    assert!(pattern(&search["schema"]).is_match("milk"));
+}
+
+#[tokio::test]
+async fn tags_are_listed_in_the_order_a_newcomer_needs_them() {
+    let document = openapi_document();
+    let tags: Vec<&str> = document["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["Users", "Tasks", "Health"]);
 }

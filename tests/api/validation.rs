@@ -53,12 +53,19 @@ async fn title_must_be_a_non_blank_string_of_at_most_255_characters() {
         )
         .await;
 
-        // 255 characters, counted as characters not bytes, and trimmed first.
-        let longest = "é".repeat(255);
+        // 255 characters as sent, counted as characters not bytes, white space included; stored
+        // trimmed.
+        let longest = "é".repeat(251);
         let task = app
             .create_task(&user_id, json!({ "title": format!("  {longest}  ") }))
             .await;
         assert_eq!(task["title"], longest);
+        let padded_too_long = json!({ "title": format!("  {}  ", "é".repeat(252)) });
+        expect_invalid(
+            app.post_json(&tasks, &padded_too_long).await,
+            &[("title", "body")],
+        )
+        .await;
         // Nothing above was written.
         let unchanged = app.get_ok(&task_path).await;
         assert_eq!(unchanged["title"], "original");
