@@ -342,6 +342,16 @@ pub fn postgres_admin_url() -> Option<String> {
         })
 }
 
+/// A PostgreSQL database of this test's own, or `None` (said on stderr) when
+/// `TEST_DATABASE_URL` is not set: for the tests only PostgreSQL can run.
+pub async fn postgres_database() -> Option<TestDatabase> {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+        return None;
+    };
+    Some(TestDatabase::create(&Backend::Postgres(admin_url)).await)
+}
+
 /// A TCP proxy in front of PostgreSQL that can take the database away and bring it back.
 ///
 /// `cut` ends every connection as `pg_terminate_backend` would, and refuses new ones: nothing

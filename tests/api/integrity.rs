@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use task_api::db::DatabaseTarget;
 
 use crate::helpers::{
-    expect_error, expect_json, postgres_admin_url, remove_sqlite_files, shared_database, Backend,
+    expect_error, expect_json, postgres_database, remove_sqlite_files, shared_database, Backend,
     PgProxy, TestApp, TestDatabase,
 };
 
@@ -160,11 +160,9 @@ async fn writes_stuck_behind_a_lock_answer_503_at_the_databases_own_timeout() {
 
 #[tokio::test]
 async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let proxy = PgProxy::to("127.0.0.1:5432").await;
     let mut config = database.config();
     config.database = DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
@@ -252,11 +250,9 @@ async fn updated_at_never_goes_backwards_under_concurrent_writes() {
 
 #[tokio::test]
 async fn statements_survive_a_schema_change_under_a_live_server() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let app = TestApp::spawn(database.config()).await;
     let user_id = app.create_user().await;
     let task = app.create_titled(&user_id, "before").await;

@@ -12,8 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, remove_sqlite_files, server_command,
-    shared_database, start_server_process, test_routes, Backend, TestApp, TestDatabase,
+    each_database, expect_error, expect_invalid, expect_json, postgres_database,
+    remove_sqlite_files, server_command, shared_database, start_server_process, test_routes,
+    Backend, TestApp, TestDatabase,
 };
 
 #[tokio::test]
@@ -393,8 +394,7 @@ async fn a_neon_style_url_connects_unchanged() {
 #[tokio::test]
 async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_works_where_not() {
     use sea_orm::{ConnectionTrait, Statement};
-    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
     let has_index = |url: String| async move {
@@ -410,7 +410,6 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
         db.close().await.unwrap();
         row.try_get::<i64>("", "n").unwrap() == 1
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url.clone())).await;
     let app = TestApp::spawn(database.config()).await;
     drop(app);
     assert!(
@@ -419,7 +418,7 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
     );
 
     // A role that may create tables but not extensions (no CREATE on the database).
-    let restricted = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let restricted = postgres_database().await.expect("PostgreSQL is there");
     let role = format!("taskapi_{}", uuid::Uuid::new_v4().simple());
     let admin = sea_orm::Database::connect(&restricted.url).await.unwrap();
     for statement in [

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, postgres_admin_url, server_command,
-    start_server_process, Backend, PgProxy, TestApp, TestDatabase,
+    each_database, expect_error, expect_json, postgres_admin_url, postgres_database,
+    server_command, start_server_process, Backend, PgProxy, TestApp, TestDatabase,
 };
 
 /// What one load worker saw.
@@ -104,11 +104,9 @@ async fn all_tasks(app: &TestApp, user_id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inventing_nothing() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let proxy = PgProxy::to("127.0.0.1:5432").await;
     let mut config = database.config();
     config.database = task_api::db::DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
@@ -233,11 +231,7 @@ async fn server_connections(app: &TestApp) -> i64 {
 
 /// A server on a PostgreSQL database of its own with a pool of `max_connections`.
 async fn app_with_pool(max_connections: u32) -> Option<(TestDatabase, TestApp)> {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
-        return None;
-    };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
+    let database = postgres_database().await?;
     let mut config = database.config();
     config.database_max_connections = max_connections;
     let app = TestApp::spawn(config).await;
@@ -318,11 +312,9 @@ async fn a_connection_the_database_ended_serves_no_second_request() {
 
 #[tokio::test]
 async fn the_server_waits_for_a_database_that_comes_up_late() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let proxy = PgProxy::to("127.0.0.1:5432").await;
     proxy.cut();
     let proxied = database.proxied_url(&proxy);
@@ -645,11 +637,9 @@ async fn cors_answers_configured_origins_and_others_as_any_request() {
 
 #[tokio::test]
 async fn sslmode_verify_full_verifies_the_server_certificate() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     // The local server's certificate is self-signed for `localhost`: trusted only when named.
     let by_name = database.url.replacen("127.0.0.1", "localhost", 1);
     let separator = if by_name.contains('?') { '&' } else { '?' };
@@ -737,11 +727,9 @@ async fn migrations_run_on_migration_database_url_and_channel_binding_is_warned_
 
 #[tokio::test]
 async fn two_server_processes_started_at_once_both_serve_every_write() {
-    let Some(admin_url) = postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let env = [
         ("DATABASE_URL", database.url.as_str()),
         (

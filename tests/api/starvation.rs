@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 use serde_json::json;
 
 use crate::helpers::{
-    each_database, remove_sqlite_files, shared_database, start_server_process, Backend, TestApp,
-    TestDatabase,
+    each_database, postgres_database, remove_sqlite_files, shared_database, start_server_process,
+    Backend, TestApp, TestDatabase,
 };
 
 /// Connects to the app without sending anything.
@@ -335,11 +335,9 @@ async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
 #[tokio::test]
 async fn one_users_heavy_searches_run_one_at_a_time() {
     use sea_orm::{ConnectionTrait, Statement};
-    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
-        eprintln!("PostgreSQL only: set TEST_DATABASE_URL");
+    let Some(database) = postgres_database().await else {
         return;
     };
-    let database = TestDatabase::create(&Backend::Postgres(admin_url)).await;
     let mut config = database.config();
     config.database_max_connections = 4;
     let app = std::sync::Arc::new(TestApp::spawn(config).await);
