@@ -6,14 +6,12 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod pagination;
-pub mod pool;
 pub mod server;
-pub mod sql_cache;
 pub mod startup;
 pub mod store;
 
+use crate::db::Database;
 use crate::pagination::CursorKey;
-use crate::pool::Database;
 
 /// What every request handler shares.
 #[derive(Clone)]

@@ -78,7 +78,9 @@ fn main() -> ExitCode {
                     MigrateAction::Down => MigrationCommand::Down,
                     MigrateAction::Status => MigrationCommand::Status,
                 };
-                let db = config.database.connect(1, config.database_acquire_timeout);
+                let db = task_api::db::Database::new(
+                    config.database.connect(1, config.database_acquire_timeout),
+                );
                 startup::migrate(&config, &db, command).await
             }
             Command::Openapi { yaml } => {

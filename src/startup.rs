@@ -4,14 +4,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use poem::Route;
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::Config;
-use crate::db::{self, MigrationCommand};
+use crate::db::{self, Database, MigrationCommand};
 use crate::pagination::CursorKey;
-use crate::pool::Database;
 use crate::server::{self, ConnectionLimits};
 use crate::store;
 use crate::AppState;
@@ -39,7 +37,7 @@ impl Application {
             .map_err(|err| format!("cannot listen on {address}: {err}"))?;
         wait_for_database(&db, config.startup_database_wait).await?;
         if config.run_migrations {
-            migrate(config, db.connection(), MigrationCommand::Up).await?;
+            migrate(config, &db, MigrationCommand::Up).await?;
         }
         let port = listener
             .local_addr()
@@ -149,7 +147,7 @@ async fn wait_for_database(db: &Database, patience: Duration) -> Result<(), Stri
 /// server's own connection.
 pub async fn migrate(
     config: &Config,
-    server_db: &DatabaseConnection,
+    server_db: &Database,
     command: MigrationCommand,
 ) -> Result<(), String> {
     let target = config
@@ -157,7 +155,7 @@ pub async fn migrate(
         .as_ref()
         .unwrap_or(&config.database);
     let outcome = if target.is_in_memory() {
-        db::migrate(server_db, command).await
+        db::migrate(server_db.migration_connection(), command).await
     } else {
         let migration_db = target.connect(1, config.database_acquire_timeout);
         let outcome = db::migrate(&migration_db, command).await;

@@ -9,11 +9,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db;
+use crate::db::sql_cache::Shape;
+use crate::db::Database;
 use crate::domain::{self, TaskChanges, TaskFields};
 use crate::entity::{task, user};
 use crate::pagination::{SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
-use crate::pool::Database;
-use crate::sql_cache::Shape;
 
 /// Why a store operation did not succeed.
 #[derive(Debug)]

@@ -75,7 +75,7 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 /// never touched): for `task-api openapi` and the contract test.
 pub fn openapi_document() -> serde_json::Value {
     let state = AppState {
-        db: crate::pool::Database::new(
+        db: crate::db::Database::new(
             crate::db::DatabaseTarget::sqlite_in_memory()
                 .connect(1, std::time::Duration::from_secs(1)),
         ),

@@ -10,7 +10,7 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
 
-use crate::pool::Database;
+use crate::db::Database;
 
 /// The request id header, taken from the request or made, and returned on every response.
 pub const REQUEST_ID: &str = "x-request-id";

@@ -181,7 +181,7 @@ pub fn test_routes() -> Route {
 pub struct TestApp {
     pub address: String,
     /// The app's own database, for setting up what the API cannot make (equal timestamps).
-    pub db: task_api::pool::Database,
+    pub db: task_api::db::Database,
     pub client: Client,
     pub shutdown: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,

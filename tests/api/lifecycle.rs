@@ -124,12 +124,12 @@ async fn migrations_go_down_and_up_again() {
         // Down reverts one migration at a time: first the search index, then the sort indexes;
         // the tables still serve.
         for _ in 0..2 {
-            startup::migrate(&config, db.connection(), MigrationCommand::Down)
+            startup::migrate(&config, &db, MigrationCommand::Down)
                 .await
                 .unwrap();
             expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
         }
-        startup::migrate(&config, db.connection(), MigrationCommand::Down)
+        startup::migrate(&config, &db, MigrationCommand::Down)
             .await
             .unwrap();
         // The tables are gone: the server answers 500, opaquely.
@@ -143,13 +143,13 @@ async fn migrations_go_down_and_up_again() {
             !error.to_string().to_lowercase().contains("users"),
             "no SQL in {error}"
         );
-        startup::migrate(&config, db.connection(), MigrationCommand::Status)
+        startup::migrate(&config, &db, MigrationCommand::Status)
             .await
             .unwrap();
-        startup::migrate(&config, db.connection(), MigrationCommand::Up)
+        startup::migrate(&config, &db, MigrationCommand::Up)
             .await
             .unwrap();
-        startup::migrate(&config, db.connection(), MigrationCommand::Up)
+        startup::migrate(&config, &db, MigrationCommand::Up)
             .await
             .unwrap();
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;

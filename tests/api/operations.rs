@@ -287,7 +287,7 @@ async fn busy_connections_stay_within_the_pool_and_closed_idle_ones_are_replaced
     // The database closes every connection of the server's while they are idle (a restart, a
     // suspended Neon compute): once they have been idle a while, no request sees it.
     end_server_connections(&database).await;
-    tokio::time::sleep(task_api::pool::REUSE_WITHIN * 2).await;
+    tokio::time::sleep(task_api::db::REUSE_WITHIN * 2).await;
     burst().await;
     assert_eq!(app.get(&path).await.status(), StatusCode::OK);
 }
@@ -649,7 +649,7 @@ async fn sslmode_verify_full_verifies_the_server_certificate() {
     let db = task_api::db::DatabaseTarget::parse(&trusted)
         .unwrap()
         .connect(1, Duration::from_secs(5));
-    task_api::store::ping(&task_api::pool::Database::new(db))
+    task_api::store::ping(&task_api::db::Database::new(db))
         .await
         .expect("verify-full with the server's CA connects");
 
@@ -657,7 +657,7 @@ async fn sslmode_verify_full_verifies_the_server_certificate() {
     let db = task_api::db::DatabaseTarget::parse(&untrusted)
         .unwrap()
         .connect(1, Duration::from_secs(2));
-    let refused = task_api::store::ping(&task_api::pool::Database::new(db))
+    let refused = task_api::store::ping(&task_api::db::Database::new(db))
         .await
         .expect_err("webpki roots do not trust it");
     let reason = format!("{refused:?}").to_lowercase();

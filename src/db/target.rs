@@ -1,28 +1,18 @@
-//! Database connections (PostgreSQL or SQLite) and schema migrations serialised across instances.
+//! Where the database is and how to reach it: PostgreSQL or SQLite connect options and pools.
 
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector,
-    SqlxSqliteConnector, Statement,
-};
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 
 /// How long an SQLite connection waits for another writer before giving up, unless told.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The size the SQLite write-ahead log is cut back to after a checkpoint.
 pub const WAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The key of the PostgreSQL advisory lock that serialises migrations across instances.
-const MIGRATION_LOCK_KEY: i64 = 0x7461_736b_6170_6931;
-/// How long an instance waits for another one's migrations before giving up.
-const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone)]
@@ -158,93 +148,4 @@ fn create_private_file(path: &std::path::Path) {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
     let _ = file.open(path);
-}
-
-/// Waits for the migration lock: PostgreSQL's advisory lock, or SQLite's write lock. A new
-/// SQLite file can be busy even before `BEGIN IMMEDIATE` waits (another instance is switching
-/// it to WAL), so busy is retried too.
-async fn take_lock(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
-    loop {
-        let taken = match backend {
-            DatabaseBackend::Postgres => db
-                .query_one(Statement::from_string(
-                    backend,
-                    format!("SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"),
-                ))
-                .await?
-                .map(|row| row.try_get::<bool>("", "taken"))
-                .transpose()?
-                .unwrap_or(false),
-            _ => match db.execute_unprepared("BEGIN IMMEDIATE").await {
-                Ok(_) => true,
-                Err(err) if is_sqlite_busy(&err) => false,
-                Err(err) => return Err(err),
-            },
-        };
-        if taken {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(DbErr::Custom(format!(
-                "another instance held the migration lock for more than {}s",
-                MIGRATION_LOCK_WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The driver's error inside a database error, if the driver raised it.
-pub fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
-    match err {
-        DbErr::Conn(RuntimeErr::SqlxError(err))
-        | DbErr::Exec(RuntimeErr::SqlxError(err))
-        | DbErr::Query(RuntimeErr::SqlxError(err)) => Some(err),
-        _ => None,
-    }
-}
-
-/// SQLITE_BUSY, in any of its extended forms: another writer held the lock past the busy timeout.
-pub fn is_sqlite_busy(err: &DbErr) -> bool {
-    sqlx_error(err)
-        .and_then(|err| err.as_database_error())
-        .and_then(|db_err| db_err.code())
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == 5)
-}
-
-/// What to do to the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MigrationCommand {
-    /// Apply every pending migration.
-    Up,
-    /// Revert the last applied migration.
-    Down,
-    /// Log which migrations are applied.
-    Status,
-}
-
-/// Runs a migration command while holding a lock that other instances wait for:
-/// a PostgreSQL session advisory lock, or SQLite's write lock (`BEGIN IMMEDIATE`).
-///
-/// `db` must hold a single connection, so that the lock and the migration share a session.
-pub async fn migrate(db: &DatabaseConnection, command: MigrationCommand) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    take_lock(db).await?;
-    let outcome = match command {
-        MigrationCommand::Up => Migrator::up(db, None).await,
-        MigrationCommand::Down => Migrator::down(db, Some(1)).await,
-        MigrationCommand::Status => Migrator::status(db).await,
-    };
-    let release = match (backend, outcome.is_ok()) {
-        (DatabaseBackend::Postgres, _) => {
-            format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
-        }
-        (_, true) => "COMMIT".to_owned(),
-        (_, false) => "ROLLBACK".to_owned(),
-    };
-    db.execute_unprepared(&release).await?;
-    outcome
 }

@@ -1,27 +1,19 @@
-//! The database handle the store runs its statements on: on PostgreSQL, a connection that has
-//! just answered goes straight to the next statement instead of back through sqlx's pool, which
-//! would spend a round trip to the server checking it on release and another on acquire.
-
-use std::sync::{Arc, Mutex, Weak};
+//! Warm PostgreSQL connections: a connection that has just answered goes straight to the next
+//! statement instead of back through sqlx's pool, which would spend a round trip to the server
+//! checking it on release and another on acquire.
+use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_core::future::BoxFuture;
-use sea_orm::prelude::async_trait::async_trait;
-use sea_orm::sea_query::{Value, Values};
+use sea_orm::sea_query::Values;
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{
     PgDatabaseError, PgPool, PgQueryResult, PgRow, PgSeverity, Postgres,
 };
 use sea_orm::sqlx::{self, Connection, Executor};
-use sea_orm::{
-    ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
-    QueryResult, QueryTrait, RuntimeErr, Statement,
-};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, Statement};
 use sea_query_binder::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use uuid::Uuid;
-
-use crate::sql_cache::{Shape, SqlCache};
 
 /// How long a connection may have been idle and still be handed out as it is. Older ones go back
 /// to sqlx's pool, which checks them (a suspended Neon compute or a restarted server has closed
@@ -31,186 +23,8 @@ pub const REUSE_WITHIN: Duration = Duration::from_secs(1);
 /// checked and closed once past the pool's maximum lifetime.
 const RETURN_AFTER: Duration = Duration::from_secs(60);
 
-/// The server's database: the sea-orm connection (migrations, metrics, closing), on
-/// PostgreSQL the connections kept warm for the store's statements, and the SQL text built so far.
-#[derive(Clone)]
-pub struct Database {
-    connection: DatabaseConnection,
-    warm: Option<Arc<WarmConnections>>,
-    sql: Arc<SqlCache>,
-    /// Title searches may hold half the pool's connections at most, and one user's searches one
-    /// at a time (users share these by their id's hash), so that one user searching heavily
-    /// leaves the rest of the pool, and of the database's CPU, to everyone else's requests.
-    searches: Arc<Semaphore>,
-    searches_by_user: Arc<[Semaphore]>,
-    acquire_timeout: Duration,
-}
-
-/// How many slots users' searches are spread over, one search running in each at a time.
-const USER_SEARCH_SLOTS: usize = 64;
-
-/// Leave to run one title search; given back when dropped.
-pub struct SearchPermit<'a> {
-    _user: SemaphorePermit<'a>,
-    _pool: SemaphorePermit<'a>,
-}
-
-impl Database {
-    /// Wraps a connection; on PostgreSQL also keeps its answering connections warm (needs a
-    /// tokio runtime: a task hands idle ones back to sqlx's pool).
-    pub fn new(connection: DatabaseConnection) -> Self {
-        let warm = match &connection {
-            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-                let warm = Arc::new(WarmConnections::new(
-                    connection.get_postgres_connection_pool().clone(),
-                ));
-                tokio::spawn(return_idle_connections(Arc::downgrade(&warm)));
-                Some(warm)
-            }
-            _ => None,
-        };
-        let (max_connections, acquire_timeout) = match &connection {
-            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-                let options = connection.get_postgres_connection_pool().options();
-                (options.get_max_connections(), options.get_acquire_timeout())
-            }
-            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
-                let options = connection.get_sqlite_connection_pool().options();
-                (options.get_max_connections(), options.get_acquire_timeout())
-            }
-            _ => (1, Duration::from_secs(5)),
-        };
-        Self {
-            connection,
-            warm,
-            sql: Arc::default(),
-            searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
-            searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
-            acquire_timeout,
-        }
-    }
-
-    /// Waits (up to the acquire timeout) for the user's turn to search and the searches' share
-    /// of the pool.
-    pub async fn search_permit(&self, user_id: Uuid) -> Result<SearchPermit<'_>, DbErr> {
-        let slot = &self.searches_by_user[user_id.as_u128() as usize % USER_SEARCH_SLOTS];
-        let permits = async {
-            let user = slot.acquire().await?;
-            let pool = self.searches.acquire().await?;
-            Ok::<_, tokio::sync::AcquireError>(SearchPermit {
-                _user: user,
-                _pool: pool,
-            })
-        };
-        match tokio::time::timeout(self.acquire_timeout, permits).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
-            Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
-        }
-    }
-
-    /// The statement `query` builds, its SQL text built once per shape (see [`SqlCache`]).
-    pub fn statement<Q: QueryTrait>(
-        &self,
-        shape: Shape,
-        values: Vec<Value>,
-        query: impl FnOnce() -> Q,
-    ) -> Statement {
-        self.sql
-            .statement(self.get_database_backend(), shape, values, query)
-    }
-
-    /// The sea-orm connection underneath (statements on it take the pool's usual way).
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.connection
-    }
-
-    /// Connections open to the database: (all of them, idle ones).
-    pub fn pool_connections(&self) -> (u32, usize) {
-        let warm_idle = self.warm.as_ref().map_or(0, |warm| warm.idle_count());
-        match &self.connection {
-            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-                let pool = self.connection.get_postgres_connection_pool();
-                (pool.size(), pool.num_idle() + warm_idle)
-            }
-            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
-                let pool = self.connection.get_sqlite_connection_pool();
-                (pool.size(), pool.num_idle())
-            }
-            _ => (0, 0),
-        }
-    }
-
-    /// Whether the pool has been closed.
-    pub fn is_closed(&self) -> bool {
-        match &self.connection {
-            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-                self.connection.get_postgres_connection_pool().is_closed()
-            }
-            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
-                self.connection.get_sqlite_connection_pool().is_closed()
-            }
-            _ => true,
-        }
-    }
-
-    /// Hands every connection back and closes the pool.
-    pub async fn close(&self) {
-        if let Some(warm) = &self.warm {
-            warm.close();
-        }
-        self.connection.close_by_ref().await.ok();
-    }
-}
-
-#[async_trait]
-impl ConnectionTrait for Database {
-    fn get_database_backend(&self) -> DatabaseBackend {
-        self.connection.get_database_backend()
-    }
-
-    async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        match &self.warm {
-            Some(warm) => warm.run::<Execute>(&statement).await.map(ExecResult::from),
-            None => self.connection.execute(statement).await,
-        }
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match &self.warm {
-            Some(warm) => {
-                let statement = Statement::from_string(DatabaseBackend::Postgres, sql);
-                warm.run::<ExecuteUnprepared>(&statement)
-                    .await
-                    .map(ExecResult::from)
-            }
-            None => self.connection.execute_unprepared(sql).await,
-        }
-    }
-
-    async fn query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.warm {
-            Some(warm) => warm
-                .run::<FetchOptional>(&statement)
-                .await
-                .map(|row| row.map(QueryResult::from)),
-            None => self.connection.query_one(statement).await,
-        }
-    }
-
-    async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match &self.warm {
-            Some(warm) => warm
-                .run::<FetchAll>(&statement)
-                .await
-                .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
-            None => self.connection.query_all(statement).await,
-        }
-    }
-}
-
 /// One way of running a statement on a connection and what it gives back.
-trait Fetch {
+pub(super) trait Fetch {
     type Output: Send;
     fn fetch<'c>(
         connection: &'c mut sqlx::PgConnection,
@@ -223,7 +37,7 @@ trait Fetch {
 }
 
 /// A prepared statement, for the rows it affected.
-struct Execute;
+pub(super) struct Execute;
 impl Fetch for Execute {
     type Output = PgQueryResult;
     fn fetch<'c>(
@@ -238,7 +52,7 @@ impl Fetch for Execute {
 }
 
 /// Plain SQL in the simple protocol, not prepared.
-struct ExecuteUnprepared;
+pub(super) struct ExecuteUnprepared;
 impl Fetch for ExecuteUnprepared {
     type Output = PgQueryResult;
     fn fetch<'c>(
@@ -253,7 +67,7 @@ impl Fetch for ExecuteUnprepared {
 }
 
 /// A prepared statement, for its first row if any.
-struct FetchOptional;
+pub(super) struct FetchOptional;
 impl Fetch for FetchOptional {
     type Output = Option<PgRow>;
     fn fetch<'c>(
@@ -265,7 +79,7 @@ impl Fetch for FetchOptional {
 }
 
 /// A prepared statement, for all its rows.
-struct FetchAll;
+pub(super) struct FetchAll;
 impl Fetch for FetchAll {
     type Output = Vec<PgRow>;
     fn fetch<'c>(
@@ -299,7 +113,7 @@ fn acquire_error(err: sqlx::Error) -> DbErr {
 
 /// PostgreSQL connections checked out of sqlx's pool and kept for the next statement while they
 /// are in use often enough.
-struct WarmConnections {
+pub(super) struct WarmConnections {
     pool: PgPool,
     /// One per connection the pool may open: a statement waits here when all are busy.
     permits: Semaphore,
@@ -335,7 +149,7 @@ struct WarmConnection {
 }
 
 impl WarmConnections {
-    fn new(pool: PgPool) -> Self {
+    pub(super) fn new(pool: PgPool) -> Self {
         let options = pool.options();
         Self {
             permits: Semaphore::new(options.get_max_connections() as usize),
@@ -380,7 +194,7 @@ impl WarmConnections {
 
     /// Runs one statement on a warm connection. A statement whose cached plan the schema changed
     /// under (a migration applied while this server runs) is prepared afresh and run once more.
-    async fn run<F: Fetch>(&self, statement: &Statement) -> Result<F::Output, DbErr> {
+    pub(super) async fn run<F: Fetch>(&self, statement: &Statement) -> Result<F::Output, DbErr> {
         let mut lease = self.lease().await?;
         let mut outcome = F::fetch(lease.connection(), statement).await;
         if is_stale_plan(&outcome) {
@@ -404,7 +218,7 @@ impl WarmConnections {
     }
 
     /// Hands every idle connection back and keeps none from now on.
-    fn close(&self) {
+    pub(super) fn close(&self) {
         let idle = {
             let mut idle = self.idle.lock().expect("not poisoned");
             idle.closed = true;
@@ -413,14 +227,14 @@ impl WarmConnections {
         drop(idle);
     }
 
-    fn idle_count(&self) -> usize {
+    pub(super) fn idle_count(&self) -> usize {
         self.idle.lock().expect("not poisoned").connections.len()
     }
 }
 
 /// Every `REUSE_WITHIN`, hands the connections nobody used back to sqlx's pool; ends with the
 /// server's database.
-async fn return_idle_connections(warm: Weak<WarmConnections>) {
+pub(super) async fn return_idle_connections(warm: Weak<WarmConnections>) {
     let mut ticks = tokio::time::interval(REUSE_WITHIN);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

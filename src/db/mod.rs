@@ -1,0 +1,229 @@
+//! The database: where it is and how to reach it (`target`), schema migrations serialised
+//! across instances (`migrate`), and the handle the store runs every statement on, which on
+//! PostgreSQL keeps answering connections warm (`warm`) and builds each statement's SQL once
+//! (`sql_cache`).
+
+mod migrate;
+pub mod sql_cache;
+mod target;
+mod warm;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::prelude::async_trait::async_trait;
+use sea_orm::sea_query::Value;
+use sea_orm::sqlx;
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
+    QueryResult, QueryTrait, RuntimeErr, Statement,
+};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use uuid::Uuid;
+
+pub use migrate::{migrate, MigrationCommand};
+pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
+pub use warm::REUSE_WITHIN;
+
+use sql_cache::{Shape, SqlCache};
+use warm::{
+    return_idle_connections, Execute, ExecuteUnprepared, FetchAll, FetchOptional, WarmConnections,
+};
+
+/// The server's database: the sea-orm connection (migrations, metrics, closing), on
+/// PostgreSQL the connections kept warm for the store's statements, and the SQL text built so far.
+#[derive(Clone)]
+pub struct Database {
+    connection: DatabaseConnection,
+    warm: Option<Arc<WarmConnections>>,
+    sql: Arc<SqlCache>,
+    /// Title searches may hold half the pool's connections at most, and one user's searches one
+    /// at a time (users share these by their id's hash), so that one user searching heavily
+    /// leaves the rest of the pool, and of the database's CPU, to everyone else's requests.
+    searches: Arc<Semaphore>,
+    searches_by_user: Arc<[Semaphore]>,
+    acquire_timeout: Duration,
+}
+
+/// How many slots users' searches are spread over, one search running in each at a time.
+const USER_SEARCH_SLOTS: usize = 64;
+
+/// Leave to run one title search; given back when dropped.
+pub struct SearchPermit<'a> {
+    _user: SemaphorePermit<'a>,
+    _pool: SemaphorePermit<'a>,
+}
+
+impl Database {
+    /// Wraps a connection; on PostgreSQL also keeps its answering connections warm (needs a
+    /// tokio runtime: a task hands idle ones back to sqlx's pool).
+    pub fn new(connection: DatabaseConnection) -> Self {
+        let warm = match &connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let warm = Arc::new(WarmConnections::new(
+                    connection.get_postgres_connection_pool().clone(),
+                ));
+                tokio::spawn(return_idle_connections(Arc::downgrade(&warm)));
+                Some(warm)
+            }
+            _ => None,
+        };
+        let (max_connections, acquire_timeout) = match &connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let options = connection.get_postgres_connection_pool().options();
+                (options.get_max_connections(), options.get_acquire_timeout())
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                let options = connection.get_sqlite_connection_pool().options();
+                (options.get_max_connections(), options.get_acquire_timeout())
+            }
+            _ => (1, Duration::from_secs(5)),
+        };
+        Self {
+            connection,
+            warm,
+            sql: Arc::default(),
+            searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
+            searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
+            acquire_timeout,
+        }
+    }
+
+    /// Waits (up to the acquire timeout) for the user's turn to search and the searches' share
+    /// of the pool.
+    pub async fn search_permit(&self, user_id: Uuid) -> Result<SearchPermit<'_>, DbErr> {
+        let slot = &self.searches_by_user[user_id.as_u128() as usize % USER_SEARCH_SLOTS];
+        let permits = async {
+            let user = slot.acquire().await?;
+            let pool = self.searches.acquire().await?;
+            Ok::<_, tokio::sync::AcquireError>(SearchPermit {
+                _user: user,
+                _pool: pool,
+            })
+        };
+        match tokio::time::timeout(self.acquire_timeout, permits).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
+            Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+        }
+    }
+
+    /// The statement `query` builds, its SQL text built once per shape (see [`SqlCache`]).
+    pub fn statement<Q: QueryTrait>(
+        &self,
+        shape: Shape,
+        values: Vec<Value>,
+        query: impl FnOnce() -> Q,
+    ) -> Statement {
+        self.sql
+            .statement(self.get_database_backend(), shape, values, query)
+    }
+
+    /// The sea-orm connection underneath, for migrations only: its statements take sqlx's pool,
+    /// which the warm connections can hold empty under steady load.
+    pub(crate) fn migration_connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Connections open to the database: (all of them, idle ones).
+    pub fn pool_connections(&self) -> (u32, usize) {
+        let warm_idle = self.warm.as_ref().map_or(0, |warm| warm.idle_count());
+        match &self.connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle() + warm_idle)
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// Whether the pool has been closed.
+    pub fn is_closed(&self) -> bool {
+        match &self.connection {
+            DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+                self.connection.get_postgres_connection_pool().is_closed()
+            }
+            DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+                self.connection.get_sqlite_connection_pool().is_closed()
+            }
+            _ => true,
+        }
+    }
+
+    /// Hands every connection back and closes the pool.
+    pub async fn close(&self) {
+        if let Some(warm) = &self.warm {
+            warm.close();
+        }
+        self.connection.close_by_ref().await.ok();
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Database {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.connection.get_database_backend()
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        match &self.warm {
+            Some(warm) => warm.run::<Execute>(&statement).await.map(ExecResult::from),
+            None => self.connection.execute(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match &self.warm {
+            Some(warm) => {
+                let statement = Statement::from_string(DatabaseBackend::Postgres, sql);
+                warm.run::<ExecuteUnprepared>(&statement)
+                    .await
+                    .map(ExecResult::from)
+            }
+            None => self.connection.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match &self.warm {
+            Some(warm) => warm
+                .run::<FetchOptional>(&statement)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+            None => self.connection.query_one(statement).await,
+        }
+    }
+
+    async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match &self.warm {
+            Some(warm) => warm
+                .run::<FetchAll>(&statement)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
+            None => self.connection.query_all(statement).await,
+        }
+    }
+}
+
+/// The driver's error inside a database error, if the driver raised it.
+pub fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => Some(err),
+        _ => None,
+    }
+}
+
+/// SQLITE_BUSY, in any of its extended forms: another writer held the lock past the busy timeout.
+pub fn is_sqlite_busy(err: &DbErr) -> bool {
+    sqlx_error(err)
+        .and_then(|err| err.as_database_error())
+        .and_then(|db_err| db_err.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
