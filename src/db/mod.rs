@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::prelude::async_trait::async_trait;
-use sea_orm::sea_query::Value;
 use sea_orm::sqlx;
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
-    QueryResult, QueryTrait, RuntimeErr, Statement,
+    QueryResult, RuntimeErr, Statement,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -25,7 +24,7 @@ pub use migrate::{migrate, MigrationCommand};
 pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
 pub use warm::REUSE_WITHIN;
 
-use sql_cache::{Shape, SqlCache};
+use sql_cache::{CachedStatement, SqlCache};
 use warm::{
     return_idle_connections, Execute, ExecuteUnprepared, FetchAll, FetchOptional, WarmConnections,
 };
@@ -108,15 +107,9 @@ impl Database {
         }
     }
 
-    /// The statement `query` builds, its SQL text built once per shape (see [`SqlCache`]).
-    pub fn statement<Q: QueryTrait>(
-        &self,
-        shape: Shape,
-        values: Vec<Value>,
-        query: impl FnOnce() -> Q,
-    ) -> Statement {
-        self.sql
-            .statement(self.get_database_backend(), shape, values, query)
+    /// `statement` ready to run, its SQL text built once per shape (see [`SqlCache`]).
+    pub fn statement(&self, statement: &impl CachedStatement) -> Statement {
+        self.sql.statement(self.get_database_backend(), statement)
     }
 
     /// The sea-orm connection underneath, for migrations only: its statements take sqlx's pool,

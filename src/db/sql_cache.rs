@@ -29,6 +29,15 @@ pub enum Shape {
     },
 }
 
+/// A statement of the SQL cache: its shape decides its text; `values` are the ones `build`'s SQL
+/// binds, in its order.
+pub trait CachedStatement {
+    type Query: QueryTrait;
+    fn shape(&self) -> Shape;
+    fn build(&self) -> Self::Query;
+    fn values(&self) -> Vec<Value>;
+}
+
 /// The SQL text of each shape built so far, for one database backend.
 #[derive(Debug, Default)]
 pub struct SqlCache {
@@ -36,16 +45,15 @@ pub struct SqlCache {
 }
 
 impl SqlCache {
-    /// The statement `query` builds, with `values` bound in the order its SQL takes them; the
-    /// SQL is built once per shape. Debug builds also build every statement afresh and check
-    /// that its text is the shape's and its values are `values`.
-    pub fn statement<Q: QueryTrait>(
+    /// `statement` with its values bound to the text of its shape, which is built once. Debug
+    /// builds also build every statement afresh and check that its text is the shape's and its
+    /// values are the ones it lists.
+    pub fn statement(
         &self,
         backend: DatabaseBackend,
-        shape: Shape,
-        values: Vec<Value>,
-        query: impl FnOnce() -> Q,
+        statement: &impl CachedStatement,
     ) -> Statement {
+        let shape = statement.shape();
         let cached = self
             .texts
             .read()
@@ -53,14 +61,15 @@ impl SqlCache {
             .get(&shape)
             .cloned();
         let Some(sql) = cached else {
-            let built = query().build(backend);
-            assert_values(shape, &built, &values);
+            let built = statement.build().build(backend);
+            assert_values(shape, &built, &statement.values());
             let mut texts = self.texts.write().expect("not poisoned");
             texts.insert(shape, built.sql.clone());
             return built;
         };
+        let values = statement.values();
         if cfg!(debug_assertions) {
-            let built = query().build(backend);
+            let built = statement.build().build(backend);
             assert_eq!(built.sql, sql, "{shape:?} has one SQL text");
             assert_values(shape, &built, &values);
         }
@@ -85,30 +94,50 @@ mod tests {
     use super::*;
     use crate::entity::task;
 
-    /// A task by id and owner, with the values to bind given.
-    fn get_task(cache: &SqlCache, task_id: Uuid, user_id: Uuid, values: Vec<Value>) -> Statement {
-        cache.statement(DatabaseBackend::Postgres, Shape::GetTask, values, || {
-            task::Entity::find()
-                .filter(task::Column::Id.eq(task_id))
-                .filter(task::Column::UserId.eq(user_id))
-                .limit(1)
-        })
+    /// A task by id and owner that lists its values in the order given.
+    struct GetTask {
+        task_id: Uuid,
+        user_id: Uuid,
+        swapped: bool,
     }
 
-    fn in_order(task_id: Uuid, user_id: Uuid) -> Vec<Value> {
-        vec![task_id.into(), user_id.into(), 1u64.into()]
+    impl CachedStatement for GetTask {
+        type Query = sea_orm::Select<task::Entity>;
+        fn shape(&self) -> Shape {
+            Shape::GetTask
+        }
+        fn build(&self) -> Self::Query {
+            task::Entity::find()
+                .filter(task::Column::Id.eq(self.task_id))
+                .filter(task::Column::UserId.eq(self.user_id))
+                .limit(1)
+        }
+        fn values(&self) -> Vec<Value> {
+            let (first, second) = match self.swapped {
+                false => (self.task_id, self.user_id),
+                true => (self.user_id, self.task_id),
+            };
+            vec![first.into(), second.into(), 1u64.into()]
+        }
+    }
+
+    fn get_task(swapped: bool) -> GetTask {
+        GetTask {
+            task_id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            swapped,
+        }
     }
 
     #[test]
     fn a_shape_built_once_takes_new_values_for_the_same_text() {
         let cache = SqlCache::default();
-        let (task_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
-        let first = get_task(&cache, task_id, user_id, in_order(task_id, user_id));
-        let (task_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
-        let second = get_task(&cache, task_id, user_id, in_order(task_id, user_id));
+        let first = cache.statement(DatabaseBackend::Postgres, &get_task(false));
+        let second_task = get_task(false);
+        let second = cache.statement(DatabaseBackend::Postgres, &second_task);
         assert_eq!(second.sql, first.sql);
         assert!(second.sql.starts_with("SELECT "), "{}", second.sql);
-        assert_eq!(second.values.unwrap().0, in_order(task_id, user_id));
+        assert_eq!(second.values.unwrap().0, second_task.values());
     }
 
     #[test]
@@ -116,8 +145,7 @@ mod tests {
     #[should_panic(expected = "the values in the order of its SQL")]
     fn values_out_of_order_are_caught_in_debug_builds() {
         let cache = SqlCache::default();
-        let (task_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
-        get_task(&cache, task_id, user_id, in_order(task_id, user_id));
-        get_task(&cache, task_id, user_id, in_order(user_id, task_id));
+        cache.statement(DatabaseBackend::Postgres, &get_task(false));
+        cache.statement(DatabaseBackend::Postgres, &get_task(true));
     }
 }
