@@ -3,8 +3,7 @@
 mod statements;
 
 use sea_orm::{
-    sqlx, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, RuntimeErr, Set,
-    SqlErr,
+    sqlx, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -53,14 +52,11 @@ impl StoreError {
 /// Whether the connection failed after the statement was handed to it (not while a connection
 /// was being acquired or opened): the database may have run it, and committed it, all the same.
 fn lost_in_flight(err: &DbErr) -> bool {
-    matches!(
-        err,
-        DbErr::Exec(RuntimeErr::SqlxError(
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
-        )) | DbErr::Query(RuntimeErr::SqlxError(
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
-        ))
-    )
+    matches!(err, DbErr::Exec(_) | DbErr::Query(_))
+        && matches!(
+            db::sqlx_error(err),
+            Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed)
+        )
 }
 
 fn is_unavailable(err: &DbErr) -> bool {

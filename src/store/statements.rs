@@ -221,7 +221,7 @@ impl CachedStatement for ListTasks {
             select = select.filter(task::Column::IsCompleted.eq(completed));
         }
         if let Some(text) = &self.title_contains {
-            select = select.filter(title_search(text, self.backend).0);
+            select = select.filter(title_search(text, self.backend));
         }
         if let Some(after) = &self.after {
             let value: SimpleExpr = match &after.key {
@@ -258,7 +258,7 @@ impl CachedStatement for ListTasks {
         let search = self
             .title_contains
             .as_deref()
-            .map(|text| title_search(text, self.backend).1);
+            .map(|text| title_search_values(text, self.backend));
         let cursor = self.after.as_ref().map(|after| {
             let key = match &after.key {
                 SortKey::Time(time) => Value::from(*time),
@@ -276,34 +276,45 @@ impl CachedStatement for ListTasks {
     }
 }
 
+/// The values the title search binds, in order: the LIKE pattern on PostgreSQL, the text and
+/// the 0 its position must exceed on SQLite.
+fn title_search_values(text: &str, backend: DatabaseBackend) -> Vec<Value> {
+    match backend {
+        DatabaseBackend::Postgres => vec![like_pattern(text).into()],
+        _ => vec![text.into(), 0.into()],
+    }
+}
+
 /// The condition that a title contains `text`, case-insensitively (both lower-cased by the
-/// database, so that they fold alike), and the values it binds in order.
-fn title_search(text: &str, backend: DatabaseBackend) -> (SimpleExpr, Vec<Value>) {
+/// database, so that they fold alike); it binds `title_search_values`.
+fn title_search(text: &str, backend: DatabaseBackend) -> SimpleExpr {
     let title = Func::lower(Expr::col(task::Column::Title));
     match backend {
-        // LIKE can use the trigram index on lower(title); the text's own `%`, `_` and `\` are
-        // escaped with PostgreSQL's default LIKE escape, the backslash.
+        // LIKE can use the trigram index on lower(title).
         DatabaseBackend::Postgres => {
-            let escaped: String = text
-                .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            let pattern = format!("%{escaped}%");
-            let condition =
-                Expr::expr(title).binary(BinOper::Like, Func::lower(Expr::value(pattern.clone())));
-            (condition, vec![pattern.into()])
+            Expr::expr(title).binary(BinOper::Like, Func::lower(Expr::value(like_pattern(text))))
         }
         // A plain substring test: no wildcards at all.
         _ => {
             let position = Func::cust(Alias::new("instr"))
                 .arg(title)
                 .arg(Func::lower(Expr::value(text)));
-            (Expr::expr(position).gt(0), vec![text.into(), 0.into()])
+            Expr::expr(position).gt(0)
         }
     }
+}
+
+/// `%text%` with the text's own `%`, `_` and `\` escaped with PostgreSQL's default LIKE escape,
+/// the backslash.
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
 }
 
 /// The expression a sort compares first. Titles compare lower-cased and byte by byte (SQLite's
