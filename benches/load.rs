@@ -86,6 +86,8 @@ impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
 }
 
 fn main() {
+    // reqwest is built without a TLS crypto provider of its own: use ring, as the server does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

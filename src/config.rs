@@ -28,6 +28,50 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
 }
 
+/// How callers prove who they are.
+#[derive(Debug, Clone)]
+pub enum AuthConfig {
+    /// Paths are trusted as they are (development, or a gateway in front authenticates).
+    Off,
+    /// Every operation under `/users` and `/me` needs a bearer token that passes these rules.
+    On(TokenRules),
+}
+
+/// Where the keys that sign callers' tokens come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// The identity provider's JWKS (RS256, ES256 and EdDSA keys).
+    Jwks(String),
+    /// An HS256 shared secret of at least `MIN_SECRET_BYTES` bytes.
+    SharedSecret(Vec<u8>),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Jwks(url) => f.debug_tuple("Jwks").field(url).finish(),
+            Self::SharedSecret(_) => f.write_str("SharedSecret(<redacted>)"),
+        }
+    }
+}
+
+/// What a token must be to be accepted, and which claim names the caller.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    pub keys: KeySource,
+    /// `iss` must equal it (required with a JWKS).
+    pub issuer: Option<String>,
+    /// `aud` must contain it, when set.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The claim that identifies the caller (`sub` by default).
+    pub user_claim: String,
+}
+
+/// The shortest HS256 secret accepted (RFC 7518 §3.2: a key as long as the hash).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Everything the server needs to know to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +86,7 @@ pub struct Config {
     /// How long start-up waits for the database, retrying with backoff.
     pub startup_database_wait: Duration,
     pub http: HttpSettings,
+    pub auth: AuthConfig,
     /// Signs list cursors; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
     pub shutdown_grace: Duration,
@@ -86,7 +131,7 @@ impl Config {
         }
         .with_statement_timeout(statement_timeout);
         // sqlx has no channel binding and ignores the parameter: say so instead of silently.
-        let warnings = ["DATABASE_URL", "MIGRATION_DATABASE_URL"]
+        let mut warnings: Vec<String> = ["DATABASE_URL", "MIGRATION_DATABASE_URL"]
             .into_iter()
             .filter(|name| var(name).is_some_and(|url| url.contains("channel_binding=require")))
             .map(|name| {
@@ -97,6 +142,9 @@ impl Config {
                 )
             })
             .collect();
+        let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let auth = auth_config(&var, &host)?;
+        warnings.extend(auth_warnings(&auth));
         let migration_database = var("MIGRATION_DATABASE_URL")
             .map(|url| DatabaseTarget::parse(url.trim()))
             .transpose()
@@ -108,7 +156,7 @@ impl Config {
                 *n >= 1
             })?,
             database_acquire_timeout: acquire_timeout,
-            host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            host,
             port: parse(&var, "PORT", 8000, |_: &u16| true)?,
             run_migrations: parse(&var, "RUN_MIGRATIONS", true, |_: &bool| true)?,
             startup_database_wait: Duration::from_secs(parse(
@@ -131,6 +179,7 @@ impl Config {
                     })
                     .unwrap_or_default(),
             },
+            auth,
             cursor_key: var("CURSOR_SECRET")
                 .map(|secret| CursorKey::from_secret(&secret))
                 .transpose()
@@ -155,6 +204,95 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// The authentication settings: on with `AUTH_JWKS_URL` (and `AUTH_ISSUER`) or `AUTH_JWT_SECRET`;
+/// off otherwise, which only a loopback `host` or `AUTH_DISABLED=true` allows.
+fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<AuthConfig, String> {
+    let disabled = parse(var, "AUTH_DISABLED", false, |_: &bool| true)?;
+    let keys = match (var("AUTH_JWKS_URL"), var("AUTH_JWT_SECRET")) {
+        (Some(_), Some(_)) => {
+            return Err("set AUTH_JWKS_URL or AUTH_JWT_SECRET, not both".to_owned());
+        }
+        (Some(url), None) => {
+            let url = url.trim().to_owned();
+            match reqwest::Url::parse(&url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
+                _ => {
+                    return Err(format!(
+                        "AUTH_JWKS_URL is invalid: {url:?} (expected an http(s) URL such as \
+                         https://example.com/.well-known/jwks.json)"
+                    ))
+                }
+            }
+            KeySource::Jwks(url)
+        }
+        (None, Some(secret)) if secret.len() < MIN_SECRET_BYTES => {
+            return Err(format!(
+                "AUTH_JWT_SECRET is invalid: it has {} bytes, and an HS256 secret needs at least \
+                 {MIN_SECRET_BYTES}",
+                secret.len()
+            ));
+        }
+        (None, Some(secret)) => KeySource::SharedSecret(secret.into_bytes()),
+        (None, None) if disabled || is_loopback(host) => return Ok(AuthConfig::Off),
+        (None, None) => {
+            return Err(format!(
+                "authentication is off (neither AUTH_JWKS_URL nor AUTH_JWT_SECRET is set) and \
+                 HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
+                 when a gateway in front authenticates every request"
+            ))
+        }
+    };
+    if disabled {
+        return Err(
+            "AUTH_DISABLED=true contradicts AUTH_JWKS_URL or AUTH_JWT_SECRET: set one or the other"
+                .to_owned(),
+        );
+    }
+    let issuer = var("AUTH_ISSUER").map(|issuer| issuer.trim().to_owned());
+    if matches!(keys, KeySource::Jwks(_)) && issuer.is_none() {
+        return Err(
+            "AUTH_ISSUER is required with AUTH_JWKS_URL: tokens must name the issuer whose keys \
+             sign them"
+                .to_owned(),
+        );
+    }
+    Ok(AuthConfig::On(TokenRules {
+        keys,
+        issuer,
+        audience: var("AUTH_AUDIENCE").map(|audience| audience.trim().to_owned()),
+        leeway: Duration::from_secs(parse(var, "AUTH_LEEWAY_SECS", 60, |_: &u64| true)?),
+        user_claim: var("AUTH_USER_CLAIM")
+            .map(|claim| claim.trim().to_owned())
+            .unwrap_or_else(|| "sub".to_owned()),
+    }))
+}
+
+/// What start-up says about the authentication settings.
+fn auth_warnings(auth: &AuthConfig) -> Option<String> {
+    match auth {
+        AuthConfig::Off => Some(
+            "authentication is off (AUTH_JWKS_URL and AUTH_JWT_SECRET are unset): every \
+             /users/{user_id} path is trusted as it is"
+                .to_owned(),
+        ),
+        AuthConfig::On(rules) if rules.audience.is_none() => Some(
+            "AUTH_AUDIENCE is not set: tokens the issuer made for any other audience are \
+             accepted too"
+                .to_owned(),
+        ),
+        AuthConfig::On(_) => None,
+    }
+}
+
+/// Whether `host` is a loopback address (or `localhost`).
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// A duration of at least 1 ms from variable `name` (in milliseconds), or `default_ms`.
@@ -218,7 +356,11 @@ mod tests {
         let config = config(&[("DATABASE_URL", url)]).unwrap();
         assert!(matches!(config.database, DatabaseTarget::Postgres(_)));
         assert_eq!(
-            config.warnings.len(),
+            config
+                .warnings
+                .iter()
+                .filter(|warning| warning.contains("channel_binding"))
+                .count(),
             1,
             "channel_binding is ignored, and said so"
         );
@@ -235,6 +377,68 @@ mod tests {
         let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
         assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn authentication_settings_are_checked_at_start() {
+        let off = config(&[]).unwrap();
+        assert!(matches!(off.auth, AuthConfig::Off));
+        assert!(off
+            .warnings
+            .iter()
+            .any(|w| w.contains("authentication is off")));
+        let err = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert!(err.starts_with("authentication is off"), "{err}");
+        assert!(!err.contains('\n'));
+        assert!(config(&[("HOST", "0.0.0.0"), ("AUTH_DISABLED", "true")]).is_ok());
+        assert!(config(&[("HOST", "::1")]).is_ok());
+        assert!(config(&[("HOST", "localhost")]).is_ok());
+
+        let err = config(&[("AUTH_JWT_SECRET", "too short")]).unwrap_err();
+        assert_eq!(
+            err,
+            "AUTH_JWT_SECRET is invalid: it has 9 bytes, and an HS256 secret needs at least 32"
+        );
+        let secret = "0123456789abcdef0123456789abcdef";
+        let on = config(&[("AUTH_JWT_SECRET", secret), ("HOST", "0.0.0.0")]).unwrap();
+        let AuthConfig::On(rules) = &on.auth else {
+            panic!("a secret turns authentication on");
+        };
+        assert_eq!(rules.user_claim, "sub");
+        assert_eq!(rules.leeway, Duration::from_secs(60));
+        assert!(
+            !format!("{:?}", on.auth).contains(secret),
+            "the secret is never printed"
+        );
+        assert!(on.warnings.iter().any(|w| w.contains("AUTH_AUDIENCE")));
+
+        let err = config(&[("AUTH_JWKS_URL", "ftp://idp.example.com/jwks")]).unwrap_err();
+        assert!(err.starts_with("AUTH_JWKS_URL is invalid"), "{err}");
+        let err = config(&[("AUTH_JWKS_URL", "https://idp.example.com/jwks")]).unwrap_err();
+        assert!(err.starts_with("AUTH_ISSUER is required"), "{err}");
+        let err = config(&[
+            ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
+            ("AUTH_JWT_SECRET", secret),
+        ])
+        .unwrap_err();
+        assert!(err.contains("not both"), "{err}");
+        let err = config(&[("AUTH_JWT_SECRET", secret), ("AUTH_DISABLED", "true")]).unwrap_err();
+        assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
+        let jwks = config(&[
+            ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
+            ("AUTH_ISSUER", "https://idp.example.com"),
+            ("AUTH_AUDIENCE", "task-api"),
+            ("AUTH_USER_CLAIM", "uid"),
+            ("AUTH_LEEWAY_SECS", "5"),
+        ])
+        .unwrap();
+        let AuthConfig::On(rules) = &jwks.auth else {
+            panic!("a JWKS URL turns authentication on");
+        };
+        assert_eq!(rules.audience.as_deref(), Some("task-api"));
+        assert_eq!(rules.user_claim, "uid");
+        assert_eq!(rules.leeway, Duration::from_secs(5));
+        assert!(jwks.warnings.is_empty(), "{:?}", jwks.warnings);
     }
 
     #[test]

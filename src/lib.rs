@@ -1,6 +1,7 @@
 //! Task API: a contract-first HTTP API for task management over PostgreSQL or SQLite.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -10,6 +11,7 @@ pub mod server;
 pub mod startup;
 pub mod store;
 
+use crate::auth::Authenticator;
 use crate::db::Database;
 use crate::pagination::CursorKey;
 
@@ -18,4 +20,5 @@ use crate::pagination::CursorKey;
 pub struct AppState {
     pub db: Database,
     pub cursor_key: CursorKey,
+    pub auth: Authenticator,
 }

@@ -7,6 +7,7 @@ use poem::Route;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::db::{self, Database, MigrationCommand};
 use crate::pagination::CursorKey;
@@ -50,6 +51,7 @@ impl Application {
             );
             CursorKey::random()
         });
+        let auth = Authenticator::start(&config.auth).await?;
         tokio::spawn(api::run_metrics_upkeep());
         if config.database.is_sqlite_file() {
             tokio::spawn(keep_wal_bounded(db.clone()));
@@ -57,6 +59,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             cursor_key,
+            auth,
         };
         Ok(Self {
             listener,

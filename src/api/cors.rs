@@ -29,8 +29,8 @@ impl FrontEndCors {
                 Method::PATCH,
                 Method::DELETE,
             ])
-            .allow_headers(["content-type", REQUEST_ID])
-            .expose_headers(["location", REQUEST_ID])
+            .allow_headers(["content-type", "authorization", REQUEST_ID])
+            .expose_headers(["location", "www-authenticate", "retry-after", REQUEST_ID])
             .max_age(86_400);
         Self {
             cors,

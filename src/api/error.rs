@@ -10,10 +10,11 @@ use poem_openapi::types::{Example, ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use uuid::Uuid;
 
+use crate::auth::InvalidToken;
 use crate::store::StoreError;
 
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
-/// `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405),
+/// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405),
 /// `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` (409), `PAYLOAD_TOO_LARGE` (413),
 /// `URI_TOO_LONG` (414), `UNSUPPORTED_MEDIA_TYPE` (415), `INTERNAL_ERROR` (500),
 /// `SERVICE_UNAVAILABLE` (503).
@@ -22,6 +23,8 @@ use crate::store::StoreError;
 pub enum ErrorCode {
     ValidationError,
     MalformedJson,
+    Unauthorized,
+    Forbidden,
     UserNotFound,
     TaskNotFound,
     NotFound,
@@ -37,9 +40,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::ValidationError,
         Self::MalformedJson,
+        Self::Unauthorized,
+        Self::Forbidden,
         Self::UserNotFound,
         Self::TaskNotFound,
         Self::NotFound,
@@ -57,6 +62,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::ValidationError | Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -176,6 +183,12 @@ pub enum ApiError {
     /// A request that breaks a rule outside any one field.
     InvalidRequest(String),
     MalformedJson(String),
+    /// No bearer token (`None`), or one that fails a check.
+    Unauthorized(Option<InvalidToken>),
+    /// `GET /me` while authentication is off: there is no caller.
+    NoCaller,
+    /// A valid token on another user's path, or registering another user.
+    Forbidden,
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
@@ -192,6 +205,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// Nothing was done, certainly: the request may be sent again.
     ServiceUnavailable,
+    /// No key to check tokens with (the JWKS could not be fetched yet); nothing was done.
+    SigningKeysUnavailable,
     /// The database connection was lost while a write ran: it may or may not have happened.
     WriteOutcomeUnknown,
     Internal,
@@ -206,6 +221,8 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::InvalidRequest(_) => ErrorCode::ValidationError,
             Self::MalformedJson(_) => ErrorCode::MalformedJson,
+            Self::Unauthorized(_) | Self::NoCaller => ErrorCode::Unauthorized,
+            Self::Forbidden => ErrorCode::Forbidden,
             Self::UserNotFound(_) => ErrorCode::UserNotFound,
             Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
             Self::UserAlreadyExists(_) => ErrorCode::UserAlreadyExists,
@@ -215,7 +232,9 @@ impl ApiError {
             Self::UriTooLong { .. } => ErrorCode::UriTooLong,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            Self::ServiceUnavailable => ErrorCode::ServiceUnavailable,
+            Self::ServiceUnavailable | Self::SigningKeysUnavailable => {
+                ErrorCode::ServiceUnavailable
+            }
             Self::WriteOutcomeUnknown | Self::Internal => ErrorCode::InternalError,
         }
     }
@@ -256,6 +275,26 @@ impl fmt::Display for ApiError {
             Self::MalformedJson(reason) => {
                 write!(f, "The request body is not a JSON object: {reason}")
             }
+            Self::Unauthorized(None) => write!(
+                f,
+                "This operation needs a bearer token: send Authorization: Bearer <token>"
+            ),
+            Self::Unauthorized(Some(invalid)) => {
+                write!(
+                    f,
+                    "The bearer token is not valid: {}",
+                    invalid.description()
+                )
+            }
+            Self::NoCaller => write!(
+                f,
+                "This server does not authenticate callers (authentication is off), so there is \
+                 no current user: use /users/{{user_id}}"
+            ),
+            Self::Forbidden => write!(
+                f,
+                "The bearer token's user may reach only their own /users/{{user_id}}"
+            ),
             Self::UserNotFound(id) => write!(f, "User {id} was not found"),
             Self::TaskNotFound(id) => write!(f, "Task {id} was not found for this user"),
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
@@ -284,6 +323,11 @@ impl fmt::Display for ApiError {
                     "The database is unavailable and nothing was done; try again shortly"
                 )
             }
+            Self::SigningKeysUnavailable => write!(
+                f,
+                "The identity provider's signing keys could not be fetched, so no token can be \
+                 checked and nothing was done; try again shortly"
+            ),
             Self::WriteOutcomeUnknown => write!(
                 f,
                 "The connection to the database was lost while this write ran: it may or may \
@@ -311,8 +355,20 @@ impl poem::error::ResponseError for ApiError {
             .with_status(self.status())
             .into_response();
         match self {
-            Self::ServiceUnavailable => response
+            Self::ServiceUnavailable | Self::SigningKeysUnavailable => response
                 .with_header(header::RETRY_AFTER, "1")
+                .into_response(),
+            Self::Unauthorized(None) | Self::NoCaller => response
+                .with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="task-api""#)
+                .into_response(),
+            Self::Unauthorized(Some(invalid)) => response
+                .with_header(
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        r#"Bearer realm="task-api", error="invalid_token", error_description="{}""#,
+                        invalid.description()
+                    ),
+                )
                 .into_response(),
             _ => response,
         }
@@ -357,6 +413,8 @@ pub struct ReadErrors;
 impl ErrorStatuses for ReadErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
         StatusCode::NOT_FOUND,
         StatusCode::URI_TOO_LONG,
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -369,6 +427,8 @@ pub struct TaskWriteErrors;
 impl ErrorStatuses for TaskWriteErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
         StatusCode::NOT_FOUND,
         StatusCode::REQUEST_TIMEOUT,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -384,11 +444,26 @@ pub struct CreateUserErrors;
 impl ErrorStatuses for CreateUserErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
         StatusCode::REQUEST_TIMEOUT,
         StatusCode::CONFLICT,
         StatusCode::PAYLOAD_TOO_LARGE,
         StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of `GET /me`.
+pub struct CurrentUserErrors;
+impl ErrorStatuses for CurrentUserErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::URI_TOO_LONG,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];

@@ -68,10 +68,17 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Whether the server can serve requests: 200 when the database answers, 503
-    /// `SERVICE_UNAVAILABLE` when it does not.
+    /// Whether the server can serve requests: 200 when the database answers (and, with
+    /// authentication on, a key to check tokens with is known), 503 `SERVICE_UNAVAILABLE` when
+    /// not.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> Result<Healthy, ErrorResponse<ServerErrors>> {
+        if !self.state.auth.is_ready() {
+            tracing::warn!(
+                "not ready: no key to check bearer tokens with (the JWKS is unreachable)"
+            );
+            return Err(ApiError::SigningKeysUnavailable.into());
+        }
         store::ping(&self.state.db).await.map_err(|err| {
             tracing::warn!(error = ?err, "not ready: the database does not answer");
             ApiError::ServiceUnavailable

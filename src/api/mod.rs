@@ -1,5 +1,6 @@
 //! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
 
+mod caller;
 mod compression;
 mod cors;
 mod document;
@@ -80,6 +81,7 @@ pub fn openapi_document() -> serde_json::Value {
                 .connect(1, std::time::Duration::from_secs(1)),
         ),
         cursor_key: crate::pagination::CursorKey::random(),
+        auth: crate::auth::Authenticator::off(),
     };
     task_operations(&openapi_service(state))
 }
@@ -88,11 +90,19 @@ pub fn openapi_document() -> serde_json::Value {
 /// theirs here), and the error envelope on every failure, panics included.
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
     let db = state.db.clone();
+    let authenticator = state.auth.clone();
     let service = openapi_service(state);
     let document = document::task_operations(&service);
     let json = serde_json::to_string_pretty(&document).expect("a document serialises");
-    // Swagger UI shows the served document, not poem-openapi's unrefined one.
-    let swagger_ui = service.swagger_ui_html().replace(&service.spec(), &json);
+    // Swagger UI shows the served document, not poem-openapi's unrefined one, and keeps the
+    // token given to its Authorize button across reloads.
+    let swagger_ui = service
+        .swagger_ui_html()
+        .replace(&service.spec(), &json)
+        .replace(
+            "deepLinking: true,",
+            "deepLinking: true,\n        persistAuthorization: true,",
+        );
     let yaml = document::to_yaml(&document);
     let mut routes = operation_methods(&document);
     for path in PLAIN_ROUTES {
@@ -119,6 +129,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
+        .data(authenticator)
         .with(limits::BodyLimit::new(
             http.max_body_bytes,
             http.request_timeout,

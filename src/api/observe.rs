@@ -10,6 +10,7 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
 
+use super::caller::CallerSlot;
 use crate::db::Database;
 
 /// The request id header, taken from the request or made, and returned on every response.
@@ -105,9 +106,11 @@ fn request_id(req: &Request) -> HeaderValue {
 impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let started = Instant::now();
         let id = request_id(&req);
+        let caller = CallerSlot::default();
+        req.extensions_mut().insert(caller.clone());
         let method = req.method().to_string();
         let mut response = match self.inner.call(req).await {
             Ok(output) => output.into_response(),
@@ -133,6 +136,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             route,
             operation,
             status,
+            user_id = caller.user_id().map(tracing::field::display),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::caller::Caller;
 use super::error::{ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskWriteErrors};
 use super::input::{
     json_kind, BodyFields, Checked, CheckedParam, CollectFields, FieldValue, JsonBody,
@@ -278,6 +279,7 @@ impl TasksApi {
     )]
     async fn create_task(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         body: JsonBody<TaskFields>,
@@ -300,6 +302,7 @@ impl TasksApi {
     #[allow(clippy::too_many_arguments)]
     async fn list_tasks(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         /// How many tasks a page holds: 1 to 100 (never clamped).
@@ -370,6 +373,7 @@ impl TasksApi {
     )]
     async fn get_task(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         /// The task's id.
@@ -392,6 +396,7 @@ impl TasksApi {
     )]
     async fn replace_task(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         /// The task's id.
@@ -415,6 +420,7 @@ impl TasksApi {
     )]
     async fn update_task(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         /// The task's id.
@@ -434,6 +440,7 @@ impl TasksApi {
     )]
     async fn delete_task(
         &self,
+        _caller: Caller,
         /// The owner's id.
         user_id: Path<Param<Uuid>>,
         /// The task's id.

@@ -5,7 +5,8 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::error::{CreateUserErrors, ErrorResponse, ReadErrors};
+use super::caller::Caller;
+use super::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
 use super::input::{
     BodyFields, Checked, CheckedParam, CollectFields, JsonBody, JsonObjectBody, Param,
 };
@@ -83,18 +84,40 @@ pub struct UsersApi {
 impl UsersApi {
     /// Register a user
     ///
-    /// With no body (or `{}`) the server makes the id; with `{"id": …}` it registers an id that
-    /// an external identity provider issued, and an id that exists already is 409
+    /// With a bearer token this registers the caller (a body `id` other than the caller's is
+    /// 403 `FORBIDDEN`): a front end signs in, calls `GET /me`, and registers on its 404. With
+    /// authentication off, no body (or `{}`) makes a new id and `{"id": …}` registers an id that
+    /// an external identity provider issued. An id that exists already is 409
     /// `USER_ALREADY_EXISTS`. A user must exist before tasks can be made for it.
     #[oai(path = "/users", method = "post", operation_id = "createUser")]
     async fn create_user(
         &self,
+        caller: Caller,
         body: JsonBody<UserRegistration>,
     ) -> Result<UserCreated, ErrorResponse<CreateUserErrors>> {
         let registration = body.0?;
-        let user = store::create_user(&self.state.db, registration.id).await?;
+        let id = match (caller.user_id(), registration.id) {
+            (Some(caller), Some(id)) if id != caller => return Err(ApiError::Forbidden.into()),
+            (Some(caller), _) => Some(caller),
+            (None, id) => id,
+        };
+        let user = store::create_user(&self.state.db, id).await?;
         let location = format!("/users/{}", user.id);
         Ok(UserCreated::Created(JsonResponse(user.into()), location))
+    }
+
+    /// Get the caller's user
+    ///
+    /// The user the bearer token names; 404 `USER_NOT_FOUND` until the caller has registered
+    /// with `POST /users`. 401 when authentication is off: there is no caller.
+    #[oai(path = "/me", method = "get", operation_id = "getCurrentUser")]
+    async fn get_current_user(
+        &self,
+        caller: Caller,
+    ) -> Result<UserFound, ErrorResponse<CurrentUserErrors>> {
+        let user_id = caller.user_id().ok_or(ApiError::NoCaller)?;
+        let user = store::get_user(&self.state.db, user_id).await?;
+        Ok(UserFound::Ok(JsonResponse(user.into())))
     }
 
     /// Get a user
@@ -103,6 +126,7 @@ impl UsersApi {
     #[oai(path = "/users/:user_id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
+        _caller: Caller,
         /// The user's id.
         user_id: Path<Param<Uuid>>,
     ) -> Result<UserFound, ErrorResponse<ReadErrors>> {
@@ -121,6 +145,7 @@ impl UsersApi {
     )]
     async fn delete_user(
         &self,
+        _caller: Caller,
         /// The user's id.
         user_id: Path<Param<Uuid>>,
     ) -> Result<UserDeleted, ErrorResponse<ReadErrors>> {

@@ -6,7 +6,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{each_database, expect_error, Backend, TestApp, TestDatabase};
+use crate::helpers::{
+    each_database, expect_error, http_client_builder, Backend, TestApp, TestDatabase,
+};
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_with_the_envelope() {
@@ -224,7 +226,7 @@ async fn health_ready_docs_and_documents_are_served() {
         let docs = app.get("/docs").await;
         assert_eq!(docs.status(), StatusCode::OK);
         assert!(docs.text().await.unwrap().contains("swagger-ui"));
-        let no_redirects = reqwest::Client::builder()
+        let no_redirects = http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
@@ -248,6 +250,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "createUser",
                 "deleteTask",
                 "deleteUser",
+                "getCurrentUser",
                 "getTask",
                 "getUser",
                 "health",

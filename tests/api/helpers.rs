@@ -177,6 +177,18 @@ pub fn test_routes() -> Route {
         .at("/slow", get(slow))
 }
 
+/// A client builder: reqwest is built without a TLS crypto provider of its own, so ring (the one
+/// the server uses) is installed first.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+}
+
+/// A client with reqwest's defaults.
+pub fn http_client() -> Client {
+    http_client_builder().build().expect("a client builds")
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
@@ -205,7 +217,7 @@ impl TestApp {
         Self {
             address,
             db,
-            client: Client::builder().build().unwrap(),
+            client: http_client(),
             shutdown: Some(shutdown),
             server,
         }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, postgres_database,
+    each_database, expect_error, expect_invalid, expect_json, http_client, postgres_database,
     remove_sqlite_files, server_command, shared_database, start_server_process, test_routes,
     Backend, TestApp, TestDatabase,
 };
@@ -30,7 +30,7 @@ async fn two_servers_started_at_once_both_migrate_and_serve() {
         let addresses = [first.port(), second.port()].map(|p| format!("http://127.0.0.1:{p}"));
         tokio::spawn(first.run_until(std::future::pending()));
         tokio::spawn(second.run_until(std::future::pending()));
-        let client = reqwest::Client::new();
+        let client = http_client();
         let created = client
             .post(format!("{}/users", addresses[0]))
             .send()
@@ -117,7 +117,7 @@ async fn migrations_go_down_and_up_again() {
         let db = app.db().clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(std::future::pending()));
-        let client = reqwest::Client::new();
+        let client = http_client();
         let create_user = || client.post(format!("{address}/users")).send();
 
         expect_json(create_user().await.unwrap(), StatusCode::CREATED).await;
@@ -256,7 +256,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         let database = TestDatabase::create(&backend).await;
         let (mut child, address, mut log) =
             start_server_process(&[("DATABASE_URL", &database.url)], |_| {}).await;
-        let client = reqwest::Client::new();
+        let client = http_client();
         let user = expect_json(
             client
                 .post(format!("{address}/users"))

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    each_database, expect_error, expect_json, postgres_admin_url, postgres_database,
+    each_database, expect_error, expect_json, http_client, postgres_admin_url, postgres_database,
     server_command, start_server_process, Backend, PgProxy, TestApp, TestDatabase,
 };
 
@@ -457,7 +457,7 @@ async fn one_structured_log_line_per_request_names_the_route_template() {
         },
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = http_client();
     let user = client
         .post(format!("{address}/users"))
         .header("x-request-id", "log-test-1")
@@ -742,7 +742,7 @@ async fn two_server_processes_started_at_once_both_serve_every_write() {
         start_server_process(&env, |_| {}),
         start_server_process(&env, |_| {})
     );
-    let client = reqwest::Client::new();
+    let client = http_client();
     let user = client.post(format!("{first}/users")).send().await.unwrap();
     let user_id = expect_json(user, StatusCode::CREATED).await["id"]
         .as_str()

@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::helpers::{each_database, expect_error, expect_invalid, start_server_process};
+use crate::helpers::{
+    each_database, expect_error, expect_invalid, http_client, start_server_process,
+};
 
 #[tokio::test]
 async fn a_query_parameter_given_twice_is_refused_naming_it() {
@@ -102,7 +104,7 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
     let file = dir.join("tasks.db");
     let url = format!("sqlite://{}", file.display());
     let (_child, address, _log) = start_server_process(&[("DATABASE_URL", &url)], |_| {}).await;
-    let client = reqwest::Client::new();
+    let client = http_client();
     let user: Value = client
         .post(format!("{address}/users"))
         .send()

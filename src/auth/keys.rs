@@ -1,0 +1,343 @@
+//! The keys tokens are checked with: an HS256 shared secret, or the identity provider's JWKS,
+//! fetched at start, cached by `kid`, refetched once on an unknown `kid` (at most every 30 s) and
+//! refreshed in the background; a failed fetch keeps the keys already known.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::{AuthFailure, InvalidToken};
+use crate::config::KeySource;
+
+/// How long a fetch of the JWKS may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time between two refetches an unknown `kid` (or an empty key set) asks for.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the key set is refreshed when its response says nothing (`Cache-Control: max-age`).
+const DEFAULT_REFRESH: Duration = Duration::from_secs(600);
+/// The bounds put on a `max-age`.
+const REFRESH_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+/// The largest JWKS document read.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// The algorithms JWKS keys may have; a key is used with its own only.
+const JWKS_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+
+/// A key and the one algorithm it verifies.
+pub struct VerifyingKey {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+    /// The public key's parameters as published, to tell when a `kid` names another key.
+    material: String,
+}
+
+/// Where verifying keys come from.
+pub enum KeyRing {
+    Shared(Arc<VerifyingKey>),
+    Jwks(Arc<JwksCache>),
+}
+
+impl KeyRing {
+    pub async fn start(source: &KeySource) -> Result<Self, String> {
+        match source {
+            KeySource::SharedSecret(secret) => Ok(Self::Shared(Arc::new(VerifyingKey {
+                key: DecodingKey::from_secret(secret)
+                    .map_err(|err| format!("AUTH_JWT_SECRET is not usable: {err}"))?,
+                algorithm: Algorithm::HS256,
+                material: String::new(),
+            }))),
+            KeySource::Jwks(url) => Ok(Self::Jwks(JwksCache::start(url.clone()).await?)),
+        }
+    }
+
+    /// The algorithms tokens may be signed with.
+    pub fn algorithms(&self) -> &'static [Algorithm] {
+        match self {
+            Self::Shared(_) => &[Algorithm::HS256],
+            Self::Jwks(_) => JWKS_ALGORITHMS,
+        }
+    }
+
+    pub fn has_keys(&self) -> bool {
+        match self {
+            Self::Shared(_) => true,
+            Self::Jwks(cache) => !cache.current().keys.is_empty(),
+        }
+    }
+
+    /// Goes up whenever a refresh drops or changes a key: what verified before may not now.
+    pub fn revision(&self) -> u64 {
+        match self {
+            Self::Shared(_) => 0,
+            Self::Jwks(cache) => cache.revision.load(Ordering::Acquire),
+        }
+    }
+
+    /// The key a token names (by `kid`; a token without one when there is only one key), and
+    /// the revision it belongs to.
+    pub async fn key_for(
+        &self,
+        kid: Option<&str>,
+    ) -> Result<(Arc<VerifyingKey>, u64), AuthFailure> {
+        match self {
+            Self::Shared(key) => Ok((key.clone(), 0)),
+            Self::Jwks(cache) => cache.key_for(kid).await,
+        }
+    }
+}
+
+/// The keys of one fetch of the JWKS.
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<VerifyingKey>>,
+}
+
+impl KeySet {
+    fn find(&self, kid: Option<&str>) -> Option<Arc<VerifyingKey>> {
+        match kid {
+            Some(kid) => self.keys.get(kid).cloned(),
+            None if self.keys.len() == 1 => self.keys.values().next().cloned(),
+            None => None,
+        }
+    }
+}
+
+pub struct JwksCache {
+    url: String,
+    client: reqwest::Client,
+    keys: RwLock<Arc<KeySet>>,
+    revision: AtomicU64,
+    /// Held while a refetch runs (single flight); the time of the last one asked for.
+    last_refetch: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl JwksCache {
+    /// Fetches the keys now (a failure is logged: tokens get 503 until a fetch succeeds) and
+    /// refreshes them in the background while the cache lives.
+    async fn start(url: String) -> Result<Arc<Self>, String> {
+        // reqwest is built without a crypto provider of its own: use ring, as sqlx does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .build()
+            .map_err(|err| format!("cannot make the JWKS client: {err}"))?;
+        let cache = Arc::new(Self {
+            url,
+            client,
+            keys: RwLock::new(Arc::default()),
+            revision: AtomicU64::new(0),
+            last_refetch: tokio::sync::Mutex::new(None),
+        });
+        let next = cache.refresh().await;
+        tokio::spawn(keep_fresh(Arc::downgrade(&cache), next));
+        Ok(cache)
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.keys.read().expect("never poisoned").clone()
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<(Arc<VerifyingKey>, u64), AuthFailure> {
+        let revision = self.revision.load(Ordering::Acquire);
+        let known = self.current();
+        if let Some(key) = known.find(kid) {
+            return Ok((key, revision));
+        }
+        let mut last_refetch = self.last_refetch.lock().await;
+        // Another request may have refetched while this one waited.
+        let revision = self.revision.load(Ordering::Acquire);
+        let known = self.current();
+        if let Some(key) = known.find(kid) {
+            return Ok((key, revision));
+        }
+        if last_refetch.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) {
+            *last_refetch = Some(Instant::now());
+            self.refresh().await;
+        }
+        drop(last_refetch);
+        let revision = self.revision.load(Ordering::Acquire);
+        let known = self.current();
+        match known.find(kid) {
+            Some(key) => Ok((key, revision)),
+            None if known.keys.is_empty() => Err(AuthFailure::NoUsableKey),
+            None => Err(AuthFailure::InvalidToken(InvalidToken::UnknownKey)),
+        }
+    }
+
+    /// Fetches the key set and puts it in place (a failure keeps the old one); returns when to
+    /// refresh next.
+    async fn refresh(&self) -> Duration {
+        match self.fetch().await {
+            Ok((fetched, max_age)) => {
+                let mut keys = self.keys.write().expect("never poisoned");
+                let dropped = keys.keys.iter().any(|(kid, old)| {
+                    fetched.keys.get(kid).is_none_or(|new| {
+                        new.algorithm != old.algorithm || new.material != old.material
+                    })
+                });
+                tracing::info!(url = %self.url, keys = fetched.keys.len(), "JWKS fetched");
+                *keys = Arc::new(fetched);
+                if dropped {
+                    self.revision.fetch_add(1, Ordering::AcqRel);
+                }
+                max_age.unwrap_or(DEFAULT_REFRESH)
+            }
+            Err(reason) => {
+                metrics::counter!("auth_jwks_fetch_failures_total").increment(1);
+                tracing::warn!(
+                    url = %self.url,
+                    %reason,
+                    known_keys = self.current().keys.len(),
+                    "cannot fetch the JWKS; the keys already known stay in use"
+                );
+                REFETCH_INTERVAL
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), String> {
+        let mut response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|err| format!("{err}"))?;
+        if !response.status().is_success() {
+            return Err(format!("it answered {}", response.status()));
+        }
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|value| value.to_str().ok())
+            .and_then(max_age);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|err| format!("{err}"))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_JWKS_BYTES {
+                return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
+            }
+        }
+        let document: Value =
+            serde_json::from_slice(&body).map_err(|err| format!("not JSON: {err}"))?;
+        let Some(entries) = document.get("keys").and_then(Value::as_array) else {
+            return Err("the document has no \"keys\" array".to_owned());
+        };
+        let mut set = KeySet::default();
+        for entry in entries {
+            match verifying_key(entry) {
+                Ok((kid, key)) => {
+                    set.keys.insert(kid, Arc::new(key));
+                }
+                Err(reason) => tracing::warn!(
+                    url = %self.url,
+                    kid = entry.get("kid").and_then(serde_json::Value::as_str),
+                    %reason,
+                    "a JWKS key is skipped"
+                ),
+            }
+        }
+        Ok((set, max_age))
+    }
+}
+
+/// Refreshes the key set when it is due, until the cache is dropped.
+async fn keep_fresh(cache: Weak<JwksCache>, mut next: Duration) {
+    loop {
+        tokio::time::sleep(next).await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        next = cache.refresh().await;
+    }
+}
+
+/// A key of a JWKS with its `kid` (empty when it has none), when it is a signing key of an
+/// allowed kind: RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA); never `oct`.
+fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
+    let jwk: Jwk =
+        serde_json::from_value(entry.clone()).map_err(|err| format!("not a usable JWK: {err}"))?;
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return Err("it is an encryption key (use: enc)".to_owned());
+    }
+    let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
+        (AlgorithmParameters::OctetKey(_), _) => {
+            return Err("symmetric (oct) keys are never accepted from a JWKS".to_owned())
+        }
+        (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+            if ec.curve == EllipticCurve::P256 =>
+        {
+            Algorithm::ES256
+        }
+        (AlgorithmParameters::OctetKeyPair(okp), None | Some(KeyAlgorithm::EdDSA))
+            if okp.curve == EllipticCurve::Ed25519 =>
+        {
+            Algorithm::EdDSA
+        }
+        (_, alg) => {
+            return Err(format!(
+                "its algorithm ({alg:?}) or curve is not one of RS256, ES256, EdDSA (Ed25519)"
+            ))
+        }
+    };
+    let key = DecodingKey::from_jwk(&jwk).map_err(|err| format!("not a usable key: {err}"))?;
+    let material = serde_json::to_string(&jwk.algorithm).unwrap_or_default();
+    Ok((
+        jwk.common.key_id.unwrap_or_default(),
+        VerifyingKey {
+            key,
+            algorithm,
+            material,
+        },
+    ))
+}
+
+/// The `max-age` of a `Cache-Control` value, within `REFRESH_BOUNDS`; none when absent or 0.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control
+        .split(',')
+        .filter_map(|directive| directive.trim().strip_prefix("max-age="))
+        .find_map(|seconds| seconds.trim_matches('"').parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map(|seconds| Duration::from_secs(seconds).clamp(REFRESH_BOUNDS.0, REFRESH_BOUNDS.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn max_age_is_read_and_bounded() {
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(max_age("max-age=0"), None);
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=99999999"), Some(REFRESH_BOUNDS.1));
+    }
+
+    #[test]
+    fn only_signing_keys_of_allowed_kinds_are_taken() {
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "s"});
+        assert!(verifying_key(&oct)
+            .err()
+            .is_some_and(|reason| reason.contains("oct")));
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "kid": "e",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let (kid, key) = verifying_key(&ed).unwrap();
+        assert_eq!((kid.as_str(), key.algorithm), ("e", Algorithm::EdDSA));
+        let mut enc = ed.clone();
+        enc["use"] = json!("enc");
+        assert!(verifying_key(&enc).is_err());
+        let mut wrong_alg = ed.clone();
+        wrong_alg["alg"] = json!("RS256");
+        assert!(verifying_key(&wrong_alg).is_err());
+    }
+}
