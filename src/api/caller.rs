@@ -10,6 +10,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::protocol::RepeatedQueryParameters;
 use crate::auth::{AuthFailure, Authenticator};
 
 /// The security scheme's name in the contract.
@@ -84,22 +85,29 @@ impl<'a> ApiExtractor<'a> for Caller {
             .await
             .inspect_err(|failure| count_failure(failure.reason()))
             .map_err(ApiError::from)?;
-        let Some(user_id) = caller else {
-            return Ok(Self(None));
-        };
-        if let Some(slot) = request.data::<CallerSlot>() {
-            let _ = slot.0.set(user_id);
-        }
-        // Another user's path is refused before anything else of the request is read, whether
-        // that user exists or not.
-        if let Some(path_user) = request.raw_path_param("user_id") {
-            if Uuid::try_parse(path_user).ok() != Some(user_id) {
+        if let Some(user_id) = caller {
+            if let Some(slot) = request.data::<CallerSlot>() {
+                let _ = slot.0.set(user_id);
+            }
+            // Another user's path is refused before anything else of the request is read,
+            // whether that user exists or not.
+            let path_user = path_user(request.uri().path());
+            if path_user.is_some_and(|path_user| Uuid::try_parse(path_user).ok() != Some(user_id)) {
                 count_failure("forbidden");
                 return Err(ApiError::Forbidden.into());
             }
         }
-        Ok(Self(Some(user_id)))
+        if let Some(RepeatedQueryParameters(refusal)) = request.data::<RepeatedQueryParameters>() {
+            return Err(refusal.clone().into());
+        }
+        Ok(Self(caller))
     }
+}
+
+/// The `{user_id}` segment of a `/users/{user_id}/…` path.
+fn path_user(path: &str) -> Option<&str> {
+    let mut segments = path.strip_prefix("/users/")?.split('/');
+    segments.next()
 }
 
 fn count_failure(reason: &'static str) {

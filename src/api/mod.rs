@@ -153,14 +153,12 @@ const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml",
 fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
     let mut routes = protocol::RouteMethods::default();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
-        for method in item
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(method, _)| method)
-        {
+        for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
                 routes.allow(path, &method);
+            }
+            if operation.get("security").is_some() {
+                routes.secure(path);
             }
         }
     }

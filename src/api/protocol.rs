@@ -1,5 +1,6 @@
 //! HTTP rules every request meets before an operation sees it: a bounded request target, each
-//! query parameter at most once, and the `Allow` header on every 405.
+//! query parameter at most once (refused after the caller is known on operations that
+//! authenticate), and the `Allow` header on every 405.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -16,20 +17,21 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// `{name}` stands for any one segment.
 #[derive(Debug, Default)]
 pub struct RouteMethods {
-    routes: Vec<(Vec<String>, BTreeSet<&'static str>)>,
+    routes: Vec<Route>,
+}
+
+#[derive(Debug)]
+struct Route {
+    segments: Vec<String>,
+    methods: BTreeSet<&'static str>,
+    /// Whether its operations authenticate the caller.
+    secured: bool,
 }
 
 impl RouteMethods {
     /// Allows `method` on `template` (`/users/{user_id}`); GET brings HEAD with it.
     pub fn allow(&mut self, template: &str, method: &Method) {
-        let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
-        let methods = match self.routes.iter_mut().find(|(route, _)| *route == segments) {
-            Some((_, methods)) => methods,
-            None => {
-                self.routes.push((segments, BTreeSet::new()));
-                &mut self.routes.last_mut().expect("just pushed").1
-            }
-        };
+        let methods = &mut self.route_mut(template).methods;
         let known = [
             Method::GET,
             Method::HEAD,
@@ -46,18 +48,56 @@ impl RouteMethods {
         }
     }
 
+    /// Marks `template`'s operations as authenticating their caller.
+    pub fn secure(&mut self, template: &str) {
+        self.route_mut(template).secured = true;
+    }
+
+    fn route_mut(&mut self, template: &str) -> &mut Route {
+        let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
+        match self
+            .routes
+            .iter()
+            .position(|route| route.segments == segments)
+        {
+            Some(index) => &mut self.routes[index],
+            None => {
+                self.routes.push(Route {
+                    segments,
+                    methods: BTreeSet::new(),
+                    secured: false,
+                });
+                self.routes.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    /// The route that serves a request path.
+    fn route(&self, path: &str) -> Option<&Route> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes.iter().find(|route| {
+            route.segments.len() == segments.len()
+                && route
+                    .segments
+                    .iter()
+                    .zip(&segments)
+                    .all(|(template, segment)| {
+                        template == segment || (template.starts_with('{') && !segment.is_empty())
+                    })
+        })
+    }
+
     /// The `Allow` value for a request path, when a route serves it.
     fn allowed(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path.split('/').collect();
-        let (_, methods) = self.routes.iter().find(|(route, _)| {
-            route.len() == segments.len()
-                && route.iter().zip(&segments).all(|(template, segment)| {
-                    template == segment || (template.starts_with('{') && !segment.is_empty())
-                })
-        })?;
+        let methods = &self.route(path)?.methods;
         Some(methods.iter().copied().collect::<Vec<_>>().join(", "))
     }
 }
+
+/// Query parameters given more than once on a route whose operations authenticate: refused by
+/// the caller check right after the token, so that another user's path reveals nothing.
+#[derive(Clone)]
+pub struct RepeatedQueryParameters(pub ApiError);
 
 fn static_name(method: &Method) -> &'static str {
     match *method {
@@ -128,7 +168,7 @@ fn repeated_parameters(query: &str) -> Vec<String> {
 impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let target_len = req
             .uri()
             .path_and_query()
@@ -145,7 +185,14 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
                 .iter()
                 .map(|name| FieldError::new(FieldLocation::Query, name, "is given more than once"))
                 .collect();
-            return Ok(ApiError::Validation(fields).into_response());
+            let refusal = ApiError::Validation(fields);
+            match self.routes.route(req.uri().path()) {
+                Some(route) if route.secured => {
+                    req.extensions_mut()
+                        .insert(RepeatedQueryParameters(refusal));
+                }
+                _ => return Ok(refusal.into_response()),
+            }
         }
         let path = req.uri().path().to_owned();
         let mut response = self.inner.call(req).await?.into_response();

@@ -133,8 +133,8 @@ impl JwksCache {
             revision: AtomicU64::new(0),
             last_refetch: tokio::sync::Mutex::new(None),
         });
-        let next = cache.refresh().await;
-        tokio::spawn(keep_fresh(Arc::downgrade(&cache), next));
+        let first = cache.refresh().await;
+        tokio::spawn(keep_fresh(Arc::downgrade(&cache), first));
         Ok(cache)
     }
 
@@ -169,9 +169,9 @@ impl JwksCache {
         }
     }
 
-    /// Fetches the key set and puts it in place (a failure keeps the old one); returns when to
-    /// refresh next.
-    async fn refresh(&self) -> Duration {
+    /// Fetches the key set and puts it in place (a failure keeps the old one); returns the
+    /// set's `max-age`, or `None` when the fetch failed.
+    async fn refresh(&self) -> Option<Duration> {
         match self.fetch().await {
             Ok((fetched, max_age)) => {
                 let mut keys = self.keys.write().expect("never poisoned");
@@ -185,7 +185,7 @@ impl JwksCache {
                 if dropped {
                     self.revision.fetch_add(1, Ordering::AcqRel);
                 }
-                max_age.unwrap_or(DEFAULT_REFRESH)
+                Some(max_age.unwrap_or(DEFAULT_REFRESH))
             }
             Err(reason) => {
                 metrics::counter!("auth_jwks_fetch_failures_total").increment(1);
@@ -195,7 +195,7 @@ impl JwksCache {
                     known_keys = self.current().keys.len(),
                     "cannot fetch the JWKS; the keys already known stay in use"
                 );
-                REFETCH_INTERVAL
+                None
             }
         }
     }
@@ -245,14 +245,23 @@ impl JwksCache {
     }
 }
 
-/// Refreshes the key set when it is due, until the cache is dropped.
-async fn keep_fresh(cache: Weak<JwksCache>, mut next: Duration) {
+/// Refreshes the key set when it is due (after a failed fetch: sooner, within
+/// `REFETCH_INTERVAL`), until the cache is dropped.
+async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
+    let mut period = DEFAULT_REFRESH;
     loop {
+        let next = match outcome {
+            Some(max_age) => {
+                period = max_age;
+                max_age
+            }
+            None => period.min(REFETCH_INTERVAL),
+        };
         tokio::time::sleep(next).await;
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        next = cache.refresh().await;
+        outcome = cache.refresh().await;
     }
 }
 

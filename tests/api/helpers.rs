@@ -43,10 +43,21 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
+    each_database_configured(|_| {}, test).await;
+}
+
+/// Runs `test` once per backend against a new app on a new database, configured by `configure`.
+pub async fn each_database_configured<F, Fut>(configure: impl Fn(&mut Config), test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
         let database = TestDatabase::create(&backend).await;
-        let app = TestApp::spawn(database.config()).await;
+        let mut config = database.config();
+        configure(&mut config);
+        let app = TestApp::spawn(config).await;
         test(app).await;
     }
 }

@@ -205,6 +205,22 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
             vec![("PORT", busy_port.as_str())],
             "cannot listen on 127.0.0.1",
         ),
+        (vec![("HOST", "0.0.0.0")], "authentication is off"),
+        (
+            vec![("AUTH_JWT_SECRET", "shorter than 32 bytes")],
+            "AUTH_JWT_SECRET is invalid",
+        ),
+        (
+            vec![("AUTH_JWKS_URL", "file:///etc/jwks.json")],
+            "AUTH_JWKS_URL is invalid",
+        ),
+        (
+            vec![(
+                "AUTH_JWKS_URL",
+                "https://idp.example.com/.well-known/jwks.json",
+            )],
+            "AUTH_ISSUER is required",
+        ),
     ];
     let bad_dotenv = std::env::temp_dir().join(format!("taskapi-env-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&bad_dotenv).unwrap();

@@ -1,0 +1,610 @@
+//! Authentication: bearer tokens from a local identity provider (RSA, P-256 and Ed25519 keys in a
+//! JWKS, or an HS256 secret), every way a token can be bad, key rotation and a JWKS that goes
+//! away, and the caller held to their own path before anything else is read.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Header};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use task_api::config::{AuthConfig, Config, KeySource, TokenRules};
+use uuid::Uuid;
+
+use crate::helpers::{
+    each_database_configured, expect_error, expect_json, start_server_process, Backend, TestApp,
+    TestDatabase,
+};
+use crate::identity::{
+    claims_for, jwks_auth_config, unix_now, IdentityProvider, SigningKey, AUDIENCE, ISSUER,
+    RSA_PUBLIC_PEM,
+};
+
+const NO_TOKEN_CHALLENGE: &str = r#"Bearer realm="task-api""#;
+
+/// Sends a request with an optional bearer token and JSON body.
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+fn challenge(response: &Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Asserts a 401 for a token that failed a check, whose description contains `reason`, and that
+/// the answer never repeats the token.
+async fn expect_invalid_token(response: Response, token: &str, reason: &str) {
+    let challenge = challenge(&response);
+    assert!(
+        challenge
+            .starts_with(r#"Bearer realm="task-api", error="invalid_token", error_description=""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(reason), "{reason:?} not in {challenge}");
+    let error = expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains(reason), "{reason:?} not in {message}");
+    assert!(!message.contains(token) && !challenge.contains(token));
+}
+
+/// A server on SQLite with these authentication settings.
+async fn sqlite_app(auth: AuthConfig) -> (TestDatabase, TestApp) {
+    let database = TestDatabase::create(&Backend::Sqlite).await;
+    let mut config = database.config();
+    config.auth = auth;
+    let app = TestApp::spawn(config).await;
+    (database, app)
+}
+
+/// Registers the caller `token` names and returns their id.
+async fn register(app: &TestApp, token: &str) -> String {
+    let response = call(app, Method::POST, "/users", Some(token), None).await;
+    expect_json(response, StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_new_user_signs_in_registers_and_reaches_only_their_own_tasks() {
+    let key = SigningKey::ed25519();
+    let provider = IdentityProvider::start(&[&key]).await;
+    let key = &key;
+    each_database_configured(
+        |config: &mut Config| config.auth = provider.auth_config(),
+        move |app| async move {
+            let me = Uuid::new_v4().to_string();
+            let token = key.token_for(&me);
+
+            let response = app.get("/me").await;
+            assert_eq!(challenge(&response), NO_TOKEN_CHALLENGE);
+            expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+            let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+            expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+
+            assert_eq!(register(&app, &token).await, me, "the caller is registered");
+            let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+            assert_eq!(
+                expect_json(response, StatusCode::OK).await["id"],
+                me.as_str()
+            );
+            let again = call(&app, Method::POST, "/users", Some(&token), None).await;
+            expect_error(again, StatusCode::CONFLICT, "USER_ALREADY_EXISTS").await;
+
+            let tasks = format!("/users/{me}/tasks");
+            let created = call(
+                &app,
+                Method::POST,
+                &tasks,
+                Some(&token),
+                Some(json!({"title": "Buy milk"})),
+            )
+            .await;
+            let task = expect_json(created, StatusCode::CREATED).await;
+            let mine = format!("{tasks}/{}", task["id"].as_str().unwrap());
+            let found = call(&app, Method::GET, &mine, Some(&token), None).await;
+            assert_eq!(
+                expect_json(found, StatusCode::OK).await["title"],
+                "Buy milk"
+            );
+            let without_token = app.get(&mine).await;
+            expect_error(without_token, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+
+            // Another user, registered or not, or no user at all: the same 403.
+            let other = Uuid::new_v4().to_string();
+            let other_token = key.token_for(&other);
+            register(&app, &other_token).await;
+            let mut messages = vec![];
+            for path in [
+                format!("/users/{other}"),
+                format!("/users/{other}/tasks"),
+                format!("/users/{}/tasks", Uuid::new_v4()),
+                format!("/users/{other}/tasks/{}", task["id"].as_str().unwrap()),
+                "/users/not-a-uuid/tasks".to_owned(),
+            ] {
+                let response = call(&app, Method::GET, &path, Some(&token), None).await;
+                let error = expect_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+                messages.push(error["message"].as_str().unwrap().to_owned());
+            }
+            messages.dedup();
+            assert_eq!(
+                messages.len(),
+                1,
+                "one answer whoever the path names: {messages:?}"
+            );
+            // Registering someone else is refused; the other user does not see my task.
+            let response = call(
+                &app,
+                Method::POST,
+                "/users",
+                Some(&token),
+                Some(json!({"id": other})),
+            )
+            .await;
+            expect_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+            let response = call(
+                &app,
+                Method::POST,
+                "/users",
+                Some(&token),
+                Some(json!({"id": me})),
+            )
+            .await;
+            expect_error(response, StatusCode::CONFLICT, "USER_ALREADY_EXISTS").await;
+            let theirs = format!("/users/{other}/tasks/{}", task["id"].as_str().unwrap());
+            let response = call(&app, Method::GET, &theirs, Some(&other_token), None).await;
+            expect_error(response, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
+
+            let metrics = app.get("/metrics").await.text().await.unwrap();
+            for reason in ["missing_token", "forbidden"] {
+                assert!(
+                    metrics.contains(&format!(r#"auth_failures_total{{reason="{reason}"}}"#)),
+                    "{reason} is counted:\n{metrics}"
+                );
+            }
+            let health = app.get("/health").await;
+            assert_eq!(health.status(), StatusCode::OK, "/health stays open");
+            assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+            assert_eq!(app.get("/openapi.json").await.status(), StatusCode::OK);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_token_is_401_naming_its_reason() {
+    let (rsa, p256, ed25519) = (SigningKey::rsa(), SigningKey::p256(), SigningKey::ed25519());
+    let provider = IdentityProvider::start(&[]).await;
+    let oct_secret = "a symmetric key must never come from a JWKS";
+    let mut entries: Vec<Value> = [&rsa, &p256, &ed25519]
+        .iter()
+        .map(|key| key.jwk())
+        .collect();
+    entries.push(json!({"kty": "oct", "kid": "oct-1", "alg": "HS256",
+        "k": base64_url(oct_secret.as_bytes())}));
+    provider.publish_entries(entries);
+    let (_database, app) = sqlite_app(provider.auth_config()).await;
+    let me = Uuid::new_v4().to_string();
+
+    // Each algorithm's key verifies (the caller is authenticated, and not registered yet).
+    for key in [&rsa, &p256, &ed25519] {
+        let response = call(&app, Method::GET, "/me", Some(&key.token_for(&me)), None).await;
+        expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+    }
+
+    let now = unix_now();
+    let with = |changes: Value| {
+        let mut claims = claims_for(&me);
+        for (name, value) in changes.as_object().unwrap() {
+            match value {
+                Value::Null => claims.as_object_mut().unwrap().remove(name),
+                value => claims
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(name.clone(), value.clone()),
+            };
+        }
+        claims
+    };
+    let valid = ed25519.token_for(&me);
+    let (head, rest) = valid.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let tampered = format!(
+        "{head}.{}.{signature}",
+        base64_url(
+            with(json!({"sub": Uuid::new_v4().to_string()}))
+                .to_string()
+                .as_bytes()
+        )
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        base64_url(br#"{"alg":"none","typ":"JWT"}"#),
+        base64_url(claims_for(&me).to_string().as_bytes())
+    );
+    let mut confused_header = Header::new(Algorithm::HS256);
+    confused_header.kid = Some(rsa.kid.clone());
+    let confused = SigningKey::secret(RSA_PUBLIC_PEM).sign_with(&confused_header, &claims_for(&me));
+    let mut oct_header = Header::new(Algorithm::HS256);
+    oct_header.kid = Some("oct-1".to_owned());
+    let from_oct_key = SigningKey::secret(oct_secret).sign_with(&oct_header, &claims_for(&me));
+    let cases = [
+        (ed25519.sign(&with(json!({"exp": now - 120}))), "expired"),
+        (
+            ed25519.sign(&with(json!({"nbf": now + 600}))),
+            "not valid yet",
+        ),
+        (
+            ed25519.sign(&with(json!({"iss": "https://idp.evil.test"}))),
+            "issuer",
+        ),
+        (
+            ed25519.sign(&with(json!({"aud": "another-api"}))),
+            "audience",
+        ),
+        (ed25519.sign(&with(json!({"exp": null}))), "required claim"),
+        (ed25519.sign(&with(json!({"sub": null}))), "required claim"),
+        (ed25519.sign(&with(json!({"sub": 42}))), "user claim"),
+        (
+            SigningKey::ed25519_rotated()
+                .with_kid("ed-1")
+                .token_for(&me),
+            "signature",
+        ),
+        (tampered, "signature"),
+        (unsigned, "well-formed"),
+        (confused, "algorithm"),
+        (from_oct_key, "kid"),
+        (
+            SigningKey::ed25519_rotated()
+                .with_kid("nobody")
+                .token_for(&me),
+            "kid",
+        ),
+        (p256.clone().with_kid(&rsa.kid).token_for(&me), "algorithm"),
+        ("not.a.jwt".to_owned(), "well-formed"),
+        ("x".repeat(16 * 1024 + 1), "longer than"),
+    ];
+    for (token, reason) in &cases {
+        let response = call(&app, Method::GET, "/me", Some(token), None).await;
+        expect_invalid_token(response, token, reason).await;
+    }
+    // No bearer token at all: another scheme, the query string, a cookie.
+    let tries = [
+        app.client
+            .get(app.url("/me"))
+            .basic_auth("me", Some("secret")),
+        app.client
+            .get(app.url(&format!("/me?access_token={valid}"))),
+        app.client
+            .get(app.url("/me"))
+            .header("cookie", format!("access_token={valid}")),
+    ];
+    for request in tries {
+        let response = request.send().await.unwrap();
+        assert_eq!(challenge(&response), NO_TOKEN_CHALLENGE);
+        expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for reason in [
+        "expired",
+        "not_yet_valid",
+        "wrong_issuer",
+        "wrong_audience",
+        "bad_signature",
+        "malformed",
+        "disallowed_algorithm",
+        "unknown_key",
+        "missing_claim",
+        "too_long",
+    ] {
+        assert!(
+            metrics.contains(&format!(r#"auth_failures_total{{reason="{reason}"}}"#)),
+            "{reason} is counted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_users_path_is_403_before_anything_else_is_read_on_every_operation() {
+    let key = SigningKey::ed25519();
+    let provider = IdentityProvider::start(&[&key]).await;
+    let (_database, app) = sqlite_app(provider.auth_config()).await;
+    let me = Uuid::new_v4().to_string();
+    let token = key.token_for(&me);
+    register(&app, &token).await;
+    let other = Uuid::new_v4();
+    let task = Uuid::new_v4();
+    // Each operation under another user's path, with a query or body that is itself invalid.
+    let bad_body = Some(json!({"title": null, "completed": true}));
+    let operations = [
+        (Method::GET, format!("/users/{other}"), None),
+        (Method::DELETE, format!("/users/{other}"), None),
+        (
+            Method::POST,
+            format!("/users/{other}/tasks"),
+            bad_body.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/users/{other}/tasks?limit=0&limit=1&sort=nope"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/users/{other}/tasks/{task}?x=1&x=2"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/users/{other}/tasks/not-a-uuid"),
+            bad_body.clone(),
+        ),
+        (
+            Method::PATCH,
+            format!("/users/{other}/tasks/{task}"),
+            bad_body.clone(),
+        ),
+        (Method::DELETE, format!("/users/{other}/tasks/{task}"), None),
+    ];
+    for (method, path, body) in &operations {
+        let response = call(&app, method.clone(), path, Some(&token), body.clone()).await;
+        expect_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        let response = call(&app, method.clone(), path, None, body.clone()).await;
+        assert_eq!(challenge(&response), NO_TOKEN_CHALLENGE, "{method} {path}");
+        expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+    // On the caller's own path the same query is refused for what it is.
+    let response = call(
+        &app,
+        Method::GET,
+        &format!("/users/{me}/tasks?limit=1&limit=2"),
+        Some(&token),
+        None,
+    )
+    .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    let response = app.get("/health?x=1&x=2").await;
+    expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_and_unknown_keys_refetch_at_most_once_per_interval() {
+    let (first, second) = (SigningKey::ed25519(), SigningKey::ed25519_rotated());
+    let provider = IdentityProvider::start(&[&first]).await;
+    let (_database, app) = sqlite_app(provider.auth_config()).await;
+    assert_eq!(provider.fetches(), 1, "the keys are fetched at start");
+    let me = Uuid::new_v4().to_string();
+    register(&app, &first.token_for(&me)).await;
+
+    provider.publish(&[&first, &second]);
+    let response = call(&app, Method::GET, "/me", Some(&second.token_for(&me)), None).await;
+    expect_json(response, StatusCode::OK).await;
+    assert_eq!(
+        provider.fetches(),
+        2,
+        "an unknown kid fetched the keys once"
+    );
+
+    // A flood of tokens naming keys nobody publishes: no more fetches within 30 s.
+    let unknown: Vec<String> = (0..50)
+        .map(|n| second.clone().with_kid(&format!("gone-{n}")).token_for(&me))
+        .collect();
+    let mut flood = tokio::task::JoinSet::new();
+    for token in unknown {
+        let request = app.client.get(app.url("/me")).bearer_auth(&token);
+        flood.spawn(async move { (request.send().await.unwrap(), token) });
+    }
+    while let Some(answer) = flood.join_next().await {
+        let (response, token) = answer.unwrap();
+        expect_invalid_token(response, &token, "kid").await;
+    }
+    assert_eq!(
+        provider.fetches(),
+        2,
+        "refetches are single-flight and rate-limited"
+    );
+    let response = call(&app, Method::GET, "/me", Some(&first.token_for(&me)), None).await;
+    expect_json(response, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn known_keys_keep_working_while_the_jwks_is_down_and_a_dropped_key_stops() {
+    let (first, second) = (SigningKey::ed25519(), SigningKey::ed25519_rotated());
+    let provider = IdentityProvider::start(&[&first, &second]).await;
+    provider.set_max_age(1);
+    let (_database, app) = sqlite_app(provider.auth_config()).await;
+    let me = Uuid::new_v4().to_string();
+    let cached = second.token_for(&me);
+    register(&app, &cached).await;
+
+    provider.set_answering(false);
+    let fetches = provider.fetches();
+    wait_until(|| provider.fetches() > fetches).await;
+    let fresh = first.token_for(&me);
+    let response = call(&app, Method::GET, "/me", Some(&fresh), None).await;
+    expect_json(response, StatusCode::OK).await;
+    assert_eq!(
+        app.get("/ready").await.status(),
+        StatusCode::OK,
+        "stale keys are usable keys"
+    );
+
+    // The provider comes back without the second key: its tokens, even verified ones, stop.
+    provider.publish(&[&first]);
+    provider.set_answering(true);
+    let mut refused = None;
+    for _ in 0..200 {
+        let response = call(&app, Method::GET, "/me", Some(&cached), None).await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            refused = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("a dropped key's tokens stop within 10 s of the refresh");
+    expect_invalid_token(refused, &cached, "kid").await;
+    let response = call(&app, Method::GET, "/me", Some(&first.token_for(&me)), None).await;
+    expect_json(response, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn with_no_key_at_all_tokens_get_503_and_the_server_is_not_ready() {
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/jwks.json", listener.local_addr().unwrap())
+    };
+    let (_database, app) = sqlite_app(jwks_auth_config(&unreachable)).await;
+    let token = SigningKey::ed25519().token_for(&Uuid::new_v4().to_string());
+    let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    let ready = app.get("/ready").await;
+    expect_error(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+    let response = app.get("/me").await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+}
+
+#[tokio::test]
+async fn a_shared_secret_and_non_uuid_subjects_work_on_every_database() {
+    let secret = "an HS256 secret of at least thirty-two bytes";
+    let key = SigningKey::secret(secret);
+    each_database_configured(
+        |config: &mut Config| {
+            config.auth = AuthConfig::On(TokenRules {
+                keys: KeySource::SharedSecret(secret.as_bytes().to_vec()),
+                issuer: Some(ISSUER.to_owned()),
+                audience: Some(AUDIENCE.to_owned()),
+                leeway: Duration::from_secs(60),
+                user_claim: "sub".to_owned(),
+            })
+        },
+        |app| {
+            let key = key.clone();
+            async move {
+                // A Clerk-style subject: the user id is UUIDv5(NAMESPACE_URL, "<iss>#<sub>").
+                let token = key.token_for("user_2abcDEF");
+                let expected = Uuid::new_v5(
+                    &Uuid::NAMESPACE_URL,
+                    format!("{ISSUER}#user_2abcDEF").as_bytes(),
+                );
+                assert_eq!(register(&app, &token).await, expected.to_string());
+                let tasks = format!("/users/{expected}/tasks");
+                let response = call(
+                    &app,
+                    Method::POST,
+                    &tasks,
+                    Some(&token),
+                    Some(json!({"title": "Call mum"})),
+                )
+                .await;
+                expect_json(response, StatusCode::CREATED).await;
+                let response = call(&app, Method::GET, &tasks, Some(&token), None).await;
+                assert_eq!(
+                    expect_json(response, StatusCode::OK).await["items"]
+                        .as_array()
+                        .unwrap()
+                        .len(),
+                    1
+                );
+
+                let wrong_secret = SigningKey::secret("another secret of thirty-two bytes or more")
+                    .token_for("user_2abcDEF");
+                let response = call(&app, Method::GET, "/me", Some(&wrong_secret), None).await;
+                expect_invalid_token(response, &wrong_secret, "signature").await;
+                let asymmetric = SigningKey::ed25519().token_for("user_2abcDEF");
+                let response = call(&app, Method::GET, "/me", Some(&asymmetric), None).await;
+                expect_invalid_token(response, &asymmetric, "algorithm").await;
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_request_log_names_the_caller_and_never_the_token() {
+    let secret = "an HS256 secret of at least thirty-two bytes";
+    let (mut server, address, mut log) = start_server_process(
+        &[
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("AUTH_JWT_SECRET", secret),
+            ("AUTH_ISSUER", ISSUER),
+            ("LOG", "info"),
+        ],
+        |_| {},
+    )
+    .await;
+    let me = Uuid::new_v4().to_string();
+    let token = SigningKey::secret(secret).token_for(&me);
+    let client = crate::helpers::http_client();
+    let response = client
+        .post(format!("{address}/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = client
+        .get(format!("{address}/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let _ = server.start_kill();
+    let mut lines = vec![];
+    while let Ok(Some(line)) = log.next_line().await {
+        lines.push(line);
+    }
+    let logged = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("getCurrentUser") && line.contains(&me)),
+        "the request line carries the caller's id:\n{logged}"
+    );
+    assert!(!logged.contains(&token), "the token is never logged");
+}
+
+/// Polls `condition` every 50 ms for up to 10 s.
+async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the condition did not hold within 10 s");
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
