@@ -7,7 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, Header};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
-use task_api::config::{AuthConfig, Config, KeySource, TokenRules};
+use task_api::config::{AuthConfig, Config};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -15,8 +15,8 @@ use crate::helpers::{
     TestDatabase,
 };
 use crate::identity::{
-    claims_for, jwks_auth_config, unix_now, IdentityProvider, SigningKey, AUDIENCE, ISSUER,
-    RSA_PUBLIC_PEM,
+    claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
+    SigningKey, ISSUER, RSA_PUBLIC_PEM,
 };
 
 const NO_TOKEN_CHALLENGE: &str = r#"Bearer realm="task-api""#;
@@ -497,15 +497,7 @@ async fn a_shared_secret_and_non_uuid_subjects_work_on_every_database() {
     let secret = "an HS256 secret of at least thirty-two bytes";
     let key = SigningKey::secret(secret);
     each_database_configured(
-        |config: &mut Config| {
-            config.auth = AuthConfig::On(TokenRules {
-                keys: KeySource::SharedSecret(secret.as_bytes().to_vec()),
-                issuer: Some(ISSUER.to_owned()),
-                audience: Some(AUDIENCE.to_owned()),
-                leeway: Duration::from_secs(60),
-                user_claim: "sub".to_owned(),
-            })
-        },
+        |config: &mut Config| config.auth = shared_secret_auth_config(secret),
         |app| {
             let key = key.clone();
             async move {
