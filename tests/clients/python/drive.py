@@ -1,21 +1,30 @@
-"""Drive every operation of a running Task API through a client that openapi-python-client
-generated from openapi/task-operations.yaml, checking every answer strictly.
+"""Drive every operation of a running Task API with authentication on, through a client that
+openapi-python-client generated from openapi/task-operations.yaml, checking every answer strictly.
 
-    BASE_URL=http://127.0.0.1:8000 python drive.py /tmp/x/task_api_client
+    BASE_URL=http://127.0.0.1:8000 AUTH_JWT_SECRET=... AUTH_ISSUER=https://issuer.example \\
+        python drive.py /tmp/x/task_api_client
 
 The argument is the generated package's directory (made with `--meta none`); its parent goes on
-sys.path and the package is imported by its directory name. The first mismatch raises and the
-process exits non-zero. One line is printed per operation exercised.
+sys.path and the package is imported by its directory name. Each simulated user is a fresh random
+UUID with an HS256 JWT minted here with the standard library alone (hmac, hashlib, base64) from
+AUTH_JWT_SECRET (the server's secret) and AUTH_ISSUER (the iss claim; optional, as is
+AUTH_AUDIENCE for aud), and calls through the generated `AuthenticatedClient(base_url=...,
+token=...)`; requests without a token go through the generated plain `Client`. The first
+mismatch raises and the process exits non-zero. One line is printed per operation exercised.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 import importlib
 import json
 import os
 import re
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -24,8 +33,9 @@ from typing import Any
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 MERGE_PATCH = "application/merge-patch+json"
+REALM = 'Bearer realm="task-api"'
 OPERATIONS = [
-    "health", "ready", "createUser", "getUser", "createTask", "listTasks", "getTask",
+    "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
     "replaceTask", "updateTask", "deleteTask", "deleteUser",
 ]
 
@@ -57,7 +67,26 @@ class Checker:
 
     def line(self, operation: str, detail: str) -> None:
         self.exercised.add(operation)
-        print(f"ok  {operation:<12} {detail}", flush=True)
+        print(f"ok  {operation:<14} {detail}", flush=True)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def mint_token(sub: str, secret: str, issuer: str | None, audience: str | None, lifetime: int = 600) -> str:
+    """An HS256 JWT for `sub`: header.claims.signature, each base64url without padding."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "iat": now, "exp": now + lifetime}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signed = f"{header}.{payload}"
+    signature = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{_b64url(signature)}"
 
 
 def load(package_dir: str) -> ModuleType:
@@ -76,6 +105,12 @@ def main() -> int:
     if not base_url:
         print("BASE_URL is not set (e.g. BASE_URL=http://127.0.0.1:8000)", file=sys.stderr)
         return 2
+    secret = os.environ.get("AUTH_JWT_SECRET")
+    if not secret:
+        print("AUTH_JWT_SECRET is not set: it must be the server's HS256 secret (authentication on)", file=sys.stderr)
+        return 2
+    issuer = os.environ.get("AUTH_ISSUER") or None
+    audience = os.environ.get("AUTH_AUDIENCE") or None
     pkg = load(sys.argv[1])
     name = pkg.__name__
     api = {
@@ -84,6 +119,7 @@ def main() -> int:
             ("health", "health", "health"),
             ("ready", "health", "ready"),
             ("createUser", "users", "create_user"),
+            ("getCurrentUser", "users", "get_current_user"),
             ("getUser", "users", "get_user"),
             ("deleteUser", "users", "delete_user"),
             ("createTask", "tasks", "create_task"),
@@ -97,6 +133,7 @@ def main() -> int:
     models = importlib.import_module(f"{name}.models")
     types = importlib.import_module(f"{name}.types")
     Client = pkg.Client
+    AuthenticatedClient = pkg.AuthenticatedClient
     ErrorEnvelope = models.ErrorEnvelope
     ErrorCode = models.ErrorCode
     FieldLocation = models.FieldLocation
@@ -110,16 +147,31 @@ def main() -> int:
     UserInput = models.UserInput
     UNSET = types.UNSET
 
+    # What was sent on the wire: (method, content-type) per request, and its Authorization.
     sent: list[tuple[str, str | None]] = []
+    sent_authorization: list[str | None] = []
 
     def record(request: Any) -> None:
         sent.append((request.method, request.headers.get("content-type")))
+        sent_authorization.append(request.headers.get("authorization"))
 
-    client = Client(
-        base_url=base_url,
-        raise_on_unexpected_status=True,
-        httpx_args={"event_hooks": {"request": [record]}},
-    )
+    hooks = {"event_hooks": {"request": [record]}}
+
+    def token_for(sub: uuid.UUID, **kwargs: Any) -> str:
+        return mint_token(str(sub), kwargs.pop("key", secret), issuer, audience, **kwargs)
+
+    def authenticated(token: str) -> Any:
+        return AuthenticatedClient(base_url=base_url, token=token, raise_on_unexpected_status=True, httpx_args=hooks)
+
+    class Caller:
+        """A simulated user: a fresh random id, a token naming it, the generated client sending it."""
+
+        def __init__(self) -> None:
+            self.id = uuid.uuid4()
+            self.token = token_for(self.id)
+            self.client = authenticated(self.token)
+
+    anonymous = Client(base_url=base_url, raise_on_unexpected_status=True, httpx_args=hooks)
     c = Checker()
 
     def status(response: Any, expected: int, what: str) -> None:
@@ -181,7 +233,22 @@ def main() -> int:
         c.ok(bool(TIMESTAMP_RE.match(body["updated_at"])), f"{what}: updated_at {body['updated_at']}")
         return task
 
-    def list_all(user_id: uuid.UUID, limit: int, what: str, **query: Any) -> tuple[list[Any], int]:
+    def expect_no_token(response: Any, what: str) -> None:
+        expect_error(response, 401, ErrorCode.UNAUTHORIZED, what)
+        c.eq(response.headers.get("www-authenticate"), REALM, f"{what}: WWW-Authenticate")
+
+    def expect_bad_token(response: Any, token: str, what: str) -> None:
+        envelope = expect_error(response, 401, ErrorCode.UNAUTHORIZED, what)
+        challenge = response.headers.get("www-authenticate", "")
+        c.ok(challenge.startswith(f'{REALM}, error="invalid_token"'), f"{what}: WWW-Authenticate {challenge!r}")
+        signature = token.rsplit(".", 1)[-1]
+        c.ok(signature not in challenge and signature not in envelope.error.message, f"{what}: the token is echoed")
+
+    def expect_forbidden(response: Any, what: str) -> None:
+        expect_error(response, 403, ErrorCode.FORBIDDEN, what)
+        c.eq(response.headers.get("www-authenticate"), None, f"{what}: a WWW-Authenticate on a 403")
+
+    def list_all(client: Any, user_id: uuid.UUID, limit: int, what: str, **query: Any) -> tuple[list[Any], int]:
         tasks: list[Any] = []
         cursor: Any = UNSET
         pages = 0
@@ -203,45 +270,108 @@ def main() -> int:
         c.eq(len({t.id for t in tasks}), len(tasks), f"{what}: a task was listed twice")
         return tasks, pages
 
-    # ---- health, ready ---------------------------------------------------------------------
+    # ---- health, ready: open without a token ---------------------------------------------------
     for op in ("health", "ready"):
-        r = api[op].sync_detailed(client=client)
+        r = api[op].sync_detailed(client=anonymous)
         status(r, 200, op)
         c.eq(c.isinstance(r.parsed, HealthStatus, op).status, "ok", f"{op}: status")
-        c.line(op, f"GET /{op} -> 200 HealthStatus(status='ok')")
+        c.line(op, f"GET /{op} (no token) -> 200 HealthStatus(status='ok')")
 
-    # ---- createUser ----------------------------------------------------------------------------
+    # ---- no token, a bad token: 401 on every operation under /users and /me -----------------
+    someone, some_task = uuid.uuid4(), uuid.uuid4()
+    calls: list[tuple[str, Any]] = [
+        ("createUser", lambda cl: api["createUser"].sync_detailed(client=cl)),
+        ("getCurrentUser", lambda cl: api["getCurrentUser"].sync_detailed(client=cl)),
+        ("getUser", lambda cl: api["getUser"].sync_detailed(someone, client=cl)),
+        ("deleteUser", lambda cl: api["deleteUser"].sync_detailed(someone, client=cl)),
+        ("createTask", lambda cl: api["createTask"].sync_detailed(someone, client=cl, body=TaskInput(title="x"))),
+        ("listTasks", lambda cl: api["listTasks"].sync_detailed(someone, client=cl)),
+        ("getTask", lambda cl: api["getTask"].sync_detailed(someone, some_task, client=cl)),
+        ("replaceTask",
+         lambda cl: api["replaceTask"].sync_detailed(someone, some_task, client=cl, body=TaskInput(title="x"))),
+        ("updateTask",
+         lambda cl: api["updateTask"].sync_detailed(someone, some_task, client=cl, body=TaskPatch(title="x"))),
+        ("deleteTask", lambda cl: api["deleteTask"].sync_detailed(someone, some_task, client=cl)),
+    ]
+    for op, call in calls:
+        r = call(anonymous)
+        c.eq(sent_authorization[-1], None, f"{op} without a token: an Authorization was sent")
+        expect_no_token(r, f"{op} without a token")
+    c.line("createUser", f"no token on all {len(calls)} operations under /users and /me -> 401 ErrorEnvelope, "
+           f"ErrorCode.UNAUTHORIZED, WWW-Authenticate: {REALM}")
+
+    forged = token_for(someone, key=f"not-the-server-secret-{uuid.uuid4()}")
+    expired = token_for(someone, lifetime=-3600)
+    for kind, token in (("a token signed with another key", forged), ("a token expired an hour ago", expired)):
+        bad = authenticated(token)
+        for op, call in calls[:3]:
+            r = call(bad)
+            c.eq(sent_authorization[-1], f"Bearer {token}", f"{op} with {kind}: Authorization sent")
+            expect_bad_token(r, token, f"{op} with {kind}")
+    c.line("getUser", "a forged and an expired token -> 401 ErrorCode.UNAUTHORIZED, "
+           'WWW-Authenticate error="invalid_token"')
+
+    # ---- getCurrentUser before registering, createUser as the caller ---------------------------
+    alice = Caller()  # the main user: registers with no body
+    bob = Caller()  # registers with UserInput()
+    carol = Caller()  # registers with UserInput(id=her own id)
+    dave = Caller()  # never registers
+    client = alice.client
+
+    r = api["getCurrentUser"].sync_detailed(client=client)
+    c.eq(sent_authorization[-1], f"Bearer {alice.token}", "getCurrentUser: Authorization sent")
+    expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getCurrentUser before registering")
+    c.line("getCurrentUser", "GET /me before POST /users -> 404 ErrorEnvelope, ErrorCode.USER_NOT_FOUND")
+
     r = api["createUser"].sync_detailed(client=client)
     user = check_user(r, 201, "createUser without a body")
+    c.eq(user.id, alice.id, "createUser without a body: id is the token's sub")
     c.eq(r.headers.get("location"), f"/users/{user.id}", "createUser: Location")
     c.eq(sent[-1], ("POST", "application/json"), "createUser without a body: request sent")
-    c.line("createUser", f"POST /users (no body) -> 201 {user.id}, Location /users/{user.id}")
+    c.line("createUser", f"POST /users (no body, AuthenticatedClient) -> 201 id = the token's sub {user.id}, Location")
 
-    r = api["createUser"].sync_detailed(client=client, body=UserInput())
+    r = api["getCurrentUser"].sync_detailed(client=client)
+    me = check_user(r, 200, "getCurrentUser after registering")
+    c.eq(me, user, "getCurrentUser: the registered user")
+    c.line("getCurrentUser", "GET /me after POST /users -> 200 User, the registered user")
+
+    r = api["createUser"].sync_detailed(client=bob.client, body=UserInput())
     other = check_user(r, 201, "createUser {}")
+    c.eq(other.id, bob.id, "createUser {}: id is the token's sub")
     c.ok(other.id != user.id, "createUser {}: the same id twice")
-    c.line("createUser", "POST /users UserInput() ({}) -> 201 with a new server-made id")
+    c.line("createUser", "POST /users UserInput() ({}, another token) -> 201 with that token's sub")
 
-    chosen_id = uuid.uuid4()
-    r = api["createUser"].sync_detailed(client=client, body=UserInput(id=chosen_id))
+    chosen_id = carol.id
+    r = api["createUser"].sync_detailed(client=carol.client, body=UserInput(id=chosen_id))
     chosen = check_user(r, 201, "createUser {id}")
     c.eq(chosen.id, chosen_id, "createUser {id}: id")
-    c.line("createUser", f"POST /users UserInput(id={chosen_id}) -> 201 with that id")
+    c.eq(r.headers.get("location"), f"/users/{chosen_id}", "createUser {id}: Location")
+    c.line("createUser", f"POST /users UserInput(id=the caller's own {chosen_id}) -> 201 with that id")
 
-    r = api["createUser"].sync_detailed(client=client, body=UserInput(id=chosen_id))
+    r = api["createUser"].sync_detailed(client=carol.client, body=UserInput(id=chosen_id))
     expect_error(r, 409, ErrorCode.USER_ALREADY_EXISTS, "createUser of an existing id")
-    c.line("createUser", "POST /users existing id -> 409 ErrorEnvelope, ErrorCode.USER_ALREADY_EXISTS")
+    r = api["createUser"].sync_detailed(client=client)
+    expect_error(r, 409, ErrorCode.USER_ALREADY_EXISTS, "createUser twice without a body")
+    c.line("createUser", "POST /users again (own id and no body) -> 409 ErrorEnvelope, ErrorCode.USER_ALREADY_EXISTS")
+
+    r = api["createUser"].sync_detailed(client=dave.client, body=UserInput(id=uuid.uuid4()))
+    expect_forbidden(r, "createUser {id: not the caller's}")
+    r = api["createUser"].sync_detailed(client=client, body=UserInput(id=dave.id))
+    expect_forbidden(r, "createUser {id: another caller's}")
+    r = api["getCurrentUser"].sync_detailed(client=dave.client)
+    expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getCurrentUser after a refused createUser")
+    c.line("createUser", "POST /users UserInput(id=not the caller's) -> 403 ErrorCode.FORBIDDEN, nobody registered")
 
     # ---- getUser -------------------------------------------------------------------------------
     r = api["getUser"].sync_detailed(user.id, client=client)
     got = check_user(r, 200, "getUser")
     c.eq(got.id, user.id, "getUser: id")
     c.eq(got.created_at, user.created_at, "getUser: created_at")
-    c.line("getUser", f"GET /users/{user.id} -> 200, same user")
+    c.line("getUser", f"GET /users/{user.id} (own token) -> 200, same user")
 
-    r = api["getUser"].sync_detailed(uuid.uuid4(), client=client)
+    r = api["getUser"].sync_detailed(dave.id, client=dave.client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getUser of a missing user")
-    c.line("getUser", "GET /users/{missing} -> 404 ErrorEnvelope, ErrorCode.USER_NOT_FOUND")
+    c.line("getUser", "GET /users/{own, unregistered} -> 404 ErrorEnvelope, ErrorCode.USER_NOT_FOUND")
 
     # ---- createTask ----------------------------------------------------------------------------
     r = api["createTask"].sync_detailed(user.id, client=client, body=TaskInput(title="  Buy milk  "))
@@ -254,8 +384,9 @@ def main() -> int:
     r = api["createTask"].sync_detailed(
         user.id, client=client, body=TaskInput(title="Call Bob", description="About the lease", is_completed=True)
     )
-    bob = check_task(
-        r, 201, user.id, {"title": "Call Bob", "description": "About the lease", "is_completed": True}, "createTask full"
+    bob_task = check_task(
+        r, 201, user.id, {"title": "Call Bob", "description": "About the lease", "is_completed": True},
+        "createTask full",
     )
     c.line("createTask", "POST .../tasks TaskInput(title, description, is_completed=True) -> 201, as sent")
 
@@ -269,18 +400,18 @@ def main() -> int:
     expect_fields(envelope, ["title", "description"], FieldLocation.BODY, "createTask with two bad fields")
     c.line("createTask", "POST .../tasks title='', description 10,001 chars -> 400 naming both")
 
-    r = api["createTask"].sync_detailed(uuid.uuid4(), client=client, body=TaskInput(title="Orphan"))
+    r = api["createTask"].sync_detailed(dave.id, client=dave.client, body=TaskInput(title="Orphan"))
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "createTask for a missing user")
-    c.line("createTask", "POST /users/{missing}/tasks -> 404 ErrorCode.USER_NOT_FOUND")
+    c.line("createTask", "POST /users/{own, unregistered}/tasks -> 404 ErrorCode.USER_NOT_FOUND")
 
     # ---- listTasks -----------------------------------------------------------------------------
-    made = [milk, bob]
+    made = [milk, bob_task]
     for title in ["delta", "Alpha", "charlie", "Echo", "bravo"]:
         r = api["createTask"].sync_detailed(user.id, client=client, body=TaskInput(title=title))
         made.append(check_task(r, 201, user.id, {"title": title, "description": None, "is_completed": False}, title))
     all_ids = sorted(str(t.id) for t in made)
 
-    tasks, pages = list_all(user.id, 2, "listTasks sort=title", sort=ListTasksSort.TITLE)
+    tasks, pages = list_all(client, user.id, 2, "listTasks sort=title", sort=ListTasksSort.TITLE)
     c.eq(pages, 4, "listTasks sort=title limit=2: pages")
     c.eq(
         [t.title for t in tasks],
@@ -290,23 +421,23 @@ def main() -> int:
     c.eq(sorted(str(t.id) for t in tasks), all_ids, "listTasks sort=title: ids")
     c.line("listTasks", f"limit=2 sort=ListTasksSort.TITLE: {pages} pages following next_cursor, 7 tasks")
 
-    tasks, pages = list_all(user.id, 3, "listTasks sort=-title", sort=ListTasksSort("-title"))
+    tasks, pages = list_all(client, user.id, 3, "listTasks sort=-title", sort=ListTasksSort("-title"))
     c.eq(pages, 3, "listTasks sort=-title: pages")
     c.eq([t.title for t in tasks][0], "Echo", "listTasks sort=-title: first")
     c.eq([t.title for t in tasks][-1], "Alpha", "listTasks sort=-title: last")
     c.line("listTasks", f"limit=3 sort=-title: {pages} pages, reverse order")
 
-    tasks, _ = list_all(user.id, 100, "listTasks sort=created_at", sort=ListTasksSort.CREATED_AT)
+    tasks, _ = list_all(client, user.id, 100, "listTasks sort=created_at", sort=ListTasksSort.CREATED_AT)
     c.eq([t.id for t in tasks], [t.id for t in made], "listTasks sort=created_at: order")
-    tasks, _ = list_all(user.id, 5, "listTasks default sort")
+    tasks, _ = list_all(client, user.id, 5, "listTasks default sort")
     c.eq([t.id for t in tasks], [t.id for t in reversed(made)], "listTasks default sort: order")
     c.line("listTasks", "sort=created_at and the default (-created_at): creation order, both ways")
 
-    tasks, _ = list_all(user.id, 10, "listTasks completed=True", completed=True)
-    c.eq([t.id for t in tasks], [bob.id], "listTasks completed=True")
-    tasks, _ = list_all(user.id, 10, "listTasks completed=False", completed=False)
+    tasks, _ = list_all(client, user.id, 10, "listTasks completed=True", completed=True)
+    c.eq([t.id for t in tasks], [bob_task.id], "listTasks completed=True")
+    tasks, _ = list_all(client, user.id, 10, "listTasks completed=False", completed=False)
     c.eq(len(tasks), 6, "listTasks completed=False: count")
-    tasks, _ = list_all(user.id, 10, "listTasks q=HA", q="HA")
+    tasks, _ = list_all(client, user.id, 10, "listTasks q=HA", q="HA")
     c.eq(sorted(t.title for t in tasks), ["Alpha", "charlie"], "listTasks q=HA")
     c.line("listTasks", "completed=True / completed=False / q='HA' filter as documented")
 
@@ -314,6 +445,10 @@ def main() -> int:
     envelope = expect_error(r, 400, ErrorCode.VALIDATION_ERROR, "listTasks with a forged cursor")
     expect_fields(envelope, ["cursor"], FieldLocation.QUERY, "listTasks with a forged cursor")
     c.line("listTasks", "cursor='not-a-cursor' -> 400 ErrorCode.VALIDATION_ERROR naming query cursor")
+
+    tasks, _ = list_all(bob.client, bob.id, 100, "listTasks of another caller")
+    c.eq(tasks, [], "listTasks as bob: alice's tasks are listed")
+    c.line("listTasks", "another caller's own list -> 200, empty: none of the first caller's tasks")
 
     # ---- getTask -------------------------------------------------------------------------------
     r = api["getTask"].sync_detailed(user.id, milk.id, client=client)
@@ -326,9 +461,41 @@ def main() -> int:
     c.ok(envelope.error.code is ErrorCode.TASK_NOT_FOUND, "getTask of a missing task: ErrorCode member")
     c.line("getTask", "GET .../tasks/{missing} -> 404 ErrorEnvelope, error.code == ErrorCode.TASK_NOT_FOUND")
 
-    r = api["getTask"].sync_detailed(other.id, milk.id, client=client)
-    expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "getTask of another user's task")
-    c.line("getTask", "GET another user's task -> 404 ErrorCode.TASK_NOT_FOUND, as if missing")
+    r = api["getTask"].sync_detailed(bob.id, milk.id, client=bob.client)
+    expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "getTask of another user's task under one's own path")
+    c.line("getTask", "another user's task id under one's own path -> 404 ErrorCode.TASK_NOT_FOUND, as if missing")
+
+    # ---- another user's paths: 403 FORBIDDEN on every operation, and nothing happens ------------
+    r = api["createTask"].sync_detailed(bob.id, client=bob.client, body=TaskInput(title="Bob's own"))
+    bobs = check_task(r, 201, bob.id, {"title": "Bob's own", "description": None, "is_completed": False}, "bob's task")
+    theirs: list[tuple[str, Any]] = [
+        ("getUser", lambda: api["getUser"].sync_detailed(bob.id, client=client)),
+        ("createTask", lambda: api["createTask"].sync_detailed(bob.id, client=client, body=TaskInput(title="x"))),
+        ("listTasks", lambda: api["listTasks"].sync_detailed(bob.id, client=client)),
+        # An invalid query on another user's path is refused for the path, not validated.
+        ("listTasks cursor=not-a-cursor",
+         lambda: api["listTasks"].sync_detailed(bob.id, client=client, cursor="not-a-cursor")),
+        ("getTask", lambda: api["getTask"].sync_detailed(bob.id, bobs.id, client=client)),
+        ("replaceTask",
+         lambda: api["replaceTask"].sync_detailed(bob.id, bobs.id, client=client, body=TaskInput(title="Stolen"))),
+        ("updateTask",
+         lambda: api["updateTask"].sync_detailed(bob.id, bobs.id, client=client, body=TaskPatch(is_completed=True))),
+        ("deleteTask", lambda: api["deleteTask"].sync_detailed(bob.id, bobs.id, client=client)),
+        ("deleteUser", lambda: api["deleteUser"].sync_detailed(bob.id, client=client)),
+        # Whether that user exists or not.
+        ("getUser (unregistered)", lambda: api["getUser"].sync_detailed(dave.id, client=client)),
+    ]
+    for op, call in theirs:
+        expect_forbidden(call(), f"{op} on another user's path")
+    r = api["getTask"].sync_detailed(bob.id, bobs.id, client=bob.client)
+    c.eq(check_task(r, 200, bob.id, {"title": "Bob's own", "description": None, "is_completed": False}, "bob's task"),
+         bobs, "bob's task after the refused calls")
+    tasks, _ = list_all(bob.client, bob.id, 100, "bob's tasks after the refused calls")
+    c.eq([t.id for t in tasks], [bobs.id], "bob's tasks after the refused calls")
+    r = api["getCurrentUser"].sync_detailed(client=bob.client)
+    check_user(r, 200, "GET /me as bob after the refused deleteUser")
+    c.line("getTask", f"another user's path on {len(theirs)} calls -> 403 ErrorCode.FORBIDDEN; "
+           "their user and task untouched")
 
     # ---- replaceTask ---------------------------------------------------------------------------
     r = api["replaceTask"].sync_detailed(
@@ -343,8 +510,10 @@ def main() -> int:
     c.ok(current.updated_at > milk.updated_at, "replaceTask: updated_at did not move")
     c.line("replaceTask", "PUT TaskInput(title, description, is_completed) -> 200, every field replaced")
 
-    r = api["replaceTask"].sync_detailed(user.id, bob.id, client=client, body=TaskInput(title="Call Bob"))
-    check_task(r, 200, user.id, {"title": "Call Bob", "description": None, "is_completed": False}, "replaceTask defaults")
+    r = api["replaceTask"].sync_detailed(user.id, bob_task.id, client=client, body=TaskInput(title="Call Bob"))
+    check_task(
+        r, 200, user.id, {"title": "Call Bob", "description": None, "is_completed": False}, "replaceTask defaults"
+    )
     c.line("replaceTask", "PUT TaskInput(title) -> 200, absent description None, is_completed False")
 
     r = api["replaceTask"].sync_detailed(user.id, uuid.uuid4(), client=client, body=TaskInput(title="Nothing"))
@@ -354,6 +523,7 @@ def main() -> int:
     # ---- updateTask ----------------------------------------------------------------------------
     r = api["updateTask"].sync_detailed(user.id, milk.id, client=client, body=TaskPatch(is_completed=False))
     c.eq(sent[-1], ("PATCH", MERGE_PATCH), "updateTask: request sent")
+    c.eq(sent_authorization[-1], f"Bearer {alice.token}", "updateTask: Authorization sent beside the Content-Type")
     patched = check_task(
         r, 200, user.id, {"title": "Buy oat milk", "description": "Two litres", "is_completed": False}, "updateTask"
     )
@@ -393,22 +563,25 @@ def main() -> int:
     expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "getTask after deleteTask")
     r = api["deleteTask"].sync_detailed(user.id, milk.id, client=client)
     expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "deleteTask twice")
-    tasks, _ = list_all(user.id, 100, "listTasks after deleteTask")
+    tasks, _ = list_all(client, user.id, 100, "listTasks after deleteTask")
     c.eq(len(tasks), 6, "listTasks after deleteTask: count")
     c.line("deleteTask", "DELETE -> 204; then GET and a second DELETE -> 404 TASK_NOT_FOUND; 6 tasks left")
 
-    # ---- deleteUser ----------------------------------------------------------------------------
-    for u in (user.id, other.id, chosen_id):
-        r = api["deleteUser"].sync_detailed(u, client=client)
+    # ---- deleteUser: each caller deletes themself ----------------------------------------------
+    for caller in (alice, bob, carol):
+        r = api["deleteUser"].sync_detailed(caller.id, client=caller.client)
         status(r, 204, "deleteUser")
         c.eq(r.content, b"", "deleteUser: 204 with a body")
     r = api["getUser"].sync_detailed(user.id, client=client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getUser after deleteUser")
+    r = api["getCurrentUser"].sync_detailed(client=client)
+    expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getCurrentUser after deleteUser")
     r = api["listTasks"].sync_detailed(user.id, client=client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "listTasks after deleteUser")
     r = api["deleteUser"].sync_detailed(user.id, client=client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "deleteUser twice")
-    c.line("deleteUser", "DELETE x3 -> 204; then getUser, listTasks, second DELETE -> 404 USER_NOT_FOUND")
+    c.line("deleteUser", "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, second DELETE "
+           "-> 404 USER_NOT_FOUND")
 
     missed = [op for op in OPERATIONS if op not in c.exercised]
     if missed:

@@ -1,12 +1,20 @@
-// Drives every operation of openapi/task-operations.yaml against a running server through a
-// client generated from the contract alone: types by openapi-typescript (generated/schema.d.ts,
-// made at test time), calls by openapi-fetch. Every answer is checked strictly; the first
-// mismatch throws and the process exits non-zero. One line is printed per operation exercised.
+// Drives every operation of openapi/task-operations.yaml against a running server with
+// authentication on, through a client generated from the contract alone: types by
+// openapi-typescript (generated/schema.d.ts, made at test time), calls by openapi-fetch. Each
+// simulated user is a fresh random UUID with an HS256 JWT minted here (node:crypto only) from
+// AUTH_JWT_SECRET and AUTH_ISSUER, sent by its own openapi-fetch client as
+// `Authorization: Bearer <jwt>` (the client's `headers` option). Every answer is checked
+// strictly; the first mismatch throws and the process exits non-zero. One line is printed per
+// operation exercised.
 //
-//   BASE_URL=http://127.0.0.1:8000 node dist/client.js
+//   BASE_URL=http://127.0.0.1:8000 AUTH_JWT_SECRET=... AUTH_ISSUER=https://issuer.example \
+//     node dist/client.js
+//
+// AUTH_ISSUER (the iss claim) and AUTH_AUDIENCE (the aud claim) are optional and must match the
+// server's; AUTH_JWT_SECRET must be the server's secret.
 
-import { randomUUID } from "node:crypto";
-import createClient, { type Middleware } from "openapi-fetch";
+import { createHmac, randomUUID } from "node:crypto";
+import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Task = components["schemas"]["Task"];
@@ -14,24 +22,66 @@ type User = components["schemas"]["User"];
 type ErrorEnvelope = components["schemas"]["ErrorEnvelope"];
 type ErrorCode = components["schemas"]["ErrorCode"];
 type Sort = NonNullable<paths["/users/{user_id}/tasks"]["get"]["parameters"]["query"]>["sort"];
+type Api = Client<paths>;
 
 const baseUrl = process.env.BASE_URL;
 if (!baseUrl) {
   throw new Error("BASE_URL is not set (e.g. BASE_URL=http://127.0.0.1:8000)");
 }
+const secret = process.env.AUTH_JWT_SECRET;
+if (!secret) {
+  throw new Error("AUTH_JWT_SECRET is not set: it must be the server's HS256 secret (authentication on)");
+}
+const issuer = process.env.AUTH_ISSUER || undefined;
+const audience = process.env.AUTH_AUDIENCE || undefined;
 
-// Records the Content-Type of every request actually sent, so the PATCH media type is checked
-// on the wire rather than trusted.
-const sentContentTypes: (string | null)[] = [];
-const recordContentType: Middleware = {
+// An HS256 JWT for `sub`, made with node:crypto alone: header.claims.signature, each base64url.
+function mintToken(sub: string, options: { key?: string; lifetime?: number } = {}): string {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = { sub, iat: now, exp: now + (options.lifetime ?? 600) };
+  if (issuer !== undefined) claims.iss = issuer;
+  if (audience !== undefined) claims.aud = audience;
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const signed = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
+  const signature = createHmac("sha256", options.key ?? (secret as string)).update(signed).digest("base64url");
+  return `${signed}.${signature}`;
+}
+
+// Records the Content-Type and Authorization of every request actually sent, so the PATCH media
+// type and the bearer token are checked on the wire rather than trusted.
+const sent: { contentType: string | null; authorization: string | null }[] = [];
+const recordRequest: Middleware = {
   onRequest({ request }) {
-    sentContentTypes.push(request.headers.get("content-type"));
+    sent.push({
+      contentType: request.headers.get("content-type"),
+      authorization: request.headers.get("authorization"),
+    });
     return undefined;
   },
 };
+const lastContentType = (): string | null => sent.at(-1)?.contentType ?? null;
 
-const client = createClient<paths>({ baseUrl });
-client.use(recordContentType);
+// A client of its own per caller: the token goes in the client's default headers.
+function clientFor(token?: string): Api {
+  const api = createClient<paths>({
+    baseUrl,
+    headers: token === undefined ? {} : { Authorization: `Bearer ${token}` },
+  });
+  api.use(recordRequest);
+  return api;
+}
+
+// A simulated user: a fresh random id, a token naming it, and a client sending that token.
+interface Caller {
+  id: string;
+  token: string;
+  api: Api;
+}
+function newCaller(): Caller {
+  const id = randomUUID();
+  const token = mintToken(id);
+  return { id, token, api: clientFor(token) };
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -72,7 +122,7 @@ function status(response: Response, expected: number, what: string): void {
 
 function line(operation: string, detail: string): void {
   exercised.add(operation);
-  console.log(`ok  ${operation.padEnd(12)} ${detail}`);
+  console.log(`ok  ${operation.padEnd(14)} ${detail}`);
 }
 
 // A typed error: the body must parse as the generated ErrorEnvelope with the given code.
@@ -131,6 +181,7 @@ function checkTask(
 }
 
 async function listAll(
+  api: Api,
   userId: string,
   query: { limit: number; sort?: Sort; completed?: boolean; q?: string },
   what: string,
@@ -139,7 +190,7 @@ async function listAll(
   let cursor: string | undefined;
   let pages = 0;
   for (;;) {
-    const { data, error, response } = await client.GET("/users/{user_id}/tasks", {
+    const { data, error, response } = await api.GET("/users/{user_id}/tasks", {
       params: { path: { user_id: userId }, query: { ...query, cursor } },
     });
     ok(error === undefined, `${what}: unexpected error ${JSON.stringify(error)}`);
@@ -159,75 +210,195 @@ async function listAll(
   return { tasks, pages };
 }
 
+const REALM = 'Bearer realm="task-api"';
+
+// No token: 401 UNAUTHORIZED as the generated ErrorEnvelope, and the Bearer challenge.
+function expectNoToken(error: ErrorEnvelope | undefined, response: Response, what: string): void {
+  expectError(error, response, 401, "UNAUTHORIZED", what);
+  eq(response.headers.get("www-authenticate"), REALM, `${what}: WWW-Authenticate`);
+}
+
+// A token the server refuses: 401 UNAUTHORIZED, the challenge says invalid_token, the token is
+// never echoed.
+function expectBadToken(
+  error: ErrorEnvelope | undefined,
+  response: Response,
+  token: string,
+  what: string,
+): void {
+  const envelope = expectError(error, response, 401, "UNAUTHORIZED", what);
+  const challenge = response.headers.get("www-authenticate") ?? "";
+  ok(challenge.startsWith(`${REALM}, error="invalid_token"`), `${what}: WWW-Authenticate ${JSON.stringify(challenge)}`);
+  const signature = token.split(".")[2] ?? token;
+  ok(!challenge.includes(signature) && !envelope.error.message.includes(signature), `${what}: the token is echoed`);
+}
+
+function expectForbidden(error: ErrorEnvelope | undefined, response: Response, what: string): void {
+  expectError(error, response, 403, "FORBIDDEN", what);
+  eq(response.headers.get("www-authenticate"), null, `${what}: a WWW-Authenticate on a 403`);
+}
+
 async function main(): Promise<void> {
-  // ---- health, ready ---------------------------------------------------------------------
+  const anonymous = clientFor();
+
+  // ---- health, ready: open without a token ---------------------------------------------------
   {
-    const { data, response } = await client.GET("/health");
+    const { data, response } = await anonymous.GET("/health");
     status(response, 200, "health");
     eq(present(data, "health").status, "ok", "health: status");
-    line("health", "GET /health -> 200 {status: ok}");
+    line("health", "GET /health (no token) -> 200 {status: ok}");
   }
   {
-    const { data, response } = await client.GET("/ready");
+    const { data, response } = await anonymous.GET("/ready");
     status(response, 200, "ready");
     eq(present(data, "ready").status, "ok", "ready: status");
-    line("ready", "GET /ready -> 200 {status: ok}");
+    line("ready", "GET /ready (no token) -> 200 {status: ok}");
   }
 
-  // ---- createUser (no body, {}, {id}), conflicts ---------------------------------------------
-  const created = await client.POST("/users");
+  // ---- no token, a bad token: 401 on every operation under /users and /me ------------------
+  {
+    const someone = randomUUID();
+    const task = randomUUID();
+    const path = { user_id: someone };
+    const taskPath = { user_id: someone, task_id: task };
+    const calls: [string, (api: Api) => Promise<{ error?: ErrorEnvelope; response: Response }>][] = [
+      ["createUser", (api) => api.POST("/users")],
+      ["getCurrentUser", (api) => api.GET("/me")],
+      ["getUser", (api) => api.GET("/users/{user_id}", { params: { path } })],
+      ["deleteUser", (api) => api.DELETE("/users/{user_id}", { params: { path } })],
+      ["createTask", (api) => api.POST("/users/{user_id}/tasks", { params: { path }, body: { title: "x" } })],
+      ["listTasks", (api) => api.GET("/users/{user_id}/tasks", { params: { path } })],
+      ["getTask", (api) => api.GET("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+      [
+        "replaceTask",
+        (api) => api.PUT("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath }, body: { title: "x" } }),
+      ],
+      [
+        "updateTask",
+        (api) =>
+          api.PATCH("/users/{user_id}/tasks/{task_id}", {
+            params: { path: taskPath },
+            headers: { "Content-Type": MERGE_PATCH },
+            body: { title: "x" },
+          }),
+      ],
+      ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+    ];
+    for (const [operation, call] of calls) {
+      const { error, response } = await call(anonymous);
+      eq(sent.at(-1)?.authorization ?? null, null, `${operation} without a token: an Authorization was sent`);
+      expectNoToken(error, response, `${operation} without a token`);
+    }
+    line(
+      "createUser",
+      `no token on all ${calls.length} operations under /users and /me -> 401 UNAUTHORIZED (typed), ` +
+        `WWW-Authenticate: ${REALM}`,
+    );
+
+    const forged = mintToken(someone, { key: `not-the-server-secret-${randomUUID()}` });
+    const expired = mintToken(someone, { lifetime: -3600 });
+    const badTokens = [
+      ["a token signed with another key", forged],
+      ["a token expired an hour ago", expired],
+    ] as const;
+    for (const [kind, token] of badTokens) {
+      const api = clientFor(token);
+      for (const [operation, call] of calls.slice(0, 3)) {
+        const { error, response } = await call(api);
+        eq(sent.at(-1)?.authorization ?? null, `Bearer ${token}`, `${operation} with ${kind}: Authorization sent`);
+        expectBadToken(error, response, token, `${operation} with ${kind}`);
+      }
+    }
+    line("getUser", 'a forged and an expired token -> 401 UNAUTHORIZED, WWW-Authenticate error="invalid_token"');
+  }
+
+  // ---- getCurrentUser before registering, createUser as the caller ---------------------------
+  const alice = newCaller(); // the main user: registers with no body
+  const bob = newCaller(); // registers with {}
+  const carol = newCaller(); // registers with {id: her own id}
+  const dave = newCaller(); // never registers
+  {
+    const { error, response } = await alice.api.GET("/me");
+    eq(sent.at(-1)?.authorization ?? null, `Bearer ${alice.token}`, "getCurrentUser: Authorization sent");
+    expectError(error, response, 404, "USER_NOT_FOUND", "getCurrentUser before registering");
+    line("getCurrentUser", "GET /me before POST /users -> 404 USER_NOT_FOUND (typed)");
+  }
+
+  const created = await alice.api.POST("/users");
   status(created.response, 201, "createUser without a body");
   const user = present(created.data, "createUser without a body");
   checkUser(user, "createUser without a body");
+  eq(user.id, alice.id, "createUser without a body: id is the token's sub");
   eq(created.response.headers.get("location"), `/users/${user.id}`, "createUser: Location");
-  eq(sentContentTypes.at(-1) ?? null, null, "createUser without a body: a Content-Type was sent");
-  line("createUser", `POST /users (no body) -> 201 ${user.id}, Location /users/${user.id}`);
+  eq(lastContentType(), null, "createUser without a body: a Content-Type was sent");
+  line("createUser", `POST /users (no body, bearer) -> 201 id = the token's sub ${user.id}, Location`);
 
-  const empty = await client.POST("/users", { body: {} });
+  {
+    const { data, response } = await alice.api.GET("/me");
+    status(response, 200, "getCurrentUser after registering");
+    const me = present(data, "getCurrentUser after registering");
+    checkUser(me, "getCurrentUser");
+    eq(JSON.stringify(me), JSON.stringify(user), "getCurrentUser: the registered user");
+    line("getCurrentUser", "GET /me after POST /users -> 200, the registered user");
+  }
+
+  const empty = await bob.api.POST("/users", { body: {} });
   status(empty.response, 201, "createUser {}");
   const other = present(empty.data, "createUser {}");
   checkUser(other, "createUser {}");
+  eq(other.id, bob.id, "createUser {}: id is the token's sub");
   ok(other.id !== user.id, "createUser {}: the same id twice");
-  line("createUser", "POST /users {} -> 201 with a new server-made id");
+  line("createUser", "POST /users {} (another token) -> 201 with that token's sub");
 
-  const chosenId = randomUUID();
-  const chosen = await client.POST("/users", { body: { id: chosenId } });
+  const chosenId = carol.id;
+  const chosen = await carol.api.POST("/users", { body: { id: chosenId } });
   status(chosen.response, 201, "createUser {id}");
   const chosenUser = present(chosen.data, "createUser {id}");
   checkUser(chosenUser, "createUser {id}");
   eq(chosenUser.id, chosenId, "createUser {id}: id");
   eq(chosen.response.headers.get("location"), `/users/${chosenId}`, "createUser {id}: Location");
-  line("createUser", `POST /users {id: ${chosenId}} -> 201 with that id`);
+  line("createUser", `POST /users {id: the caller's own ${chosenId}} -> 201 with that id`);
 
-  const again = await client.POST("/users", { body: { id: chosenId } });
+  const again = await carol.api.POST("/users", { body: { id: chosenId } });
   expectError(again.error, again.response, 409, "USER_ALREADY_EXISTS", "createUser of an existing id");
-  line("createUser", "POST /users {id: existing} -> 409 USER_ALREADY_EXISTS (typed)");
+  const twice = await alice.api.POST("/users");
+  expectError(twice.error, twice.response, 409, "USER_ALREADY_EXISTS", "createUser twice without a body");
+  line("createUser", "POST /users again ({id: own} and no body) -> 409 USER_ALREADY_EXISTS (typed)");
+
+  {
+    const { error, response } = await dave.api.POST("/users", { body: { id: randomUUID() } });
+    expectForbidden(error, response, "createUser {id: not the caller's}");
+    const byAlice = await alice.api.POST("/users", { body: { id: dave.id } });
+    expectForbidden(byAlice.error, byAlice.response, "createUser {id: another caller's}");
+    const me = await dave.api.GET("/me");
+    expectError(me.error, me.response, 404, "USER_NOT_FOUND", "getCurrentUser after a refused createUser");
+    line("createUser", "POST /users {id: not the caller's} -> 403 FORBIDDEN (typed), nobody registered");
+  }
 
   // ---- getUser -------------------------------------------------------------------------------
   {
-    const { data, response } = await client.GET("/users/{user_id}", { params: { path: { user_id: user.id } } });
+    const { data, response } = await alice.api.GET("/users/{user_id}", { params: { path: { user_id: user.id } } });
     status(response, 200, "getUser");
     const got = present(data, "getUser");
     eq(got.id, user.id, "getUser: id");
     eq(got.created_at, user.created_at, "getUser: created_at");
-    line("getUser", `GET /users/${user.id} -> 200, same user`);
+    line("getUser", `GET /users/${user.id} (own token) -> 200, same user`);
   }
   {
-    const missing = randomUUID();
-    const { error, response } = await client.GET("/users/{user_id}", { params: { path: { user_id: missing } } });
+    const { error, response } = await dave.api.GET("/users/{user_id}", { params: { path: { user_id: dave.id } } });
     expectError(error, response, 404, "USER_NOT_FOUND", "getUser of a missing user");
-    line("getUser", "GET /users/{missing} -> 404 USER_NOT_FOUND (typed)");
+    line("getUser", "GET /users/{own, unregistered} -> 404 USER_NOT_FOUND (typed)");
   }
   {
-    const { error, response } = await client.GET("/users/{user_id}", { params: { path: { user_id: "not-a-uuid" } } });
-    const envelope = expectError(error, response, 400, "VALIDATION_ERROR", "getUser of a malformed id");
-    const fields = envelope.error.details.fields ?? [];
-    eq(fields[0]?.field, "user_id", "getUser of a malformed id: field");
-    eq(fields[0]?.location, "path", "getUser of a malformed id: location");
-    line("getUser", "GET /users/not-a-uuid -> 400 VALIDATION_ERROR naming path user_id (typed)");
+    const { error, response } = await alice.api.GET("/users/{user_id}", {
+      params: { path: { user_id: "not-a-uuid" } },
+    });
+    expectForbidden(error, response, "getUser of a malformed id");
+    line("getUser", "GET /users/not-a-uuid -> 403 FORBIDDEN (not the caller's path; refused before parsing)");
   }
 
   // ---- createTask ----------------------------------------------------------------------------
+  const client = alice.api;
   const path = { user_id: user.id };
   const first = await client.POST("/users/{user_id}/tasks", {
     params: { path },
@@ -238,7 +409,7 @@ async function main(): Promise<void> {
   checkTask(milk, user.id, { title: "Buy milk", description: null, is_completed: false }, "createTask");
   eq(milk.created_at, milk.updated_at, "createTask: updated_at differs from created_at");
   eq(first.response.headers.get("location"), `/users/${user.id}/tasks/${milk.id}`, "createTask: Location");
-  eq(sentContentTypes.at(-1) ?? null, "application/json", "createTask: Content-Type sent");
+  eq(lastContentType(), "application/json", "createTask: Content-Type sent");
   line("createTask", `POST .../tasks {title: "  Buy milk  "} -> 201, trimmed, description null, Location`);
 
   const full = await client.POST("/users/{user_id}/tasks", {
@@ -246,8 +417,13 @@ async function main(): Promise<void> {
     body: { title: "Call Bob", description: "About the lease", is_completed: true },
   });
   status(full.response, 201, "createTask with every field");
-  const bob = present(full.data, "createTask with every field");
-  checkTask(bob, user.id, { title: "Call Bob", description: "About the lease", is_completed: true }, "createTask full");
+  const bobTask = present(full.data, "createTask with every field");
+  checkTask(
+    bobTask,
+    user.id,
+    { title: "Call Bob", description: "About the lease", is_completed: true },
+    "createTask full",
+  );
   line("createTask", "POST .../tasks {title, description, is_completed: true} -> 201, as sent");
 
   {
@@ -269,17 +445,17 @@ async function main(): Promise<void> {
     line("createTask", "POST .../tasks {title: \"\", description: 10,001 chars} -> 400 naming both fields");
   }
   {
-    const { error, response } = await client.POST("/users/{user_id}/tasks", {
-      params: { path: { user_id: randomUUID() } },
+    const { error, response } = await dave.api.POST("/users/{user_id}/tasks", {
+      params: { path: { user_id: dave.id } },
       body: { title: "Orphan" },
     });
     expectError(error, response, 404, "USER_NOT_FOUND", "createTask for a missing user");
-    line("createTask", "POST /users/{missing}/tasks -> 404 USER_NOT_FOUND (typed)");
+    line("createTask", "POST /users/{own, unregistered}/tasks -> 404 USER_NOT_FOUND (typed)");
   }
 
   // ---- listTasks: limit, sort, filters, cursors ----------------------------------------------
   const titles = ["delta", "Alpha", "charlie", "Echo", "bravo"];
-  const made: Task[] = [milk, bob];
+  const made: Task[] = [milk, bobTask];
   for (const title of titles) {
     const { data, response } = await client.POST("/users/{user_id}/tasks", { params: { path }, body: { title } });
     status(response, 201, `createTask ${title}`);
@@ -287,7 +463,7 @@ async function main(): Promise<void> {
   }
   const allIds = made.map((t) => t.id).sort();
   {
-    const { tasks, pages } = await listAll(user.id, { limit: 2, sort: "title" }, "listTasks sort=title");
+    const { tasks, pages } = await listAll(client, user.id, { limit: 2, sort: "title" }, "listTasks sort=title");
     eq(pages, 4, "listTasks sort=title limit=2: pages");
     eq(
       JSON.stringify(tasks.map((t) => t.title)),
@@ -298,16 +474,20 @@ async function main(): Promise<void> {
     line("listTasks", `limit=2 sort=title: ${pages} pages following next_cursor, 7 tasks, case-insensitive order`);
   }
   {
-    const { tasks, pages } = await listAll(user.id, { limit: 3, sort: "-title" }, "listTasks sort=-title");
+    const { tasks, pages } = await listAll(client, user.id, { limit: 3, sort: "-title" }, "listTasks sort=-title");
     eq(pages, 3, "listTasks sort=-title limit=3: pages");
     eq(tasks[0]?.title, "Echo", "listTasks sort=-title: first");
     eq(tasks.at(-1)?.title, "Alpha", "listTasks sort=-title: last");
     line("listTasks", `limit=3 sort=-title: ${pages} pages, reverse order`);
   }
   {
-    const { tasks } = await listAll(user.id, { limit: 100, sort: "created_at" }, "listTasks sort=created_at");
-    eq(JSON.stringify(tasks.map((t) => t.id)), JSON.stringify(made.map((t) => t.id)), "listTasks sort=created_at: order");
-    const { tasks: newest } = await listAll(user.id, { limit: 5 }, "listTasks default sort");
+    const { tasks } = await listAll(client, user.id, { limit: 100, sort: "created_at" }, "listTasks sort=created_at");
+    eq(
+      JSON.stringify(tasks.map((t) => t.id)),
+      JSON.stringify(made.map((t) => t.id)),
+      "listTasks sort=created_at: order",
+    );
+    const { tasks: newest } = await listAll(client, user.id, { limit: 5 }, "listTasks default sort");
     eq(
       JSON.stringify(newest.map((t) => t.id)),
       JSON.stringify([...made].reverse().map((t) => t.id)),
@@ -316,11 +496,16 @@ async function main(): Promise<void> {
     line("listTasks", "sort=created_at and the default (-created_at): creation order, both ways");
   }
   {
-    const { tasks: done } = await listAll(user.id, { limit: 10, completed: true }, "listTasks completed=true");
-    eq(JSON.stringify(done.map((t) => t.id)), JSON.stringify([bob.id]), "listTasks completed=true");
-    const { tasks: open } = await listAll(user.id, { limit: 10, completed: false }, "listTasks completed=false");
+    const { tasks: done } = await listAll(client, user.id, { limit: 10, completed: true }, "listTasks completed=true");
+    eq(JSON.stringify(done.map((t) => t.id)), JSON.stringify([bobTask.id]), "listTasks completed=true");
+    const { tasks: open } = await listAll(
+      client,
+      user.id,
+      { limit: 10, completed: false },
+      "listTasks completed=false",
+    );
     eq(open.length, 6, "listTasks completed=false: count");
-    const { tasks: found } = await listAll(user.id, { limit: 10, q: "HA" }, "listTasks q=HA");
+    const { tasks: found } = await listAll(client, user.id, { limit: 10, q: "HA" }, "listTasks q=HA");
     eq(JSON.stringify(found.map((t) => t.title).sort()), JSON.stringify(["Alpha", "charlie"]), "listTasks q=HA");
     line("listTasks", "completed=true / completed=false / q=HA (case-insensitive substring) filter as documented");
   }
@@ -340,6 +525,11 @@ async function main(): Promise<void> {
     const envelope = expectError(error, response, 400, "VALIDATION_ERROR", "listTasks limit=101");
     eq(envelope.error.details.fields?.[0]?.field, "limit", "listTasks limit=101: field");
     line("listTasks", "limit=101 -> 400 VALIDATION_ERROR naming limit (never clamped)");
+  }
+  {
+    const { tasks } = await listAll(bob.api, bob.id, { limit: 100 }, "listTasks of another user");
+    eq(tasks.length, 0, "listTasks as bob: alice's tasks are listed");
+    line("listTasks", "another caller's own list -> 200, empty: none of the first caller's tasks");
   }
 
   // ---- getTask -------------------------------------------------------------------------------
@@ -365,10 +555,76 @@ async function main(): Promise<void> {
   }
   {
     const { error, response } = await client.GET("/users/{user_id}/tasks/{task_id}", {
-      params: { path: { user_id: other.id, task_id: milk.id } },
+      params: { path: { user_id: user.id, task_id: "not-a-uuid" } },
     });
-    expectError(error, response, 404, "TASK_NOT_FOUND", "getTask of another user's task");
-    line("getTask", "GET another user's task -> 404 TASK_NOT_FOUND, as if missing");
+    const envelope = expectError(error, response, 400, "VALIDATION_ERROR", "getTask of a malformed task id");
+    const fields = envelope.error.details.fields ?? [];
+    eq(fields[0]?.field, "task_id", "getTask of a malformed task id: field");
+    eq(fields[0]?.location, "path", "getTask of a malformed task id: location");
+    line("getTask", "GET .../tasks/not-a-uuid -> 400 VALIDATION_ERROR naming path task_id (typed)");
+  }
+  {
+    const { error, response } = await bob.api.GET("/users/{user_id}/tasks/{task_id}", {
+      params: { path: { user_id: bob.id, task_id: milk.id } },
+    });
+    expectError(error, response, 404, "TASK_NOT_FOUND", "getTask of another user's task under one's own path");
+    line("getTask", "another user's task id under one's own path -> 404 TASK_NOT_FOUND, as if missing");
+  }
+
+  // ---- another user's paths: 403 FORBIDDEN on every operation, and nothing happens ------------
+  {
+    const own = await bob.api.POST("/users/{user_id}/tasks", {
+      params: { path: { user_id: bob.id } },
+      body: { title: "Bob's own" },
+    });
+    status(own.response, 201, "createTask as bob");
+    const bobsTask = present(own.data, "createTask as bob");
+    const theirs = { user_id: bob.id };
+    const theirTask = { user_id: bob.id, task_id: bobsTask.id };
+    const calls: [string, () => Promise<{ error?: ErrorEnvelope; response: Response }>][] = [
+      ["getUser", () => client.GET("/users/{user_id}", { params: { path: theirs } })],
+      ["createTask", () => client.POST("/users/{user_id}/tasks", { params: { path: theirs }, body: { title: "x" } })],
+      ["listTasks", () => client.GET("/users/{user_id}/tasks", { params: { path: theirs } })],
+      // An invalid query on another user's path is refused for the path, not validated.
+      [
+        "listTasks limit=101",
+        () => client.GET("/users/{user_id}/tasks", { params: { path: theirs, query: { limit: 101 } } }),
+      ],
+      ["getTask", () => client.GET("/users/{user_id}/tasks/{task_id}", { params: { path: theirTask } })],
+      [
+        "replaceTask",
+        () =>
+          client.PUT("/users/{user_id}/tasks/{task_id}", { params: { path: theirTask }, body: { title: "Stolen" } }),
+      ],
+      [
+        "updateTask",
+        () =>
+          client.PATCH("/users/{user_id}/tasks/{task_id}", {
+            params: { path: theirTask },
+            headers: { "Content-Type": MERGE_PATCH },
+            body: { is_completed: true },
+          }),
+      ],
+      ["deleteTask", () => client.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: theirTask } })],
+      ["deleteUser", () => client.DELETE("/users/{user_id}", { params: { path: theirs } })],
+      // Whether that user exists or not.
+      ["getUser (unregistered)", () => client.GET("/users/{user_id}", { params: { path: { user_id: dave.id } } })],
+    ];
+    for (const [operation, call] of calls) {
+      const { error, response } = await call();
+      expectForbidden(error, response, `${operation} on another user's path`);
+    }
+    const still = await bob.api.GET("/users/{user_id}/tasks/{task_id}", { params: { path: theirTask } });
+    status(still.response, 200, "getTask as bob after the refused calls");
+    eq(JSON.stringify(present(still.data, "bob's task")), JSON.stringify(bobsTask), "bob's task changed");
+    const { tasks } = await listAll(bob.api, bob.id, { limit: 100 }, "bob's tasks after the refused calls");
+    eq(tasks.length, 1, "bob's tasks after the refused calls: count");
+    const me = await bob.api.GET("/me");
+    status(me.response, 200, "getCurrentUser as bob after the refused deleteUser");
+    line(
+      "getTask",
+      `another user's path on ${calls.length} calls -> 403 FORBIDDEN (typed); their user and task untouched`,
+    );
   }
 
   // ---- replaceTask ---------------------------------------------------------------------------
@@ -388,7 +644,7 @@ async function main(): Promise<void> {
   }
   {
     const { data, response } = await client.PUT("/users/{user_id}/tasks/{task_id}", {
-      params: { path: { user_id: user.id, task_id: bob.id } },
+      params: { path: { user_id: user.id, task_id: bobTask.id } },
       body: { title: "Call Bob" },
     });
     status(response, 200, "replaceTask with defaults");
@@ -413,7 +669,8 @@ async function main(): Promise<void> {
       headers: { "Content-Type": MERGE_PATCH },
       body: { is_completed: false },
     });
-    eq(sentContentTypes.at(-1) ?? null, MERGE_PATCH, "updateTask: Content-Type sent");
+    eq(lastContentType(), MERGE_PATCH, "updateTask: Content-Type sent");
+    eq(sent.at(-1)?.authorization ?? null, `Bearer ${alice.token}`, "updateTask: Authorization sent with the body");
     status(response, 200, "updateTask is_completed");
     const patched = present(data, "updateTask is_completed");
     checkTask(patched, user.id, { title: "Buy oat milk", description: "Two litres", is_completed: false }, "updateTask");
@@ -427,7 +684,7 @@ async function main(): Promise<void> {
       headers: { "Content-Type": MERGE_PATCH },
       body: { description: null },
     });
-    eq(sentContentTypes.at(-1) ?? null, MERGE_PATCH, "updateTask clear: Content-Type sent");
+    eq(lastContentType(), MERGE_PATCH, "updateTask clear: Content-Type sent");
     status(response, 200, "updateTask description null");
     const cleared = present(data, "updateTask description null");
     checkTask(cleared, user.id, { title: "Buy oat milk", description: null, is_completed: false }, "updateTask clear");
@@ -450,7 +707,7 @@ async function main(): Promise<void> {
       params: { path: taskPath },
       body: { title: "  Buy soy milk " },
     });
-    eq(sentContentTypes.at(-1) ?? null, "application/json", "updateTask as JSON: Content-Type sent");
+    eq(lastContentType(), "application/json", "updateTask as JSON: Content-Type sent");
     status(response, 200, "updateTask as application/json");
     const renamed = present(data, "updateTask as application/json");
     checkTask(renamed, user.id, { title: "Buy soy milk", description: null, is_completed: false }, "updateTask json");
@@ -488,33 +745,40 @@ async function main(): Promise<void> {
     expectError(gone.error, gone.response, 404, "TASK_NOT_FOUND", "getTask after deleteTask");
     const twice = await client.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } });
     expectError(twice.error, twice.response, 404, "TASK_NOT_FOUND", "deleteTask twice");
-    const { tasks } = await listAll(user.id, { limit: 100 }, "listTasks after deleteTask");
+    const { tasks } = await listAll(client, user.id, { limit: 100 }, "listTasks after deleteTask");
     eq(tasks.length, 6, "listTasks after deleteTask: count");
     line("deleteTask", "DELETE -> 204; then GET and a second DELETE -> 404 TASK_NOT_FOUND; 6 tasks left");
   }
 
-  // ---- deleteUser ----------------------------------------------------------------------------
-  for (const u of [user.id, other.id, chosenId]) {
-    const { data, error, response } = await client.DELETE("/users/{user_id}", { params: { path: { user_id: u } } });
+  // ---- deleteUser: each caller deletes themself ------------------------------------------------
+  for (const caller of [alice, bob, carol]) {
+    const { data, error, response } = await caller.api.DELETE("/users/{user_id}", {
+      params: { path: { user_id: caller.id } },
+    });
     status(response, 204, "deleteUser");
     ok(data === undefined && error === undefined, "deleteUser: 204 with a body");
   }
   {
     const gone = await client.GET("/users/{user_id}", { params: { path: { user_id: user.id } } });
     expectError(gone.error, gone.response, 404, "USER_NOT_FOUND", "getUser after deleteUser");
+    const me = await client.GET("/me");
+    expectError(me.error, me.response, 404, "USER_NOT_FOUND", "getCurrentUser after deleteUser");
     const tasks = await client.GET("/users/{user_id}/tasks", { params: { path: { user_id: user.id } } });
     expectError(tasks.error, tasks.response, 404, "USER_NOT_FOUND", "listTasks after deleteUser");
     const task = await client.GET("/users/{user_id}/tasks/{task_id}", {
-      params: { path: { user_id: user.id, task_id: bob.id } },
+      params: { path: { user_id: user.id, task_id: bobTask.id } },
     });
     ok(task.response.status === 404, `getTask after deleteUser: status ${task.response.status}`);
     const twice = await client.DELETE("/users/{user_id}", { params: { path: { user_id: user.id } } });
     expectError(twice.error, twice.response, 404, "USER_NOT_FOUND", "deleteUser twice");
-    line("deleteUser", "DELETE x3 -> 204; then getUser, listTasks, second DELETE -> 404 USER_NOT_FOUND");
+    line(
+      "deleteUser",
+      "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, second DELETE -> 404 USER_NOT_FOUND",
+    );
   }
 
   const all = [
-    "health", "ready", "createUser", "getUser", "createTask", "listTasks", "getTask",
+    "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
     "replaceTask", "updateTask", "deleteTask", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
