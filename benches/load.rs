@@ -107,8 +107,8 @@ fn main() {
 }
 
 const USAGE: &str = "usage: cargo bench --bench load -- [--database-url URL | --sqlite] \
-[--seconds N | --smoke] [--connections 16,64] [--scenarios get_task,create_task,list_page,\
-list_deep,patch_task,mixed] [--pool N] [--pg-log PATH] [--keep-database]";
+[--seconds N | --smoke] [--connections 16,64] [--scenarios get_task,get_task_auth,create_task,\
+list_page,list_deep,patch_task,mixed] [--pool N] [--pg-log PATH] [--keep-database]";
 
 // ---------------------------------------------------------------------------------------------
 // Options and scenarios
@@ -211,6 +211,8 @@ impl Options {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
     GetTask,
+    /// `get_task` on a server with authentication on, each user with an EdDSA token of their own.
+    GetTaskAuth,
     CreateTask,
     ListPage,
     ListDeep,
@@ -219,8 +221,9 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 7] = [
         Self::GetTask,
+        Self::GetTaskAuth,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
@@ -246,6 +249,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Self::GetTask => "get_task",
+            Self::GetTaskAuth => "get_task_auth",
             Self::CreateTask => "create_task",
             Self::ListPage => "list_page",
             Self::ListDeep => "list_deep",
@@ -257,6 +261,9 @@ impl Scenario {
     fn request(self) -> &'static str {
         match self {
             Self::GetTask => "GET /users/{user_id}/tasks/{task_id}",
+            Self::GetTaskAuth => {
+                "get_task with `Authorization: Bearer` (EdDSA, one token per user, keys from a JWKS)"
+            }
             Self::CreateTask => "POST /users/{user_id}/tasks {\"title\", \"description\"}",
             Self::ListPage => "GET /users/{user_id}/tasks (first page, 20 tasks)",
             Self::ListDeep => {
@@ -264,6 +271,14 @@ impl Scenario {
             }
             Self::PatchTask => "PATCH /users/{user_id}/tasks/{task_id} {\"title\"}",
             Self::Mixed => "60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task",
+        }
+    }
+
+    /// The operation whose SQL this scenario runs.
+    fn sql_operation(self) -> Scenario {
+        match self {
+            Self::GetTaskAuth => Self::GetTask,
+            other => other,
         }
     }
 
@@ -410,7 +425,14 @@ impl Bench {
             None
         };
 
-        let server = self.start_server(self.options.pool, "measure")?;
+        let server = self.start_server(self.options.pool, "measure", &[])?;
+        // The authenticated scenario's server: the same database, tokens checked against a JWKS.
+        let identity = IdentityProvider::start()?;
+        let auth_server = if self.options.scenarios.contains(&Scenario::GetTaskAuth) {
+            Some(self.start_server(self.options.pool, "measure-auth", &identity.server_env())?)
+        } else {
+            None
+        };
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{}", server.port);
         if let Database::Sqlite { .. } = self.database {
@@ -429,16 +451,44 @@ impl Bench {
                 ));
             }
         }
+        if let (Some(auth_server), Some((user, task))) = (&auth_server, self.pool.first()) {
+            let url = format!(
+                "http://127.0.0.1:{}/users/{user}/tasks/{task}",
+                auth_server.port
+            );
+            let with_token = http.get(&url).bearer_auth(identity.token_for(*user));
+            let statuses = (
+                with_token
+                    .send()
+                    .await
+                    .context("GET with a token")?
+                    .status(),
+                http.get(&url)
+                    .send()
+                    .await
+                    .context("GET without a token")?
+                    .status(),
+            );
+            if statuses != (reqwest::StatusCode::OK, reqwest::StatusCode::UNAUTHORIZED) {
+                return Err(format!(
+                    "the authenticated server answers {statuses:?} with and without a token"
+                ));
+            }
+        }
         let deep_path = walk_to_deep_page(&http, &base, self.deep_user).await?;
         let pool_file = self.dir.join("pool.txt");
         let mut lines = String::new();
         for (user, task) in &self.pool {
-            writeln!(lines, "{user} {task}").unwrap();
+            writeln!(lines, "{user} {task} {}", identity.token_for(*user)).unwrap();
         }
         fs::write(&pool_file, lines).context("cannot write the pool file")?;
 
         let mut rows = Vec::new();
         for scenario in self.options.scenarios.clone() {
+            let server = match (&auth_server, scenario) {
+                (Some(auth_server), Scenario::GetTaskAuth) => auth_server,
+                _ => &server,
+            };
             if self.options.warmup_seconds > 0 {
                 let warmup = Wrk {
                     scenario,
@@ -489,7 +539,14 @@ impl Bench {
             }
         }
         let isolation = self.search_isolation(server.port, &pool_file)?;
+        let authentication = match &auth_server {
+            Some(auth_server) => {
+                Some(self.authentication_cost(server.port, auth_server.port, &pool_file)?)
+            }
+            None => None,
+        };
         drop(server);
+        drop(auth_server);
 
         let startups = self.startup_times()?;
         println!();
@@ -520,6 +577,15 @@ impl Bench {
                     row.connections
                 );
             }
+        }
+        if let Some((median, ratios)) = &authentication {
+            let rounds: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.3}")).collect();
+            println!(
+                "authentication: get_task_auth ÷ get_task at c16, {} rounds of each taken in turns: \
+                 median {median:.3} ({})",
+                ratios.len(),
+                rounds.join(", ")
+            );
         }
         let (alone, during, searches) = &isolation;
         println!();
@@ -609,6 +675,34 @@ impl Bench {
         Ok((alone, during, searched))
     }
 
+    /// `get_task` with a token ÷ without at 16 connections: short rounds of each taken in turns,
+    /// so that the machine's drift weighs on both alike; the median of the rounds' ratios.
+    fn authentication_cost(
+        &self,
+        port: u16,
+        auth_port: u16,
+        pool_file: &Path,
+    ) -> Result<(f64, Vec<f64>)> {
+        const ROUNDS: usize = 5;
+        let round = |scenario, port| Wrk {
+            scenario,
+            connections: 16,
+            seconds: (self.options.seconds / 4).max(1),
+            port,
+            pool_file,
+            deep_path: "",
+        };
+        let mut ratios = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let without = round(Scenario::GetTask, port).run()?;
+            let with_token = round(Scenario::GetTaskAuth, auth_port).run()?;
+            ratios.push(with_token.rps / without.rps);
+        }
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        Ok((sorted[ROUNDS / 2], ratios))
+    }
+
     fn describe(&self) -> String {
         let commit = Command::new("git")
             .args(["-C", MANIFEST_DIR, "rev-parse", "--short", "HEAD"])
@@ -673,13 +767,19 @@ impl Bench {
         Ok(())
     }
 
-    fn start_server(&self, max_connections: u32, name: &str) -> Result<Server> {
+    fn start_server(
+        &self,
+        max_connections: u32,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Result<Server> {
         let port = free_port()?;
         let log = self.dir.join(format!("server-{name}.log"));
         let log_file = fs::File::create(&log).context("cannot create the server log")?;
         let child = self
             .server_command(&self.server_url, port)
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -1240,6 +1340,71 @@ async fn walk_to_deep_page(http: &reqwest::Client, base: &str, user: Uuid) -> Re
 }
 
 // ---------------------------------------------------------------------------------------------
+// The identity provider of the authenticated scenario
+
+/// The test-only Ed25519 key the integration tests sign with too.
+const SIGNING_KEY_PEM: &str = include_str!("../tests/api/keys/test-only-ed25519.pem");
+const ISSUER: &str = "https://idp.load-benchmark.test";
+const KEY_ID: &str = "bench-ed25519";
+
+/// A JWKS of one Ed25519 key served on 127.0.0.1 (by a thread, one connection at a time: the
+/// server fetches it once at start), and tokens signed with the key.
+struct IdentityProvider {
+    jwks_url: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl IdentityProvider {
+    fn start() -> Result<Self> {
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(SIGNING_KEY_PEM.as_bytes())
+            .map_err(|err| format!("the signing key: {err}"))?;
+        let mut jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::EdDSA)
+                .map_err(|err| format!("the JWK: {err}"))?;
+        jwk.common.key_id = Some(KEY_ID.to_owned());
+        let body = serde_json::json!({ "keys": [jwk] }).to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen for the JWKS")?;
+        let jwks_url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().context("the JWKS address")?
+        );
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Ok(Self { jwks_url, key })
+    }
+
+    /// What a server needs to trust this provider.
+    fn server_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AUTH_JWKS_URL", self.jwks_url.clone()),
+            ("AUTH_ISSUER", ISSUER.to_owned()),
+            ("AUTH_AUDIENCE", "task-api".to_owned()),
+        ]
+    }
+
+    /// A token for `user`, valid for a day.
+    fn token_for(&self, user: Uuid) -> String {
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": ISSUER, "aud": "task-api", "sub": user, "iat": now, "exp": now + 86_400,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(KEY_ID.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("an Ed25519 key signs")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // wrk
 
 struct Wrk<'a> {
@@ -1557,7 +1722,7 @@ impl Bench {
         log_path: &Path,
     ) -> Result<Vec<(Scenario, String)>> {
         // One pooled connection: every statement of a request goes through the same backend.
-        let server = self.start_server(1, "capture")?;
+        let server = self.start_server(1, "capture", &[])?;
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{}", server.port);
         let deep_path = walk_to_deep_page(&http, &base, self.deep_user).await?;
@@ -1611,7 +1776,7 @@ impl Bench {
                         .patch(format!("{base}/users/{user}/tasks/{task}"))
                         .header("content-type", "application/merge-patch+json")
                         .body(serde_json::json!({ "title": title }).to_string()),
-                    Scenario::Mixed => unreachable!(),
+                    Scenario::GetTaskAuth | Scenario::Mixed => unreachable!("not an operation"),
                 }
                 .send()
                 .await
@@ -2106,7 +2271,7 @@ impl Bench {
                 })
                 .collect(),
             op => {
-                let (text, requests) = script(op);
+                let (text, requests) = script(op.sql_operation());
                 vec![(text, 1, requests)]
             }
         };

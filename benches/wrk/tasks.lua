@@ -3,14 +3,18 @@
 --   wrk -t2 -c16 -d20s --latency -s benches/wrk/tasks.lua http://127.0.0.1:8000 \
 --       -- SCENARIO POOL_FILE [DEEP_PATH]
 --
--- SCENARIO: get_task, create_task, list_page, list_deep, patch_task or mixed
+-- SCENARIO: get_task, get_task_auth (get_task with the user's bearer token), create_task,
+-- list_page, list_deep, patch_task or mixed
 -- (60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task, drawn per request).
--- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id" per line.
+-- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id token" per line.
 -- DEEP_PATH: the path list_deep requests (a page reached by cursor, fixed for the run).
 -- Titles are random integers written as strings, as pgbench's `\set title random(…)` makes them.
 
 local scenario, deep_path
-local users, tasks = {}, {}
+local users, tasks, tokens = {}, {}, {}
+-- get_task's requests, with and without the user's token, made once: the client's own work per
+-- request stays as small as it can on a machine it shares with the server.
+local get_requests, get_auth_requests = {}, {}
 local thread_number = 0
 
 local json = { ["Content-Type"] = "application/json" }
@@ -25,11 +29,17 @@ end
 function init(args)
    scenario = args[1]
    for line in io.lines(args[2]) do
-      local user, task = line:match("^(%S+)%s+(%S+)$")
+      local user, task, token = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
       if user then
          users[#users + 1] = user
          tasks[#tasks + 1] = task
+         tokens[#tokens + 1] = token
       end
+   end
+   for i = 1, #users do
+      local path = "/users/" .. users[i] .. "/tasks/" .. tasks[i]
+      get_requests[i] = wrk.format("GET", path)
+      get_auth_requests[i] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. tokens[i] })
    end
    deep_path = args[3]
    if #users == 0 then
@@ -39,8 +49,11 @@ function init(args)
 end
 
 local function get_task()
-   local i = math.random(#users)
-   return wrk.format("GET", "/users/" .. users[i] .. "/tasks/" .. tasks[i])
+   return get_requests[math.random(#users)]
+end
+
+local function get_task_auth()
+   return get_auth_requests[math.random(#users)]
 end
 
 local function list_page()
@@ -77,6 +90,7 @@ end
 
 local scenarios = {
    get_task = get_task,
+   get_task_auth = get_task_auth,
    create_task = create_task,
    list_page = list_page,
    list_deep = list_deep,

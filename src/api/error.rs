@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use poem::http::{header, StatusCode};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{Example, ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 use uuid::Uuid;
@@ -479,6 +479,29 @@ impl ErrorStatuses for ServerErrors {
     ];
 }
 
+/// The headers an error answer with `status` always carries.
+fn documented_headers(status: StatusCode) -> Vec<MetaHeader> {
+    let header = |name: &str, description: &str| MetaHeader {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        required: true,
+        deprecated: false,
+        schema: String::schema_ref(),
+    };
+    match status {
+        StatusCode::UNAUTHORIZED => vec![header(
+            "WWW-Authenticate",
+            "`Bearer realm=\"task-api\"` when no token was sent; with `error=\"invalid_token\"` \
+             and an `error_description` naming the failed check when one was",
+        )],
+        StatusCode::SERVICE_UNAVAILABLE => vec![header(
+            "Retry-After",
+            "Seconds to wait before sending the request again: nothing was done",
+        )],
+        _ => vec![],
+    }
+}
+
 /// An operation's error answer, documented with the statuses `S` lists.
 pub struct ErrorResponse<S>(ApiError, PhantomData<S>);
 
@@ -525,7 +548,7 @@ impl<S: ErrorStatuses> ApiResponse for ErrorResponse<S> {
                         content_type: "application/json; charset=utf-8",
                         schema: ErrorEnvelope::schema_ref(),
                     }],
-                    headers: vec![],
+                    headers: documented_headers(*status),
                 })
                 .collect(),
         }

@@ -511,7 +511,10 @@ async fn cors_answers_configured_origins_and_others_as_any_request() {
             .request(reqwest::Method::OPTIONS, app.url("/users/x/tasks/y"))
             .header("origin", "http://localhost:5173")
             .header("access-control-request-method", "PATCH")
-            .header("access-control-request-headers", "content-type")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
             .send()
             .await
             .unwrap();
@@ -525,11 +528,14 @@ async fn cors_answers_configured_origins_and_others_as_any_request() {
             .to_str()
             .unwrap()
             .contains("PATCH"));
-        assert!(headers["access-control-allow-headers"]
+        let allowed = headers["access-control-allow-headers"]
             .to_str()
             .unwrap()
-            .to_lowercase()
-            .contains("content-type"));
+            .to_lowercase();
+        assert!(
+            allowed.contains("content-type") && allowed.contains("authorization"),
+            "{allowed}"
+        );
         assert_eq!(headers["access-control-max-age"], "86400", "cacheable");
         let simple = app
             .client
@@ -542,11 +548,13 @@ async fn cors_answers_configured_origins_and_others_as_any_request() {
             simple.headers()["access-control-allow-origin"],
             "http://localhost:5173"
         );
-        assert!(simple.headers()["access-control-expose-headers"]
+        let exposed = simple.headers()["access-control-expose-headers"]
             .to_str()
             .unwrap()
-            .to_lowercase()
-            .contains("location"));
+            .to_lowercase();
+        for header in ["location", "www-authenticate", "retry-after"] {
+            assert!(exposed.contains(header), "{header} not in {exposed}");
+        }
         let foreign = app
             .client
             .post(app.url("/users"))
