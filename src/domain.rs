@@ -6,6 +6,10 @@ use chrono::{DateTime, Utc};
 pub const TITLE_MAX_CHARS: usize = 255;
 /// Longest description, in Unicode scalar values.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
+/// The fields of a task a client writes.
+pub const TASK_WRITABLE_FIELDS: [&str; 3] = ["title", "description", "is_completed"];
+/// The fields of a task only the server sets: sent in a body, they are refused by name.
+pub const TASK_READ_ONLY_FIELDS: [&str; 4] = ["id", "user_id", "created_at", "updated_at"];
 
 /// A task title: 1 to 255 characters as sent, at least one of them not white space (Unicode's
 /// White_Space, as `char::is_whitespace`), stored trimmed.

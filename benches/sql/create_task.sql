@@ -1,11 +1,9 @@
 -- create_task: POST /users/{user_id}/tasks {"title", "description"}
--- The SQL the server sent PostgreSQL for one such request (1 statement(s)),
--- captured from PostgreSQL's statement log by `cargo bench --bench load`, which
--- rewrites this file when the server's SQL changes. Each $n parameter is a variable:
--- :user_id, :task_id a seeded task (the benchmark's scripts pick one from bench_pool);
--- :new_id, :now a new time-ordered id and the current time (fetched with \gset);
--- :title a random integer; the others are constants, defined below for -D.
---@define description=Created by the load benchmark
---@define is_completed=f
+-- The statement the server sends PostgreSQL for one such request, written from the
+-- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which
+-- fails when this file differs. Variables: :user_id, :task_id a seeded task (the
+-- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
+-- the current time (fetched with \gset); :title a random integer; the others are
+-- constants the benchmark passes with -D.
 \set title random(1, 1000000000)
 INSERT INTO "tasks" ("id", "user_id", "title", "description", "is_completed", "created_at", "updated_at") VALUES (:new_id, :user_id, :title, :description, :is_completed, :now, :now);

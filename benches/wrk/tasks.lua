@@ -101,3 +101,14 @@ local scenarios = {
 function request()
    return scenarios[scenario]()
 end
+
+-- The run's figures for benches/load.rs, as one JSON line (latencies in microseconds).
+function done(summary, latency, requests)
+   local errors = summary.errors
+   io.write(string.format(
+      'TASK_API_WRK {"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,' ..
+      '"p50_us":%.1f,"p99_us":%.1f}\n',
+      summary.requests, summary.duration, errors.status,
+      errors.connect + errors.read + errors.write + errors.timeout,
+      latency:percentile(50), latency:percentile(99)))
+end

@@ -10,7 +10,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::protocol::RepeatedQueryParameters;
+use super::protocol::{PathParameters, RepeatedQueryParameters};
 use crate::auth::{AuthFailure, Authenticator};
 
 /// The security scheme's name in the contract.
@@ -91,7 +91,9 @@ impl<'a> ApiExtractor<'a> for Caller {
             }
             // Another user's path is refused before anything else of the request is read,
             // whether that user exists or not.
-            let path_user = path_user(request.uri().path());
+            let path_user = request
+                .data::<PathParameters>()
+                .and_then(|parameters| parameters.get("user_id"));
             if path_user.is_some_and(|path_user| Uuid::try_parse(path_user).ok() != Some(user_id)) {
                 count_failure("forbidden");
                 return Err(ApiError::Forbidden.into());
@@ -102,12 +104,6 @@ impl<'a> ApiExtractor<'a> for Caller {
         }
         Ok(Self(caller))
     }
-}
-
-/// The `{user_id}` segment of a `/users/{user_id}/…` path.
-fn path_user(path: &str) -> Option<&str> {
-    let mut segments = path.strip_prefix("/users/")?.split('/');
-    segments.next()
 }
 
 fn count_failure(reason: &'static str) {

@@ -4,13 +4,16 @@
 use std::borrow::Cow;
 
 use poem::{FromRequest, Request, RequestBody as PoemRequestBody};
-use poem_openapi::param::{Path, Query};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::param::Query;
+use poem_openapi::registry::{
+    MetaMediaType, MetaParamIn, MetaRequest, MetaSchema, MetaSchemaRef, Registry,
+};
 use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError, FieldLocation};
+use super::protocol::PathParameters;
 
 /// A value, or every field error found while parsing it.
 pub type Checked<T> = Result<T, Vec<FieldError>>;
@@ -87,30 +90,105 @@ impl<T: ParamValue> ParseFromParameter for Param<T> {
     }
 }
 
-/// A parameter named and located for the error report.
-pub trait CheckedParam {
-    type Value;
-    fn checked(self, name: &str) -> Checked<Self::Value>;
+/// A path parameter, parsed; a value that does not parse is kept, named, for the operation's
+/// error report (with every other failing field).
+pub struct PathParam<T>(Checked<T>);
+
+/// A query parameter, parsed when given; a value that does not parse is kept, named, for the
+/// operation's error report.
+pub struct QueryParam<T> {
+    name: &'static str,
+    value: Checked<Option<T>>,
 }
 
-impl<T> CheckedParam for Path<Param<T>> {
-    type Value = T;
-
-    fn checked(self, name: &str) -> Checked<T> {
+impl<T> PathParam<T> {
+    pub fn checked(self) -> Checked<T> {
         self.0
-             .0
-            .map_err(|message| vec![FieldError::new(FieldLocation::Path, name, message)])
     }
 }
 
-impl<T> CheckedParam for Query<Option<Param<T>>> {
-    type Value = Option<T>;
+impl<T> QueryParam<T> {
+    /// The parameter's name in the contract.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
 
-    fn checked(self, name: &str) -> Checked<Option<T>> {
-        self.0
-            .map(|param| param.0)
+    pub fn checked(self) -> Checked<Option<T>> {
+        self.value
+    }
+
+    /// The value read further by `read`, whose refusal is reported as this parameter's.
+    pub fn checked_then<U>(self, read: impl FnOnce(T) -> Result<U, String>) -> Checked<Option<U>> {
+        let name = self.name;
+        self.value.and_then(|value| {
+            value
+                .map(read)
+                .transpose()
+                .map_err(|message| vec![FieldError::new(FieldLocation::Query, name, message)])
+        })
+    }
+}
+
+impl<'a, T: ParamValue> ApiExtractor<'a> for PathParam<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = true;
+    type ParamType = Param<T>;
+    type ParamRawType = Param<T>;
+
+    fn param_in() -> Option<MetaParamIn> {
+        Some(MetaParamIn::Path)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Some(Param::<T>::schema_ref())
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut PoemRequestBody,
+        options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let name = options.name;
+        let raw = request
+            .data::<PathParameters>()
+            .and_then(|parameters| parameters.get(name))
+            .unwrap_or_default();
+        Ok(Self(T::parse(raw).map_err(|message| {
+            vec![FieldError::new(FieldLocation::Path, name, message)]
+        })))
+    }
+}
+
+impl<'a, T: ParamValue> ApiExtractor<'a> for QueryParam<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = false;
+    type ParamType = Option<Param<T>>;
+    type ParamRawType = Option<Param<T>>;
+
+    fn register(registry: &mut Registry) {
+        Query::<Option<Param<T>>>::register(registry);
+    }
+
+    fn param_in() -> Option<MetaParamIn> {
+        Query::<Option<Param<T>>>::param_in()
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Query::<Option<Param<T>>>::param_schema_ref()
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut PoemRequestBody,
+        options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let name = options.name;
+        let Query(given) = Query::<Option<Param<T>>>::from_request(request, body, options).await?;
+        let value = given
+            .map(|Param(parsed)| parsed)
             .transpose()
-            .map_err(|message| vec![FieldError::new(FieldLocation::Query, name, message)])
+            .map_err(|message| vec![FieldError::new(FieldLocation::Query, name, message)]);
+        Ok(Self { name, value })
     }
 }
 

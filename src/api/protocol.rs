@@ -87,10 +87,39 @@ impl RouteMethods {
         })
     }
 
+    /// The path parameters of a request path, by the names its route's template gives them.
+    fn parameters(&self, path: &str) -> Option<PathParameters> {
+        let route = self.route(path)?;
+        let named = route
+            .segments
+            .iter()
+            .zip(path.split('/'))
+            .filter_map(|(template, segment)| {
+                let name = template.strip_prefix('{')?.strip_suffix('}')?;
+                Some((name.to_owned(), segment.to_owned()))
+            })
+            .collect();
+        Some(PathParameters(named))
+    }
+
     /// The `Allow` value for a request path, when a route serves it.
     fn allowed(&self, path: &str) -> Option<String> {
         let methods = &self.route(path)?.methods;
         Some(methods.iter().copied().collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// A request's path parameters by their names in the contract (poem-openapi's router numbers
+/// them), for the path parameter extractor.
+#[derive(Clone, Debug, Default)]
+pub struct PathParameters(Vec<(String, String)>);
+
+impl PathParameters {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(parameter, _)| parameter == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -194,6 +223,9 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
                 _ => return Ok(refusal.into_response()),
             }
         }
+        if let Some(parameters) = self.routes.parameters(req.uri().path()) {
+            req.extensions_mut().insert(parameters);
+        }
         let path = req.uri().path().to_owned();
         let mut response = self.inner.call(req).await?.into_response();
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
@@ -223,6 +255,10 @@ mod tests {
         );
         assert_eq!(routes.allowed("/users").as_deref(), Some("POST"));
         assert_eq!(routes.allowed("/users/a/tasks/"), None);
+        let parameters = routes.parameters("/users/a/tasks/b").unwrap();
+        assert_eq!(parameters.get("user_id"), Some("a"));
+        assert_eq!(parameters.get("task_id"), Some("b"));
+        assert_eq!(parameters.get("id"), None);
         assert_eq!(routes.allowed("/users/a/tasks/b/c"), None);
     }
 

@@ -1,6 +1,5 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
-use poem_openapi::param::{Path, Query};
 use poem_openapi::registry::MetaSchema;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -10,18 +9,19 @@ use uuid::Uuid;
 use super::caller::Caller;
 use super::error::{ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskWriteErrors};
 use super::input::{
-    json_kind, BodyFields, Checked, CheckedParam, CollectFields, FieldValue, JsonBody,
-    JsonObjectBody, Param, ParamValue,
+    json_kind, BodyFields, Checked, CollectFields, FieldValue, JsonBody, JsonObjectBody,
+    ParamValue, PathParam, QueryParam,
 };
 use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
 use super::ApiTags;
-use crate::domain::{check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle};
+use crate::domain::{
+    check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle, TASK_READ_ONLY_FIELDS,
+    TASK_WRITABLE_FIELDS,
+};
 use crate::pagination::{Cursor, TaskFilter, TaskSort};
 use crate::store::{self, TaskQuery};
 use crate::AppState;
 
-const WRITABLE: &[&str] = &["title", "description", "is_completed"];
-const READ_ONLY: &[&str] = &["id", "user_id", "created_at", "updated_at"];
 const DEFAULT_PAGE_SIZE: u64 = 20;
 const MAX_PAGE_SIZE: u64 = 100;
 const SEARCH_MAX_CHARS: usize = 255;
@@ -116,7 +116,7 @@ impl JsonObjectBody for TaskFields {
             fields.required::<TaskTitle>("title"),
             fields.optional::<Option<TaskDescription>>("description"),
             fields.optional::<bool>("is_completed"),
-            fields.only(WRITABLE, READ_ONLY),
+            fields.only(&TASK_WRITABLE_FIELDS, &TASK_READ_ONLY_FIELDS),
         )
             .collect_fields()?;
         Ok(Self {
@@ -137,7 +137,7 @@ impl JsonObjectBody for TaskChanges {
             fields.optional::<TaskTitle>("title"),
             fields.optional::<Option<TaskDescription>>("description"),
             fields.optional::<bool>("is_completed"),
-            fields.only(WRITABLE, READ_ONLY),
+            fields.only(&TASK_WRITABLE_FIELDS, &TASK_READ_ONLY_FIELDS),
         )
             .collect_fields()?;
         Ok(Self {
@@ -281,10 +281,10 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskCreated, ErrorResponse<TaskWriteErrors>> {
-        let (user_id, fields) = (user_id.checked("user_id"), body.0).collect_fields()?;
+        let (user_id, fields) = (user_id.checked(), body.0).collect_fields()?;
         let task = store::create_task(&self.state.db, user_id, fields).await?;
         let location = format!("/users/{user_id}/tasks/{}", task.id);
         Ok(TaskCreated::Created(JsonResponse(task.into()), location))
@@ -304,36 +304,30 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         /// How many tasks a page holds: 1 to 100 (never clamped).
-        limit: Query<Option<Param<PageSize>>>,
+        limit: QueryParam<PageSize>,
         /// The previous page's `next_cursor`, unchanged; absent for the first page. It is signed:
         /// a changed, truncated or made-up cursor, or one used with another `sort`, filter or
         /// user, is a 400 naming `cursor`.
-        cursor: Query<Option<Param<CursorToken>>>,
+        cursor: QueryParam<CursorToken>,
         /// Only completed (`true`) or open (`false`) tasks.
-        completed: Query<Option<Param<bool>>>,
+        completed: QueryParam<bool>,
         /// Only tasks whose title contains this text, case-insensitively; `%` and `_` are
         /// ordinary characters.
-        q: Query<Option<Param<TitleSearch>>>,
+        q: QueryParam<TitleSearch>,
         /// The order: by `created_at`, `updated_at` or `title` (case-insensitive), `-` for
         /// descending; ties are broken by `id`.
-        sort: Query<Option<Param<TaskSort>>>,
+        sort: QueryParam<TaskSort>,
     ) -> Result<TaskPageFound, ErrorResponse<ReadErrors>> {
+        let cursor_name = cursor.name();
         let (user_id, limit, cursor, completed, q, sort) = (
-            user_id.checked("user_id"),
-            limit.checked("limit"),
-            cursor.checked("cursor").and_then(|token| {
-                token
-                    .map(|token| Cursor::decode(&self.state.cursor_key, &token.0))
-                    .transpose()
-                    .map_err(|message| {
-                        vec![FieldError::new(FieldLocation::Query, "cursor", message)]
-                    })
-            }),
-            completed.checked("completed"),
-            q.checked("q"),
-            sort.checked("sort"),
+            user_id.checked(),
+            limit.checked(),
+            cursor.checked_then(|token| Cursor::decode(&self.state.cursor_key, &token.0)),
+            completed.checked(),
+            q.checked(),
+            sort.checked(),
         )
             .collect_fields()?;
         let sort = sort.unwrap_or(TaskSort::CreatedAtDesc);
@@ -344,7 +338,7 @@ impl TasksApi {
         let after = cursor
             .map(|cursor| cursor.position_for(user_id, sort, &filter))
             .transpose()
-            .map_err(|message| vec![FieldError::new(FieldLocation::Query, "cursor", message)])?;
+            .map_err(|message| vec![FieldError::new(FieldLocation::Query, cursor_name, message)])?;
         let query = TaskQuery {
             sort,
             filter,
@@ -375,12 +369,11 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         /// The task's id.
-        task_id: Path<Param<Uuid>>,
+        task_id: PathParam<Uuid>,
     ) -> Result<TaskFound, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id) =
-            (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
+        let (user_id, task_id) = (user_id.checked(), task_id.checked()).collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
         Ok(TaskFound::Ok(JsonResponse(task.into())))
     }
@@ -398,9 +391,9 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         /// The task's id.
-        task_id: Path<Param<Uuid>>,
+        task_id: PathParam<Uuid>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
         self.change_task(user_id, task_id, body.0.map(TaskChanges::from))
@@ -422,9 +415,9 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         /// The task's id.
-        task_id: Path<Param<Uuid>>,
+        task_id: PathParam<Uuid>,
         body: JsonBody<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
         self.change_task(user_id, task_id, body.0).await
@@ -442,12 +435,11 @@ impl TasksApi {
         &self,
         _caller: Caller,
         /// The owner's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
         /// The task's id.
-        task_id: Path<Param<Uuid>>,
+        task_id: PathParam<Uuid>,
     ) -> Result<TaskDeleted, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id) =
-            (user_id.checked("user_id"), task_id.checked("task_id")).collect_fields()?;
+        let (user_id, task_id) = (user_id.checked(), task_id.checked()).collect_fields()?;
         store::delete_task(&self.state.db, user_id, task_id).await?;
         Ok(TaskDeleted::NoContent)
     }
@@ -457,16 +449,12 @@ impl TasksApi {
     /// What PUT and PATCH share: check everything, then apply the changes.
     async fn change_task(
         &self,
-        user_id: Path<Param<Uuid>>,
-        task_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
+        task_id: PathParam<Uuid>,
         changes: Checked<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
-        let (user_id, task_id, changes) = (
-            user_id.checked("user_id"),
-            task_id.checked("task_id"),
-            changes,
-        )
-            .collect_fields()?;
+        let (user_id, task_id, changes) =
+            (user_id.checked(), task_id.checked(), changes).collect_fields()?;
         let task = store::update_task(&self.state.db, user_id, task_id, changes).await?;
         Ok(TaskFound::Ok(JsonResponse(task.into())))
     }

@@ -1,15 +1,12 @@
 //! The user operations under `/users`.
 
-use poem_openapi::param::Path;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::caller::Caller;
 use super::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
-use super::input::{
-    BodyFields, Checked, CheckedParam, CollectFields, JsonBody, JsonObjectBody, Param,
-};
+use super::input::{BodyFields, Checked, CollectFields, JsonBody, JsonObjectBody, PathParam};
 use super::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
 use super::ApiTags;
 use crate::store;
@@ -128,9 +125,9 @@ impl UsersApi {
         &self,
         _caller: Caller,
         /// The user's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
     ) -> Result<UserFound, ErrorResponse<ReadErrors>> {
-        let (user_id,) = (user_id.checked("user_id"),).collect_fields()?;
+        let (user_id,) = (user_id.checked(),).collect_fields()?;
         let user = store::get_user(&self.state.db, user_id).await?;
         Ok(UserFound::Ok(JsonResponse(user.into())))
     }
@@ -147,9 +144,9 @@ impl UsersApi {
         &self,
         _caller: Caller,
         /// The user's id.
-        user_id: Path<Param<Uuid>>,
+        user_id: PathParam<Uuid>,
     ) -> Result<UserDeleted, ErrorResponse<ReadErrors>> {
-        let (user_id,) = (user_id.checked("user_id"),).collect_fields()?;
+        let (user_id,) = (user_id.checked(),).collect_fields()?;
         store::delete_user(&self.state.db, user_id).await?;
         Ok(UserDeleted::NoContent)
     }

@@ -1,6 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
-mod statements;
+pub mod statements;
 
 use sea_orm::{
     sqlx, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Set, SqlErr,

@@ -211,7 +211,10 @@ fn pattern(schema: &Value) -> regex::Regex {
 
 #[tokio::test]
 async fn the_documented_text_rules_are_the_rules_the_server_applies() {
-    use task_api::domain::{TaskDescription, TaskTitle, DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS};
+    use task_api::domain::{
+        TaskDescription, TaskTitle, DESCRIPTION_MAX_CHARS, TASK_READ_ONLY_FIELDS,
+        TASK_WRITABLE_FIELDS, TITLE_MAX_CHARS,
+    };
     let document = openapi_document();
     let schemas = &document["components"]["schemas"];
     for body in ["TaskInput", "TaskPatch"] {
@@ -245,6 +248,35 @@ async fn the_documented_text_rules_are_the_rules_the_server_applies() {
         assert!(TaskTitle::parse(&padded).is_ok());
         assert!(TaskTitle::parse(&format!("{padded} ")).is_err());
     }
+    // The bodies' fields are the writable ones; a task is those and the read-only ones.
+    let names = |schema: &Value| -> Vec<String> {
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let sorted = |fields: &[&str]| {
+        let mut fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        fields.sort();
+        fields
+    };
+    for body in ["TaskInput", "TaskPatch"] {
+        assert_eq!(
+            names(&schemas[body]),
+            sorted(&TASK_WRITABLE_FIELDS),
+            "{body}"
+        );
+    }
+    let every_field: Vec<&str> = TASK_WRITABLE_FIELDS
+        .iter()
+        .chain(&TASK_READ_ONLY_FIELDS)
+        .copied()
+        .collect();
+    assert_eq!(names(&schemas["Task"]), sorted(&every_field));
     let search = operations(&document)
         .into_iter()
         .find(|(_, _, operation)| operation["operationId"] == "listTasks")

@@ -5,20 +5,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use sea_orm::sqlx::{self, Connection, PgConnection};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{json, Value};
 use task_api::db::DatabaseTarget;
+use uuid::Uuid;
 
 use crate::helpers::{
-    expect_error, expect_json, postgres_database, remove_sqlite_files, shared_database, Backend,
-    PgProxy, TestApp, TestDatabase,
+    expect_error, expect_json, postgres_database, remove_sqlite_files, shared_database, wait_until,
+    Backend, PgProxy, TestApp, TestDatabase,
 };
 
 /// A session of its own on `url`, holding the locks a create, a change of `task_id` and a delete
 /// of `user_id` wait for: the two rows on PostgreSQL, the write lock on SQLite.
 async fn hold_locks(
     url: &str,
-    user_id: &str,
+    user_id: Uuid,
     task_id: &str,
 ) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
     let locker = DatabaseTarget::parse(url)
@@ -50,14 +52,14 @@ async fn stuck_writes_answer_503_having_done_nothing(
     configure(&mut config);
     let app = Arc::new(TestApp::spawn(config).await);
     let user_id = app.create_user().await;
-    let task = app.create_titled(&user_id, "locked").await;
+    let task = app.create_titled(user_id, "locked").await;
     let task_id = task["id"].as_str().unwrap().to_owned();
     let (tasks, user) = (
         format!("/users/{user_id}/tasks"),
         format!("/users/{user_id}"),
     );
     let task_path = format!("{tasks}/{task_id}");
-    let (_locker, transaction) = hold_locks(&database.url, &user_id, &task_id).await;
+    let (_locker, transaction) = hold_locks(&database.url, user_id, &task_id).await;
 
     let started = Instant::now();
     let create = {
@@ -168,9 +170,9 @@ async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown(
     config.database = DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
     let app = Arc::new(TestApp::spawn(config).await);
     let user_id = app.create_user().await;
-    let task = app.create_titled(&user_id, "first").await;
+    let task = app.create_titled(user_id, "first").await;
     let (_locker, transaction) =
-        hold_locks(&database.url, &user_id, task["id"].as_str().unwrap()).await;
+        hold_locks(&database.url, user_id, task["id"].as_str().unwrap()).await;
 
     // The INSERT has reached PostgreSQL and waits there when the connection is lost: it may
     // still commit, so the answer must not invite a blind retry.
@@ -184,7 +186,22 @@ async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown(
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let admin = database.url.clone();
+    wait_until("the INSERT waiting on the lock inside PostgreSQL", || {
+        let admin = admin.clone();
+        async move {
+            let mut admin = PgConnection::connect(&admin).await.unwrap();
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT%'",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            waiting > 0
+        }
+    })
+    .await;
     proxy.sever();
     let answer = create.await.unwrap();
     assert!(answer.headers().get("retry-after").is_none());
@@ -209,11 +226,11 @@ async fn updated_at_never_goes_backwards_under_concurrent_writes() {
         let (database, config, file) = shared_database(&backend).await;
         let app = Arc::new(TestApp::spawn(config).await);
         let user_id = app.create_user().await;
-        let other = app.create_titled(&user_id, "other").await;
-        let task = app.create_titled(&user_id, "contended").await;
+        let other = app.create_titled(user_id, "other").await;
+        let task = app.create_titled(user_id, "contended").await;
         let task_id = task["id"].as_str().unwrap();
         let path = format!("/users/{user_id}/tasks/{task_id}");
-        let (_locker, transaction) = hold_locks(&database.url, &user_id, task_id).await;
+        let (_locker, transaction) = hold_locks(&database.url, user_id, task_id).await;
         let mut writers = Vec::new();
         for n in 0..30 {
             let (app, path) = (app.clone(), path.clone());
@@ -255,10 +272,10 @@ async fn statements_survive_a_schema_change_under_a_live_server() {
     };
     let app = TestApp::spawn(database.config()).await;
     let user_id = app.create_user().await;
-    let task = app.create_titled(&user_id, "before").await;
+    let task = app.create_titled(user_id, "before").await;
     let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
     let exercise = |title: &'static str| {
-        let (app, path, user_id) = (&app, path.clone(), user_id.clone());
+        let (app, path, user_id) = (&app, path.clone(), user_id);
         async move {
             // Every statement, several times over, so that each is prepared on the connection.
             for _ in 0..3 {
@@ -275,7 +292,7 @@ async fn statements_survive_a_schema_change_under_a_live_server() {
                 )
                 .await;
                 app.get_ok(&format!("/users/{user_id}/tasks")).await;
-                let created = app.create_titled(&user_id, "extra").await;
+                let created = app.create_titled(user_id, "extra").await;
                 let extra = format!("/users/{user_id}/tasks/{}", created["id"].as_str().unwrap());
                 assert_eq!(app.delete(&extra).await.status(), StatusCode::NO_CONTENT);
             }

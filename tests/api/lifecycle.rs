@@ -91,7 +91,7 @@ async fn a_cursor_works_on_every_instance_with_the_same_cursor_secret_only() {
 
         let user_id = first.create_user().await;
         for title in ["a", "b", "c"] {
-            first.create_titled(&user_id, title).await;
+            first.create_titled(user_id, title).await;
         }
         let list = format!("/users/{user_id}/tasks?limit=2&sort=title");
         let page = first.get_ok(&list).await;
@@ -387,7 +387,7 @@ async fn a_neon_style_url_connects_unchanged() {
     let app = TestApp::spawn(config).await;
     app.get_ok("/ready").await;
     let user_id = app.create_user().await;
-    app.create_titled(&user_id, "over TLS").await;
+    app.create_titled(user_id, "over TLS").await;
     // The connection really is encrypted.
     let db = task_api::db::DatabaseTarget::parse(&neon_style)
         .unwrap()
@@ -452,8 +452,8 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
     config.database = task_api::db::DatabaseTarget::parse(&as_role).unwrap();
     let app = TestApp::spawn(config).await;
     let user_id = app.create_user().await;
-    app.create_titled(&user_id, "100% sure_thing").await;
-    app.create_titled(&user_id, "100 percent").await;
+    app.create_titled(user_id, "100% sure_thing").await;
+    app.create_titled(user_id, "100 percent").await;
     let page = app
         .get_ok(&format!("/users/{user_id}/tasks?q=0%25%20SURE_"))
         .await;

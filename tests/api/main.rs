@@ -2,14 +2,17 @@
 //! when `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod benchmark_sql;
 mod contract;
+mod deployment;
 mod errors;
+mod faults;
 mod generated_client;
 mod helpers;
 mod identity;
 mod integrity;
 mod lifecycle;
-mod operations;
+mod observability;
 mod pagination;
 mod protocol;
 mod starvation;

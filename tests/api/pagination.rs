@@ -57,7 +57,7 @@ async fn following_next_cursor_visits_every_task_once_in_every_sort_while_tasks_
         for (i, title) in TITLES.iter().enumerate() {
             let task = app
                 .create_task(
-                    &user_id,
+                    user_id,
                     json!({ "title": title, "is_completed": i % 2 == 0 }),
                 )
                 .await;
@@ -85,7 +85,7 @@ async fn following_next_cursor_visits_every_task_once_in_every_sort_while_tasks_
                 seen.extend(items);
                 pages += 1;
                 // A task added between pages must not disturb the walk.
-                app.create_titled(&user_id, &format!("added {sort} {pages}"))
+                app.create_titled(user_id, &format!("added {sort} {pages}"))
                     .await;
                 match cursor {
                     Some(cursor) => next = Some(cursor),
@@ -132,7 +132,7 @@ async fn tasks_with_equal_timestamps_and_titles_are_ordered_by_id_and_each_seen_
             let id = uuid::Uuid::new_v4();
             task::ActiveModel {
                 id: Set(id),
-                user_id: Set(user_id.parse().unwrap()),
+                user_id: Set(user_id),
                 title: Set("Same".to_owned()),
                 description: Set(None),
                 is_completed: Set(false),
@@ -177,7 +177,7 @@ async fn default_page_is_20_newest_first_and_the_last_page_has_no_cursor() {
         let user_id = app.create_user().await;
         let mut created = Vec::new();
         for i in 0..21 {
-            created.push(app.create_titled(&user_id, &format!("task {i}")).await);
+            created.push(app.create_titled(user_id, &format!("task {i}")).await);
         }
         let (items, next) = page(&app, &format!("/users/{user_id}/tasks")).await;
         assert_eq!(items.len(), 20);
@@ -200,23 +200,23 @@ async fn completed_and_q_filter_the_list() {
         let user_id = app.create_user().await;
         let other = app.create_user().await;
         app.create_task(
-            &user_id,
+            user_id,
             json!({ "title": "Buy MILK", "is_completed": true }),
         )
         .await;
-        app.create_task(&user_id, json!({ "title": "buy bread" }))
+        app.create_task(user_id, json!({ "title": "buy bread" }))
             .await;
-        app.create_task(&user_id, json!({ "title": "100% done" }))
+        app.create_task(user_id, json!({ "title": "100% done" }))
             .await;
-        app.create_task(&user_id, json!({ "title": "1000 done" }))
+        app.create_task(user_id, json!({ "title": "1000 done" }))
             .await;
-        app.create_task(&user_id, json!({ "title": "snake_case" }))
+        app.create_task(user_id, json!({ "title": "snake_case" }))
             .await;
-        app.create_task(&user_id, json!({ "title": "snakeXcase" }))
+        app.create_task(user_id, json!({ "title": "snakeXcase" }))
             .await;
-        app.create_task(&user_id, json!({ "title": r"back\slash" }))
+        app.create_task(user_id, json!({ "title": r"back\slash" }))
             .await;
-        app.create_task(&other, json!({ "title": "buy milk too" }))
+        app.create_task(other, json!({ "title": "buy milk too" }))
             .await;
 
         let titles = |items: Vec<Value>| -> Vec<String> {
@@ -240,7 +240,7 @@ async fn completed_and_q_filter_the_list() {
         assert_eq!(titles(items), ["snake_case"]);
         let (items, _) = page(&app, &format!("{tasks}?q=k%5Cs")).await;
         assert_eq!(titles(items), [r"back\slash"]);
-        app.create_task(&user_id, json!({ "title": "Éclair au café" }))
+        app.create_task(user_id, json!({ "title": "Éclair au café" }))
             .await;
         let (items, _) = page(&app, &format!("{tasks}?q=Éclair")).await;
         assert_eq!(titles(items), ["Éclair au café"]);
@@ -258,7 +258,7 @@ async fn filtered_walk_keeps_the_filter() {
         let user_id = app.create_user().await;
         for i in 0..7 {
             app.create_task(
-                &user_id,
+                user_id,
                 json!({ "title": format!("t{i}"), "is_completed": i % 2 == 0 }),
             )
             .await;
@@ -282,7 +282,7 @@ async fn a_cursor_works_only_for_the_list_that_made_it() {
         let user_id = app.create_user().await;
         let other = app.create_user().await;
         for i in 0..3 {
-            app.create_titled(&user_id, &format!("t{i}")).await;
+            app.create_titled(user_id, &format!("t{i}")).await;
         }
         let tasks = format!("/users/{user_id}/tasks");
         let (_, next) = page(&app, &format!("{tasks}?limit=1&sort=title&q=t")).await;

@@ -207,7 +207,7 @@ async fn documents_and_large_json_answers_are_compressed_for_clients_that_accept
         let identity = app.get("/docs").await.bytes().await.unwrap();
         let user_id = app.create_user().await;
         for n in 0..40 {
-            app.create_titled(&user_id, &format!("a task title long enough {n}"))
+            app.create_titled(user_id, &format!("a task title long enough {n}"))
                 .await;
         }
         let page_path = format!("/users/{user_id}/tasks?limit=40");
@@ -289,16 +289,13 @@ async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
         .collect();
     let writers: Vec<_> = (0..2)
         .map(|_| {
-            let (app, user_id, stop) = (app.clone(), user_id.clone(), stop.clone());
+            let (app, user_id, stop) = (app.clone(), user_id, stop.clone());
             tokio::spawn(async move {
                 let mut writes = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let description = "d".repeat(10_000);
-                    app.create_task(
-                        &user_id,
-                        json!({ "title": "w", "description": description }),
-                    )
-                    .await;
+                    app.create_task(user_id, json!({ "title": "w", "description": description }))
+                        .await;
                     writes += 1;
                 }
                 writes
@@ -343,7 +340,7 @@ async fn one_users_heavy_searches_run_one_at_a_time() {
     let app = std::sync::Arc::new(TestApp::spawn(config).await);
     let searcher = app.create_user().await;
     let other = app.create_user().await;
-    let task = app.create_titled(&other, "someone else's").await;
+    let task = app.create_titled(other, "someone else's").await;
     let other_task = format!("/users/{other}/tasks/{}", task["id"].as_str().unwrap());
     let admin = sea_orm::Database::connect(&database.url).await.unwrap();
     admin
@@ -357,7 +354,7 @@ async fn one_users_heavy_searches_run_one_at_a_time() {
     // Two letters: too short for the trigram index, so every search reads all 200,000 tasks.
     let searches: Vec<_> = (0..12)
         .map(|_| {
-            let (app, searcher) = (app.clone(), searcher.clone());
+            let (app, searcher) = (app.clone(), searcher);
             tokio::spawn(async move {
                 for _ in 0..4 {
                     let page = app.get_ok(&format!("/users/{searcher}/tasks?q=zz")).await;

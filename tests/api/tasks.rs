@@ -2,10 +2,11 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::helpers::{each_database, expect_error, expect_json, TestApp};
 
-fn task_path(user_id: &str, task: &Value) -> String {
+fn task_path(user_id: &Uuid, task: &Value) -> String {
     format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap())
 }
 
@@ -48,7 +49,7 @@ async fn create_task_returns_the_whole_task_and_its_location() {
                 "updated_at"
             ]
         );
-        assert_eq!(task["user_id"], user_id);
+        assert_eq!(task["user_id"], user_id.to_string());
         assert_eq!(task["title"], "Buy milk");
         assert_eq!(task["description"], Value::Null);
         assert_eq!(task["is_completed"], false);
@@ -66,7 +67,7 @@ async fn create_task_with_every_field() {
         let user_id = app.create_user().await;
         let task = app
             .create_task(
-                &user_id,
+                user_id,
                 json!({ "title": "Crème brûlée", "description": "été", "is_completed": true }),
             )
             .await;
@@ -119,7 +120,7 @@ async fn another_users_task_is_not_found_exactly_like_a_missing_one() {
     each_database(|app| async move {
         let owner = app.create_user().await;
         let intruder = app.create_user().await;
-        let task = app.create_titled(&owner, "private").await;
+        let task = app.create_titled(owner, "private").await;
         let task_id = task["id"].as_str().unwrap();
         let missing_id = uuid::Uuid::new_v4().to_string();
 
@@ -154,7 +155,7 @@ async fn put_replaces_the_whole_task_with_defaults_for_absent_fields() {
         let user_id = app.create_user().await;
         let task = app
             .create_task(
-                &user_id,
+                user_id,
                 json!({ "title": "a", "description": "d", "is_completed": true }),
             )
             .await;
@@ -180,7 +181,7 @@ async fn patch_leaves_absent_fields_and_clears_on_null() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
         let task = app
-            .create_task(&user_id, json!({ "title": "a", "description": "d" }))
+            .create_task(user_id, json!({ "title": "a", "description": "d" }))
             .await;
         let path = task_path(&user_id, &task);
 
@@ -219,7 +220,7 @@ async fn patch_leaves_absent_fields_and_clears_on_null() {
 async fn patch_accepts_merge_patch_media_type_but_put_does_not() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
-        let task = app.create_titled(&user_id, "a").await;
+        let task = app.create_titled(user_id, "a").await;
         let path = task_path(&user_id, &task);
         let send = |method: Method| {
             app.client
@@ -245,7 +246,7 @@ async fn updated_at_moves_on_real_changes_only_and_created_at_never() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
         let task = app
-            .create_task(&user_id, json!({ "title": "a", "description": "d" }))
+            .create_task(user_id, json!({ "title": "a", "description": "d" }))
             .await;
         let path = task_path(&user_id, &task);
 
@@ -287,8 +288,8 @@ async fn updated_at_moves_on_real_changes_only_and_created_at_never() {
 async fn delete_task_answers_204_once_then_404() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
-        let task = app.create_titled(&user_id, "a").await;
-        let other = app.create_titled(&user_id, "b").await;
+        let task = app.create_titled(user_id, "a").await;
+        let other = app.create_titled(user_id, "b").await;
         let path = task_path(&user_id, &task);
         let response = app.delete(&path).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);

@@ -103,8 +103,8 @@ async fn delete_user_deletes_the_users_tasks_with_it() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
         let other_user = app.create_user().await;
-        let task = app.create_titled(&user_id, "doomed").await;
-        let kept = app.create_titled(&other_user, "kept").await;
+        let task = app.create_titled(user_id, "doomed").await;
+        let kept = app.create_titled(other_user, "kept").await;
 
         let response = app.delete(&format!("/users/{user_id}")).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);

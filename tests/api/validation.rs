@@ -2,12 +2,13 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::helpers::{each_database, expect_error, expect_invalid, expect_json, TestApp};
 
-async fn user_and_task(app: &TestApp) -> (String, String) {
+async fn user_and_task(app: &TestApp) -> (Uuid, String) {
     let user_id = app.create_user().await;
-    let task = app.create_titled(&user_id, "original").await;
+    let task = app.create_titled(user_id, "original").await;
     let path = format!("/users/{user_id}/tasks/{}", task["id"].as_str().unwrap());
     (user_id, path)
 }
@@ -57,7 +58,7 @@ async fn title_must_be_a_non_blank_string_of_at_most_255_characters() {
         // trimmed.
         let longest = "é".repeat(251);
         let task = app
-            .create_task(&user_id, json!({ "title": format!("  {longest}  ") }))
+            .create_task(user_id, json!({ "title": format!("  {longest}  ") }))
             .await;
         assert_eq!(task["title"], longest);
         let padded_too_long = json!({ "title": format!("  {}  ", "é".repeat(252)) });
@@ -107,11 +108,11 @@ async fn description_is_a_string_of_at_most_10000_characters_or_null() {
         }
         let longest = "é".repeat(10_000);
         let task = app
-            .create_task(&user_id, json!({ "title": "t", "description": longest }))
+            .create_task(user_id, json!({ "title": "t", "description": longest }))
             .await;
         assert_eq!(task["description"], longest);
         let task = app
-            .create_task(&user_id, json!({ "title": "t", "description": null }))
+            .create_task(user_id, json!({ "title": "t", "description": null }))
             .await;
         assert_eq!(task["description"], Value::Null);
     })

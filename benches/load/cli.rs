@@ -1,0 +1,151 @@
+//! The command line (clap) and the scenarios it names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+
+use crate::*;
+
+/// Task API load benchmark: the release server, driven by wrk, against pgbench running the same
+/// SQL on the same database.
+#[derive(clap::Parser)]
+#[command(name = "cargo bench --bench load --")]
+pub(crate) struct Cli {
+    /// The PostgreSQL cluster to make the scratch database in (a superuser's URL).
+    #[arg(long, default_value = DEFAULT_DATABASE_URL, conflicts_with = "sqlite")]
+    pub(crate) database_url: String,
+    /// A temporary SQLite file instead of PostgreSQL.
+    #[arg(long)]
+    pub(crate) sqlite: bool,
+    /// Seconds per cell [default: 20, or 2 with --smoke].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) seconds: Option<u64>,
+    /// 2 s per cell and no warm-up, as CI runs it.
+    #[arg(long)]
+    pub(crate) smoke: bool,
+    /// The concurrencies, comma-separated (each at least 2).
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64],
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub(crate) connections: Vec<u32>,
+    /// The scenarios, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = Scenario::parse)]
+    pub(crate) scenarios: Option<Vec<Scenario>>,
+    /// The server's DATABASE_MAX_CONNECTIONS.
+    #[arg(long, default_value_t = DEFAULT_POOL, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) pool: u32,
+    /// Keep the scratch database afterwards.
+    #[arg(long)]
+    pub(crate) keep_database: bool,
+    /// Passed by `cargo bench` to every benchmark.
+    #[arg(long, hide = true)]
+    pub(crate) bench: bool,
+}
+
+pub(crate) struct Options {
+    pub(crate) target: TargetKind,
+    pub(crate) seconds: u64,
+    pub(crate) warmup_seconds: u64,
+    pub(crate) connections: Vec<u32>,
+    pub(crate) scenarios: Vec<Scenario>,
+    /// The server's DATABASE_MAX_CONNECTIONS.
+    pub(crate) pool: u32,
+    pub(crate) keep_database: bool,
+}
+
+impl From<Cli> for Options {
+    fn from(cli: Cli) -> Self {
+        Self {
+            target: if cli.sqlite {
+                TargetKind::Sqlite
+            } else {
+                TargetKind::Postgres {
+                    admin_url: cli.database_url,
+                }
+            },
+            seconds: cli.seconds.unwrap_or(if cli.smoke { 2 } else { 20 }),
+            warmup_seconds: if cli.smoke { 0 } else { 2 },
+            connections: cli.connections,
+            scenarios: cli.scenarios.unwrap_or_else(|| Scenario::ALL.to_vec()),
+            pool: cli.pool,
+            keep_database: cli.keep_database,
+        }
+    }
+}
+
+pub(crate) enum TargetKind {
+    Postgres { admin_url: String },
+    Sqlite,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Scenario {
+    GetTask,
+    /// `get_task` on a server with authentication on, each user with an EdDSA token of their own.
+    GetTaskAuth,
+    CreateTask,
+    ListPage,
+    ListDeep,
+    PatchTask,
+    Mixed,
+}
+
+impl Scenario {
+    pub(crate) const ALL: [Scenario; 7] = [
+        Self::GetTask,
+        Self::GetTaskAuth,
+        Self::CreateTask,
+        Self::ListPage,
+        Self::ListDeep,
+        Self::PatchTask,
+        Self::Mixed,
+    ];
+    /// The operations, each with its own SQL (`benches/sql/<name>.sql`).
+    pub(crate) const OPERATIONS: [Scenario; 5] = [
+        Self::GetTask,
+        Self::CreateTask,
+        Self::ListPage,
+        Self::ListDeep,
+        Self::PatchTask,
+    ];
+    /// The mixed scenario: operation and share of requests (%), as `benches/wrk/tasks.lua`.
+    pub(crate) const MIX: [(Scenario, u32); 4] = [
+        (Self::GetTask, 60),
+        (Self::ListPage, 20),
+        (Self::CreateTask, 10),
+        (Self::PatchTask, 10),
+    ];
+
+    /// The scenario `name` names, for the command line.
+    pub(crate) fn parse(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|scenario| scenario.name() == name.trim())
+            .ok_or_else(|| anyhow!("unknown scenario {name:?}"))
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::GetTask => "get_task",
+            Self::GetTaskAuth => "get_task_auth",
+            Self::CreateTask => "create_task",
+            Self::ListPage => "list_page",
+            Self::ListDeep => "list_deep",
+            Self::PatchTask => "patch_task",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// The operation whose SQL this scenario runs.
+    pub(crate) fn sql_operation(self) -> Scenario {
+        match self {
+            Self::GetTaskAuth => Self::GetTask,
+            other => other,
+        }
+    }
+
+    pub(crate) fn sql_file(self) -> PathBuf {
+        Path::new(MANIFEST_DIR)
+            .join("benches/sql")
+            .join(format!("{}.sql", self.name()))
+    }
+}

@@ -1,0 +1,81 @@
+//! The table: one row per scenario and concurrency, and what went wrong in each.
+
+use anyhow::Result;
+
+use crate::*;
+
+pub(crate) struct Cell {
+    pub(crate) scenario: Scenario,
+    pub(crate) connections: u32,
+    pub(crate) load: Load,
+    pub(crate) cpu: f64,
+    pub(crate) rss: f64,
+    pub(crate) pgbench: Option<Result<f64>>,
+}
+
+impl Cell {
+    pub(crate) fn header() -> String {
+        format!(
+            "{:<12} {:>4} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>7}",
+            "scenario", "conn", "rps", "p50 ms", "p99 ms", "CPU %", "RSS MiB", "pgbench/s", "ratio"
+        )
+    }
+
+    pub(crate) fn line(&self) -> String {
+        let (pgbench, ratio) = match &self.pgbench {
+            Some(Ok(rate)) => (format!("{rate:.0}"), format!("{:.3}", self.load.rps / rate)),
+            Some(Err(_)) => ("failed".to_owned(), "—".to_owned()),
+            None => ("—".to_owned(), "—".to_owned()),
+        };
+        format!(
+            "{:<12} {:>4} {:>9.0} {:>9.2} {:>9.2} {:>8.0} {:>8.1} {:>11} {:>7}",
+            self.scenario.name(),
+            self.connections,
+            self.load.rps,
+            self.load.p50_ms,
+            self.load.p99_ms,
+            self.cpu,
+            self.rss,
+            pgbench,
+            ratio
+        )
+    }
+
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.load.non_2xx > 0 {
+            problems.push(format!(
+                "{} of {} responses were not 2xx",
+                self.load.non_2xx, self.load.requests
+            ));
+        }
+        if self.load.socket_errors > 0 {
+            problems.push(format!("{} socket errors", self.load.socket_errors));
+        }
+        if let Some(Err(err)) = &self.pgbench {
+            problems.push(format!("pgbench: {err}"));
+        }
+        problems
+    }
+}
+
+pub(crate) fn abbreviate(sql: &str) -> String {
+    let sql = sql.replace('\n', " ");
+    let select_list = regex_free_select_list(&sql);
+    if select_list.chars().count() > 140 {
+        format!("{}…", select_list.chars().take(140).collect::<String>())
+    } else {
+        select_list
+    }
+}
+
+/// `SELECT "tasks"."id", … FROM` → `SELECT … FROM`, for short listings.
+pub(crate) fn regex_free_select_list(sql: &str) -> String {
+    match (sql.strip_prefix("SELECT "), sql.find(" FROM ")) {
+        (Some(_), Some(from)) => format!("SELECT …{}", &sql[from..]),
+        _ => match sql.find(" RETURNING ") {
+            Some(at) => format!("{} RETURNING …", &sql[..at]),
+            None => sql.to_owned(),
+        },
+    }
+}

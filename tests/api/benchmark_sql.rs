@@ -1,0 +1,184 @@
+//! The load benchmark's pgbench scripts (`benches/sql/*.sql`) are the store's own statements for
+//! each operation, written deterministically here: a test fails on any difference, and
+//! `EXPECTORATE=overwrite cargo test --test api benchmark_sql` rewrites them.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::sea_query::Value;
+use sea_orm::DatabaseBackend;
+use task_api::db::sql_cache::{CachedStatement, SqlCache};
+use task_api::entity::task;
+use task_api::pagination::{SortKey, TaskPosition, TaskSort};
+use task_api::store::statements::{GetTask, InsertTask, ListTasks, OwnedTask, UpdateTask};
+use uuid::Uuid;
+
+/// Stand-ins for the values each script takes, told apart by value.
+const USER: Uuid = Uuid::from_u128(1);
+const TASK: Uuid = Uuid::from_u128(2);
+const NEW_TASK: Uuid = Uuid::from_u128(3);
+const DEEP_USER: Uuid = Uuid::from_u128(4);
+const AFTER_ID: Uuid = Uuid::from_u128(5);
+const TITLE: &str = "the title";
+const DESCRIPTION: &str = "the description";
+/// The benchmark's page size (the default one).
+const PAGE_SIZE: u64 = 20;
+
+fn now() -> DateTime<Utc> {
+    Utc.timestamp_opt(2_000_000_000, 0).unwrap()
+}
+
+fn after_created_at() -> DateTime<Utc> {
+    Utc.timestamp_opt(1_000_000_000, 0).unwrap()
+}
+
+/// The pgbench variable each stand-in becomes.
+fn variables() -> Vec<(Value, &'static str)> {
+    vec![
+        (USER.into(), "user_id"),
+        (TASK.into(), "task_id"),
+        (NEW_TASK.into(), "new_id"),
+        (DEEP_USER.into(), "deep_user_id"),
+        (AFTER_ID.into(), "after_id"),
+        (TITLE.into(), "title"),
+        (Some(DESCRIPTION.to_owned()).into(), "description"),
+        (false.into(), "is_completed"),
+        (now().into(), "now"),
+        (after_created_at().into(), "after_created_at"),
+    ]
+}
+
+/// The script of one operation: its statement as PostgreSQL receives it, each `$n` named.
+fn script(operation: &str, request: &str, statement: &impl CachedStatement) -> String {
+    let built = SqlCache::default().statement(DatabaseBackend::Postgres, statement);
+    let values = built.values.map(|values| values.0).unwrap_or_default();
+    let known = variables();
+    let mut sets = BTreeSet::new();
+    let names: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            if let Some((_, name)) = known.iter().find(|(known, _)| known == value) {
+                if *name == "title" {
+                    sets.insert("\\set title random(1, 1000000000)".to_owned());
+                }
+                return (*name).to_owned();
+            }
+            match value {
+                // The one integer a statement binds: its LIMIT.
+                Value::BigUnsigned(Some(limit)) => {
+                    sets.insert(format!("\\set limit {limit}"));
+                    "limit".to_owned()
+                }
+                other => panic!(
+                    "{operation}: ${} is {other:?}, which no variable stands for",
+                    index + 1
+                ),
+            }
+        })
+        .collect();
+    let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
+    let sql = placeholder.replace_all(&built.sql, |captures: &regex::Captures| {
+        let index: usize = captures[1].parse().unwrap();
+        format!(":{}", names[index - 1])
+    });
+    let mut text = format!(
+        "-- {operation}: {request}\n\
+         -- The statement the server sends PostgreSQL for one such request, written from the\n\
+         -- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which\n\
+         -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the\n\
+         -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and\n\
+         -- the current time (fetched with \\gset); :title a random integer; the others are\n\
+         -- constants the benchmark passes with -D.\n"
+    );
+    for set in sets {
+        text.push_str(&set);
+        text.push('\n');
+    }
+    text.push_str(&sql);
+    text.push_str(";\n");
+    text
+}
+
+#[test]
+fn benchmark_sql_is_the_stores_own_statements() {
+    let owned = OwnedTask {
+        user_id: USER,
+        task_id: TASK,
+    };
+    let created = task::Model {
+        id: NEW_TASK,
+        user_id: USER,
+        title: TITLE.to_owned(),
+        description: Some(DESCRIPTION.to_owned()),
+        is_completed: false,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let first_page = |user_id, after| ListTasks {
+        backend: DatabaseBackend::Postgres,
+        user_id,
+        sort: TaskSort::CreatedAtDesc,
+        completed: None,
+        title_contains: None,
+        after,
+        limit: PAGE_SIZE,
+    };
+    let scripts = [
+        (
+            "get_task",
+            script(
+                "get_task",
+                "GET /users/{user_id}/tasks/{task_id}",
+                &GetTask(owned),
+            ),
+        ),
+        (
+            "create_task",
+            script(
+                "create_task",
+                "POST /users/{user_id}/tasks {\"title\", \"description\"}",
+                &InsertTask(&created),
+            ),
+        ),
+        (
+            "list_page",
+            script(
+                "list_page",
+                "GET /users/{user_id}/tasks (first page, 20 tasks)",
+                &first_page(USER, None),
+            ),
+        ),
+        (
+            "list_deep",
+            script(
+                "list_deep",
+                "GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)",
+                &first_page(
+                    DEEP_USER,
+                    Some(TaskPosition {
+                        key: SortKey::Time(after_created_at()),
+                        id: AFTER_ID,
+                    }),
+                ),
+            ),
+        ),
+        (
+            "patch_task",
+            script(
+                "patch_task",
+                "PATCH /users/{user_id}/tasks/{task_id} {\"title\"}",
+                &UpdateTask {
+                    task: owned,
+                    title: Some(TITLE.to_owned()),
+                    description: None,
+                    is_completed: None,
+                    now: now(),
+                },
+            ),
+        ),
+    ];
+    for (operation, text) in scripts {
+        expectorate::assert_contents(format!("benches/sql/{operation}.sql"), &text);
+    }
+}
