@@ -69,6 +69,9 @@ pub struct TokenRules {
     pub user_claim: String,
 }
 
+/// The most clock skew `AUTH_LEEWAY_SECS` may allow.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
+
 /// The shortest HS256 secret accepted (RFC 7518 §3.2: a key as long as the hash).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -216,12 +219,16 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         }
         (Some(url), None) => {
             let url = url.trim().to_owned();
+            // Keys fetched in the clear could be anyone's: https, but for a JWKS on this machine.
             match reqwest::Url::parse(&url) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
+                Ok(parsed)
+                    if parsed.scheme() == "https"
+                        || (parsed.scheme() == "http"
+                            && parsed.host_str().is_some_and(is_loopback)) => {}
                 _ => {
                     return Err(format!(
-                        "AUTH_JWKS_URL is invalid: {url:?} (expected an http(s) URL such as \
-                         https://example.com/.well-known/jwks.json)"
+                        "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
+                         https://example.com/.well-known/jwks.json; http only on a loopback host)"
                     ))
                 }
             }
@@ -262,7 +269,9 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         keys,
         issuer,
         audience: var("AUTH_AUDIENCE").map(|audience| audience.trim().to_owned()),
-        leeway: Duration::from_secs(parse(var, "AUTH_LEEWAY_SECS", 60, |_: &u64| true)?),
+        leeway: Duration::from_secs(parse(var, "AUTH_LEEWAY_SECS", 60, |secs: &u64| {
+            *secs <= MAX_LEEWAY_SECS
+        })?),
         user_claim: var("AUTH_USER_CLAIM")
             .map(|claim| claim.trim().to_owned())
             .unwrap_or_else(|| "sub".to_owned()),
@@ -412,8 +421,17 @@ mod tests {
         );
         assert!(on.warnings.iter().any(|w| w.contains("AUTH_AUDIENCE")));
 
-        let err = config(&[("AUTH_JWKS_URL", "ftp://idp.example.com/jwks")]).unwrap_err();
-        assert!(err.starts_with("AUTH_JWKS_URL is invalid"), "{err}");
+        for url in ["ftp://idp.example.com/jwks", "http://idp.example.com/jwks"] {
+            let err = config(&[("AUTH_JWKS_URL", url), ("AUTH_ISSUER", "x")]).unwrap_err();
+            assert!(err.starts_with("AUTH_JWKS_URL is invalid"), "{err}");
+        }
+        let local = config(&[
+            ("AUTH_JWKS_URL", "http://127.0.0.1:8080/jwks"),
+            ("AUTH_ISSUER", "x"),
+        ]);
+        assert!(local.is_ok(), "a JWKS on this machine may be plain http");
+        let err = config(&[("AUTH_JWT_SECRET", secret), ("AUTH_LEEWAY_SECS", "3601")]).unwrap_err();
+        assert!(err.starts_with("AUTH_LEEWAY_SECS is invalid"), "{err}");
         let err = config(&[("AUTH_JWKS_URL", "https://idp.example.com/jwks")]).unwrap_err();
         assert!(err.starts_with("AUTH_ISSUER is required"), "{err}");
         let err = config(&[

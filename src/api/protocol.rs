@@ -96,7 +96,12 @@ impl RouteMethods {
             .zip(path.split('/'))
             .filter_map(|(template, segment)| {
                 let name = template.strip_prefix('{')?.strip_suffix('}')?;
-                Some((name.to_owned(), segment.to_owned()))
+                // As the router had it: percent-decoded (a segment that is not UTF-8 once
+                // decoded stays as sent, and fails to parse).
+                let value = percent_encoding::percent_decode_str(segment)
+                    .decode_utf8()
+                    .map_or_else(|_| segment.to_owned(), |decoded| decoded.into_owned());
+                Some((name.to_owned(), value))
             })
             .collect();
         Some(PathParameters(named))
@@ -259,6 +264,9 @@ mod tests {
         assert_eq!(parameters.get("user_id"), Some("a"));
         assert_eq!(parameters.get("task_id"), Some("b"));
         assert_eq!(parameters.get("id"), None);
+        let encoded = routes.parameters("/users/a%2Db/tasks/%ff").unwrap();
+        assert_eq!(encoded.get("user_id"), Some("a-b"));
+        assert_eq!(encoded.get("task_id"), Some("%ff"));
         assert_eq!(routes.allowed("/users/a/tasks/b/c"), None);
     }
 

@@ -124,6 +124,8 @@ impl JwksCache {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
+            // The configured URL is the one trusted: a redirect could lead anywhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| format!("cannot make the JWKS client: {err}"))?;
         let cache = Arc::new(Self {
@@ -241,6 +243,9 @@ impl JwksCache {
                 ),
             }
         }
+        if set.keys.is_empty() {
+            return Err("it lists no usable signing key".to_owned());
+        }
         Ok((set, max_age))
     }
 }
@@ -261,6 +266,8 @@ async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
         let Some(cache) = cache.upgrade() else {
             return;
         };
+        // One fetch at a time: an older answer never lands after a newer one.
+        let _flight = cache.last_refetch.lock().await;
         outcome = cache.refresh().await;
     }
 }

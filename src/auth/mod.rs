@@ -244,11 +244,12 @@ impl TokenVerifier {
             Some(Value::String(subject)) if !subject.is_empty() => subject,
             Some(_) => return Err(AuthFailure::InvalidToken(InvalidToken::BadUserClaim)),
         };
-        let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .or(self.issuer.as_deref())
-            .unwrap_or_default();
+        let issuer = match (claims.get("iss"), &self.issuer) {
+            (Some(Value::String(issuer)), _) => issuer.as_str(),
+            // An `iss` list that holds the issuer passes jsonwebtoken; it must equal it.
+            (Some(_), Some(_)) => return Err(AuthFailure::InvalidToken(InvalidToken::WrongIssuer)),
+            (_, configured) => configured.as_deref().unwrap_or_default(),
+        };
         Ok(user_id_of(issuer, subject))
     }
 }
@@ -256,7 +257,11 @@ impl TokenVerifier {
 /// The user id of a subject: the subject itself when it is a UUID (Neon Auth, Supabase,
 /// Keycloak), otherwise `UUIDv5(NAMESPACE_URL, "<issuer>#<subject>")` (Clerk, Auth0, Firebase).
 pub fn user_id_of(issuer: &str, subject: &str) -> Uuid {
-    Uuid::try_parse(subject).unwrap_or_else(|_| {
+    // Only the hyphenated form: two spellings of one UUID must not be two callers of one user.
+    let hyphenated = Some(subject)
+        .filter(|subject| subject.len() == 36)
+        .and_then(|subject| Uuid::try_parse(subject).ok());
+    hyphenated.unwrap_or_else(|| {
         Uuid::new_v5(
             &Uuid::NAMESPACE_URL,
             format!("{issuer}#{subject}").as_bytes(),
@@ -334,6 +339,12 @@ mod tests {
         assert_eq!(
             clerk,
             Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://clerk.example.com#user_2abc")
+        );
+        let simple = uuid.replace('-', "");
+        assert_ne!(
+            user_id_of("https://ep.neon.tech", &simple).to_string(),
+            uuid,
+            "another spelling of a UUID is another subject"
         );
     }
 

@@ -2,15 +2,18 @@
 //! JWKS, or an HS256 secret), every way a token can be bad, key rotation and a JWKS that goes
 //! away, and the caller held to their own path before anything else is read.
 
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, Header};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use task_api::config::{AuthConfig, Config};
+use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::{
-    each_database_configured, expect_error, expect_json, start_server_process, wait_until, Backend,
-    TestApp, TestDatabase,
+    each_database_configured, expect_error, expect_json, postgres_database, start_server_process,
+    wait_until, Backend, PgProxy, TestApp, TestDatabase,
 };
 use crate::identity::{
     claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
@@ -96,6 +99,10 @@ async fn a_new_user_signs_in_registers_and_reaches_only_their_own_tasks() {
             let response = call(&app, Method::GET, "/me", Some(&token), None).await;
             expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
 
+            // One key: a token that names none is checked with it.
+            let without_kid = key.sign_with(&Header::new(key.algorithm), &claims_for(&me));
+            let response = call(&app, Method::GET, "/me", Some(&without_kid), None).await;
+            expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
             assert_eq!(register(&app, &token).await, me, "the caller is registered");
             let response = call(&app, Method::GET, "/me", Some(&token), None).await;
             assert_eq!(
@@ -105,6 +112,10 @@ async fn a_new_user_signs_in_registers_and_reaches_only_their_own_tasks() {
             let again = call(&app, Method::POST, "/users", Some(&token), None).await;
             expect_error(again, StatusCode::CONFLICT, "USER_ALREADY_EXISTS").await;
 
+            // The path's id percent-encoded is still the caller's own.
+            let encoded = format!("/users/{}/tasks", me.replace('-', "%2D"));
+            let response = call(&app, Method::GET, &encoded, Some(&token), None).await;
+            expect_json(response, StatusCode::OK).await;
             let tasks = format!("/users/{me}/tasks");
             let created = call(
                 &app,
@@ -242,8 +253,28 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
     let mut oct_header = Header::new(Algorithm::HS256);
     oct_header.kid = Some("oct-1".to_owned());
     let from_oct_key = SigningKey::secret(oct_secret).sign_with(&oct_header, &claims_for(&me));
+    // Within the leeway (60 s): accepted.
+    for claims in [json!({"exp": now - 30}), json!({"nbf": now + 30})] {
+        let response = call(
+            &app,
+            Method::GET,
+            "/me",
+            Some(&ed25519.sign(&with(claims))),
+            None,
+        )
+        .await;
+        expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+    }
+    let no_kid = ed25519.sign_with(&Header::new(Algorithm::EdDSA), &claims_for(&me));
     let cases = [
         (ed25519.sign(&with(json!({"exp": now - 120}))), "expired"),
+        (ed25519.sign(&with(json!({"aud": null}))), "required claim"),
+        (ed25519.sign(&with(json!({"iss": null}))), "required claim"),
+        (
+            ed25519.sign(&with(json!({"iss": [ISSUER, "https://idp.evil.test"]}))),
+            "issuer",
+        ),
+        (no_kid, "kid"),
         (
             ed25519.sign(&with(json!({"nbf": now + 600}))),
             "not valid yet",
@@ -311,6 +342,7 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
         "unknown_key",
         "missing_claim",
         "too_long",
+        "bad_user_claim",
     ] {
         assert!(
             metrics.contains(&format!(r#"auth_failures_total{{reason="{reason}"}}"#)),
@@ -383,6 +415,39 @@ async fn another_users_path_is_403_before_anything_else_is_read_on_every_operati
 }
 
 #[tokio::test]
+async fn another_users_path_is_refused_without_touching_the_database() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let secret = "an HS256 secret of at least thirty-two bytes";
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    let mut config = database.config();
+    config.database = DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
+    config.database_acquire_timeout = Duration::from_secs(1);
+    config.auth = shared_secret_auth_config(secret);
+    let app = TestApp::spawn(config).await;
+    let me = Uuid::new_v4().to_string();
+    let token = SigningKey::secret(secret).token_for(&me);
+    register(&app, &token).await;
+
+    // The database is gone: the caller's own path waits for it and says so; another user's path
+    // is refused at once, as it never needed the database.
+    proxy.cut();
+    let theirs = format!("/users/{}/tasks", Uuid::new_v4());
+    let response = call(&app, Method::GET, &theirs, Some(&token), None).await;
+    expect_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let mine = format!("/users/{me}/tasks");
+    let response = call(&app, Method::GET, &mine, Some(&token), None).await;
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    proxy.restore();
+}
+
+#[tokio::test]
 async fn a_rotated_key_is_picked_up_and_unknown_keys_refetch_at_most_once_per_interval() {
     let (first, second) = (SigningKey::ed25519(), SigningKey::ed25519_rotated());
     let provider = IdentityProvider::start(&[&first]).await;
@@ -400,12 +465,25 @@ async fn a_rotated_key_is_picked_up_and_unknown_keys_refetch_at_most_once_per_in
         "an unknown kid fetched the keys once"
     );
 
-    // A flood of tokens naming keys nobody publishes: no more fetches within 30 s.
-    let unknown: Vec<String> = (0..50)
-        .map(|n| second.clone().with_kid(&format!("gone-{n}")).token_for(&me))
-        .collect();
+    // Another unknown kid within 30 s: no more fetches.
+    let unknown = second.clone().with_kid("gone").token_for(&me);
+    let response = call(&app, Method::GET, "/me", Some(&unknown), None).await;
+    expect_invalid_token(response, &unknown, "kid").await;
+    assert_eq!(provider.fetches(), 2, "refetches are rate-limited");
+    let response = call(&app, Method::GET, "/me", Some(&first.token_for(&me)), None).await;
+    expect_json(response, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn fifty_unknown_kids_at_once_cost_one_refetch() {
+    let key = SigningKey::ed25519();
+    let provider = IdentityProvider::start(&[&key]).await;
+    let (_database, app) = sqlite_app(provider.auth_config()).await;
+    assert_eq!(provider.fetches(), 1, "the keys are fetched at start");
+    let me = Uuid::new_v4().to_string();
     let mut flood = tokio::task::JoinSet::new();
-    for token in unknown {
+    for n in 0..50 {
+        let token = key.clone().with_kid(&format!("gone-{n}")).token_for(&me);
         let request = app.client.get(app.url("/me")).bearer_auth(&token);
         flood.spawn(async move { (request.send().await.unwrap(), token) });
     }
@@ -416,10 +494,34 @@ async fn a_rotated_key_is_picked_up_and_unknown_keys_refetch_at_most_once_per_in
     assert_eq!(
         provider.fetches(),
         2,
-        "refetches are single-flight and rate-limited"
+        "one refetch for all of them: single flight"
     );
-    let response = call(&app, Method::GET, "/me", Some(&first.token_for(&me)), None).await;
-    expect_json(response, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_remembered_token_stops_at_its_exp() {
+    let secret = "an HS256 secret of at least thirty-two bytes";
+    let mut auth = shared_secret_auth_config(secret);
+    if let AuthConfig::On(rules) = &mut auth {
+        rules.leeway = Duration::ZERO;
+    }
+    let (_database, app) = sqlite_app(auth).await;
+    let mut claims = claims_for(&Uuid::new_v4().to_string());
+    claims["exp"] = json!(unix_now() + 2);
+    let token = SigningKey::secret(secret).sign(&claims);
+    let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+    expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+    let (app, token) = (&app, &token);
+    wait_until(
+        "the remembered token refused once it expired",
+        || async move {
+            let response = call(app, Method::GET, "/me", Some(token), None).await;
+            response.status() == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
+    let response = call(app, Method::GET, "/me", Some(token), None).await;
+    expect_invalid_token(response, token, "expired").await;
 }
 
 #[tokio::test]
