@@ -117,28 +117,29 @@ pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
             &format!("'user ' || {n}"),
         )
     };
-    let tasks = format!(
-        "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at) \
-         SELECT {id}, {owner}, 'Task ' || n, \
-                CASE WHEN n % 3 = 0 THEN NULL ELSE 'Seeded task number ' || n END, \
-                n % 4 = 0, t, t \
-         FROM (SELECT n, {base} + interval '1 hour' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
-               FROM generate_series(0, {last}) n) s",
-        id = seeded_uuid_sql("t", "'task ' || n"),
-        owner = user_of(&format!("(n % {USERS})")),
-        last = USERS * TASKS_PER_USER - 1,
+    // `count` tasks titled "<Name> n" (ids hashed from "<name> n"), one every STEP_MICROS from
+    // `hours` after the base, each owned by `owner` (SQL of `n`).
+    let seeded_tasks = |name: &str, hours: u32, owner: String, count: u64| {
+        let mut title = name.to_owned();
+        title[..1].make_ascii_uppercase();
+        format!(
+            "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at) \
+             SELECT {id}, {owner}, '{title} ' || n, \
+                    CASE WHEN n % 3 = 0 THEN NULL ELSE 'Seeded {name} number ' || n END, \
+                    n % 4 = 0, t, t \
+             FROM (SELECT n, {base} + interval '{hours} hours' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
+                   FROM generate_series(0, {last}) n) s",
+            id = seeded_uuid_sql("t", &format!("'{name} ' || n")),
+            last = count - 1,
+        )
+    };
+    let tasks = seeded_tasks(
+        "task",
+        1,
+        user_of(&format!("(n % {USERS})")),
+        USERS * TASKS_PER_USER,
     );
-    let deep_tasks = format!(
-        "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at) \
-         SELECT {id}, {owner}, 'Deep task ' || n, \
-                CASE WHEN n % 3 = 0 THEN NULL ELSE 'Seeded deep task number ' || n END, \
-                n % 4 = 0, t, t \
-         FROM (SELECT n, {base} + interval '2 hours' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
-               FROM generate_series(0, {last}) n) s",
-        id = seeded_uuid_sql("t", "'deep task ' || n"),
-        owner = user_of(&USERS.to_string()),
-        last = DEEP_TASKS - 1,
-    );
+    let deep_tasks = seeded_tasks("deep task", 2, user_of(&USERS.to_string()), DEEP_TASKS);
     let mut conn = pool.acquire().await.context("connect")?;
     // The rows are valid by construction: skip the per-row foreign key trigger.
     for statement in [

@@ -86,11 +86,17 @@ impl RouteMethods {
                     })
         })
     }
+}
 
-    /// The path parameters of a request path, by the names its route's template gives them.
-    fn parameters(&self, path: &str) -> Option<PathParameters> {
-        let route = self.route(path)?;
-        let named = route
+impl Route {
+    /// The `Allow` value of this route.
+    fn allowed(&self) -> String {
+        self.methods.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+
+    /// The parameters of a path this route serves, by the names its template gives them.
+    fn parameters(&self, path: &str) -> PathParameters {
+        let named = self
             .segments
             .iter()
             .zip(path.split('/'))
@@ -104,13 +110,7 @@ impl RouteMethods {
                 Some((name.to_owned(), value))
             })
             .collect();
-        Some(PathParameters(named))
-    }
-
-    /// The `Allow` value for a request path, when a route serves it.
-    fn allowed(&self, path: &str) -> Option<String> {
-        let methods = &self.route(path)?.methods;
-        Some(methods.iter().copied().collect::<Vec<_>>().join(", "))
+        PathParameters(named)
     }
 }
 
@@ -213,6 +213,7 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
             }
             .into_response());
         }
+        let route = self.routes.route(req.uri().path());
         let repeated = repeated_parameters(req.uri().query().unwrap_or_default());
         if !repeated.is_empty() {
             let fields = repeated
@@ -220,7 +221,7 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
                 .map(|name| FieldError::new(FieldLocation::Query, name, "is given more than once"))
                 .collect();
             let refusal = ApiError::Validation(fields);
-            match self.routes.route(req.uri().path()) {
+            match route {
                 Some(route) if route.secured => {
                     req.extensions_mut()
                         .insert(RepeatedQueryParameters(refusal));
@@ -228,13 +229,13 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
                 _ => return Ok(refusal.into_response()),
             }
         }
-        if let Some(parameters) = self.routes.parameters(req.uri().path()) {
+        if let Some(route) = route {
+            let parameters = route.parameters(req.uri().path());
             req.extensions_mut().insert(parameters);
         }
-        let path = req.uri().path().to_owned();
         let mut response = self.inner.call(req).await?.into_response();
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(allowed) = self.routes.allowed(&path) {
+            if let Some(allowed) = route.map(Route::allowed) {
                 if let Ok(allowed) = HeaderValue::from_str(&allowed) {
                     response.headers_mut().insert(header::ALLOW, allowed);
                 }
@@ -255,19 +256,31 @@ mod tests {
         routes.allow("/users/{user_id}/tasks/{task_id}", &Method::DELETE);
         routes.allow("/users", &Method::POST);
         assert_eq!(
-            routes.allowed("/users/a/tasks/b").as_deref(),
+            routes
+                .route("/users/a/tasks/b")
+                .map(Route::allowed)
+                .as_deref(),
             Some("DELETE, GET, HEAD")
         );
-        assert_eq!(routes.allowed("/users").as_deref(), Some("POST"));
-        assert_eq!(routes.allowed("/users/a/tasks/"), None);
-        let parameters = routes.parameters("/users/a/tasks/b").unwrap();
+        assert_eq!(
+            routes.route("/users").map(Route::allowed).as_deref(),
+            Some("POST")
+        );
+        assert_eq!(routes.route("/users/a/tasks/").map(Route::allowed), None);
+        let parameters = routes
+            .route("/users/a/tasks/b")
+            .unwrap()
+            .parameters("/users/a/tasks/b");
         assert_eq!(parameters.get("user_id"), Some("a"));
         assert_eq!(parameters.get("task_id"), Some("b"));
         assert_eq!(parameters.get("id"), None);
-        let encoded = routes.parameters("/users/a%2Db/tasks/%ff").unwrap();
+        let encoded = routes
+            .route("/users/a%2Db/tasks/%ff")
+            .unwrap()
+            .parameters("/users/a%2Db/tasks/%ff");
         assert_eq!(encoded.get("user_id"), Some("a-b"));
         assert_eq!(encoded.get("task_id"), Some("%ff"));
-        assert_eq!(routes.allowed("/users/a/tasks/b/c"), None);
+        assert_eq!(routes.route("/users/a/tasks/b/c").map(Route::allowed), None);
     }
 
     #[test]

@@ -144,24 +144,8 @@ impl JwksCache {
         self.keys.read().expect("never poisoned").clone()
     }
 
-    async fn key_for(&self, kid: Option<&str>) -> Result<(Arc<VerifyingKey>, u64), AuthFailure> {
-        let revision = self.revision.load(Ordering::Acquire);
-        let known = self.current();
-        if let Some(key) = known.find(kid) {
-            return Ok((key, revision));
-        }
-        let mut last_refetch = self.last_refetch.lock().await;
-        // Another request may have refetched while this one waited.
-        let revision = self.revision.load(Ordering::Acquire);
-        let known = self.current();
-        if let Some(key) = known.find(kid) {
-            return Ok((key, revision));
-        }
-        if last_refetch.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) {
-            *last_refetch = Some(Instant::now());
-            self.refresh().await;
-        }
-        drop(last_refetch);
+    /// The key `kid` names in the set known now, with the revision it belongs to.
+    fn known_key(&self, kid: Option<&str>) -> Result<(Arc<VerifyingKey>, u64), AuthFailure> {
         let revision = self.revision.load(Ordering::Acquire);
         let known = self.current();
         match known.find(kid) {
@@ -169,6 +153,23 @@ impl JwksCache {
             None if known.keys.is_empty() => Err(AuthFailure::NoUsableKey),
             None => Err(AuthFailure::InvalidToken(InvalidToken::UnknownKey)),
         }
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<(Arc<VerifyingKey>, u64), AuthFailure> {
+        if let Ok(found) = self.known_key(kid) {
+            return Ok(found);
+        }
+        let mut last_refetch = self.last_refetch.lock().await;
+        // Another request may have refetched while this one waited.
+        if let Ok(found) = self.known_key(kid) {
+            return Ok(found);
+        }
+        if last_refetch.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) {
+            *last_refetch = Some(Instant::now());
+            self.refresh().await;
+        }
+        drop(last_refetch);
+        self.known_key(kid)
     }
 
     /// Fetches the key set and puts it in place (a failure keeps the old one); returns the

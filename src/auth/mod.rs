@@ -114,11 +114,6 @@ impl Authenticator {
         Ok(Self(Some(Arc::new(TokenVerifier::new(rules, keys)))))
     }
 
-    /// Whether tokens are checked at all.
-    pub fn is_on(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Whether tokens can be checked now: off, or at least one key is known.
     pub fn is_ready(&self) -> bool {
         self.0

@@ -222,19 +222,19 @@ impl IdentityProvider {
 /// Server settings that trust HS256 tokens signed with `secret`, from the tests' issuer and for
 /// their audience.
 pub fn shared_secret_auth_config(secret: &str) -> AuthConfig {
-    AuthConfig::On(TokenRules {
-        keys: KeySource::SharedSecret(secret.as_bytes().to_vec()),
-        issuer: Some(ISSUER.to_owned()),
-        audience: Some(AUDIENCE.to_owned()),
-        leeway: std::time::Duration::from_secs(60),
-        user_claim: "sub".to_owned(),
-    })
+    trusting(KeySource::SharedSecret(secret.as_bytes().to_vec()))
 }
 
 /// Server settings that trust the JWKS at `url` for the tests' issuer and audience.
 pub fn jwks_auth_config(url: &str) -> AuthConfig {
+    trusting(KeySource::Jwks(url.to_owned()))
+}
+
+/// Server settings that trust `keys` for the tests' issuer and audience, with the defaults'
+/// leeway and user claim.
+fn trusting(keys: KeySource) -> AuthConfig {
     AuthConfig::On(TokenRules {
-        keys: KeySource::Jwks(url.to_owned()),
+        keys,
         issuer: Some(ISSUER.to_owned()),
         audience: Some(AUDIENCE.to_owned()),
         leeway: std::time::Duration::from_secs(60),
