@@ -75,6 +75,30 @@ pub const MAX_LEEWAY_SECS: u64 = 3600;
 /// The shortest HS256 secret accepted (RFC 7518 §3.2: a key as long as the hash).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// How long what offline clients rely on is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Deletions, for the change feed: a `since` token older than this is 410 `SYNC_EXPIRED`.
+    pub sync_history: Duration,
+    /// Idempotency keys, with the answers they replay.
+    pub idempotency_keys: Duration,
+}
+
+impl Retention {
+    /// How much longer than promised deletions are kept, so that a token just young enough still
+    /// finds every deletion made after it.
+    pub fn deletions_margin(&self) -> Duration {
+        self.sync_history.min(Duration::from_secs(3600))
+    }
+
+    /// How often expired keys and deletions are purged: a quarter of the shorter lifetime, from
+    /// once a second to once an hour.
+    pub fn purge_interval(&self) -> Duration {
+        (self.sync_history.min(self.idempotency_keys) / 4)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600))
+    }
+}
+
 /// Everything the server needs to know to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -90,8 +114,9 @@ pub struct Config {
     pub startup_database_wait: Duration,
     pub http: HttpSettings,
     pub auth: AuthConfig,
-    /// Signs list cursors; `None`: a random key of this process.
+    /// Signs list cursors and sync tokens; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
+    pub retention: Retention,
     pub shutdown_grace: Duration,
     /// A connection on which no byte moved for this long is closed.
     pub idle_timeout: Duration,
@@ -187,6 +212,10 @@ impl Config {
                 .map(|secret| CursorKey::from_secret(&secret))
                 .transpose()
                 .map_err(|reason| format!("CURSOR_SECRET is invalid: it {reason}"))?,
+            retention: Retention {
+                sync_history: parse_lifetime(&var, "SYNC_RETENTION_DAYS", 30.0, 86_400.0)?,
+                idempotency_keys: parse_lifetime(&var, "IDEMPOTENCY_KEY_TTL_HOURS", 24.0, 3_600.0)?,
+            },
             shutdown_grace: Duration::from_secs(parse(
                 &var,
                 "SHUTDOWN_GRACE_SECS",
@@ -311,6 +340,20 @@ fn parse_millis(
     default_ms: u64,
 ) -> Result<Duration, String> {
     parse(var, name, default_ms, |ms: &u64| *ms >= 1).map(Duration::from_millis)
+}
+
+/// A lifetime in days or hours (`unit_secs` each; fractions allowed), at most ten years.
+fn parse_lifetime(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: f64,
+    unit_secs: f64,
+) -> Result<Duration, String> {
+    const TEN_YEARS_SECS: f64 = 10.0 * 366.0 * 86_400.0;
+    parse(var, name, default, |units: &f64| {
+        *units > 0.0 && units * unit_secs <= TEN_YEARS_SECS
+    })
+    .map(|units| Duration::from_secs_f64(units * unit_secs))
 }
 
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.

@@ -1,6 +1,7 @@
 //! Task values that parse, not validate: a `TaskTitle` or `TaskDescription` exists only when valid.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;
@@ -9,7 +10,8 @@ pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 /// The fields of a task a client writes.
 pub const TASK_WRITABLE_FIELDS: [&str; 3] = ["title", "description", "is_completed"];
 /// The fields of a task only the server sets: sent in a body, they are refused by name.
-pub const TASK_READ_ONLY_FIELDS: [&str; 4] = ["id", "user_id", "created_at", "updated_at"];
+pub const TASK_READ_ONLY_FIELDS: [&str; 5] =
+    ["id", "user_id", "created_at", "updated_at", "version"];
 
 /// A task title: 1 to 255 characters as sent, at least one of them not white space (Unicode's
 /// White_Space, as `char::is_whitespace`), stored trimmed.
@@ -39,6 +41,10 @@ impl TaskTitle {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A task description: at most 10,000 characters, kept as sent.
@@ -59,6 +65,10 @@ impl TaskDescription {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The fields of a task as created or wholly replaced.
@@ -77,6 +87,22 @@ pub struct TaskChanges {
     pub is_completed: Option<bool>,
 }
 
+impl TaskFields {
+    /// What tells one request's fields from another's: the SHA-256 of the validated values, so
+    /// that the JSON's spacing, key order or untrimmed white space make no difference.
+    pub fn fingerprint(&self) -> String {
+        let values = serde_json::json!([
+            self.title.0,
+            self.description.as_ref().map(|d| &d.0),
+            self.is_completed
+        ]);
+        Sha256::digest(values.to_string().as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 impl TaskChanges {
     pub fn is_empty(&self) -> bool {
         self.title.is_none() && self.description.is_none() && self.is_completed.is_none()
@@ -90,6 +116,59 @@ impl From<TaskFields> for TaskChanges {
             description: Some(fields.description),
             is_completed: Some(fields.is_completed),
         }
+    }
+}
+
+/// Which versions of a task a write may change: any (no precondition, or `If-Match: *`), or only
+/// those listed (an empty list matches none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    Always,
+    VersionIn(Vec<i64>),
+}
+
+impl WriteCondition {
+    pub fn allows(&self, version: i64) -> bool {
+        match self {
+            Self::Always => true,
+            Self::VersionIn(versions) => versions.contains(&version),
+        }
+    }
+}
+
+/// Longest idempotency key, in characters.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+
+/// A client's key for one create and its retries: 1 to 255 visible ASCII characters, sent bare or
+/// as a quoted string (the same key either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let key = raw
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or(raw);
+        if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters (got {})",
+                key.chars().count()
+            ));
+        }
+        if !key
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && byte != b'"')
+        {
+            return Err(
+                "must be visible ASCII characters only (no spaces or quotes inside)".to_owned(),
+            );
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -120,6 +199,41 @@ mod tests {
         assert!(TaskDescription::parse(&"é".repeat(10_000)).is_ok());
         assert!(TaskDescription::parse(&"é".repeat(10_001)).is_err());
         assert!(TaskDescription::parse("\0").is_err());
+    }
+
+    #[test]
+    fn fingerprints_compare_validated_values() {
+        let fields = |title: &str, description: Option<&str>| TaskFields {
+            title: TaskTitle::parse(title).unwrap(),
+            description: description.map(|d| TaskDescription::parse(d).unwrap()),
+            is_completed: false,
+        };
+        assert_eq!(
+            fields(" milk ", None).fingerprint(),
+            fields("milk", None).fingerprint()
+        );
+        assert_ne!(
+            fields("milk", None).fingerprint(),
+            fields("milk", Some("")).fingerprint()
+        );
+        assert_ne!(
+            fields("milk", Some("x")).fingerprint(),
+            fields("milk", Some("y")).fingerprint()
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_bare_or_quoted_visible_ascii() {
+        assert_eq!(
+            IdempotencyKey::parse("\"abc\"").unwrap(),
+            IdempotencyKey::parse("abc").unwrap()
+        );
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("\"\"").is_err());
+        assert!(IdempotencyKey::parse("a b").is_err());
+        assert!(IdempotencyKey::parse("é").is_err());
     }
 
     #[test]

@@ -10,8 +10,10 @@ pub mod pagination;
 pub mod server;
 pub mod startup;
 pub mod store;
+pub mod sync;
 
 use crate::auth::Authenticator;
+use crate::config::Retention;
 use crate::db::Database;
 use crate::pagination::CursorKey;
 
@@ -21,4 +23,5 @@ pub struct AppState {
     pub db: Database,
     pub cursor_key: CursorKey,
     pub auth: Authenticator,
+    pub retention: Retention,
 }

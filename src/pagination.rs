@@ -3,6 +3,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -140,6 +141,25 @@ impl CursorKey {
         mac.update(payload);
         mac
     }
+
+    /// An opaque token of `value`: base64url of its JSON followed by its truncated HMAC-SHA256.
+    pub fn seal<T: Serialize>(&self, value: &T) -> String {
+        let mut bytes = serde_json::to_vec(value).expect("a token's value always serialises");
+        let tag = self.mac(&bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The value of a token this key sealed; `None` for a changed, truncated or forged one.
+    pub fn open<T: DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() <= TAG_LEN {
+            return None;
+        }
+        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+        self.mac(payload).verify_truncated_left(tag).ok()?;
+        serde_json::from_slice(payload).ok()
+    }
 }
 
 impl std::fmt::Debug for CursorKey {
@@ -162,29 +182,16 @@ impl Cursor {
         }
     }
 
-    /// The opaque token: base64url of the payload followed by its truncated HMAC-SHA256.
+    /// The opaque, signed token.
     pub fn encode(&self, key: &CursorKey) -> String {
-        let mut bytes = serde_json::to_vec(self).expect("a cursor always serialises");
-        let tag = key.mac(&bytes).finalize().into_bytes();
-        bytes.extend_from_slice(&tag[..TAG_LEN]);
-        URL_SAFE_NO_PAD.encode(bytes)
+        key.seal(self)
     }
 
     /// Reads a token; a changed, truncated or forged token is refused.
     pub fn decode(key: &CursorKey, token: &str) -> Result<Self, String> {
-        const INVALID: &str =
-            "is not a valid cursor; pass next_cursor from the previous page unchanged";
-        let bytes = URL_SAFE_NO_PAD
-            .decode(token)
-            .map_err(|_| INVALID.to_owned())?;
-        if bytes.len() <= TAG_LEN {
-            return Err(INVALID.to_owned());
-        }
-        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
-        key.mac(payload)
-            .verify_truncated_left(tag)
-            .map_err(|_| INVALID.to_owned())?;
-        serde_json::from_slice(payload).map_err(|_| INVALID.to_owned())
+        key.open(token).ok_or_else(|| {
+            "is not a valid cursor; pass next_cursor from the previous page unchanged".to_owned()
+        })
     }
 
     /// The position to continue from, if this cursor was made for this very list.
@@ -235,6 +242,7 @@ mod tests {
             is_completed: false,
             created_at: now,
             updated_at: now,
+            version: 1,
         }
     }
 

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, Retention};
 use crate::db::{self, Database, MigrationCommand};
 use crate::pagination::CursorKey;
 use crate::server::{self, ConnectionLimits};
@@ -56,10 +56,12 @@ impl Application {
         if config.database.is_sqlite_file() {
             tokio::spawn(keep_wal_bounded(db.clone()));
         }
+        tokio::spawn(purge_expired(db.clone(), config.retention));
         let state = AppState {
             db: db.clone(),
             cursor_key,
             auth,
+            retention: config.retention,
         };
         Ok(Self {
             listener,
@@ -104,6 +106,38 @@ async fn keep_wal_bounded(db: Database) {
         }
         if let Err(err) = store::checkpoint_wal(&db).await {
             tracing::warn!(error = ?err, "write-ahead log checkpoint failed");
+        }
+    }
+}
+
+/// Every `retention.purge_interval()`, forgets the idempotency keys and the deletions older than
+/// they are kept, until the database closes.
+async fn purge_expired(db: Database, retention: Retention) {
+    let mut ticks = tokio::time::interval(retention.purge_interval());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if db.is_closed() {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let before = |kept: Duration| now - chrono::Duration::from_std(kept).unwrap_or_default();
+        let purged = store::purge_expired(
+            &db,
+            before(retention.idempotency_keys),
+            before(retention.sync_history + retention.deletions_margin()),
+        )
+        .await;
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((keys, deletions)) => {
+                tracing::info!(
+                    keys,
+                    deletions,
+                    "expired idempotency keys and deletions purged"
+                )
+            }
+            Err(err) => tracing::warn!(error = ?err, "purging expired keys and deletions failed"),
         }
     }
 }

@@ -6,4 +6,4 @@
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
 \set title random(1, 1000000000)
-INSERT INTO "tasks" ("id", "user_id", "title", "description", "is_completed", "created_at", "updated_at") VALUES (:new_id, :user_id, :title, :description, :is_completed, :now, :now);
+WITH "counter" AS (UPDATE "users" SET "change_seq" = "users"."change_seq" + (1) WHERE "users"."id" = :user_id RETURNING "change_seq") INSERT INTO "tasks" ("id", "user_id", "title", "description", "is_completed", "created_at", "updated_at", "version") SELECT :new_id, :user_id, :title, :description, :is_completed, :now, :now, "change_seq" FROM "counter" RETURNING "version";

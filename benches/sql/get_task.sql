@@ -6,4 +6,4 @@
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
 \set limit 1
-SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at" FROM "tasks" WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id LIMIT :limit;
+SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id LIMIT :limit;

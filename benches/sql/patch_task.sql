@@ -6,4 +6,4 @@
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
 \set title random(1, 1000000000)
-UPDATE "tasks" SET "title" = :title, "updated_at" = (CASE WHEN ("tasks"."title" <> :title) THEN GREATEST(:now, "updated_at") ELSE "updated_at" END) WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id RETURNING "id", "user_id", "title", "description", "is_completed", "created_at", "updated_at";
+WITH "changed" AS (UPDATE "tasks" SET "title" = :title, "updated_at" = GREATEST(:now, "updated_at"), "version" = (SELECT "users"."change_seq" + (1) FROM "users" WHERE "users"."id" = :user_id FOR UPDATE) WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id AND "tasks"."title" <> :title RETURNING "id", "user_id", "title", "description", "is_completed", "created_at", "updated_at", "version") , "counter" AS (UPDATE "users" SET "change_seq" = "users"."change_seq" + (1) WHERE "users"."id" = :user_id AND EXISTS(SELECT 1 FROM "changed") RETURNING "change_seq") SELECT "id", "user_id", "title", "description", "is_completed", "created_at", "updated_at", "version" FROM "changed";

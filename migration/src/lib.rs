@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_users_and_tasks;
 mod m20261124_000002_index_task_sorts;
 mod m20261201_000003_index_title_search;
+mod m20261202_000004_versions_and_sync;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_users_and_tasks::Migration),
             Box::new(m20261124_000002_index_task_sorts::Migration),
             Box::new(m20261201_000003_index_title_search::Migration),
+            Box::new(m20261202_000004_versions_and_sync::Migration),
         ]
     }
 }

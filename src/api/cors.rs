@@ -29,8 +29,22 @@ impl FrontEndCors {
                 Method::PATCH,
                 Method::DELETE,
             ])
-            .allow_headers(["content-type", "authorization", REQUEST_ID])
-            .expose_headers(["location", "www-authenticate", "retry-after", REQUEST_ID])
+            .allow_headers([
+                "content-type",
+                "authorization",
+                "if-match",
+                "if-none-match",
+                "idempotency-key",
+                REQUEST_ID,
+            ])
+            .expose_headers([
+                "location",
+                "etag",
+                "idempotent-replayed",
+                "www-authenticate",
+                "retry-after",
+                REQUEST_ID,
+            ])
             .max_age(86_400);
         Self {
             cors,

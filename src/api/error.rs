@@ -14,10 +14,11 @@ use crate::auth::InvalidToken;
 use crate::store::StoreError;
 
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
-/// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405),
-/// `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` (409), `PAYLOAD_TOO_LARGE` (413),
-/// `URI_TOO_LONG` (414), `UNSUPPORTED_MEDIA_TYPE` (415), `INTERNAL_ERROR` (500),
-/// `SERVICE_UNAVAILABLE` (503).
+/// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND`
+/// (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` and
+/// `IDEMPOTENCY_KEY_IN_USE` (409), `SYNC_EXPIRED` (410), `PRECONDITION_FAILED` (412),
+/// `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414), `UNSUPPORTED_MEDIA_TYPE` (415),
+/// `IDEMPOTENCY_KEY_REUSED` (422), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -31,16 +32,20 @@ pub enum ErrorCode {
     MethodNotAllowed,
     RequestTimeout,
     UserAlreadyExists,
+    IdempotencyKeyInUse,
+    SyncExpired,
+    PreconditionFailed,
     PayloadTooLarge,
     UriTooLong,
     UnsupportedMediaType,
+    IdempotencyKeyReused,
     InternalError,
     ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -51,9 +56,13 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::RequestTimeout,
         Self::UserAlreadyExists,
+        Self::IdempotencyKeyInUse,
+        Self::SyncExpired,
+        Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UriTooLong,
         Self::UnsupportedMediaType,
+        Self::IdempotencyKeyReused,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -67,7 +76,10 @@ impl ErrorCode {
             Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::UserAlreadyExists => StatusCode::CONFLICT,
+            Self::UserAlreadyExists | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::SyncExpired => StatusCode::GONE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -192,6 +204,13 @@ pub enum ApiError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// `If-Match` names none of the task's current ETag; nothing was written.
+    PreconditionFailed(Uuid),
+    IdempotencyKeyReused,
+    /// A create with the same idempotency key is still running; nothing was done.
+    IdempotencyKeyInUse,
+    /// A `since` token older than the kept history, or from a former registration of the user.
+    SyncExpired(&'static str),
     RouteNotFound,
     MethodNotAllowed,
     PayloadTooLarge {
@@ -226,6 +245,10 @@ impl ApiError {
             Self::UserNotFound(_) => ErrorCode::UserNotFound,
             Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
             Self::UserAlreadyExists(_) => ErrorCode::UserAlreadyExists,
+            Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            Self::SyncExpired(_) => ErrorCode::SyncExpired,
             Self::RouteNotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
@@ -298,6 +321,26 @@ impl fmt::Display for ApiError {
             Self::UserNotFound(id) => write!(f, "User {id} was not found"),
             Self::TaskNotFound(id) => write!(f, "Task {id} was not found for this user"),
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
+            Self::PreconditionFailed(id) => write!(
+                f,
+                "Task {id} has changed: If-Match names none of its current ETag; nothing was \
+                 written. Read it again, then send the change with its new ETag"
+            ),
+            Self::IdempotencyKeyReused => write!(
+                f,
+                "This Idempotency-Key was already used with a different request; use a new key \
+                 for a new request"
+            ),
+            Self::IdempotencyKeyInUse => write!(
+                f,
+                "A request with this Idempotency-Key is still being processed; nothing was done, \
+                 send it again shortly"
+            ),
+            Self::SyncExpired(reason) => write!(
+                f,
+                "This since token can no longer be followed ({reason}): start a full sync \
+                 without since"
+            ),
             Self::RouteNotFound => write!(f, "No resource exists at this path"),
             Self::MethodNotAllowed => write!(f, "This resource does not allow this method"),
             Self::PayloadTooLarge { limit } => {
@@ -355,9 +398,11 @@ impl poem::error::ResponseError for ApiError {
             .with_status(self.status())
             .into_response();
         match self {
-            Self::ServiceUnavailable | Self::SigningKeysUnavailable => response
-                .with_header(header::RETRY_AFTER, "1")
-                .into_response(),
+            Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::IdempotencyKeyInUse => {
+                response
+                    .with_header(header::RETRY_AFTER, "1")
+                    .into_response()
+            }
             Self::Unauthorized(None) | Self::NoCaller => response
                 .with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="task-api""#)
                 .into_response(),
@@ -387,6 +432,9 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound(id) => Self::UserNotFound(id),
             StoreError::TaskNotFound(id) => Self::TaskNotFound(id),
             StoreError::UserAlreadyExists(id) => Self::UserAlreadyExists(id),
+            StoreError::PreconditionFailed(id) => Self::PreconditionFailed(id),
+            StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            StoreError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse,
             StoreError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
@@ -422,18 +470,68 @@ impl ErrorStatuses for ReadErrors {
     ];
 }
 
-/// Errors of an operation on a task that takes a JSON body.
-pub struct TaskWriteErrors;
-impl ErrorStatuses for TaskWriteErrors {
+/// Errors of creating a task: a write's, and those of its idempotency key.
+pub struct TaskCreateErrors;
+impl ErrorStatuses for TaskCreateErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
         StatusCode::UNAUTHORIZED,
         StatusCode::FORBIDDEN,
         StatusCode::NOT_FOUND,
         StatusCode::REQUEST_TIMEOUT,
+        StatusCode::CONFLICT,
         StatusCode::PAYLOAD_TOO_LARGE,
         StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of replacing or updating a task: a write's, and its `If-Match`.
+pub struct TaskChangeErrors;
+impl ErrorStatuses for TaskChangeErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::PRECONDITION_FAILED,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of deleting a task.
+pub struct TaskDeleteErrors;
+impl ErrorStatuses for TaskDeleteErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::PRECONDITION_FAILED,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of the change feed.
+pub struct ChangeFeedErrors;
+impl ErrorStatuses for ChangeFeedErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::GONE,
+        StatusCode::URI_TOO_LONG,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -498,6 +596,13 @@ fn documented_headers(status: StatusCode) -> Vec<MetaHeader> {
             "Retry-After",
             "Seconds to wait before sending the request again: nothing was done",
         )],
+        StatusCode::CONFLICT => vec![MetaHeader {
+            required: false,
+            ..header(
+                "Retry-After",
+                "With `IDEMPOTENCY_KEY_IN_USE`: seconds to wait before sending the request again",
+            )
+        }],
         _ => vec![],
     }
 }

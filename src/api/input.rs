@@ -222,6 +222,104 @@ impl ParamValue for bool {
     }
 }
 
+/// A value a request header holds.
+pub trait HeaderValue: ParamValue {
+    /// Whether the header is a list, whose lines are joined with commas (RFC 9110 §5.3); any
+    /// other header given twice is refused.
+    const LIST: bool;
+}
+
+/// A request header, parsed when given; a value that does not parse is kept, named, for the
+/// operation's error report.
+pub struct HeaderParam<T>(Checked<Option<T>>);
+
+impl<T> HeaderParam<T> {
+    pub fn checked(self) -> Checked<Option<T>> {
+        self.0
+    }
+}
+
+impl<'a, T: HeaderValue> ApiExtractor<'a> for HeaderParam<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = false;
+    type ParamType = Option<Param<T>>;
+    type ParamRawType = Option<Param<T>>;
+
+    fn param_in() -> Option<MetaParamIn> {
+        Some(MetaParamIn::Header)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Some(Param::<T>::schema_ref())
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut PoemRequestBody,
+        options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let name = options.name;
+        let lines: Vec<_> = request.headers().get_all(name).iter().collect();
+        let value = match lines.len() {
+            0 => Ok(None),
+            n if n > 1 && !T::LIST => Err("must be given once".to_owned()),
+            _ => lines
+                .iter()
+                .map(|line| line.to_str())
+                .collect::<Result<Vec<&str>, _>>()
+                .map_err(|_| "must be visible ASCII text".to_owned())
+                .and_then(|lines| T::parse(&lines.join(", ")))
+                .map(Some),
+        };
+        Ok(Self(value.map_err(|message| {
+            vec![FieldError::new(FieldLocation::Header, name, message)]
+        })))
+    }
+}
+
+/// How many items a page holds: 1 to `MAX`, `DEFAULT` when not given.
+pub struct PageSize<const DEFAULT: u64, const MAX: u64>(pub u64);
+
+impl<const DEFAULT: u64, const MAX: u64> Default for PageSize<DEFAULT, MAX> {
+    fn default() -> Self {
+        Self(DEFAULT)
+    }
+}
+
+impl<const DEFAULT: u64, const MAX: u64> ParamValue for PageSize<DEFAULT, MAX> {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            minimum: Some(1.0),
+            maximum: Some(MAX as f64),
+            default: Some(DEFAULT.into()),
+            example: Some(DEFAULT.into()),
+            ..MetaSchema::new_with_format("integer", "int32")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.parse::<u64>() {
+            Ok(size) if (1..=MAX).contains(&size) => Ok(Self(size)),
+            _ => Err(format!("must be an integer from 1 to {MAX}, got {raw:?}")),
+        }
+    }
+}
+
+/// A signed token as sent (a cursor, a sync token); only the server's key can tell whether it is
+/// genuine.
+pub struct SignedToken(pub String);
+
+impl ParamValue for SignedToken {
+    fn schema() -> MetaSchema {
+        // No example: any string but a token this server made is refused.
+        MetaSchema::new("string")
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        Ok(Self(raw.to_owned()))
+    }
+}
+
 /// A value that one field of a JSON body holds.
 pub trait FieldValue: Sized {
     /// Parses the field's JSON value, or says what is wrong with it.

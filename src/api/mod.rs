@@ -1,7 +1,9 @@
 //! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
 
 mod caller;
+mod changes;
 mod compression;
+mod conditional;
 mod cors;
 mod document;
 mod error;
@@ -38,16 +40,30 @@ pub enum ApiTags {
     Users,
     /// A user's tasks
     Tasks,
+    /// Changes since a client last synced, for offline-first clients
+    Sync,
     /// Whether the server is alive and ready
     Health,
 }
 
 /// The tags in the order a newcomer needs them (and Swagger UI lists them): users first, who
-/// own the tasks, then the tasks, then health.
-pub const TAG_ORDER: [ApiTags; 3] = [ApiTags::Users, ApiTags::Tasks, ApiTags::Health];
+/// own the tasks, then the tasks, their changes, then health.
+pub const TAG_ORDER: [ApiTags; 4] = [
+    ApiTags::Users,
+    ApiTags::Tasks,
+    ApiTags::Sync,
+    ApiTags::Health,
+];
 
-pub(crate) type TaskApiService =
-    OpenApiService<(users::UsersApi, tasks::TasksApi, health::HealthApi), ()>;
+pub(crate) type TaskApiService = OpenApiService<
+    (
+        users::UsersApi,
+        tasks::TasksApi,
+        changes::ChangesApi,
+        health::HealthApi,
+    ),
+    (),
+>;
 
 /// The OpenAPI service of every operation.
 pub fn openapi_service(state: AppState) -> TaskApiService {
@@ -57,6 +73,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             tasks::TasksApi {
+                state: state.clone(),
+            },
+            changes::ChangesApi {
                 state: state.clone(),
             },
             health::HealthApi { state },
@@ -82,6 +101,9 @@ pub fn openapi_document() -> serde_json::Value {
         ),
         cursor_key: crate::pagination::CursorKey::random(),
         auth: crate::auth::Authenticator::off(),
+        retention: crate::config::Config::from_lookup(|_| None)
+            .expect("the defaults are a configuration")
+            .retention,
     };
     task_operations(&openapi_service(state))
 }

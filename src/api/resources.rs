@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::entity::{task, user};
+use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
 /// `Json` builds a `serde_json::Value` tree of it first).
@@ -121,10 +122,20 @@ impl<T: Type> Type for Nullable<T> {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref().merge(MetaSchema {
-            nullable: true,
-            ..MetaSchema::ANY
-        })
+        match T::schema_ref() {
+            // OpenAPI 3.0's one way to a nullable object: `allOf` of its reference alone.
+            reference @ MetaSchemaRef::Reference(_) => {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    nullable: true,
+                    all_of: vec![reference],
+                    ..MetaSchema::ANY
+                }))
+            }
+            inline => inline.merge(MetaSchema {
+                nullable: true,
+                ..MetaSchema::ANY
+            }),
+        }
     }
 
     fn register(registry: &mut Registry) {
@@ -197,6 +208,10 @@ pub struct TaskResource {
     /// When a value of the task last changed (UTC, microseconds).
     #[oai(read_only)]
     pub updated_at: Timestamp,
+    /// The owner's change counter at the task's last change: grows with every change, never
+    /// repeats for the owner; the task's `ETag` is this number in quotes.
+    #[oai(read_only, validator(minimum(value = "1")))]
+    pub version: i64,
 }
 
 impl From<task::Model> for TaskResource {
@@ -209,6 +224,7 @@ impl From<task::Model> for TaskResource {
             is_completed: task.is_completed,
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
+            version: task.version,
         }
     }
 }
@@ -236,6 +252,7 @@ impl Example for TaskResource {
             is_completed: false,
             created_at: example_time(),
             updated_at: example_time(),
+            version: 1,
         }
     }
 }
@@ -255,6 +272,77 @@ impl Example for TaskPage {
         Self {
             items: vec![TaskResource::example()],
             next_cursor: Nullable(None),
+        }
+    }
+}
+
+/// One change of the feed: a task changed (created, replaced or updated) to its current state,
+/// or a task deleted.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct Change {
+    /// The task's id.
+    pub task_id: Uuid,
+    /// The change's number: the task's `version`, or the deletion's.
+    #[oai(validator(minimum(value = "1")))]
+    pub version: i64,
+    /// Whether the task was deleted (then `task` is null).
+    pub deleted: bool,
+    /// The task as it is now; null when it was deleted.
+    pub task: Nullable<TaskResource>,
+}
+
+impl From<store::Change> for Change {
+    fn from(change: store::Change) -> Self {
+        match change {
+            store::Change::Changed(task) => Self {
+                task_id: task.id,
+                version: task.version,
+                deleted: false,
+                task: Nullable(Some(task.into())),
+            },
+            store::Change::Deleted { task_id, version } => Self {
+                task_id,
+                version,
+                deleted: true,
+                task: Nullable(None),
+            },
+        }
+    }
+}
+
+impl Example for Change {
+    fn example() -> Self {
+        let task = TaskResource::example();
+        Self {
+            task_id: task.id,
+            version: task.version,
+            deleted: false,
+            task: Nullable(Some(task)),
+        }
+    }
+}
+
+/// One page of a user's changes, in `version` order.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct ChangePage {
+    /// At most `limit` changes: each task changed since the token, in its latest state, and each
+    /// task deleted since.
+    pub changes: Vec<Change>,
+    /// Pass as `since` to get the changes after this page (also when `has_more` is false, to
+    /// poll later).
+    pub next_since: String,
+    /// Whether more changes follow now: ask again with `next_since` at once.
+    pub has_more: bool,
+}
+
+impl Example for ChangePage {
+    fn example() -> Self {
+        Self {
+            changes: vec![Change::example()],
+            next_since: "eyJ1IjoiNWIxZS4uLiJ9…".to_owned(),
+            has_more: false,
         }
     }
 }
@@ -314,6 +402,16 @@ mod tests {
         });
         assert_same_json(&TaskPage::example());
         assert_same_json(&UserResource::example());
+        assert_same_json(&ChangePage::example());
+        assert_same_json(&ChangePage {
+            changes: vec![store::Change::Deleted {
+                task_id: EXAMPLE_TASK_ID,
+                version: 9,
+            }
+            .into()],
+            next_since: "t".to_owned(),
+            has_more: true,
+        });
         assert_eq!(
             serde_json::to_value(Timestamp(
                 DateTime::from_timestamp(1_700_000_000, 1_000).unwrap()

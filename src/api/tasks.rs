@@ -7,23 +7,27 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::caller::Caller;
-use super::error::{ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskWriteErrors};
+use super::conditional::{etag, EntityTags};
+use super::error::{
+    ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors, TaskCreateErrors,
+    TaskDeleteErrors,
+};
 use super::input::{
-    json_kind, BodyFields, Checked, CollectFields, FieldValue, JsonBody, JsonObjectBody,
-    ParamValue, PathParam, QueryParam,
+    json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
+    JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
 };
 use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
 use super::ApiTags;
 use crate::domain::{
-    check_storable, TaskChanges, TaskDescription, TaskFields, TaskTitle, TASK_READ_ONLY_FIELDS,
-    TASK_WRITABLE_FIELDS,
+    check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
+    WriteCondition, IDEMPOTENCY_KEY_MAX_CHARS, TASK_READ_ONLY_FIELDS, TASK_WRITABLE_FIELDS,
 };
 use crate::pagination::{Cursor, TaskFilter, TaskSort};
 use crate::store::{self, TaskQuery};
 use crate::AppState;
 
-const DEFAULT_PAGE_SIZE: u64 = 20;
-const MAX_PAGE_SIZE: u64 = 100;
+/// How many tasks a page holds: 1 to 100, 20 by default.
+type TaskPageSize = PageSize<20, 100>;
 const SEARCH_MAX_CHARS: usize = 255;
 
 /// A task's fields as created, or as they wholly replace a task (PUT): absent fields take their
@@ -148,30 +152,6 @@ impl JsonObjectBody for TaskChanges {
     }
 }
 
-/// How many tasks a page holds: 1 to 100.
-pub struct PageSize(u64);
-
-impl ParamValue for PageSize {
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            minimum: Some(1.0),
-            maximum: Some(MAX_PAGE_SIZE as f64),
-            default: Some(DEFAULT_PAGE_SIZE.into()),
-            example: Some(DEFAULT_PAGE_SIZE.into()),
-            ..MetaSchema::new_with_format("integer", "int32")
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        match raw.parse::<u64>() {
-            Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => Ok(Self(size)),
-            _ => Err(format!(
-                "must be an integer from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
-            )),
-        }
-    }
-}
-
 impl ParamValue for TaskSort {
     fn schema() -> MetaSchema {
         MetaSchema {
@@ -187,20 +167,6 @@ impl ParamValue for TaskSort {
 
     fn parse(raw: &str) -> Result<Self, String> {
         TaskSort::parse(raw)
-    }
-}
-
-/// A cursor as sent; only the server's key can tell whether it is genuine.
-pub struct CursorToken(String);
-
-impl ParamValue for CursorToken {
-    fn schema() -> MetaSchema {
-        // No example: any string but a cursor this server made is refused.
-        MetaSchema::new("string")
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        Ok(Self(raw.to_owned()))
     }
 }
 
@@ -228,15 +194,43 @@ impl ParamValue for TitleSearch {
     }
 }
 
+impl ParamValue for IdempotencyKey {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(IDEMPOTENCY_KEY_MAX_CHARS + 2),
+            pattern: Some(r#"^("[!#-~]{1,255}"|[!#-~]{1,255})$"#.to_owned()),
+            example: Some("\"8e03978e-40d5-43e8-bc93-6894a57f9324\"".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        IdempotencyKey::parse(raw)
+    }
+}
+
+impl HeaderValue for IdempotencyKey {
+    const LIST: bool = false;
+}
+
 #[derive(ApiResponse)]
 pub enum TaskCreated {
-    /// The task was created.
+    /// The task was created (or, with `Idempotent-Replayed: true`, had been created by an
+    /// earlier request with the same `Idempotency-Key`, whose answer this is).
     #[oai(status = 201)]
     Created(
         JsonResponse<TaskResource>,
         /// The new task's URL.
         #[oai(header = "Location")]
         String,
+        /// The task's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+        /// `true` when this is the stored answer to an earlier request with the same
+        /// `Idempotency-Key` (nothing was created now); absent otherwise.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
     ),
 }
 
@@ -244,7 +238,38 @@ pub enum TaskCreated {
 pub enum TaskFound {
     /// The task as it is now.
     #[oai(status = 200)]
-    Ok(JsonResponse<TaskResource>),
+    Ok(
+        JsonResponse<TaskResource>,
+        /// The task's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+impl From<crate::entity::task::Model> for TaskFound {
+    fn from(task: crate::entity::task::Model) -> Self {
+        let tag = etag(task.version);
+        Self::Ok(JsonResponse(task.into()), tag)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum TaskRead {
+    /// The task as it is now.
+    #[oai(status = 200)]
+    Ok(
+        JsonResponse<TaskResource>,
+        /// The task's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-None-Match` names the task's current entity tag: the copy the client has is current.
+    #[oai(status = 304)]
+    NotModified(
+        /// The task's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -269,9 +294,16 @@ pub struct TasksApi {
 impl TasksApi {
     /// Create a task
     ///
-    /// Creates a task for the user; the answer's `Location` is the new task's URL. The title is
-    /// trimmed; `description` defaults to null and `is_completed` to false. 404
-    /// `USER_NOT_FOUND` when the user does not exist.
+    /// Creates a task for the user; the answer's `Location` is the new task's URL and its `ETag`
+    /// the task's version. The title is trimmed; `description` defaults to null and
+    /// `is_completed` to false. 404 `USER_NOT_FOUND` when the user does not exist.
+    ///
+    /// With an `Idempotency-Key`, the create is safe to retry: a retry with the same key and
+    /// the same fields gets the first answer again (status, body, `Location`, `ETag`) with
+    /// `Idempotent-Replayed: true`, and creates nothing; the same key with other fields is 422
+    /// `IDEMPOTENCY_KEY_REUSED`; a retry while the first is still running waits for it (409
+    /// `IDEMPOTENCY_KEY_IN_USE` when it cannot). Keys are the user's own and are kept 24 hours
+    /// (`IDEMPOTENCY_KEY_TTL_HOURS`); errors are not stored.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "post",
@@ -282,12 +314,26 @@ impl TasksApi {
         _caller: Caller,
         /// The owner's id.
         user_id: PathParam<Uuid>,
+        /// 1 to 255 visible ASCII characters (a UUID is a good key), bare or quoted, the same for
+        /// every retry of one create. Kept 24 hours (`IDEMPOTENCY_KEY_TTL_HOURS`), then
+        /// forgotten.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: HeaderParam<IdempotencyKey>,
         body: JsonBody<TaskFields>,
-    ) -> Result<TaskCreated, ErrorResponse<TaskWriteErrors>> {
-        let (user_id, fields) = (user_id.checked(), body.0).collect_fields()?;
-        let task = store::create_task(&self.state.db, user_id, fields).await?;
+    ) -> Result<TaskCreated, ErrorResponse<TaskCreateErrors>> {
+        let (user_id, key, fields) =
+            (user_id.checked(), idempotency_key.checked(), body.0).collect_fields()?;
+        let created = store::create_task(&self.state.db, user_id, fields, key.as_ref()).await?;
+        let task = created.task;
         let location = format!("/users/{user_id}/tasks/{}", task.id);
-        Ok(TaskCreated::Created(JsonResponse(task.into()), location))
+        let tag = etag(task.version);
+        let replayed = created.replayed.then(|| "true".to_owned());
+        Ok(TaskCreated::Created(
+            JsonResponse(task.into()),
+            location,
+            tag,
+            replayed,
+        ))
     }
 
     /// List a user's tasks
@@ -306,11 +352,11 @@ impl TasksApi {
         /// The owner's id.
         user_id: PathParam<Uuid>,
         /// How many tasks a page holds: 1 to 100 (never clamped).
-        limit: QueryParam<PageSize>,
+        limit: QueryParam<TaskPageSize>,
         /// The previous page's `next_cursor`, unchanged; absent for the first page. It is signed:
         /// a changed, truncated or made-up cursor, or one used with another `sort`, filter or
         /// user, is a 400 naming `cursor`.
-        cursor: QueryParam<CursorToken>,
+        cursor: QueryParam<SignedToken>,
         /// Only completed (`true`) or open (`false`) tasks.
         completed: QueryParam<bool>,
         /// Only tasks whose title contains this text, case-insensitively; `%` and `_` are
@@ -343,7 +389,7 @@ impl TasksApi {
             sort,
             filter,
             after,
-            limit: limit.map_or(DEFAULT_PAGE_SIZE, |size| size.0),
+            limit: limit.unwrap_or_default().0,
         };
         let filter = query.filter.clone();
         let page = store::list_tasks(&self.state.db, user_id, query).await?;
@@ -359,7 +405,9 @@ impl TasksApi {
 
     /// Get a task
     ///
-    /// A task of another user is 404 `TASK_NOT_FOUND`, exactly as if it did not exist.
+    /// A task of another user is 404 `TASK_NOT_FOUND`, exactly as if it did not exist. The
+    /// answer's `ETag` is the task's version; with `If-None-Match` naming it, the answer is 304
+    /// with no body.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "get",
@@ -372,16 +420,31 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-    ) -> Result<TaskFound, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id) = (user_id.checked(), task_id.checked()).collect_fields()?;
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
+        /// Not Modified when one is the task's current tag.
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
+    ) -> Result<TaskRead, ErrorResponse<ReadErrors>> {
+        let (user_id, task_id, if_none_match) = (
+            user_id.checked(),
+            task_id.checked(),
+            if_none_match.checked(),
+        )
+            .collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
-        Ok(TaskFound::Ok(JsonResponse(task.into())))
+        let tag = etag(task.version);
+        if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
+            return Ok(TaskRead::NotModified(tag));
+        }
+        Ok(TaskRead::Ok(JsonResponse(task.into()), tag))
     }
 
     /// Replace a task
     ///
     /// Replaces every field: an absent `description` becomes null and an absent
-    /// `is_completed` false. `updated_at` moves only when a value really changes.
+    /// `is_completed` false. `updated_at` and `version` move only when a value really changes.
+    /// With `If-Match`, only when the task's current `ETag` is listed: otherwise 412
+    /// `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "put",
@@ -394,9 +457,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the write happens only if one is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskFields>,
-    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
-        self.change_task(user_id, task_id, body.0.map(TaskChanges::from))
+    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
+        self.change_task(user_id, task_id, if_match, body.0.map(TaskChanges::from))
             .await
     }
 
@@ -404,8 +471,9 @@ impl TasksApi {
     ///
     /// A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or
     /// `application/json`: absent fields stay, `"description": null` clears the description,
-    /// `"title": null` is a 400, `{}` changes nothing. `updated_at` moves only when a value
-    /// really changes.
+    /// `"title": null` is a 400, `{}` changes nothing. `updated_at` and `version` move only
+    /// when a value really changes. With `If-Match`, only when the task's current `ETag` is
+    /// listed: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "patch",
@@ -418,14 +486,20 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the write happens only if one is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskChanges>,
-    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
-        self.change_task(user_id, task_id, body.0).await
+    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
+        self.change_task(user_id, task_id, if_match, body.0).await
     }
 
     /// Delete a task
     ///
-    /// Deletes the task for good; a second delete is 404 `TASK_NOT_FOUND`.
+    /// Deletes the task for good (the change feed reports the deletion); a second delete is 404
+    /// `TASK_NOT_FOUND`. With `If-Match`, only when the task's current `ETag` is listed:
+    /// otherwise 412 `PRECONDITION_FAILED` and nothing is deleted.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "delete",
@@ -438,9 +512,18 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-    ) -> Result<TaskDeleted, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id) = (user_id.checked(), task_id.checked()).collect_fields()?;
-        store::delete_task(&self.state.db, user_id, task_id).await?;
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the delete happens only if one is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
+    ) -> Result<TaskDeleted, ErrorResponse<TaskDeleteErrors>> {
+        let (user_id, task_id, condition) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match),
+        )
+            .collect_fields()?;
+        store::delete_task(&self.state.db, user_id, task_id, condition).await?;
         Ok(TaskDeleted::NoContent)
     }
 }
@@ -451,11 +534,24 @@ impl TasksApi {
         &self,
         user_id: PathParam<Uuid>,
         task_id: PathParam<Uuid>,
+        if_match: HeaderParam<EntityTags>,
         changes: Checked<TaskChanges>,
-    ) -> Result<TaskFound, ErrorResponse<TaskWriteErrors>> {
-        let (user_id, task_id, changes) =
-            (user_id.checked(), task_id.checked(), changes).collect_fields()?;
-        let task = store::update_task(&self.state.db, user_id, task_id, changes).await?;
-        Ok(TaskFound::Ok(JsonResponse(task.into())))
+    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
+        let (user_id, task_id, condition, changes) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match),
+            changes,
+        )
+            .collect_fields()?;
+        let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
+        Ok(task.into())
     }
+}
+
+/// What `If-Match` lets a write change: anything when it is absent.
+fn write_condition(if_match: HeaderParam<EntityTags>) -> Checked<WriteCondition> {
+    Ok(if_match
+        .checked()?
+        .map_or(WriteCondition::Always, |tags| tags.write_condition()))
 }

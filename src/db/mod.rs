@@ -15,7 +15,7 @@ use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::sqlx;
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
-    QueryResult, RuntimeErr, Statement,
+    QueryResult, RuntimeErr, Statement, TransactionTrait,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -110,6 +110,12 @@ impl Database {
     /// `statement` ready to run, its SQL text built once per shape (see [`SqlCache`]).
     pub fn statement(&self, statement: &impl CachedStatement) -> Statement {
         self.sql.statement(self.get_database_backend(), statement)
+    }
+
+    /// A transaction for the writes that take several statements on SQLite (on PostgreSQL every
+    /// write is one statement, run on a warm connection).
+    pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        self.connection.begin().await
     }
 
     /// The sea-orm connection underneath, for migrations only: its statements take sqlx's pool,

@@ -5,22 +5,34 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use sea_orm::sea_query::Value;
-use sea_orm::{DatabaseBackend, QueryTrait, Statement};
+use sea_orm::{DatabaseBackend, Statement, StatementBuilder};
 
 use crate::pagination::TaskSort;
 
 /// What decides a statement's SQL text, apart from its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shape {
-    CreateTask,
+    /// Whether the same statement claims an idempotency key (PostgreSQL).
+    CreateTask {
+        claims_key: bool,
+    },
+    ClaimIdempotencyKey,
+    BumpChangeSeq,
     GetTask,
-    DeleteTask,
-    /// Which fields change, and (when it changes) whether the description becomes null.
+    /// How many versions `If-Match` lists (0: no condition).
+    DeleteTask {
+        expected_versions: usize,
+    },
+    InsertTombstone,
+    /// Which fields change, (when it changes) whether the description becomes null, and how many
+    /// versions `If-Match` lists.
     UpdateTask {
         title: bool,
         description: Option<bool>,
         is_completed: bool,
+        expected_versions: usize,
     },
+    ListChanges,
     ListTasks {
         sort: TaskSort,
         completed: bool,
@@ -32,10 +44,15 @@ pub enum Shape {
 /// A statement of the SQL cache: its shape decides its text; `values` are the ones `build`'s SQL
 /// binds, in its order.
 pub trait CachedStatement {
-    type Query: QueryTrait;
     fn shape(&self) -> Shape;
-    fn build(&self) -> Self::Query;
-    fn values(&self) -> Vec<Value>;
+    /// The statement as sea-query writes it for `backend`, values bound.
+    fn build(&self, backend: DatabaseBackend) -> Statement;
+    fn values(&self, backend: DatabaseBackend) -> Vec<Value>;
+}
+
+/// `query` written for `backend`.
+pub fn written(query: &impl StatementBuilder, backend: DatabaseBackend) -> Statement {
+    query.build(&backend)
 }
 
 /// The SQL text of each shape built so far, for one database backend.
@@ -61,15 +78,15 @@ impl SqlCache {
             .get(&shape)
             .cloned();
         let Some(sql) = cached else {
-            let built = statement.build().build(backend);
-            assert_values(shape, &built, &statement.values());
+            let built = statement.build(backend);
+            assert_values(shape, &built, &statement.values(backend));
             let mut texts = self.texts.write().expect("not poisoned");
             texts.insert(shape, built.sql.clone());
             return built;
         };
-        let values = statement.values();
+        let values = statement.values(backend);
         if cfg!(debug_assertions) {
-            let built = statement.build().build(backend);
+            let built = statement.build(backend);
             assert_eq!(built.sql, sql, "{shape:?} has one SQL text");
             assert_values(shape, &built, &values);
         }
@@ -88,7 +105,7 @@ fn assert_values(shape: Shape, built: &Statement, values: &[Value]) {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     use uuid::Uuid;
 
     use super::*;
@@ -102,17 +119,17 @@ mod tests {
     }
 
     impl CachedStatement for GetTask {
-        type Query = sea_orm::Select<task::Entity>;
         fn shape(&self) -> Shape {
             Shape::GetTask
         }
-        fn build(&self) -> Self::Query {
+        fn build(&self, backend: DatabaseBackend) -> Statement {
             task::Entity::find()
                 .filter(task::Column::Id.eq(self.task_id))
                 .filter(task::Column::UserId.eq(self.user_id))
                 .limit(1)
+                .build(backend)
         }
-        fn values(&self) -> Vec<Value> {
+        fn values(&self, _: DatabaseBackend) -> Vec<Value> {
             let (first, second) = match self.swapped {
                 false => (self.task_id, self.user_id),
                 true => (self.user_id, self.task_id),
@@ -137,7 +154,10 @@ mod tests {
         let second = cache.statement(DatabaseBackend::Postgres, &second_task);
         assert_eq!(second.sql, first.sql);
         assert!(second.sql.starts_with("SELECT "), "{}", second.sql);
-        assert_eq!(second.values.unwrap().0, second_task.values());
+        assert_eq!(
+            second.values.unwrap().0,
+            second_task.values(DatabaseBackend::Postgres)
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! SeaORM entities: the rows of the tables that the `migration` crate creates.
 
+pub mod idempotency_key;
 pub mod task;
+pub mod task_tombstone;
 pub mod user;

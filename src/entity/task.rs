@@ -13,6 +13,8 @@ pub struct Model {
     pub is_completed: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The owner's change counter at the task's last change.
+    pub version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

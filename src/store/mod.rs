@@ -3,15 +3,21 @@
 pub mod statements;
 
 use sea_orm::{
-    sqlx, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Set, SqlErr,
+    sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
+    NotSet, QueryFilter, Set, SqlErr,
 };
 use uuid::Uuid;
 
 use crate::db::{self, Database};
-use crate::domain::{self, TaskChanges, TaskFields};
-use crate::entity::{task, user};
+use crate::domain::{
+    self, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+};
+use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
-use statements::{DeleteTask, GetTask, InsertTask, ListTasks, OwnedTask, UpdateTask};
+use statements::{
+    BumpChangeSeq, ClaimIdempotencyKey, DeleteTask, GetTask, InsertTask, InsertTombstone,
+    ListChanges, ListTasks, OwnedTask, UpdateTask,
+};
 
 /// Why a store operation did not succeed.
 #[derive(Debug)]
@@ -19,6 +25,13 @@ pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A conditional write's task has none of the expected versions: nothing was written.
+    PreconditionFailed(Uuid),
+    /// An idempotency key already used for a create with other fields.
+    IdempotencyKeyReused,
+    /// A create waited for the one holding its idempotency key (or another write of the same
+    /// user) past the database's limit: nothing was written.
+    IdempotencyKeyInUse,
     /// The database could not be reached (no connection, pool timed out, statement timed out or
     /// refused): the statement certainly did nothing.
     Unavailable(DbErr),
@@ -47,6 +60,16 @@ impl StoreError {
             err.into()
         }
     }
+
+    /// A create's failure; with an idempotency key, a wait for a lock that ran out is the key
+    /// being in use (by the first request, or another write of the user's in its way).
+    fn of_keyed_write(err: DbErr, keyed: bool) -> Self {
+        if keyed && is_lock_wait(&err) {
+            Self::IdempotencyKeyInUse
+        } else {
+            Self::of_write(err)
+        }
+    }
 }
 
 /// Whether the connection failed after the statement was handed to it (not while a connection
@@ -57,6 +80,13 @@ fn lost_in_flight(err: &DbErr) -> bool {
             db::sqlx_error(err),
             Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed)
         )
+}
+
+/// Whether a statement gave up waiting: SQLite's busy timeout, PostgreSQL's statement timeout.
+fn is_lock_wait(err: &DbErr) -> bool {
+    db::is_sqlite_busy(err)
+        || matches!(db::sqlx_error(err), Some(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("57014"))
 }
 
 fn is_unavailable(err: &DbErr) -> bool {
@@ -107,10 +137,12 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
     let user = user::Model {
         id: id.unwrap_or_else(Uuid::now_v7),
         created_at: domain::now(),
+        change_seq: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
         created_at: Set(user.created_at),
+        change_seq: NotSet,
     })
     .exec_without_returning(db)
     .await;
@@ -142,14 +174,30 @@ pub async fn delete_user(db: &Database, user_id: Uuid) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates a task in one INSERT; a missing owner shows as the foreign key failing.
+/// A created task, and whether an earlier request with the same idempotency key created it (the
+/// answer is then that request's, replayed).
+#[derive(Debug)]
+pub struct CreatedTask {
+    pub task: task::Model,
+    pub replayed: bool,
+}
+
+/// How many times a conditional write runs again when its statement's snapshot missed a
+/// concurrent change (PostgreSQL reads a statement's candidate rows as they were when it began).
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Creates a task with the owner's next change number as its version: one statement on
+/// PostgreSQL, one transaction on SQLite. With an idempotency key, the key is claimed in the same
+/// statement (or transaction), and a retry gets the first request's task instead.
 pub async fn create_task(
     db: &Database,
     user_id: Uuid,
     fields: TaskFields,
-) -> StoreResult<task::Model> {
+    key: Option<&IdempotencyKey>,
+) -> StoreResult<CreatedTask> {
+    let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
-    let task = task::Model {
+    let mut task = task::Model {
         id: Uuid::now_v7(),
         user_id,
         title: fields.title.into_inner(),
@@ -157,20 +205,94 @@ pub async fn create_task(
         is_completed: fields.is_completed,
         created_at: now,
         updated_at: now,
+        version: 0,
     };
-    let insert = db.statement(&InsertTask(&task));
-    match db.execute(insert).await {
-        Ok(_) => Ok(task),
-        Err(err)
-            if matches!(
-                err.sql_err(),
-                Some(SqlErr::ForeignKeyConstraintViolation(_))
-            ) =>
-        {
-            Err(StoreError::UserNotFound(user_id))
+    for _ in 0..WRITE_ATTEMPTS {
+        let claim =
+            key.zip(request_hash.as_deref())
+                .map(|(key, request_hash)| ClaimIdempotencyKey {
+                    task: &task,
+                    key: key.as_str(),
+                    request_hash,
+                });
+        let created = match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let insert = db.statement(&InsertTask { task: &task, claim });
+                db.query_one(insert)
+                    .await
+                    .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
+                    .map(|row| row.try_get_by_index::<i64>(0))
+                    .transpose()?
+            }
+            _ => create_in_transaction(db, &task, claim)
+                .await
+                .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?,
+        };
+        if let Some(version) = created {
+            task.version = version;
+            return Ok(CreatedTask {
+                task,
+                replayed: false,
+            });
         }
-        Err(err) => Err(StoreError::of_write(err)),
+        let (Some(key), Some(request_hash)) = (key, &request_hash) else {
+            return Err(StoreError::UserNotFound(user_id));
+        };
+        let stored = idempotency_key::Entity::find_by_id((user_id, key.as_str().to_owned()))
+            .one(db)
+            .await?;
+        match stored {
+            Some(stored) if &stored.request_hash == request_hash => {
+                return Ok(CreatedTask {
+                    task: task::Model {
+                        id: stored.task_id,
+                        created_at: stored.created_at,
+                        updated_at: stored.created_at,
+                        version: stored.task_version,
+                        ..task
+                    },
+                    replayed: true,
+                })
+            }
+            Some(_) => return Err(StoreError::IdempotencyKeyReused),
+            // Neither claimed nor stored: no such owner (or the key expired just now: again).
+            None => {
+                get_user(db, user_id).await?;
+            }
+        }
     }
+    Err(StoreError::Unavailable(DbErr::Custom(
+        "an idempotency key kept being claimed and purged".to_owned(),
+    )))
+}
+
+/// SQLite's create: the key claimed first (its write takes the database's write lock), the
+/// counter bumped, the task inserted with it. `None` when the key was taken or there is no owner.
+async fn create_in_transaction(
+    db: &Database,
+    task: &task::Model,
+    claim: Option<ClaimIdempotencyKey<'_>>,
+) -> Result<Option<i64>, DbErr> {
+    let transaction = db.begin().await?;
+    if let Some(claim) = &claim {
+        if transaction.query_one(db.statement(claim)).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    let bump = BumpChangeSeq {
+        user_id: task.user_id,
+    };
+    if transaction.query_one(db.statement(&bump)).await?.is_none() {
+        return Ok(None);
+    }
+    let insert = db.statement(&InsertTask { task, claim: None });
+    let version = transaction
+        .query_one(insert)
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?;
+    transaction.commit().await?;
+    Ok(version)
 }
 
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
@@ -181,47 +303,280 @@ pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResul
     }
 }
 
-/// Applies changes in one UPDATE … RETURNING; `updated_at` moves only when a value really changes.
+/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
+/// empty list matches nothing, so the write is not even tried.
+fn expected_versions(condition: &WriteCondition) -> Option<Option<Vec<i64>>> {
+    match condition {
+        WriteCondition::Always => Some(None),
+        WriteCondition::VersionIn(versions) if versions.is_empty() => None,
+        WriteCondition::VersionIn(versions) => Some(Some(versions.clone())),
+    }
+}
+
+/// Why a conditional write of an existing task wrote nothing: its task, when the condition holds.
+async fn unwritten(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: &WriteCondition,
+) -> StoreResult<task::Model> {
+    let current = get_task(db, user_id, task_id).await?;
+    if condition.allows(current.version) {
+        Ok(current)
+    } else {
+        Err(StoreError::PreconditionFailed(task_id))
+    }
+}
+
+/// Whether applying `changes` to `task` would change a value.
+fn changes_anything(changes: &TaskChanges, task: &task::Model) -> bool {
+    changes
+        .title
+        .as_ref()
+        .is_some_and(|title| title.as_str() != task.title)
+        || changes.description.as_ref().is_some_and(|description| {
+            description.as_ref().map(TaskDescription::as_str) != task.description.as_deref()
+        })
+        || changes
+            .is_completed
+            .is_some_and(|is_completed| is_completed != task.is_completed)
+}
+
+/// Applies changes when they change a value (and the task's version satisfies `condition`), in
+/// one statement on PostgreSQL: `updated_at` moves and the task takes the owner's next change
+/// number. Changes that change nothing leave the task, and its version, as they are.
 pub async fn update_task(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     changes: TaskChanges,
+    condition: WriteCondition,
 ) -> StoreResult<task::Model> {
-    if changes.is_empty() {
-        return get_task(db, user_id, task_id).await;
+    let expected = match expected_versions(&condition) {
+        Some(expected) if !changes.is_empty() => expected,
+        _ => return unwritten(db, user_id, task_id, &condition).await,
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        let update = UpdateTask {
+            task: OwnedTask { user_id, task_id },
+            title: changes.title.as_ref().map(|t| t.as_str().to_owned()),
+            description: changes
+                .description
+                .as_ref()
+                .map(|d| d.as_ref().map(|d| d.as_str().to_owned())),
+            is_completed: changes.is_completed,
+            expected: expected.clone(),
+            now: domain::now(),
+        };
+        let updated = match db.get_database_backend() {
+            DatabaseBackend::Postgres => task::Model::find_by_statement(db.statement(&update))
+                .one(db)
+                .await
+                .map_err(StoreError::of_write)?,
+            _ => update_in_transaction(db, &update)
+                .await
+                .map_err(StoreError::of_write)?,
+        };
+        if let Some(task) = updated {
+            return Ok(task);
+        }
+        let current = unwritten(db, user_id, task_id, &condition).await?;
+        if !changes_anything(&changes, &current) {
+            return Ok(current);
+        }
     }
-    let update = db.statement(&UpdateTask {
-        task: OwnedTask { user_id, task_id },
-        title: changes.title.map(|title| title.into_inner()),
-        description: changes
-            .description
-            .map(|description| description.map(|d| d.into_inner())),
-        is_completed: changes.is_completed,
-        now: domain::now(),
-    });
-    let mut rows = task::Model::find_by_statement(update)
-        .all(db)
-        .await
-        .map_err(StoreError::of_write)?;
-    match rows.pop() {
-        Some(task) => Ok(task),
-        None => Err(task_miss(db, user_id, task_id).await),
+    Err(StoreError::Unavailable(DbErr::Custom(
+        "the task kept changing under the update".to_owned(),
+    )))
+}
+
+/// SQLite's update: the task changed with the next change number, then the counter bumped.
+async fn update_in_transaction(
+    db: &Database,
+    update: &UpdateTask,
+) -> Result<Option<task::Model>, DbErr> {
+    let transaction = db.begin().await?;
+    let Some(task) = task::Model::find_by_statement(db.statement(update))
+        .one(&transaction)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let bump = BumpChangeSeq {
+        user_id: task.user_id,
+    };
+    transaction.execute(db.statement(&bump)).await?;
+    transaction.commit().await?;
+    Ok(Some(task))
+}
+
+/// Deletes a task (when its version satisfies `condition`) and remembers it as deleted with the
+/// owner's next change number: one statement on PostgreSQL, one transaction on SQLite.
+pub async fn delete_task(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: WriteCondition,
+) -> StoreResult<()> {
+    let Some(expected) = expected_versions(&condition) else {
+        unwritten(db, user_id, task_id, &condition).await?;
+        return Err(StoreError::PreconditionFailed(task_id));
+    };
+    let task = OwnedTask { user_id, task_id };
+    for _ in 0..WRITE_ATTEMPTS {
+        let delete = DeleteTask {
+            task,
+            expected: expected.clone(),
+            now: domain::now(),
+        };
+        let deleted = match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                db.execute(db.statement(&delete))
+                    .await
+                    .map_err(StoreError::of_write)?
+                    .rows_affected()
+                    > 0
+            }
+            _ => delete_in_transaction(db, &delete)
+                .await
+                .map_err(StoreError::of_write)?,
+        };
+        if deleted {
+            return Ok(());
+        }
+        unwritten(db, user_id, task_id, &condition).await?;
+    }
+    Err(StoreError::Unavailable(DbErr::Custom(
+        "the task kept changing under the delete".to_owned(),
+    )))
+}
+
+/// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it.
+async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<bool, DbErr> {
+    let transaction = db.begin().await?;
+    if transaction
+        .query_all(db.statement(delete))
+        .await?
+        .is_empty()
+    {
+        return Ok(false);
+    }
+    let bump = BumpChangeSeq {
+        user_id: delete.task.user_id,
+    };
+    transaction.execute(db.statement(&bump)).await?;
+    let tombstone = InsertTombstone::of(delete.task, delete.now);
+    transaction.execute(db.statement(&tombstone)).await?;
+    transaction.commit().await?;
+    Ok(true)
+}
+
+/// One change of the feed: a task as it is now, or a deleted task.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Changed(task::Model),
+    Deleted { task_id: Uuid, version: i64 },
+}
+
+impl Change {
+    pub fn version(&self) -> i64 {
+        match self {
+            Self::Changed(task) => task.version,
+            Self::Deleted { version, .. } => *version,
+        }
     }
 }
 
-pub async fn delete_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<()> {
-    let delete = db.statement(&DeleteTask(OwnedTask { user_id, task_id }));
-    if db
-        .execute(delete)
-        .await
-        .map_err(StoreError::of_write)?
-        .rows_affected()
-        == 0
-    {
-        return Err(task_miss(db, user_id, task_id).await);
+/// A row of the change feed's statement: a task, or (`deleted`) a tombstone with nulls.
+#[derive(Debug, FromQueryResult)]
+struct ChangeRow {
+    id: Uuid,
+    user_id: Uuid,
+    title: Option<String>,
+    description: Option<String>,
+    is_completed: Option<bool>,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    version: i64,
+    deleted: bool,
+}
+
+impl From<ChangeRow> for Change {
+    fn from(row: ChangeRow) -> Self {
+        match (
+            row.deleted,
+            row.title,
+            row.is_completed,
+            row.created_at,
+            row.updated_at,
+        ) {
+            (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
+                Self::Changed(task::Model {
+                    id: row.id,
+                    user_id: row.user_id,
+                    title,
+                    description: row.description,
+                    is_completed,
+                    created_at,
+                    updated_at,
+                    version: row.version,
+                })
+            }
+            _ => Self::Deleted {
+                task_id: row.id,
+                version: row.version,
+            },
+        }
     }
-    Ok(())
+}
+
+/// One page of a user's changes.
+#[derive(Debug)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    pub has_more: bool,
+}
+
+/// The user's changes after version `since`, in version order, at most `limit` (one statement:
+/// one snapshot of both tasks and deletions).
+pub async fn list_changes(
+    db: &Database,
+    user_id: Uuid,
+    since: i64,
+    limit: u64,
+) -> StoreResult<ChangePage> {
+    let select = db.statement(&ListChanges {
+        user_id,
+        since,
+        limit,
+    });
+    let mut changes: Vec<Change> = ChangeRow::find_by_statement(select)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Change::from)
+        .collect();
+    let has_more = changes.len() as u64 > limit;
+    changes.truncate(limit as usize);
+    Ok(ChangePage { changes, has_more })
+}
+
+/// Forgets the idempotency keys created before `keys_before` and the deletions made before
+/// `deletions_before`; returns how many of each.
+pub async fn purge_expired(
+    db: &Database,
+    keys_before: chrono::DateTime<chrono::Utc>,
+    deletions_before: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<(u64, u64)> {
+    let keys = idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CreatedAt.lt(keys_before))
+        .exec(db)
+        .await?;
+    let deletions = task_tombstone::Entity::delete_many()
+        .filter(task_tombstone::Column::DeletedAt.lt(deletions_before))
+        .exec(db)
+        .await?;
+    Ok((keys.rows_affected, deletions.rows_affected))
 }
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.
@@ -237,7 +592,6 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         None => None,
     };
     let select = db.statement(&ListTasks {
-        backend: db.get_database_backend(),
         user_id,
         sort,
         completed: filter.completed,

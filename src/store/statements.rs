@@ -1,56 +1,288 @@
-//! The task statements whose SQL text is built once per shape: each says in one place how its
+//! The store's statements whose SQL text is built once per shape: each says in one place how its
 //! SQL is built and which values that SQL binds, in order, and a test builds every shape both
 //! ways and compares them.
+//!
+//! Writes take their version from the owner's change counter. On PostgreSQL each write is one
+//! statement: it locks the owner's `users` row (held to commit, so that a user's changes commit in
+//! the order of their numbers), writes the task with `change_seq + 1`, and bumps the counter only
+//! when the task was written. SQLite has no data-modifying CTEs: there the same parts run as
+//! statements of one transaction (SQLite has one writer at a time).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, BinOper, Expr, Func, SimpleExpr, Value};
+use sea_orm::sea_query::{
+    Alias, BinOper, CommonTableExpression, Expr, Func, InsertStatement, LockType, OnConflict,
+    Query, SelectStatement, SimpleExpr, UpdateStatement, Value, WithClause,
+};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseBackend, EntityTrait, Iterable, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, QueryTrait, Statement,
 };
 use uuid::Uuid;
 
-use crate::db::sql_cache::{CachedStatement, Shape};
-use crate::entity::task;
+use crate::db::sql_cache::{written, CachedStatement, Shape};
+use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{SortField, SortKey, TaskPosition, TaskSort};
 
 /// A comparison of a sort key with a value (`<`, `<=`, `>`, `>=`).
 type Comparison = fn(Expr, SimpleExpr) -> SimpleExpr;
 
-/// Inserts a task as it is.
-pub struct InsertTask<'a>(pub &'a task::Model);
+/// The common table expressions of PostgreSQL's one-statement writes.
+const COUNTER: &str = "counter";
+const CHANGED: &str = "changed";
+const CLAIMED: &str = "claimed";
+
+/// `change_seq + 1`, the one written in the SQL rather than bound.
+fn next_change_seq() -> SimpleExpr {
+    Expr::col((user::Entity, user::Column::ChangeSeq)).add(Expr::cust("1"))
+}
+
+/// `SELECT <expr> FROM users WHERE id = <owner> FOR UPDATE`: on PostgreSQL it locks the owner's
+/// row to the end of the transaction (SQLite has no row locks, and needs none).
+fn owner_row(user_id: Uuid, expr: SimpleExpr) -> SelectStatement {
+    Query::select()
+        .expr(expr)
+        .from(user::Entity)
+        .and_where(user::Column::Id.eq(user_id))
+        .lock(LockType::Update)
+        .to_owned()
+}
+
+/// `EXISTS (SELECT 1 FROM <cte>)`: whether an earlier part of the statement wrote a row.
+fn wrote_in(cte: &str) -> SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::cust("1"))
+            .from(Alias::new(cte))
+            .to_owned(),
+    )
+}
+
+fn cte(name: &str, query: impl sea_orm::sea_query::QueryStatementBuilder) -> CommonTableExpression {
+    CommonTableExpression::new()
+        .query(query)
+        .table_name(Alias::new(name))
+        .to_owned()
+}
+
+/// Where a versioned insert reads the version it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionSource {
+    /// The `counter` part of the same statement (PostgreSQL).
+    Counter,
+    /// The owner's row, bumped earlier in the transaction (SQLite).
+    Owner,
+}
+
+impl VersionSource {
+    fn of(backend: DatabaseBackend) -> Self {
+        match backend {
+            DatabaseBackend::Postgres => Self::Counter,
+            _ => Self::Owner,
+        }
+    }
+}
+
+/// `SELECT <values>, change_seq FROM <source>`: the row a versioned insert inserts.
+fn versioned_rows(
+    user_id: Uuid,
+    source: VersionSource,
+    values: impl IntoIterator<Item = SimpleExpr>,
+) -> SelectStatement {
+    let mut select = Query::select();
+    select.exprs(values);
+    match source {
+        VersionSource::Counter => select
+            .expr(Expr::col(user::Column::ChangeSeq))
+            .from(Alias::new(COUNTER)),
+        VersionSource::Owner => select
+            .expr(Expr::col((user::Entity, user::Column::ChangeSeq)))
+            .from(user::Entity)
+            .and_where(user::Column::Id.eq(user_id)),
+    };
+    select
+}
+
+/// Takes the owner's next change number: `change_seq + 1`, returned. On PostgreSQL a part of a
+/// write, run only when `after` (an earlier part) wrote a row.
+pub struct BumpChangeSeq {
+    pub user_id: Uuid,
+}
+
+impl BumpChangeSeq {
+    fn update(&self, after: Option<&str>) -> UpdateStatement {
+        let mut update = Query::update();
+        update
+            .table(user::Entity)
+            .value(user::Column::ChangeSeq, next_change_seq())
+            .and_where(user::Column::Id.eq(self.user_id));
+        if let Some(after) = after {
+            update.and_where(wrote_in(after));
+        }
+        update.returning_col(user::Column::ChangeSeq).to_owned()
+    }
+}
+
+impl CachedStatement for BumpChangeSeq {
+    fn shape(&self) -> Shape {
+        Shape::BumpChangeSeq
+    }
+
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        written(&self.update(None), backend)
+    }
+
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
+        vec![self.user_id.into()]
+    }
+}
+
+/// Claims an idempotency key for a create, with the task's id, time and version (the owner's next
+/// change number); claims nothing when the key is taken (or the owner does not exist).
+pub struct ClaimIdempotencyKey<'a> {
+    pub task: &'a task::Model,
+    pub key: &'a str,
+    pub request_hash: &'a str,
+}
+
+impl ClaimIdempotencyKey<'_> {
+    fn insert(&self) -> InsertStatement {
+        let task = self.task;
+        let claim = owner_row(task.user_id, Expr::val(task.user_id).into())
+            .expr(Expr::val(self.key))
+            .expr(Expr::val(self.request_hash))
+            .expr(Expr::val(task.id))
+            .expr(next_change_seq())
+            .expr(Expr::val(task.created_at))
+            .to_owned();
+        Query::insert()
+            .into_table(idempotency_key::Entity)
+            .columns([
+                idempotency_key::Column::UserId,
+                idempotency_key::Column::Key,
+                idempotency_key::Column::RequestHash,
+                idempotency_key::Column::TaskId,
+                idempotency_key::Column::TaskVersion,
+                idempotency_key::Column::CreatedAt,
+            ])
+            .select_from(claim)
+            .expect("as many values as columns")
+            .on_conflict(
+                OnConflict::columns([
+                    idempotency_key::Column::UserId,
+                    idempotency_key::Column::Key,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .returning_col(idempotency_key::Column::TaskVersion)
+            .to_owned()
+    }
+
+    fn claim_values(&self) -> Vec<Value> {
+        let task = self.task;
+        vec![
+            task.user_id.into(),
+            self.key.into(),
+            self.request_hash.into(),
+            task.id.into(),
+            task.created_at.into(),
+            task.user_id.into(),
+        ]
+    }
+}
+
+impl CachedStatement for ClaimIdempotencyKey<'_> {
+    fn shape(&self) -> Shape {
+        Shape::ClaimIdempotencyKey
+    }
+
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        written(&self.insert(), backend)
+    }
+
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
+        self.claim_values()
+    }
+}
+
+/// Inserts a task with the owner's next change number as its version, returned; inserts nothing
+/// when the owner does not exist. On PostgreSQL, with `claim`, only when the key was claimed in
+/// the same statement; SQLite claims it in a statement of its own first.
+pub struct InsertTask<'a> {
+    pub task: &'a task::Model,
+    pub claim: Option<ClaimIdempotencyKey<'a>>,
+}
 
 impl CachedStatement for InsertTask<'_> {
-    type Query = sea_orm::Insert<task::ActiveModel>;
-
     fn shape(&self) -> Shape {
-        Shape::CreateTask
+        Shape::CreateTask {
+            claims_key: self.claim.is_some(),
+        }
     }
 
-    fn build(&self) -> Self::Query {
-        let task = self.0;
-        task::Entity::insert(task::ActiveModel {
-            id: Set(task.id),
-            user_id: Set(task.user_id),
-            title: Set(task.title.clone()),
-            description: Set(task.description.clone()),
-            is_completed: Set(task.is_completed),
-            created_at: Set(task.created_at),
-            updated_at: Set(task.updated_at),
-        })
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        let task = self.task;
+        let rows = versioned_rows(
+            task.user_id,
+            VersionSource::of(backend),
+            [
+                Expr::val(task.id).into(),
+                Expr::val(task.user_id).into(),
+                Expr::val(task.title.clone()).into(),
+                Expr::val(task.description.clone()).into(),
+                Expr::val(task.is_completed).into(),
+                Expr::val(task.created_at).into(),
+                Expr::val(task.updated_at).into(),
+            ],
+        );
+        let insert = Query::insert()
+            .into_table(task::Entity)
+            .columns(task::Column::iter())
+            .select_from(rows)
+            .expect("as many values as columns")
+            .returning_col(task::Column::Version)
+            .to_owned();
+        if backend != DatabaseBackend::Postgres {
+            return written(&insert, backend);
+        }
+        let bump = BumpChangeSeq {
+            user_id: task.user_id,
+        };
+        let mut with = WithClause::new();
+        if let Some(claim) = &self.claim {
+            with.cte(cte(CLAIMED, claim.insert()));
+            with.cte(cte(COUNTER, bump.update(Some(CLAIMED))));
+        } else {
+            with.cte(cte(COUNTER, bump.update(None)));
+        }
+        written(&insert.with(with), backend)
     }
 
-    fn values(&self) -> Vec<Value> {
-        let task = self.0;
-        vec![
-            task.id.into(),
-            task.user_id.into(),
-            task.title.clone().into(),
-            task.description.clone().into(),
-            task.is_completed.into(),
-            task.created_at.into(),
-            task.updated_at.into(),
-        ]
+    fn values(&self, backend: DatabaseBackend) -> Vec<Value> {
+        let task = self.task;
+        let postgres = backend == DatabaseBackend::Postgres;
+        let claim = self
+            .claim
+            .as_ref()
+            .filter(|_| postgres)
+            .map(ClaimIdempotencyKey::claim_values);
+        let bump = postgres.then_some(task.user_id.into());
+        let owner = (!postgres).then_some(task.user_id.into());
+        claim
+            .into_iter()
+            .flatten()
+            .chain(bump)
+            .chain([
+                task.id.into(),
+                task.user_id.into(),
+                task.title.clone().into(),
+                task.description.clone().into(),
+                task.is_completed.into(),
+                task.created_at.into(),
+                task.updated_at.into(),
+            ])
+            .chain(owner)
+            .collect()
     }
 }
 
@@ -74,67 +306,187 @@ impl OwnedTask {
     }
 }
 
+/// `version IN (…)` of an `If-Match`, when it lists versions.
+fn version_condition(expected: &Option<Vec<i64>>) -> Option<SimpleExpr> {
+    expected
+        .as_ref()
+        .map(|versions| task::Column::Version.is_in(versions.iter().copied()))
+}
+
+fn version_values(expected: &Option<Vec<i64>>) -> impl Iterator<Item = Value> + '_ {
+    expected
+        .iter()
+        .flatten()
+        .map(|version| Value::from(*version))
+}
+
 /// Reads one task of its owner.
 pub struct GetTask(pub OwnedTask);
 
 impl CachedStatement for GetTask {
-    type Query = sea_orm::Select<task::Entity>;
-
     fn shape(&self) -> Shape {
         Shape::GetTask
     }
 
-    fn build(&self) -> Self::Query {
-        task::Entity::find().filter(self.0.condition()).limit(1)
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        task::Entity::find()
+            .filter(self.0.condition())
+            .limit(1)
+            .build(backend)
     }
 
-    fn values(&self) -> Vec<Value> {
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
         self.0.values().into_iter().chain([1u64.into()]).collect()
     }
 }
 
-/// Deletes one task of its owner.
-pub struct DeleteTask(pub OwnedTask);
+/// Deletes one task of its owner (when its version is one of `expected`, if given). On
+/// PostgreSQL the same statement takes the owner's next change number and remembers the task as
+/// deleted with it; SQLite does both in statements of their own (`BumpChangeSeq`,
+/// `InsertTombstone`).
+pub struct DeleteTask {
+    pub task: OwnedTask,
+    pub expected: Option<Vec<i64>>,
+    pub now: DateTime<Utc>,
+}
 
 impl CachedStatement for DeleteTask {
-    type Query = sea_orm::DeleteMany<task::Entity>;
-
     fn shape(&self) -> Shape {
-        Shape::DeleteTask
+        Shape::DeleteTask {
+            expected_versions: self.expected.as_ref().map_or(0, Vec::len),
+        }
     }
 
-    fn build(&self) -> Self::Query {
-        task::Entity::delete_many().filter(self.0.condition())
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        let mut delete = task::Entity::delete_many().filter(self.task.condition());
+        if let Some(condition) = version_condition(&self.expected) {
+            delete = delete.filter(condition);
+        }
+        let mut delete = delete.into_query();
+        delete.returning_col(task::Column::Id);
+        if backend != DatabaseBackend::Postgres {
+            return written(&delete, backend);
+        }
+        // The owner's row is locked first, as by every other write: no two writes lock the
+        // same rows in opposite orders.
+        delete.and_where(Expr::exists(owner_row(self.task.user_id, Expr::cust("1"))));
+        let bump = BumpChangeSeq {
+            user_id: self.task.user_id,
+        };
+        let with = WithClause::new()
+            .cte(cte(CHANGED, delete))
+            .cte(cte(COUNTER, bump.update(Some(CHANGED))))
+            .to_owned();
+        let tombstone = tombstone(self.task, self.now, VersionSource::Counter);
+        written(&tombstone.with(with), backend)
     }
 
-    fn values(&self) -> Vec<Value> {
-        self.0.values().to_vec()
+    fn values(&self, backend: DatabaseBackend) -> Vec<Value> {
+        let deleted = self
+            .task
+            .values()
+            .into_iter()
+            .chain(version_values(&self.expected));
+        match backend {
+            // The lock, the bump, the tombstone.
+            DatabaseBackend::Postgres => deleted
+                .chain([self.task.user_id.into(), self.task.user_id.into()])
+                .chain([
+                    self.task.user_id.into(),
+                    self.task.task_id.into(),
+                    self.now.into(),
+                ])
+                .collect(),
+            _ => deleted.collect(),
+        }
     }
 }
 
-/// Changes the given fields of one task of its owner, returning it; `updated_at` moves (never
-/// back) only when a value really changes.
+/// `INSERT INTO task_tombstones … SELECT <task>, change_seq, <now> FROM <the counter>`.
+fn tombstone(task: OwnedTask, now: DateTime<Utc>, source: VersionSource) -> InsertStatement {
+    let rows = versioned_rows(
+        task.user_id,
+        source,
+        [
+            Expr::val(task.user_id).into(),
+            Expr::val(task.task_id).into(),
+        ],
+    )
+    .expr(Expr::val(now))
+    .to_owned();
+    Query::insert()
+        .into_table(task_tombstone::Entity)
+        .columns([
+            task_tombstone::Column::UserId,
+            task_tombstone::Column::TaskId,
+            task_tombstone::Column::Version,
+            task_tombstone::Column::DeletedAt,
+        ])
+        .select_from(rows)
+        .expect("as many values as columns")
+        .to_owned()
+}
+
+/// Remembers a deleted task with the owner's change number, bumped earlier in the transaction
+/// (SQLite; PostgreSQL's `DeleteTask` does it in the same statement).
+pub struct InsertTombstone {
+    task: OwnedTask,
+    now: DateTime<Utc>,
+}
+
+impl InsertTombstone {
+    pub fn of(task: OwnedTask, now: DateTime<Utc>) -> Self {
+        Self { task, now }
+    }
+}
+
+impl CachedStatement for InsertTombstone {
+    fn shape(&self) -> Shape {
+        Shape::InsertTombstone
+    }
+
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        written(
+            &tombstone(self.task, self.now, VersionSource::Owner),
+            backend,
+        )
+    }
+
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
+        vec![
+            self.task.user_id.into(),
+            self.task.task_id.into(),
+            self.now.into(),
+            self.task.user_id.into(),
+        ]
+    }
+}
+
+/// Changes the given fields of one task of its owner when a value really changes (and its
+/// version is one of `expected`, if given), returning it: `updated_at` moves (never back) and the
+/// version becomes the owner's next change number. On PostgreSQL the same statement takes that
+/// number; SQLite bumps the counter in a statement of its own (`BumpChangeSeq`).
 pub struct UpdateTask {
     pub task: OwnedTask,
     pub title: Option<String>,
     /// `Some(None)` clears the description.
     pub description: Option<Option<String>>,
     pub is_completed: Option<bool>,
+    pub expected: Option<Vec<i64>>,
     pub now: DateTime<Utc>,
 }
 
 impl CachedStatement for UpdateTask {
-    type Query = sea_orm::UpdateMany<task::Entity>;
-
     fn shape(&self) -> Shape {
         Shape::UpdateTask {
             title: self.title.is_some(),
             description: self.description.as_ref().map(Option::is_none),
             is_completed: self.is_completed.is_some(),
+            expected_versions: self.expected.as_ref().map_or(0, Vec::len),
         }
     }
 
-    fn build(&self) -> Self::Query {
+    fn build(&self, backend: DatabaseBackend) -> Statement {
         let mut update = task::Entity::update_many().filter(self.task.condition());
         let mut changed = Condition::any();
         if let Some(title) = &self.title {
@@ -160,16 +512,40 @@ impl CachedStatement for UpdateTask {
             Expr::value(self.now),
             Expr::col(task::Column::UpdatedAt).into(),
         ]);
-        let updated_at = Expr::case(changed, later).finally(Expr::col(task::Column::UpdatedAt));
-        let mut update = update.col_expr(task::Column::UpdatedAt, updated_at.into());
+        let next_version = owner_row(self.task.user_id, next_change_seq());
+        let mut update = update
+            .col_expr(task::Column::UpdatedAt, later.into())
+            .col_expr(
+                task::Column::Version,
+                SimpleExpr::SubQuery(None, Box::new(next_version.into_sub_query_statement())),
+            )
+            .filter(changed);
+        if let Some(condition) = version_condition(&self.expected) {
+            update = update.filter(condition);
+        }
         // Named columns: a column a newer release adds changes nothing this statement returns.
-        QueryTrait::query(&mut update)
-            .returning(sea_orm::sea_query::Query::returning().columns(task::Column::iter()));
-        update
+        let mut update = update.into_query();
+        update.returning(Query::returning().columns(task::Column::iter()));
+        if backend != DatabaseBackend::Postgres {
+            return written(&update, backend);
+        }
+        let bump = BumpChangeSeq {
+            user_id: self.task.user_id,
+        };
+        let with = WithClause::new()
+            .cte(cte(CHANGED, update))
+            .cte(cte(COUNTER, bump.update(Some(CHANGED))))
+            .to_owned();
+        let changed = Query::select()
+            .columns(task::Column::iter())
+            .from(Alias::new(CHANGED))
+            .to_owned();
+        written(&changed.with(with), backend)
     }
 
-    fn values(&self) -> Vec<Value> {
-        // The new values, the ones the CASE compares with, the time, the task.
+    fn values(&self, backend: DatabaseBackend) -> Vec<Value> {
+        // The new values, the time, the owner (for the version), the task, the ones the changed
+        // test compares with, the expected versions; on PostgreSQL the owner again (the bump).
         let new_values = [
             self.title.clone().map(Value::from),
             self.description.clone().map(Value::from),
@@ -180,20 +556,71 @@ impl CachedStatement for UpdateTask {
             self.description.clone().flatten().map(Value::from),
             self.is_completed.map(Value::from),
         ];
+        let bump = (backend == DatabaseBackend::Postgres).then_some(self.task.user_id.into());
         new_values
             .into_iter()
-            .chain(compared)
             .flatten()
-            .chain([self.now.into()])
+            .chain([self.now.into(), self.task.user_id.into()])
             .chain(self.task.values())
+            .chain(compared.into_iter().flatten())
+            .chain(version_values(&self.expected))
+            .chain(bump)
             .collect()
+    }
+}
+
+/// One page of a user's changes after `since`, in version order: the tasks changed since (in
+/// their latest state) and the tasks deleted since; `limit + 1` rows, so that the caller sees
+/// whether more follow. One statement, so one snapshot: no change is skipped between the two.
+pub struct ListChanges {
+    pub user_id: Uuid,
+    pub since: i64,
+    pub limit: u64,
+}
+
+impl CachedStatement for ListChanges {
+    fn shape(&self) -> Shape {
+        Shape::ListChanges
+    }
+
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        let deleted = Query::select()
+            .column(task_tombstone::Column::TaskId)
+            .column(task_tombstone::Column::UserId)
+            .exprs((0..5).map(|_| Expr::cust("NULL")))
+            .column(task_tombstone::Column::Version)
+            .expr(Expr::cust("TRUE"))
+            .from(task_tombstone::Entity)
+            .and_where(task_tombstone::Column::UserId.eq(self.user_id))
+            .and_where(task_tombstone::Column::Version.gt(self.since))
+            .to_owned();
+        let changes = Query::select()
+            .columns(task::Column::iter())
+            .expr_as(Expr::cust("FALSE"), Alias::new("deleted"))
+            .from(task::Entity)
+            .and_where(task::Column::UserId.eq(self.user_id))
+            .and_where(task::Column::Version.gt(self.since))
+            .union(sea_orm::sea_query::UnionType::All, deleted)
+            .order_by(Alias::new("version"), Order::Asc)
+            .limit(self.limit + 1)
+            .to_owned();
+        written(&changes, backend)
+    }
+
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
+        vec![
+            self.user_id.into(),
+            self.since.into(),
+            self.user_id.into(),
+            self.since.into(),
+            (self.limit + 1).into(),
+        ]
     }
 }
 
 /// One keyset page of a user's tasks: `limit + 1` rows, so that the caller sees whether more
 /// follow.
 pub struct ListTasks {
-    pub backend: DatabaseBackend,
     pub user_id: Uuid,
     pub sort: TaskSort,
     pub completed: Option<bool>,
@@ -203,8 +630,6 @@ pub struct ListTasks {
 }
 
 impl CachedStatement for ListTasks {
-    type Query = sea_orm::Select<task::Entity>;
-
     fn shape(&self) -> Shape {
         Shape::ListTasks {
             sort: self.sort,
@@ -214,14 +639,14 @@ impl CachedStatement for ListTasks {
         }
     }
 
-    fn build(&self) -> Self::Query {
-        let (key, order) = sort_key(self.sort, self.backend);
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        let (key, order) = sort_key(self.sort, backend);
         let mut select = task::Entity::find().filter(task::Column::UserId.eq(self.user_id));
         if let Some(completed) = self.completed {
             select = select.filter(task::Column::IsCompleted.eq(completed));
         }
         if let Some(text) = &self.title_contains {
-            select = select.filter(title_search(text, self.backend));
+            select = select.filter(title_search(text, backend));
         }
         if let Some(after) = &self.after {
             let value: SimpleExpr = match &after.key {
@@ -250,15 +675,16 @@ impl CachedStatement for ListTasks {
             .order_by(key, order.clone())
             .order_by(task::Column::Id, order)
             .limit(self.limit + 1)
+            .build(backend)
     }
 
-    fn values(&self) -> Vec<Value> {
+    fn values(&self, backend: DatabaseBackend) -> Vec<Value> {
         // The owner, the completed filter, the search's values, the cursor's key (thrice) and
         // id, the limit.
         let search = self
             .title_contains
             .as_deref()
-            .map(|text| title_search_values(text, self.backend));
+            .map(|text| title_search_values(text, backend));
         let cursor = self.after.as_ref().map(|after| {
             let key = match &after.key {
                 SortKey::Time(time) => Value::from(*time),
@@ -348,12 +774,13 @@ mod tests {
         backend: DatabaseBackend,
         texts: &mut HashSet<String>,
     ) {
-        let built = statement.build().build(backend);
+        let built = statement.build(backend);
         assert_eq!(
             built.values.map(|values| values.0).unwrap_or_default(),
-            statement.values(),
-            "{:?} on {backend:?}",
-            statement.shape()
+            statement.values(backend),
+            "{:?} on {backend:?}: {}",
+            statement.shape(),
+            built.sql
         );
         texts.insert(built.sql);
     }
@@ -378,10 +805,51 @@ mod tests {
                 is_completed: true,
                 created_at: now,
                 updated_at: now,
+                version: 0,
             };
-            check(&InsertTask(&task), backend, &mut texts);
+            let claim = || ClaimIdempotencyKey {
+                task: &task,
+                key: "k",
+                request_hash: "h",
+            };
+            let creates = match backend {
+                DatabaseBackend::Postgres => vec![None, Some(claim())],
+                _ => vec![None],
+            };
+            for claim in creates {
+                check(&InsertTask { task: &task, claim }, backend, &mut texts);
+            }
+            check(&claim(), backend, &mut texts);
+            check(
+                &BumpChangeSeq {
+                    user_id: task.user_id,
+                },
+                backend,
+                &mut texts,
+            );
+            check(&InsertTombstone::of(owned(), now), backend, &mut texts);
             check(&GetTask(owned()), backend, &mut texts);
-            check(&DeleteTask(owned()), backend, &mut texts);
+            let expectations = [None, Some(vec![3]), Some(vec![3, 4])];
+            for expected in expectations.clone() {
+                check(
+                    &DeleteTask {
+                        task: owned(),
+                        expected,
+                        now,
+                    },
+                    backend,
+                    &mut texts,
+                );
+            }
+            check(
+                &ListChanges {
+                    user_id: task.user_id,
+                    since: 7,
+                    limit: 100,
+                },
+                backend,
+                &mut texts,
+            );
             let mut updates = 0;
             for title in [None, Some("new title".to_owned())] {
                 for description in [None, Some(None), Some(Some("new text".to_owned()))] {
@@ -389,19 +857,22 @@ mod tests {
                         if title.is_none() && description.is_none() && is_completed.is_none() {
                             continue; // changes nothing: the store reads the task instead
                         }
-                        let update = UpdateTask {
-                            task: owned(),
-                            title: title.clone(),
-                            description: description.clone(),
-                            is_completed,
-                            now,
-                        };
-                        check(&update, backend, &mut texts);
-                        updates += 1;
+                        for expected in expectations.clone() {
+                            let update = UpdateTask {
+                                task: owned(),
+                                title: title.clone(),
+                                description: description.clone(),
+                                is_completed,
+                                expected,
+                                now,
+                            };
+                            check(&update, backend, &mut texts);
+                            updates += 1;
+                        }
                     }
                 }
             }
-            assert_eq!(updates, 11);
+            assert_eq!(updates, 33);
             let mut lists = 0;
             for (sort, _) in TaskSort::ALL {
                 for completed in [None, Some(true)] {
@@ -412,7 +883,6 @@ mod tests {
                                 _ => SortKey::Time(now),
                             };
                             let list = ListTasks {
-                                backend,
                                 user_id: Uuid::new_v4(),
                                 sort,
                                 completed,
@@ -430,11 +900,40 @@ mod tests {
                 }
             }
             assert_eq!(lists, 48);
+            let creates = if backend == DatabaseBackend::Postgres {
+                2
+            } else {
+                1
+            };
             assert_eq!(
                 texts.len(),
-                3 + 11 + 48,
+                creates + 4 + 3 + 1 + 33 + 48,
                 "one text per shape on {backend:?}"
             );
         }
+    }
+
+    #[test]
+    fn postgres_writes_lock_the_owner_and_take_their_number_in_one_statement() {
+        let now = crate::domain::now();
+        let update = UpdateTask {
+            task: owned(),
+            title: Some("t".to_owned()),
+            description: None,
+            is_completed: None,
+            expected: Some(vec![5]),
+            now,
+        };
+        let sql = update.build(DatabaseBackend::Postgres).sql;
+        println!("{sql}");
+        assert!(
+            sql.starts_with(r#"WITH "changed" AS (UPDATE "tasks""#),
+            "{sql}"
+        );
+        assert!(sql.contains("FOR UPDATE"), "{sql}");
+        assert!(sql.contains(r#""counter" AS (UPDATE "users""#), "{sql}");
+        let sqlite = update.build(DatabaseBackend::Sqlite).sql;
+        assert!(sqlite.starts_with(r#"UPDATE "tasks""#), "{sqlite}");
+        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
     }
 }

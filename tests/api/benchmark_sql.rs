@@ -114,9 +114,9 @@ fn benchmark_sql_is_the_stores_own_statements() {
         is_completed: false,
         created_at: now(),
         updated_at: now(),
+        version: 0,
     };
     let first_page = |user_id, after| ListTasks {
-        backend: DatabaseBackend::Postgres,
         user_id,
         sort: TaskSort::CreatedAtDesc,
         completed: None,
@@ -138,7 +138,10 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "create_task",
                 "POST /users/{user_id}/tasks {\"title\", \"description\"}",
-                &InsertTask(&created),
+                &InsertTask {
+                    task: &created,
+                    claim: None,
+                },
             ),
         ),
         (
@@ -173,6 +176,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
                     title: Some(TITLE.to_owned()),
                     description: None,
                     is_completed: None,
+                    expected: None,
                     now: now(),
                 },
             ),

@@ -254,6 +254,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "getTask",
                 "getUser",
                 "health",
+                "listChanges",
                 "listTasks",
                 "ready",
                 "replaceTask",

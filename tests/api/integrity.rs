@@ -193,7 +193,7 @@ async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown(
             let mut admin = PgConnection::connect(&admin).await.unwrap();
             let waiting: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT%'",
+                 AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"tasks\"%'",
             )
             .fetch_one(&mut admin)
             .await

@@ -30,6 +30,8 @@ async fn create_task_returns_the_whole_task_and_its_location() {
             )
             .await;
         let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(response.headers().get("idempotent-replayed").is_none());
         let task = expect_json(response, StatusCode::CREATED).await;
         let keys: Vec<&str> = task
             .as_object()
@@ -46,7 +48,8 @@ async fn create_task_returns_the_whole_task_and_its_location() {
                 "description",
                 "is_completed",
                 "created_at",
-                "updated_at"
+                "updated_at",
+                "version"
             ]
         );
         assert_eq!(task["user_id"], user_id.to_string());
@@ -55,6 +58,9 @@ async fn create_task_returns_the_whole_task_and_its_location() {
         assert_eq!(task["is_completed"], false);
         assert!(is_micros_utc(&task["created_at"]), "{task}");
         assert_eq!(task["created_at"], task["updated_at"]);
+        // The user's first change is number 1, and the ETag says so.
+        assert_eq!(task["version"], 1);
+        assert_eq!(etag, "\"1\"");
         assert_eq!(location, task_path(&user_id, &task));
         assert_eq!(app.get_ok(&location).await, task);
     })

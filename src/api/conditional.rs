@@ -1,0 +1,174 @@
+//! Conditional requests (RFC 9110 §13): a task's entity tag, and the `If-Match` / `If-None-Match`
+//! lists of entity tags they compare it with.
+
+use poem_openapi::registry::MetaSchema;
+
+use super::input::{HeaderValue, ParamValue};
+use crate::domain::WriteCondition;
+
+/// The most entity tags one header may list.
+pub const MAX_LISTED_TAGS: usize = 16;
+
+/// A task's entity tag: its version in quotes (strong).
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// One entity tag as sent: `"opaque"` or `W/"opaque"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTag {
+    weak: bool,
+    opaque: String,
+}
+
+impl EntityTag {
+    /// The version this tag names, if it is one of this API's (a canonical number ≥ 1).
+    fn version(&self) -> Option<i64> {
+        self.opaque
+            .parse::<i64>()
+            .ok()
+            .filter(|version| *version >= 1 && version.to_string() == self.opaque)
+    }
+}
+
+/// An `If-Match` or `If-None-Match` value: `*`, or a list of entity tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityTags {
+    Any,
+    Listed(Vec<EntityTag>),
+}
+
+impl EntityTags {
+    /// What `If-Match` allows a write to change, by strong comparison: `W/` tags never match.
+    pub fn write_condition(&self) -> WriteCondition {
+        match self {
+            Self::Any => WriteCondition::Always,
+            Self::Listed(tags) => {
+                let mut versions: Vec<i64> = tags
+                    .iter()
+                    .filter(|tag| !tag.weak)
+                    .filter_map(EntityTag::version)
+                    .collect();
+                versions.sort_unstable();
+                versions.dedup();
+                WriteCondition::VersionIn(versions)
+            }
+        }
+    }
+
+    /// Whether `If-None-Match` names the task at `version`, by weak comparison.
+    pub fn names_weakly(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Listed(tags) => tags.iter().any(|tag| tag.version() == Some(version)),
+        }
+    }
+}
+
+const MALFORMED: &str =
+    r#"must be * or a comma-separated list of entity tags such as "3" or W/"3""#;
+
+/// An entity tag's characters (RFC 9110 `etagc`): visible ASCII but the double quote.
+fn is_etag_char(byte: u8) -> bool {
+    byte == 0x21 || (0x23..=0x7e).contains(&byte) || byte >= 0x80
+}
+
+impl ParamValue for EntityTags {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            example: Some("\"3\"".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        const WHITE_SPACE: [char; 2] = [' ', '\t'];
+        if raw.trim_matches(WHITE_SPACE) == "*" {
+            return Ok(Self::Any);
+        }
+        let mut tags = Vec::new();
+        let mut rest = raw;
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                break;
+            }
+            let (weak, tag) = match rest.strip_prefix("W/") {
+                Some(tag) => (true, tag),
+                None => (false, rest),
+            };
+            let quoted = tag.strip_prefix('"').ok_or(MALFORMED)?;
+            let end = quoted.find('"').ok_or(MALFORMED)?;
+            let opaque = &quoted[..end];
+            if !opaque.bytes().all(is_etag_char) {
+                return Err(MALFORMED.to_owned());
+            }
+            tags.push(EntityTag {
+                weak,
+                opaque: opaque.to_owned(),
+            });
+            if tags.len() > MAX_LISTED_TAGS {
+                return Err(format!("must list at most {MAX_LISTED_TAGS} entity tags"));
+            }
+            rest = quoted[end + 1..].trim_start_matches(WHITE_SPACE);
+            if !rest.is_empty() && !rest.starts_with(',') {
+                return Err(MALFORMED.to_owned());
+            }
+        }
+        if tags.is_empty() {
+            return Err(MALFORMED.to_owned());
+        }
+        Ok(Self::Listed(tags))
+    }
+}
+
+/// A list header: several lines of it are one list (RFC 9110 §5.3).
+impl HeaderValue for EntityTags {
+    const LIST: bool = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(raw: &str) -> EntityTags {
+        EntityTags::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_if_none_match_weakly() {
+        assert_eq!(tags("*").write_condition(), WriteCondition::Always);
+        assert_eq!(
+            tags(r#""3", W/"4", "x", "05", "3" ,"7""#).write_condition(),
+            WriteCondition::VersionIn(vec![3, 7])
+        );
+        assert!(tags(r#"W/"4""#).names_weakly(4));
+        assert!(tags(r#""1", "4""#).names_weakly(4));
+        assert!(!tags(r#""40""#).names_weakly(4));
+        assert!(tags(" * ").names_weakly(9));
+        assert_eq!(
+            tags(r#""a,b", "2""#).write_condition(),
+            WriteCondition::VersionIn(vec![2])
+        );
+    }
+
+    #[test]
+    fn malformed_lists_are_refused() {
+        for raw in [
+            "",
+            "3",
+            r#""3"#,
+            r#""3" "4""#,
+            r#"w/"3""#,
+            r#""3"x"#,
+            ",",
+            "*, \"3\"",
+            r#""a b""#,
+        ] {
+            assert!(EntityTags::parse(raw).is_err(), "{raw:?}");
+        }
+        let many = vec!["\"1\""; MAX_LISTED_TAGS + 1].join(", ");
+        assert!(EntityTags::parse(&many).is_err());
+        assert!(EntityTags::parse(&many[5..]).is_ok());
+    }
+}

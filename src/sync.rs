@@ -1,0 +1,125 @@
+//! The change feed's `since` token: how far a client's sync has come, signed like list cursors,
+//! and when it can no longer be followed.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::pagination::CursorKey;
+
+/// What a `since` token carries: whose feed, which registration of that user, the last version
+/// the client has seen, and when the token was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncToken {
+    #[serde(rename = "u")]
+    user_id: Uuid,
+    /// The user's registration time: a user deleted and registered again starts a new feed.
+    #[serde(rename = "r", with = "chrono::serde::ts_microseconds")]
+    registered_at: DateTime<Utc>,
+    #[serde(rename = "v")]
+    version: i64,
+    #[serde(rename = "t", with = "chrono::serde::ts_microseconds")]
+    issued_at: DateTime<Utc>,
+}
+
+/// Why a genuine token cannot be followed: the client must start a full sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// Older than the deletions kept.
+    History,
+    /// Made for a former registration of the user.
+    Reregistered,
+}
+
+impl Expired {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::History => "it is older than the history of deletions kept",
+            Self::Reregistered => "the user was deleted and registered again since it was made",
+        }
+    }
+}
+
+impl SyncToken {
+    /// The token after `version`, made now.
+    pub fn after(user_id: Uuid, registered_at: DateTime<Utc>, version: i64) -> Self {
+        Self {
+            user_id,
+            registered_at,
+            version,
+            issued_at: Utc::now(),
+        }
+    }
+
+    pub fn encode(&self, key: &CursorKey) -> String {
+        key.seal(self)
+    }
+
+    /// Reads a token of `user_id`'s feed; a changed, truncated, forged or another user's token is
+    /// refused.
+    pub fn decode(key: &CursorKey, token: &str, user_id: Uuid) -> Result<Self, String> {
+        let token: Self = key.open(token).ok_or_else(|| {
+            "is not a valid sync token; pass next_since from the previous page unchanged".to_owned()
+        })?;
+        if token.user_id != user_id {
+            return Err("was issued for another user's changes".to_owned());
+        }
+        Ok(token)
+    }
+
+    /// The last version the client has seen, when the token can still be followed: the user is
+    /// the registration it was made for, and it is younger than `history` (the time deletions
+    /// are kept).
+    pub fn version_for(
+        &self,
+        registered_at: DateTime<Utc>,
+        history: Duration,
+    ) -> Result<i64, Expired> {
+        if self.registered_at != registered_at {
+            return Err(Expired::Reregistered);
+        }
+        if Utc::now() - self.issued_at > history {
+            return Err(Expired::History);
+        }
+        Ok(self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering_and_other_users() {
+        let key = CursorKey::random();
+        let user = Uuid::new_v4();
+        let registered = crate::domain::now();
+        let token = SyncToken::after(user, registered, 42).encode(&key);
+        let read = SyncToken::decode(&key, &token, user).unwrap();
+        assert_eq!(read.version_for(registered, Duration::days(30)), Ok(42));
+        assert!(SyncToken::decode(&key, &token, Uuid::new_v4()).is_err());
+        assert!(SyncToken::decode(&CursorKey::random(), &token, user).is_err());
+        let mut tampered = token.clone().into_bytes();
+        tampered[3] ^= 1;
+        assert!(SyncToken::decode(&key, &String::from_utf8(tampered).unwrap(), user).is_err());
+        assert!(SyncToken::decode(&key, &token[..token.len() - 2], user).is_err());
+    }
+
+    #[test]
+    fn old_tokens_and_former_registrations_expire() {
+        let registered = Utc::now();
+        let token = SyncToken::after(Uuid::new_v4(), registered, 1);
+        assert_eq!(
+            token.version_for(registered + Duration::microseconds(1), Duration::days(1)),
+            Err(Expired::Reregistered)
+        );
+        let old = SyncToken {
+            issued_at: Utc::now() - Duration::days(2),
+            ..token
+        };
+        assert_eq!(
+            old.version_for(registered, Duration::days(1)),
+            Err(Expired::History)
+        );
+    }
+}
