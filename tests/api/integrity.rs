@@ -6,40 +6,14 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use sea_orm::sqlx::{self, Connection, PgConnection};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 use task_api::db::DatabaseTarget;
-use uuid::Uuid;
 
 use crate::helpers::{
-    expect_error, expect_json, postgres_database, remove_sqlite_files, shared_database, wait_until,
-    Backend, PgProxy, TestApp, TestDatabase,
+    expect_error, expect_json, hold_locks, postgres_database, remove_sqlite_files, shared_database,
+    wait_until, Backend, PgProxy, TestApp, TestDatabase,
 };
-
-/// A session of its own on `url`, holding the locks a create, a change of `task_id` and a delete
-/// of `user_id` wait for: the two rows on PostgreSQL, the write lock on SQLite.
-async fn hold_locks(
-    url: &str,
-    user_id: Uuid,
-    task_id: &str,
-) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
-    let locker = DatabaseTarget::parse(url)
-        .unwrap()
-        .connect(1, Duration::from_secs(5));
-    let transaction = locker.begin().await.unwrap();
-    let locks = if url.starts_with("postgres") {
-        vec![
-            format!("SELECT id FROM users WHERE id = '{user_id}' FOR UPDATE"),
-            format!("SELECT id FROM tasks WHERE id = '{task_id}' FOR UPDATE"),
-        ]
-    } else {
-        vec!["UPDATE users SET created_at = created_at".to_owned()]
-    };
-    for lock in locks {
-        transaction.execute_unprepared(&lock).await.unwrap();
-    }
-    (locker, transaction)
-}
 
 /// Writes stuck behind another session's locks answer 503 within `deadline`; once the locks are
 /// gone, none of them turns out to have happened, and the same requests sent again succeed.

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use task_api::config::Config;
 use task_api::db::DatabaseTarget;
+use uuid::Uuid;
 
 use super::PgProxy;
 
@@ -182,4 +184,29 @@ pub fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
+}
+
+/// A session of its own on `url`, holding the locks a create, a change of `task_id` and a delete
+/// of `user_id` wait for: the two rows on PostgreSQL, the write lock on SQLite.
+pub async fn hold_locks(
+    url: &str,
+    user_id: Uuid,
+    task_id: &str,
+) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
+    let locker = DatabaseTarget::parse(url)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    let transaction = locker.begin().await.unwrap();
+    let locks = if url.starts_with("postgres") {
+        vec![
+            format!("SELECT id FROM users WHERE id = '{user_id}' FOR UPDATE"),
+            format!("SELECT id FROM tasks WHERE id = '{task_id}' FOR UPDATE"),
+        ]
+    } else {
+        vec!["UPDATE users SET created_at = created_at".to_owned()]
+    };
+    for lock in locks {
+        transaction.execute_unprepared(&lock).await.unwrap();
+    }
+    (locker, transaction)
 }

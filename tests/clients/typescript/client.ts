@@ -18,6 +18,7 @@ import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Task = components["schemas"]["Task"];
+type Change = components["schemas"]["Change"];
 type User = components["schemas"]["User"];
 type ErrorEnvelope = components["schemas"]["ErrorEnvelope"];
 type ErrorCode = components["schemas"]["ErrorCode"];
@@ -47,14 +48,24 @@ function mintToken(sub: string, options: { key?: string; lifetime?: number } = {
   return `${signed}.${signature}`;
 }
 
-// Records the Content-Type and Authorization of every request actually sent, so the PATCH media
-// type and the bearer token are checked on the wire rather than trusted.
-const sent: { contentType: string | null; authorization: string | null }[] = [];
+// Records the Content-Type, Authorization and precondition headers of every request actually
+// sent, so the PATCH media type, the bearer token, If-Match, If-None-Match and Idempotency-Key
+// (each given as a generated header parameter) are checked on the wire rather than trusted.
+const sent: {
+  contentType: string | null;
+  authorization: string | null;
+  ifMatch: string | null;
+  ifNoneMatch: string | null;
+  idempotencyKey: string | null;
+}[] = [];
 const recordRequest: Middleware = {
   onRequest({ request }) {
     sent.push({
       contentType: request.headers.get("content-type"),
       authorization: request.headers.get("authorization"),
+      ifMatch: request.headers.get("if-match"),
+      ifNoneMatch: request.headers.get("if-none-match"),
+      idempotencyKey: request.headers.get("idempotency-key"),
     });
     return undefined;
   },
@@ -173,11 +184,20 @@ function checkTask(
   ok(TIMESTAMP.test(task.created_at), `${what}: created_at ${task.created_at}`);
   ok(TIMESTAMP.test(task.updated_at), `${what}: updated_at ${task.updated_at}`);
   ok(task.updated_at >= task.created_at, `${what}: updated_at before created_at`);
+  ok(Number.isInteger(task.version) && task.version >= 1, `${what}: version ${task.version} is not an integer >= 1`);
   eq(
     JSON.stringify(Object.keys(task).sort()),
-    JSON.stringify(["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id"]),
+    JSON.stringify(["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"]),
     `${what}: keys`,
   );
+}
+
+// The ETag of an answer carrying one task: its version in quotes. openapi-typescript types the
+// header (ETAG: string) but openapi-fetch hands back the fetch Response, so it is read from there.
+function expectETag(response: Response, task: Task, what: string): string {
+  const etag = response.headers.get("etag");
+  eq(etag, `"${task.version}"`, `${what}: ETag`);
+  return etag as string;
 }
 
 async function listAll(
@@ -283,6 +303,7 @@ async function main(): Promise<void> {
           }),
       ],
       ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+      ["listChanges", (api) => api.GET("/users/{user_id}/changes", { params: { path } })],
     ];
     for (const [operation, call] of calls) {
       const { error, response } = await call(anonymous);
@@ -409,8 +430,10 @@ async function main(): Promise<void> {
   checkTask(milk, user.id, { title: "Buy milk", description: null, is_completed: false }, "createTask");
   eq(milk.created_at, milk.updated_at, "createTask: updated_at differs from created_at");
   eq(first.response.headers.get("location"), `/users/${user.id}/tasks/${milk.id}`, "createTask: Location");
+  expectETag(first.response, milk, "createTask");
+  eq(first.response.headers.get("idempotent-replayed"), null, "createTask without a key: Idempotent-Replayed");
   eq(lastContentType(), "application/json", "createTask: Content-Type sent");
-  line("createTask", `POST .../tasks {title: "  Buy milk  "} -> 201, trimmed, description null, Location`);
+  line("createTask", `POST .../tasks {title: "  Buy milk  "} -> 201, trimmed, description null, Location, ETag`);
 
   const full = await client.POST("/users/{user_id}/tasks", {
     params: { path },
@@ -424,6 +447,8 @@ async function main(): Promise<void> {
     { title: "Call Bob", description: "About the lease", is_completed: true },
     "createTask full",
   );
+  expectETag(full.response, bobTask, "createTask full");
+  ok(bobTask.version > milk.version, "createTask full: version did not grow");
   line("createTask", "POST .../tasks {title, description, is_completed: true} -> 201, as sent");
 
   {
@@ -540,7 +565,8 @@ async function main(): Promise<void> {
     status(response, 200, "getTask");
     const got = present(data, "getTask");
     eq(JSON.stringify(got), JSON.stringify(milk), "getTask: the task as created");
-    line("getTask", `GET .../tasks/${milk.id} -> 200, identical to the created task`);
+    expectETag(response, got, "getTask");
+    line("getTask", `GET .../tasks/${milk.id} -> 200, identical to the created task, ETag "${got.version}"`);
   }
   {
     const { error, response } = await client.GET("/users/{user_id}/tasks/{task_id}", {
@@ -640,7 +666,9 @@ async function main(): Promise<void> {
     eq(current.id, milk.id, "replaceTask: id");
     eq(current.created_at, milk.created_at, "replaceTask: created_at moved");
     ok(current.updated_at > milk.updated_at, "replaceTask: updated_at did not move");
-    line("replaceTask", "PUT {title, description, is_completed} -> 200, every field replaced, updated_at moved");
+    ok(current.version > milk.version, "replaceTask: version did not grow");
+    expectETag(response, current, "replaceTask");
+    line("replaceTask", "PUT {title, description, is_completed} -> 200, every field replaced, updated_at, version moved");
   }
   {
     const { data, response } = await client.PUT("/users/{user_id}/tasks/{task_id}", {
@@ -675,6 +703,8 @@ async function main(): Promise<void> {
     const patched = present(data, "updateTask is_completed");
     checkTask(patched, user.id, { title: "Buy oat milk", description: "Two litres", is_completed: false }, "updateTask");
     ok(patched.updated_at > current.updated_at, "updateTask: updated_at did not move");
+    ok(patched.version > current.version, "updateTask: version did not grow");
+    expectETag(response, patched, "updateTask");
     current = patched;
     line("updateTask", `PATCH (${MERGE_PATCH}) {is_completed: false} -> 200, other fields kept`);
   }
@@ -700,7 +730,8 @@ async function main(): Promise<void> {
     status(response, 200, "updateTask {}");
     const same = present(data, "updateTask {}");
     eq(JSON.stringify(same), JSON.stringify(current), "updateTask {}: the task changed");
-    line("updateTask", `PATCH (${MERGE_PATCH}) {} -> 200, nothing changed, updated_at kept`);
+    expectETag(response, same, "updateTask {}");
+    line("updateTask", `PATCH (${MERGE_PATCH}) {} -> 200, nothing changed, updated_at and version kept`);
   }
   {
     const { data, response } = await client.PATCH("/users/{user_id}/tasks/{task_id}", {
