@@ -17,6 +17,7 @@ mod observability;
 mod pagination;
 mod protocol;
 mod starvation;
+mod sync;
 mod tasks;
 mod users;
 mod validation;

@@ -230,6 +230,62 @@ async function listAll(
   return { tasks, pages };
 }
 
+// Follows listChanges from `since` (absent: a full sync) while has_more is true, checking every
+// page and change; returns the changes in the order given and the last next_since.
+async function syncAll(
+  api: Api,
+  userId: string,
+  query: { limit: number; since?: string },
+  what: string,
+): Promise<{ changes: Change[]; nextSince: string; pages: number }> {
+  const changes: Change[] = [];
+  let since = query.since;
+  let pages = 0;
+  for (;;) {
+    const { data, error, response } = await api.GET("/users/{user_id}/changes", {
+      params: { path: { user_id: userId }, query: { limit: query.limit, since } },
+    });
+    ok(error === undefined, `${what}: unexpected error ${JSON.stringify(error)}`);
+    status(response, 200, what);
+    const page = present(data, what);
+    pages += 1;
+    const keys = JSON.stringify(Object.keys(page).sort());
+    eq(keys, JSON.stringify(["changes", "has_more", "next_since"]), `${what}: keys`);
+    ok(page.changes.length <= query.limit, `${what}: page ${pages} holds ${page.changes.length} > limit`);
+    ok(typeof page.next_since === "string" && page.next_since.length > 0, `${what}: next_since`);
+    for (const change of page.changes) {
+      const about = `${what}: change of ${change.task_id}`;
+      eq(
+        JSON.stringify(Object.keys(change).sort()),
+        JSON.stringify(["deleted", "task", "task_id", "version"]),
+        `${about}: keys`,
+      );
+      ok(UUID.test(change.task_id), `${about}: task_id is not a lowercase UUID`);
+      ok(Number.isInteger(change.version) && change.version >= 1, `${about}: version ${change.version}`);
+      if (change.deleted) {
+        eq(change.task, null, `${about}: a deleted task's task`);
+      } else {
+        ok(change.task !== null, `${about}: a live task's task is null`);
+        eq(change.task?.id, change.task_id, `${about}: task.id`);
+        eq(change.task?.user_id, userId, `${about}: task.user_id`);
+        eq(change.task?.version, change.version, `${about}: task.version`);
+      }
+    }
+    changes.push(...page.changes);
+    since = page.next_since;
+    if (!page.has_more) {
+      break;
+    }
+    ok(page.changes.length > 0, `${what}: a page with has_more holds no change`);
+    ok(pages < 100, `${what}: has_more never ends`);
+  }
+  for (let i = 1; i < changes.length; i += 1) {
+    ok((changes[i]?.version ?? 0) > (changes[i - 1]?.version ?? 0), `${what}: changes not in version order`);
+  }
+  eq(new Set(changes.map((c) => c.task_id)).size, changes.length, `${what}: a task changed twice in one sync`);
+  return { changes, nextSince: since as string, pages };
+}
+
 const REALM = 'Bearer realm="task-api"';
 
 // No token: 401 UNAUTHORIZED as the generated ErrorEnvelope, and the Bearer challenge.
@@ -338,6 +394,7 @@ async function main(): Promise<void> {
   const bob = newCaller(); // registers with {}
   const carol = newCaller(); // registers with {id: her own id}
   const dave = newCaller(); // never registers
+  const erin = newCaller(); // registers late: her idempotent creates and her change feed
   {
     const { error, response } = await alice.api.GET("/me");
     eq(sent.at(-1)?.authorization ?? null, `Bearer ${alice.token}`, "getCurrentUser: Authorization sent");
@@ -633,6 +690,7 @@ async function main(): Promise<void> {
       ],
       ["deleteTask", () => client.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: theirTask } })],
       ["deleteUser", () => client.DELETE("/users/{user_id}", { params: { path: theirs } })],
+      ["listChanges", () => client.GET("/users/{user_id}/changes", { params: { path: theirs } })],
       // Whether that user exists or not.
       ["getUser (unregistered)", () => client.GET("/users/{user_id}", { params: { path: { user_id: dave.id } } })],
     ];
@@ -668,7 +726,7 @@ async function main(): Promise<void> {
     ok(current.updated_at > milk.updated_at, "replaceTask: updated_at did not move");
     ok(current.version > milk.version, "replaceTask: version did not grow");
     expectETag(response, current, "replaceTask");
-    line("replaceTask", "PUT {title, description, is_completed} -> 200, every field replaced, updated_at, version moved");
+    line("replaceTask", "PUT {title, description, is_completed} -> 200, every field replaced; updated_at, version moved");
   }
   {
     const { data, response } = await client.PUT("/users/{user_id}/tasks/{task_id}", {
@@ -765,6 +823,63 @@ async function main(): Promise<void> {
     line("updateTask", "PATCH as text/plain -> 415 UNSUPPORTED_MEDIA_TYPE (typed)");
   }
 
+  // ---- conditional requests: ETag, If-Match (412 when stale), If-None-Match (304) ------------
+  {
+    const read = await client.GET("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } });
+    status(read.response, 200, "getTask before a conditional PATCH");
+    const before = present(read.data, "getTask before a conditional PATCH");
+    eq(JSON.stringify(before), JSON.stringify(current), "getTask before a conditional PATCH: the task");
+    const oldTag = expectETag(read.response, before, "getTask before a conditional PATCH");
+
+    const fresh = await client.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: taskPath, header: { "If-Match": oldTag } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { is_completed: true },
+    });
+    eq(sent.at(-1)?.ifMatch ?? null, oldTag, "updateTask If-Match: If-Match sent");
+    status(fresh.response, 200, "updateTask If-Match current");
+    const patched = present(fresh.data, "updateTask If-Match current");
+    checkTask(patched, user.id, { title: "Buy soy milk", description: null, is_completed: true }, "If-Match current");
+    ok(patched.version > before.version, "updateTask If-Match: version did not grow");
+    const newTag = expectETag(fresh.response, patched, "updateTask If-Match");
+    ok(newTag !== oldTag, "updateTask If-Match: the ETag did not change");
+    current = patched;
+    line(
+      "updateTask",
+      `PATCH If-Match: ${oldTag} (current) -> 200, version ${before.version} -> ${patched.version}, ETag ${newTag}`,
+    );
+
+    const stale = await client.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: taskPath, header: { "If-Match": oldTag } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { title: "A stale write" },
+    });
+    eq(sent.at(-1)?.ifMatch ?? null, oldTag, "updateTask stale If-Match: If-Match sent");
+    expectError(stale.error, stale.response, 412, "PRECONDITION_FAILED", "updateTask with a stale If-Match");
+    const after = await client.GET("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } });
+    status(after.response, 200, "getTask after a refused PATCH");
+    const unchanged = present(after.data, "getTask after a refused PATCH");
+    eq(JSON.stringify(unchanged), JSON.stringify(patched), "updateTask with a stale If-Match: the task changed");
+    expectETag(after.response, unchanged, "getTask after a refused PATCH");
+    line("updateTask", `PATCH If-Match: ${oldTag} (stale) -> 412 PRECONDITION_FAILED (typed), the task unchanged`);
+
+    const cached = await client.GET("/users/{user_id}/tasks/{task_id}", {
+      params: { path: taskPath, header: { "If-None-Match": newTag } },
+    });
+    eq(sent.at(-1)?.ifNoneMatch ?? null, newTag, "getTask If-None-Match: If-None-Match sent");
+    status(cached.response, 304, "getTask If-None-Match current");
+    ok(cached.data === undefined, "getTask If-None-Match current: data on a 304");
+    // openapi-fetch reads a non-2xx answer without a Content-Length as text: "" when there is no body.
+    eq((cached.error as unknown) ?? "", "", "getTask If-None-Match current: a body on the 304");
+    eq(cached.response.headers.get("etag"), newTag, "getTask If-None-Match current: ETag");
+    const changed = await client.GET("/users/{user_id}/tasks/{task_id}", {
+      params: { path: taskPath, header: { "If-None-Match": oldTag } },
+    });
+    status(changed.response, 200, "getTask If-None-Match stale");
+    eq(JSON.stringify(present(changed.data, "getTask If-None-Match stale")), JSON.stringify(patched), "getTask 200");
+    line("getTask", `GET If-None-Match: ${newTag} (current) -> 304, no body, ETag; ${oldTag} (stale) -> 200`);
+  }
+
   // ---- deleteTask ----------------------------------------------------------------------------
   {
     const { data, error, response } = await client.DELETE("/users/{user_id}/tasks/{task_id}", {
@@ -781,8 +896,147 @@ async function main(): Promise<void> {
     line("deleteTask", "DELETE -> 204; then GET and a second DELETE -> 404 TASK_NOT_FOUND; 6 tasks left");
   }
 
+  // ---- createTask with an Idempotency-Key: a retry is answered again, nothing made twice -----
+  const erinPath = { user_id: erin.id };
+  {
+    const { response } = await erin.api.POST("/users");
+    status(response, 201, "createUser as erin");
+  }
+  const key = randomUUID();
+  const rentInput = { title: "Pay rent", description: "Before the 5th" };
+  const once = await erin.api.POST("/users/{user_id}/tasks", {
+    params: { path: erinPath, header: { "Idempotency-Key": key } },
+    body: rentInput,
+  });
+  eq(sent.at(-1)?.idempotencyKey ?? null, key, "createTask with a key: Idempotency-Key sent");
+  status(once.response, 201, "createTask with a key");
+  const rent = present(once.data, "createTask with a key");
+  checkTask(rent, erin.id, { title: "Pay rent", description: "Before the 5th", is_completed: false }, "createTask key");
+  const rentTag = expectETag(once.response, rent, "createTask with a key");
+  eq(once.response.headers.get("idempotent-replayed"), null, "createTask with a key, first: Idempotent-Replayed");
+  {
+    const retry = await erin.api.POST("/users/{user_id}/tasks", {
+      params: { path: erinPath, header: { "Idempotency-Key": key } },
+      body: rentInput,
+    });
+    eq(sent.at(-1)?.idempotencyKey ?? null, key, "createTask retried: Idempotency-Key sent");
+    status(retry.response, 201, "createTask retried");
+    const replayed = present(retry.data, "createTask retried");
+    eq(JSON.stringify(replayed), JSON.stringify(rent), "createTask retried: the body");
+    eq(retry.response.headers.get("location"), `/users/${erin.id}/tasks/${rent.id}`, "createTask retried: Location");
+    eq(retry.response.headers.get("location"), once.response.headers.get("location"), "createTask retried: Location");
+    eq(retry.response.headers.get("etag"), rentTag, "createTask retried: ETag");
+    eq(retry.response.headers.get("idempotent-replayed"), "true", "createTask retried: Idempotent-Replayed");
+    const { tasks } = await listAll(erin.api, erin.id, { limit: 100 }, "listTasks after a replayed create");
+    eq(JSON.stringify(tasks), JSON.stringify([rent]), "listTasks after a replayed create: one task");
+    line(
+      "createTask",
+      "POST Idempotency-Key: <uuid> twice -> 201 both, same body, Location and ETag, the second with " +
+        "Idempotent-Replayed: true; 1 task listed",
+    );
+  }
+  {
+    const other = await erin.api.POST("/users/{user_id}/tasks", {
+      params: { path: erinPath, header: { "Idempotency-Key": key } },
+      body: { ...rentInput, title: "Pay rent twice" },
+    });
+    expectError(other.error, other.response, 422, "IDEMPOTENCY_KEY_REUSED", "createTask: a key with another title");
+    const { tasks } = await listAll(erin.api, erin.id, { limit: 100 }, "listTasks after a reused key");
+    eq(JSON.stringify(tasks), JSON.stringify([rent]), "listTasks after a reused key: one task");
+    line("createTask", "the same Idempotency-Key, another title -> 422 IDEMPOTENCY_KEY_REUSED (typed), nothing made");
+  }
+
+  // ---- listChanges: a full sync in pages equals the list; then exactly the next change -------
+  {
+    const create = async (title: string): Promise<Task> => {
+      const { data, response } = await erin.api.POST("/users/{user_id}/tasks", {
+        params: { path: erinPath },
+        body: { title },
+      });
+      status(response, 201, `createTask ${title}`);
+      return present(data, `createTask ${title}`);
+    };
+    const plants = await create("Water the plants");
+    const flights = await create("Book flights");
+    const passport = await create("Renew passport");
+    const plantsPath = { user_id: erin.id, task_id: plants.id };
+    const watered = await erin.api.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: plantsPath, header: { "If-Match": `"${plants.version}"` } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { is_completed: true },
+    });
+    status(watered.response, 200, "updateTask before the sync");
+    const plantsNow = present(watered.data, "updateTask before the sync");
+    const flightsPath = { user_id: erin.id, task_id: flights.id };
+    {
+      // If-Match compares strongly: a weak tag never matches, and nothing is deleted.
+      const weak = `W/"${flights.version}"`;
+      const { error, response } = await erin.api.DELETE("/users/{user_id}/tasks/{task_id}", {
+        params: { path: flightsPath, header: { "If-Match": weak } },
+      });
+      eq(sent.at(-1)?.ifMatch ?? null, weak, "deleteTask If-Match W/: If-Match sent");
+      expectError(error, response, 412, "PRECONDITION_FAILED", "deleteTask with a weak If-Match");
+      const still = await erin.api.GET("/users/{user_id}/tasks/{task_id}", { params: { path: flightsPath } });
+      status(still.response, 200, "getTask after a refused deleteTask");
+      const deleted = await erin.api.DELETE("/users/{user_id}/tasks/{task_id}", {
+        params: { path: flightsPath, header: { "If-Match": `"${flights.version}"` } },
+      });
+      status(deleted.response, 204, "deleteTask If-Match current");
+      line("deleteTask", `DELETE If-Match: ${weak} -> 412 PRECONDITION_FAILED, kept; "${flights.version}" -> 204`);
+    }
+
+    const full = await syncAll(erin.api, erin.id, { limit: 2 }, "listChanges full sync");
+    eq(full.pages, 2, "listChanges full sync limit=2: pages");
+    eq(full.changes.length, 4, "listChanges full sync: changes");
+    const { tasks: listed } = await listAll(erin.api, erin.id, { limit: 100 }, "listTasks beside the sync");
+    const byId = (a: Task, b: Task) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const synced = full.changes.filter((c) => !c.deleted).map((c) => c.task as Task);
+    eq(JSON.stringify([...synced].sort(byId)), JSON.stringify([...listed].sort(byId)), "full sync = listTasks");
+    eq(
+      JSON.stringify([...listed].sort(byId)),
+      JSON.stringify([rent, plantsNow, passport].sort(byId)),
+      "listTasks beside the sync: each live task in its latest version",
+    );
+    const gone = full.changes.filter((c) => c.deleted);
+    eq(JSON.stringify(gone.map((c) => [c.task_id, c.task])), JSON.stringify([[flights.id, null]]), "the deletion");
+    ok((gone[0]?.version ?? 0) > plantsNow.version, "listChanges: the deletion is not the latest change");
+    line(
+      "listChanges",
+      `full sync limit=2: ${full.pages} pages following next_since until has_more false, ${full.changes.length} ` +
+        "changes in version order = listTasks (latest versions) + the deleted task {deleted: true, task: null}",
+    );
+
+    const passportPath = { user_id: erin.id, task_id: passport.id };
+    const renewed = await erin.api.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: passportPath },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { title: "Renew passport today" },
+    });
+    status(renewed.response, 200, "updateTask after the sync");
+    const passportNow = present(renewed.data, "updateTask after the sync");
+    const next = await syncAll(erin.api, erin.id, { limit: 2, since: full.nextSince }, "listChanges since");
+    eq(
+      JSON.stringify(next.changes),
+      JSON.stringify([{ task_id: passport.id, version: passportNow.version, deleted: false, task: passportNow }]),
+      "listChanges since the last next_since: exactly the one change",
+    );
+    eq(next.pages, 1, "listChanges since: pages");
+    const none = await syncAll(erin.api, erin.id, { limit: 2, since: next.nextSince }, "listChanges caught up");
+    eq(none.changes.length, 0, "listChanges since the latest next_since: changes");
+    line("listChanges", "one more PATCH; since=last next_since -> exactly that change; since=its next_since -> none");
+  }
+  {
+    const { error, response } = await erin.api.GET("/users/{user_id}/changes", {
+      params: { path: erinPath, query: { since: "not-a-token" } },
+    });
+    const envelope = expectError(error, response, 400, "VALIDATION_ERROR", "listChanges with a forged since");
+    eq(envelope.error.details.fields?.[0]?.field, "since", "listChanges with a forged since: field");
+    eq(envelope.error.details.fields?.[0]?.location, "query", "listChanges with a forged since: location");
+    line("listChanges", "since=not-a-token -> 400 VALIDATION_ERROR naming query since (typed)");
+  }
+
   // ---- deleteUser: each caller deletes themself ------------------------------------------------
-  for (const caller of [alice, bob, carol]) {
+  for (const caller of [alice, bob, carol, erin]) {
     const { data, error, response } = await caller.api.DELETE("/users/{user_id}", {
       params: { path: { user_id: caller.id } },
     });
@@ -796,6 +1050,8 @@ async function main(): Promise<void> {
     expectError(me.error, me.response, 404, "USER_NOT_FOUND", "getCurrentUser after deleteUser");
     const tasks = await client.GET("/users/{user_id}/tasks", { params: { path: { user_id: user.id } } });
     expectError(tasks.error, tasks.response, 404, "USER_NOT_FOUND", "listTasks after deleteUser");
+    const changes = await client.GET("/users/{user_id}/changes", { params: { path: { user_id: user.id } } });
+    expectError(changes.error, changes.response, 404, "USER_NOT_FOUND", "listChanges after deleteUser");
     const task = await client.GET("/users/{user_id}/tasks/{task_id}", {
       params: { path: { user_id: user.id, task_id: bobTask.id } },
     });
@@ -804,13 +1060,14 @@ async function main(): Promise<void> {
     expectError(twice.error, twice.response, 404, "USER_NOT_FOUND", "deleteUser twice");
     line(
       "deleteUser",
-      "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, second DELETE -> 404 USER_NOT_FOUND",
+      "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, listChanges, second DELETE -> 404 " +
+        "USER_NOT_FOUND",
     );
   }
 
   const all = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
   if (missed.length > 0) {

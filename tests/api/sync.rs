@@ -1,0 +1,346 @@
+//! The change feed: a client that follows `next_since` ends with the server's state, while other
+//! clients write; tokens that are forged, another user's, too old or from a former registration.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use task_api::config::Retention;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// What a syncing client knows: each task it has seen, by id, as the feed last told it (`None`
+/// once deleted), and the last version seen.
+#[derive(Default)]
+struct Replica {
+    tasks: BTreeMap<String, Option<Value>>,
+    since: Option<String>,
+    last_version: i64,
+    changes_seen: usize,
+}
+
+impl Replica {
+    /// Follows the feed until `has_more` is false, `limit` changes a page; every change must come
+    /// after the last one seen.
+    async fn sync(&mut self, app: &TestApp, user_id: Uuid, limit: u32) {
+        loop {
+            let mut path = format!("/users/{user_id}/changes?limit={limit}");
+            if let Some(since) = &self.since {
+                path.push_str(&format!("&since={since}"));
+            }
+            let page = app.get_ok(&path).await;
+            for change in page["changes"].as_array().unwrap() {
+                let version = change["version"].as_i64().unwrap();
+                assert!(
+                    version > self.last_version,
+                    "change {version} after {}: seen twice or out of order",
+                    self.last_version
+                );
+                self.last_version = version;
+                self.changes_seen += 1;
+                let id = change["task_id"].as_str().unwrap().to_owned();
+                let task = match change["deleted"].as_bool().unwrap() {
+                    true => {
+                        assert_eq!(change["task"], Value::Null);
+                        None
+                    }
+                    false => {
+                        assert_eq!(change["task"]["version"], version);
+                        Some(change["task"].clone())
+                    }
+                };
+                self.tasks.insert(id, task);
+            }
+            self.since = Some(page["next_since"].as_str().unwrap().to_owned());
+            if !page["has_more"].as_bool().unwrap() {
+                return;
+            }
+        }
+    }
+
+    /// The tasks that exist, as the replica has them.
+    fn live(&self) -> BTreeMap<String, Value> {
+        self.tasks
+            .iter()
+            .filter_map(|(id, task)| task.clone().map(|task| (id.clone(), task)))
+            .collect()
+    }
+}
+
+/// Every task of the user, by id, as the API lists them.
+async fn server_state(app: &TestApp, user_id: Uuid) -> BTreeMap<String, Value> {
+    let mut tasks = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/users/{user_id}/tasks?limit=100");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = app.get_ok(&path).await;
+        for task in page["items"].as_array().unwrap() {
+            tasks.insert(task["id"].as_str().unwrap().to_owned(), task.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return tasks,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_sync_then_incremental_ones_see_every_change_once() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let mut replica = Replica::default();
+        replica.sync(&app, user_id, 2).await;
+        assert!(replica.tasks.is_empty());
+        let tasks: Vec<Value> = create_tasks(&app, user_id, 5).await;
+        app.patch_json(
+            &format!("/users/{user_id}/tasks/{}", id_of(&tasks[1])),
+            &json!({ "title": "changed" }),
+        )
+        .await;
+        app.delete(&format!("/users/{user_id}/tasks/{}", id_of(&tasks[2])))
+            .await;
+        let mut full = Replica::default();
+        full.sync(&app, user_id, 2).await;
+        assert_eq!(full.live(), server_state(&app, user_id).await);
+        assert_eq!(
+            full.tasks[&tasks[2]["id"].as_str().unwrap().to_owned()],
+            None
+        );
+        // One change each of the tasks (the update supersedes the create), one deletion.
+        assert_eq!(full.changes_seen, 5);
+        replica.sync(&app, user_id, 100).await;
+        assert_eq!(replica.tasks, full.tasks);
+        // Nothing new: an empty page and the same position.
+        let since = full.since.clone().unwrap();
+        let page = app
+            .get_ok(&format!("/users/{user_id}/changes?since={since}"))
+            .await;
+        assert_eq!(page["changes"], json!([]));
+        assert_eq!(page["has_more"], false);
+        // One more change: exactly that one.
+        app.patch_json(
+            &format!("/users/{user_id}/tasks/{}", id_of(&tasks[0])),
+            &json!({ "is_completed": true }),
+        )
+        .await;
+        let page = app
+            .get_ok(&format!("/users/{user_id}/changes?since={since}"))
+            .await;
+        let changes = page["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0]["task_id"], tasks[0]["id"]);
+        assert_eq!(changes[0]["task"]["is_completed"], true);
+        assert_eq!(changes[0]["version"], 8);
+    })
+    .await;
+}
+
+/// Creates `count` tasks, one after another.
+async fn create_tasks(app: &TestApp, user_id: Uuid, count: usize) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    for n in 0..count {
+        tasks.push(app.create_titled(user_id, &format!("task {n}")).await);
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn forged_foreign_and_out_of_range_parameters_are_400_and_missing_users_404() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let other = app.create_user().await;
+        let theirs = app.get_ok(&format!("/users/{other}/changes")).await["next_since"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mine = app.get_ok(&format!("/users/{user_id}/changes")).await["next_since"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut tampered = mine.clone().into_bytes();
+        tampered[4] = if tampered[4] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        for (query, field) in [
+            (format!("since={theirs}"), "since"),
+            (format!("since={tampered}"), "since"),
+            (format!("since={}", &mine[..mine.len() - 3]), "since"),
+            ("since=made-up".to_owned(), "since"),
+            ("limit=0".to_owned(), "limit"),
+            ("limit=1001".to_owned(), "limit"),
+            ("limit=ten".to_owned(), "limit"),
+        ] {
+            let answer = app.get(&format!("/users/{user_id}/changes?{query}")).await;
+            let error = expect_error(answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+            assert_eq!(
+                failing_fields(&error),
+                [(field.to_owned(), "query".to_owned())],
+                "{query}"
+            );
+        }
+        assert_eq!(
+            app.get(&format!("/users/{user_id}/changes?limit=1000"))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let nobody = app.get(&format!("/users/{}/changes", Uuid::new_v4())).await;
+        expect_error(nobody, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_from_before_the_user_was_registered_again_is_410() {
+    each_database(|app| async move {
+        let user_id = Uuid::new_v4();
+        let registration = json!({ "id": user_id });
+        let register = || app.send_json(Method::POST, "/users", &registration);
+        expect_json(register().await, StatusCode::CREATED).await;
+        app.create_titled(user_id, "old life").await;
+        let since = app.get_ok(&format!("/users/{user_id}/changes")).await["next_since"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            app.delete(&format!("/users/{user_id}")).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        expect_json(register().await, StatusCode::CREATED).await;
+        app.create_titled(user_id, "new life").await;
+        let answer = app
+            .get(&format!("/users/{user_id}/changes?since={since}"))
+            .await;
+        let error = expect_error(answer, StatusCode::GONE, "SYNC_EXPIRED").await;
+        assert!(error["message"]
+            .as_str()
+            .unwrap()
+            .contains("registered again"));
+        // A full sync starts the new feed: the new life only, numbered from 1.
+        let page = app.get_ok(&format!("/users/{user_id}/changes")).await;
+        assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+        assert_eq!(page["changes"][0]["version"], 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_older_than_the_history_kept_are_410_and_old_deletions_are_purged() {
+    each_database_configured(
+        |config| {
+            config.retention = Retention {
+                sync_history: Duration::from_secs(1),
+                ..config.retention
+            }
+        },
+        |app| async move {
+            let user_id = app.create_user().await;
+            let task = app.create_titled(user_id, "short-lived").await;
+            let since = app.get_ok(&format!("/users/{user_id}/changes")).await["next_since"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.delete(&format!("/users/{user_id}/tasks/{}", id_of(&task)))
+                .await;
+            let fresh = app
+                .get_ok(&format!("/users/{user_id}/changes?since={since}"))
+                .await;
+            assert_eq!(fresh["changes"][0]["deleted"], true);
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let answer = app
+                .get(&format!("/users/{user_id}/changes?since={since}"))
+                .await;
+            let error = expect_error(answer, StatusCode::GONE, "SYNC_EXPIRED").await;
+            assert!(error["message"].as_str().unwrap().contains("older than"));
+            // Kept a margin longer than tokens live (here as long again), then purged.
+            wait_until("the deletion to be purged", || async {
+                let page = app.get_ok(&format!("/users/{user_id}/changes")).await;
+                page["changes"].as_array().unwrap().is_empty()
+            })
+            .await;
+        },
+    )
+    .await;
+}
+
+/// Concurrent writers and how many writes each makes.
+const WRITERS: usize = 4;
+const WRITES_EACH: usize = 40;
+
+#[tokio::test]
+async fn a_client_syncing_while_others_write_ends_with_exactly_the_servers_state() {
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let (_database, config, file) = shared_database(&backend).await;
+        let app = Arc::new(TestApp::spawn(config).await);
+        let user_id = app.create_user().await;
+        let done = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let mut mine: Vec<Value> = Vec::new();
+                    for n in 0..WRITES_EACH {
+                        match (n % 4, mine.len()) {
+                            (0 | 1, _) | (_, 0) => mine
+                                .push(app.create_titled(user_id, &format!("w{writer} n{n}")).await),
+                            (2, _) => {
+                                let task = &mine[n % mine.len()];
+                                let answer = app
+                                    .patch_json(
+                                        &format!("/users/{user_id}/tasks/{}", id_of(task)),
+                                        &json!({ "title": format!("w{writer} n{n} edited") }),
+                                    )
+                                    .await;
+                                expect_json(answer, StatusCode::OK).await;
+                            }
+                            _ => {
+                                let task = mine.remove(n % mine.len());
+                                let answer = app
+                                    .delete(&format!("/users/{user_id}/tasks/{}", id_of(&task)))
+                                    .await;
+                                assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let syncing = {
+            let (app, done) = (app.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut replica = Replica::default();
+                let mut rounds = 0;
+                while !done.load(Ordering::SeqCst) {
+                    replica.sync(&app, user_id, 7).await;
+                    rounds += 1;
+                }
+                (replica, rounds)
+            })
+        };
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        let (mut replica, rounds) = syncing.await.unwrap();
+        replica.sync(&app, user_id, 7).await;
+        let server = server_state(&app, user_id).await;
+        assert_eq!(replica.live(), server, "the replica is the server's state");
+        let writes = WRITERS * WRITES_EACH;
+        // The last version is the number of changes made: none was lost, none counted twice.
+        assert_eq!(replica.last_version, writes as i64);
+        eprintln!(
+            "{writes} writes by {WRITERS} writers; the syncing client saw {} changes in {rounds} \
+             rounds, ending with the server's {} tasks",
+            replica.changes_seen,
+            server.len()
+        );
+        remove_sqlite_files(file);
+    }
+}
