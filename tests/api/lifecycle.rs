@@ -476,3 +476,88 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
         .unwrap();
     cleanup.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn tasks_made_before_the_versions_migration_get_versions_in_the_order_they_changed() {
+    use chrono::{Duration as Span, TimeZone, Utc};
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ConnectionTrait, StatementBuilder};
+    use task_api::entity::{task, user};
+    use uuid::Uuid;
+
+    for backend in Backend::all() {
+        eprintln!("--- on {backend:?}");
+        let (_database, config, file) = shared_database(&backend).await;
+        // The schema of the release before versions, and tasks it made: the second one changed
+        // last, the third first.
+        let previous = config.database.connect(1, Duration::from_secs(5));
+        Migrator::up(&previous, Some(3)).await.unwrap();
+        let backend_of = previous.get_database_backend();
+        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let at = |minutes| Utc.timestamp_opt(1_700_000_000, 0).unwrap() + Span::minutes(minutes);
+        let mut users = Query::insert();
+        users
+            .into_table(user::Entity)
+            .columns([user::Column::Id, user::Column::CreatedAt]);
+        for id in [owner, other] {
+            users.values_panic([id.into(), at(0).into()]);
+        }
+        previous
+            .execute(StatementBuilder::build(&users, &backend_of))
+            .await
+            .unwrap();
+        let tasks = [(owner, 2), (owner, 9), (owner, 1), (other, 5)]
+            .map(|(user_id, changed)| (Uuid::new_v4(), user_id, at(changed)));
+        let mut insert = Query::insert();
+        insert.into_table(task::Entity).columns([
+            task::Column::Id,
+            task::Column::UserId,
+            task::Column::Title,
+            task::Column::IsCompleted,
+            task::Column::CreatedAt,
+            task::Column::UpdatedAt,
+        ]);
+        for (id, user_id, changed) in tasks {
+            insert.values_panic([
+                id.into(),
+                user_id.into(),
+                "made before".into(),
+                false.into(),
+                at(0).into(),
+                changed.into(),
+            ]);
+        }
+        previous
+            .execute(StatementBuilder::build(&insert, &backend_of))
+            .await
+            .unwrap();
+        previous.close().await.unwrap();
+
+        // The new release migrates on start: versions 1, 2, 3 per user in that order, and the
+        // counter goes on from the last.
+        let app = TestApp::spawn(config).await;
+        let version = |n: usize| {
+            let (id, user_id, _) = tasks[n];
+            let app = &app;
+            async move {
+                app.get_ok(&format!("/users/{user_id}/tasks/{id}")).await["version"]
+                    .as_i64()
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            [
+                version(0).await,
+                version(1).await,
+                version(2).await,
+                version(3).await
+            ],
+            [2, 3, 1, 1]
+        );
+        assert_eq!(app.create_titled(owner, "made after").await["version"], 4);
+        let feed = app.get_ok(&format!("/users/{owner}/changes")).await;
+        assert_eq!(feed["changes"].as_array().unwrap().len(), 4);
+        remove_sqlite_files(file);
+    }
+}

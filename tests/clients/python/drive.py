@@ -36,7 +36,7 @@ MERGE_PATCH = "application/merge-patch+json"
 REALM = 'Bearer realm="task-api"'
 OPERATIONS = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
 ]
 
 
@@ -128,12 +128,15 @@ def main() -> int:
             ("replaceTask", "tasks", "replace_task"),
             ("updateTask", "tasks", "update_task"),
             ("deleteTask", "tasks", "delete_task"),
+            ("listChanges", "sync", "list_changes"),
         ]
     }
     models = importlib.import_module(f"{name}.models")
     types = importlib.import_module(f"{name}.types")
     Client = pkg.Client
     AuthenticatedClient = pkg.AuthenticatedClient
+    Change = models.Change
+    ChangePage = models.ChangePage
     ErrorEnvelope = models.ErrorEnvelope
     ErrorCode = models.ErrorCode
     FieldLocation = models.FieldLocation
@@ -147,13 +150,19 @@ def main() -> int:
     UserInput = models.UserInput
     UNSET = types.UNSET
 
-    # What was sent on the wire: (method, content-type) per request, and its Authorization.
+    # What was sent on the wire: (method, content-type) per request, its Authorization, and the
+    # precondition headers the generated functions take as arguments (if_match, if_none_match,
+    # idempotency_key).
     sent: list[tuple[str, str | None]] = []
     sent_authorization: list[str | None] = []
+    sent_preconditions: list[dict[str, str | None]] = []
 
     def record(request: Any) -> None:
         sent.append((request.method, request.headers.get("content-type")))
         sent_authorization.append(request.headers.get("authorization"))
+        sent_preconditions.append(
+            {name: request.headers.get(name) for name in ("if-match", "if-none-match", "idempotency-key")}
+        )
 
     hooks = {"event_hooks": {"request": [record]}}
 
@@ -222,15 +231,21 @@ def main() -> int:
         c.isinstance(task.created_at, datetime.datetime, f"{what}: created_at")
         c.isinstance(task.updated_at, datetime.datetime, f"{what}: updated_at")
         c.ok(task.updated_at >= task.created_at, f"{what}: updated_at before created_at")
+        c.isinstance(task.version, int, f"{what}: version")
+        c.ok(task.version >= 1, f"{what}: version {task.version} < 1")
         c.eq(task.additional_properties, {}, f"{what}: unknown fields")
         body = raw(response)
         c.eq(
             sorted(body),
-            ["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id"],
+            ["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"],
             f"{what}: keys",
         )
         c.ok(bool(TIMESTAMP_RE.match(body["created_at"])), f"{what}: created_at {body['created_at']}")
         c.ok(bool(TIMESTAMP_RE.match(body["updated_at"])), f"{what}: updated_at {body['updated_at']}")
+        c.eq(type(body["version"]), int, f"{what}: version on the wire")
+        # Every answer carrying one task has its version in quotes as ETag; the generated
+        # functions type no response headers, so it is read from Response.headers.
+        c.eq(response.headers.get("etag"), f'"{task.version}"', f"{what}: ETag")
         return task
 
     def expect_no_token(response: Any, what: str) -> None:
@@ -270,6 +285,47 @@ def main() -> int:
         c.eq(len({t.id for t in tasks}), len(tasks), f"{what}: a task was listed twice")
         return tasks, pages
 
+    def sync_all(client: Any, user_id: uuid.UUID, limit: int, what: str, since: Any = UNSET) -> tuple[list[Any], str, int]:
+        """Follows listChanges from `since` (UNSET: a full sync) while has_more, checking every page."""
+        changes: list[Any] = []
+        pages = 0
+        while True:
+            r = api["listChanges"].sync_detailed(user_id, client=client, since=since, limit=limit)
+            status(r, 200, what)
+            page = c.isinstance(r.parsed, ChangePage, what)
+            pages += 1
+            c.eq(page.additional_properties, {}, f"{what}: unknown fields")
+            c.ok(len(page.changes) <= limit, f"{what}: page {pages} is over the limit")
+            c.isinstance(page.next_since, str, f"{what}: next_since")
+            c.ok(page.next_since != "", f"{what}: next_since is empty")
+            c.isinstance(page.has_more, bool, f"{what}: has_more")
+            for change, body in zip(page.changes, raw(r)["changes"], strict=True):
+                about = f"{what}: change of {change.task_id}"
+                c.isinstance(change, Change, about)
+                c.eq(sorted(body), ["deleted", "task", "task_id", "version"], f"{about}: keys")
+                c.isinstance(change.task_id, uuid.UUID, f"{about}: task_id")
+                c.isinstance(change.version, int, f"{about}: version")
+                c.ok(change.version >= 1, f"{about}: version {change.version} < 1")
+                if change.deleted:
+                    c.eq(change.task, None, f"{about}: a deleted task's task")
+                    c.eq(body["task"], None, f"{about}: task is JSON null")
+                else:
+                    c.isinstance(change.task, Task, f"{about}: task")
+                    c.eq(change.task.id, change.task_id, f"{about}: task.id")
+                    c.eq(change.task.user_id, user_id, f"{about}: task.user_id")
+                    c.eq(change.task.version, change.version, f"{about}: task.version")
+                    c.eq(change.task.additional_properties, {}, f"{about}: task's unknown fields")
+            changes.extend(page.changes)
+            since = page.next_since
+            if not page.has_more:
+                break
+            c.ok(len(page.changes) > 0, f"{what}: a page with has_more holds no change")
+            c.ok(pages < 100, f"{what}: has_more never ends")
+        versions = [change.version for change in changes]
+        c.eq(versions, sorted(set(versions)), f"{what}: changes not in version order")
+        c.eq(len({change.task_id for change in changes}), len(changes), f"{what}: a task changed twice in one sync")
+        return changes, since, pages
+
     # ---- health, ready: open without a token ---------------------------------------------------
     for op in ("health", "ready"):
         r = api[op].sync_detailed(client=anonymous)
@@ -292,6 +348,7 @@ def main() -> int:
         ("updateTask",
          lambda cl: api["updateTask"].sync_detailed(someone, some_task, client=cl, body=TaskPatch(title="x"))),
         ("deleteTask", lambda cl: api["deleteTask"].sync_detailed(someone, some_task, client=cl)),
+        ("listChanges", lambda cl: api["listChanges"].sync_detailed(someone, client=cl)),
     ]
     for op, call in calls:
         r = call(anonymous)
@@ -316,6 +373,7 @@ def main() -> int:
     bob = Caller()  # registers with UserInput()
     carol = Caller()  # registers with UserInput(id=her own id)
     dave = Caller()  # never registers
+    erin = Caller()  # registers late: her idempotent creates and her change feed
     client = alice.client
 
     r = api["getCurrentUser"].sync_detailed(client=client)
@@ -378,8 +436,9 @@ def main() -> int:
     milk = check_task(r, 201, user.id, {"title": "Buy milk", "description": None, "is_completed": False}, "createTask")
     c.eq(milk.created_at, milk.updated_at, "createTask: updated_at differs from created_at")
     c.eq(r.headers.get("location"), f"/users/{user.id}/tasks/{milk.id}", "createTask: Location")
+    c.eq(r.headers.get("idempotent-replayed"), None, "createTask without a key: Idempotent-Replayed")
     c.eq(raw(r)["description"], None, "createTask: description is JSON null")
-    c.line("createTask", "POST .../tasks TaskInput(title='  Buy milk  ') -> 201, trimmed, description None, Location")
+    c.line("createTask", "POST .../tasks TaskInput(title='  Buy milk  ') -> 201, trimmed, description None, Location, ETag")
 
     r = api["createTask"].sync_detailed(
         user.id, client=client, body=TaskInput(title="Call Bob", description="About the lease", is_completed=True)
@@ -388,6 +447,7 @@ def main() -> int:
         r, 201, user.id, {"title": "Call Bob", "description": "About the lease", "is_completed": True},
         "createTask full",
     )
+    c.ok(bob_task.version > milk.version, "createTask full: version did not grow")
     c.line("createTask", "POST .../tasks TaskInput(title, description, is_completed=True) -> 201, as sent")
 
     r = api["createTask"].sync_detailed(user.id, client=client, body=TaskInput(title="   "))
@@ -454,7 +514,7 @@ def main() -> int:
     r = api["getTask"].sync_detailed(user.id, milk.id, client=client)
     got = check_task(r, 200, user.id, {"title": "Buy milk", "description": None, "is_completed": False}, "getTask")
     c.eq(got, milk, "getTask: the task as created")
-    c.line("getTask", f"GET .../tasks/{milk.id} -> 200, equal to the created Task")
+    c.line("getTask", f"GET .../tasks/{milk.id} -> 200, equal to the created Task, ETag \"{got.version}\"")
 
     r = api["getTask"].sync_detailed(user.id, uuid.uuid4(), client=client)
     envelope = expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "getTask of a missing task")
@@ -482,6 +542,7 @@ def main() -> int:
          lambda: api["updateTask"].sync_detailed(bob.id, bobs.id, client=client, body=TaskPatch(is_completed=True))),
         ("deleteTask", lambda: api["deleteTask"].sync_detailed(bob.id, bobs.id, client=client)),
         ("deleteUser", lambda: api["deleteUser"].sync_detailed(bob.id, client=client)),
+        ("listChanges", lambda: api["listChanges"].sync_detailed(bob.id, client=client)),
         # Whether that user exists or not.
         ("getUser (unregistered)", lambda: api["getUser"].sync_detailed(dave.id, client=client)),
     ]
@@ -508,7 +569,8 @@ def main() -> int:
     c.eq(current.id, milk.id, "replaceTask: id")
     c.eq(current.created_at, milk.created_at, "replaceTask: created_at moved")
     c.ok(current.updated_at > milk.updated_at, "replaceTask: updated_at did not move")
-    c.line("replaceTask", "PUT TaskInput(title, description, is_completed) -> 200, every field replaced")
+    c.ok(current.version > milk.version, "replaceTask: version did not grow")
+    c.line("replaceTask", "PUT TaskInput(title, description, is_completed) -> 200, every field replaced, version grew")
 
     r = api["replaceTask"].sync_detailed(user.id, bob_task.id, client=client, body=TaskInput(title="Call Bob"))
     check_task(
@@ -528,6 +590,7 @@ def main() -> int:
         r, 200, user.id, {"title": "Buy oat milk", "description": "Two litres", "is_completed": False}, "updateTask"
     )
     c.ok(patched.updated_at > current.updated_at, "updateTask: updated_at did not move")
+    c.ok(patched.version > current.version, "updateTask: version did not grow")
     current = patched
     c.line("updateTask", f"PATCH ({MERGE_PATCH}) TaskPatch(is_completed=False) -> 200, other fields kept")
 
@@ -544,7 +607,7 @@ def main() -> int:
         r, 200, user.id, {"title": "Buy oat milk", "description": None, "is_completed": False}, "updateTask {}"
     )
     c.eq(same, current, "updateTask {}: the task changed")
-    c.line("updateTask", f"PATCH ({MERGE_PATCH}) TaskPatch() ({{}}) -> 200, nothing changed, updated_at kept")
+    c.line("updateTask", f"PATCH ({MERGE_PATCH}) TaskPatch() ({{}}) -> 200, nothing changed, updated_at, version kept")
 
     r = api["updateTask"].sync_detailed(user.id, milk.id, client=client, body=TaskPatch(title=""))
     envelope = expect_error(r, 400, ErrorCode.VALIDATION_ERROR, "updateTask with an empty title")

@@ -726,7 +726,7 @@ async function main(): Promise<void> {
     ok(current.updated_at > milk.updated_at, "replaceTask: updated_at did not move");
     ok(current.version > milk.version, "replaceTask: version did not grow");
     expectETag(response, current, "replaceTask");
-    line("replaceTask", "PUT {title, description, is_completed} -> 200, every field replaced; updated_at, version moved");
+    line("replaceTask", "PUT {title, description, is_completed} -> 200, all fields replaced; updated_at, version moved");
   }
   {
     const { data, response } = await client.PUT("/users/{user_id}/tasks/{task_id}", {
