@@ -285,7 +285,9 @@ def main() -> int:
         c.eq(len({t.id for t in tasks}), len(tasks), f"{what}: a task was listed twice")
         return tasks, pages
 
-    def sync_all(client: Any, user_id: uuid.UUID, limit: int, what: str, since: Any = UNSET) -> tuple[list[Any], str, int]:
+    def sync_all(
+        client: Any, user_id: uuid.UUID, limit: int, what: str, since: Any = UNSET
+    ) -> tuple[list[Any], str, int]:
         """Follows listChanges from `since` (UNSET: a full sync) while has_more, checking every page."""
         changes: list[Any] = []
         pages = 0
@@ -438,7 +440,8 @@ def main() -> int:
     c.eq(r.headers.get("location"), f"/users/{user.id}/tasks/{milk.id}", "createTask: Location")
     c.eq(r.headers.get("idempotent-replayed"), None, "createTask without a key: Idempotent-Replayed")
     c.eq(raw(r)["description"], None, "createTask: description is JSON null")
-    c.line("createTask", "POST .../tasks TaskInput(title='  Buy milk  ') -> 201, trimmed, description None, Location, ETag")
+    c.line("createTask", "POST .../tasks TaskInput(title='  Buy milk  ') -> 201, trimmed, description None, Location, "
+           "ETag")
 
     r = api["createTask"].sync_detailed(
         user.id, client=client, body=TaskInput(title="Call Bob", description="About the lease", is_completed=True)
@@ -618,6 +621,52 @@ def main() -> int:
     expect_error(r, 404, ErrorCode.TASK_NOT_FOUND, "updateTask of a missing task")
     c.line("updateTask", "PATCH .../tasks/{missing} -> 404 ErrorCode.TASK_NOT_FOUND")
 
+    # ---- conditional requests: ETag, If-Match (412 when stale), If-None-Match (304) ------------
+    r = api["getTask"].sync_detailed(user.id, milk.id, client=client)
+    before = check_task(
+        r, 200, user.id, {"title": "Buy oat milk", "description": None, "is_completed": False}, "getTask before PATCH"
+    )
+    c.eq(before, current, "getTask before a conditional PATCH: the task")
+    old_tag = r.headers.get("etag")
+
+    r = api["updateTask"].sync_detailed(
+        user.id, milk.id, client=client, body=TaskPatch(is_completed=True), if_match=old_tag
+    )
+    c.eq(sent_preconditions[-1]["if-match"], old_tag, "updateTask if_match: If-Match sent")
+    patched = check_task(
+        r, 200, user.id, {"title": "Buy oat milk", "description": None, "is_completed": True}, "updateTask If-Match"
+    )
+    c.ok(patched.version > before.version, "updateTask If-Match: version did not grow")
+    new_tag = r.headers.get("etag")
+    c.ok(new_tag != old_tag, "updateTask If-Match: the ETag did not change")
+    current = patched
+    c.line("updateTask", f"PATCH if_match={old_tag} (current) -> 200, version {before.version} -> {patched.version}, "
+           f"ETag {new_tag}")
+
+    r = api["updateTask"].sync_detailed(
+        user.id, milk.id, client=client, body=TaskPatch(title="A stale write"), if_match=old_tag
+    )
+    c.eq(sent_preconditions[-1]["if-match"], old_tag, "updateTask stale if_match: If-Match sent")
+    expect_error(r, 412, ErrorCode.PRECONDITION_FAILED, "updateTask with a stale If-Match")
+    r = api["getTask"].sync_detailed(user.id, milk.id, client=client)
+    unchanged = check_task(
+        r, 200, user.id, {"title": "Buy oat milk", "description": None, "is_completed": True}, "getTask after 412"
+    )
+    c.eq(unchanged, patched, "updateTask with a stale If-Match: the task changed")
+    c.line("updateTask", f"PATCH if_match={old_tag} (stale) -> 412 ErrorCode.PRECONDITION_FAILED, the task unchanged")
+
+    r = api["getTask"].sync_detailed(user.id, milk.id, client=client, if_none_match=new_tag)
+    c.eq(sent_preconditions[-1]["if-none-match"], new_tag, "getTask if_none_match: If-None-Match sent")
+    status(r, 304, "getTask If-None-Match current")
+    c.eq(r.parsed, None, "getTask If-None-Match current: parsed")
+    c.eq(r.content, b"", "getTask If-None-Match current: a body on the 304")
+    c.eq(r.headers.get("etag"), new_tag, "getTask If-None-Match current: ETag")
+    r = api["getTask"].sync_detailed(user.id, milk.id, client=client, if_none_match=old_tag)
+    c.eq(check_task(
+        r, 200, user.id, {"title": "Buy oat milk", "description": None, "is_completed": True}, "If-None-Match stale"
+    ), patched, "getTask If-None-Match stale: the task")
+    c.line("getTask", f"GET if_none_match={new_tag} (current) -> 304, no body, ETag; {old_tag} (stale) -> 200 Task")
+
     # ---- deleteTask ----------------------------------------------------------------------------
     r = api["deleteTask"].sync_detailed(user.id, milk.id, client=client)
     status(r, 204, "deleteTask")
@@ -630,8 +679,101 @@ def main() -> int:
     c.eq(len(tasks), 6, "listTasks after deleteTask: count")
     c.line("deleteTask", "DELETE -> 204; then GET and a second DELETE -> 404 TASK_NOT_FOUND; 6 tasks left")
 
+    # ---- createTask with an Idempotency-Key: a retry is answered again, nothing made twice -----
+    r = api["createUser"].sync_detailed(client=erin.client)
+    check_user(r, 201, "createUser as erin")
+    key = str(uuid.uuid4())
+    rent_input = {"title": "Pay rent", "description": "Before the 5th"}
+    rent_fields = {**rent_input, "is_completed": False}
+    first = api["createTask"].sync_detailed(erin.id, client=erin.client, body=TaskInput(**rent_input),
+                                            idempotency_key=key)
+    c.eq(sent_preconditions[-1]["idempotency-key"], key, "createTask idempotency_key: Idempotency-Key sent")
+    rent = check_task(first, 201, erin.id, rent_fields, "createTask with a key")
+    c.eq(first.headers.get("idempotent-replayed"), None, "createTask with a key, first: Idempotent-Replayed")
+
+    r = api["createTask"].sync_detailed(erin.id, client=erin.client, body=TaskInput(**rent_input), idempotency_key=key)
+    c.eq(sent_preconditions[-1]["idempotency-key"], key, "createTask retried: Idempotency-Key sent")
+    c.eq(check_task(r, 201, erin.id, rent_fields, "createTask retried"), rent, "createTask retried: the task")
+    c.eq(raw(r), raw(first), "createTask retried: the body")
+    c.eq(r.headers.get("location"), f"/users/{erin.id}/tasks/{rent.id}", "createTask retried: Location")
+    c.eq(r.headers.get("location"), first.headers.get("location"), "createTask retried: Location")
+    c.eq(r.headers.get("etag"), first.headers.get("etag"), "createTask retried: ETag")
+    c.eq(r.headers.get("idempotent-replayed"), "true", "createTask retried: Idempotent-Replayed")
+    tasks, _ = list_all(erin.client, erin.id, 100, "listTasks after a replayed create")
+    c.eq(tasks, [rent], "listTasks after a replayed create: one task")
+    c.line("createTask", "POST idempotency_key=<uuid> twice -> 201 both, same body, Location and ETag, the second "
+           "with Idempotent-Replayed: true; 1 task listed")
+
+    r = api["createTask"].sync_detailed(
+        erin.id, client=erin.client, body=TaskInput(**{**rent_input, "title": "Pay rent twice"}), idempotency_key=key
+    )
+    expect_error(r, 422, ErrorCode.IDEMPOTENCY_KEY_REUSED, "createTask: a key with another title")
+    tasks, _ = list_all(erin.client, erin.id, 100, "listTasks after a reused key")
+    c.eq(tasks, [rent], "listTasks after a reused key: one task")
+    c.line("createTask", "the same idempotency_key, another title -> 422 ErrorCode.IDEMPOTENCY_KEY_REUSED, none made")
+
+    # ---- listChanges: a full sync in pages equals the list; then exactly the next change -------
+    made: dict[str, Any] = {}
+    for title in ["Water the plants", "Book flights", "Renew passport"]:
+        r = api["createTask"].sync_detailed(erin.id, client=erin.client, body=TaskInput(title=title))
+        made[title] = check_task(r, 201, erin.id, {"title": title, "description": None, "is_completed": False}, title)
+    plants, flights, passport = made["Water the plants"], made["Book flights"], made["Renew passport"]
+    r = api["updateTask"].sync_detailed(
+        erin.id, plants.id, client=erin.client, body=TaskPatch(is_completed=True), if_match=f'"{plants.version}"'
+    )
+    plants_now = check_task(
+        r, 200, erin.id, {"title": "Water the plants", "description": None, "is_completed": True}, "updateTask plants"
+    )
+    # If-Match compares strongly: a weak tag never matches, and nothing is deleted.
+    weak = f'W/"{flights.version}"'
+    r = api["deleteTask"].sync_detailed(erin.id, flights.id, client=erin.client, if_match=weak)
+    c.eq(sent_preconditions[-1]["if-match"], weak, "deleteTask if_match W/: If-Match sent")
+    expect_error(r, 412, ErrorCode.PRECONDITION_FAILED, "deleteTask with a weak If-Match")
+    r = api["getTask"].sync_detailed(erin.id, flights.id, client=erin.client)
+    c.eq(check_task(r, 200, erin.id, {"title": "Book flights", "description": None, "is_completed": False},
+                    "getTask after a refused deleteTask"), flights, "deleteTask with a weak If-Match: the task")
+    r = api["deleteTask"].sync_detailed(erin.id, flights.id, client=erin.client, if_match=f'"{flights.version}"')
+    status(r, 204, "deleteTask If-Match current")
+    c.line("deleteTask", f"DELETE if_match={weak} -> 412 ErrorCode.PRECONDITION_FAILED, kept; "
+           f'"{flights.version}" -> 204')
+
+    changes, next_since, pages = sync_all(erin.client, erin.id, 2, "listChanges full sync")
+    c.eq(pages, 2, "listChanges full sync limit=2: pages")
+    c.eq(len(changes), 4, "listChanges full sync: changes")
+    listed, _ = list_all(erin.client, erin.id, 100, "listTasks beside the sync")
+    by_id = {t.id: t for t in listed}
+    c.eq(len(by_id), 3, "listTasks beside the sync: count")
+    c.eq({ch.task_id: ch.task for ch in changes if not ch.deleted}, by_id, "listChanges full sync = listTasks")
+    c.eq(by_id, {t.id: t for t in (rent, plants_now, passport)}, "listTasks: each live task in its latest version")
+    gone = [ch for ch in changes if ch.deleted]
+    c.eq([(ch.task_id, ch.task) for ch in gone], [(flights.id, None)], "listChanges full sync: the deletion")
+    c.ok(gone[0].version > plants_now.version, "listChanges: the deletion is not the latest change")
+    c.line("listChanges", f"full sync limit=2: {pages} pages following next_since until has_more False, "
+           f"{len(changes)} Changes in version order = listTasks (latest versions) + the deleted task "
+           "(deleted=True, task=None)")
+
+    r = api["updateTask"].sync_detailed(
+        erin.id, passport.id, client=erin.client, body=TaskPatch(title="Renew passport today")
+    )
+    passport_now = check_task(
+        r, 200, erin.id, {"title": "Renew passport today", "description": None, "is_completed": False}, "passport"
+    )
+    changes, latest, pages = sync_all(erin.client, erin.id, 2, "listChanges since", since=next_since)
+    c.eq([(ch.task_id, ch.version, ch.deleted, ch.task) for ch in changes],
+         [(passport.id, passport_now.version, False, passport_now)],
+         "listChanges since the last next_since: exactly the one change")
+    c.eq(pages, 1, "listChanges since: pages")
+    changes, _, _ = sync_all(erin.client, erin.id, 2, "listChanges caught up", since=latest)
+    c.eq(changes, [], "listChanges since the latest next_since: changes")
+    c.line("listChanges", "one more PATCH; since=last next_since -> exactly that change; since=its next_since -> none")
+
+    r = api["listChanges"].sync_detailed(erin.id, client=erin.client, since="not-a-token")
+    envelope = expect_error(r, 400, ErrorCode.VALIDATION_ERROR, "listChanges with a forged since")
+    expect_fields(envelope, ["since"], FieldLocation.QUERY, "listChanges with a forged since")
+    c.line("listChanges", "since='not-a-token' -> 400 ErrorCode.VALIDATION_ERROR naming query since")
+
     # ---- deleteUser: each caller deletes themself ----------------------------------------------
-    for caller in (alice, bob, carol):
+    for caller in (alice, bob, carol, erin):
         r = api["deleteUser"].sync_detailed(caller.id, client=caller.client)
         status(r, 204, "deleteUser")
         c.eq(r.content, b"", "deleteUser: 204 with a body")
@@ -641,10 +783,12 @@ def main() -> int:
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "getCurrentUser after deleteUser")
     r = api["listTasks"].sync_detailed(user.id, client=client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "listTasks after deleteUser")
+    r = api["listChanges"].sync_detailed(user.id, client=client)
+    expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "listChanges after deleteUser")
     r = api["deleteUser"].sync_detailed(user.id, client=client)
     expect_error(r, 404, ErrorCode.USER_NOT_FOUND, "deleteUser twice")
-    c.line("deleteUser", "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, second DELETE "
-           "-> 404 USER_NOT_FOUND")
+    c.line("deleteUser", "each caller DELETEs themself -> 204; then getUser, GET /me, listTasks, listChanges, "
+           "second DELETE -> 404 USER_NOT_FOUND")
 
     missed = [op for op in OPERATIONS if op not in c.exercised]
     if missed:
