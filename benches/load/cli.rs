@@ -36,6 +36,10 @@ pub(crate) struct Cli {
     /// Keep the scratch database afterwards.
     #[arg(long)]
     pub(crate) keep_database: bool,
+    /// An earlier release build of the server (e.g. of the commit before a change): the write
+    /// scenarios and get_task run on it and on this build in turns, reported as this ÷ that.
+    #[arg(long)]
+    pub(crate) baseline_server: Option<PathBuf>,
     /// Passed by `cargo bench` to every benchmark.
     #[arg(long, hide = true)]
     pub(crate) bench: bool,
@@ -50,6 +54,7 @@ pub(crate) struct Options {
     /// The server's DATABASE_MAX_CONNECTIONS.
     pub(crate) pool: u32,
     pub(crate) keep_database: bool,
+    pub(crate) baseline_server: Option<PathBuf>,
 }
 
 impl From<Cli> for Options {
@@ -68,6 +73,7 @@ impl From<Cli> for Options {
             scenarios: cli.scenarios.unwrap_or_else(|| Scenario::ALL.to_vec()),
             pool: cli.pool,
             keep_database: cli.keep_database,
+            baseline_server: cli.baseline_server,
         }
     }
 }
@@ -86,27 +92,33 @@ pub(crate) enum Scenario {
     ListPage,
     ListDeep,
     PatchTask,
+    /// A page of the change feed (a full sync's first 100 changes of a user with 10,000 tasks).
+    Sync,
     Mixed,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 7] = [
+    pub(crate) const ALL: [Scenario; 8] = [
         Self::GetTask,
         Self::GetTaskAuth,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
         Self::PatchTask,
+        Self::Sync,
         Self::Mixed,
     ];
     /// The operations, each with its own SQL (`benches/sql/<name>.sql`).
-    pub(crate) const OPERATIONS: [Scenario; 5] = [
+    pub(crate) const OPERATIONS: [Scenario; 6] = [
         Self::GetTask,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
         Self::PatchTask,
+        Self::Sync,
     ];
+    /// What `--baseline-server` compares: the versioned writes, and a read.
+    pub(crate) const COMPARED: [Scenario; 3] = [Self::CreateTask, Self::PatchTask, Self::GetTask];
     /// The mixed scenario: operation and share of requests (%), as `benches/wrk/tasks.lua`.
     pub(crate) const MIX: [(Scenario, u32); 4] = [
         (Self::GetTask, 60),
@@ -131,6 +143,7 @@ impl Scenario {
             Self::ListPage => "list_page",
             Self::ListDeep => "list_deep",
             Self::PatchTask => "patch_task",
+            Self::Sync => "sync",
             Self::Mixed => "mixed",
         }
     }

@@ -19,10 +19,39 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::*;
 
+/// One round's rates (requests per second) of two runs taken in turns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rates {
+    pub(crate) before: f64,
+    pub(crate) after: f64,
+}
+
+/// The median of the rounds' after ÷ before, the median rates and each round's ratio.
+pub(crate) fn describe_rounds(rounds: &[Rates]) -> String {
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.after / r.before).collect();
+    format!(
+        "median {:.3} (rounds {}), median rates {:.0} → {:.0} req/s",
+        median(ratios.clone()),
+        ratios
+            .iter()
+            .map(|ratio| format!("{ratio:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        median(rounds.iter().map(|r| r.before).collect()),
+        median(rounds.iter().map(|r| r.after).collect()),
+    )
+}
+
 pub(crate) struct Bench {
     pub(crate) options: Options,
     pub(crate) dir: PathBuf,
     pub(crate) server_binary: PathBuf,
+    /// `--baseline-server`, copied.
+    pub(crate) baseline_binary: Option<PathBuf>,
     pub(crate) database: Database,
     pub(crate) server_url: String,
     pub(crate) pool: Vec<(Uuid, Uuid)>,
@@ -52,6 +81,17 @@ pub(crate) async fn run(options: Options) -> Result<()> {
 pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
     ensure_wrk()?;
     let server_binary = prepare_server_binary(dir)?;
+    let baseline_binary = match &options.baseline_server {
+        Some(path) => {
+            let copy = dir.join("task-api-baseline");
+            fs::copy(path, &copy).context(format!(
+                "cannot copy the baseline server {}",
+                path.display()
+            ))?;
+            Some(copy)
+        }
+        None => None,
+    };
     let (database, server_url) = match &options.target {
         TargetKind::Postgres { admin_url } => create_postgres_database(admin_url).await?,
         TargetKind::Sqlite => {
@@ -74,6 +114,7 @@ pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
         options,
         dir: dir.to_owned(),
         server_binary,
+        baseline_binary,
         database,
         server_url,
         pool: pool_tasks(),
@@ -258,6 +299,28 @@ impl Bench {
             }
             None => None,
         };
+        let against_baseline = match &self.baseline_binary {
+            // The earlier build serves the same (already migrated) database.
+            Some(binary) => {
+                let baseline = self.start_server_of(
+                    binary,
+                    self.options.pool,
+                    "baseline",
+                    &[("RUN_MIGRATIONS", "false".to_owned())],
+                )?;
+                let mut compared = Vec::new();
+                for scenario in Scenario::COMPARED {
+                    let rounds = self.in_turns(
+                        (scenario, baseline.port),
+                        (scenario, server.port),
+                        &pool_file,
+                    )?;
+                    compared.push((scenario, rounds));
+                }
+                Some(compared)
+            }
+            None => None,
+        };
         drop(server);
         drop(auth_server);
 
@@ -291,14 +354,24 @@ impl Bench {
                 );
             }
         }
-        if let Some((median, ratios)) = &authentication {
-            let rounds: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.3}")).collect();
+        if let Some(rounds) = &authentication {
             println!(
                 "authentication: get_task_auth ÷ get_task at c16, {} rounds of each taken in turns: \
-                 median {median:.3} ({})",
-                ratios.len(),
-                rounds.join(", ")
+                 {}",
+                rounds.len(),
+                describe_rounds(rounds)
             );
+        }
+        if let (Some(compared), Some(binary)) = (&against_baseline, &self.options.baseline_server) {
+            println!();
+            println!(
+                "this build ÷ the baseline ({}) on the same database, c16, rounds of each taken \
+                 in turns:",
+                binary.display()
+            );
+            for (scenario, rounds) in compared {
+                println!("  {:<12} {}", scenario.name(), describe_rounds(rounds));
+            }
         }
         let (alone, during, searches) = &isolation;
         println!();
@@ -383,16 +456,30 @@ impl Bench {
         Ok((alone, during, searched))
     }
 
-    /// `get_task` with a token ÷ without at 16 connections: short rounds of each taken in turns,
-    /// so that the machine's drift weighs on both alike; the median of the rounds' ratios.
+    /// `get_task` with a token ÷ without at 16 connections.
     pub(crate) fn authentication_cost(
         &self,
         port: u16,
         auth_port: u16,
         pool_file: &Path,
-    ) -> Result<(f64, Vec<f64>)> {
+    ) -> Result<Vec<Rates>> {
+        self.in_turns(
+            (Scenario::GetTask, port),
+            (Scenario::GetTaskAuth, auth_port),
+            pool_file,
+        )
+    }
+
+    /// `before` and `after` (a scenario on a server's port each) at 16 connections: short rounds
+    /// of each taken in turns, so that the machine's drift weighs on both alike.
+    pub(crate) fn in_turns(
+        &self,
+        before: (Scenario, u16),
+        after: (Scenario, u16),
+        pool_file: &Path,
+    ) -> Result<Vec<Rates>> {
         const ROUNDS: usize = 5;
-        let round = |scenario, port| Wrk {
+        let round = |(scenario, port)| Wrk {
             scenario,
             connections: 16,
             seconds: (self.options.seconds / 4).max(1),
@@ -400,15 +487,13 @@ impl Bench {
             pool_file,
             deep_path: "",
         };
-        let mut ratios = Vec::with_capacity(ROUNDS);
+        let mut rounds = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
-            let without = round(Scenario::GetTask, port).run()?;
-            let with_token = round(Scenario::GetTaskAuth, auth_port).run()?;
-            ratios.push(with_token.rps / without.rps);
+            let before = round(before).run()?.rps;
+            let after = round(after).run()?.rps;
+            rounds.push(Rates { before, after });
         }
-        let mut sorted = ratios.clone();
-        sorted.sort_by(f64::total_cmp);
-        Ok((sorted[ROUNDS / 2], ratios))
+        Ok(rounds)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -447,7 +532,17 @@ impl Bench {
     }
 
     pub(crate) fn server_command(&self, database_url: &str, port: u16) -> Command {
-        let mut command = Command::new(&self.server_binary);
+        self.server_command_of(&self.server_binary, database_url, port)
+    }
+
+    /// `binary` as the benchmark runs a server: its environment only.
+    pub(crate) fn server_command_of(
+        &self,
+        binary: &Path,
+        database_url: &str,
+        port: u16,
+    ) -> Command {
+        let mut command = Command::new(binary);
         command
             .current_dir(&self.dir) // no .env of the working tree
             .env_clear()
@@ -481,11 +576,22 @@ impl Bench {
         name: &str,
         env: &[(&str, String)],
     ) -> Result<Server> {
+        self.start_server_of(&self.server_binary, max_connections, name, env)
+    }
+
+    /// Starts `binary` (this build's server, or the baseline's) on the benchmark's database.
+    pub(crate) fn start_server_of(
+        &self,
+        binary: &Path,
+        max_connections: u32,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Result<Server> {
         let port = free_port()?;
         let log = self.dir.join(format!("server-{name}.log"));
         let log_file = fs::File::create(&log).context("cannot create the server log")?;
         let child = self
-            .server_command(&self.server_url, port)
+            .server_command_of(binary, &self.server_url, port)
             .env("DATABASE_MAX_CONNECTIONS", max_connections.to_string())
             .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::from(log_file.try_clone().unwrap()))

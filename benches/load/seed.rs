@@ -105,10 +105,12 @@ impl Bench {
 
 pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
     let base = format!("timestamptz '{}'", time_of(BASE_MICROS).to_rfc3339());
+    // Each user's counter at their last task's version (their tasks are numbered in time order).
     let users = format!(
-        "INSERT INTO users (id, created_at) \
-         SELECT {id}, t FROM (SELECT n, {base} + n * interval '1 microsecond' AS t \
-                              FROM generate_series(0, {USERS}) n) s",
+        "INSERT INTO users (id, created_at, change_seq) \
+         SELECT {id}, t, CASE WHEN n = {USERS} THEN {DEEP_TASKS} ELSE {TASKS_PER_USER} END \
+         FROM (SELECT n, {base} + n * interval '1 microsecond' AS t \
+               FROM generate_series(0, {USERS}) n) s",
         id = seeded_uuid_sql("t", "'user ' || n"),
     );
     let user_of = |n: &str| {
@@ -118,15 +120,16 @@ pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
         )
     };
     // `count` tasks titled "<Name> n" (ids hashed from "<name> n"), one every STEP_MICROS from
-    // `hours` after the base, each owned by `owner` (SQL of `n`).
-    let seeded_tasks = |name: &str, hours: u32, owner: String, count: u64| {
+    // `hours` after the base, each owned by `owner` and numbered `version` (SQL of `n`).
+    let seeded_tasks = |name: &str, hours: u32, owner: String, version: String, count: u64| {
         let mut title = name.to_owned();
         title[..1].make_ascii_uppercase();
         format!(
-            "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at) \
+            "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at, \
+                                version) \
              SELECT {id}, {owner}, '{title} ' || n, \
                     CASE WHEN n % 3 = 0 THEN NULL ELSE 'Seeded {name} number ' || n END, \
-                    n % 4 = 0, t, t \
+                    n % 4 = 0, t, t, {version} \
              FROM (SELECT n, {base} + interval '{hours} hours' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
                    FROM generate_series(0, {last}) n) s",
             id = seeded_uuid_sql("t", &format!("'{name} ' || n")),
@@ -137,9 +140,16 @@ pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
         "task",
         1,
         user_of(&format!("(n % {USERS})")),
+        format!("n / {USERS} + 1"),
         USERS * TASKS_PER_USER,
     );
-    let deep_tasks = seeded_tasks("deep task", 2, user_of(&USERS.to_string()), DEEP_TASKS);
+    let deep_tasks = seeded_tasks(
+        "deep task",
+        2,
+        user_of(&USERS.to_string()),
+        "n + 1".to_owned(),
+        DEEP_TASKS,
+    );
     let mut conn = pool.acquire().await.context("connect")?;
     // The rows are valid by construction: skip the per-row foreign key trigger.
     for statement in [
@@ -176,10 +186,16 @@ pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
 
 pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
     let mut tx = pool.begin().await.context("BEGIN")?;
-    let mut users = sqlx::QueryBuilder::new("INSERT INTO users (id, created_at) ");
+    let mut users = sqlx::QueryBuilder::new("INSERT INTO users (id, created_at, change_seq) ");
     users.push_values(0..=USERS, |mut row, user| {
+        let last_version = if user == USERS {
+            DEEP_TASKS
+        } else {
+            TASKS_PER_USER
+        };
         row.push_bind(user_id(user))
-            .push_bind(sqlite_time(time_of(user_time(user))));
+            .push_bind(sqlite_time(time_of(user_time(user))))
+            .push_bind(last_version as i64);
     });
     users
         .build()
@@ -195,6 +211,7 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
                 (n % 3 != 0).then(|| format!("Seeded task number {n}")),
                 n % 4 == 0,
                 task_time(n),
+                n / USERS + 1,
             )
         })
         .chain((0..DEEP_TASKS).map(|n| {
@@ -205,6 +222,7 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
                 (n % 3 != 0).then(|| format!("Seeded deep task number {n}")),
                 n % 4 == 0,
                 deep_time(n),
+                n + 1,
             )
         }));
     let mut batch = Vec::with_capacity(1000);
@@ -214,7 +232,7 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
         batch.extend(rows.by_ref().take(1000));
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, \
-             updated_at) ",
+             updated_at, version) ",
         );
         insert.push_values(batch.drain(..), |mut row, task| {
             let time = sqlite_time(time_of(task.5));
@@ -224,7 +242,8 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
                 .push_bind(task.3)
                 .push_bind(task.4)
                 .push_bind(time.clone())
-                .push_bind(time);
+                .push_bind(time)
+                .push_bind(task.6 as i64);
         });
         insert
             .build()

@@ -1,9 +1,9 @@
 -- list_deep: GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)
--- The statement the server sends PostgreSQL for one such request, written from the
+-- What the server sends PostgreSQL for one such request, written from the
 -- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which
 -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
-\set limit 21
-SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = :deep_user_id AND "created_at" <= :after_created_at AND ("created_at" < :after_created_at OR ("created_at" = :after_created_at AND "id" < :after_id)) ORDER BY "created_at" DESC, "tasks"."id" DESC LIMIT :limit;
+\set limit_21 21
+SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = :deep_user_id AND "created_at" <= :after_created_at AND ("created_at" < :after_created_at OR ("created_at" = :after_created_at AND "id" < :after_id)) ORDER BY "created_at" DESC, "tasks"."id" DESC LIMIT :limit_21;

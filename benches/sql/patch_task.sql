@@ -1,5 +1,5 @@
 -- patch_task: PATCH /users/{user_id}/tasks/{task_id} {"title"}
--- The statement the server sends PostgreSQL for one such request, written from the
+-- What the server sends PostgreSQL for one such request, written from the
 -- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which
 -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and

@@ -4,7 +4,7 @@
 --       -- SCENARIO POOL_FILE [DEEP_PATH]
 --
 -- SCENARIO: get_task, get_task_auth (get_task with the user's bearer token), create_task,
--- list_page, list_deep, patch_task or mixed
+-- list_page, list_deep, patch_task, sync (the first page of a user's change feed) or mixed
 -- (60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task, drawn per request).
 -- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id token" per line.
 -- DEEP_PATH: the path list_deep requests (a page reached by cursor, fixed for the run).
@@ -75,6 +75,10 @@ local function patch_task()
    return wrk.format("PATCH", "/users/" .. users[i] .. "/tasks/" .. tasks[i], merge_patch, body)
 end
 
+local function sync()
+   return wrk.format("GET", "/users/" .. users[math.random(#users)] .. "/changes")
+end
+
 local function mixed()
    local r = math.random(100)
    if r <= 60 then
@@ -95,6 +99,7 @@ local scenarios = {
    list_page = list_page,
    list_deep = list_deep,
    patch_task = patch_task,
+   sync = sync,
    mixed = mixed,
 }
 

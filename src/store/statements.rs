@@ -572,11 +572,26 @@ impl CachedStatement for UpdateTask {
 /// One page of a user's changes after `since`, in version order: the tasks changed since (in
 /// their latest state) and the tasks deleted since; `limit + 1` rows, so that the caller sees
 /// whether more follow. One statement, so one snapshot: no change is skipped between the two.
+/// Each side takes its first `limit + 1` by its `(user_id, version)` index before the two are
+/// merged, so that a page costs the same however many changes follow it.
 pub struct ListChanges {
     pub user_id: Uuid,
     pub since: i64,
     pub limit: u64,
 }
+
+/// The columns of a change row, in order: a task's, and whether it was deleted.
+const CHANGE_COLUMNS: [&str; 9] = [
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "is_completed",
+    "created_at",
+    "updated_at",
+    "version",
+    "deleted",
+];
 
 impl CachedStatement for ListChanges {
     fn shape(&self) -> Shape {
@@ -584,23 +599,53 @@ impl CachedStatement for ListChanges {
     }
 
     fn build(&self, backend: DatabaseBackend) -> Statement {
-        let deleted = Query::select()
-            .column(task_tombstone::Column::TaskId)
-            .column(task_tombstone::Column::UserId)
-            .exprs((0..5).map(|_| Expr::cust("NULL")))
+        let first = |select: &mut SelectStatement, name: &str| {
+            Query::select()
+                .columns(CHANGE_COLUMNS.map(Alias::new))
+                .from_subquery(
+                    select
+                        .order_by(Alias::new("version"), Order::Asc)
+                        .limit(self.limit + 1)
+                        .to_owned(),
+                    Alias::new(name),
+                )
+                .to_owned()
+        };
+        let mut deleted = Query::select();
+        deleted
+            .expr_as(Expr::col(task_tombstone::Column::TaskId), Alias::new("id"))
+            .column(task_tombstone::Column::UserId);
+        // Typed nulls: PostgreSQL would take a bare NULL in a subquery for text.
+        for (column, sql_type) in CHANGE_COLUMNS[2..7].iter().zip([
+            "text",
+            "text",
+            "boolean",
+            "timestamptz",
+            "timestamptz",
+        ]) {
+            deleted.expr_as(
+                Expr::cust(format!("CAST(NULL AS {sql_type})")),
+                Alias::new(*column),
+            );
+        }
+        deleted
             .column(task_tombstone::Column::Version)
-            .expr(Expr::cust("TRUE"))
+            .expr_as(Expr::cust("TRUE"), Alias::new("deleted"))
             .from(task_tombstone::Entity)
             .and_where(task_tombstone::Column::UserId.eq(self.user_id))
-            .and_where(task_tombstone::Column::Version.gt(self.since))
-            .to_owned();
-        let changes = Query::select()
+            .and_where(task_tombstone::Column::Version.gt(self.since));
+        let mut changed = Query::select()
             .columns(task::Column::iter())
             .expr_as(Expr::cust("FALSE"), Alias::new("deleted"))
             .from(task::Entity)
             .and_where(task::Column::UserId.eq(self.user_id))
             .and_where(task::Column::Version.gt(self.since))
-            .union(sea_orm::sea_query::UnionType::All, deleted)
+            .to_owned();
+        let changes = first(&mut changed, "changed")
+            .union(
+                sea_orm::sea_query::UnionType::All,
+                first(&mut deleted, "deleted"),
+            )
             .order_by(Alias::new("version"), Order::Asc)
             .limit(self.limit + 1)
             .to_owned();
@@ -608,13 +653,16 @@ impl CachedStatement for ListChanges {
     }
 
     fn values(&self, _: DatabaseBackend) -> Vec<Value> {
-        vec![
-            self.user_id.into(),
-            self.since.into(),
+        let side = [
             self.user_id.into(),
             self.since.into(),
             (self.limit + 1).into(),
-        ]
+        ];
+        side.clone()
+            .into_iter()
+            .chain(side)
+            .chain([(self.limit + 1).into()])
+            .collect()
     }
 }
 

@@ -6,11 +6,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::sea_query::Value;
-use sea_orm::DatabaseBackend;
+use sea_orm::{DatabaseBackend, EntityTrait, QuerySelect, QueryTrait, Statement};
 use task_api::db::sql_cache::{CachedStatement, SqlCache};
-use task_api::entity::task;
+use task_api::entity::{task, user};
 use task_api::pagination::{SortKey, TaskPosition, TaskSort};
-use task_api::store::statements::{GetTask, InsertTask, ListTasks, OwnedTask, UpdateTask};
+use task_api::store::statements::{
+    GetTask, InsertTask, ListChanges, ListTasks, OwnedTask, UpdateTask,
+};
 use uuid::Uuid;
 
 /// Stand-ins for the values each script takes, told apart by value.
@@ -21,8 +23,9 @@ const DEEP_USER: Uuid = Uuid::from_u128(4);
 const AFTER_ID: Uuid = Uuid::from_u128(5);
 const TITLE: &str = "the title";
 const DESCRIPTION: &str = "the description";
-/// The benchmark's page size (the default one).
+/// The benchmark's page sizes (the default ones).
 const PAGE_SIZE: u64 = 20;
+const CHANGE_PAGE_SIZE: u64 = 100;
 
 fn now() -> DateTime<Utc> {
     Utc.timestamp_opt(2_000_000_000, 0).unwrap()
@@ -48,43 +51,60 @@ fn variables() -> Vec<(Value, &'static str)> {
     ]
 }
 
-/// The script of one operation: its statement as PostgreSQL receives it, each `$n` named.
-fn script(operation: &str, request: &str, statement: &impl CachedStatement) -> String {
-    let built = SqlCache::default().statement(DatabaseBackend::Postgres, statement);
-    let values = built.values.map(|values| values.0).unwrap_or_default();
+/// A store statement as PostgreSQL receives it.
+fn sent(statement: &impl CachedStatement) -> Statement {
+    SqlCache::default().statement(DatabaseBackend::Postgres, statement)
+}
+
+/// The script of one operation: its statements as PostgreSQL receives them, each `$n` named.
+fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
     let known = variables();
-    let mut sets = BTreeSet::new();
-    let names: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(index, value)| {
-            if let Some((_, name)) = known.iter().find(|(known, _)| known == value) {
-                if *name == "title" {
-                    sets.insert("\\set title random(1, 1000000000)".to_owned());
-                }
-                return (*name).to_owned();
-            }
-            match value {
-                // The one integer a statement binds: its LIMIT.
-                Value::BigUnsigned(Some(limit)) => {
-                    sets.insert(format!("\\set limit {limit}"));
-                    "limit".to_owned()
-                }
-                other => panic!(
-                    "{operation}: ${} is {other:?}, which no variable stands for",
-                    index + 1
-                ),
-            }
-        })
-        .collect();
     let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
-    let sql = placeholder.replace_all(&built.sql, |captures: &regex::Captures| {
-        let index: usize = captures[1].parse().unwrap();
-        format!(":{}", names[index - 1])
-    });
+    let mut sets = BTreeSet::new();
+    let mut sql = String::new();
+    for built in statements {
+        let values = built
+            .values
+            .clone()
+            .map(|values| values.0)
+            .unwrap_or_default();
+        let names: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                if let Some((_, name)) = known.iter().find(|(known, _)| known == value) {
+                    if *name == "title" {
+                        sets.insert("\\set title random(1, 1000000000)".to_owned());
+                    }
+                    return (*name).to_owned();
+                }
+                match value {
+                    // The integers a statement binds: a LIMIT, the version a feed starts after.
+                    Value::BigUnsigned(Some(limit)) => {
+                        sets.insert(format!("\\set limit_{limit} {limit}"));
+                        format!("limit_{limit}")
+                    }
+                    Value::BigInt(Some(since)) => {
+                        sets.insert(format!("\\set since {since}"));
+                        "since".to_owned()
+                    }
+                    other => panic!(
+                        "{operation}: ${} is {other:?}, which no variable stands for",
+                        index + 1
+                    ),
+                }
+            })
+            .collect();
+        let text = placeholder.replace_all(&built.sql, |captures: &regex::Captures| {
+            let index: usize = captures[1].parse().unwrap();
+            format!(":{}", names[index - 1])
+        });
+        sql.push_str(&text);
+        sql.push_str(";\n");
+    }
     let mut text = format!(
         "-- {operation}: {request}\n\
-         -- The statement the server sends PostgreSQL for one such request, written from the\n\
+         -- What the server sends PostgreSQL for one such request, written from the\n\
          -- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which\n\
          -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the\n\
          -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and\n\
@@ -96,7 +116,6 @@ fn script(operation: &str, request: &str, statement: &impl CachedStatement) -> S
         text.push('\n');
     }
     text.push_str(&sql);
-    text.push_str(";\n");
     text
 }
 
@@ -130,7 +149,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "get_task",
                 "GET /users/{user_id}/tasks/{task_id}",
-                &GetTask(owned),
+                &[sent(&GetTask(owned))],
             ),
         ),
         (
@@ -138,10 +157,10 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "create_task",
                 "POST /users/{user_id}/tasks {\"title\", \"description\"}",
-                &InsertTask {
+                &[sent(&InsertTask {
                     task: &created,
                     claim: None,
-                },
+                })],
             ),
         ),
         (
@@ -149,7 +168,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "list_page",
                 "GET /users/{user_id}/tasks (first page, 20 tasks)",
-                &first_page(USER, None),
+                &[sent(&first_page(USER, None))],
             ),
         ),
         (
@@ -157,13 +176,13 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "list_deep",
                 "GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)",
-                &first_page(
+                &[sent(&first_page(
                     DEEP_USER,
                     Some(TaskPosition {
                         key: SortKey::Time(after_created_at()),
                         id: AFTER_ID,
                     }),
-                ),
+                ))],
             ),
         ),
         (
@@ -171,14 +190,32 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "patch_task",
                 "PATCH /users/{user_id}/tasks/{task_id} {\"title\"}",
-                &UpdateTask {
+                &[sent(&UpdateTask {
                     task: owned,
                     title: Some(TITLE.to_owned()),
                     description: None,
                     is_completed: None,
                     expected: None,
                     now: now(),
-                },
+                })],
+            ),
+        ),
+        (
+            "sync",
+            script(
+                "sync",
+                "GET /users/{user_id}/changes (a full sync's first page, 100 changes)",
+                &[
+                    // The owner, whose registration the feed's token names.
+                    user::Entity::find_by_id(USER)
+                        .limit(1)
+                        .build(DatabaseBackend::Postgres),
+                    sent(&ListChanges {
+                        user_id: USER,
+                        since: 0,
+                        limit: CHANGE_PAGE_SIZE,
+                    }),
+                ],
             ),
         ),
     ];
