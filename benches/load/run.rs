@@ -470,8 +470,8 @@ impl Bench {
         )
     }
 
-    /// `before` and `after` (a scenario on a server's port each) at 16 connections: short rounds
-    /// of each taken in turns, so that the machine's drift weighs on both alike.
+    /// `before` and `after` (a scenario on a server's port each) at 16 connections: rounds of
+    /// half a cell each taken in turns, so that the machine's drift weighs on both alike.
     pub(crate) fn in_turns(
         &self,
         before: (Scenario, u16),
@@ -482,7 +482,7 @@ impl Bench {
         let round = |(scenario, port)| Wrk {
             scenario,
             connections: 16,
-            seconds: (self.options.seconds / 4).max(1),
+            seconds: (self.options.seconds / 2).max(1),
             port,
             pool_file,
             deep_path: "",

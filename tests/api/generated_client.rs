@@ -164,6 +164,109 @@ async fn the_generated_rust_client_drives_every_operation() {
             Some("2 l")
         );
 
+        // Versions and conditional requests: the ETag names the version; a stale If-Match is a
+        // typed PRECONDITION_FAILED that writes nothing; a current If-None-Match is 304.
+        let etag = |response: &progenitor_client::ResponseValue<types::Task>| {
+            response.headers()["etag"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(etag(&got), format!("\"{}\"", got.version));
+        assert_eq!(etag(&patched), format!("\"{}\"", patched.version));
+        assert!(patched.version > got.version);
+        let stale = client
+            .update_task()
+            .user_id(user.id)
+            .task_id(task.id)
+            .if_match(etag(&got))
+            .body(types::TaskPatch {
+                is_completed: Some(false),
+                ..Default::default()
+            })
+            .send()
+            .await;
+        match stale {
+            Err(progenitor_client::Error::ErrorResponse(response)) => {
+                assert_eq!(response.status(), 412);
+                assert_eq!(response.error.code, types::ErrorCode::PreconditionFailed);
+            }
+            other => panic!("expected PRECONDITION_FAILED, got {other:?}"),
+        }
+        let current = client
+            .get_task()
+            .user_id(user.id)
+            .task_id(task.id)
+            .if_none_match(etag(&patched))
+            .send()
+            .await;
+        match current {
+            Err(progenitor_client::Error::UnexpectedResponse(response)) => {
+                assert_eq!(response.status(), 304, "not modified")
+            }
+            other => panic!("expected 304, got {other:?}"),
+        }
+
+        // A retried create with the same Idempotency-Key: the first answer again, replayed.
+        let create_once = || {
+            client
+                .create_task()
+                .user_id(user.id)
+                .idempotency_key("generated-client-create-1")
+                .body(types::TaskInput {
+                    title: types::TaskInputTitle::try_from("Once".to_owned()).unwrap(),
+                    description: None,
+                    is_completed: None,
+                })
+                .send()
+        };
+        let first = create_once().await.unwrap();
+        let retried = create_once().await.unwrap();
+        assert_eq!(retried.id, first.id);
+        assert!(first.headers().get("idempotent-replayed").is_none());
+        assert_eq!(retried.headers()["idempotent-replayed"], "true");
+
+        // A sync walk, two changes a page: each task once, in its latest state.
+        let mut since: Option<String> = None;
+        let mut seen = std::collections::BTreeMap::new();
+        loop {
+            let mut request = client
+                .list_changes()
+                .user_id(user.id)
+                .limit(std::num::NonZeroU32::new(2).unwrap());
+            if let Some(since) = &since {
+                request = request.since(since.clone());
+            }
+            let page = request.send().await.unwrap().into_inner();
+            for change in page.changes {
+                assert!(!change.deleted);
+                seen.insert(change.task_id, change.task.unwrap().version);
+            }
+            since = Some(page.next_since);
+            if !page.has_more {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            [(task.id, patched.version), (first.id, first.version)].into()
+        );
+        client
+            .delete_task()
+            .user_id(user.id)
+            .task_id(first.id)
+            .if_match(etag(&first))
+            .send()
+            .await
+            .unwrap();
+        let deleted = client
+            .list_changes()
+            .user_id(user.id)
+            .since(since.unwrap())
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(deleted.changes.len(), 1);
+        assert!(deleted.changes[0].deleted && deleted.changes[0].task.is_none());
+
         // progenitor drops a `None` instead of sending null, so a Rust client clears a
         // description with PUT (absent fields take their defaults).
         let replaced = client
