@@ -77,6 +77,10 @@ impl ParamValue for EntityTags {
     fn schema() -> MetaSchema {
         MetaSchema {
             example: Some("\"3\"".into()),
+            pattern: Some(format!(
+                r#"^(\*|(W/)?"[!#-~]*"(, ?(W/)?"[!#-~]*"){{0,{}}})$"#,
+                MAX_LISTED_TAGS - 1
+            )),
             ..MetaSchema::new("string")
         }
     }
@@ -150,6 +154,28 @@ mod tests {
             tags(r#""a,b", "2""#).write_condition(),
             WriteCondition::VersionIn(vec![2])
         );
+    }
+
+    #[test]
+    fn every_value_the_documented_pattern_allows_parses() {
+        let schema = EntityTags::schema();
+        let pattern = regex::Regex::new(schema.pattern.as_deref().unwrap()).unwrap();
+        let sixteen = vec!["\"1\""; MAX_LISTED_TAGS].join(", ");
+        for allowed in [
+            "*",
+            "\"\"",
+            "W/\"\"",
+            "\"3\"",
+            "\"3\", W/\"4\"",
+            "\"a\",\"b!~\"",
+            &sixteen,
+        ] {
+            assert!(pattern.is_match(allowed), "{allowed}");
+            assert!(EntityTags::parse(allowed).is_ok(), "{allowed}");
+        }
+        let seventeen = vec!["\"1\""; MAX_LISTED_TAGS + 1].join(", ");
+        assert!(!pattern.is_match(&seventeen));
+        assert!(!pattern.is_match("3"));
     }
 
     #[test]

@@ -555,3 +555,30 @@ fn write_condition(if_match: HeaderParam<EntityTags>) -> Checked<WriteCondition>
         .checked()?
         .map_or(WriteCondition::Always, |tags| tags.write_condition()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_the_documented_pattern_allows_parses() {
+        let schema = <IdempotencyKey as ParamValue>::schema();
+        let pattern = regex::Regex::new(schema.pattern.as_deref().unwrap()).unwrap();
+        let longest = "k".repeat(IDEMPOTENCY_KEY_MAX_CHARS);
+        for allowed in [
+            "k",
+            "\"k\"",
+            "8e03978e-40d5",
+            "!#~",
+            &longest,
+            &format!("\"{longest}\""),
+        ] {
+            assert!(pattern.is_match(allowed), "{allowed}");
+            assert!(IdempotencyKey::parse(allowed).is_ok(), "{allowed}");
+        }
+        for refused in ["", "a b", "\"\"", &format!("{longest}k")] {
+            assert!(!pattern.is_match(refused), "{refused}");
+            assert!(IdempotencyKey::parse(refused).is_err(), "{refused}");
+        }
+    }
+}
