@@ -41,13 +41,28 @@ impl Expired {
 }
 
 impl SyncToken {
-    /// The token after `version`, made now.
-    pub fn after(user_id: Uuid, registered_at: DateTime<Utc>, version: i64) -> Self {
+    /// The token after `version`, of a page read at `read_at` that followed `previous` (none: the
+    /// first page of a full sync). It is as old as the moment the client was last caught up:
+    /// `read_at` when the page reached the end, else `previous`'s (or, for a full sync, the
+    /// first page's) time, so that a client paging through a backlog slowly cannot outlive the
+    /// deletions kept after that moment.
+    pub fn after(
+        user_id: Uuid,
+        registered_at: DateTime<Utc>,
+        version: i64,
+        read_at: DateTime<Utc>,
+        more_follow: bool,
+        previous: Option<&SyncToken>,
+    ) -> Self {
+        let issued_at = match previous {
+            Some(previous) if more_follow => previous.issued_at,
+            _ => read_at,
+        };
         Self {
             user_id,
             registered_at,
             version,
-            issued_at: Utc::now(),
+            issued_at,
         }
     }
 
@@ -94,7 +109,7 @@ mod tests {
         let key = CursorKey::random();
         let user = Uuid::new_v4();
         let registered = crate::domain::now();
-        let token = SyncToken::after(user, registered, 42).encode(&key);
+        let token = SyncToken::after(user, registered, 42, Utc::now(), false, None).encode(&key);
         let read = SyncToken::decode(&key, &token, user).unwrap();
         assert_eq!(read.version_for(registered, Duration::days(30)), Ok(42));
         assert!(SyncToken::decode(&key, &token, Uuid::new_v4()).is_err());
@@ -108,7 +123,7 @@ mod tests {
     #[test]
     fn old_tokens_and_former_registrations_expire() {
         let registered = Utc::now();
-        let token = SyncToken::after(Uuid::new_v4(), registered, 1);
+        let token = SyncToken::after(Uuid::new_v4(), registered, 1, Utc::now(), false, None);
         assert_eq!(
             token.version_for(registered + Duration::microseconds(1), Duration::days(1)),
             Err(Expired::Reregistered)
@@ -121,5 +136,14 @@ mod tests {
             old.version_for(registered, Duration::days(1)),
             Err(Expired::History)
         );
+        // A page with more to follow keeps the age of the token it followed; the last page is
+        // as new as its reading.
+        let next = SyncToken::after(old.user_id, registered, 9, Utc::now(), true, Some(&old));
+        assert_eq!(
+            next.version_for(registered, Duration::days(1)),
+            Err(Expired::History)
+        );
+        let caught_up = SyncToken::after(old.user_id, registered, 9, Utc::now(), false, Some(&old));
+        assert_eq!(caught_up.version_for(registered, Duration::days(1)), Ok(9));
     }
 }

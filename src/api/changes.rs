@@ -66,15 +66,29 @@ impl ChangesApi {
         let user = store::get_user(&self.state.db, user_id).await?;
         let history = chrono::Duration::from_std(self.state.retention.sync_history)
             .unwrap_or(chrono::Duration::MAX);
-        let since = since
+        let since_version = since
+            .as_ref()
             .map(|token| token.version_for(user.created_at, history))
             .transpose()
             .map_err(|expired| ApiError::SyncExpired(expired.reason()))?
             .unwrap_or(0);
         let limit = limit.unwrap_or_default().0;
-        let page = store::list_changes(&self.state.db, user_id, since, limit).await?;
-        let last = page.changes.last().map_or(since, store::Change::version);
-        let next_since = SyncToken::after(user_id, user.created_at, last).encode(key);
+        // Taken before the page's snapshot: every deletion after it is on this page or a later one.
+        let read_at = chrono::Utc::now();
+        let page = store::list_changes(&self.state.db, user_id, since_version, limit).await?;
+        let last = page
+            .changes
+            .last()
+            .map_or(since_version, store::Change::version);
+        let next_since = SyncToken::after(
+            user_id,
+            user.created_at,
+            last,
+            read_at,
+            page.has_more,
+            since.as_ref(),
+        )
+        .encode(key);
         Ok(ChangePageFound::Ok(JsonResponse(ChangePage {
             changes: page.changes.into_iter().map(Into::into).collect(),
             next_since,

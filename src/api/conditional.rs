@@ -22,12 +22,13 @@ pub struct EntityTag {
 }
 
 impl EntityTag {
-    /// The version this tag names, if it is one of this API's (a canonical number ≥ 1).
+    /// The version this tag names, if it is one of this API's (a canonical number; 0 is the
+    /// version of a task the previous release created during a roll-out, until it changes).
     fn version(&self) -> Option<i64> {
         self.opaque
             .parse::<i64>()
             .ok()
-            .filter(|version| *version >= 1 && version.to_string() == self.opaque)
+            .filter(|version| *version >= 0 && version.to_string() == self.opaque)
     }
 }
 

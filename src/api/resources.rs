@@ -123,12 +123,13 @@ impl<T: Type> Type for Nullable<T> {
 
     fn schema_ref() -> MetaSchemaRef {
         match T::schema_ref() {
-            // OpenAPI 3.0's one way to a nullable object: `allOf` of its reference alone.
+            // OpenAPI 3.0's one way to a nullable object: `allOf` of its reference alone (only
+            // objects have schemas of their own here; `nullable` needs a `type` beside it).
             reference @ MetaSchemaRef::Reference(_) => {
                 MetaSchemaRef::Inline(Box::new(MetaSchema {
                     nullable: true,
                     all_of: vec![reference],
-                    ..MetaSchema::ANY
+                    ..MetaSchema::new("object")
                 }))
             }
             inline => inline.merge(MetaSchema {

@@ -269,6 +269,46 @@ async fn tokens_older_than_the_history_kept_are_410_and_old_deletions_are_purged
     .await;
 }
 
+#[tokio::test]
+async fn a_backlog_followed_slowly_cannot_outlive_the_deletions_kept() {
+    each_database_configured(
+        |config| {
+            config.retention = Retention {
+                sync_history: Duration::from_secs(1),
+                ..config.retention
+            }
+        },
+        |app| async move {
+            let user_id = app.create_user().await;
+            create_tasks(&app, user_id, 3).await;
+            let page = |since: Option<String>| {
+                let app = &app;
+                async move {
+                    let mut path = format!("/users/{user_id}/changes?limit=1");
+                    if let Some(since) = since {
+                        path.push_str(&format!("&since={since}"));
+                    }
+                    app.get(&path).await
+                }
+            };
+            let first = expect_json(page(None).await, StatusCode::OK).await;
+            assert_eq!(first["has_more"], true);
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let second = expect_json(
+                page(first["next_since"].as_str().map(str::to_owned)).await,
+                StatusCode::OK,
+            )
+            .await;
+            assert_eq!(second["has_more"], true);
+            // The second token is as old as the first page: the client has not caught up since.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let third = page(second["next_since"].as_str().map(str::to_owned)).await;
+            expect_error(third, StatusCode::GONE, "SYNC_EXPIRED").await;
+        },
+    )
+    .await;
+}
+
 /// Concurrent writers and how many writes each makes.
 const WRITERS: usize = 4;
 const WRITES_EACH: usize = 40;
