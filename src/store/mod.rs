@@ -61,6 +61,12 @@ impl StoreError {
         }
     }
 
+    /// A write that lost every one of its `WRITE_ATTEMPTS` to concurrent ones (`what` says how):
+    /// it wrote nothing, and may be sent again.
+    fn kept_losing(what: &str) -> Self {
+        Self::Unavailable(DbErr::Custom(what.to_owned()))
+    }
+
     /// A create's failure; with an idempotency key, a wait for a lock that ran out is the key
     /// being in use (by the first request, or another write of the user's in its way).
     fn of_keyed_write(err: DbErr, keyed: bool) -> Self {
@@ -261,9 +267,9 @@ pub async fn create_task(
             }
         }
     }
-    Err(StoreError::Unavailable(DbErr::Custom(
-        "an idempotency key kept being claimed and purged".to_owned(),
-    )))
+    Err(StoreError::kept_losing(
+        "an idempotency key kept being claimed and purged",
+    ))
 }
 
 /// SQLite's create: the key claimed first (its write takes the database's write lock), the
@@ -385,9 +391,9 @@ pub async fn update_task(
             return Ok(current);
         }
     }
-    Err(StoreError::Unavailable(DbErr::Custom(
-        "the task kept changing under the update".to_owned(),
-    )))
+    Err(StoreError::kept_losing(
+        "the task kept changing under the update",
+    ))
 }
 
 /// SQLite's update: the task changed with the next change number, then the counter bumped.
@@ -446,9 +452,9 @@ pub async fn delete_task(
         }
         unwritten(db, user_id, task_id, &condition).await?;
     }
-    Err(StoreError::Unavailable(DbErr::Custom(
-        "the task kept changing under the delete".to_owned(),
-    )))
+    Err(StoreError::kept_losing(
+        "the task kept changing under the delete",
+    ))
 }
 
 /// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it.

@@ -580,18 +580,21 @@ pub struct ListChanges {
     pub limit: u64,
 }
 
-/// The columns of a change row, in order: a task's, and whether it was deleted.
-const CHANGE_COLUMNS: [&str; 9] = [
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "is_completed",
-    "created_at",
-    "updated_at",
-    "version",
-    "deleted",
-];
+/// What a tombstone gives for a task's `column` in a change row: its task's id, owner and
+/// version, and a typed null for the rest (PostgreSQL would take a bare NULL in a subquery for
+/// text). A column a task gains must say here what a deletion has for it.
+fn tombstone_column(column: task::Column) -> SimpleExpr {
+    match column {
+        task::Column::Id => Expr::col(task_tombstone::Column::TaskId).into(),
+        task::Column::UserId => Expr::col(task_tombstone::Column::UserId).into(),
+        task::Column::Version => Expr::col(task_tombstone::Column::Version).into(),
+        task::Column::Title | task::Column::Description => Expr::cust("CAST(NULL AS text)"),
+        task::Column::IsCompleted => Expr::cust("CAST(NULL AS boolean)"),
+        task::Column::CreatedAt | task::Column::UpdatedAt => {
+            Expr::cust("CAST(NULL AS timestamptz)")
+        }
+    }
+}
 
 impl CachedStatement for ListChanges {
     fn shape(&self) -> Shape {
@@ -599,12 +602,14 @@ impl CachedStatement for ListChanges {
     }
 
     fn build(&self, backend: DatabaseBackend) -> Statement {
+        let deleted_column = Alias::new("deleted");
         let first = |select: &mut SelectStatement, name: &str| {
             Query::select()
-                .columns(CHANGE_COLUMNS.map(Alias::new))
+                .columns(task::Column::iter())
+                .column(deleted_column.clone())
                 .from_subquery(
                     select
-                        .order_by(Alias::new("version"), Order::Asc)
+                        .order_by(task::Column::Version, Order::Asc)
                         .limit(self.limit + 1)
                         .to_owned(),
                     Alias::new(name),
@@ -612,31 +617,17 @@ impl CachedStatement for ListChanges {
                 .to_owned()
         };
         let mut deleted = Query::select();
-        deleted
-            .expr_as(Expr::col(task_tombstone::Column::TaskId), Alias::new("id"))
-            .column(task_tombstone::Column::UserId);
-        // Typed nulls: PostgreSQL would take a bare NULL in a subquery for text.
-        for (column, sql_type) in CHANGE_COLUMNS[2..7].iter().zip([
-            "text",
-            "text",
-            "boolean",
-            "timestamptz",
-            "timestamptz",
-        ]) {
-            deleted.expr_as(
-                Expr::cust(format!("CAST(NULL AS {sql_type})")),
-                Alias::new(*column),
-            );
+        for column in task::Column::iter() {
+            deleted.expr_as(tombstone_column(column), column);
         }
         deleted
-            .column(task_tombstone::Column::Version)
-            .expr_as(Expr::cust("TRUE"), Alias::new("deleted"))
+            .expr_as(Expr::cust("TRUE"), deleted_column.clone())
             .from(task_tombstone::Entity)
             .and_where(task_tombstone::Column::UserId.eq(self.user_id))
             .and_where(task_tombstone::Column::Version.gt(self.since));
         let mut changed = Query::select()
             .columns(task::Column::iter())
-            .expr_as(Expr::cust("FALSE"), Alias::new("deleted"))
+            .expr_as(Expr::cust("FALSE"), deleted_column.clone())
             .from(task::Entity)
             .and_where(task::Column::UserId.eq(self.user_id))
             .and_where(task::Column::Version.gt(self.since))
@@ -646,7 +637,7 @@ impl CachedStatement for ListChanges {
                 sea_orm::sea_query::UnionType::All,
                 first(&mut deleted, "deleted"),
             )
-            .order_by(Alias::new("version"), Order::Asc)
+            .order_by(task::Column::Version, Order::Asc)
             .limit(self.limit + 1)
             .to_owned();
         written(&changes, backend)
