@@ -87,22 +87,6 @@ async fn load_worker(
     tally
 }
 
-/// Every task of a user, by following the cursor.
-async fn all_tasks(app: &TestApp, user_id: Uuid) -> Vec<Value> {
-    let mut tasks = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page = app
-            .get_ok(&format!("/users/{user_id}/tasks?limit=100{cursor}"))
-            .await;
-        tasks.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return tasks,
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inventing_nothing() {
     let Some(database) = postgres_database().await else {
@@ -165,7 +149,7 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
         total.other.extend(tally.other);
         total.slowest = total.slowest.max(tally.slowest);
     }
-    let stored = all_tasks(&app, user_id).await;
+    let stored = app.all_tasks(user_id).await;
     let stored_ids: HashSet<&str> = stored.iter().map(|t| t["id"].as_str().unwrap()).collect();
     let stored_titles: HashSet<&str> = stored
         .iter()

@@ -73,22 +73,11 @@ impl Replica {
 
 /// Every task of the user, by id, as the API lists them.
 async fn server_state(app: &TestApp, user_id: Uuid) -> BTreeMap<String, Value> {
-    let mut tasks = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/users/{user_id}/tasks?limit=100");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = app.get_ok(&path).await;
-        for task in page["items"].as_array().unwrap() {
-            tasks.insert(task["id"].as_str().unwrap().to_owned(), task.clone());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return tasks,
-        }
-    }
+    app.all_tasks(user_id)
+        .await
+        .into_iter()
+        .map(|task| (task["id"].as_str().unwrap().to_owned(), task))
+        .collect()
 }
 
 #[tokio::test]

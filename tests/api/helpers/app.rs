@@ -163,6 +163,22 @@ impl TestApp {
         expect_json(response, StatusCode::CREATED).await
     }
 
+    /// Every task of a user, by following the cursor.
+    pub async fn all_tasks(&self, user_id: Uuid) -> Vec<Value> {
+        let mut tasks = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .get_ok(&format!("/users/{user_id}/tasks?limit=100{cursor}"))
+                .await;
+            tasks.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return tasks,
+            }
+        }
+    }
+
     /// Creates a task with just a title.
     pub async fn create_titled(&self, user_id: Uuid, title: &str) -> Value {
         self.create_task(user_id, json!({ "title": title })).await
