@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::db::DatabaseTarget;
+use crate::fairness::UserLimits;
 use crate::pagination::CursorKey;
 
 /// The SQLite file used when `DATABASE_URL` is not set.
@@ -117,6 +118,8 @@ pub struct Config {
     /// Signs list cursors and sync tokens; `None`: a random key of this process.
     pub cursor_key: Option<CursorKey>,
     pub retention: Retention,
+    /// Each user's share of this instance and quotas (`USER_*`).
+    pub user_limits: UserLimits,
     pub shutdown_grace: Duration,
     /// A connection on which no byte moved for this long is closed.
     pub idle_timeout: Duration,
@@ -216,6 +219,7 @@ impl Config {
                 sync_history: parse_lifetime(&var, "SYNC_RETENTION_DAYS", 30.0, 86_400.0)?,
                 idempotency_keys: parse_lifetime(&var, "IDEMPOTENCY_KEY_TTL_HOURS", 24.0, 3_600.0)?,
             },
+            user_limits: user_limits(&var)?,
             shutdown_grace: Duration::from_secs(parse(
                 &var,
                 "SHUTDOWN_GRACE_SECS",
@@ -354,6 +358,32 @@ fn parse_lifetime(
         *units > 0.0 && units * unit_secs <= TEN_YEARS_SECS
     })
     .map(|units| Duration::from_secs_f64(units * unit_secs))
+}
+
+/// The `USER_*` settings: each at least 1.
+fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, String> {
+    let defaults = UserLimits::default();
+    Ok(UserLimits {
+        max_concurrent_writes: parse(
+            var,
+            "USER_MAX_CONCURRENT_WRITES",
+            defaults.max_concurrent_writes,
+            |n: &usize| *n >= 1,
+        )?,
+        writes_per_minute: parse(
+            var,
+            "USER_WRITES_PER_MINUTE",
+            defaults.writes_per_minute,
+            |_| true,
+        )?,
+        max_tasks: parse(var, "USER_MAX_TASKS", defaults.max_tasks, |n: &i64| *n >= 1)?,
+        max_tombstones: parse(
+            var,
+            "USER_MAX_TOMBSTONES",
+            defaults.max_tombstones,
+            |n: &i64| *n >= 1,
+        )?,
+    })
 }
 
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod entity;
+pub mod fairness;
 pub mod pagination;
 pub mod server;
 pub mod startup;
@@ -15,6 +16,7 @@ pub mod sync;
 use crate::auth::Authenticator;
 use crate::config::Retention;
 use crate::db::Database;
+use crate::fairness::{UserLimits, WriteRate};
 use crate::pagination::CursorKey;
 
 /// What every request handler shares.
@@ -24,4 +26,7 @@ pub struct AppState {
     pub cursor_key: CursorKey,
     pub auth: Authenticator,
     pub retention: Retention,
+    pub limits: UserLimits,
+    /// Each user's writes this minute (`USER_WRITES_PER_MINUTE`).
+    pub write_rate: std::sync::Arc<WriteRate>,
 }

@@ -1,6 +1,7 @@
 //! Builds the application from its configuration: the one way production and tests start it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poem::Route;
@@ -10,6 +11,7 @@ use crate::api;
 use crate::auth::Authenticator;
 use crate::config::{Config, Retention};
 use crate::db::{self, Database, MigrationCommand};
+use crate::fairness::WriteRate;
 use crate::pagination::CursorKey;
 use crate::server::{self, ConnectionLimits};
 use crate::store;
@@ -31,7 +33,8 @@ impl Application {
         let db = Database::new(config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,
-        ));
+        ))
+        .with_user_writes(config.user_limits.max_concurrent_writes);
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -62,6 +65,8 @@ impl Application {
             cursor_key,
             auth,
             retention: config.retention,
+            limits: config.user_limits,
+            write_rate: Arc::new(WriteRate::new(config.user_limits.writes_per_minute)),
         };
         Ok(Self {
             listener,

@@ -551,7 +551,11 @@ impl Bench {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("LOG", "warn")
-            .env("CURSOR_SECRET", CURSOR_SECRET);
+            .env("CURSOR_SECRET", CURSOR_SECRET)
+            // The per-user limits run on every write, but none binds: the benchmark's few users
+            // write far more than any person would.
+            .env("USER_WRITES_PER_MINUTE", u32::MAX.to_string())
+            .env("USER_MAX_TASKS", i64::MAX.to_string());
         command
     }
 

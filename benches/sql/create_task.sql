@@ -5,5 +5,6 @@
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
+\set since 9223372036854775807
 \set title random(1, 1000000000)
-WITH "counter" AS (UPDATE "users" SET "change_seq" = "users"."change_seq" + (1) WHERE "users"."id" = :user_id RETURNING "change_seq") INSERT INTO "tasks" ("id", "user_id", "title", "description", "is_completed", "created_at", "updated_at", "version") SELECT :new_id, :user_id, :title, :description, :is_completed, :now, :now, "change_seq" FROM "counter" RETURNING "version";
+WITH "counter" AS (UPDATE "users" SET "change_seq" = "users"."change_seq" + (1), "task_count" = "users"."task_count" + (1) WHERE "users"."id" = :user_id AND "users"."task_count" < :since RETURNING "change_seq", "tombstones_dropped_through") INSERT INTO "tasks" ("id", "user_id", "title", "description", "is_completed", "created_at", "updated_at", "version") SELECT :new_id, :user_id, :title, :description, :is_completed, :now, :now, "change_seq" FROM "counter" RETURNING "version";

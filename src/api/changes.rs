@@ -72,6 +72,14 @@ impl ChangesApi {
             .transpose()
             .map_err(|expired| ApiError::SyncExpired(expired.reason()))?
             .unwrap_or(0);
+        // A deletion after the token was dropped to keep the user's deletions bounded.
+        if since.is_some() && since_version < user.tombstones_dropped_through {
+            return Err(ApiError::SyncExpired(
+                "deletions made after it were dropped to keep this user's history within \
+                 USER_MAX_TOMBSTONES",
+            )
+            .into());
+        }
         let limit = limit.unwrap_or_default().0;
         // Taken before the page's snapshot: every deletion after it is on this page or a later one.
         let read_at = chrono::Utc::now();

@@ -16,9 +16,10 @@ use crate::store::StoreError;
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
 /// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND`
 /// (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` and
-/// `IDEMPOTENCY_KEY_IN_USE` (409), `SYNC_EXPIRED` (410), `PRECONDITION_FAILED` (412),
-/// `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414), `UNSUPPORTED_MEDIA_TYPE` (415),
-/// `IDEMPOTENCY_KEY_REUSED` (422), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
+/// `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED` (409), `SYNC_EXPIRED` (410),
+/// `PRECONDITION_FAILED` (412), `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414),
+/// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` (429),
+/// `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -39,13 +40,15 @@ pub enum ErrorCode {
     UriTooLong,
     UnsupportedMediaType,
     IdempotencyKeyReused,
+    QuotaExceeded,
+    RateLimited,
     InternalError,
     ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -63,6 +66,8 @@ impl ErrorCode {
         Self::UriTooLong,
         Self::UnsupportedMediaType,
         Self::IdempotencyKeyReused,
+        Self::QuotaExceeded,
+        Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -76,7 +81,10 @@ impl ErrorCode {
             Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::UserAlreadyExists | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::UserAlreadyExists | Self::IdempotencyKeyInUse | Self::QuotaExceeded => {
+                StatusCode::CONFLICT
+            }
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::SyncExpired => StatusCode::GONE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -209,6 +217,16 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// A create with the same idempotency key is still running; nothing was done.
     IdempotencyKeyInUse,
+    /// A create would take the user past a quota (`what`, at most `limit`); nothing was written.
+    QuotaExceeded {
+        what: &'static str,
+        limit: i64,
+    },
+    /// The user sent more writes than this instance allows per minute; nothing was done. Sent
+    /// again after `retry_after_secs`, it would be taken.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// A `since` token older than the kept history, or from a former registration of the user.
     SyncExpired(&'static str),
     RouteNotFound,
@@ -248,6 +266,8 @@ impl ApiError {
             Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::SyncExpired(_) => ErrorCode::SyncExpired,
             Self::RouteNotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -336,6 +356,16 @@ impl fmt::Display for ApiError {
                 "A request with this Idempotency-Key is still being processed; nothing was done, \
                  send it again shortly"
             ),
+            Self::QuotaExceeded { what, limit } => write!(
+                f,
+                "This user holds {limit} {what} already, the most allowed; nothing was written. \
+                 Delete some first"
+            ),
+            Self::RateLimited { retry_after_secs } => write!(
+                f,
+                "This user sent more writes than allowed per minute; nothing was done. Send it \
+                 again in {retry_after_secs} s"
+            ),
             Self::SyncExpired(reason) => write!(
                 f,
                 "This since token can no longer be followed ({reason}): start a full sync \
@@ -403,6 +433,9 @@ impl poem::error::ResponseError for ApiError {
                     .with_header(header::RETRY_AFTER, "1")
                     .into_response()
             }
+            Self::RateLimited { retry_after_secs } => response
+                .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
+                .into_response(),
             Self::Unauthorized(None) | Self::NoCaller => response
                 .with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="task-api""#)
                 .into_response(),
@@ -432,6 +465,10 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound(id) => Self::UserNotFound(id),
             StoreError::TaskNotFound(id) => Self::TaskNotFound(id),
             StoreError::UserAlreadyExists(id) => Self::UserAlreadyExists(id),
+            StoreError::TaskQuotaExceeded(limit) => Self::QuotaExceeded {
+                what: "tasks",
+                limit,
+            },
             StoreError::PreconditionFailed(id) => Self::PreconditionFailed(id),
             StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             StoreError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse,
@@ -484,6 +521,7 @@ impl ErrorStatuses for TaskCreateErrors {
         StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::TOO_MANY_REQUESTS,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -502,6 +540,7 @@ impl ErrorStatuses for TaskChangeErrors {
         StatusCode::PAYLOAD_TOO_LARGE,
         StatusCode::URI_TOO_LONG,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::TOO_MANY_REQUESTS,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -517,6 +556,7 @@ impl ErrorStatuses for TaskDeleteErrors {
         StatusCode::NOT_FOUND,
         StatusCode::PRECONDITION_FAILED,
         StatusCode::URI_TOO_LONG,
+        StatusCode::TOO_MANY_REQUESTS,
         StatusCode::INTERNAL_SERVER_ERROR,
         StatusCode::SERVICE_UNAVAILABLE,
     ];
@@ -603,6 +643,10 @@ fn documented_headers(status: StatusCode) -> Vec<MetaHeader> {
                 "With `IDEMPOTENCY_KEY_IN_USE`: seconds to wait before sending the request again",
             )
         }],
+        StatusCode::TOO_MANY_REQUESTS => vec![header(
+            "Retry-After",
+            "Seconds until this user's writes are taken again: nothing was done",
+        )],
         _ => vec![],
     }
 }

@@ -12,6 +12,7 @@ mod input;
 mod limits;
 mod observe;
 mod protocol;
+mod rate;
 mod resources;
 mod tasks;
 mod users;
@@ -104,6 +105,10 @@ pub fn openapi_document() -> serde_json::Value {
         retention: crate::config::Config::from_lookup(|_| None)
             .expect("the defaults are a configuration")
             .retention,
+        limits: crate::fairness::UserLimits::default(),
+        write_rate: std::sync::Arc::new(crate::fairness::WriteRate::new(
+            crate::fairness::UserLimits::default().writes_per_minute,
+        )),
     };
     task_operations(&openapi_service(state))
 }
@@ -113,6 +118,7 @@ pub fn openapi_document() -> serde_json::Value {
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
     let db = state.db.clone();
     let authenticator = state.auth.clone();
+    let write_rate = state.write_rate.clone();
     let service = openapi_service(state);
     let document = document::task_operations(&service);
     let json = serde_json::to_string_pretty(&document).expect("a document serialises");
@@ -156,6 +162,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             http.max_body_bytes,
             http.request_timeout,
         ))
+        .with(rate::UserWriteRate(write_rate))
         .catch_all_error(error_response)
         .with(protocol::RequestRules::new(routes))
         .with(compression::CompressJson)

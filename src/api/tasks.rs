@@ -323,7 +323,14 @@ impl TasksApi {
     ) -> Result<TaskCreated, ErrorResponse<TaskCreateErrors>> {
         let (user_id, key, fields) =
             (user_id.checked(), idempotency_key.checked(), body.0).collect_fields()?;
-        let created = store::create_task(&self.state.db, user_id, fields, key.as_ref()).await?;
+        let created = store::create_task(
+            &self.state.db,
+            user_id,
+            fields,
+            key.as_ref(),
+            self.state.limits.max_tasks,
+        )
+        .await?;
         let task = created.task;
         let location = format!("/users/{user_id}/tasks/{}", task.id);
         let tag = etag(task.version);
@@ -523,7 +530,14 @@ impl TasksApi {
             write_condition(if_match),
         )
             .collect_fields()?;
-        store::delete_task(&self.state.db, user_id, task_id, condition).await?;
+        store::delete_task(
+            &self.state.db,
+            user_id,
+            task_id,
+            condition,
+            self.state.limits.max_tombstones,
+        )
+        .await?;
         Ok(TaskDeleted::NoContent)
     }
 }

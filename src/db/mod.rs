@@ -20,6 +20,8 @@ use sea_orm::{
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
+use crate::fairness::{UserLimits, UserWriteGate, WritePermit};
+
 pub use migrate::{migrate, MigrationCommand};
 pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
 pub use warm::REUSE_WITHIN;
@@ -41,6 +43,8 @@ pub struct Database {
     /// leaves the rest of the pool, and of the database's CPU, to everyone else's requests.
     searches: Arc<Semaphore>,
     searches_by_user: Arc<[Semaphore]>,
+    /// Each user's writes that may hold connections at once (the rest wait without one).
+    writes: Arc<UserWriteGate>,
     acquire_timeout: Duration,
 }
 
@@ -84,8 +88,25 @@ impl Database {
             sql: Arc::default(),
             searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
+            writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             acquire_timeout,
         }
+    }
+
+    /// Lets at most `per_user` of each user's writes hold connections at once.
+    pub fn with_user_writes(self, per_user: usize) -> Self {
+        Self {
+            writes: UserWriteGate::new(per_user),
+            ..self
+        }
+    }
+
+    /// Waits (up to the acquire timeout, without a connection) for the user's turn to write.
+    pub async fn write_permit(&self, user_id: Uuid) -> Result<WritePermit, DbErr> {
+        self.writes
+            .enter(user_id, self.acquire_timeout)
+            .await
+            .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
     }
 
     /// Waits (up to the acquire timeout) for the user's turn to search and the searches' share

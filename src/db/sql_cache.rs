@@ -17,7 +17,11 @@ pub enum Shape {
         claims_key: bool,
     },
     ClaimIdempotencyKey,
-    BumpChangeSeq,
+    /// Which of the owner's counts the bump keeps besides the change number.
+    BumpChangeSeq {
+        counts: Counts,
+    },
+    DropTombstones,
     GetTask,
     /// How many versions `If-Match` lists (0: no condition).
     DeleteTask {
@@ -39,6 +43,14 @@ pub enum Shape {
         title_contains: bool,
         after: bool,
     },
+}
+
+/// What a change-number bump does to the owner's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counts {
+    Unchanged,
+    TaskCreated,
+    TaskDeleted,
 }
 
 /// A statement of the SQL cache: its shape decides its text; `values` are the ones `build`'s SQL

@@ -15,8 +15,8 @@ use crate::domain::{
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    BumpChangeSeq, ClaimIdempotencyKey, DeleteTask, GetTask, InsertTask, InsertTombstone,
-    ListChanges, ListTasks, OwnedTask, UpdateTask,
+    BumpChangeSeq, ClaimIdempotencyKey, CountChange, DeleteTask, DropTombstones, GetTask,
+    InsertTask, InsertTombstone, ListChanges, ListTasks, OwnedTask, UpdateTask,
 };
 
 /// Why a store operation did not succeed.
@@ -25,6 +25,8 @@ pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create would take the user past `USER_MAX_TASKS` (the limit): nothing was written.
+    TaskQuotaExceeded(i64),
     /// A conditional write's task has none of the expected versions: nothing was written.
     PreconditionFailed(Uuid),
     /// An idempotency key already used for a create with other fields.
@@ -144,11 +146,17 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
         id: id.unwrap_or_else(Uuid::now_v7),
         created_at: domain::now(),
         change_seq: 0,
+        task_count: 0,
+        tombstone_count: 0,
+        tombstones_dropped_through: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
         created_at: Set(user.created_at),
         change_seq: NotSet,
+        task_count: NotSet,
+        tombstone_count: NotSet,
+        tombstones_dropped_through: NotSet,
     })
     .exec_without_returning(db)
     .await;
@@ -194,13 +202,16 @@ const WRITE_ATTEMPTS: usize = 3;
 
 /// Creates a task with the owner's next change number as its version: one statement on
 /// PostgreSQL, one transaction on SQLite. With an idempotency key, the key is claimed in the same
-/// statement (or transaction), and a retry gets the first request's task instead.
+/// statement (or transaction), and a retry gets the first request's task instead. A user holding
+/// `max_tasks` tasks gets `TaskQuotaExceeded`, checked under the owner's lock in the same write.
 pub async fn create_task(
     db: &Database,
     user_id: Uuid,
     fields: TaskFields,
     key: Option<&IdempotencyKey>,
+    max_tasks: i64,
 ) -> StoreResult<CreatedTask> {
+    let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
     let mut task = task::Model {
@@ -220,17 +231,22 @@ pub async fn create_task(
                     task: &task,
                     key: key.as_str(),
                     request_hash,
+                    max_tasks,
                 });
         let created = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
-                let insert = db.statement(&InsertTask { task: &task, claim });
+                let insert = db.statement(&InsertTask {
+                    task: &task,
+                    claim,
+                    max_tasks,
+                });
                 db.query_one(insert)
                     .await
                     .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
                     .map(|row| row.try_get_by_index::<i64>(0))
                     .transpose()?
             }
-            _ => create_in_transaction(db, &task, claim)
+            _ => create_in_transaction(db, &task, claim, max_tasks)
                 .await
                 .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?,
         };
@@ -242,7 +258,9 @@ pub async fn create_task(
             });
         }
         let (Some(key), Some(request_hash)) = (key, &request_hash) else {
-            return Err(StoreError::UserNotFound(user_id));
+            // No owner or no room; or a task was deleted just now (then again).
+            room_for_a_task(db, user_id, max_tasks).await?;
+            continue;
         };
         let stored = idempotency_key::Entity::find_by_id((user_id, key.as_str().to_owned()))
             .one(db)
@@ -261,10 +279,9 @@ pub async fn create_task(
                 })
             }
             Some(_) => return Err(StoreError::IdempotencyKeyReused),
-            // Neither claimed nor stored: no such owner (or the key expired just now: again).
-            None => {
-                get_user(db, user_id).await?;
-            }
+            // Neither claimed nor stored: no owner or no room; or the key expired (or a task
+            // was deleted) just now (then again).
+            None => room_for_a_task(db, user_id, max_tasks).await?,
         }
     }
     Err(StoreError::kept_losing(
@@ -272,12 +289,23 @@ pub async fn create_task(
     ))
 }
 
+/// Whether the owner exists and holds fewer than `max_tasks` tasks: why a create that no key
+/// stood in the way of inserted nothing.
+async fn room_for_a_task(db: &Database, user_id: Uuid, max_tasks: i64) -> StoreResult<()> {
+    if get_user(db, user_id).await?.task_count >= max_tasks {
+        return Err(StoreError::TaskQuotaExceeded(max_tasks));
+    }
+    Ok(())
+}
+
 /// SQLite's create: the key claimed first (its write takes the database's write lock), the
-/// counter bumped, the task inserted with it. `None` when the key was taken or there is no owner.
+/// counter bumped (while the owner has room), the task inserted with it. `None` when the key was
+/// taken, there is no owner or no room.
 async fn create_in_transaction(
     db: &Database,
     task: &task::Model,
     claim: Option<ClaimIdempotencyKey<'_>>,
+    max_tasks: i64,
 ) -> Result<Option<i64>, DbErr> {
     let transaction = db.begin().await?;
     if let Some(claim) = &claim {
@@ -287,11 +315,16 @@ async fn create_in_transaction(
     }
     let bump = BumpChangeSeq {
         user_id: task.user_id,
+        change: CountChange::TaskCreated { max_tasks },
     };
     if transaction.query_one(db.statement(&bump)).await?.is_none() {
         return Ok(None);
     }
-    let insert = db.statement(&InsertTask { task, claim: None });
+    let insert = db.statement(&InsertTask {
+        task,
+        claim: None,
+        max_tasks,
+    });
     let version = transaction
         .query_one(insert)
         .await?
@@ -358,6 +391,7 @@ pub async fn update_task(
     changes: TaskChanges,
     condition: WriteCondition,
 ) -> StoreResult<task::Model> {
+    let _turn = db.write_permit(user_id).await?;
     let expected = match expected_versions(&condition) {
         Some(expected) if !changes.is_empty() => expected,
         _ => return unwritten(db, user_id, task_id, &condition).await,
@@ -410,6 +444,7 @@ async fn update_in_transaction(
     };
     let bump = BumpChangeSeq {
         user_id: task.user_id,
+        change: CountChange::None,
     };
     transaction.execute(db.statement(&bump)).await?;
     transaction.commit().await?;
@@ -417,13 +452,16 @@ async fn update_in_transaction(
 }
 
 /// Deletes a task (when its version satisfies `condition`) and remembers it as deleted with the
-/// owner's next change number: one statement on PostgreSQL, one transaction on SQLite.
+/// owner's next change number: one statement on PostgreSQL, one transaction on SQLite. Past
+/// `max_tombstones` deletions kept, the oldest is dropped by the same write.
 pub async fn delete_task(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     condition: WriteCondition,
+    max_tombstones: i64,
 ) -> StoreResult<()> {
+    let _turn = db.write_permit(user_id).await?;
     let Some(expected) = expected_versions(&condition) else {
         unwritten(db, user_id, task_id, &condition).await?;
         return Err(StoreError::PreconditionFailed(task_id));
@@ -434,6 +472,7 @@ pub async fn delete_task(
             task,
             expected: expected.clone(),
             now: domain::now(),
+            max_tombstones,
         };
         let deleted = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
@@ -457,7 +496,8 @@ pub async fn delete_task(
     ))
 }
 
-/// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it.
+/// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it, and the
+/// oldest dropped past the bound.
 async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<bool, DbErr> {
     let transaction = db.begin().await?;
     if transaction
@@ -467,12 +507,19 @@ async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<boo
     {
         return Ok(false);
     }
+    let user_id = delete.task.user_id;
     let bump = BumpChangeSeq {
-        user_id: delete.task.user_id,
+        user_id,
+        change: CountChange::TaskDeleted {
+            max_tombstones: delete.max_tombstones,
+        },
     };
     transaction.execute(db.statement(&bump)).await?;
     let tombstone = InsertTombstone::of(delete.task, delete.now);
     transaction.execute(db.statement(&tombstone)).await?;
+    transaction
+        .execute(db.statement(&DropTombstones { user_id }))
+        .await?;
     transaction.commit().await?;
     Ok(true)
 }

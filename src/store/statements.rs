@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::sql_cache::{written, CachedStatement, Shape};
+use crate::db::sql_cache::{written, CachedStatement, Counts, Shape};
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{SortField, SortKey, TaskPosition, TaskSort};
 
@@ -30,6 +30,7 @@ type Comparison = fn(Expr, SimpleExpr) -> SimpleExpr;
 const COUNTER: &str = "counter";
 const CHANGED: &str = "changed";
 const CLAIMED: &str = "claimed";
+const DROPPED: &str = "dropped";
 
 /// `change_seq + 1`, the one written in the SQL rather than bound.
 fn next_change_seq() -> SimpleExpr {
@@ -102,10 +103,42 @@ fn versioned_rows(
     select
 }
 
-/// Takes the owner's next change number: `change_seq + 1`, returned. On PostgreSQL a part of a
-/// write, run only when `after` (an earlier part) wrote a row.
+/// What a write does to its owner's counts besides taking the next change number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountChange {
+    /// A task changed: the number only.
+    None,
+    /// A task created: one task more, only while the owner holds fewer than `max_tasks`.
+    TaskCreated { max_tasks: i64 },
+    /// A task deleted: one task fewer and one deletion more; when `max_tombstones` are kept
+    /// already, the oldest kept is dropped (`tombstones_dropped_through` moves up to it, and
+    /// `DropTombstones` removes it).
+    TaskDeleted { max_tombstones: i64 },
+}
+
+/// Takes the owner's next change number: `change_seq + 1`, returned (with
+/// `tombstones_dropped_through`), and keeps the owner's counts. On PostgreSQL a part of a write,
+/// run only when `after` (an earlier part) wrote a row.
 pub struct BumpChangeSeq {
     pub user_id: Uuid,
+    pub change: CountChange,
+}
+
+/// `users.<column>`, qualified: the statements that read it also read other tables.
+fn user_col(column: user::Column) -> Expr {
+    Expr::col((user::Entity, column))
+}
+
+/// The oldest deletion of the owner's still kept (the owner's row being updated); the bound
+/// itself when there is none. Correlated, so that a deletion that waited for the owner's row
+/// lock reads the bound the one before it left.
+fn oldest_kept_tombstone() -> SimpleExpr {
+    Expr::cust(
+        r#"COALESCE((SELECT MIN("task_tombstones"."version") FROM "task_tombstones"
+                     WHERE "task_tombstones"."user_id" = "users"."id"
+                       AND "task_tombstones"."version" > "users"."tombstones_dropped_through"),
+                    "users"."tombstones_dropped_through")"#,
+    )
 }
 
 impl BumpChangeSeq {
@@ -113,18 +146,72 @@ impl BumpChangeSeq {
         let mut update = Query::update();
         update
             .table(user::Entity)
-            .value(user::Column::ChangeSeq, next_change_seq())
-            .and_where(user::Column::Id.eq(self.user_id));
+            .value(user::Column::ChangeSeq, next_change_seq());
+        match self.change {
+            CountChange::None => {}
+            CountChange::TaskCreated { .. } => {
+                update.value(
+                    user::Column::TaskCount,
+                    user_col(user::Column::TaskCount).add(Expr::cust("1")),
+                );
+            }
+            CountChange::TaskDeleted { max_tombstones } => {
+                let full = || user_col(user::Column::TombstoneCount).gte(max_tombstones);
+                let tombstones = user_col(user::Column::TombstoneCount);
+                update
+                    .value(
+                        user::Column::TaskCount,
+                        user_col(user::Column::TaskCount).sub(Expr::cust("1")),
+                    )
+                    .value(
+                        user::Column::TombstoneCount,
+                        Expr::case(full(), tombstones.clone())
+                            .finally(tombstones.add(Expr::cust("1"))),
+                    )
+                    .value(
+                        user::Column::TombstonesDroppedThrough,
+                        Expr::case(full(), oldest_kept_tombstone())
+                            .finally(user_col(user::Column::TombstonesDroppedThrough)),
+                    );
+            }
+        }
+        update.and_where(user::Column::Id.eq(self.user_id));
+        if let CountChange::TaskCreated { max_tasks } = self.change {
+            update.and_where(user_col(user::Column::TaskCount).lt(max_tasks));
+        }
         if let Some(after) = after {
             update.and_where(wrote_in(after));
         }
-        update.returning_col(user::Column::ChangeSeq).to_owned()
+        update
+            .returning(Query::returning().columns([
+                user::Column::ChangeSeq,
+                user::Column::TombstonesDroppedThrough,
+            ]))
+            .to_owned()
+    }
+
+    /// The values `update` binds, in its order.
+    fn update_values(&self) -> Vec<Value> {
+        let user_id = self.user_id.into();
+        match self.change {
+            CountChange::None => vec![user_id],
+            CountChange::TaskCreated { max_tasks } => vec![user_id, max_tasks.into()],
+            CountChange::TaskDeleted { max_tombstones } => {
+                vec![max_tombstones.into(), max_tombstones.into(), user_id]
+            }
+        }
     }
 }
 
 impl CachedStatement for BumpChangeSeq {
     fn shape(&self) -> Shape {
-        Shape::BumpChangeSeq
+        Shape::BumpChangeSeq {
+            counts: match self.change {
+                CountChange::None => Counts::Unchanged,
+                CountChange::TaskCreated { .. } => Counts::TaskCreated,
+                CountChange::TaskDeleted { .. } => Counts::TaskDeleted,
+            },
+        }
     }
 
     fn build(&self, backend: DatabaseBackend) -> Statement {
@@ -132,7 +219,53 @@ impl CachedStatement for BumpChangeSeq {
     }
 
     fn values(&self, _: DatabaseBackend) -> Vec<Value> {
-        vec![self.user_id.into()]
+        self.update_values()
+    }
+}
+
+/// Forgets the owner's deletions up to `tombstones_dropped_through` (those `BumpChangeSeq` of a
+/// deletion dropped to keep the bound), read from `source`.
+fn drop_tombstones(user_id: Uuid, source: VersionSource) -> sea_orm::sea_query::DeleteStatement {
+    let mut bound = Query::select();
+    bound.column(user::Column::TombstonesDroppedThrough);
+    match source {
+        VersionSource::Counter => bound.from(Alias::new(COUNTER)),
+        VersionSource::Owner => bound
+            .from(user::Entity)
+            .and_where(user::Column::Id.eq(user_id)),
+    };
+    Query::delete()
+        .from_table(task_tombstone::Entity)
+        .and_where(task_tombstone::Column::UserId.eq(user_id))
+        .and_where(
+            Expr::col(task_tombstone::Column::Version).lte(SimpleExpr::SubQuery(
+                None,
+                Box::new(bound.into_sub_query_statement()),
+            )),
+        )
+        .to_owned()
+}
+
+/// Forgets the owner's deletions dropped by the deletion before it in the transaction (SQLite;
+/// PostgreSQL's `DeleteTask` does it in the same statement).
+pub struct DropTombstones {
+    pub user_id: Uuid,
+}
+
+impl CachedStatement for DropTombstones {
+    fn shape(&self) -> Shape {
+        Shape::DropTombstones
+    }
+
+    fn build(&self, backend: DatabaseBackend) -> Statement {
+        written(
+            &drop_tombstones(self.user_id, VersionSource::Owner),
+            backend,
+        )
+    }
+
+    fn values(&self, _: DatabaseBackend) -> Vec<Value> {
+        vec![self.user_id.into(), self.user_id.into()]
     }
 }
 
@@ -142,6 +275,8 @@ pub struct ClaimIdempotencyKey<'a> {
     pub task: &'a task::Model,
     pub key: &'a str,
     pub request_hash: &'a str,
+    /// The key is claimed only while the owner holds fewer tasks than this.
+    pub max_tasks: i64,
 }
 
 impl ClaimIdempotencyKey<'_> {
@@ -153,6 +288,7 @@ impl ClaimIdempotencyKey<'_> {
             .expr(Expr::val(task.id))
             .expr(next_change_seq())
             .expr(Expr::val(task.created_at))
+            .and_where(user_col(user::Column::TaskCount).lt(self.max_tasks))
             .to_owned();
         Query::insert()
             .into_table(idempotency_key::Entity)
@@ -187,6 +323,7 @@ impl ClaimIdempotencyKey<'_> {
             task.id.into(),
             task.created_at.into(),
             task.user_id.into(),
+            self.max_tasks.into(),
         ]
     }
 }
@@ -211,6 +348,20 @@ impl CachedStatement for ClaimIdempotencyKey<'_> {
 pub struct InsertTask<'a> {
     pub task: &'a task::Model,
     pub claim: Option<ClaimIdempotencyKey<'a>>,
+    /// Inserted only while the owner holds fewer tasks than this (PostgreSQL; SQLite's counter
+    /// bump checks it first).
+    pub max_tasks: i64,
+}
+
+impl InsertTask<'_> {
+    fn bump(&self) -> BumpChangeSeq {
+        BumpChangeSeq {
+            user_id: self.task.user_id,
+            change: CountChange::TaskCreated {
+                max_tasks: self.max_tasks,
+            },
+        }
+    }
 }
 
 impl CachedStatement for InsertTask<'_> {
@@ -245,9 +396,7 @@ impl CachedStatement for InsertTask<'_> {
         if backend != DatabaseBackend::Postgres {
             return written(&insert, backend);
         }
-        let bump = BumpChangeSeq {
-            user_id: task.user_id,
-        };
+        let bump = self.bump();
         let mut with = WithClause::new();
         if let Some(claim) = &self.claim {
             with.cte(cte(CLAIMED, claim.insert()));
@@ -266,12 +415,12 @@ impl CachedStatement for InsertTask<'_> {
             .as_ref()
             .filter(|_| postgres)
             .map(ClaimIdempotencyKey::claim_values);
-        let bump = postgres.then_some(task.user_id.into());
+        let bump = postgres.then(|| self.bump().update_values());
         let owner = (!postgres).then_some(task.user_id.into());
         claim
             .into_iter()
             .flatten()
-            .chain(bump)
+            .chain(bump.into_iter().flatten())
             .chain([
                 task.id.into(),
                 task.user_id.into(),
@@ -348,6 +497,19 @@ pub struct DeleteTask {
     pub task: OwnedTask,
     pub expected: Option<Vec<i64>>,
     pub now: DateTime<Utc>,
+    /// The owner's deletions kept at most (PostgreSQL; SQLite's counter bump keeps them).
+    pub max_tombstones: i64,
+}
+
+impl DeleteTask {
+    fn bump(&self) -> BumpChangeSeq {
+        BumpChangeSeq {
+            user_id: self.task.user_id,
+            change: CountChange::TaskDeleted {
+                max_tombstones: self.max_tombstones,
+            },
+        }
+    }
 }
 
 impl CachedStatement for DeleteTask {
@@ -370,12 +532,13 @@ impl CachedStatement for DeleteTask {
         // The owner's row is locked first, as by every other write: no two writes lock the
         // same rows in opposite orders.
         delete.and_where(Expr::exists(owner_row(self.task.user_id, Expr::cust("1"))));
-        let bump = BumpChangeSeq {
-            user_id: self.task.user_id,
-        };
         let with = WithClause::new()
             .cte(cte(CHANGED, delete))
-            .cte(cte(COUNTER, bump.update(Some(CHANGED))))
+            .cte(cte(COUNTER, self.bump().update(Some(CHANGED))))
+            .cte(cte(
+                DROPPED,
+                drop_tombstones(self.task.user_id, VersionSource::Counter),
+            ))
             .to_owned();
         let tombstone = tombstone(self.task, self.now, VersionSource::Counter);
         written(&tombstone.with(with), backend)
@@ -388,9 +551,11 @@ impl CachedStatement for DeleteTask {
             .into_iter()
             .chain(version_values(&self.expected));
         match backend {
-            // The lock, the bump, the tombstone.
+            // The lock, the bump, the deletions dropped, the tombstone.
             DatabaseBackend::Postgres => deleted
-                .chain([self.task.user_id.into(), self.task.user_id.into()])
+                .chain([self.task.user_id.into()])
+                .chain(self.bump().update_values())
+                .chain([self.task.user_id.into()])
                 .chain([
                     self.task.user_id.into(),
                     self.task.task_id.into(),
@@ -523,6 +688,9 @@ impl CachedStatement for UpdateTask {
         if let Some(condition) = version_condition(&self.expected) {
             update = update.filter(condition);
         }
+        // The owner's row locked before the task's, as by every other write, and a task whose
+        // owner is being deleted left alone (its version would have no counter to come from).
+        update = update.filter(Expr::exists(owner_row(self.task.user_id, Expr::cust("1"))));
         // Named columns: a column a newer release adds changes nothing this statement returns.
         let mut update = update.into_query();
         update.returning(Query::returning().columns(task::Column::iter()));
@@ -531,6 +699,7 @@ impl CachedStatement for UpdateTask {
         }
         let bump = BumpChangeSeq {
             user_id: self.task.user_id,
+            change: CountChange::None,
         };
         let with = WithClause::new()
             .cte(cte(CHANGED, update))
@@ -564,6 +733,7 @@ impl CachedStatement for UpdateTask {
             .chain(self.task.values())
             .chain(compared.into_iter().flatten())
             .chain(version_values(&self.expected))
+            .chain([self.task.user_id.into()])
             .chain(bump)
             .collect()
     }
@@ -850,17 +1020,35 @@ mod tests {
                 task: &task,
                 key: "k",
                 request_hash: "h",
+                max_tasks: 100,
             };
             let creates = match backend {
                 DatabaseBackend::Postgres => vec![None, Some(claim())],
                 _ => vec![None],
             };
             for claim in creates {
-                check(&InsertTask { task: &task, claim }, backend, &mut texts);
+                let insert = InsertTask {
+                    task: &task,
+                    claim,
+                    max_tasks: 100,
+                };
+                check(&insert, backend, &mut texts);
             }
             check(&claim(), backend, &mut texts);
+            let count_changes = [
+                CountChange::None,
+                CountChange::TaskCreated { max_tasks: 100 },
+                CountChange::TaskDeleted { max_tombstones: 9 },
+            ];
+            for change in count_changes {
+                let bump = BumpChangeSeq {
+                    user_id: task.user_id,
+                    change,
+                };
+                check(&bump, backend, &mut texts);
+            }
             check(
-                &BumpChangeSeq {
+                &DropTombstones {
                     user_id: task.user_id,
                 },
                 backend,
@@ -875,6 +1063,7 @@ mod tests {
                         task: owned(),
                         expected,
                         now,
+                        max_tombstones: 9,
                     },
                     backend,
                     &mut texts,
@@ -946,7 +1135,7 @@ mod tests {
             };
             assert_eq!(
                 texts.len(),
-                creates + 4 + 3 + 1 + 33 + 48,
+                creates + 7 + 3 + 1 + 33 + 48,
                 "one text per shape on {backend:?}"
             );
         }

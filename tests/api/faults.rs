@@ -97,6 +97,8 @@ async fn a_database_outage_under_load_answers_503_then_recovers_losing_and_inven
     config.database = task_api::db::DatabaseTarget::parse(&database.proxied_url(&proxy)).unwrap();
     config.database_acquire_timeout = Duration::from_secs(1);
     config.http.request_timeout = Duration::from_secs(3);
+    // One user's load: no rate of writes binds.
+    config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
     let app = Arc::new(TestApp::spawn(config).await);
     let user_id = app.create_user().await;
 

@@ -16,6 +16,7 @@ mod lifecycle;
 mod observability;
 mod pagination;
 mod protocol;
+mod quotas;
 mod starvation;
 mod sync;
 mod tasks;
