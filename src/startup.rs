@@ -68,6 +68,7 @@ impl Application {
             limits: config.user_limits,
             write_rate: Arc::new(WriteRate::new(config.user_limits.writes_per_minute)),
         };
+        tokio::spawn(forget_idle_writers(Arc::downgrade(&state.write_rate)));
         Ok(Self {
             listener,
             port,
@@ -96,6 +97,19 @@ impl Application {
         server::serve(self.listener, self.endpoint, self.limits, shutdown).await?;
         self.db.close().await;
         Ok(())
+    }
+}
+
+/// Once a minute, forgets the users whose write allowance is whole again, until the server is
+/// gone: the rate keeps one entry per user who wrote in the last minute.
+async fn forget_idle_writers(rate: std::sync::Weak<WriteRate>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        ticks.tick().await;
+        match rate.upgrade() {
+            Some(rate) => rate.forget_idle(),
+            None => return,
+        }
     }
 }
 
