@@ -19,6 +19,7 @@ mod protocol;
 mod starvation;
 mod sync;
 mod tasks;
+mod token_keys;
 mod users;
 mod validation;
 mod versions;
