@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::db::DatabaseTarget;
 use crate::fairness::UserLimits;
-use crate::pagination::CursorKey;
+use crate::tokens::TokenKey;
 
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_FILE: &str = "tasks.db";
@@ -115,8 +115,11 @@ pub struct Config {
     pub startup_database_wait: Duration,
     pub http: HttpSettings,
     pub auth: AuthConfig,
-    /// Signs list cursors and sync tokens; `None`: a random key of this process.
-    pub cursor_key: Option<CursorKey>,
+    /// `CURSOR_SECRET`'s key, which seals list cursors and sync tokens; `None`: the key kept in
+    /// the database.
+    pub token_key: Option<TokenKey>,
+    /// `CURSOR_SECRET_PREVIOUS`'s keys, which still open the tokens they sealed.
+    pub previous_token_keys: Vec<TokenKey>,
     pub retention: Retention,
     /// Each user's share of this instance and quotas (`USER_*`).
     pub user_limits: UserLimits,
@@ -176,6 +179,18 @@ impl Config {
         let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
         let auth = auth_config(&var, &host)?;
         warnings.extend(auth_warnings(&auth));
+        let token_key = var("CURSOR_SECRET")
+            .map(|secret| TokenKey::from_secret(&secret))
+            .transpose()
+            .map_err(|reason| format!("CURSOR_SECRET is invalid: it {reason}"))?;
+        let previous_token_keys = var("CURSOR_SECRET_PREVIOUS")
+            .map(|secrets| previous_token_keys(&secrets))
+            .transpose()?
+            .unwrap_or_default();
+        warnings.extend(token_warnings(
+            token_key.is_some(),
+            previous_token_keys.len(),
+        ));
         let migration_database = var("MIGRATION_DATABASE_URL")
             .map(|url| DatabaseTarget::parse(url.trim()))
             .transpose()
@@ -211,10 +226,8 @@ impl Config {
                     .unwrap_or_default(),
             },
             auth,
-            cursor_key: var("CURSOR_SECRET")
-                .map(|secret| CursorKey::from_secret(&secret))
-                .transpose()
-                .map_err(|reason| format!("CURSOR_SECRET is invalid: it {reason}"))?,
+            token_key,
+            previous_token_keys,
             retention: Retention {
                 sync_history: parse_lifetime(&var, "SYNC_RETENTION_DAYS", 30.0, 86_400.0)?,
                 idempotency_keys: parse_lifetime(&var, "IDEMPOTENCY_KEY_TTL_HOURS", 24.0, 3_600.0)?,
@@ -326,6 +339,46 @@ fn auth_warnings(auth: &AuthConfig) -> Option<String> {
         ),
         AuthConfig::On(_) => None,
     }
+}
+
+/// `CURSOR_SECRET_PREVIOUS`'s keys: comma-separated secrets, each as long as `CURSOR_SECRET`'s.
+fn previous_token_keys(secrets: &str) -> Result<Vec<TokenKey>, String> {
+    secrets
+        .split(',')
+        .map(str::trim)
+        .filter(|secret| !secret.is_empty())
+        .enumerate()
+        .map(|(index, secret)| {
+            TokenKey::from_secret(secret).map_err(|reason| {
+                format!(
+                    "CURSOR_SECRET_PREVIOUS is invalid: its secret number {} {reason}",
+                    index + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// What start-up says about the keys that seal list cursors and sync tokens.
+fn token_warnings(secret_set: bool, previous_keys: usize) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !secret_set {
+        warnings.push(
+            "CURSOR_SECRET is not set: list cursors and sync tokens are sealed with a key kept in \
+             the database (made by the first start), so restarts and every instance on the same \
+             database accept them; a server on another database does not (its sync tokens get \
+             410 SYNC_EXPIRED, a full sync; its cursors 400)"
+                .to_owned(),
+        );
+    }
+    if previous_keys > 0 {
+        warnings.push(format!(
+            "CURSOR_SECRET_PREVIOUS holds {previous_keys} key(s) that still open the tokens they \
+             sealed; new tokens are sealed with the current key only; once a key is removed, its \
+             sync tokens get 410 SYNC_EXPIRED (a full sync) and its cursors 400"
+        ));
+    }
+    warnings
 }
 
 /// Whether `host` is a loopback address (or `localhost`).
@@ -456,6 +509,12 @@ mod tests {
         assert!(err.starts_with("DATABASE_URL is invalid"), "{err}");
         let err = config(&[("CURSOR_SECRET", "short")]).unwrap_err();
         assert!(err.starts_with("CURSOR_SECRET is invalid"), "{err}");
+        let long = "k".repeat(32);
+        let err = config(&[("CURSOR_SECRET_PREVIOUS", &format!("{long}, short"))]).unwrap_err();
+        assert!(
+            err.starts_with("CURSOR_SECRET_PREVIOUS is invalid: its secret number 2"),
+            "{err}"
+        );
         let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
         assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
         assert!(!err.contains('\n'));
@@ -516,6 +575,7 @@ mod tests {
         let err = config(&[("AUTH_JWT_SECRET", secret), ("AUTH_DISABLED", "true")]).unwrap_err();
         assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
         let jwks = config(&[
+            ("CURSOR_SECRET", secret),
             ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
             ("AUTH_ISSUER", "https://idp.example.com"),
             ("AUTH_AUDIENCE", "task-api"),
@@ -530,6 +590,34 @@ mod tests {
         assert_eq!(rules.user_claim, "uid");
         assert_eq!(rules.leeway, Duration::from_secs(5));
         assert!(jwks.warnings.is_empty(), "{:?}", jwks.warnings);
+    }
+
+    #[test]
+    fn start_up_says_which_keys_seal_tokens() {
+        let says = |config: &Config, what: &str| {
+            config.warnings.iter().any(|warning| warning.contains(what))
+        };
+        let kept = config(&[]).unwrap();
+        assert!(kept.token_key.is_none());
+        assert!(says(&kept, "kept in the database"));
+        let secret = "s".repeat(32);
+        let set = config(&[("CURSOR_SECRET", &secret)]).unwrap();
+        assert!(set.token_key.is_some());
+        assert!(!says(&set, "CURSOR_SECRET"), "{:?}", set.warnings);
+        let rotating = config(&[
+            ("CURSOR_SECRET", &secret),
+            (
+                "CURSOR_SECRET_PREVIOUS",
+                &format!("{}, {},", "p".repeat(32), "q".repeat(40)),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(rotating.previous_token_keys.len(), 2);
+        assert!(says(&rotating, "CURSOR_SECRET_PREVIOUS holds 2 key(s)"));
+        assert!(
+            !format!("{rotating:?}").contains(&secret),
+            "secrets are never printed"
+        );
     }
 
     #[test]

@@ -12,18 +12,19 @@ pub mod server;
 pub mod startup;
 pub mod store;
 pub mod sync;
+pub mod tokens;
 
 use crate::auth::Authenticator;
 use crate::config::Retention;
 use crate::db::Database;
 use crate::fairness::{UserLimits, WriteRate};
-use crate::pagination::CursorKey;
+use crate::store::token_key::TokenKeySource;
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
-    pub cursor_key: CursorKey,
+    pub token_keys: TokenKeySource,
     pub auth: Authenticator,
     pub retention: Retention,
     pub limits: UserLimits,

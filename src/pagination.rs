@@ -1,16 +1,12 @@
 //! Keyset pagination of a user's tasks: sort orders, filters and the opaque cursor bound to them.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::check_storable;
-
 use crate::entity::task;
+use crate::tokens::{TokenError, TokenKeys};
 
 /// How a list of tasks is ordered; ties are always broken by `id` in the same direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,12 +73,14 @@ impl TaskSort {
     }
 }
 
-/// Which of a user's tasks a list shows.
+/// Which of a user's tasks a list shows (short names, none when unset: cursors carry it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFilter {
     /// Only tasks with this completion state.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<bool>,
     /// Only tasks whose title contains this text, case-insensitively.
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
     pub title_contains: Option<String>,
 }
 
@@ -101,74 +99,21 @@ pub struct TaskPosition {
     pub id: Uuid,
 }
 
-/// What a cursor carries: the position and everything it is valid for.
+/// What a cursor carries: the position and everything it is valid for (short names: tokens
+/// travel in URLs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
+    #[serde(rename = "u")]
     user_id: Uuid,
+    #[serde(rename = "s")]
     sort: TaskSort,
+    #[serde(rename = "f")]
     filter: TaskFilter,
+    #[serde(rename = "k")]
     key: SortKey,
+    #[serde(rename = "i")]
     id: Uuid,
 }
-
-/// The key that signs cursors, so that only this API can make one.
-#[derive(Clone)]
-pub struct CursorKey(Vec<u8>);
-
-impl CursorKey {
-    /// The shortest secret accepted, in bytes.
-    pub const MIN_SECRET_LEN: usize = 32;
-
-    /// A key from a configured secret: the same on every instance, and across restarts.
-    pub fn from_secret(secret: &str) -> Result<Self, String> {
-        if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(format!(
-                "must be at least {} bytes long (got {})",
-                Self::MIN_SECRET_LEN,
-                secret.len()
-            ));
-        }
-        Ok(Self(secret.as_bytes().to_vec()))
-    }
-
-    /// A key of this process only: its cursors stop working when the process ends.
-    pub fn random() -> Self {
-        Self([*Uuid::new_v4().as_bytes(), *Uuid::new_v4().as_bytes()].concat())
-    }
-
-    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(payload);
-        mac
-    }
-
-    /// An opaque token of `value`: base64url of its JSON followed by its truncated HMAC-SHA256.
-    pub fn seal<T: Serialize>(&self, value: &T) -> String {
-        let mut bytes = serde_json::to_vec(value).expect("a token's value always serialises");
-        let tag = self.mac(&bytes).finalize().into_bytes();
-        bytes.extend_from_slice(&tag[..TAG_LEN]);
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    /// The value of a token this key sealed; `None` for a changed, truncated or forged one.
-    pub fn open<T: DeserializeOwned>(&self, token: &str) -> Option<T> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-        if bytes.len() <= TAG_LEN {
-            return None;
-        }
-        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
-        self.mac(payload).verify_truncated_left(tag).ok()?;
-        serde_json::from_slice(payload).ok()
-    }
-}
-
-impl std::fmt::Debug for CursorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CursorKey(<redacted>)")
-    }
-}
-
-const TAG_LEN: usize = 16;
 
 impl Cursor {
     /// The cursor of the page that follows `last`.
@@ -182,15 +127,25 @@ impl Cursor {
         }
     }
 
-    /// The opaque, signed token.
-    pub fn encode(&self, key: &CursorKey) -> String {
-        key.seal(self)
+    /// The opaque token, sealed with the current key.
+    pub fn encode(&self, keys: &TokenKeys) -> String {
+        keys.seal(self)
     }
 
-    /// Reads a token; a changed, truncated or forged token is refused.
-    pub fn decode(key: &CursorKey, token: &str) -> Result<Self, String> {
-        key.open(token).ok_or_else(|| {
-            "is not a valid cursor; pass next_cursor from the previous page unchanged".to_owned()
+    /// Reads a token; a changed, truncated or forged token, or one made with a key this server no
+    /// longer holds, is refused.
+    pub fn decode(keys: &TokenKeys, token: &str) -> Result<Self, String> {
+        keys.open(token).map_err(|err| {
+            match err {
+                TokenError::UnknownKey => {
+                    "was made with a key this server no longer holds; start again from the first \
+                     page"
+                }
+                TokenError::Invalid => {
+                    "is not a valid cursor; pass next_cursor from the previous page unchanged"
+                }
+            }
+            .to_owned()
         })
     }
 
@@ -231,6 +186,11 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::TokenKey;
+
+    fn single_key() -> TokenKeys {
+        TokenKeys::new(TokenKey::random(), Vec::new())
+    }
 
     fn sample_task() -> task::Model {
         let now = crate::domain::now();
@@ -250,9 +210,9 @@ mod tests {
     fn cursor_round_trips_and_is_bound_to_its_list() {
         let task = sample_task();
         let filter = TaskFilter::default();
-        let key = CursorKey::random();
-        let token = Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode(&key);
-        let cursor = Cursor::decode(&key, &token).unwrap();
+        let keys = single_key();
+        let token = Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode(&keys);
+        let cursor = Cursor::decode(&keys, &token).unwrap();
         let position = cursor
             .clone()
             .position_for(task.user_id, TaskSort::TitleAsc, &filter)
@@ -275,32 +235,35 @@ mod tests {
     #[test]
     fn tampered_or_foreign_key_cursor_is_refused() {
         let task = sample_task();
-        let key = CursorKey::random();
+        let keys = single_key();
         let filter = TaskFilter::default();
         let token =
-            Cursor::after(task.user_id, TaskSort::CreatedAtDesc, &filter, &task).encode(&key);
-        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        bytes[5] ^= 1;
-        assert!(Cursor::decode(&key, &URL_SAFE_NO_PAD.encode(bytes)).is_err());
-        assert!(Cursor::decode(&key, &token[..token.len() - 2]).is_err());
-        assert!(Cursor::decode(&key, "not a cursor").is_err());
-        assert!(Cursor::decode(&CursorKey::random(), &token).is_err());
+            Cursor::after(task.user_id, TaskSort::CreatedAtDesc, &filter, &task).encode(&keys);
+        let mut tampered = token.clone().into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        let invalid = Cursor::decode(&keys, &tampered).unwrap_err();
+        assert!(invalid.contains("not a valid cursor"), "{invalid}");
+        assert!(Cursor::decode(&keys, &token[..token.len() - 2]).is_err());
+        assert!(Cursor::decode(&keys, "not a cursor").is_err());
+        let unknown = Cursor::decode(&single_key(), &token).unwrap_err();
+        assert!(unknown.contains("no longer holds"), "{unknown}");
     }
 
     #[test]
-    fn a_configured_secret_signs_alike_in_every_process() {
-        let task = sample_task();
-        let secret = "x".repeat(CursorKey::MIN_SECRET_LEN);
-        let one = CursorKey::from_secret(&secret).unwrap();
-        let other = CursorKey::from_secret(&secret).unwrap();
-        let token = Cursor::after(
-            task.user_id,
-            TaskSort::TitleAsc,
-            &TaskFilter::default(),
-            &task,
-        )
-        .encode(&one);
-        assert!(Cursor::decode(&other, &token).is_ok());
-        assert!(CursorKey::from_secret("short").is_err());
+    fn a_cursor_shows_no_title_or_search_text() {
+        let mut task = sample_task();
+        task.title = "Secret plans".to_owned();
+        let filter = TaskFilter {
+            completed: None,
+            title_contains: Some("plans".to_owned()),
+        };
+        let token =
+            Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode(&single_key());
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &token)
+                .unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("plans"));
+        assert!(token.len() < 256, "{} characters", token.len());
     }
 }

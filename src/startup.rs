@@ -12,9 +12,8 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Retention};
 use crate::db::{self, Database, MigrationCommand};
 use crate::fairness::WriteRate;
-use crate::pagination::CursorKey;
 use crate::server::{self, ConnectionLimits};
-use crate::store;
+use crate::store::{self, token_key::TokenKeySource};
 use crate::AppState;
 
 /// A server bound to its port, ready to serve.
@@ -47,13 +46,7 @@ impl Application {
             .local_addr()
             .map_err(|err| format!("cannot listen on {address}: {err}"))?
             .port();
-        let cursor_key = config.cursor_key.clone().unwrap_or_else(|| {
-            tracing::warn!(
-                "CURSOR_SECRET is not set: list cursors are signed with a key of this process \
-                 and stop working when it restarts; set the same CURSOR_SECRET on every instance"
-            );
-            CursorKey::random()
-        });
+        let token_keys = settle_token_keys(config, &db).await;
         let auth = Authenticator::start(&config.auth).await?;
         tokio::spawn(api::run_metrics_upkeep());
         if config.database.is_sqlite_file() {
@@ -62,7 +55,7 @@ impl Application {
         tokio::spawn(purge_expired(db.clone(), config.retention));
         let state = AppState {
             db: db.clone(),
-            cursor_key,
+            token_keys,
             auth,
             retention: config.retention,
             limits: config.user_limits,
@@ -111,6 +104,20 @@ async fn forget_idle_writers(rate: std::sync::Weak<WriteRate>) {
             None => return,
         }
     }
+}
+
+/// The keys that seal and open tokens, settled now when the database can give its key; else (the
+/// database away, or not migrated yet) at the first request that needs them, as every other
+/// operation waits for the database.
+async fn settle_token_keys(config: &Config, db: &Database) -> TokenKeySource {
+    let source = TokenKeySource::new(config.token_key.clone(), config.previous_token_keys.clone());
+    if let Err(err) = source.keys(db).await {
+        tracing::warn!(
+            error = ?err,
+            "the token key cannot be read from the database yet: it is read when a request needs it"
+        );
+    }
+    source
 }
 
 /// Four times a second, checkpoints the SQLite write-ahead log (truncating it once it has grown),

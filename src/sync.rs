@@ -1,11 +1,11 @@
-//! The change feed's `since` token: how far a client's sync has come, signed like list cursors,
+//! The change feed's `since` token: how far a client's sync has come, sealed like list cursors,
 //! and when it can no longer be followed.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::pagination::CursorKey;
+use crate::tokens::{TokenError, TokenKeys};
 
 /// What a `since` token carries: whose feed, which registration of that user, the last version
 /// the client has seen, and when the token was made.
@@ -29,6 +29,8 @@ pub enum Expired {
     History,
     /// Made for a former registration of the user.
     Reregistered,
+    /// Sealed with a key this server no longer holds.
+    UnknownKey,
 }
 
 impl Expired {
@@ -36,6 +38,7 @@ impl Expired {
         match self {
             Self::History => "it is older than the history of deletions kept",
             Self::Reregistered => "the user was deleted and registered again since it was made",
+            Self::UnknownKey => "it was made with a key this server no longer holds",
         }
     }
 }
@@ -66,20 +69,31 @@ impl SyncToken {
         }
     }
 
-    pub fn encode(&self, key: &CursorKey) -> String {
-        key.seal(self)
+    pub fn encode(&self, keys: &TokenKeys) -> String {
+        keys.seal(self)
     }
 
-    /// Reads a token of `user_id`'s feed; a changed, truncated, forged or another user's token is
-    /// refused.
-    pub fn decode(key: &CursorKey, token: &str, user_id: Uuid) -> Result<Self, String> {
-        let token: Self = key.open(token).ok_or_else(|| {
-            "is not a valid sync token; pass next_since from the previous page unchanged".to_owned()
-        })?;
+    /// Reads a token of `user_id`'s feed: the token, or `Expired::UnknownKey` for one sealed with
+    /// a key this server no longer holds (the client starts a full sync); a changed, truncated,
+    /// forged or another user's token is refused.
+    pub fn decode(
+        keys: &TokenKeys,
+        token: &str,
+        user_id: Uuid,
+    ) -> Result<Result<Self, Expired>, String> {
+        let token: Self =
+            match keys.open(token) {
+                Ok(token) => token,
+                Err(TokenError::UnknownKey) => return Ok(Err(Expired::UnknownKey)),
+                Err(TokenError::Invalid) => return Err(
+                    "is not a valid sync token; pass next_since from the previous page unchanged"
+                        .to_owned(),
+                ),
+            };
         if token.user_id != user_id {
             return Err("was issued for another user's changes".to_owned());
         }
-        Ok(token)
+        Ok(Ok(token))
     }
 
     /// The last version the client has seen, when the token can still be followed: the user is
@@ -103,21 +117,45 @@ impl SyncToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::TokenKey;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
     #[test]
     fn tokens_round_trip_and_refuse_tampering_and_other_users() {
-        let key = CursorKey::random();
+        let keys = TokenKeys::new(TokenKey::random(), Vec::new());
         let user = Uuid::new_v4();
         let registered = crate::domain::now();
-        let token = SyncToken::after(user, registered, 42, Utc::now(), false, None).encode(&key);
-        let read = SyncToken::decode(&key, &token, user).unwrap();
+        let token = SyncToken::after(user, registered, 42, Utc::now(), false, None).encode(&keys);
+        let read = SyncToken::decode(&keys, &token, user).unwrap().unwrap();
         assert_eq!(read.version_for(registered, Duration::days(30)), Ok(42));
-        assert!(SyncToken::decode(&key, &token, Uuid::new_v4()).is_err());
-        assert!(SyncToken::decode(&CursorKey::random(), &token, user).is_err());
+        assert!(SyncToken::decode(&keys, &token, Uuid::new_v4()).is_err());
         let mut tampered = token.clone().into_bytes();
-        tampered[3] ^= 1;
-        assert!(SyncToken::decode(&key, &String::from_utf8(tampered).unwrap(), user).is_err());
-        assert!(SyncToken::decode(&key, &token[..token.len() - 2], user).is_err());
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        assert!(SyncToken::decode(&keys, &String::from_utf8(tampered).unwrap(), user).is_err());
+        assert!(SyncToken::decode(&keys, &token[..token.len() - 2], user).is_err());
+    }
+
+    #[test]
+    fn a_token_of_a_key_no_longer_held_expires_and_a_previous_key_still_opens_it() {
+        let (old, new) = (TokenKey::random(), TokenKey::random());
+        let user = Uuid::new_v4();
+        let token = SyncToken::after(user, Utc::now(), 1, Utc::now(), false, None)
+            .encode(&TokenKeys::new(old.clone(), Vec::new()));
+        let rotated = TokenKeys::new(new.clone(), vec![old]);
+        assert!(SyncToken::decode(&rotated, &token, user).unwrap().is_ok());
+        let retired = TokenKeys::new(new, Vec::new());
+        assert_eq!(
+            SyncToken::decode(&retired, &token, user),
+            Ok(Err(Expired::UnknownKey))
+        );
+        // The previous release's tokens (JSON and an HMAC, in the clear) name no key it holds:
+        // their clients start a full sync once.
+        let json = format!(r#"{{"u":"{user}","r":0,"v":1,"t":0}}"#);
+        let unsealed = URL_SAFE_NO_PAD.encode([json.as_bytes(), &[0; 16]].concat());
+        assert_eq!(
+            SyncToken::decode(&retired, &unsealed, user),
+            Ok(Err(Expired::UnknownKey))
+        );
     }
 
     #[test]

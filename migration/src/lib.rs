@@ -6,6 +6,7 @@ mod m20261124_000001_create_users_and_tasks;
 mod m20261124_000002_index_task_sorts;
 mod m20261201_000003_index_title_search;
 mod m20261202_000004_versions_and_sync;
+mod m20261206_000005_token_key;
 mod m20261206_000006_user_quotas;
 
 /// Applies and reverts the schema migrations of Task API.
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_index_task_sorts::Migration),
             Box::new(m20261201_000003_index_title_search::Migration),
             Box::new(m20261202_000004_versions_and_sync::Migration),
+            Box::new(m20261206_000005_token_key::Migration),
             Box::new(m20261206_000006_user_quotas::Migration),
         ]
     }

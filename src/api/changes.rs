@@ -9,7 +9,7 @@ use super::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
 use super::resources::{ChangePage, JsonResponse};
 use super::ApiTags;
 use crate::store;
-use crate::sync::SyncToken;
+use crate::sync::{Expired, SyncToken};
 use crate::AppState;
 
 /// How many changes a page holds: 1 to 1000, 100 by default.
@@ -35,9 +35,9 @@ impl ChangesApi {
     /// `deleted: true` with `task: null`). Without `since`, from the beginning (a full sync).
     /// Follow `next_since` while `has_more` is true; keep the last `next_since` to ask again
     /// later. Every change is seen exactly once, even while changes are being written.
-    /// Deletions are remembered 30 days (`SYNC_RETENTION_DAYS`): a token older than that, or
-    /// made before the user was deleted and registered again, is 410 `SYNC_EXPIRED` (start a
-    /// full sync).
+    /// Deletions are remembered 30 days (`SYNC_RETENTION_DAYS`): a token older than that, made
+    /// before the user was deleted and registered again, or sealed with a key the server no
+    /// longer holds, is 410 `SYNC_EXPIRED` (start a full sync).
     #[oai(
         path = "/users/:user_id/changes",
         method = "get",
@@ -48,29 +48,32 @@ impl ChangesApi {
         _caller: Caller,
         /// The owner's id.
         user_id: PathParam<Uuid>,
-        /// The previous page's `next_since`, unchanged; absent for a full sync. Signed: a
-        /// changed, truncated or made-up token, or another user's, is a 400 naming `since`.
+        /// The previous page's `next_since`, unchanged; absent for a full sync. Sealed
+        /// (encrypted and signed): a changed, truncated or made-up token, or another user's, is
+        /// a 400 naming `since`.
         since: QueryParam<SignedToken>,
         /// How many changes a page holds: 1 to 1000 (never clamped).
         limit: QueryParam<ChangePageSize>,
     ) -> Result<ChangePageFound, ErrorResponse<ChangeFeedErrors>> {
-        let key = &self.state.cursor_key;
+        let keys = self.state.token_keys.keys(&self.state.db).await?;
         let user_id = user_id.checked();
         let path_user = user_id.as_ref().ok().copied().unwrap_or_default();
         let (user_id, since, limit) = (
             user_id,
-            since.checked_then(|token| SyncToken::decode(key, &token.0, path_user)),
+            since.checked_then(|token| SyncToken::decode(keys, &token.0, path_user)),
             limit.checked(),
         )
             .collect_fields()?;
         let user = store::get_user(&self.state.db, user_id).await?;
         let history = chrono::Duration::from_std(self.state.retention.sync_history)
             .unwrap_or(chrono::Duration::MAX);
+        let expired = |expired: Expired| ApiError::SyncExpired(expired.reason());
+        let since = since.transpose().map_err(expired)?;
         let since_version = since
             .as_ref()
             .map(|token| token.version_for(user.created_at, history))
             .transpose()
-            .map_err(|expired| ApiError::SyncExpired(expired.reason()))?
+            .map_err(expired)?
             .unwrap_or(0);
         // A deletion after the token was dropped to keep the user's deletions bounded.
         if since.is_some() && since_version < user.tombstones_dropped_through {
@@ -96,7 +99,7 @@ impl ChangesApi {
             page.has_more,
             since.as_ref(),
         )
-        .encode(key);
+        .encode(keys);
         Ok(ChangePageFound::Ok(JsonResponse(ChangePage {
             changes: page.changes.into_iter().map(Into::into).collect(),
             next_since,

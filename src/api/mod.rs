@@ -100,7 +100,10 @@ pub fn openapi_document() -> serde_json::Value {
             crate::db::DatabaseTarget::sqlite_in_memory()
                 .connect(1, std::time::Duration::from_secs(1)),
         ),
-        cursor_key: crate::pagination::CursorKey::random(),
+        token_keys: crate::store::token_key::TokenKeySource::new(
+            Some(crate::tokens::TokenKey::random()),
+            Vec::new(),
+        ),
         auth: crate::auth::Authenticator::off(),
         retention: crate::config::Config::from_lookup(|_| None)
             .expect("the defaults are a configuration")

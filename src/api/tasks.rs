@@ -360,9 +360,10 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// How many tasks a page holds: 1 to 100 (never clamped).
         limit: QueryParam<TaskPageSize>,
-        /// The previous page's `next_cursor`, unchanged; absent for the first page. It is signed:
-        /// a changed, truncated or made-up cursor, or one used with another `sort`, filter or
-        /// user, is a 400 naming `cursor`.
+        /// The previous page's `next_cursor`, unchanged; absent for the first page. It is sealed
+        /// (encrypted and signed): a changed, truncated or made-up cursor, one used with another
+        /// `sort`, filter or user, or one sealed with a key the server no longer holds, is a 400
+        /// naming `cursor`.
         cursor: QueryParam<SignedToken>,
         /// Only completed (`true`) or open (`false`) tasks.
         completed: QueryParam<bool>,
@@ -374,10 +375,11 @@ impl TasksApi {
         sort: QueryParam<TaskSort>,
     ) -> Result<TaskPageFound, ErrorResponse<ReadErrors>> {
         let cursor_name = cursor.name();
+        let keys = self.state.token_keys.keys(&self.state.db).await?;
         let (user_id, limit, cursor, completed, q, sort) = (
             user_id.checked(),
             limit.checked(),
-            cursor.checked_then(|token| Cursor::decode(&self.state.cursor_key, &token.0)),
+            cursor.checked_then(|token| Cursor::decode(keys, &token.0)),
             completed.checked(),
             q.checked(),
             sort.checked(),
@@ -400,10 +402,11 @@ impl TasksApi {
         };
         let filter = query.filter.clone();
         let page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let next_cursor =
-            page.tasks.last().filter(|_| page.has_more).map(|last| {
-                Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
-            });
+        let next_cursor = page
+            .tasks
+            .last()
+            .filter(|_| page.has_more)
+            .map(|last| Cursor::after(user_id, sort, &filter, last).encode(keys));
         Ok(TaskPageFound::Ok(JsonResponse(TaskPage {
             items: page.tasks.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(next_cursor),

@@ -3,4 +3,5 @@
 pub mod idempotency_key;
 pub mod task;
 pub mod task_tombstone;
+pub mod token_key;
 pub mod user;

@@ -1,6 +1,7 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
 pub mod statements;
+pub mod token_key;
 
 use sea_orm::{
     sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,

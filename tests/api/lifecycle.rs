@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use task_api::db::{DatabaseTarget, MigrationCommand};
-use task_api::pagination::CursorKey;
 use task_api::startup::{self, Application};
+use task_api::tokens::TokenKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -83,10 +83,10 @@ async fn a_cursor_works_on_every_instance_with_the_same_cursor_secret_only() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
         let (_database, mut config, file) = shared_database(&backend).await;
-        config.cursor_key = Some(CursorKey::from_secret(&"s".repeat(32)).unwrap());
+        config.token_key = Some(TokenKey::from_secret(&"s".repeat(32)).unwrap());
         let first = TestApp::spawn(config.clone()).await;
         let twin = TestApp::spawn(config.clone()).await;
-        config.cursor_key = Some(CursorKey::from_secret(&"t".repeat(32)).unwrap());
+        config.token_key = Some(TokenKey::from_secret(&"t".repeat(32)).unwrap());
         let stranger = TestApp::spawn(config).await;
 
         let user_id = first.create_user().await;

@@ -20,6 +20,7 @@ mod quotas;
 mod starvation;
 mod sync;
 mod tasks;
+mod token_keys;
 mod users;
 mod validation;
 mod versions;
