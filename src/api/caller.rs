@@ -10,7 +10,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::protocol::{PathParameters, RepeatedQueryParameters};
+use super::protocol::{PathParameters, QueryParameterRefusal};
 use crate::auth::{AuthFailure, Authenticator};
 
 /// The security scheme's name in the contract.
@@ -99,7 +99,7 @@ impl<'a> ApiExtractor<'a> for Caller {
                 return Err(ApiError::Forbidden.into());
             }
         }
-        if let Some(RepeatedQueryParameters(refusal)) = request.data::<RepeatedQueryParameters>() {
+        if let Some(QueryParameterRefusal(refusal)) = request.data::<QueryParameterRefusal>() {
             return Err(refusal.clone().into());
         }
         Ok(Self(caller))

@@ -181,13 +181,21 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
 /// The routes served beside the operations, each for GET only.
 const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
 
-/// The methods the document allows on each path.
+/// The methods the document allows on each path, and the query parameters of each operation.
 fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
     let mut routes = protocol::RouteMethods::default();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
                 routes.allow(path, &method);
+                let query = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|parameter| parameter["in"] == "query")
+                    .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
+                    .collect();
+                routes.take_query(path, &method, query);
             }
             if operation.get("security").is_some() {
                 routes.secure(path);

@@ -1,8 +1,8 @@
 //! HTTP rules every request meets before an operation sees it: a bounded request target, each
-//! query parameter at most once (refused after the caller is known on operations that
-//! authenticate), and the `Allow` header on every 405.
+//! query parameter one the operation has and given at most once (refused after the caller is
+//! known on operations that authenticate), and the `Allow` header on every 405.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -24,6 +24,9 @@ pub struct RouteMethods {
 struct Route {
     segments: Vec<String>,
     methods: BTreeSet<&'static str>,
+    /// The query parameters each operation has, by method (GET's serve HEAD too); the query of
+    /// a method not listed (the documents, Swagger UI) is not checked.
+    query_parameters: BTreeMap<&'static str, Vec<String>>,
     /// Whether its operations authenticate the caller.
     secured: bool,
 }
@@ -48,6 +51,13 @@ impl RouteMethods {
         }
     }
 
+    /// Says that `method` on `template` has these query parameters and no others.
+    pub fn take_query(&mut self, template: &str, method: &Method, names: Vec<String>) {
+        self.route_mut(template)
+            .query_parameters
+            .insert(static_name(method), names);
+    }
+
     /// Marks `template`'s operations as authenticating their caller.
     pub fn secure(&mut self, template: &str) {
         self.route_mut(template).secured = true;
@@ -65,6 +75,7 @@ impl RouteMethods {
                 self.routes.push(Route {
                     segments,
                     methods: BTreeSet::new(),
+                    query_parameters: BTreeMap::new(),
                     secured: false,
                 });
                 self.routes.last_mut().expect("just pushed")
@@ -92,6 +103,18 @@ impl Route {
     /// The `Allow` value of this route.
     fn allowed(&self) -> String {
         self.methods.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+
+    /// The query parameters `method` has here; `None` when its query is not checked.
+    fn query_parameters(&self, method: &Method) -> Option<&[String]> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.query_parameters
+            .get(static_name(method))
+            .map(Vec::as_slice)
     }
 
     /// The parameters of a path this route serves, by the names its template gives them.
@@ -128,10 +151,11 @@ impl PathParameters {
     }
 }
 
-/// Query parameters given more than once on a route whose operations authenticate: refused by
-/// the caller check right after the token, so that another user's path reveals nothing.
+/// Query parameters given more than once, or that the operation does not have, on a route whose
+/// operations authenticate: refused by the caller check right after the token, so that another
+/// user's path reveals nothing.
 #[derive(Clone)]
-pub struct RepeatedQueryParameters(pub ApiError);
+pub struct QueryParameterRefusal(pub ApiError);
 
 fn static_name(method: &Method) -> &'static str {
     match *method {
@@ -156,8 +180,8 @@ pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
     }
 }
 
-/// Refuses an over-long target (414) and repeated query parameters (400 naming each), and
-/// adds `Allow` to every 405.
+/// Refuses an over-long target (414) and repeated or unknown query parameters (400 naming
+/// each), and adds `Allow` to every 405.
 pub struct RequestRules {
     routes: Arc<RouteMethods>,
 }
@@ -186,17 +210,32 @@ pub struct RequestRulesEndpoint<E> {
     routes: Arc<RouteMethods>,
 }
 
-/// The query parameters given more than once, each named once, in order of appearance.
-fn repeated_parameters(query: &str) -> Vec<String> {
+/// The query parameters given more than once, or not among `known` (when the operation's query
+/// is checked), each named once, in order of appearance.
+fn refused_parameters(query: &str, known: Option<&[String]>) -> Vec<FieldError> {
     let mut seen = HashSet::new();
-    let mut repeated = Vec::new();
+    let mut named = HashSet::new();
+    let mut refused = Vec::new();
     let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
     for (name, _) in pairs {
-        if !seen.insert(name.clone()) && !repeated.contains(&name) {
-            repeated.push(name);
+        let first = seen.insert(name.clone());
+        let message = match known {
+            Some(known) if !known.contains(&name) => {
+                let taken = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                format!("is not a parameter of this operation (it takes {taken})")
+            }
+            _ if !first => "is given more than once".to_owned(),
+            _ => continue,
+        };
+        if named.insert(name.clone()) {
+            refused.push(FieldError::new(FieldLocation::Query, &name, message));
         }
     }
-    repeated
+    refused
 }
 
 impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
@@ -214,17 +253,13 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
             .into_response());
         }
         let route = self.routes.route(req.uri().path());
-        let repeated = repeated_parameters(req.uri().query().unwrap_or_default());
-        if !repeated.is_empty() {
-            let fields = repeated
-                .iter()
-                .map(|name| FieldError::new(FieldLocation::Query, name, "is given more than once"))
-                .collect();
-            let refusal = ApiError::Validation(fields);
+        let known = route.and_then(|route| route.query_parameters(req.method()));
+        let refused = refused_parameters(req.uri().query().unwrap_or_default(), known);
+        if !refused.is_empty() {
+            let refusal = ApiError::Validation(refused);
             match route {
                 Some(route) if route.secured => {
-                    req.extensions_mut()
-                        .insert(RepeatedQueryParameters(refusal));
+                    req.extensions_mut().insert(QueryParameterRefusal(refusal));
                 }
                 _ => return Ok(refusal.into_response()),
             }
@@ -283,12 +318,48 @@ mod tests {
         assert_eq!(routes.route("/users/a/tasks/b/c").map(Route::allowed), None);
     }
 
+    fn refused_names(query: &str, known: Option<&[String]>) -> Vec<(String, String)> {
+        refused_parameters(query, known)
+            .into_iter()
+            .map(|field| (field.field, field.message))
+            .collect()
+    }
+
     #[test]
     fn a_parameter_repeated_in_any_spelling_is_named_once() {
-        assert_eq!(
-            repeated_parameters("limit=5&limit=abc&sort=title&li%6Dit=1&q=a&q=b"),
-            ["limit", "q"]
+        let repeated = refused_names("limit=5&limit=abc&sort=title&li%6Dit=1&q=a&q=b", None);
+        let names: Vec<&str> = repeated.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["limit", "q"]);
+        assert!(refused_names("limit=5&sort=title", None).is_empty());
+    }
+
+    #[test]
+    fn a_parameter_the_operation_lacks_is_named_once_with_those_it_has() {
+        let known = ["limit".to_owned(), "completed".to_owned()];
+        let refused = refused_names(
+            "complete=true&limit=1&complete=false&x&limit=2",
+            Some(&known),
         );
-        assert!(repeated_parameters("limit=5&sort=title").is_empty());
+        assert_eq!(
+            refused,
+            [
+                (
+                    "complete".to_owned(),
+                    "is not a parameter of this operation (it takes limit, completed)".to_owned()
+                ),
+                (
+                    "x".to_owned(),
+                    "is not a parameter of this operation (it takes limit, completed)".to_owned()
+                ),
+                ("limit".to_owned(), "is given more than once".to_owned()),
+            ]
+        );
+        assert_eq!(
+            refused_names("x=1", Some(&[])),
+            [(
+                "x".to_owned(),
+                "is not a parameter of this operation (it takes none)".to_owned()
+            )]
+        );
     }
 }

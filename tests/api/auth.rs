@@ -12,8 +12,8 @@ use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::{
-    each_database_configured, expect_error, expect_json, postgres_database, start_server_process,
-    wait_until, Backend, PgProxy, TestApp, TestDatabase,
+    each_database_configured, expect_error, expect_invalid, expect_json, postgres_database,
+    start_server_process, wait_until, Backend, PgProxy, TestApp, TestDatabase,
 };
 use crate::identity::{
     claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
@@ -373,7 +373,7 @@ async fn another_users_path_is_403_before_anything_else_is_read_on_every_operati
         ),
         (
             Method::GET,
-            format!("/users/{other}/tasks?limit=0&limit=1&sort=nope"),
+            format!("/users/{other}/tasks?limit=0&limit=1&sort=nope&complete=true"),
             None,
         ),
         (
@@ -410,6 +410,17 @@ async fn another_users_path_is_403_before_anything_else_is_read_on_every_operati
     )
     .await;
     expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    let response = call(
+        &app,
+        Method::GET,
+        &format!("/users/{me}/tasks?complete=true"),
+        Some(&token),
+        None,
+    )
+    .await;
+    expect_invalid(response, &[("complete", "query")]).await;
+    let response = call(&app, Method::GET, "/me?complete=true", None, None).await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     let response = app.get("/health?x=1&x=2").await;
     expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
 }
