@@ -1,5 +1,5 @@
 //! Deployment: CORS for a front end's origins, TLS to PostgreSQL, migrations on their own URL,
-//! and two server processes started at once.
+//! two server processes started at once, and a bad setting stopping the binary.
 
 use std::time::Duration;
 
@@ -299,4 +299,34 @@ async fn two_server_processes_started_at_once_both_serve_every_write() {
     let rest = expect_json(rest, StatusCode::OK).await;
     let count = page["items"].as_array().unwrap().len() + rest["items"].as_array().unwrap().len();
     assert_eq!(count, 100, "every write through either instance is there");
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
+    let cases = [
+        (
+            ("CORS_ORIGINS", "http://localhost:5173/"),
+            "task-api: CORS_ORIGINS is invalid: \"http://localhost:5173/\": no trailing slash (a \
+             browser sends http://localhost:5173)",
+        ),
+        (
+            ("AUTH_JWKS_URL", ""),
+            "task-api: AUTH_JWKS_URL is set but blank: give it a value or unset it (a blank value \
+             is never read as unset)",
+        ),
+        (
+            ("AUTH_AUDIENCE", "task-api"),
+            "task-api: AUTH_AUDIENCE is set but authentication is off (no AUTH_ISSUER, \
+             AUTH_JWKS_URL or AUTH_JWT_SECRET): set the provider's, or unset AUTH_AUDIENCE",
+        ),
+    ];
+    for ((name, value), line) in cases {
+        let output = server_command(&[("DATABASE_URL", "sqlite::memory:"), (name, value)])
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value:?} starts");
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(log.trim_end(), line, "{name}={value:?}");
+    }
 }
