@@ -172,7 +172,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),
-            cors::FrontEndCors::new(&http.cors_origins),
+            cors::FrontEndCors::new(&http.cors_origins, &http.cors_allow_headers),
         )
         .with(observe::Observe::new(operation_routes(&document)))
         .boxed()
