@@ -70,6 +70,8 @@ pub struct TokenRules {
     pub leeway: Duration,
     /// The claim that identifies the caller (`sub` by default).
     pub user_claim: String,
+    /// The header `typ` values accepted (`AUTH_TOKEN_TYPES`), lowercase; empty: any.
+    pub token_types: Vec<String>,
 }
 
 /// The most clock skew `AUTH_LEEWAY_SECS` may allow.
@@ -135,7 +137,7 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 33] = [
+pub const SETTINGS: [&str; 34] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
@@ -169,10 +171,16 @@ pub const SETTINGS: [&str; 33] = [
     "AUTH_AUDIENCE",
     "AUTH_LEEWAY_SECS",
     "AUTH_USER_CLAIM",
+    "AUTH_TOKEN_TYPES",
 ];
 
 /// The `AUTH_*` settings that only shape an authentication that another one turns on.
-const AUTH_REFINEMENTS: [&str; 3] = ["AUTH_AUDIENCE", "AUTH_LEEWAY_SECS", "AUTH_USER_CLAIM"];
+const AUTH_REFINEMENTS: [&str; 4] = [
+    "AUTH_AUDIENCE",
+    "AUTH_LEEWAY_SECS",
+    "AUTH_USER_CLAIM",
+    "AUTH_TOKEN_TYPES",
+];
 
 impl Config {
     /// Reads the process environment.
@@ -410,6 +418,10 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         user_claim: var("AUTH_USER_CLAIM")
             .map(|claim| claim.trim().to_owned())
             .unwrap_or_else(|| "sub".to_owned()),
+        token_types: var("AUTH_TOKEN_TYPES")
+            .map(|types| comma_separated(&types, "AUTH_TOKEN_TYPES", token_type))
+            .transpose()?
+            .unwrap_or_default(),
     }))
 }
 
@@ -528,6 +540,22 @@ fn header_name(entry: &str) -> Result<String, String> {
         Ok(_) if entry == "*" => Err("* is refused: name each header, e.g. traceparent".to_owned()),
         Ok(name) => Ok(name.as_str().to_owned()),
         Err(_) => Err("not a header name (letters, digits and !#$%&'*+-.^_`|~ only)".to_owned()),
+    }
+}
+
+/// A `typ` for `AUTH_TOKEN_TYPES`: a media type's subtype such as `at+jwt` (an `application/`
+/// prefix dropped), lowercase.
+fn token_type(entry: &str) -> Result<String, String> {
+    let lowercase = entry.to_ascii_lowercase();
+    let name = lowercase.strip_prefix("application/").unwrap_or(&lowercase);
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err("not a token type (e.g. at+jwt or jwt)".to_owned())
     }
 }
 
@@ -766,7 +794,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 33] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 34] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -906,6 +934,11 @@ mod tests {
             &[("AUTH_USER_CLAIM", "uid")],
             "authentication is off",
         ),
+        (
+            "AUTH_TOKEN_TYPES",
+            &[("AUTH_JWT_SECRET", SECRET), ("AUTH_TOKEN_TYPES", "at jwt")],
+            "not a token type",
+        ),
     ];
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -937,7 +970,7 @@ mod tests {
 
     #[test]
     fn half_configured_authentication_never_means_off() {
-        for name in ["AUTH_AUDIENCE", "AUTH_LEEWAY_SECS", "AUTH_USER_CLAIM"] {
+        for name in AUTH_REFINEMENTS {
             let err = config(&[(name, "60"), ("AUTH_DISABLED", "true")]).unwrap_err();
             assert_eq!(
                 err,

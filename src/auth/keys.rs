@@ -25,7 +25,13 @@ const REFRESH_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::
 /// The largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// The algorithms JWKS keys may have; a key is used with its own only.
-const JWKS_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+const JWKS_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 /// A key and the one algorithm it verifies.
 pub struct VerifyingKey {
@@ -274,10 +280,15 @@ async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
 }
 
 /// A key of a JWKS with its `kid` (empty when it has none), when it is a signing key of an
-/// allowed kind: RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA); never `oct`.
+/// allowed kind: RSA (RS256, or PS256 when its `alg` says so), P-256 (ES256), P-384 (ES384) or
+/// Ed25519 (EdDSA, `alg` `EdDSA` or its newer name `Ed25519`); never `oct`.
 fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
+    let mut entry = entry.clone();
+    if entry["alg"] == "Ed25519" {
+        entry["alg"] = Value::from("EdDSA");
+    }
     let jwk: Jwk =
-        serde_json::from_value(entry.clone()).map_err(|err| format!("not a usable JWK: {err}"))?;
+        serde_json::from_value(entry).map_err(|err| format!("not a usable JWK: {err}"))?;
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return Err("it is an encryption key (use: enc)".to_owned());
     }
@@ -286,6 +297,12 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
             return Err("symmetric (oct) keys are never accepted from a JWKS".to_owned())
         }
         (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+        (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::PS256)) => Algorithm::PS256,
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES384))
+            if ec.curve == EllipticCurve::P384 =>
+        {
+            Algorithm::ES384
+        }
         (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
             if ec.curve == EllipticCurve::P256 =>
         {
@@ -298,7 +315,8 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
         }
         (_, alg) => {
             return Err(format!(
-                "its algorithm ({alg:?}) or curve is not one of RS256, ES256, EdDSA (Ed25519)"
+                "its algorithm ({alg:?}) or curve is not one of RS256, PS256, ES256, ES384, \
+                 EdDSA (Ed25519)"
             ))
         }
     };

@@ -1,4 +1,4 @@
-//! A local identity provider for the tests: signing keys made offline (RSA, P-256, Ed25519 PEM
+//! A local identity provider for the tests: signing keys made offline (RSA, P-256, P-384, Ed25519 PEM
 //! files kept for tests only), tokens signed with them, and a JWKS served on 127.0.0.1 that can be
 //! rotated, taken down and counted.
 
@@ -21,6 +21,7 @@ pub const AUDIENCE: &str = "task-api";
 const RSA_PEM: &str = include_str!("keys/test-only-rsa.pem");
 pub const RSA_PUBLIC_PEM: &str = include_str!("keys/test-only-rsa-public.pem");
 const P256_PEM: &str = include_str!("keys/test-only-p256.pem");
+const P384_PEM: &str = include_str!("keys/test-only-p384.pem");
 const ED25519_PEM: &str = include_str!("keys/test-only-ed25519.pem");
 const ED25519_ROTATED_PEM: &str = include_str!("keys/test-only-ed25519-rotated.pem");
 
@@ -46,6 +47,23 @@ impl SigningKey {
             "ec-1",
             Algorithm::ES256,
             EncodingKey::from_ec_pem(P256_PEM.as_bytes()),
+        )
+    }
+
+    /// The RSA key published for RSASSA-PSS (its JWK's `alg` is PS256).
+    pub fn rsa_pss() -> Self {
+        Self::new(
+            "rsa-pss-1",
+            Algorithm::PS256,
+            EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()),
+        )
+    }
+
+    pub fn p384() -> Self {
+        Self::new(
+            "ec-384",
+            Algorithm::ES384,
+            EncodingKey::from_ec_pem(P384_PEM.as_bytes()),
         )
     }
 
@@ -109,6 +127,20 @@ impl SigningKey {
 
     pub fn sign_with(&self, header: &Header, claims: &Value) -> String {
         jsonwebtoken::encode(header, claims, &self.key).unwrap()
+    }
+
+    /// A token with a header of any JSON (an `alg` jsonwebtoken does not name, such as
+    /// `Ed25519`), signed with this key's algorithm.
+    pub fn sign_with_raw_header(&self, header: &Value, claims: &Value) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.algorithm).unwrap();
+        format!("{message}.{signature}")
     }
 
     /// A token for `subject`, valid for ten minutes.
@@ -239,5 +271,6 @@ fn trusting(keys: KeySource) -> AuthConfig {
         audience: Some(AUDIENCE.to_owned()),
         leeway: std::time::Duration::from_secs(60),
         user_claim: "sub".to_owned(),
+        token_types: Vec::new(),
     })
 }
