@@ -43,8 +43,11 @@ pub enum AuthConfig {
 /// Where the keys that sign callers' tokens come from.
 #[derive(Clone)]
 pub enum KeySource {
-    /// The identity provider's JWKS (RS256, ES256 and EdDSA keys).
+    /// The identity provider's JWKS (RS256, PS256, ES256, ES384 and EdDSA keys).
     Jwks(String),
+    /// OpenID Connect discovery: the JWKS named by `<issuer>/.well-known/openid-configuration`,
+    /// whose `issuer` must equal this one.
+    Discovery(String),
     /// An HS256 shared secret of at least `MIN_SECRET_BYTES` bytes.
     SharedSecret(Vec<u8>),
 }
@@ -53,6 +56,7 @@ impl std::fmt::Debug for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Jwks(url) => f.debug_tuple("Jwks").field(url).finish(),
+            Self::Discovery(issuer) => f.debug_tuple("Discovery").field(issuer).finish(),
             Self::SharedSecret(_) => f.write_str("SharedSecret(<redacted>)"),
         }
     }
@@ -344,18 +348,11 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         }
         (Some(url), None) => {
             let url = url.trim().to_owned();
-            // Keys fetched in the clear could be anyone's: https, but for a JWKS on this machine.
-            match reqwest::Url::parse(&url) {
-                Ok(parsed)
-                    if parsed.scheme() == "https"
-                        || (parsed.scheme() == "http"
-                            && parsed.host_str().is_some_and(is_loopback)) => {}
-                _ => {
-                    return Err(format!(
-                        "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
-                         https://example.com/.well-known/jwks.json; http only on a loopback host)"
-                    ))
-                }
+            if !is_key_url(&url) {
+                return Err(format!(
+                    "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
+                     https://example.com/.well-known/jwks.json; http only on a loopback host)"
+                ));
             }
             KeySource::Jwks(url)
         }
@@ -368,11 +365,15 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         }
         (None, Some(secret)) => KeySource::SharedSecret(secret.into_bytes()),
         (None, None) if var("AUTH_ISSUER").is_some() => {
-            return Err(
-                "AUTH_ISSUER is set but neither AUTH_JWKS_URL nor AUTH_JWT_SECRET is: set the one \
-                 that holds the issuer's keys"
-                    .to_owned(),
-            );
+            let issuer = var("AUTH_ISSUER").unwrap_or_default().trim().to_owned();
+            if !is_key_url(&issuer) {
+                return Err(format!(
+                    "AUTH_ISSUER is invalid for OpenID Connect discovery: {issuer:?} (expected \
+                     the provider's https URL, e.g. https://idp.example.com; http only on a \
+                     loopback host; or set AUTH_JWKS_URL or AUTH_JWT_SECRET beside it)"
+                ));
+            }
+            KeySource::Discovery(issuer)
         }
         (None, None) => {
             if let Some(refinement) = AUTH_REFINEMENTS
@@ -388,8 +389,8 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
                 return Ok(AuthConfig::Off);
             }
             return Err(format!(
-                "authentication is off (neither AUTH_JWKS_URL nor AUTH_JWT_SECRET is set) and \
-                 HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
+                "authentication is off (none of AUTH_ISSUER, AUTH_JWKS_URL, AUTH_JWT_SECRET is \
+                 set) and HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
                  when a gateway in front authenticates every request"
             ));
         }
@@ -429,7 +430,7 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
 fn auth_warnings(auth: &AuthConfig) -> Option<String> {
     match auth {
         AuthConfig::Off => Some(
-            "authentication is off (AUTH_JWKS_URL and AUTH_JWT_SECRET are unset): every \
+            "authentication is off (AUTH_ISSUER, AUTH_JWKS_URL and AUTH_JWT_SECRET are unset): every \
              /users/{user_id} path is trusted as it is"
                 .to_owned(),
         ),
@@ -576,6 +577,15 @@ fn valid_host(host: &str) -> Result<String, String> {
              a host name)"
         ))
     }
+}
+
+/// Whether keys (or the document that names them) may be fetched from `url`: fetched in the
+/// clear they could be anyone's, so https, or http on this machine only.
+pub fn is_key_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|parsed| {
+        parsed.scheme() == "https"
+            || (parsed.scheme() == "http" && parsed.host_str().is_some_and(is_loopback))
+    })
 }
 
 /// Whether `host` is a loopback address (or `localhost`).
@@ -905,7 +915,11 @@ mod tests {
             "must be pretty or json",
         ),
         ("AUTH_DISABLED", &[("AUTH_DISABLED", "yes")], "is invalid"),
-        ("AUTH_ISSUER", &[("AUTH_ISSUER", " ")], "is set but blank"),
+        (
+            "AUTH_ISSUER",
+            &[("AUTH_ISSUER", "idp.example.com")],
+            "is invalid",
+        ),
         (
             "AUTH_JWKS_URL",
             &[
@@ -980,8 +994,20 @@ mod tests {
                 )
             );
         }
-        let err = config(&[("AUTH_ISSUER", "https://idp.example.com")]).unwrap_err();
-        assert!(err.starts_with("AUTH_ISSUER is set but neither"), "{err}");
+        let discovery = config(&[("AUTH_ISSUER", "https://idp.example.com")]).unwrap();
+        let AuthConfig::On(rules) = &discovery.auth else {
+            panic!("AUTH_ISSUER alone turns authentication on");
+        };
+        assert!(
+            matches!(&rules.keys, KeySource::Discovery(issuer) if issuer == "https://idp.example.com")
+        );
+        for issuer in ["http://idp.example.com", "idp.example.com"] {
+            let err = config(&[("AUTH_ISSUER", issuer)]).unwrap_err();
+            assert!(
+                err.starts_with("AUTH_ISSUER is invalid for OpenID Connect discovery"),
+                "{err}"
+            );
+        }
         let on = config(&[("AUTH_JWT_SECRET", SECRET), ("AUTH_AUDIENCE", "task-api")]);
         assert!(on.is_ok());
     }

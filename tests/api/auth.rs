@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     each_database_configured, expect_error, expect_invalid, expect_json, postgres_database,
-    start_server_process, wait_until, Backend, PgProxy, TestApp, TestDatabase,
+    server_command, start_server_process, wait_until, Backend, PgProxy, TestApp, TestDatabase,
 };
 use crate::identity::{
     claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
@@ -803,4 +803,77 @@ async fn auth_token_types_keeps_id_tokens_out() {
         let response = call(&app, Method::GET, "/me", Some(&token), None).await;
         expect_invalid_token(response, &token, reason).await;
     }
+}
+
+#[tokio::test]
+async fn auth_issuer_alone_finds_the_keys_by_discovery_and_trusts_only_its_own_document() {
+    let key = SigningKey::ed25519();
+    let provider = IdentityProvider::start(&[&key]).await;
+    // A document naming another issuer is never trusted: no key, 503, not ready.
+    provider.set_discovered_issuer("https://idp.elsewhere.test");
+    let (_database, app) = sqlite_app(provider.discovery_auth_config()).await;
+    let me = Uuid::new_v4().to_string();
+    let token = key.sign(&provider.claims_for(&me));
+    assert_eq!(
+        app.get("/ready").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    // Once the document names the issuer exactly, its jwks_uri's keys verify (a server
+    // retries a failed discovery as it does a JWKS that is down: within 30 s; a new one starts
+    // with it).
+    provider.set_discovered_issuer(&provider.issuer);
+    let fetches = provider.fetches();
+    let (_database, app) = sqlite_app(provider.discovery_auth_config()).await;
+    assert_eq!(
+        provider.fetches(),
+        fetches + 1,
+        "the JWKS came from jwks_uri"
+    );
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+    register(&app, &token).await;
+    // A token of another issuer is still refused, saying which.
+    let foreign = key.sign(&claims_for(&me));
+    let response = call(&app, Method::GET, "/me", Some(&foreign), None).await;
+    expect_invalid_token(
+        response,
+        &foreign,
+        &format!(
+            "the token's issuer (iss) is {ISSUER}, and this server expects {}",
+            provider.issuer
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_jwks_url_that_answers_a_discovery_document_stops_the_binary() {
+    let provider = IdentityProvider::start(&[&SigningKey::ed25519()]).await;
+    let discovery_url = provider.discovery_url();
+    let output = server_command(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("AUTH_JWKS_URL", &discovery_url),
+        ("AUTH_ISSUER", &provider.issuer),
+        ("LOG", "off"),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        log.trim_end(),
+        format!(
+            "task-api: AUTH_JWKS_URL answers an OpenID Connect discovery document, not a key \
+             set (its jwks_uri is {}): set AUTH_JWKS_URL to its jwks_uri, or unset it and keep \
+             AUTH_ISSUER alone (discovery)",
+            provider.jwks_url
+        )
+    );
 }

@@ -1,6 +1,6 @@
 //! A local identity provider for the tests: signing keys made offline (RSA, P-256, P-384, Ed25519 PEM
 //! files kept for tests only), tokens signed with them, and a JWKS served on 127.0.0.1 that can be
-//! rotated, taken down and counted.
+//! rotated, taken down and counted, named by an OpenID Connect discovery document.
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -166,14 +166,19 @@ pub fn claims_for(subject: &str) -> Value {
 /// What the JWKS endpoint serves, and how often it was asked.
 struct Published {
     keys: Vec<Value>,
+    /// The `issuer` and `jwks_uri` the discovery document names.
+    discovered_issuer: String,
+    jwks_uri: String,
     answering: bool,
     max_age: Option<u64>,
     fetches: usize,
 }
 
-/// A JWKS endpoint on 127.0.0.1.
+/// A JWKS endpoint on 127.0.0.1, and its discovery document.
 pub struct IdentityProvider {
     pub jwks_url: String,
+    /// `http://127.0.0.1:<port>`: its discovery document is under it.
+    pub issuer: String,
     published: Arc<Mutex<Published>>,
 }
 
@@ -194,11 +199,27 @@ fn jwks(Data(published): Data<&Arc<Mutex<Published>>>) -> Response {
     response
 }
 
+#[handler]
+fn discovery(Data(published): Data<&Arc<Mutex<Published>>>) -> Response {
+    let published = published.lock().unwrap();
+    Json(json!({
+        "issuer": published.discovered_issuer,
+        "jwks_uri": published.jwks_uri,
+        "authorization_endpoint": format!("{}/authorize", published.discovered_issuer),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
+    }))
+    .into_response()
+}
+
 impl IdentityProvider {
     /// Serves a JWKS of `keys`' public halves.
     pub async fn start(keys: &[&SigningKey]) -> Self {
         let published = Arc::new(Mutex::new(Published {
             keys: vec![],
+            discovered_issuer: String::new(),
+            jwks_uri: String::new(),
             answering: true,
             max_age: None,
             fetches: 0,
@@ -210,10 +231,19 @@ impl IdentityProvider {
         let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
         let route = Route::new()
             .at("/.well-known/jwks.json", jwks)
+            .at("/.well-known/openid-configuration", discovery)
             .data(published.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(route));
+        let issuer = format!("http://127.0.0.1:{port}");
+        let jwks_url = format!("{issuer}/.well-known/jwks.json");
+        {
+            let mut published = published.lock().unwrap();
+            published.discovered_issuer = issuer.clone();
+            published.jwks_uri = jwks_url.clone();
+        }
         let provider = Self {
-            jwks_url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+            jwks_url,
+            issuer,
             published,
         };
         provider.publish(keys);
@@ -233,6 +263,32 @@ impl IdentityProvider {
     /// Answers `Cache-Control: max-age=<seconds>` from now on.
     pub fn set_max_age(&self, seconds: u64) {
         self.published.lock().unwrap().max_age = Some(seconds);
+    }
+
+    /// Names this issuer in the discovery document from now on.
+    pub fn set_discovered_issuer(&self, issuer: &str) {
+        self.published.lock().unwrap().discovered_issuer = issuer.to_owned();
+    }
+
+    /// The discovery document's URL.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// Server settings that find this provider's keys by discovery (`AUTH_ISSUER` alone), for
+    /// the tests' audience.
+    pub fn discovery_auth_config(&self) -> AuthConfig {
+        AuthConfig::On(TokenRules {
+            issuer: Some(self.issuer.clone()),
+            ..rules(KeySource::Discovery(self.issuer.clone()))
+        })
+    }
+
+    /// The claims of a token from this provider (its own issuer) for `subject`.
+    pub fn claims_for(&self, subject: &str) -> Value {
+        let mut claims = claims_for(subject);
+        claims["iss"] = json!(self.issuer);
+        claims
     }
 
     /// Answers 503 from now on (or again 200).
@@ -265,12 +321,16 @@ pub fn jwks_auth_config(url: &str) -> AuthConfig {
 /// Server settings that trust `keys` for the tests' issuer and audience, with the defaults'
 /// leeway and user claim.
 fn trusting(keys: KeySource) -> AuthConfig {
-    AuthConfig::On(TokenRules {
+    AuthConfig::On(rules(keys))
+}
+
+fn rules(keys: KeySource) -> TokenRules {
+    TokenRules {
         keys,
         issuer: Some(ISSUER.to_owned()),
         audience: Some(AUDIENCE.to_owned()),
         leeway: std::time::Duration::from_secs(60),
         user_claim: "sub".to_owned(),
         token_types: Vec::new(),
-    })
+    }
 }
