@@ -197,7 +197,10 @@ fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
                     .collect();
                 routes.take_query(path, &method, query);
             }
-            if operation.get("security").is_some() {
+            if operation["security"]
+                .as_array()
+                .is_some_and(|schemes| !schemes.is_empty())
+            {
                 routes.secure(path);
             }
         }
