@@ -397,7 +397,8 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
     };
     if disabled {
         return Err(
-            "AUTH_DISABLED=true contradicts AUTH_JWKS_URL or AUTH_JWT_SECRET: set one or the other"
+            "AUTH_DISABLED=true contradicts AUTH_ISSUER, AUTH_JWKS_URL or \
+                    AUTH_JWT_SECRET: set one or the other"
                 .to_owned(),
         );
     }
@@ -779,8 +780,13 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.contains("not both"), "{err}");
-        let err = config(&[("AUTH_JWT_SECRET", secret), ("AUTH_DISABLED", "true")]).unwrap_err();
-        assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
+        for (name, value) in [
+            ("AUTH_JWT_SECRET", secret),
+            ("AUTH_ISSUER", "https://idp.example.com"),
+        ] {
+            let err = config(&[(name, value), ("AUTH_DISABLED", "true")]).unwrap_err();
+            assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
+        }
         let jwks = config(&[
             ("CURSOR_SECRET", secret),
             ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
