@@ -554,10 +554,11 @@ impl ErrorStatuses for CreateUserErrors {
     ];
 }
 
-/// Errors of `GET /me`.
+/// Errors of `GET /me` (400: two `Authorization` headers).
 pub struct CurrentUserErrors;
 impl ErrorStatuses for CurrentUserErrors {
     const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
         StatusCode::UNAUTHORIZED,
         StatusCode::FORBIDDEN,
         StatusCode::NOT_FOUND,

@@ -113,6 +113,7 @@ pub fn openapi_document() -> serde_json::Value {
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
     let db = state.db.clone();
     let authenticator = state.auth.clone();
+    let body_limit = limits::BodyLimit::new(http.max_body_bytes, http.request_timeout);
     let service = openapi_service(state);
     let document = document::task_operations(&service);
     let json = serde_json::to_string_pretty(&document).expect("a document serialises");
@@ -151,13 +152,13 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
-        .data(authenticator)
-        .with(limits::BodyLimit::new(
-            http.max_body_bytes,
-            http.request_timeout,
-        ))
+        .with(body_limit)
         .catch_all_error(error_response)
-        .with(protocol::RequestRules::new(routes))
+        .with(protocol::RequestRules::new(
+            routes,
+            authenticator,
+            body_limit,
+        ))
         .with(compression::CompressJson)
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
@@ -178,9 +179,9 @@ fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
                 routes.allow(path, &method);
-            }
-            if operation.get("security").is_some() {
-                routes.secure(path);
+                if operation.get("security").is_some() {
+                    routes.secure(path, &method);
+                }
             }
         }
     }
