@@ -119,10 +119,23 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The most characters of a name or value that an error quotes back.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// A name or value as an error quotes it back: whole when short, else its first 64 characters
+/// followed by `…` (a request's own text never makes its error large).
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 impl FieldError {
+    /// The error of the field named `field` (quoted back as `echo` cuts it).
     pub fn new(location: FieldLocation, field: &str, message: impl Into<String>) -> Self {
         Self {
-            field: field.to_owned(),
+            field: echo(field),
             location,
             message: message.into(),
         }
@@ -662,5 +675,22 @@ impl<S: ErrorStatuses> ApiResponse for ErrorResponse<S> {
 
     fn register(registry: &mut Registry) {
         ErrorEnvelope::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_cut_to_64_characters() {
+        assert_eq!(echo("title"), "title");
+        let exact = "é".repeat(MAX_ECHOED_CHARS);
+        assert_eq!(echo(&exact), exact);
+        assert_eq!(
+            echo(&format!("{exact}é")),
+            format!("{exact}…"),
+            "cut on characters, not bytes"
+        );
     }
 }
