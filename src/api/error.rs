@@ -217,7 +217,8 @@ pub enum ApiError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
-    /// `If-Match` names none of the task's current ETag; nothing was written.
+    /// `If-Match` names none of the task's current ETag, or `If-None-Match` names it; nothing
+    /// was written.
     PreconditionFailed(Uuid),
     IdempotencyKeyReused,
     /// A create with the same idempotency key is still running; nothing was done.
@@ -336,8 +337,9 @@ impl fmt::Display for ApiError {
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
             Self::PreconditionFailed(id) => write!(
                 f,
-                "Task {id} has changed: If-Match names none of its current ETag; nothing was \
-                 written. Read it again, then send the change with its new ETag"
+                "Task {id} is not at a version the request's preconditions allow (If-Match names \
+                 none of its current ETag, or If-None-Match names it); nothing was written. Read \
+                 it again, then send the request with its new ETag"
             ),
             Self::IdempotencyKeyReused => write!(
                 f,
@@ -520,9 +522,9 @@ impl ErrorStatuses for TaskChangeErrors {
     ];
 }
 
-/// Errors of deleting a task.
-pub struct TaskDeleteErrors;
-impl ErrorStatuses for TaskDeleteErrors {
+/// Errors of reading or deleting a task: those of its path, and its preconditions' 412.
+pub struct TaskConditionalErrors;
+impl ErrorStatuses for TaskConditionalErrors {
     const STATUSES: &'static [StatusCode] = &[
         StatusCode::BAD_REQUEST,
         StatusCode::UNAUTHORIZED,
