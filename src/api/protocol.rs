@@ -3,11 +3,12 @@
 //! refused (see `caller::admit`), each query parameter at most once, and the `Allow` header on
 //! every 405.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem_openapi::OperationId;
 
 use super::caller::{self, CallerSlot};
 use super::error::{ApiError, FieldError, FieldLocation};
@@ -30,6 +31,8 @@ struct Route {
     methods: BTreeSet<&'static str>,
     /// The methods whose operations authenticate the caller.
     secured: BTreeSet<&'static str>,
+    /// The operation each method serves, for the request log of a refusal made here.
+    operations: BTreeMap<&'static str, &'static str>,
 }
 
 impl RouteMethods {
@@ -41,6 +44,16 @@ impl RouteMethods {
     /// Marks `method`'s operation on `template` as authenticating its caller (HEAD with GET).
     pub fn secure(&mut self, template: &str, method: &Method) {
         add_method(&mut self.route_mut(template).secured, method);
+    }
+
+    /// Names the operation `method` serves on `template` (HEAD with GET).
+    pub fn name_operation(&mut self, template: &str, method: &Method, operation_id: &'static str) {
+        let route = self.route_mut(template);
+        let mut methods = BTreeSet::new();
+        add_method(&mut methods, method);
+        for method in methods {
+            route.operations.insert(method, operation_id);
+        }
     }
 
     fn route_mut(&mut self, template: &str) -> &mut Route {
@@ -56,6 +69,7 @@ impl RouteMethods {
                     segments,
                     methods: BTreeSet::new(),
                     secured: BTreeSet::new(),
+                    operations: BTreeMap::new(),
                 });
                 self.routes.last_mut().expect("just pushed")
             }
@@ -217,9 +231,12 @@ fn repeated_parameters(query: &str) -> Vec<String> {
 }
 
 impl<E> RequestRulesEndpoint<E> {
-    /// Checks the rules in order and returns the request's route; the first rule broken refuses
-    /// the request.
-    async fn check(&self, req: &mut Request) -> std::result::Result<Option<&Route>, ApiError> {
+    /// Checks the rules in order on a request for `route`; the first rule broken refuses it.
+    async fn check(
+        &self,
+        req: &mut Request,
+        route: Option<&Route>,
+    ) -> std::result::Result<(), ApiError> {
         let target_len = req
             .uri()
             .path_and_query()
@@ -229,7 +246,6 @@ impl<E> RequestRulesEndpoint<E> {
                 limit: MAX_TARGET_BYTES,
             });
         }
-        let route = self.routes.route(req.uri().path());
         let parameters = route.map(|route| route.parameters(req.uri().path()));
         if let Some((route, parameters)) = route.zip(parameters.as_ref()) {
             if route.secures(req.method()) {
@@ -250,7 +266,7 @@ impl<E> RequestRulesEndpoint<E> {
         if let Some(parameters) = parameters {
             req.extensions_mut().insert(parameters);
         }
-        Ok(route)
+        Ok(())
     }
 }
 
@@ -258,13 +274,17 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
-        let route = match self.check(&mut req).await {
-            Ok(route) => route,
-            Err(refusal) => {
-                self.body_limit.discard(&mut req);
-                return Ok(refusal.into_response());
+        let route = self.routes.route(req.uri().path());
+        if let Err(refusal) = self.check(&mut req, route).await {
+            self.body_limit.discard(&mut req);
+            let mut response = refusal.into_response();
+            if let Some(operation) =
+                route.and_then(|route| route.operations.get(req.method().as_str()))
+            {
+                response.set_data(OperationId(operation));
             }
-        };
+            return Ok(response);
+        }
         let mut response = self.inner.call(req).await?.into_response();
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             if let Some(allowed) = route.map(Route::allowed) {

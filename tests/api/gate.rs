@@ -92,6 +92,12 @@ async fn another_users_path_is_403_while_its_body_has_not_arrived() {
             "answered after {:?}, not at once",
             started.elapsed()
         );
+        // Refused before the operation ran, it is still counted under it.
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(
+            metrics.contains(r#"http_requests_total{operation="createTask",status="403"}"#),
+            "{metrics}"
+        );
     })
     .await;
 }
