@@ -1,6 +1,5 @@
 //! The request body limits: a body over the size limit is refused with 413 whether or not it
-//! declares its length, and one that has not arrived within the request timeout with 408; the
-//! body of a request refused before it was read is dropped as it arrives, never held.
+//! declares its length, and one that has not arrived within the request timeout with 408.
 
 use std::time::Duration;
 
@@ -12,7 +11,6 @@ use super::error::ApiError;
 
 /// Buffers each request body up to `max_bytes`, answering 413 beyond it, and 408 when it has not
 /// all arrived within `timeout` (before any operation ran: nothing was done).
-#[derive(Clone, Copy)]
 pub struct BodyLimit {
     max_bytes: usize,
     timeout: Duration,
@@ -21,31 +19,6 @@ pub struct BodyLimit {
 impl BodyLimit {
     pub fn new(max_bytes: usize, timeout: Duration) -> Self {
         Self { max_bytes, timeout }
-    }
-
-    /// Lets go of the body of a request refused from its head: it is read and dropped in the
-    /// background (never held), within the same limits, so that a client that sent it without
-    /// waiting reads the refusal rather than a reset connection (a socket closed with unread
-    /// bytes is reset). With `Expect: 100-continue` nothing is read: the client sends no body
-    /// before the answer, and reading it would ask for one with `100 Continue`.
-    pub fn discard(&self, req: &mut Request) {
-        let expects_continue = req
-            .headers()
-            .get(header::EXPECT)
-            .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if expects_continue {
-            return;
-        }
-        let mut body = req
-            .take_body()
-            .into_async_read()
-            .take(self.max_bytes as u64);
-        let timeout = self.timeout;
-        tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(timeout, tokio::io::copy(&mut body, &mut tokio::io::sink()))
-                    .await;
-        });
     }
 }
 

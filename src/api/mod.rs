@@ -113,7 +113,6 @@ pub fn openapi_document() -> serde_json::Value {
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
     let db = state.db.clone();
     let authenticator = state.auth.clone();
-    let body_limit = limits::BodyLimit::new(http.max_body_bytes, http.request_timeout);
     let service = openapi_service(state);
     let document = document::task_operations(&service);
     let json = serde_json::to_string_pretty(&document).expect("a document serialises");
@@ -152,13 +151,12 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
-        .with(body_limit)
-        .catch_all_error(error_response)
-        .with(protocol::RequestRules::new(
-            routes,
-            authenticator,
-            body_limit,
+        .with(limits::BodyLimit::new(
+            http.max_body_bytes,
+            http.request_timeout,
         ))
+        .catch_all_error(error_response)
+        .with(protocol::RequestRules::new(routes, authenticator))
         .with(compression::CompressJson)
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(

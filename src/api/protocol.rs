@@ -12,7 +12,6 @@ use poem_openapi::OperationId;
 
 use super::caller::{self, CallerSlot};
 use super::error::{ApiError, FieldError, FieldLocation};
-use super::limits::BodyLimit;
 use crate::auth::Authenticator;
 
 /// The longest request target (path and query) accepted, in bytes.
@@ -183,16 +182,13 @@ pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
 pub struct RequestRules {
     routes: Arc<RouteMethods>,
     authenticator: Authenticator,
-    /// How the body of a refused request is let go.
-    body_limit: BodyLimit,
 }
 
 impl RequestRules {
-    pub fn new(routes: RouteMethods, authenticator: Authenticator, body_limit: BodyLimit) -> Self {
+    pub fn new(routes: RouteMethods, authenticator: Authenticator) -> Self {
         Self {
             routes: Arc::new(routes),
             authenticator,
-            body_limit,
         }
     }
 }
@@ -205,7 +201,6 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
             inner,
             routes: self.routes.clone(),
             authenticator: self.authenticator.clone(),
-            body_limit: self.body_limit,
         }
     }
 }
@@ -214,7 +209,6 @@ pub struct RequestRulesEndpoint<E> {
     inner: E,
     routes: Arc<RouteMethods>,
     authenticator: Authenticator,
-    body_limit: BodyLimit,
 }
 
 /// The query parameters given more than once, each named once, in order of appearance.
@@ -276,7 +270,6 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let route = self.routes.route(req.uri().path());
         if let Err(refusal) = self.check(&mut req, route).await {
-            self.body_limit.discard(&mut req);
             let mut response = refusal.into_response();
             if let Some(operation) =
                 route.and_then(|route| route.operations.get(req.method().as_str()))
