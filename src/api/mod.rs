@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use poem::http::Method;
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Response, Route};
-use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
+use poem_openapi::{OpenApi, OpenApiService, OperationId, ServerObject, Tags};
 
 pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
@@ -56,15 +56,15 @@ pub const TAG_ORDER: [ApiTags; 4] = [
     ApiTags::Health,
 ];
 
-pub(crate) type TaskApiService = OpenApiService<
-    (
-        users::UsersApi,
-        tasks::TasksApi,
-        changes::ChangesApi,
-        health::HealthApi,
-    ),
-    (),
->;
+/// Every API object, as one.
+type TaskApis = (
+    users::UsersApi,
+    tasks::TasksApi,
+    changes::ChangesApi,
+    health::HealthApi,
+);
+
+pub(crate) type TaskApiService = OpenApiService<TaskApis, ()>;
 
 /// The OpenAPI service of every operation.
 pub fn openapi_service(state: AppState) -> TaskApiService {
@@ -160,14 +160,13 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
-        .data(authenticator)
         .with(limits::BodyLimit::new(
             http.max_body_bytes,
             http.request_timeout,
         ))
         .with(rate::UserWriteRate(write_rate))
         .catch_all_error(error_response)
-        .with(protocol::RequestRules::new(routes))
+        .with(protocol::RequestRules::new(routes, authenticator))
         .with(compression::CompressJson)
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
@@ -181,16 +180,27 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
 /// The routes served beside the operations, each for GET only.
 const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
 
-/// The methods the document allows on each path.
+/// The methods the document allows on each path, and the operation each serves.
 fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
+    // The operation ids as the operations themselves keep them (`'static`, for `OperationId`).
+    let operation_ids: Vec<&'static str> = TaskApis::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .flat_map(|path| path.operations)
+        .filter_map(|operation| operation.operation_id)
+        .collect();
     let mut routes = protocol::RouteMethods::default();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
                 routes.allow(path, &method);
-            }
-            if operation.get("security").is_some() {
-                routes.secure(path);
+                if operation.get("security").is_some() {
+                    routes.secure(path, &method);
+                }
+                let named = operation["operationId"].as_str();
+                if let Some(id) = operation_ids.iter().find(|id| Some(**id) == named) {
+                    routes.name_operation(path, &method, id);
+                }
             }
         }
     }

@@ -7,10 +7,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::caller::Caller;
-use super::conditional::{etag, EntityTags};
+use super::conditional::{etag, preconditions, EntityTags};
 use super::error::{
-    ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors, TaskCreateErrors,
-    TaskDeleteErrors,
+    ApiError, ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors,
+    TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use super::input::{
     json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
@@ -417,7 +417,7 @@ impl TasksApi {
     ///
     /// A task of another user is 404 `TASK_NOT_FOUND`, exactly as if it did not exist. The
     /// answer's `ETag` is the task's version; with `If-None-Match` naming it, the answer is 304
-    /// with no body.
+    /// with no body; with an `If-Match` that names none of it, 412 `PRECONDITION_FAILED`.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "get",
@@ -430,18 +430,26 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
+        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
+        /// `*`: 412 Precondition Failed when none is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
         /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
         /// Not Modified when one is the task's current tag.
         #[oai(name = "If-None-Match")]
         if_none_match: HeaderParam<EntityTags>,
-    ) -> Result<TaskRead, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id, if_none_match) = (
+    ) -> Result<TaskRead, ErrorResponse<TaskReadErrors>> {
+        let (user_id, task_id, if_match, if_none_match) = (
             user_id.checked(),
             task_id.checked(),
+            if_match.checked(),
             if_none_match.checked(),
         )
             .collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
+        if !preconditions(if_match.as_ref(), None).allows(task.version) {
+            return Err(ApiError::PreconditionFailed(task_id).into());
+        }
         let tag = etag(task.version);
         if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
             return Ok(TaskRead::NotModified(tag));
@@ -453,8 +461,8 @@ impl TasksApi {
     ///
     /// Replaces every field: an absent `description` becomes null and an absent
     /// `is_completed` false. `updated_at` and `version` move only when a value really changes.
-    /// With `If-Match`, only when the task's current `ETag` is listed: otherwise 412
-    /// `PRECONDITION_FAILED` and nothing is written.
+    /// With `If-Match`, only when the task's current `ETag` is listed, and with `If-None-Match`,
+    /// only when it is not: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "put",
@@ -471,9 +479,14 @@ impl TasksApi {
         /// match), or `*`: the write happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        self.change_task(user_id, task_id, if_match, body.0.map(TaskChanges::from))
+        let condition = write_condition(if_match, if_none_match);
+        self.change_task(user_id, task_id, condition, body.0.map(TaskChanges::from))
             .await
     }
 
@@ -483,7 +496,8 @@ impl TasksApi {
     /// `application/json`: absent fields stay, `"description": null` clears the description,
     /// `"title": null` is a 400, `{}` changes nothing. `updated_at` and `version` move only
     /// when a value really changes. With `If-Match`, only when the task's current `ETag` is
-    /// listed: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
+    /// listed, and with `If-None-Match`, only when it is not: otherwise 412
+    /// `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "patch",
@@ -500,16 +514,22 @@ impl TasksApi {
         /// match), or `*`: the write happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        self.change_task(user_id, task_id, if_match, body.0).await
+        let condition = write_condition(if_match, if_none_match);
+        self.change_task(user_id, task_id, condition, body.0).await
     }
 
     /// Delete a task
     ///
     /// Deletes the task for good (the change feed reports the deletion); a second delete is 404
-    /// `TASK_NOT_FOUND`. With `If-Match`, only when the task's current `ETag` is listed:
-    /// otherwise 412 `PRECONDITION_FAILED` and nothing is deleted.
+    /// `TASK_NOT_FOUND`. With `If-Match`, only when the task's current `ETag` is listed, and
+    /// with `If-None-Match`, only when it is not: otherwise 412 `PRECONDITION_FAILED` and
+    /// nothing is deleted.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "delete",
@@ -526,11 +546,15 @@ impl TasksApi {
         /// match), or `*`: the delete happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
     ) -> Result<TaskDeleted, ErrorResponse<TaskDeleteErrors>> {
         let (user_id, task_id, condition) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match),
+            write_condition(if_match, if_none_match),
         )
             .collect_fields()?;
         store::delete_task(
@@ -551,26 +575,24 @@ impl TasksApi {
         &self,
         user_id: PathParam<Uuid>,
         task_id: PathParam<Uuid>,
-        if_match: HeaderParam<EntityTags>,
+        condition: Checked<WriteCondition>,
         changes: Checked<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let (user_id, task_id, condition, changes) = (
-            user_id.checked(),
-            task_id.checked(),
-            write_condition(if_match),
-            changes,
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition, changes) =
+            (user_id.checked(), task_id.checked(), condition, changes).collect_fields()?;
         let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
         Ok(task.into())
     }
 }
 
-/// What `If-Match` lets a write change: anything when it is absent.
-fn write_condition(if_match: HeaderParam<EntityTags>) -> Checked<WriteCondition> {
-    Ok(if_match
-        .checked()?
-        .map_or(WriteCondition::Always, |tags| tags.write_condition()))
+/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
+fn write_condition(
+    if_match: HeaderParam<EntityTags>,
+    if_none_match: HeaderParam<EntityTags>,
+) -> Checked<WriteCondition> {
+    let (if_match, if_none_match) =
+        (if_match.checked(), if_none_match.checked()).collect_fields()?;
+    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod contract;
 mod deployment;
 mod errors;
 mod faults;
+mod gate;
 mod generated_client;
 mod helpers;
 mod idempotency;
