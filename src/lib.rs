@@ -24,4 +24,6 @@ pub struct AppState {
     pub cursor_key: CursorKey,
     pub auth: Authenticator,
     pub retention: Retention,
+    /// A page of tasks or changes ends before the item that would take its JSON past this.
+    pub page_max_bytes: usize,
 }

@@ -62,6 +62,7 @@ impl Application {
             cursor_key,
             auth,
             retention: config.retention,
+            page_max_bytes: config.http.page_max_bytes,
         };
         Ok(Self {
             listener,
@@ -72,6 +73,8 @@ impl Application {
                 head_timeout: config.http.request_head_timeout,
                 idle_timeout: config.idle_timeout,
                 shutdown_grace: config.shutdown_grace,
+                response_timeout: config.http.response_timeout,
+                response_buffer_max_bytes: config.http.response_buffer_max_bytes,
             },
         })
     }

@@ -94,6 +94,8 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 /// The task-operations document, generated without any database (the operations' state is
 /// never touched): for `task-api openapi` and the contract test.
 pub fn openapi_document() -> serde_json::Value {
+    let defaults =
+        crate::config::Config::from_lookup(|_| None).expect("the defaults are a configuration");
     let state = AppState {
         db: crate::db::Database::new(
             crate::db::DatabaseTarget::sqlite_in_memory()
@@ -101,9 +103,8 @@ pub fn openapi_document() -> serde_json::Value {
         ),
         cursor_key: crate::pagination::CursorKey::random(),
         auth: crate::auth::Authenticator::off(),
-        retention: crate::config::Config::from_lookup(|_| None)
-            .expect("the defaults are a configuration")
-            .retention,
+        retention: defaults.retention,
+        page_max_bytes: defaults.http.page_max_bytes,
     };
     task_operations(&openapi_service(state))
 }
@@ -158,7 +159,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         ))
         .catch_all_error(error_response)
         .with(protocol::RequestRules::new(routes))
-        .with(compression::CompressJson)
+        .with(compression::CompressJson::new(http.compress_max_bytes))
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),

@@ -16,7 +16,7 @@ use super::input::{
     json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
     JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
 };
-use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
+use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
@@ -339,7 +339,10 @@ impl TasksApi {
     /// List a user's tasks
     ///
     /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
-    /// `q`) until it is null to see every task exactly once, even while tasks are added.
+    /// `q`) until it is null to see every task exactly once, even while tasks are added. A page
+    /// holds at most `limit` tasks, and ends early, with a `next_cursor`, before the task that
+    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a
+    /// single task larger than that is sent alone.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -392,7 +395,8 @@ impl TasksApi {
             limit: limit.unwrap_or_default().0,
         };
         let filter = query.filter.clone();
-        let page = store::list_tasks(&self.state.db, user_id, query).await?;
+        let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
+        page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, self.state.page_max_bytes);
         let next_cursor =
             page.tasks.last().filter(|_| page.has_more).map(|last| {
                 Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
