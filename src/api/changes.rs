@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::caller::Caller;
 use super::error::{ApiError, ChangeFeedErrors, ErrorResponse};
 use super::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
-use super::resources::{cut_page, Change, ChangePage, JsonResponse};
+use super::resources::{cut_page, Change, ChangePage, WrittenJson};
 use super::ApiTags;
 use crate::store;
 use crate::sync::SyncToken;
@@ -19,7 +19,7 @@ type ChangePageSize = PageSize<100, 1000>;
 pub enum ChangePageFound {
     /// One page of changes, and the token to continue from.
     #[oai(status = 200)]
-    Ok(JsonResponse<ChangePage>),
+    Ok(WrittenJson<ChangePage>),
 }
 
 pub struct ChangesApi {
@@ -79,24 +79,28 @@ impl ChangesApi {
         // Taken before the page's snapshot: every deletion after it is on this page or a later one.
         let read_at = chrono::Utc::now();
         let mut page = store::list_changes(&self.state.db, user_id, since_version, limit).await?;
-        page.has_more |= cut_page::<Change, _>(&mut page.changes, self.state.page_max_bytes);
-        let last = page
-            .changes
-            .last()
-            .map_or(since_version, store::Change::version);
-        let next_since = SyncToken::after(
-            user_id,
-            user.created_at,
-            last,
-            read_at,
-            page.has_more,
-            since.as_ref(),
-        )
-        .encode(key);
-        Ok(ChangePageFound::Ok(JsonResponse(ChangePage {
-            changes: page.changes.into_iter().map(Into::into).collect(),
-            next_since,
-            has_more: page.has_more,
-        })))
+        let (key, max_bytes) = (key.clone(), self.state.page_max_bytes);
+        let written = WrittenJson::off_workers(move || {
+            page.has_more |= cut_page::<Change, _>(&mut page.changes, max_bytes);
+            let last = page
+                .changes
+                .last()
+                .map_or(since_version, store::Change::version);
+            let next_since = SyncToken::after(
+                user_id,
+                user.created_at,
+                last,
+                read_at,
+                page.has_more,
+                since.as_ref(),
+            )
+            .encode(&key);
+            ChangePage {
+                changes: page.changes.into_iter().map(Into::into).collect(),
+                next_since,
+                has_more: page.has_more,
+            }
+        });
+        Ok(ChangePageFound::Ok(written.await?))
     }
 }

@@ -1,7 +1,8 @@
-//! The JSON objects the API answers with, made from store rows, and the response body that
-//! writes them.
+//! The JSON objects the API answers with, made from store rows, the response bodies that write
+//! them (pages ahead, off the request threads), and how a page is cut to its byte bound.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use poem::{IntoResponse, Response};
@@ -48,6 +49,60 @@ impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
                 ApiError::Internal.into_response()
             }
         }
+    }
+}
+
+/// A JSON response body with `T`'s schema, written ahead on a thread kept for blocking work: a
+/// page, whose cutting and writing take milliseconds per MiB that the request threads must not
+/// spend while other requests wait.
+pub struct WrittenJson<T> {
+    body: Vec<u8>,
+    schema: PhantomData<T>,
+}
+
+impl<T: Serialize + Send + 'static> WrittenJson<T> {
+    /// What `make` returns, made and written off the request threads; only its JSON is kept.
+    pub async fn off_workers(make: impl FnOnce() -> T + Send + 'static) -> Result<Self, ApiError> {
+        let written = tokio::task::spawn_blocking(move || {
+            serde_json::to_vec(&make()).map_err(|err| err.to_string())
+        })
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|written| written);
+        match written {
+            Ok(body) => Ok(Self {
+                body,
+                schema: PhantomData,
+            }),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot write a response body");
+                Err(ApiError::Internal)
+            }
+        }
+    }
+}
+
+impl<T: Type> Payload for WrittenJson<T> {
+    const CONTENT_TYPE: &'static str = JsonResponse::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonResponse::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        JsonResponse::<T>::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        JsonResponse::<T>::register(registry);
+    }
+}
+
+impl<T: Type + Send> IntoResponse for WrittenJson<T> {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .body(self.body)
     }
 }
 

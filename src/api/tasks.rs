@@ -16,7 +16,7 @@ use super::input::{
     json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
     JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
 };
-use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource};
+use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
@@ -276,7 +276,7 @@ pub enum TaskRead {
 pub enum TaskPageFound {
     /// One page of tasks, and the cursor of the next one.
     #[oai(status = 200)]
-    Ok(JsonResponse<TaskPage>),
+    Ok(WrittenJson<TaskPage>),
 }
 
 #[derive(ApiResponse)]
@@ -396,15 +396,20 @@ impl TasksApi {
         };
         let filter = query.filter.clone();
         let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
-        page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, self.state.page_max_bytes);
-        let next_cursor =
-            page.tasks.last().filter(|_| page.has_more).map(|last| {
-                Cursor::after(user_id, sort, &filter, last).encode(&self.state.cursor_key)
-            });
-        Ok(TaskPageFound::Ok(JsonResponse(TaskPage {
-            items: page.tasks.into_iter().map(Into::into).collect(),
-            next_cursor: Nullable(next_cursor),
-        })))
+        let (key, max_bytes) = (self.state.cursor_key.clone(), self.state.page_max_bytes);
+        let written = WrittenJson::off_workers(move || {
+            page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, max_bytes);
+            let next_cursor = page
+                .tasks
+                .last()
+                .filter(|_| page.has_more)
+                .map(|last| Cursor::after(user_id, sort, &filter, last).encode(&key));
+            TaskPage {
+                items: page.tasks.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(next_cursor),
+            }
+        });
+        Ok(TaskPageFound::Ok(written.await?))
     }
 
     /// Get a task

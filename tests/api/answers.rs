@@ -380,7 +380,9 @@ async fn thirty_slow_readers_of_the_largest_page_hold_little_memory_and_are_cut_
                 send_get(&mut stream, &address, &feed, "").await;
                 // 2 KB now, and the next 2 KB in 25 s: long after the answer's deadline.
                 let mut chunk = [0; 2048];
-                assert!(stream.read(&mut chunk).await.unwrap() > 0);
+                let read = stream.read(&mut chunk).await.unwrap();
+                let head = String::from_utf8_lossy(&chunk[..read]);
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
                 let port = stream.local_addr().unwrap().port();
                 answered.send((port, Instant::now())).unwrap();
                 tokio::time::sleep(Duration::from_secs(25)).await;
