@@ -516,11 +516,14 @@ async fn compressing_a_large_page_leaves_the_request_threads_free() {
              gzip'd ({} pulls, {pull:?} each at the median)",
             pulls.len()
         );
-        // On the request threads, a health check would wait behind a whole compression, most
-        // of a pull; off them it waits for neither.
+        // On the request threads, a health check waits behind whole compressions of a 10 MB
+        // page (about 0.6 s each in a debug build: p99 0.19 s on SQLite, 1.2 s on PostgreSQL);
+        // off them, for neither (16 to 45 ms measured on a loaded 2-core machine). The bound
+        // follows the machine's own idle figure when that is high.
+        let bound = (idle * 5).max(Duration::from_millis(100));
         assert!(
-            loaded < pull / 4 || loaded < idle * 10,
-            "/health p99 {loaded:?} under a {pull:?} pull (idle: {idle:?})"
+            loaded <= bound,
+            "/health p99 {loaded:?} over {bound:?} (idle: {idle:?})"
         );
     }
 }
