@@ -360,8 +360,16 @@ async fn thirty_slow_readers_of_the_largest_page_hold_little_memory_and_are_cut_
         eprintln!("--- on {backend:?}");
         let database = TestDatabase::create(&backend).await;
         let timeout = RESPONSE_TIMEOUT_SECS.to_string();
-        let (server, address) =
-            server_process(&database, &[("RESPONSE_TIMEOUT_SECS", &timeout)]).await;
+        // 30 reads of 10 MB queue for the database's connections on a busy machine.
+        let (server, address) = server_process(
+            &database,
+            &[
+                ("RESPONSE_TIMEOUT_SECS", &timeout),
+                ("REQUEST_TIMEOUT_MS", "60000"),
+                ("DATABASE_ACQUIRE_TIMEOUT_MS", "50000"),
+            ],
+        )
+        .await;
         let pid = server.id().unwrap();
         let feed = feed_of(&address, 1000, |_| control_characters()).await + "1000";
         let before = resident_mb(pid);
