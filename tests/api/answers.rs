@@ -425,8 +425,10 @@ async fn thirty_slow_readers_of_the_largest_page_hold_little_memory_and_are_cut_
              readers; each connection closed at most {longest:?} after its answer began"
         );
         assert!(peak < 300, "{peak} MB");
+        // A second of slack, and another for a debug build on a busy machine (the timer's
+        // worker may be decoding another reader's rows).
         assert!(
-            longest <= Duration::from_secs(RESPONSE_TIMEOUT_SECS + 1),
+            longest <= Duration::from_secs(RESPONSE_TIMEOUT_SECS + 2),
             "a connection closed {longest:?} after its answer began"
         );
         readers.abort_all();
