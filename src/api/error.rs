@@ -258,6 +258,9 @@ pub enum ApiError {
     ServiceUnavailable,
     /// No key to check tokens with (the JWKS could not be fetched yet); nothing was done.
     SigningKeysUnavailable,
+    /// The answers not yet taken by their clients hold the instance's whole response buffer;
+    /// nothing was done.
+    ResponseBufferFull,
     /// The database connection was lost while a write ran: it may or may not have happened.
     WriteOutcomeUnknown,
     Internal,
@@ -289,7 +292,7 @@ impl ApiError {
             Self::UriTooLong { .. } => ErrorCode::UriTooLong,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            Self::ServiceUnavailable | Self::SigningKeysUnavailable => {
+            Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::ResponseBufferFull => {
                 ErrorCode::ServiceUnavailable
             }
             Self::WriteOutcomeUnknown | Self::Internal => ErrorCode::InternalError,
@@ -416,6 +419,11 @@ impl fmt::Display for ApiError {
                 "The identity provider's signing keys could not be fetched, so no token can be \
                  checked and nothing was done; try again shortly"
             ),
+            Self::ResponseBufferFull => write!(
+                f,
+                "The server holds too many answers their clients have not taken yet; nothing was \
+                 done, try again shortly"
+            ),
             Self::WriteOutcomeUnknown => write!(
                 f,
                 "The connection to the database was lost while this write ran: it may or may \
@@ -443,11 +451,12 @@ impl poem::error::ResponseError for ApiError {
             .with_status(self.status())
             .into_response();
         match self {
-            Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::IdempotencyKeyInUse => {
-                response
-                    .with_header(header::RETRY_AFTER, "1")
-                    .into_response()
-            }
+            Self::ServiceUnavailable
+            | Self::SigningKeysUnavailable
+            | Self::ResponseBufferFull
+            | Self::IdempotencyKeyInUse => response
+                .with_header(header::RETRY_AFTER, "1")
+                .into_response(),
             Self::RateLimited { retry_after_secs } => response
                 .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
                 .into_response(),

@@ -95,6 +95,8 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 /// The task-operations document, generated without any database (the operations' state is
 /// never touched): for `task-api openapi` and the contract test.
 pub fn openapi_document() -> serde_json::Value {
+    let defaults =
+        crate::config::Config::from_lookup(|_| None).expect("the defaults are a configuration");
     let state = AppState {
         db: crate::db::Database::new(
             crate::db::DatabaseTarget::sqlite_in_memory()
@@ -105,12 +107,11 @@ pub fn openapi_document() -> serde_json::Value {
             Vec::new(),
         ),
         auth: crate::auth::Authenticator::off(),
-        retention: crate::config::Config::from_lookup(|_| None)
-            .expect("the defaults are a configuration")
-            .retention,
-        limits: crate::fairness::UserLimits::default(),
+        retention: defaults.retention,
+        page_max_bytes: defaults.http.page_max_bytes,
+        limits: defaults.user_limits,
         write_rate: std::sync::Arc::new(crate::fairness::WriteRate::new(
-            crate::fairness::UserLimits::default().writes_per_minute,
+            defaults.user_limits.writes_per_minute,
         )),
     };
     task_operations(&openapi_service(state))
@@ -167,7 +168,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         .with(rate::UserWriteRate(write_rate))
         .catch_all_error(error_response)
         .with(protocol::RequestRules::new(routes, authenticator))
-        .with(compression::CompressJson)
+        .with(compression::CompressJson::new(http.compress_max_bytes))
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),

@@ -16,7 +16,7 @@ use super::input::{
     json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
     JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
 };
-use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
+use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
@@ -276,7 +276,7 @@ pub enum TaskRead {
 pub enum TaskPageFound {
     /// One page of tasks, and the cursor of the next one.
     #[oai(status = 200)]
-    Ok(JsonResponse<TaskPage>),
+    Ok(WrittenJson<TaskPage>),
 }
 
 #[derive(ApiResponse)]
@@ -346,7 +346,10 @@ impl TasksApi {
     /// List a user's tasks
     ///
     /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
-    /// `q`) until it is null to see every task exactly once, even while tasks are added.
+    /// `q`) until it is null to see every task exactly once, even while tasks are added. A page
+    /// holds at most `limit` tasks, and ends early, with a `next_cursor`, before the task that
+    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a
+    /// single task larger than that is sent alone.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -401,16 +404,21 @@ impl TasksApi {
             limit: limit.unwrap_or_default().0,
         };
         let filter = query.filter.clone();
-        let page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let next_cursor = page
-            .tasks
-            .last()
-            .filter(|_| page.has_more)
-            .map(|last| Cursor::after(user_id, sort, &filter, last).encode(keys));
-        Ok(TaskPageFound::Ok(JsonResponse(TaskPage {
-            items: page.tasks.into_iter().map(Into::into).collect(),
-            next_cursor: Nullable(next_cursor),
-        })))
+        let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
+        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let written = WrittenJson::off_workers(move || {
+            page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, max_bytes);
+            let next_cursor = page
+                .tasks
+                .last()
+                .filter(|_| page.has_more)
+                .map(|last| Cursor::after(user_id, sort, &filter, last).encode(&keys));
+            TaskPage {
+                items: page.tasks.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(next_cursor),
+            }
+        });
+        Ok(TaskPageFound::Ok(written.await?))
     }
 
     /// Get a task

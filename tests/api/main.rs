@@ -1,6 +1,7 @@
 //! Integration tests of Task API over HTTP: every test runs on SQLite, and on PostgreSQL too
 //! when `TEST_DATABASE_URL` is set.
 
+mod answers;
 mod auth;
 mod benchmark_sql;
 mod contract;
