@@ -29,7 +29,19 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Request headers CORS allows beyond the fixed ones (`CORS_ALLOW_HEADERS`), lowercase.
     pub cors_allow_headers: Vec<String>,
+    /// A page of tasks or changes ends before the item that would take its JSON past this.
+    pub page_max_bytes: usize,
+    /// JSON answers over this many bytes are sent uncompressed.
+    pub compress_max_bytes: usize,
+    /// An answer the client has not wholly taken within this ends its connection.
+    pub response_timeout: Duration,
+    /// Past this many bytes held for answers not yet sent (the instance's total), new requests
+    /// are answered 503.
+    pub response_buffer_max_bytes: usize,
 }
+
+/// The smallest `PAGE_MAX_BYTES`: room for a page's own fields and a few items.
+pub const PAGE_MIN_BYTES: usize = 8 * 1024;
 
 /// How callers prove who they are.
 #[derive(Debug, Clone)]
@@ -298,6 +310,22 @@ impl Config {
                 request_head_timeout: parse_millis(&var, "REQUEST_HEAD_TIMEOUT_MS", 10_000)?,
                 cors_origins,
                 cors_allow_headers,
+                page_max_bytes: parse(&var, "PAGE_MAX_BYTES", 1024 * 1024, |n: &usize| {
+                    *n >= PAGE_MIN_BYTES
+                })?,
+                compress_max_bytes: parse(&var, "COMPRESS_MAX_BYTES", 4 * 1024 * 1024, |_| true)?,
+                response_timeout: Duration::from_secs(parse(
+                    &var,
+                    "RESPONSE_TIMEOUT_SECS",
+                    30,
+                    |s: &u64| *s >= 1,
+                )?),
+                response_buffer_max_bytes: parse(
+                    &var,
+                    "RESPONSE_BUFFER_MAX_MB",
+                    256,
+                    |mb: &usize| (1..=usize::MAX >> 20).contains(mb),
+                )? << 20,
             },
             auth,
             token_key,
@@ -684,6 +712,10 @@ mod tests {
         assert_eq!(config.port, 8000);
         assert!(config.run_migrations);
         assert_eq!(config.database_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(config.http.page_max_bytes, 1024 * 1024);
+        assert_eq!(config.http.compress_max_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.http.response_timeout, Duration::from_secs(30));
+        assert_eq!(config.http.response_buffer_max_bytes, 256 * 1024 * 1024);
         assert!(matches!(
             config.database,
             DatabaseTarget::Sqlite {
@@ -723,6 +755,15 @@ mod tests {
             err.starts_with("CURSOR_SECRET_PREVIOUS is invalid: its secret number 2"),
             "{err}"
         );
+        for (name, value) in [
+            ("PAGE_MAX_BYTES", "8191"),
+            ("COMPRESS_MAX_BYTES", "-1"),
+            ("RESPONSE_TIMEOUT_SECS", "0"),
+            ("RESPONSE_BUFFER_MAX_MB", "0"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.starts_with(&format!("{name} is invalid")), "{err}");
+        }
         let err = config(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
         assert!(err.starts_with("RUN_MIGRATIONS is invalid"), "{err}");
         assert!(!err.contains('\n'));

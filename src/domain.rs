@@ -119,12 +119,13 @@ impl From<TaskFields> for TaskChanges {
     }
 }
 
-/// Which versions of a task a write may change: any (no precondition, or `If-Match: *`), or only
-/// those listed (an empty list matches none).
+/// Which versions of a task a write may change: any (no precondition, or `If-Match: *`), only
+/// those listed (an empty list matches none), or any but those listed (`If-None-Match`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteCondition {
     Always,
     VersionIn(Vec<i64>),
+    VersionNotIn(Vec<i64>),
 }
 
 impl WriteCondition {
@@ -132,6 +133,7 @@ impl WriteCondition {
         match self {
             Self::Always => true,
             Self::VersionIn(versions) => versions.contains(&version),
+            Self::VersionNotIn(versions) => !versions.contains(&version),
         }
     }
 }

@@ -30,4 +30,6 @@ pub struct AppState {
     pub limits: UserLimits,
     /// Each user's writes this minute (`USER_WRITES_PER_MINUTE`).
     pub write_rate: std::sync::Arc<WriteRate>,
+    /// A page of tasks or changes ends before the item that would take its JSON past this.
+    pub page_max_bytes: usize,
 }

@@ -60,6 +60,7 @@ impl Application {
             retention: config.retention,
             limits: config.user_limits,
             write_rate: Arc::new(WriteRate::new(config.user_limits.writes_per_minute)),
+            page_max_bytes: config.http.page_max_bytes,
         };
         tokio::spawn(forget_idle_writers(Arc::downgrade(&state.write_rate)));
         Ok(Self {
@@ -71,6 +72,8 @@ impl Application {
                 head_timeout: config.http.request_head_timeout,
                 idle_timeout: config.idle_timeout,
                 shutdown_grace: config.shutdown_grace,
+                response_timeout: config.http.response_timeout,
+                response_buffer_max_bytes: config.http.response_buffer_max_bytes,
             },
         })
     }

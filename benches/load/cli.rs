@@ -117,8 +117,13 @@ impl Scenario {
         Self::PatchTask,
         Self::Sync,
     ];
-    /// What `--baseline-server` compares: the versioned writes, and a read.
-    pub(crate) const COMPARED: [Scenario; 3] = [Self::CreateTask, Self::PatchTask, Self::GetTask];
+    /// What `--baseline-server` compares: the versioned writes, and two reads.
+    pub(crate) const COMPARED: [Scenario; 4] = [
+        Self::CreateTask,
+        Self::PatchTask,
+        Self::GetTask,
+        Self::ListPage,
+    ];
     /// The mixed scenario: operation and share of requests (%), as `benches/wrk/tasks.lua`.
     pub(crate) const MIX: [(Scenario, u32); 4] = [
         (Self::GetTask, 60),

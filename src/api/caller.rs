@@ -1,16 +1,17 @@
-//! The caller of an operation: the `bearerAuth` security scheme, checked before anything else of
-//! the request is parsed, and the path's `user_id` held to the caller's right after.
+//! The caller of an operation: the `bearerAuth` security scheme, checked (by `admit`, which the
+//! request rules call before any byte of the body is read) before anything else of the request is
+//! parsed, and the path's `user_id` held to the caller's right after.
 
 use std::sync::{Arc, OnceLock};
 
-use poem::http::header;
+use poem::http::{header, HeaderMap};
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::protocol::{PathParameters, QueryParameterRefusal};
+use super::error::{ApiError, FieldError, FieldLocation};
+use super::protocol::PathParameters;
 use crate::auth::{AuthFailure, Authenticator};
 
 /// The security scheme's name in the contract.
@@ -19,6 +20,7 @@ const AUTH_FAILURES: &str = "auth_failures_total";
 
 /// Who is calling: the user the bearer token names, or nobody in particular when authentication
 /// is off (paths are trusted as they are).
+#[derive(Clone, Copy)]
 pub struct Caller(Option<Uuid>);
 
 impl Caller {
@@ -73,37 +75,46 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let authenticator = request
-            .data::<Authenticator>()
-            .expect("the app installs the authenticator");
-        let authorization = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|value| value.as_bytes());
-        let caller = authenticator
-            .caller(authorization)
-            .await
-            .inspect_err(|failure| count_failure(failure.reason()))
-            .map_err(ApiError::from)?;
-        if let Some(user_id) = caller {
-            if let Some(slot) = request.data::<CallerSlot>() {
-                let _ = slot.0.set(user_id);
-            }
-            // Another user's path is refused before anything else of the request is read,
-            // whether that user exists or not.
-            let path_user = request
-                .data::<PathParameters>()
-                .and_then(|parameters| parameters.get("user_id"));
-            if path_user.is_some_and(|path_user| Uuid::try_parse(path_user).ok() != Some(user_id)) {
-                count_failure("forbidden");
-                return Err(ApiError::Forbidden.into());
-            }
-        }
-        if let Some(QueryParameterRefusal(refusal)) = request.data::<QueryParameterRefusal>() {
-            return Err(refusal.clone().into());
-        }
-        Ok(Self(caller))
+        Ok(*request
+            .data::<Self>()
+            .expect("the request rules admit the caller of every secured operation"))
     }
+}
+
+/// Lets the caller of a secured operation in, or refuses the request: two `Authorization`
+/// headers (400), no or a bad token (401), no key to check it with (503), another user's path
+/// (403, whether that user exists or not). Nothing of the request but its head is read.
+pub async fn admit(
+    authenticator: &Authenticator,
+    headers: &HeaderMap,
+    path: &PathParameters,
+    slot: Option<&CallerSlot>,
+) -> Result<Caller, ApiError> {
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next().map(|value| value.as_bytes());
+    if authorizations.next().is_some() {
+        count_failure("repeated_header");
+        return Err(ApiError::Validation(vec![FieldError::new(
+            FieldLocation::Header,
+            "Authorization",
+            "is given more than once",
+        )]));
+    }
+    let caller = authenticator
+        .caller(authorization)
+        .await
+        .inspect_err(|failure| count_failure(failure.reason()))?;
+    if let Some(user_id) = caller {
+        if let Some(slot) = slot {
+            let _ = slot.0.set(user_id);
+        }
+        let path_user = path.get("user_id");
+        if path_user.is_some_and(|path_user| Uuid::try_parse(path_user).ok() != Some(user_id)) {
+            count_failure("forbidden");
+            return Err(ApiError::Forbidden);
+        }
+    }
+    Ok(Caller(caller))
 }
 
 fn count_failure(reason: &'static str) {

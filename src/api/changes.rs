@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::caller::Caller;
 use super::error::{ApiError, ChangeFeedErrors, ErrorResponse};
 use super::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
-use super::resources::{ChangePage, JsonResponse};
+use super::resources::{cut_page, Change, ChangePage, WrittenJson};
 use super::ApiTags;
 use crate::store;
 use crate::sync::{Expired, SyncToken};
@@ -19,7 +19,7 @@ type ChangePageSize = PageSize<100, 1000>;
 pub enum ChangePageFound {
     /// One page of changes, and the token to continue from.
     #[oai(status = 200)]
-    Ok(JsonResponse<ChangePage>),
+    Ok(WrittenJson<ChangePage>),
 }
 
 pub struct ChangesApi {
@@ -34,7 +34,10 @@ impl ChangesApi {
     /// `since`, in `version` order, each once in its latest state (a deleted task as
     /// `deleted: true` with `task: null`). Without `since`, from the beginning (a full sync).
     /// Follow `next_since` while `has_more` is true; keep the last `next_since` to ask again
-    /// later. Every change is seen exactly once, even while changes are being written.
+    /// later. Every change is seen exactly once, even while changes are being written. A page
+    /// holds at most `limit` changes, and ends early, with `has_more` true, before the change
+    /// that would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by
+    /// default); a single change larger than that is sent alone.
     /// Deletions are remembered 30 days (`SYNC_RETENTION_DAYS`): a token older than that, made
     /// before the user was deleted and registered again, or sealed with a key the server no
     /// longer holds, is 410 `SYNC_EXPIRED` (start a full sync).
@@ -86,24 +89,29 @@ impl ChangesApi {
         let limit = limit.unwrap_or_default().0;
         // Taken before the page's snapshot: every deletion after it is on this page or a later one.
         let read_at = chrono::Utc::now();
-        let page = store::list_changes(&self.state.db, user_id, since_version, limit).await?;
-        let last = page
-            .changes
-            .last()
-            .map_or(since_version, store::Change::version);
-        let next_since = SyncToken::after(
-            user_id,
-            user.created_at,
-            last,
-            read_at,
-            page.has_more,
-            since.as_ref(),
-        )
-        .encode(keys);
-        Ok(ChangePageFound::Ok(JsonResponse(ChangePage {
-            changes: page.changes.into_iter().map(Into::into).collect(),
-            next_since,
-            has_more: page.has_more,
-        })))
+        let mut page = store::list_changes(&self.state.db, user_id, since_version, limit).await?;
+        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let written = WrittenJson::off_workers(move || {
+            page.has_more |= cut_page::<Change, _>(&mut page.changes, max_bytes);
+            let last = page
+                .changes
+                .last()
+                .map_or(since_version, store::Change::version);
+            let next_since = SyncToken::after(
+                user_id,
+                user.created_at,
+                last,
+                read_at,
+                page.has_more,
+                since.as_ref(),
+            )
+            .encode(&keys);
+            ChangePage {
+                changes: page.changes.into_iter().map(Into::into).collect(),
+                next_since,
+                has_more: page.has_more,
+            }
+        });
+        Ok(ChangePageFound::Ok(written.await?))
     }
 }

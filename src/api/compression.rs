@@ -1,5 +1,6 @@
 //! Compressed answers for clients that accept them: the documents and Swagger UI from shared
-//! buffers compressed once, and JSON answers large enough for compression to pay.
+//! buffers compressed once, and JSON answers large enough for compression to pay and small
+//! enough for it to end soon; compression runs off the request threads.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -27,6 +28,14 @@ impl Coding {
             Self::Brotli => "br",
             Self::Gzip => "gzip",
         }
+    }
+
+    /// `bytes` compressed on a thread kept for blocking work, so that the request threads go on
+    /// answering meanwhile; `bytes` is dropped as soon as it is compressed.
+    async fn compress_off_workers(self, bytes: Bytes, thorough: bool) -> Result<Bytes> {
+        tokio::task::spawn_blocking(move || Bytes::from(self.compress(&bytes, thorough)))
+            .await
+            .map_err(|err| poem::Error::new(err, poem::http::StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     /// `bytes` compressed; `thorough` spends more time for a smaller result (done once).
@@ -124,13 +133,8 @@ impl SharedDocument {
             Coding::Gzip => &self.0.gzip,
         };
         let compressed = cell
-            .get_or_try_init(|| {
-                let identity = self.0.identity.clone();
-                let compress = move || Bytes::from(coding.compress(&identity, true));
-                tokio::task::spawn_blocking(compress)
-            })
-            .await
-            .map_err(|err| poem::Error::new(err, poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+            .get_or_try_init(|| coding.compress_off_workers(self.0.identity.clone(), true))
+            .await?;
         Ok(compressed.clone())
     }
 }
@@ -151,19 +155,33 @@ impl Endpoint for SharedDocument {
     }
 }
 
-/// Compresses JSON answers of at least `MIN_COMPRESSED_BYTES` for clients that accept it.
-pub struct CompressJson;
+/// Compresses JSON answers of at least `MIN_COMPRESSED_BYTES` and at most `max_bytes` for
+/// clients that accept it (a larger answer would keep a thread busy for long: it is sent as it
+/// is).
+pub struct CompressJson {
+    max_bytes: usize,
+}
+
+impl CompressJson {
+    pub fn new(max_bytes: usize) -> Self {
+        Self { max_bytes }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for CompressJson {
     type Output = CompressJsonEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        CompressJsonEndpoint { inner }
+        CompressJsonEndpoint {
+            inner,
+            max_bytes: self.max_bytes,
+        }
     }
 }
 
 pub struct CompressJsonEndpoint<E> {
     inner: E,
+    max_bytes: usize,
 }
 
 impl<E: Endpoint> Endpoint for CompressJsonEndpoint<E> {
@@ -183,7 +201,7 @@ impl<E: Endpoint> Endpoint for CompressJsonEndpoint<E> {
             return Ok(response);
         };
         let body = response.take_body().into_bytes().await?;
-        if body.len() < MIN_COMPRESSED_BYTES {
+        if !(MIN_COMPRESSED_BYTES..=self.max_bytes).contains(&body.len()) {
             response.set_body(body);
             return Ok(response);
         }
@@ -191,7 +209,7 @@ impl<E: Endpoint> Endpoint for CompressJsonEndpoint<E> {
             header::CONTENT_ENCODING,
             HeaderValue::from_static(coding.name()),
         );
-        response.set_body(coding.compress(&body, false));
+        response.set_body(coding.compress_off_workers(body, false).await?);
         Ok(response)
     }
 }

@@ -40,21 +40,16 @@ pub enum EntityTags {
 }
 
 impl EntityTags {
-    /// What `If-Match` allows a write to change, by strong comparison: `W/` tags never match.
-    pub fn write_condition(&self) -> WriteCondition {
-        match self {
-            Self::Any => WriteCondition::Always,
-            Self::Listed(tags) => {
-                let mut versions: Vec<i64> = tags
-                    .iter()
-                    .filter(|tag| !tag.weak)
-                    .filter_map(EntityTag::version)
-                    .collect();
-                versions.sort_unstable();
-                versions.dedup();
-                WriteCondition::VersionIn(versions)
-            }
-        }
+    /// The versions this list names: by strong comparison (`W/` tags never match) or weak.
+    fn versions(tags: &[EntityTag], strong: bool) -> Vec<i64> {
+        let mut versions: Vec<i64> = tags
+            .iter()
+            .filter(|tag| !(strong && tag.weak))
+            .filter_map(EntityTag::version)
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions
     }
 
     /// Whether `If-None-Match` names the task at `version`, by weak comparison.
@@ -62,6 +57,35 @@ impl EntityTags {
         match self {
             Self::Any => true,
             Self::Listed(tags) => tags.iter().any(|tag| tag.version() == Some(version)),
+        }
+    }
+}
+
+/// The versions of a task a request's `If-Match` and `If-None-Match` let it act on (RFC 9110
+/// §13.2.2): `If-Match` lists them by strong comparison (`W/` tags never match) and
+/// `If-None-Match` the ones excluded, by weak comparison (`*`: every version); an absent header
+/// lets any version through.
+pub fn preconditions(
+    if_match: Option<&EntityTags>,
+    if_none_match: Option<&EntityTags>,
+) -> WriteCondition {
+    let matching = match if_match {
+        None | Some(EntityTags::Any) => WriteCondition::Always,
+        Some(EntityTags::Listed(tags)) => {
+            WriteCondition::VersionIn(EntityTags::versions(tags, true))
+        }
+    };
+    match (matching, if_none_match) {
+        (matching, None) => matching,
+        (_, Some(EntityTags::Any)) => WriteCondition::VersionIn(Vec::new()),
+        (WriteCondition::VersionIn(versions), Some(excluded)) => WriteCondition::VersionIn(
+            versions
+                .into_iter()
+                .filter(|version| !excluded.names_weakly(*version))
+                .collect(),
+        ),
+        (_, Some(EntityTags::Listed(tags))) => {
+            WriteCondition::VersionNotIn(EntityTags::versions(tags, false))
         }
     }
 }
@@ -140,11 +164,16 @@ mod tests {
         EntityTags::parse(raw).unwrap()
     }
 
+    fn if_match(raw: &str) -> WriteCondition {
+        preconditions(Some(&tags(raw)), None)
+    }
+
     #[test]
     fn if_match_compares_strongly_and_if_none_match_weakly() {
-        assert_eq!(tags("*").write_condition(), WriteCondition::Always);
+        assert_eq!(if_match("*"), WriteCondition::Always);
+        assert_eq!(preconditions(None, None), WriteCondition::Always);
         assert_eq!(
-            tags(r#""3", W/"4", "x", "05", "3" ,"7""#).write_condition(),
+            if_match(r#""3", W/"4", "x", "05", "3" ,"7""#),
             WriteCondition::VersionIn(vec![3, 7])
         );
         assert!(tags(r#"W/"4""#).names_weakly(4));
@@ -152,8 +181,30 @@ mod tests {
         assert!(!tags(r#""40""#).names_weakly(4));
         assert!(tags(" * ").names_weakly(9));
         assert_eq!(
-            tags(r#""a,b", "2""#).write_condition(),
+            if_match(r#""a,b", "2""#),
             WriteCondition::VersionIn(vec![2])
+        );
+    }
+
+    #[test]
+    fn if_none_match_excludes_what_it_names() {
+        let none_match = |raw: &str| preconditions(None, Some(&tags(raw)));
+        assert_eq!(none_match("*"), WriteCondition::VersionIn(vec![]));
+        assert_eq!(
+            none_match(r#"W/"4", "2", "x""#),
+            WriteCondition::VersionNotIn(vec![2, 4])
+        );
+        assert_eq!(
+            preconditions(Some(&tags("*")), Some(&tags(r#""4""#))),
+            WriteCondition::VersionNotIn(vec![4])
+        );
+        assert_eq!(
+            preconditions(Some(&tags(r#""3", "4""#)), Some(&tags(r#"W/"4""#))),
+            WriteCondition::VersionIn(vec![3])
+        );
+        assert_eq!(
+            preconditions(Some(&tags(r#""3""#)), Some(&tags("*"))),
+            WriteCondition::VersionIn(vec![])
         );
     }
 

@@ -127,10 +127,23 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The most characters of a name or value that an error quotes back.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// A name or value as an error quotes it back: whole when short, else its first 64 characters
+/// followed by `…` (a request's own text never makes its error large).
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 impl FieldError {
+    /// The error of the field named `field` (quoted back as `echo` cuts it).
     pub fn new(location: FieldLocation, field: &str, message: impl Into<String>) -> Self {
         Self {
-            field: field.to_owned(),
+            field: echo(field),
             location,
             message: message.into(),
         }
@@ -212,7 +225,8 @@ pub enum ApiError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
     UserAlreadyExists(Uuid),
-    /// `If-Match` names none of the task's current ETag; nothing was written.
+    /// `If-Match` names none of the task's current ETag, or `If-None-Match` names it; nothing
+    /// was written.
     PreconditionFailed(Uuid),
     IdempotencyKeyReused,
     /// A create with the same idempotency key is still running; nothing was done.
@@ -244,6 +258,9 @@ pub enum ApiError {
     ServiceUnavailable,
     /// No key to check tokens with (the JWKS could not be fetched yet); nothing was done.
     SigningKeysUnavailable,
+    /// The answers not yet taken by their clients hold the instance's whole response buffer;
+    /// nothing was done.
+    ResponseBufferFull,
     /// The database connection was lost while a write ran: it may or may not have happened.
     WriteOutcomeUnknown,
     Internal,
@@ -275,7 +292,7 @@ impl ApiError {
             Self::UriTooLong { .. } => ErrorCode::UriTooLong,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            Self::ServiceUnavailable | Self::SigningKeysUnavailable => {
+            Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::ResponseBufferFull => {
                 ErrorCode::ServiceUnavailable
             }
             Self::WriteOutcomeUnknown | Self::Internal => ErrorCode::InternalError,
@@ -343,8 +360,9 @@ impl fmt::Display for ApiError {
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
             Self::PreconditionFailed(id) => write!(
                 f,
-                "Task {id} has changed: If-Match names none of its current ETag; nothing was \
-                 written. Read it again, then send the change with its new ETag"
+                "Task {id} is not at a version the request's preconditions allow (If-Match names \
+                 none of its current ETag, or If-None-Match names it); nothing was written. Read \
+                 it again, then send the request with its new ETag"
             ),
             Self::IdempotencyKeyReused => write!(
                 f,
@@ -401,6 +419,11 @@ impl fmt::Display for ApiError {
                 "The identity provider's signing keys could not be fetched, so no token can be \
                  checked and nothing was done; try again shortly"
             ),
+            Self::ResponseBufferFull => write!(
+                f,
+                "The server holds too many answers their clients have not taken yet; nothing was \
+                 done, try again shortly"
+            ),
             Self::WriteOutcomeUnknown => write!(
                 f,
                 "The connection to the database was lost while this write ran: it may or may \
@@ -428,11 +451,12 @@ impl poem::error::ResponseError for ApiError {
             .with_status(self.status())
             .into_response();
         match self {
-            Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::IdempotencyKeyInUse => {
-                response
-                    .with_header(header::RETRY_AFTER, "1")
-                    .into_response()
-            }
+            Self::ServiceUnavailable
+            | Self::SigningKeysUnavailable
+            | Self::ResponseBufferFull
+            | Self::IdempotencyKeyInUse => response
+                .with_header(header::RETRY_AFTER, "1")
+                .into_response(),
             Self::RateLimited { retry_after_secs } => response
                 .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
                 .into_response(),
@@ -546,7 +570,22 @@ impl ErrorStatuses for TaskChangeErrors {
     ];
 }
 
-/// Errors of deleting a task.
+/// Errors of reading a task: those of its path, and its preconditions' 412.
+pub struct TaskReadErrors;
+impl ErrorStatuses for TaskReadErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::PRECONDITION_FAILED,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of deleting a task: a read's, and the user's rate of writes.
 pub struct TaskDeleteErrors;
 impl ErrorStatuses for TaskDeleteErrors {
     const STATUSES: &'static [StatusCode] = &[
@@ -594,10 +633,11 @@ impl ErrorStatuses for CreateUserErrors {
     ];
 }
 
-/// Errors of `GET /me`.
+/// Errors of `GET /me` (400: two `Authorization` headers).
 pub struct CurrentUserErrors;
 impl ErrorStatuses for CurrentUserErrors {
     const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
         StatusCode::UNAUTHORIZED,
         StatusCode::FORBIDDEN,
         StatusCode::NOT_FOUND,
@@ -705,5 +745,22 @@ impl<S: ErrorStatuses> ApiResponse for ErrorResponse<S> {
 
     fn register(registry: &mut Registry) {
         ErrorEnvelope::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_cut_to_64_characters() {
+        assert_eq!(echo("title"), "title");
+        let exact = "é".repeat(MAX_ECHOED_CHARS);
+        assert_eq!(echo(&exact), exact);
+        assert_eq!(
+            echo(&format!("{exact}é")),
+            format!("{exact}…"),
+            "cut on characters, not bytes"
+        );
     }
 }

@@ -12,7 +12,7 @@ use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
 
-use super::error::{ApiError, FieldError, FieldLocation};
+use super::error::{echo, ApiError, FieldError, FieldLocation};
 use super::protocol::PathParameters;
 
 /// A value, or every field error found while parsing it.
@@ -201,7 +201,7 @@ impl ParamValue for uuid::Uuid {
     }
 
     fn parse(raw: &str) -> Result<Self, String> {
-        uuid::Uuid::parse_str(raw).map_err(|_| format!("must be a UUID, got {raw:?}"))
+        uuid::Uuid::parse_str(raw).map_err(|_| format!("must be a UUID, got {:?}", echo(raw)))
     }
 }
 
@@ -217,7 +217,7 @@ impl ParamValue for bool {
         match raw {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(format!("must be true or false, got {raw:?}")),
+            _ => Err(format!("must be true or false, got {:?}", echo(raw))),
         }
     }
 }
@@ -300,7 +300,10 @@ impl<const DEFAULT: u64, const MAX: u64> ParamValue for PageSize<DEFAULT, MAX> {
     fn parse(raw: &str) -> Result<Self, String> {
         match raw.parse::<u64>() {
             Ok(size) if (1..=MAX).contains(&size) => Ok(Self(size)),
-            _ => Err(format!("must be an integer from 1 to {MAX}, got {raw:?}")),
+            _ => Err(format!(
+                "must be an integer from 1 to {MAX}, got {:?}",
+                echo(raw)
+            )),
         }
     }
 }
@@ -442,7 +445,10 @@ impl<T: JsonObjectBody> JsonBody<T> {
     fn unsupported(content_type: Option<&str>) -> ApiError {
         let accepted = T::MEDIA_TYPES.join(" or ");
         ApiError::UnsupportedMediaType(match content_type {
-            Some(sent) => format!("Content-Type {sent:?} is not supported; send {accepted}"),
+            Some(sent) => format!(
+                "Content-Type {:?} is not supported; send {accepted}",
+                echo(sent)
+            ),
             None => format!("A request body needs Content-Type {accepted}"),
         })
     }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use poem::http::Method;
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Response, Route};
-use poem_openapi::{OpenApiService, OperationId, ServerObject, Tags};
+use poem_openapi::{OpenApi, OpenApiService, OperationId, ServerObject, Tags};
 
 pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
@@ -56,15 +56,15 @@ pub const TAG_ORDER: [ApiTags; 4] = [
     ApiTags::Health,
 ];
 
-pub(crate) type TaskApiService = OpenApiService<
-    (
-        users::UsersApi,
-        tasks::TasksApi,
-        changes::ChangesApi,
-        health::HealthApi,
-    ),
-    (),
->;
+/// Every API object, as one.
+type TaskApis = (
+    users::UsersApi,
+    tasks::TasksApi,
+    changes::ChangesApi,
+    health::HealthApi,
+);
+
+pub(crate) type TaskApiService = OpenApiService<TaskApis, ()>;
 
 /// The OpenAPI service of every operation.
 pub fn openapi_service(state: AppState) -> TaskApiService {
@@ -95,6 +95,8 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
 /// The task-operations document, generated without any database (the operations' state is
 /// never touched): for `task-api openapi` and the contract test.
 pub fn openapi_document() -> serde_json::Value {
+    let defaults =
+        crate::config::Config::from_lookup(|_| None).expect("the defaults are a configuration");
     let state = AppState {
         db: crate::db::Database::new(
             crate::db::DatabaseTarget::sqlite_in_memory()
@@ -105,12 +107,11 @@ pub fn openapi_document() -> serde_json::Value {
             Vec::new(),
         ),
         auth: crate::auth::Authenticator::off(),
-        retention: crate::config::Config::from_lookup(|_| None)
-            .expect("the defaults are a configuration")
-            .retention,
-        limits: crate::fairness::UserLimits::default(),
+        retention: defaults.retention,
+        page_max_bytes: defaults.http.page_max_bytes,
+        limits: defaults.user_limits,
         write_rate: std::sync::Arc::new(crate::fairness::WriteRate::new(
-            crate::fairness::UserLimits::default().writes_per_minute,
+            defaults.user_limits.writes_per_minute,
         )),
     };
     task_operations(&openapi_service(state))
@@ -160,15 +161,14 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             })),
         )
         .nest("/__extra", extra)
-        .data(authenticator)
         .with(limits::BodyLimit::new(
             http.max_body_bytes,
             http.request_timeout,
         ))
         .with(rate::UserWriteRate(write_rate))
         .catch_all_error(error_response)
-        .with(protocol::RequestRules::new(routes))
-        .with(compression::CompressJson)
+        .with(protocol::RequestRules::new(routes, authenticator))
+        .with(compression::CompressJson::new(http.compress_max_bytes))
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),
@@ -181,8 +181,16 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
 /// The routes served beside the operations, each for GET only.
 const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
 
-/// The methods the document allows on each path, and the query parameters of each operation.
+/// The methods the document allows on each path, the operation each serves, and its query
+/// parameters.
 fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
+    // The operation ids as the operations themselves keep them (`'static`, for `OperationId`).
+    let operation_ids: Vec<&'static str> = TaskApis::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .flat_map(|path| path.operations)
+        .filter_map(|operation| operation.operation_id)
+        .collect();
     let mut routes = protocol::RouteMethods::default();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
         for (method, operation) in item.as_object().into_iter().flatten() {
@@ -196,12 +204,16 @@ fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
                     .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
                     .collect();
                 routes.take_query(path, &method, query);
-            }
-            if operation["security"]
-                .as_array()
-                .is_some_and(|schemes| !schemes.is_empty())
-            {
-                routes.secure(path);
+                if operation["security"]
+                    .as_array()
+                    .is_some_and(|schemes| !schemes.is_empty())
+                {
+                    routes.secure(path, &method);
+                }
+                let named = operation["operationId"].as_str();
+                if let Some(id) = operation_ids.iter().find(|id| Some(**id) == named) {
+                    routes.name_operation(path, &method, id);
+                }
             }
         }
     }

@@ -1,14 +1,18 @@
-//! HTTP rules every request meets before an operation sees it: a bounded request target, each
-//! query parameter one the operation has and given at most once (refused after the caller is
-//! known on operations that authenticate), and the `Allow` header on every 405.
+//! HTTP rules every request meets before an operation sees it, in this order and before any byte
+//! of its body is read: a bounded request target, the caller of a secured operation let in or
+//! refused (see `caller::admit`), each query parameter one the operation has and given at most
+//! once, and the `Allow` header on every 405.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem_openapi::OperationId;
 
+use super::caller::{self, CallerSlot};
 use super::error::{ApiError, FieldError, FieldLocation};
+use crate::auth::Authenticator;
 
 /// The longest request target (path and query) accepted, in bytes.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -24,30 +28,33 @@ pub struct RouteMethods {
 struct Route {
     segments: Vec<String>,
     methods: BTreeSet<&'static str>,
+    /// The methods whose operations authenticate the caller.
+    secured: BTreeSet<&'static str>,
+    /// The operation each method serves, for the request log of a refusal made here.
+    operations: BTreeMap<&'static str, &'static str>,
     /// The query parameters each operation has, by method (GET's serve HEAD too); the query of
     /// a method not listed (the documents, Swagger UI) is not checked.
     query_parameters: BTreeMap<&'static str, Vec<String>>,
-    /// Whether its operations authenticate the caller.
-    secured: bool,
 }
 
 impl RouteMethods {
     /// Allows `method` on `template` (`/users/{user_id}`); GET brings HEAD with it.
     pub fn allow(&mut self, template: &str, method: &Method) {
-        let methods = &mut self.route_mut(template).methods;
-        let known = [
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ];
-        if let Some(known) = known.iter().find(|known| *known == method) {
-            methods.insert(static_name(known));
-            if *known == Method::GET {
-                methods.insert("HEAD");
-            }
+        add_method(&mut self.route_mut(template).methods, method);
+    }
+
+    /// Marks `method`'s operation on `template` as authenticating its caller (HEAD with GET).
+    pub fn secure(&mut self, template: &str, method: &Method) {
+        add_method(&mut self.route_mut(template).secured, method);
+    }
+
+    /// Names the operation `method` serves on `template` (HEAD with GET).
+    pub fn name_operation(&mut self, template: &str, method: &Method, operation_id: &'static str) {
+        let route = self.route_mut(template);
+        let mut methods = BTreeSet::new();
+        add_method(&mut methods, method);
+        for method in methods {
+            route.operations.insert(method, operation_id);
         }
     }
 
@@ -56,11 +63,6 @@ impl RouteMethods {
         self.route_mut(template)
             .query_parameters
             .insert(static_name(method), names);
-    }
-
-    /// Marks `template`'s operations as authenticating their caller.
-    pub fn secure(&mut self, template: &str) {
-        self.route_mut(template).secured = true;
     }
 
     fn route_mut(&mut self, template: &str) -> &mut Route {
@@ -75,8 +77,9 @@ impl RouteMethods {
                 self.routes.push(Route {
                     segments,
                     methods: BTreeSet::new(),
+                    secured: BTreeSet::new(),
                     query_parameters: BTreeMap::new(),
-                    secured: false,
+                    operations: BTreeMap::new(),
                 });
                 self.routes.last_mut().expect("just pushed")
             }
@@ -100,11 +103,12 @@ impl RouteMethods {
 }
 
 impl Route {
-    /// The `Allow` value of this route.
-    fn allowed(&self) -> String {
-        self.methods.iter().copied().collect::<Vec<_>>().join(", ")
+    /// Whether `method`'s operation on this route authenticates its caller.
+    fn secures(&self, method: &Method) -> bool {
+        self.secured.contains(method.as_str())
     }
 
+    /// The `Allow` value of this route.
     /// The query parameters `method` has here; `None` when its query is not checked.
     fn query_parameters(&self, method: &Method) -> Option<&[String]> {
         let method = if method == Method::HEAD {
@@ -115,6 +119,10 @@ impl Route {
         self.query_parameters
             .get(static_name(method))
             .map(Vec::as_slice)
+    }
+
+    fn allowed(&self) -> String {
+        self.methods.iter().copied().collect::<Vec<_>>().join(", ")
     }
 
     /// The parameters of a path this route serves, by the names its template gives them.
@@ -151,11 +159,23 @@ impl PathParameters {
     }
 }
 
-/// Query parameters given more than once, or that the operation does not have, on a route whose
-/// operations authenticate: refused by the caller check right after the token, so that another
-/// user's path reveals nothing.
-#[derive(Clone)]
-pub struct QueryParameterRefusal(pub ApiError);
+/// Adds a known `method` to `methods`, HEAD with GET.
+fn add_method(methods: &mut BTreeSet<&'static str>, method: &Method) {
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    if let Some(known) = known.iter().find(|known| *known == method) {
+        methods.insert(static_name(known));
+        if *known == Method::GET {
+            methods.insert("HEAD");
+        }
+    }
+}
 
 fn static_name(method: &Method) -> &'static str {
     match *method {
@@ -180,16 +200,18 @@ pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
     }
 }
 
-/// Refuses an over-long target (414) and repeated or unknown query parameters (400 naming
-/// each), and adds `Allow` to every 405.
+/// Refuses an over-long target (414), a caller not let in (see `caller::admit`) and repeated
+/// query parameters (400 naming each), and adds `Allow` to every 405.
 pub struct RequestRules {
     routes: Arc<RouteMethods>,
+    authenticator: Authenticator,
 }
 
 impl RequestRules {
-    pub fn new(routes: RouteMethods) -> Self {
+    pub fn new(routes: RouteMethods, authenticator: Authenticator) -> Self {
         Self {
             routes: Arc::new(routes),
+            authenticator,
         }
     }
 }
@@ -201,6 +223,7 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
         RequestRulesEndpoint {
             inner,
             routes: self.routes.clone(),
+            authenticator: self.authenticator.clone(),
         }
     }
 }
@@ -208,6 +231,7 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
 pub struct RequestRulesEndpoint<E> {
     inner: E,
     routes: Arc<RouteMethods>,
+    authenticator: Authenticator,
 }
 
 /// The query parameters given more than once, or not among `known` (when the operation's query
@@ -238,35 +262,56 @@ fn refused_parameters(query: &str, known: Option<&[String]>) -> Vec<FieldError> 
     refused
 }
 
-impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+impl<E> RequestRulesEndpoint<E> {
+    /// Checks the rules in order on a request for `route`; the first rule broken refuses it.
+    async fn check(
+        &self,
+        req: &mut Request,
+        route: Option<&Route>,
+    ) -> std::result::Result<(), ApiError> {
         let target_len = req
             .uri()
             .path_and_query()
             .map_or(0, |target| target.as_str().len());
         if target_len > MAX_TARGET_BYTES {
-            return Ok(ApiError::UriTooLong {
+            return Err(ApiError::UriTooLong {
                 limit: MAX_TARGET_BYTES,
-            }
-            .into_response());
+            });
         }
-        let route = self.routes.route(req.uri().path());
+        let parameters = route.map(|route| route.parameters(req.uri().path()));
+        if let Some((route, parameters)) = route.zip(parameters.as_ref()) {
+            if route.secures(req.method()) {
+                let slot = req.data::<CallerSlot>();
+                let caller =
+                    caller::admit(&self.authenticator, req.headers(), parameters, slot).await?;
+                req.extensions_mut().insert(caller);
+            }
+        }
         let known = route.and_then(|route| route.query_parameters(req.method()));
         let refused = refused_parameters(req.uri().query().unwrap_or_default(), known);
         if !refused.is_empty() {
-            let refusal = ApiError::Validation(refused);
-            match route {
-                Some(route) if route.secured => {
-                    req.extensions_mut().insert(QueryParameterRefusal(refusal));
-                }
-                _ => return Ok(refusal.into_response()),
-            }
+            return Err(ApiError::Validation(refused));
         }
-        if let Some(route) = route {
-            let parameters = route.parameters(req.uri().path());
+        if let Some(parameters) = parameters {
             req.extensions_mut().insert(parameters);
+        }
+        Ok(())
+    }
+}
+
+impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let route = self.routes.route(req.uri().path());
+        if let Err(refusal) = self.check(&mut req, route).await {
+            let mut response = refusal.into_response();
+            if let Some(operation) =
+                route.and_then(|route| route.operations.get(req.method().as_str()))
+            {
+                response.set_data(OperationId(operation));
+            }
+            return Ok(response);
         }
         let mut response = self.inner.call(req).await?.into_response();
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {

@@ -1,7 +1,8 @@
-//! The JSON objects the API answers with, made from store rows, and the response body that
-//! writes them.
+//! The JSON objects the API answers with, made from store rows, the response bodies that write
+//! them (pages ahead, off the request threads), and how a page is cut to its byte bound.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use poem::{IntoResponse, Response};
@@ -49,6 +50,105 @@ impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
             }
         }
     }
+}
+
+/// A JSON response body with `T`'s schema, written ahead on a thread kept for blocking work: a
+/// page, whose cutting and writing take milliseconds per MiB that the request threads must not
+/// spend while other requests wait.
+pub struct WrittenJson<T> {
+    body: Vec<u8>,
+    schema: PhantomData<T>,
+}
+
+impl<T: Serialize + Send + 'static> WrittenJson<T> {
+    /// What `make` returns, made and written off the request threads; only its JSON is kept.
+    pub async fn off_workers(make: impl FnOnce() -> T + Send + 'static) -> Result<Self, ApiError> {
+        let written = tokio::task::spawn_blocking(move || {
+            serde_json::to_vec(&make()).map_err(|err| err.to_string())
+        })
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|written| written);
+        match written {
+            Ok(body) => Ok(Self {
+                body,
+                schema: PhantomData,
+            }),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot write a response body");
+                Err(ApiError::Internal)
+            }
+        }
+    }
+}
+
+impl<T: Type> Payload for WrittenJson<T> {
+    const CONTENT_TYPE: &'static str = JsonResponse::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonResponse::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        JsonResponse::<T>::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        JsonResponse::<T>::register(registry);
+    }
+}
+
+impl<T: Type + Send> IntoResponse for WrittenJson<T> {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .body(self.body)
+    }
+}
+
+/// Room kept within a page's byte bound for the page's own fields around its items (a cursor or
+/// sync token, `has_more`).
+const PAGE_FIELDS_BYTES: usize = 4 * 1024;
+
+/// Cuts `rows` so that a page of their `Item`s stays within `max_bytes` of JSON: it ends before
+/// the first row whose item would pass the bound, and keeps at least one row however large.
+/// Returns whether rows were left out: the page is then followed as any page with more after it,
+/// from its last row.
+pub fn cut_page<Item: Serialize + From<Row>, Row: Clone>(
+    rows: &mut Vec<Row>,
+    max_bytes: usize,
+) -> bool {
+    let budget = max_bytes.saturating_sub(PAGE_FIELDS_BYTES);
+    let mut written = 0;
+    let passing = rows.iter().position(|row| {
+        // The item and the comma before it.
+        written += json_len(&Item::from(row.clone())) + 1;
+        written > budget
+    });
+    let Some(kept) = passing.map(|index| index.max(1)) else {
+        return false;
+    };
+    let cut = kept < rows.len();
+    rows.truncate(kept);
+    cut
+}
+
+/// How many bytes `value`'s JSON takes, counted as it is written, never held.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // A value that cannot be written fails when its page is written.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// A UTC time written in RFC 3339 with exactly six fractional digits and `Z`.

@@ -7,16 +7,16 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::caller::Caller;
-use super::conditional::{etag, EntityTags};
+use super::conditional::{etag, preconditions, EntityTags};
 use super::error::{
-    ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors, TaskCreateErrors,
-    TaskDeleteErrors,
+    ApiError, ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors,
+    TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use super::input::{
     json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
     JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
 };
-use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource};
+use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
@@ -276,7 +276,7 @@ pub enum TaskRead {
 pub enum TaskPageFound {
     /// One page of tasks, and the cursor of the next one.
     #[oai(status = 200)]
-    Ok(JsonResponse<TaskPage>),
+    Ok(WrittenJson<TaskPage>),
 }
 
 #[derive(ApiResponse)]
@@ -346,7 +346,10 @@ impl TasksApi {
     /// List a user's tasks
     ///
     /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
-    /// `q`) until it is null to see every task exactly once, even while tasks are added.
+    /// `q`) until it is null to see every task exactly once, even while tasks are added. A page
+    /// holds at most `limit` tasks, and ends early, with a `next_cursor`, before the task that
+    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a
+    /// single task larger than that is sent alone.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -401,23 +404,28 @@ impl TasksApi {
             limit: limit.unwrap_or_default().0,
         };
         let filter = query.filter.clone();
-        let page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let next_cursor = page
-            .tasks
-            .last()
-            .filter(|_| page.has_more)
-            .map(|last| Cursor::after(user_id, sort, &filter, last).encode(keys));
-        Ok(TaskPageFound::Ok(JsonResponse(TaskPage {
-            items: page.tasks.into_iter().map(Into::into).collect(),
-            next_cursor: Nullable(next_cursor),
-        })))
+        let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
+        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let written = WrittenJson::off_workers(move || {
+            page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, max_bytes);
+            let next_cursor = page
+                .tasks
+                .last()
+                .filter(|_| page.has_more)
+                .map(|last| Cursor::after(user_id, sort, &filter, last).encode(&keys));
+            TaskPage {
+                items: page.tasks.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(next_cursor),
+            }
+        });
+        Ok(TaskPageFound::Ok(written.await?))
     }
 
     /// Get a task
     ///
     /// A task of another user is 404 `TASK_NOT_FOUND`, exactly as if it did not exist. The
     /// answer's `ETag` is the task's version; with `If-None-Match` naming it, the answer is 304
-    /// with no body.
+    /// with no body; with an `If-Match` that names none of it, 412 `PRECONDITION_FAILED`.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "get",
@@ -430,18 +438,26 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
+        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
+        /// `*`: 412 Precondition Failed when none is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
         /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
         /// Not Modified when one is the task's current tag.
         #[oai(name = "If-None-Match")]
         if_none_match: HeaderParam<EntityTags>,
-    ) -> Result<TaskRead, ErrorResponse<ReadErrors>> {
-        let (user_id, task_id, if_none_match) = (
+    ) -> Result<TaskRead, ErrorResponse<TaskReadErrors>> {
+        let (user_id, task_id, if_match, if_none_match) = (
             user_id.checked(),
             task_id.checked(),
+            if_match.checked(),
             if_none_match.checked(),
         )
             .collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
+        if !preconditions(if_match.as_ref(), None).allows(task.version) {
+            return Err(ApiError::PreconditionFailed(task_id).into());
+        }
         let tag = etag(task.version);
         if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
             return Ok(TaskRead::NotModified(tag));
@@ -453,8 +469,8 @@ impl TasksApi {
     ///
     /// Replaces every field: an absent `description` becomes null and an absent
     /// `is_completed` false. `updated_at` and `version` move only when a value really changes.
-    /// With `If-Match`, only when the task's current `ETag` is listed: otherwise 412
-    /// `PRECONDITION_FAILED` and nothing is written.
+    /// With `If-Match`, only when the task's current `ETag` is listed, and with `If-None-Match`,
+    /// only when it is not: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "put",
@@ -471,9 +487,14 @@ impl TasksApi {
         /// match), or `*`: the write happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        self.change_task(user_id, task_id, if_match, body.0.map(TaskChanges::from))
+        let condition = write_condition(if_match, if_none_match);
+        self.change_task(user_id, task_id, condition, body.0.map(TaskChanges::from))
             .await
     }
 
@@ -483,7 +504,8 @@ impl TasksApi {
     /// `application/json`: absent fields stay, `"description": null` clears the description,
     /// `"title": null` is a 400, `{}` changes nothing. `updated_at` and `version` move only
     /// when a value really changes. With `If-Match`, only when the task's current `ETag` is
-    /// listed: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
+    /// listed, and with `If-None-Match`, only when it is not: otherwise 412
+    /// `PRECONDITION_FAILED` and nothing is written.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "patch",
@@ -500,16 +522,22 @@ impl TasksApi {
         /// match), or `*`: the write happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        self.change_task(user_id, task_id, if_match, body.0).await
+        let condition = write_condition(if_match, if_none_match);
+        self.change_task(user_id, task_id, condition, body.0).await
     }
 
     /// Delete a task
     ///
     /// Deletes the task for good (the change feed reports the deletion); a second delete is 404
-    /// `TASK_NOT_FOUND`. With `If-Match`, only when the task's current `ETag` is listed:
-    /// otherwise 412 `PRECONDITION_FAILED` and nothing is deleted.
+    /// `TASK_NOT_FOUND`. With `If-Match`, only when the task's current `ETag` is listed, and
+    /// with `If-None-Match`, only when it is not: otherwise 412 `PRECONDITION_FAILED` and
+    /// nothing is deleted.
     #[oai(
         path = "/users/:user_id/tasks/:task_id",
         method = "delete",
@@ -526,11 +554,15 @@ impl TasksApi {
         /// match), or `*`: the delete happens only if one is the task's current tag.
         #[oai(name = "If-Match")]
         if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
     ) -> Result<TaskDeleted, ErrorResponse<TaskDeleteErrors>> {
         let (user_id, task_id, condition) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match),
+            write_condition(if_match, if_none_match),
         )
             .collect_fields()?;
         store::delete_task(
@@ -551,26 +583,24 @@ impl TasksApi {
         &self,
         user_id: PathParam<Uuid>,
         task_id: PathParam<Uuid>,
-        if_match: HeaderParam<EntityTags>,
+        condition: Checked<WriteCondition>,
         changes: Checked<TaskChanges>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let (user_id, task_id, condition, changes) = (
-            user_id.checked(),
-            task_id.checked(),
-            write_condition(if_match),
-            changes,
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition, changes) =
+            (user_id.checked(), task_id.checked(), condition, changes).collect_fields()?;
         let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
         Ok(task.into())
     }
 }
 
-/// What `If-Match` lets a write change: anything when it is absent.
-fn write_condition(if_match: HeaderParam<EntityTags>) -> Checked<WriteCondition> {
-    Ok(if_match
-        .checked()?
-        .map_or(WriteCondition::Always, |tags| tags.write_condition()))
+/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
+fn write_condition(
+    if_match: HeaderParam<EntityTags>,
+    if_none_match: HeaderParam<EntityTags>,
+) -> Checked<WriteCondition> {
+    let (if_match, if_none_match) =
+        (if_match.checked(), if_none_match.checked()).collect_fields()?;
+    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 #[cfg(test)]

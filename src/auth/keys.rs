@@ -1,7 +1,8 @@
 //! The keys tokens are checked with: an HS256 shared secret, or the identity provider's JWKS
 //! (named by its OpenID Connect discovery document, or configured), fetched at start, cached by
 //! `kid`, refetched once on an unknown `kid` (at most every 30 s) and refreshed in the
-//! background; a failed fetch keeps the keys already known.
+//! background; a failed fetch (a set with two keys under one `kid` among them) keeps the keys
+//! already known, and a well-formed set replaces them, even with no usable key.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -215,11 +216,20 @@ impl JwksCache {
                         new.algorithm != old.algorithm || new.material != old.material
                     })
                 });
-                tracing::info!(url = %self.url, keys = fetched.keys.len(), "JWKS fetched");
+                let usable = fetched.keys.len();
                 *keys = Arc::new(fetched);
                 if dropped {
                     self.revision.fetch_add(1, Ordering::AcqRel);
                 }
+                if usable == 0 {
+                    // The provider's word: every key is revoked. Asked again sooner.
+                    tracing::warn!(
+                        url = %self.url,
+                        "the JWKS lists no usable signing key: no token can be checked"
+                    );
+                    return Ok(max_age.unwrap_or(DEFAULT_REFRESH).min(REFETCH_INTERVAL));
+                }
+                tracing::info!(url = %self.url, keys = usable, "JWKS fetched");
                 Ok(max_age.unwrap_or(DEFAULT_REFRESH))
             }
             Err(reason) => {
@@ -273,7 +283,11 @@ impl JwksCache {
         for entry in entries {
             match verifying_key(entry) {
                 Ok((kid, key)) => {
-                    set.keys.insert(kid, Arc::new(key));
+                    if set.keys.insert(kid.clone(), Arc::new(key)).is_some() {
+                        return Err(format!(
+                            "it lists two keys under the kid {kid:?}: which one signs is unknown"
+                        ));
+                    }
                 }
                 Err(reason) => tracing::warn!(
                     url = %url,
@@ -282,9 +296,6 @@ impl JwksCache {
                     "a JWKS key is skipped"
                 ),
             }
-        }
-        if set.keys.is_empty() {
-            return Err("it lists no usable signing key".to_owned());
         }
         Ok((set, max_age))
     }

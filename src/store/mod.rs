@@ -344,13 +344,24 @@ pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResul
 }
 
 /// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
-/// empty list matches nothing, so the write is not even tried.
-fn expected_versions(condition: &WriteCondition) -> Option<Option<Vec<i64>>> {
-    match condition {
+/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
+/// is checked against the task as it is now, and the write then expects that version: it
+/// happens only if the task has not changed since (404 and 412 come from that read).
+async fn expected_versions(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: &WriteCondition,
+) -> StoreResult<Option<Option<Vec<i64>>>> {
+    Ok(match condition {
         WriteCondition::Always => Some(None),
         WriteCondition::VersionIn(versions) if versions.is_empty() => None,
         WriteCondition::VersionIn(versions) => Some(Some(versions.clone())),
-    }
+        WriteCondition::VersionNotIn(_) => {
+            let current = unwritten(db, user_id, task_id, condition).await?;
+            Some(Some(vec![current.version]))
+        }
+    })
 }
 
 /// Why a conditional write of an existing task wrote nothing: its task, when the condition holds.
@@ -393,11 +404,13 @@ pub async fn update_task(
     condition: WriteCondition,
 ) -> StoreResult<task::Model> {
     let _turn = db.write_permit(user_id).await?;
-    let expected = match expected_versions(&condition) {
-        Some(expected) if !changes.is_empty() => expected,
-        _ => return unwritten(db, user_id, task_id, &condition).await,
-    };
+    if changes.is_empty() {
+        return unwritten(db, user_id, task_id, &condition).await;
+    }
     for _ in 0..WRITE_ATTEMPTS {
+        let Some(expected) = expected_versions(db, user_id, task_id, &condition).await? else {
+            return unwritten(db, user_id, task_id, &condition).await;
+        };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
             title: changes.title.as_ref().map(|t| t.as_str().to_owned()),
@@ -406,7 +419,7 @@ pub async fn update_task(
                 .as_ref()
                 .map(|d| d.as_ref().map(|d| d.as_str().to_owned())),
             is_completed: changes.is_completed,
-            expected: expected.clone(),
+            expected,
             now: domain::now(),
         };
         let updated = match db.get_database_backend() {
@@ -463,15 +476,15 @@ pub async fn delete_task(
     max_tombstones: i64,
 ) -> StoreResult<()> {
     let _turn = db.write_permit(user_id).await?;
-    let Some(expected) = expected_versions(&condition) else {
-        unwritten(db, user_id, task_id, &condition).await?;
-        return Err(StoreError::PreconditionFailed(task_id));
-    };
     let task = OwnedTask { user_id, task_id };
     for _ in 0..WRITE_ATTEMPTS {
+        let Some(expected) = expected_versions(db, user_id, task_id, &condition).await? else {
+            unwritten(db, user_id, task_id, &condition).await?;
+            return Err(StoreError::PreconditionFailed(task_id));
+        };
         let delete = DeleteTask {
             task,
-            expected: expected.clone(),
+            expected,
             now: domain::now(),
             max_tombstones,
         };

@@ -73,6 +73,26 @@ async fn sqlite_app(auth: AuthConfig) -> (TestDatabase, TestApp) {
     (database, app)
 }
 
+/// Asserts that `token` gets 503 (no key to check it with; sent again in a second) and that the
+/// server is not ready.
+async fn expect_no_usable_key(app: &TestApp, token: &str) {
+    let response = call(app, Method::GET, "/me", Some(token), None).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    let ready = app.get("/ready").await;
+    expect_error(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+}
+
 /// Registers the caller `token` names and returns their id.
 async fn register(app: &TestApp, token: &str) -> String {
     let response = call(app, Method::POST, "/users", Some(token), None).await;
@@ -646,6 +666,58 @@ async fn known_keys_keep_working_while_the_jwks_is_down_and_a_dropped_key_stops(
 }
 
 #[tokio::test]
+async fn a_set_with_a_duplicate_kid_is_refused_and_an_empty_set_revokes_every_key() {
+    let (first, second) = (SigningKey::ed25519(), SigningKey::ed25519_rotated());
+    let impostor = second.with_kid(&first.kid);
+    let provider = IdentityProvider::start(&[&first]).await;
+    provider.set_max_age(1);
+    let (provider, first, impostor) = (&provider, &first, &impostor);
+    each_database_configured(
+        |config: &mut Config| config.auth = provider.auth_config(),
+        move |app| async move {
+            provider.publish(&[first]);
+            let me = Uuid::new_v4().to_string();
+            let token = first.token_for(&me);
+            register(&app, &token).await;
+
+            // Two keys under one kid: the set is refused as a whole (a failed fetch), so the
+            // cached key keeps working and neither is taken for the other.
+            provider.publish(&[first, impostor]);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+            expect_json(response, StatusCode::OK).await;
+            let forged = impostor.token_for(&me);
+            let response = call(&app, Method::GET, "/me", Some(&forged), None).await;
+            expect_invalid_token(response, &forged, "signature").await;
+            assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+            let metrics = app.get("/metrics").await.text().await.unwrap();
+            assert!(metrics.contains("auth_jwks_fetch_failures_total"));
+
+            // A well-formed set with no usable key is the provider's word: every key is revoked,
+            // verified tokens included, as with no key at start.
+            provider.publish_entries(vec![json!({"kty": "oct", "k": "c2VjcmV0", "kid": "s"})]);
+            let (app, token) = (&app, &token);
+            wait_until("the empty set in place", || async move {
+                let response = call(app, Method::GET, "/me", Some(token), None).await;
+                response.status() == StatusCode::SERVICE_UNAVAILABLE
+            })
+            .await;
+            expect_no_usable_key(app, token).await;
+
+            // The key published again is taken again.
+            provider.publish(&[first]);
+            wait_until("the key back in use", || async move {
+                let response = call(app, Method::GET, "/me", Some(token), None).await;
+                response.status() == StatusCode::OK
+            })
+            .await;
+            assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn with_no_key_at_all_tokens_get_503_and_the_server_is_not_ready() {
     let unreachable = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -653,21 +725,7 @@ async fn with_no_key_at_all_tokens_get_503_and_the_server_is_not_ready() {
     };
     let (_database, app) = sqlite_app(jwks_auth_config(&unreachable)).await;
     let token = SigningKey::ed25519().token_for(&Uuid::new_v4().to_string());
-    let response = call(&app, Method::GET, "/me", Some(&token), None).await;
-    assert_eq!(response.headers()["retry-after"], "1");
-    expect_error(
-        response,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-    )
-    .await;
-    let ready = app.get("/ready").await;
-    expect_error(
-        ready,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-    )
-    .await;
+    expect_no_usable_key(&app, &token).await;
     assert_eq!(app.get("/health").await.status(), StatusCode::OK);
     let response = app.get("/me").await;
     expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;

@@ -1,12 +1,14 @@
 //! Integration tests of Task API over HTTP: every test runs on SQLite, and on PostgreSQL too
 //! when `TEST_DATABASE_URL` is set.
 
+mod answers;
 mod auth;
 mod benchmark_sql;
 mod contract;
 mod deployment;
 mod errors;
 mod faults;
+mod gate;
 mod generated_client;
 mod helpers;
 mod idempotency;

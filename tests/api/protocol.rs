@@ -158,6 +158,53 @@ async fn a_body_with_thousands_of_unknown_fields_lists_the_first_50_and_counts_t
     .await;
 }
 
+#[tokio::test]
+async fn names_and_values_are_quoted_back_cut_to_64_characters() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let tasks = format!("/users/{user_id}/tasks");
+        let long_name = "n".repeat(1_000_000);
+        let body = json!({ "title": "kept", long_name.clone(): 1 });
+        assert!(serde_json::to_vec(&body).unwrap().len() < 1024 * 1024);
+        let response = app.post_json(&tasks, &body).await;
+        let length = response.content_length().unwrap();
+        let error = expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        let cut = format!("{}…", &long_name[..64]);
+        assert_eq!(error["details"]["fields"][0]["field"], cut.as_str());
+        assert!(error["message"].as_str().unwrap().ends_with(&cut));
+        assert!(length < 1024, "{length} bytes");
+
+        let long_value = "9".repeat(5000);
+        let error = expect_error(
+            app.get(&format!("{tasks}?limit={long_value}")).await,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        let message = error["details"]["fields"][0]["message"].as_str().unwrap();
+        assert!(
+            message.ends_with(&format!("got \"{}…\"", &long_value[..64])),
+            "{message}"
+        );
+        let response = app
+            .client
+            .post(app.url(&tasks))
+            .header("content-type", format!("text/{}", "x".repeat(5000)))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        .await;
+        assert!(error["message"].as_str().unwrap().len() < 200, "{error}");
+    })
+    .await;
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_sqlite_files_are_readable_by_their_owner_only() {

@@ -17,6 +17,11 @@ fn etag_of(response: &Response) -> String {
     response.headers()["etag"].to_str().unwrap().to_owned()
 }
 
+/// The version an ETag names.
+fn version_of(tag: &str) -> i64 {
+    tag.trim_matches('"').parse().unwrap()
+}
+
 /// Sends `method` to `path` with one header (and a JSON body, if any).
 async fn send_with(
     app: &TestApp,
@@ -279,6 +284,100 @@ const ROUNDS: usize = 20;
 const WRITERS: usize = 8;
 
 #[tokio::test]
+async fn if_none_match_on_a_write_and_if_match_on_a_read_are_preconditions_too() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let task = app.create_titled(user_id, "kept").await;
+        let path = task_path(user_id, &task);
+        let before = app.get_ok(&path).await;
+        let precondition_failed = |answer| async move {
+            expect_error(
+                answer,
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION_FAILED",
+            )
+            .await
+        };
+        // If-None-Match naming the current tag (weakly), or `*`: nothing is written.
+        for (method, body) in [
+            (Method::PATCH, Some(json!({ "title": "overwritten" }))),
+            (Method::PUT, Some(json!({ "title": "overwritten" }))),
+            (Method::PATCH, Some(json!({}))),
+            (Method::DELETE, None),
+        ] {
+            for naming in ["*", "\"1\"", "W/\"1\"", "\"7\", W/\"1\""] {
+                let answer = send_with(
+                    &app,
+                    method.clone(),
+                    &path,
+                    ("if-none-match", naming),
+                    body.as_ref(),
+                )
+                .await;
+                precondition_failed(answer).await;
+                assert_eq!(app.get_ok(&path).await, before, "{method} {naming}");
+            }
+        }
+        // Both headers: If-Match lets the current tag through, If-None-Match stops it.
+        let answer = app
+            .client
+            .patch(app.url(&path))
+            .header("if-match", "\"1\"")
+            .header("if-none-match", "\"1\"")
+            .json(&json!({ "title": "overwritten" }))
+            .send()
+            .await
+            .unwrap();
+        precondition_failed(answer).await;
+        // A missing task is 404 whatever the preconditions.
+        let missing = format!("/users/{user_id}/tasks/{}", Uuid::new_v4());
+        let answer = send_with(&app, Method::DELETE, &missing, ("if-none-match", "*"), None).await;
+        expect_error(answer, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
+        let answer = send_with(&app, Method::GET, &missing, ("if-match", "\"1\""), None).await;
+        expect_error(answer, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
+
+        // If-None-Match naming other versions: the write happens.
+        let answer = send_with(
+            &app,
+            Method::PATCH,
+            &path,
+            ("if-none-match", "\"7\""),
+            Some(&json!({ "title": "changed" })),
+        )
+        .await;
+        let changed = expect_json(answer, StatusCode::OK).await;
+        assert_eq!(changed["version"], 2);
+
+        // If-Match on a read: 412 when it names none of the current tags (`W/` never matches).
+        for stale in ["\"1\"", "W/\"2\""] {
+            let answer = send_with(&app, Method::GET, &path, ("if-match", stale), None).await;
+            precondition_failed(answer).await;
+        }
+        for current in ["\"2\"", "\"1\", \"2\"", "*"] {
+            let answer = send_with(&app, Method::GET, &path, ("if-match", current), None).await;
+            assert_eq!(expect_json(answer, StatusCode::OK).await, changed);
+        }
+
+        let answer = send_with(
+            &app,
+            Method::DELETE,
+            &path,
+            ("if-none-match", "\"1\""),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        expect_error(
+            app.get(&path).await,
+            StatusCode::NOT_FOUND,
+            "TASK_NOT_FOUND",
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn of_writers_holding_the_same_etag_exactly_one_wins() {
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
@@ -291,9 +390,16 @@ async fn of_writers_holding_the_same_etag_exactly_one_wins() {
         for round in 0..ROUNDS {
             let before = app.get(&path).await;
             let tag = etag_of(&before);
+            // Odd rounds race on If-None-Match naming the version the first write makes: only
+            // that write can pass it.
+            let next = format!("\"{}\"", version_of(&tag) + 1);
+            let (header, value) = match round % 2 {
+                0 => ("if-match", tag.clone()),
+                _ => ("if-none-match", next),
+            };
             let mut racing = Vec::new();
             for writer in 0..WRITERS {
-                let (app, path, tag) = (app.clone(), path.clone(), tag.clone());
+                let (app, path, value) = (app.clone(), path.clone(), value.clone());
                 racing.push(tokio::spawn(async move {
                     // One in four deletes: a delete and an edit race too, in the last round.
                     let (method, body) = match (round == ROUNDS - 1, writer % 4) {
@@ -304,7 +410,7 @@ async fn of_writers_holding_the_same_etag_exactly_one_wins() {
                         ),
                     };
                     let answer =
-                        send_with(&app, method, &path, ("if-match", &tag), body.as_ref()).await;
+                        send_with(&app, method, &path, (header, &value), body.as_ref()).await;
                     (writer, answer.status())
                 }));
             }
