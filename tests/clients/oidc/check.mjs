@@ -6,23 +6,10 @@
 // non-JWT are refused with reasons that say so.
 //
 //   TASK_API_BIN=target/debug/task-api node tests/clients/oidc/check.mjs
-import Provider from "oidc-provider";
-import { spawn } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
-import { once } from "node:events";
-import { createServer } from "node:http";
-import { createInterface } from "node:readline";
+import { audience, checker, startProvider, startTaskApi } from "./provider.mjs";
 
-const audience = "urn:task-api";
 const secret = `client-secret-${Math.random()}`;
-const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
-
-// The issuer is the listener's URL, so the listener comes first and the provider serves on it.
-const listener = createServer();
-listener.listen(0, "127.0.0.1");
-await once(listener, "listening");
-const issuer = `http://127.0.0.1:${listener.address().port}`;
-const op = new Provider(issuer, {
+const { issuer, listener } = await startProvider({
   clients: [
     {
       client_id: "task-api-client",
@@ -33,52 +20,11 @@ const op = new Provider(issuer, {
       id_token_signed_response_alg: "ES256",
     },
   ],
-  jwks: { keys: [{ ...key, kid: "ec-1", alg: "ES256", use: "sig" }] },
-  features: {
-    clientCredentials: { enabled: true },
-    resourceIndicators: {
-      enabled: true,
-      defaultResource: () => audience,
-      getResourceServerInfo: (_, resource) => ({
-        audience: resource,
-        scope: "tasks",
-        accessTokenFormat: "jwt",
-        jwt: { sign: { alg: "ES256" } },
-      }),
-    },
-  },
+  features: { clientCredentials: { enabled: true } },
 });
-listener.on("request", op.callback());
+const { base, stop } = await startTaskApi(issuer);
 
-const server = spawn(process.env.TASK_API_BIN ?? "target/debug/task-api", [], {
-  env: {
-    PATH: process.env.PATH,
-    DATABASE_URL: "sqlite::memory:",
-    PORT: "0",
-    AUTH_ISSUER: issuer,
-    AUTH_AUDIENCE: audience,
-    AUTH_TOKEN_TYPES: "at+jwt",
-    LOG: "info",
-    LOG_FORMAT: "json",
-  },
-  stdio: ["ignore", "ignore", "pipe"],
-});
-let base;
-for await (const line of createInterface({ input: server.stderr })) {
-  const found = /listening on (http:\/\/\S+)/.exec(line);
-  if (found) {
-    base = found[1];
-    break;
-  }
-}
-if (!base) throw new Error("the server did not start");
-
-let checks = 0;
-function check(condition, what) {
-  if (!condition) throw new Error(`FAILED: ${what}`);
-  checks += 1;
-  console.log(`ok  ${what}`);
-}
+const check = checker();
 async function token(resource) {
   const response = await fetch(`${issuer}/token`, {
     method: "POST",
@@ -113,8 +59,8 @@ try {
     opaque.status === 401 && opaque.headers.get("www-authenticate").includes("ask the provider for a JWT"),
     "an opaque token -> 401 with the hint to ask for a JWT",
   );
-  console.log(`oidc-provider: ${checks} checks passed`);
+  console.log(`oidc-provider: ${check.passed} checks passed`);
 } finally {
-  server.kill();
+  stop();
   listener.close();
 }
