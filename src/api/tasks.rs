@@ -16,15 +16,15 @@ use super::input::{
     HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
     SignedToken, Whole,
 };
-use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
+use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
     WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,
     TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
 };
-use crate::pagination::{Cursor, TaskFilter, TaskSort};
-use crate::store::{self, TaskQuery};
+use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
+use crate::store;
 use crate::AppState;
 
 /// How many tasks a page holds: 1 to 100, 20 by default.
@@ -438,34 +438,31 @@ impl TasksApi {
             sort.checked(),
         )
             .collect_fields()?;
-        let sort = sort.unwrap_or(TaskSort::CreatedAtDesc);
-        let filter = TaskFilter {
-            completed,
-            title_contains: q.map(|q| q.0),
-        };
-        let after = cursor
-            .map(|cursor| cursor.position_for(user_id, sort, &filter))
-            .transpose()
-            .map_err(|message| vec![FieldError::new(FieldLocation::Query, cursor_name, message)])?;
-        let query = TaskQuery {
-            sort,
-            filter,
-            after,
+        let request = TaskListRequest {
+            sort: sort.unwrap_or(TaskSort::CreatedAtDesc),
+            filter: TaskFilter {
+                completed,
+                title_contains: q.map(|q| q.0),
+            },
+            cursor,
             limit: limit.unwrap_or_default().0,
         };
-        let filter = query.filter.clone();
-        let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let read = pagination::list_tasks(&self.state.db, keys, user_id, request)
+            .await
+            .map_err(|err| match err {
+                ListError::Cursor(message) => ApiError::Validation(vec![FieldError::new(
+                    FieldLocation::Query,
+                    cursor_name,
+                    message,
+                )]),
+                ListError::Store(err) => err.into(),
+            })?;
+        let max_bytes = self.state.page_max_bytes;
         let written = WrittenJson::off_workers(move || {
-            page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, max_bytes);
-            let next_cursor = page
-                .tasks
-                .last()
-                .filter(|_| page.has_more)
-                .map(|last| Cursor::after(user_id, sort, &filter, last).encode(&keys));
+            let cut = read.cut::<TaskResource>(max_bytes);
             TaskPage {
-                items: page.tasks.into_iter().map(Into::into).collect(),
-                next_cursor: Nullable(next_cursor),
+                items: cut.page.tasks.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(cut.next_cursor),
             }
         });
         Ok(TaskPageFound::Ok(written.await?))
