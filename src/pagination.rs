@@ -385,6 +385,22 @@ mod tests {
     }
 
     #[test]
+    fn a_page_is_cut_before_the_row_that_passes_its_bound_and_keeps_one() {
+        // Each row's JSON is 1,002 bytes (quotes) plus a comma.
+        let row = "x".repeat(1_000);
+        let bound = PAGE_FIELDS_BYTES + 3 * 1_003;
+        let mut rows = vec![row.clone(); 5];
+        assert!(cut_page::<String, _>(&mut rows, bound));
+        assert_eq!(rows.len(), 3);
+        let mut fitting = vec![row.clone(); 3];
+        assert!(!cut_page::<String, _>(&mut fitting, bound));
+        assert_eq!(fitting.len(), 3);
+        let mut huge = vec!["x".repeat(10 * bound); 2];
+        assert!(cut_page::<String, _>(&mut huge, bound));
+        assert_eq!(huge.len(), 1);
+    }
+
+    #[test]
     fn a_cursor_shows_no_title_or_search_text() {
         let mut task = sample_task();
         task.title = "Secret plans".to_owned();

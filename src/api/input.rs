@@ -484,8 +484,19 @@ macro_rules! impl_body_field_list {
     };
 }
 
+// Bodies of 1 to 12 fields: a field added to a body needs no change here.
 impl_body_field_list!(A a);
+impl_body_field_list!(A a, B b);
 impl_body_field_list!(A a, B b, C c);
+impl_body_field_list!(A a, B b, C c, D d);
+impl_body_field_list!(A a, B b, C c, D d, E e);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l);
+impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m);
 
 /// The members of a JSON object body.
 pub struct BodyFields(Map<String, Value>);
