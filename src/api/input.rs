@@ -42,12 +42,26 @@ macro_rules! impl_collect_fields {
     };
 }
 
-impl_collect_fields!(A a);
-impl_collect_fields!(A a, B b);
-impl_collect_fields!(A a, B b, C c);
-impl_collect_fields!(A a, B b, C c, D d);
-impl_collect_fields!(A a, B b, C c, D d, E e);
-impl_collect_fields!(A a, B b, C c, D d, E e, G g);
+/// Implements `$impl` for tuples of 1 to 12: an operation's parameters, a body's fields (a field
+/// added to a body needs no change here).
+macro_rules! for_tuples_up_to_12 {
+    ($impl:ident) => {
+        $impl!(A a);
+        $impl!(A a, B b);
+        $impl!(A a, B b, C c);
+        $impl!(A a, B b, C c, D d);
+        $impl!(A a, B b, C c, D d, E e);
+        $impl!(A a, B b, C c, D d, E e, G g);
+        $impl!(A a, B b, C c, D d, E e, G g, H h);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m);
+    };
+}
+
+for_tuples_up_to_12!(impl_collect_fields);
 
 /// A value that a path or query parameter holds.
 pub trait ParamValue: Sized + Send + Sync {
@@ -465,12 +479,7 @@ macro_rules! impl_body_field_list {
             type Values<P: Presence> = ($(P::Of<$field::Value>,)+);
 
             fn read<P: Presence>(fields: &BodyFields) -> Checked<Self::Values<P>> {
-                let mut errors = Vec::new();
-                $(let $var = P::read::<$field>(fields).map_err(|e| errors.extend(e)).ok();)+
-                match ($($var,)+) {
-                    ($(Some($var),)+) => Ok(($($var,)+)),
-                    _ => Err(errors),
-                }
+                ($(P::read::<$field>(fields),)+).collect_fields()
             }
 
             const NAMES: &'static [&'static str] = &[$($field::NAME),+];
@@ -484,19 +493,7 @@ macro_rules! impl_body_field_list {
     };
 }
 
-// Bodies of 1 to 12 fields: a field added to a body needs no change here.
-impl_body_field_list!(A a);
-impl_body_field_list!(A a, B b);
-impl_body_field_list!(A a, B b, C c);
-impl_body_field_list!(A a, B b, C c, D d);
-impl_body_field_list!(A a, B b, C c, D d, E e);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l);
-impl_body_field_list!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m);
+for_tuples_up_to_12!(impl_body_field_list);
 
 /// The members of a JSON object body.
 pub struct BodyFields(Map<String, Value>);
