@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::check_storable;
-use crate::entity::task;
+use crate::domain::{check_storable, Task};
 use crate::tokens::{TokenError, TokenKeys};
 
 /// How a list of tasks is ordered; ties are always broken by `id` in the same direction.
@@ -64,7 +63,7 @@ impl TaskSort {
         )
     }
 
-    fn key_of(self, task: &task::Model) -> SortKey {
+    fn key_of(self, task: &Task) -> SortKey {
         match self.field() {
             SortField::CreatedAt => SortKey::Time(task.created_at),
             SortField::UpdatedAt => SortKey::Time(task.updated_at),
@@ -117,7 +116,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// The cursor of the page that follows `last`.
-    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &task::Model) -> Self {
+    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &Task) -> Self {
         Self {
             user_id,
             sort,
@@ -192,9 +191,9 @@ mod tests {
         TokenKeys::new(TokenKey::random(), Vec::new())
     }
 
-    fn sample_task() -> task::Model {
+    fn sample_task() -> Task {
         let now = crate::domain::now();
-        task::Model {
+        Task {
             id: Uuid::new_v4(),
             user_id: Uuid::new_v4(),
             title: "Buy milk".to_owned(),

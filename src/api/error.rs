@@ -500,6 +500,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::Contended(how) => {
+                tracing::warn!(how, "a write lost every attempt to concurrent writes");
+                Self::ServiceUnavailable
+            }
             StoreError::WriteOutcomeUnknown(err) => {
                 tracing::error!(error = %err, "database connection lost during a write");
                 Self::WriteOutcomeUnknown

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
 };
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
@@ -40,6 +40,9 @@ pub enum StoreError {
     Unavailable(DbErr),
     /// The connection was lost while a write ran: it may or may not have been applied.
     WriteOutcomeUnknown(DbErr),
+    /// A write lost every one of its `WRITE_ATTEMPTS` to concurrent ones (the text says how): it
+    /// wrote nothing, and may be sent again.
+    Contended(&'static str),
     /// Anything else the database said.
     Database(DbErr),
 }
@@ -62,12 +65,6 @@ impl StoreError {
         } else {
             err.into()
         }
-    }
-
-    /// A write that lost every one of its `WRITE_ATTEMPTS` to concurrent ones (`what` says how):
-    /// it wrote nothing, and may be sent again.
-    fn kept_losing(what: &str) -> Self {
-        Self::Unavailable(DbErr::Custom(what.to_owned()))
     }
 
     /// A create's failure; with an idempotency key, a wait for a lock that ran out is the key
@@ -124,10 +121,25 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl From<task::Model> for Task {
+    fn from(row: task::Model) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            title: row.title,
+            description: row.description,
+            is_completed: row.is_completed,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
 /// One page of tasks in the order asked for.
 #[derive(Debug)]
 pub struct TaskPage {
-    pub tasks: Vec<task::Model>,
+    pub tasks: Vec<Task>,
     /// Whether more tasks follow the last one of this page.
     pub has_more: bool,
 }
@@ -193,7 +205,7 @@ pub async fn delete_user(db: &Database, user_id: Uuid) -> StoreResult<()> {
 /// answer is then that request's, replayed).
 #[derive(Debug)]
 pub struct CreatedTask {
-    pub task: task::Model,
+    pub task: Task,
     pub replayed: bool,
 }
 
@@ -254,7 +266,7 @@ pub async fn create_task(
         if let Some(version) = created {
             task.version = version;
             return Ok(CreatedTask {
-                task,
+                task: task.into(),
                 replayed: false,
             });
         }
@@ -275,7 +287,8 @@ pub async fn create_task(
                         updated_at: stored.created_at,
                         version: stored.task_version,
                         ..task
-                    },
+                    }
+                    .into(),
                     replayed: true,
                 })
             }
@@ -285,7 +298,7 @@ pub async fn create_task(
             None => room_for_a_task(db, user_id, max_tasks).await?,
         }
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "an idempotency key kept being claimed and purged",
     ))
 }
@@ -335,10 +348,10 @@ async fn create_in_transaction(
     Ok(version)
 }
 
-pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
+pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<Task> {
     let select = db.statement(&GetTask(OwnedTask { user_id, task_id }));
     match task::Model::find_by_statement(select).one(db).await? {
-        Some(task) => Ok(task),
+        Some(task) => Ok(task.into()),
         None => Err(task_miss(db, user_id, task_id).await),
     }
 }
@@ -370,7 +383,7 @@ async fn unwritten(
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
-) -> StoreResult<task::Model> {
+) -> StoreResult<Task> {
     let current = get_task(db, user_id, task_id).await?;
     if condition.allows(current.version) {
         Ok(current)
@@ -380,7 +393,7 @@ async fn unwritten(
 }
 
 /// Whether applying `changes` to `task` would change a value.
-fn changes_anything(changes: &TaskChanges, task: &task::Model) -> bool {
+fn changes_anything(changes: &TaskChanges, task: &Task) -> bool {
     changes
         .title
         .as_ref()
@@ -402,7 +415,7 @@ pub async fn update_task(
     task_id: Uuid,
     changes: TaskChanges,
     condition: WriteCondition,
-) -> StoreResult<task::Model> {
+) -> StoreResult<Task> {
     let _turn = db.write_permit(user_id).await?;
     if changes.is_empty() {
         return unwritten(db, user_id, task_id, &condition).await;
@@ -432,14 +445,14 @@ pub async fn update_task(
                 .map_err(StoreError::of_write)?,
         };
         if let Some(task) = updated {
-            return Ok(task);
+            return Ok(task.into());
         }
         let current = unwritten(db, user_id, task_id, &condition).await?;
         if !changes_anything(&changes, &current) {
             return Ok(current);
         }
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "the task kept changing under the update",
     ))
 }
@@ -505,7 +518,7 @@ pub async fn delete_task(
         }
         unwritten(db, user_id, task_id, &condition).await?;
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "the task kept changing under the delete",
     ))
 }
@@ -541,7 +554,7 @@ async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<boo
 /// One change of the feed: a task as it is now, or a deleted task.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Changed(task::Model),
+    Changed(Task),
     Deleted { task_id: Uuid, version: i64 },
 }
 
@@ -578,7 +591,7 @@ impl From<ChangeRow> for Change {
             row.updated_at,
         ) {
             (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
-                Self::Changed(task::Model {
+                Self::Changed(Task {
                     id: row.id,
                     user_id: row.user_id,
                     title,
@@ -666,12 +679,13 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         after,
         limit,
     });
-    let mut tasks = task::Model::find_by_statement(select).all(db).await?;
-    if tasks.is_empty() {
+    let mut rows = task::Model::find_by_statement(select).all(db).await?;
+    if rows.is_empty() {
         get_user(db, user_id).await?;
     }
-    let has_more = tasks.len() as u64 > limit;
-    tasks.truncate(limit as usize);
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let tasks = rows.into_iter().map(Task::from).collect();
     Ok(TaskPage { tasks, has_more })
 }
 
