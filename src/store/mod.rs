@@ -16,8 +16,8 @@ use crate::domain::{
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    BumpChangeSeq, ClaimIdempotencyKey, CountChange, DeleteTask, DropTombstones, GetTask,
-    InsertTask, InsertTombstone, ListChanges, ListTasks, OwnedTask, UpdateTask,
+    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
+    UpdateTask,
 };
 
 /// Why a store operation did not succeed.
@@ -227,7 +227,7 @@ pub async fn create_task(
     let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
-    let mut task = task::Model {
+    let mut task = Task {
         id: Uuid::now_v7(),
         user_id,
         title: fields.title.into_inner(),
@@ -238,35 +238,27 @@ pub async fn create_task(
         version: 0,
     };
     for _ in 0..WRITE_ATTEMPTS {
-        let claim =
-            key.zip(request_hash.as_deref())
-                .map(|(key, request_hash)| ClaimIdempotencyKey {
-                    task: &task,
-                    key: key.as_str(),
-                    request_hash,
-                    max_tasks,
-                });
-        let created = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let insert = db.statement(&InsertTask {
-                    task: &task,
-                    claim,
-                    max_tasks,
-                });
-                db.query_one(insert)
-                    .await
-                    .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
-                    .map(|row| row.try_get_by_index::<i64>(0))
-                    .transpose()?
-            }
-            _ => create_in_transaction(db, &task, claim, max_tasks)
-                .await
-                .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?,
+        let claim = key
+            .zip(request_hash.as_deref())
+            .map(|(key, request_hash)| IdempotencyClaim {
+                key: key.as_str(),
+                request_hash,
+            });
+        let create = CreateTask {
+            task: &task,
+            claim,
+            max_tasks,
         };
+        let created = db
+            .write(&create)
+            .await
+            .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?;
         if let Some(version) = created {
             task.version = version;
             return Ok(CreatedTask {
-                task: task.into(),
+                task,
                 replayed: false,
             });
         }
@@ -281,14 +273,13 @@ pub async fn create_task(
         match stored {
             Some(stored) if &stored.request_hash == request_hash => {
                 return Ok(CreatedTask {
-                    task: task::Model {
+                    task: Task {
                         id: stored.task_id,
                         created_at: stored.created_at,
                         updated_at: stored.created_at,
                         version: stored.task_version,
                         ..task
-                    }
-                    .into(),
+                    },
                     replayed: true,
                 })
             }
@@ -312,44 +303,8 @@ async fn room_for_a_task(db: &Database, user_id: Uuid, max_tasks: i64) -> StoreR
     Ok(())
 }
 
-/// SQLite's create: the key claimed first (its write takes the database's write lock), the
-/// counter bumped (while the owner has room), the task inserted with it. `None` when the key was
-/// taken, there is no owner or no room.
-async fn create_in_transaction(
-    db: &Database,
-    task: &task::Model,
-    claim: Option<ClaimIdempotencyKey<'_>>,
-    max_tasks: i64,
-) -> Result<Option<i64>, DbErr> {
-    let transaction = db.begin().await?;
-    if let Some(claim) = &claim {
-        if transaction.query_one(db.statement(claim)).await?.is_none() {
-            return Ok(None);
-        }
-    }
-    let bump = BumpChangeSeq {
-        user_id: task.user_id,
-        change: CountChange::TaskCreated { max_tasks },
-    };
-    if transaction.query_one(db.statement(&bump)).await?.is_none() {
-        return Ok(None);
-    }
-    let insert = db.statement(&InsertTask {
-        task,
-        claim: None,
-        max_tasks,
-    });
-    let version = transaction
-        .query_one(insert)
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?;
-    transaction.commit().await?;
-    Ok(version)
-}
-
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<Task> {
-    let select = db.statement(&GetTask(OwnedTask { user_id, task_id }));
+    let select = GetTask(OwnedTask { user_id, task_id }).statement(db.get_database_backend());
     match task::Model::find_by_statement(select).one(db).await? {
         Some(task) => Ok(task.into()),
         None => Err(task_miss(db, user_id, task_id).await),
@@ -426,24 +381,16 @@ pub async fn update_task(
         };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
-            title: changes.title.as_ref().map(|t| t.as_str().to_owned()),
-            description: changes
-                .description
-                .as_ref()
-                .map(|d| d.as_ref().map(|d| d.as_str().to_owned())),
-            is_completed: changes.is_completed,
-            expected,
+            changes: &changes,
+            expected: expected.as_deref(),
             now: domain::now(),
         };
-        let updated = match db.get_database_backend() {
-            DatabaseBackend::Postgres => task::Model::find_by_statement(db.statement(&update))
-                .one(db)
-                .await
-                .map_err(StoreError::of_write)?,
-            _ => update_in_transaction(db, &update)
-                .await
-                .map_err(StoreError::of_write)?,
-        };
+        let updated = db
+            .write(&update)
+            .await
+            .map_err(StoreError::of_write)?
+            .map(|row| task::Model::from_query_result(&row, ""))
+            .transpose()?;
         if let Some(task) = updated {
             return Ok(task.into());
         }
@@ -455,27 +402,6 @@ pub async fn update_task(
     Err(StoreError::Contended(
         "the task kept changing under the update",
     ))
-}
-
-/// SQLite's update: the task changed with the next change number, then the counter bumped.
-async fn update_in_transaction(
-    db: &Database,
-    update: &UpdateTask,
-) -> Result<Option<task::Model>, DbErr> {
-    let transaction = db.begin().await?;
-    let Some(task) = task::Model::find_by_statement(db.statement(update))
-        .one(&transaction)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let bump = BumpChangeSeq {
-        user_id: task.user_id,
-        change: CountChange::None,
-    };
-    transaction.execute(db.statement(&bump)).await?;
-    transaction.commit().await?;
-    Ok(Some(task))
 }
 
 /// Deletes a task (when its version satisfies `condition`) and remembers it as deleted with the
@@ -497,22 +423,15 @@ pub async fn delete_task(
         };
         let delete = DeleteTask {
             task,
-            expected,
+            expected: expected.as_deref(),
             now: domain::now(),
             max_tombstones,
         };
-        let deleted = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                db.execute(db.statement(&delete))
-                    .await
-                    .map_err(StoreError::of_write)?
-                    .rows_affected()
-                    > 0
-            }
-            _ => delete_in_transaction(db, &delete)
-                .await
-                .map_err(StoreError::of_write)?,
-        };
+        let deleted = db
+            .write(&delete)
+            .await
+            .map_err(StoreError::of_write)?
+            .is_some();
         if deleted {
             return Ok(());
         }
@@ -521,34 +440,6 @@ pub async fn delete_task(
     Err(StoreError::Contended(
         "the task kept changing under the delete",
     ))
-}
-
-/// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it, and the
-/// oldest dropped past the bound.
-async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<bool, DbErr> {
-    let transaction = db.begin().await?;
-    if transaction
-        .query_all(db.statement(delete))
-        .await?
-        .is_empty()
-    {
-        return Ok(false);
-    }
-    let user_id = delete.task.user_id;
-    let bump = BumpChangeSeq {
-        user_id,
-        change: CountChange::TaskDeleted {
-            max_tombstones: delete.max_tombstones,
-        },
-    };
-    transaction.execute(db.statement(&bump)).await?;
-    let tombstone = InsertTombstone::of(delete.task, delete.now);
-    transaction.execute(db.statement(&tombstone)).await?;
-    transaction
-        .execute(db.statement(&DropTombstones { user_id }))
-        .await?;
-    transaction.commit().await?;
-    Ok(true)
 }
 
 /// One change of the feed: a task as it is now, or a deleted task.
@@ -625,11 +516,12 @@ pub async fn list_changes(
     since: i64,
     limit: u64,
 ) -> StoreResult<ChangePage> {
-    let select = db.statement(&ListChanges {
+    let select = ListChanges {
         user_id,
         since,
         limit,
-    });
+    }
+    .statement(db.get_database_backend());
     let mut changes: Vec<Change> = ChangeRow::find_by_statement(select)
         .all(db)
         .await?
@@ -671,14 +563,15 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         Some(_) => Some(db.search_permit(user_id).await?),
         None => None,
     };
-    let select = db.statement(&ListTasks {
+    let select = ListTasks {
         user_id,
         sort,
         completed: filter.completed,
-        title_contains: filter.title_contains,
-        after,
+        title_contains: filter.title_contains.as_deref(),
+        after: after.as_ref(),
         limit,
-    });
+    }
+    .statement(db.get_database_backend());
     let mut rows = task::Model::find_by_statement(select).all(db).await?;
     if rows.is_empty() {
         get_user(db, user_id).await?;
