@@ -767,4 +767,15 @@ mod tests {
             "cut on characters, not bytes"
         );
     }
+
+    #[test]
+    fn a_write_that_kept_losing_is_answered_as_an_unavailable_database_is() {
+        let contended = ApiError::from(StoreError::Contended("the task kept changing"));
+        let unavailable = ApiError::from(StoreError::Unavailable(
+            sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+        ));
+        assert!(matches!(contended, ApiError::ServiceUnavailable));
+        assert!(matches!(unavailable, ApiError::ServiceUnavailable));
+        assert_eq!(contended.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

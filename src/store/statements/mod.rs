@@ -38,8 +38,9 @@ pub enum Shape {
     CreateTask {
         claims_key: bool,
     },
-    /// SQLite's steps of a create.
+    /// SQLite's first step of a create with an idempotency key.
     ClaimIdempotencyKey,
+    /// SQLite's last step of a create.
     InsertTask,
     /// Which of the owner's counts the bump keeps besides the change number (SQLite).
     BumpChangeSeq {
@@ -50,7 +51,8 @@ pub enum Shape {
     DeleteTask {
         expected_versions: usize,
     },
-    /// SQLite's steps of a delete besides the bump.
+    /// SQLite's steps of a delete after the bump: the deletion remembered, the oldest kept past
+    /// the bound forgotten.
     InsertTombstone,
     DropTombstones,
     /// Which fields change, (when it changes) whether the description becomes null, and how many
