@@ -25,8 +25,10 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// A connection whose next request head has not arrived within this is closed.
     pub request_head_timeout: Duration,
-    /// Origins allowed by CORS; empty: no CORS headers at all.
+    /// Origins allowed by CORS, each as a browser sends it; empty: no CORS headers at all.
     pub cors_origins: Vec<String>,
+    /// Request headers CORS allows beyond the fixed ones (`CORS_ALLOW_HEADERS`), lowercase.
+    pub cors_allow_headers: Vec<String>,
     /// A page of tasks or changes ends before the item that would take its JSON past this.
     pub page_max_bytes: usize,
     /// JSON answers over this many bytes are sent uncompressed.
@@ -53,8 +55,11 @@ pub enum AuthConfig {
 /// Where the keys that sign callers' tokens come from.
 #[derive(Clone)]
 pub enum KeySource {
-    /// The identity provider's JWKS (RS256, ES256 and EdDSA keys).
+    /// The identity provider's JWKS (RS256, PS256, ES256, ES384 and EdDSA keys).
     Jwks(String),
+    /// OpenID Connect discovery: the JWKS named by `<issuer>/.well-known/openid-configuration`,
+    /// whose `issuer` must equal this one.
+    Discovery(String),
     /// An HS256 shared secret of at least `MIN_SECRET_BYTES` bytes.
     SharedSecret(Vec<u8>),
 }
@@ -63,6 +68,7 @@ impl std::fmt::Debug for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Jwks(url) => f.debug_tuple("Jwks").field(url).finish(),
+            Self::Discovery(issuer) => f.debug_tuple("Discovery").field(issuer).finish(),
             Self::SharedSecret(_) => f.write_str("SharedSecret(<redacted>)"),
         }
     }
@@ -80,6 +86,8 @@ pub struct TokenRules {
     pub leeway: Duration,
     /// The claim that identifies the caller (`sub` by default).
     pub user_claim: String,
+    /// The header `typ` values accepted (`AUTH_TOKEN_TYPES`), lowercase; empty: any.
+    pub token_types: Vec<String>,
 }
 
 /// The most clock skew `AUTH_LEEWAY_SECS` may allow.
@@ -144,6 +152,52 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+/// Every variable the server reads: one that is set but blank is refused, never read as unset.
+pub const SETTINGS: [&str; 34] = [
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_ACQUIRE_TIMEOUT_MS",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    "HOST",
+    "PORT",
+    "RUN_MIGRATIONS",
+    "STARTUP_DATABASE_WAIT_SECS",
+    "MAX_BODY_BYTES",
+    "REQUEST_TIMEOUT_MS",
+    "REQUEST_HEAD_TIMEOUT_MS",
+    "IDLE_TIMEOUT_SECS",
+    "SHUTDOWN_GRACE_SECS",
+    "CORS_ORIGINS",
+    "CORS_ALLOW_HEADERS",
+    "CURSOR_SECRET",
+    "CURSOR_SECRET_PREVIOUS",
+    "SYNC_RETENTION_DAYS",
+    "IDEMPOTENCY_KEY_TTL_HOURS",
+    "USER_MAX_CONCURRENT_WRITES",
+    "USER_WRITES_PER_MINUTE",
+    "USER_MAX_TASKS",
+    "USER_MAX_TOMBSTONES",
+    "LOG",
+    "LOG_FORMAT",
+    "AUTH_DISABLED",
+    "AUTH_ISSUER",
+    "AUTH_JWKS_URL",
+    "AUTH_JWT_SECRET",
+    "AUTH_AUDIENCE",
+    "AUTH_LEEWAY_SECS",
+    "AUTH_USER_CLAIM",
+    "AUTH_TOKEN_TYPES",
+];
+
+/// The `AUTH_*` settings that only shape an authentication that another one turns on.
+const AUTH_REFINEMENTS: [&str; 4] = [
+    "AUTH_AUDIENCE",
+    "AUTH_LEEWAY_SECS",
+    "AUTH_USER_CLAIM",
+    "AUTH_TOKEN_TYPES",
+];
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, String> {
@@ -152,7 +206,16 @@ impl Config {
 
     /// Reads configuration from `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        if let Some(blank) = SETTINGS
+            .into_iter()
+            .find(|name| lookup(name).is_some_and(|value| value.trim().is_empty()))
+        {
+            return Err(format!(
+                "{blank} is set but blank: give it a value or unset it (a blank value is never \
+                 read as unset)"
+            ));
+        }
+        let var = |name: &str| lookup(name);
         let statement_timeout = parse_millis(&var, "DATABASE_STATEMENT_TIMEOUT_MS", 5_000)?;
         let acquire_timeout = parse_millis(&var, "DATABASE_ACQUIRE_TIMEOUT_MS", 5_000)?;
         let request_timeout = parse_millis(&var, "REQUEST_TIMEOUT_MS", 10_000)?;
@@ -188,7 +251,10 @@ impl Config {
                 )
             })
             .collect();
-        let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let host = match var("HOST") {
+            Some(host) => valid_host(host.trim())?,
+            None => "127.0.0.1".to_owned(),
+        };
         let auth = auth_config(&var, &host)?;
         warnings.extend(auth_warnings(&auth));
         let token_key = var("CURSOR_SECRET")
@@ -203,6 +269,21 @@ impl Config {
             token_key.is_some(),
             previous_token_keys.len(),
         ));
+        let cors_origins = var("CORS_ORIGINS")
+            .map(|origins| comma_separated(&origins, "CORS_ORIGINS", cors_origin))
+            .transpose()?
+            .unwrap_or_default();
+        let cors_allow_headers = var("CORS_ALLOW_HEADERS")
+            .map(|names| comma_separated(&names, "CORS_ALLOW_HEADERS", header_name))
+            .transpose()?
+            .unwrap_or_default();
+        if !cors_allow_headers.is_empty() && cors_origins.is_empty() {
+            return Err(
+                "CORS_ALLOW_HEADERS is set but CORS_ORIGINS is not: without origins there is no \
+                 CORS to allow headers in"
+                    .to_owned(),
+            );
+        }
         let migration_database = var("MIGRATION_DATABASE_URL")
             .map(|url| DatabaseTarget::parse(url.trim()))
             .transpose()
@@ -227,15 +308,8 @@ impl Config {
                 max_body_bytes: parse(&var, "MAX_BODY_BYTES", 1024 * 1024, |n: &usize| *n >= 1)?,
                 request_timeout,
                 request_head_timeout: parse_millis(&var, "REQUEST_HEAD_TIMEOUT_MS", 10_000)?,
-                cors_origins: var("CORS_ORIGINS")
-                    .map(|origins| {
-                        origins
-                            .split(',')
-                            .map(|origin| origin.trim().to_owned())
-                            .filter(|origin| !origin.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                cors_origins,
+                cors_allow_headers,
                 page_max_bytes: parse(&var, "PAGE_MAX_BYTES", 1024 * 1024, |n: &usize| {
                     *n >= PAGE_MIN_BYTES
                 })?,
@@ -270,7 +344,16 @@ impl Config {
             idle_timeout: Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| {
                 *s >= 1
             })?),
-            log_filter: var("LOG").unwrap_or_else(|| "info".to_owned()),
+            log_filter: match var("LOG") {
+                Some(filter) => tracing_subscriber::EnvFilter::try_new(filter.trim())
+                    .map(|_| filter.trim().to_owned())
+                    .map_err(|reason| {
+                        format!(
+                            "LOG is invalid: {filter:?} ({reason}; e.g. info or task_api=debug)"
+                        )
+                    })?,
+                None => "info".to_owned(),
+            },
             log_format: match var("LOG_FORMAT").as_deref() {
                 None | Some("pretty") => LogFormat::Pretty,
                 Some("json") => LogFormat::Json,
@@ -293,18 +376,11 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         }
         (Some(url), None) => {
             let url = url.trim().to_owned();
-            // Keys fetched in the clear could be anyone's: https, but for a JWKS on this machine.
-            match reqwest::Url::parse(&url) {
-                Ok(parsed)
-                    if parsed.scheme() == "https"
-                        || (parsed.scheme() == "http"
-                            && parsed.host_str().is_some_and(is_loopback)) => {}
-                _ => {
-                    return Err(format!(
-                        "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
-                         https://example.com/.well-known/jwks.json; http only on a loopback host)"
-                    ))
-                }
+            if !is_key_url(&url) {
+                return Err(format!(
+                    "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
+                     https://example.com/.well-known/jwks.json; http only on a loopback host)"
+                ));
             }
             KeySource::Jwks(url)
         }
@@ -316,18 +392,41 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
             ));
         }
         (None, Some(secret)) => KeySource::SharedSecret(secret.into_bytes()),
-        (None, None) if disabled || is_loopback(host) => return Ok(AuthConfig::Off),
+        (None, None) if var("AUTH_ISSUER").is_some() => {
+            let issuer = var("AUTH_ISSUER").unwrap_or_default().trim().to_owned();
+            if !is_key_url(&issuer) {
+                return Err(format!(
+                    "AUTH_ISSUER is invalid for OpenID Connect discovery: {issuer:?} (expected \
+                     the provider's https URL, e.g. https://idp.example.com; http only on a \
+                     loopback host; or set AUTH_JWKS_URL or AUTH_JWT_SECRET beside it)"
+                ));
+            }
+            KeySource::Discovery(issuer)
+        }
         (None, None) => {
+            if let Some(refinement) = AUTH_REFINEMENTS
+                .into_iter()
+                .find(|name| var(name).is_some())
+            {
+                return Err(format!(
+                    "{refinement} is set but authentication is off (no AUTH_ISSUER, AUTH_JWKS_URL \
+                     or AUTH_JWT_SECRET): set the provider's, or unset {refinement}"
+                ));
+            }
+            if disabled || is_loopback(host) {
+                return Ok(AuthConfig::Off);
+            }
             return Err(format!(
-                "authentication is off (neither AUTH_JWKS_URL nor AUTH_JWT_SECRET is set) and \
-                 HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
+                "authentication is off (none of AUTH_ISSUER, AUTH_JWKS_URL, AUTH_JWT_SECRET is \
+                 set) and HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
                  when a gateway in front authenticates every request"
-            ))
+            ));
         }
     };
     if disabled {
         return Err(
-            "AUTH_DISABLED=true contradicts AUTH_JWKS_URL or AUTH_JWT_SECRET: set one or the other"
+            "AUTH_DISABLED=true contradicts AUTH_ISSUER, AUTH_JWKS_URL or \
+                    AUTH_JWT_SECRET: set one or the other"
                 .to_owned(),
         );
     }
@@ -349,6 +448,10 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
         user_claim: var("AUTH_USER_CLAIM")
             .map(|claim| claim.trim().to_owned())
             .unwrap_or_else(|| "sub".to_owned()),
+        token_types: var("AUTH_TOKEN_TYPES")
+            .map(|types| comma_separated(&types, "AUTH_TOKEN_TYPES", token_type))
+            .transpose()?
+            .unwrap_or_default(),
     }))
 }
 
@@ -356,7 +459,7 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
 fn auth_warnings(auth: &AuthConfig) -> Option<String> {
     match auth {
         AuthConfig::Off => Some(
-            "authentication is off (AUTH_JWKS_URL and AUTH_JWT_SECRET are unset): every \
+            "authentication is off (AUTH_ISSUER, AUTH_JWKS_URL and AUTH_JWT_SECRET are unset): every \
              /users/{user_id} path is trusted as it is"
                 .to_owned(),
         ),
@@ -407,6 +510,111 @@ fn token_warnings(secret_set: bool, previous_keys: usize) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// Splits a comma-separated setting and checks each entry with `entry`, which says what is
+/// wrong with a bad one.
+fn comma_separated(
+    value: &str,
+    name: &str,
+    entry: impl Fn(&str) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .map(|item| {
+            if item.is_empty() {
+                return Err(format!(
+                    "{name} is invalid: an empty entry (a stray comma?)"
+                ));
+            }
+            entry(item).map_err(|reason| format!("{name} is invalid: {item:?}: {reason}"))
+        })
+        .collect()
+}
+
+/// An origin exactly as a browser sends it in `Origin`: `scheme://host[:port]`, lowercase, no
+/// default port, no path, no trailing slash.
+fn cors_origin(entry: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "e.g. https://app.example.com or http://localhost:5173";
+    if entry == "*" {
+        return Err(format!(
+            "* is refused (answers vary by caller): list each front end's origin, {EXAMPLE}"
+        ));
+    }
+    if !entry.contains("://") {
+        return Err(format!(
+            "no scheme: write the origin as a browser sends it, {EXAMPLE}"
+        ));
+    }
+    let url = reqwest::Url::parse(entry).map_err(|reason| format!("not an origin ({reason})"))?;
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return Err(format!("not an origin: {EXAMPLE}"));
+    }
+    let origin = origin.ascii_serialization();
+    match entry.strip_prefix(&*origin) {
+        Some("") => Ok(origin),
+        Some("/") => Err(format!("no trailing slash (a browser sends {origin})")),
+        Some(_) if url.query().is_some() || url.fragment().is_some() => {
+            Err(format!("no query or fragment (a browser sends {origin})"))
+        }
+        Some(rest) if rest.starts_with('/') => Err(format!("no path (a browser sends {origin})")),
+        _ => Err(format!("write it as a browser sends it: {origin}")),
+    }
+}
+
+/// A request header name for `CORS_ALLOW_HEADERS`, lowercase.
+fn header_name(entry: &str) -> Result<String, String> {
+    match poem::http::HeaderName::from_bytes(entry.as_bytes()) {
+        Ok(_) if entry == "*" => Err("* is refused: name each header, e.g. traceparent".to_owned()),
+        Ok(name) => Ok(name.as_str().to_owned()),
+        Err(_) => Err("not a header name (letters, digits and !#$%&'*+-.^_`|~ only)".to_owned()),
+    }
+}
+
+/// A `typ` for `AUTH_TOKEN_TYPES`: a media type's subtype such as `at+jwt` (an `application/`
+/// prefix dropped), lowercase.
+fn token_type(entry: &str) -> Result<String, String> {
+    let lowercase = entry.to_ascii_lowercase();
+    let name = lowercase.strip_prefix("application/").unwrap_or(&lowercase);
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err("not a token type (e.g. at+jwt or jwt)".to_owned())
+    }
+}
+
+/// `HOST` as given when it is an IP address or a host name.
+fn valid_host(host: &str) -> Result<String, String> {
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let host_name = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if host_name || name.parse::<std::net::IpAddr>().is_ok() {
+        Ok(host.to_owned())
+    } else {
+        Err(format!(
+            "HOST is invalid: {host:?} (expected an address such as 127.0.0.1, 0.0.0.0 or ::, or \
+             a host name)"
+        ))
+    }
+}
+
+/// Whether keys (or the document that names them) may be fetched from `url`: fetched in the
+/// clear they could be anyone's, so https, or http on this machine only.
+pub fn is_key_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|parsed| {
+        parsed.scheme() == "https"
+            || (parsed.scheme() == "http" && parsed.host_str().is_some_and(is_loopback))
+    })
 }
 
 /// Whether `host` is a loopback address (or `localhost`).
@@ -613,8 +821,13 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.contains("not both"), "{err}");
-        let err = config(&[("AUTH_JWT_SECRET", secret), ("AUTH_DISABLED", "true")]).unwrap_err();
-        assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
+        for (name, value) in [
+            ("AUTH_JWT_SECRET", secret),
+            ("AUTH_ISSUER", "https://idp.example.com"),
+        ] {
+            let err = config(&[(name, value), ("AUTH_DISABLED", "true")]).unwrap_err();
+            assert!(err.starts_with("AUTH_DISABLED=true contradicts"), "{err}");
+        }
         let jwks = config(&[
             ("CURSOR_SECRET", secret),
             ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
@@ -631,6 +844,294 @@ mod tests {
         assert_eq!(rules.user_claim, "uid");
         assert_eq!(rules.leeway, Duration::from_secs(5));
         assert!(jwks.warnings.is_empty(), "{:?}", jwks.warnings);
+    }
+
+    /// Variables and their values.
+    type Variables = &'static [(&'static str, &'static str)];
+
+    /// One bad value per setting, with what else must be set for it to be read, and what the
+    /// line says.
+    const BAD_SETTINGS: [(&str, Variables, &str); 34] = [
+        (
+            "DATABASE_URL",
+            &[("DATABASE_URL", "mysql://x")],
+            "is invalid",
+        ),
+        (
+            "MIGRATION_DATABASE_URL",
+            &[("MIGRATION_DATABASE_URL", "db.example.com")],
+            "is invalid",
+        ),
+        (
+            "DATABASE_MAX_CONNECTIONS",
+            &[("DATABASE_MAX_CONNECTIONS", "0")],
+            "is invalid",
+        ),
+        (
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            &[("DATABASE_ACQUIRE_TIMEOUT_MS", "10000")],
+            "must be below",
+        ),
+        (
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            &[("DATABASE_STATEMENT_TIMEOUT_MS", "5s")],
+            "is invalid",
+        ),
+        ("HOST", &[("HOST", "local host")], "is invalid"),
+        ("PORT", &[("PORT", "eighty")], "is invalid"),
+        (
+            "RUN_MIGRATIONS",
+            &[("RUN_MIGRATIONS", "maybe")],
+            "is invalid",
+        ),
+        (
+            "STARTUP_DATABASE_WAIT_SECS",
+            &[("STARTUP_DATABASE_WAIT_SECS", "-1")],
+            "is invalid",
+        ),
+        ("MAX_BODY_BYTES", &[("MAX_BODY_BYTES", "1MB")], "is invalid"),
+        (
+            "REQUEST_TIMEOUT_MS",
+            &[("REQUEST_TIMEOUT_MS", "0")],
+            "is invalid",
+        ),
+        (
+            "REQUEST_HEAD_TIMEOUT_MS",
+            &[("REQUEST_HEAD_TIMEOUT_MS", "0")],
+            "is invalid",
+        ),
+        (
+            "IDLE_TIMEOUT_SECS",
+            &[("IDLE_TIMEOUT_SECS", "0")],
+            "is invalid",
+        ),
+        (
+            "SHUTDOWN_GRACE_SECS",
+            &[("SHUTDOWN_GRACE_SECS", "30s")],
+            "is invalid",
+        ),
+        (
+            "CORS_ORIGINS",
+            &[("CORS_ORIGINS", "http://localhost:5173/")],
+            "no trailing slash",
+        ),
+        (
+            "CORS_ALLOW_HEADERS",
+            &[
+                ("CORS_ORIGINS", "http://localhost:5173"),
+                ("CORS_ALLOW_HEADERS", "trace parent"),
+            ],
+            "not a header name",
+        ),
+        ("CURSOR_SECRET", &[("CURSOR_SECRET", "short")], "is invalid"),
+        (
+            "CURSOR_SECRET_PREVIOUS",
+            &[("CURSOR_SECRET_PREVIOUS", "short")],
+            "is invalid",
+        ),
+        (
+            "SYNC_RETENTION_DAYS",
+            &[("SYNC_RETENTION_DAYS", "0")],
+            "is invalid",
+        ),
+        (
+            "IDEMPOTENCY_KEY_TTL_HOURS",
+            &[("IDEMPOTENCY_KEY_TTL_HOURS", "-1")],
+            "is invalid",
+        ),
+        (
+            "USER_MAX_CONCURRENT_WRITES",
+            &[("USER_MAX_CONCURRENT_WRITES", "0")],
+            "is invalid",
+        ),
+        (
+            "USER_WRITES_PER_MINUTE",
+            &[("USER_WRITES_PER_MINUTE", "0")],
+            "is invalid",
+        ),
+        ("USER_MAX_TASKS", &[("USER_MAX_TASKS", "0")], "is invalid"),
+        (
+            "USER_MAX_TOMBSTONES",
+            &[("USER_MAX_TOMBSTONES", "many")],
+            "is invalid",
+        ),
+        ("LOG", &[("LOG", "task_api=loud")], "is invalid"),
+        (
+            "LOG_FORMAT",
+            &[("LOG_FORMAT", "xml")],
+            "must be pretty or json",
+        ),
+        ("AUTH_DISABLED", &[("AUTH_DISABLED", "yes")], "is invalid"),
+        (
+            "AUTH_ISSUER",
+            &[("AUTH_ISSUER", "idp.example.com")],
+            "is invalid",
+        ),
+        (
+            "AUTH_JWKS_URL",
+            &[
+                ("AUTH_JWKS_URL", "http://idp.example.com/jwks"),
+                ("AUTH_ISSUER", "x"),
+            ],
+            "is invalid",
+        ),
+        (
+            "AUTH_JWT_SECRET",
+            &[("AUTH_JWT_SECRET", "too short")],
+            "is invalid",
+        ),
+        (
+            "AUTH_AUDIENCE",
+            &[("AUTH_AUDIENCE", "task-api")],
+            "authentication is off",
+        ),
+        (
+            "AUTH_LEEWAY_SECS",
+            &[("AUTH_JWT_SECRET", SECRET), ("AUTH_LEEWAY_SECS", "3601")],
+            "is invalid",
+        ),
+        (
+            "AUTH_USER_CLAIM",
+            &[("AUTH_USER_CLAIM", "uid")],
+            "authentication is off",
+        ),
+        (
+            "AUTH_TOKEN_TYPES",
+            &[("AUTH_JWT_SECRET", SECRET), ("AUTH_TOKEN_TYPES", "at jwt")],
+            "not a token type",
+        ),
+    ];
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_bad_value_of_every_setting_stops_start_with_one_line_naming_it() {
+        let named: Vec<&str> = BAD_SETTINGS.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(named, SETTINGS, "one bad value per setting, in order");
+        for (name, vars, says) in BAD_SETTINGS {
+            let err = config(vars).expect_err(name);
+            assert!(err.starts_with(name), "{name}: {err}");
+            assert!(err.contains(says), "{name}: {err}");
+            assert!(!err.contains('\n'), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_setting_set_but_blank_is_refused_never_read_as_unset() {
+        for name in SETTINGS {
+            for blank in ["", "  "] {
+                let err = config(&[(name, blank)]).unwrap_err();
+                assert!(
+                    err.starts_with(&format!("{name} is set but blank")),
+                    "{err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn half_configured_authentication_never_means_off() {
+        for name in AUTH_REFINEMENTS {
+            let err = config(&[(name, "60"), ("AUTH_DISABLED", "true")]).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "{name} is set but authentication is off (no AUTH_ISSUER, AUTH_JWKS_URL or \
+                     AUTH_JWT_SECRET): set the provider's, or unset {name}"
+                )
+            );
+        }
+        let discovery = config(&[("AUTH_ISSUER", "https://idp.example.com")]).unwrap();
+        let AuthConfig::On(rules) = &discovery.auth else {
+            panic!("AUTH_ISSUER alone turns authentication on");
+        };
+        assert!(
+            matches!(&rules.keys, KeySource::Discovery(issuer) if issuer == "https://idp.example.com")
+        );
+        for issuer in ["http://idp.example.com", "idp.example.com"] {
+            let err = config(&[("AUTH_ISSUER", issuer)]).unwrap_err();
+            assert!(
+                err.starts_with("AUTH_ISSUER is invalid for OpenID Connect discovery"),
+                "{err}"
+            );
+        }
+        let on = config(&[("AUTH_JWT_SECRET", SECRET), ("AUTH_AUDIENCE", "task-api")]);
+        assert!(on.is_ok());
+    }
+
+    #[test]
+    fn cors_origins_are_taken_exactly_as_browsers_send_them() {
+        let origins = config(&[(
+            "CORS_ORIGINS",
+            "http://localhost:5173, https://app.example.com,https://[::1]:8443",
+        )])
+        .unwrap();
+        assert_eq!(
+            origins.http.cors_origins,
+            [
+                "http://localhost:5173",
+                "https://app.example.com",
+                "https://[::1]:8443"
+            ]
+        );
+        for (origin, says) in [
+            (
+                "http://localhost:5173/",
+                "no trailing slash (a browser sends http://localhost:5173)",
+            ),
+            ("*", "* is refused"),
+            ("https://app.example.com/app", "no path"),
+            ("https://app.example.com?x=1", "no query or fragment"),
+            ("localhost:5173", "no scheme"),
+            ("app.example.com", "no scheme"),
+            (
+                "HTTPS://App.Example.com",
+                "as a browser sends it: https://app.example.com",
+            ),
+            (
+                "https://app.example.com:443",
+                "as a browser sends it: https://app.example.com",
+            ),
+            (
+                "https://user@app.example.com",
+                "as a browser sends it: https://app.example.com",
+            ),
+            ("http://", "not an origin"),
+        ] {
+            let err = config(&[("CORS_ORIGINS", origin)]).unwrap_err();
+            assert_eq!(
+                err.split_once(": ").map(|(name, _)| name),
+                Some("CORS_ORIGINS is invalid"),
+                "{err}"
+            );
+            assert!(err.contains(says), "{origin}: {err}");
+            assert!(!err.contains('\n'));
+        }
+        let err = config(&[("CORS_ORIGINS", "http://localhost:5173,")]).unwrap_err();
+        assert!(err.contains("an empty entry"), "{err}");
+    }
+
+    #[test]
+    fn cors_allow_headers_are_header_names() {
+        let allowed = config(&[
+            ("CORS_ORIGINS", "http://localhost:5173"),
+            ("CORS_ALLOW_HEADERS", "traceparent, TraceState,x-request-id"),
+        ])
+        .unwrap();
+        assert_eq!(
+            allowed.http.cors_allow_headers,
+            ["traceparent", "tracestate", "x-request-id"]
+        );
+        for names in ["*", "trace parent", "x:y", "traceparent,,tracestate"] {
+            let err = config(&[
+                ("CORS_ORIGINS", "http://localhost:5173"),
+                ("CORS_ALLOW_HEADERS", names),
+            ])
+            .unwrap_err();
+            assert!(err.starts_with("CORS_ALLOW_HEADERS is invalid"), "{err}");
+        }
+        let err = config(&[("CORS_ALLOW_HEADERS", "traceparent")]).unwrap_err();
+        assert!(err.contains("CORS_ORIGINS is not"), "{err}");
     }
 
     #[test]

@@ -1,55 +1,109 @@
 //! CORS for the front end's origins. A request from any other origin (or none) is answered as
-//! any request is, without CORS headers, for the browser to enforce; every answer says that it
-//! varies by `Origin`, so that a shared cache never hands one origin's answer to another.
+//! any request is, without CORS headers, for the browser to enforce. A preflight from a front
+//! end gets the methods and headers allowed, whatever it asks for, so that for one not allowed
+//! the browser's console names it (a 405 would only say that the preflight failed). Every answer
+//! says that it varies by `Origin`, so that a shared cache never hands one origin's answer to
+//! another.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use poem::http::{header, Method};
-use poem::middleware::{Cors, CorsEndpoint};
+use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::observe::REQUEST_ID;
 use super::protocol::vary_by;
 
+/// The methods a front end may use.
+const ALLOWED_METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// The request headers a front end may send, before the operator's (`CORS_ALLOW_HEADERS`).
+const ALLOWED_HEADERS: [&str; 7] = [
+    "content-type",
+    "authorization",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "last-event-id",
+    REQUEST_ID,
+];
+
+/// The response headers a front end may read.
+const EXPOSED_HEADERS: [&str; 6] = [
+    "location",
+    "etag",
+    "idempotent-replayed",
+    "www-authenticate",
+    "retry-after",
+    REQUEST_ID,
+];
+
+/// How long a browser may keep a preflight's answer, in seconds.
+const PREFLIGHT_MAX_AGE: &str = "86400";
+
 /// CORS answered for `origins` only.
-pub struct FrontEndCors {
-    cors: Cors,
-    origins: Arc<HashSet<String>>,
+pub struct FrontEndCors(Arc<CorsRules>);
+
+struct CorsRules {
+    origins: HashSet<String>,
+    /// `Access-Control-Allow-Methods`, `-Allow-Headers` and `-Expose-Headers`.
+    allow_methods: HeaderValue,
+    allow_headers: HeaderValue,
+    expose_headers: HeaderValue,
 }
 
 impl FrontEndCors {
-    pub fn new(origins: &[String]) -> Self {
-        let cors = Cors::new()
-            .allow_origins(origins.iter().map(String::as_str))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                "content-type",
-                "authorization",
-                "if-match",
-                "if-none-match",
-                "idempotency-key",
-                REQUEST_ID,
-            ])
-            .expose_headers([
-                "location",
-                "etag",
-                "idempotent-replayed",
-                "www-authenticate",
-                "retry-after",
-                REQUEST_ID,
-            ])
-            .max_age(86_400);
-        Self {
-            cors,
-            origins: Arc::new(origins.iter().cloned().collect()),
-        }
+    /// CORS for `origins`, allowing the fixed request headers and `extra_headers`.
+    pub fn new(origins: &[String], extra_headers: &[String]) -> Self {
+        let methods: Vec<&str> = ALLOWED_METHODS.iter().map(Method::as_str).collect();
+        let headers: Vec<&str> = ALLOWED_HEADERS
+            .into_iter()
+            .chain(extra_headers.iter().map(String::as_str))
+            .collect();
+        let listed = |names: &[&str]| {
+            HeaderValue::from_str(&names.join(", ")).expect("checked header names")
+        };
+        Self(Arc::new(CorsRules {
+            origins: origins.iter().cloned().collect(),
+            allow_methods: listed(&methods),
+            allow_headers: listed(&headers),
+            expose_headers: listed(&EXPOSED_HEADERS),
+        }))
+    }
+}
+
+impl CorsRules {
+    /// The answer to a front end's preflight: what is allowed, for the browser to hold the
+    /// request to.
+    fn preflight(&self, origin: HeaderValue) -> Response {
+        Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+            .header(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                self.allow_methods.clone(),
+            )
+            .header(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                self.allow_headers.clone(),
+            )
+            .header(header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE)
+            .finish()
+    }
+
+    /// Lets a front end read an answer.
+    fn share(&self, headers: &mut HeaderMap, origin: HeaderValue) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            self.expose_headers.clone(),
+        );
     }
 }
 
@@ -57,49 +111,44 @@ impl<E: Endpoint> Middleware<E> for FrontEndCors {
     type Output = FrontEndCorsEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        let inner = Arc::new(inner);
         FrontEndCorsEndpoint {
-            with_cors: self.cors.transform(inner.clone()),
-            plain: inner,
-            origins: self.origins.clone(),
+            inner,
+            rules: self.0.clone(),
         }
     }
 }
 
 pub struct FrontEndCorsEndpoint<E> {
-    with_cors: CorsEndpoint<Arc<E>>,
-    plain: Arc<E>,
-    origins: Arc<HashSet<String>>,
+    inner: E,
+    rules: Arc<CorsRules>,
 }
 
 impl<E: Endpoint> Endpoint for FrontEndCorsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let allowed = req
+        let front_end = req
             .headers()
             .get(header::ORIGIN)
-            .and_then(|origin| origin.to_str().ok())
-            .is_some_and(|origin| self.origins.contains(origin));
-        let mut response = if !allowed {
-            self.plain.call(req).await?.into_response()
-        } else if req.method() == Method::OPTIONS {
-            // A preflight for a method or header CORS does not allow is answered as the route
-            // answers OPTIONS (a 405 naming its methods): the browser refuses the request.
-            let mut plain_request = Request::builder()
-                .method(Method::OPTIONS)
-                .uri(req.uri().clone())
-                .finish();
-            *plain_request.headers_mut() = req.headers().clone();
-            match self.with_cors.call(req).await {
-                Ok(response) => response,
-                Err(err) if err.is::<poem::error::CorsError>() => {
-                    self.plain.call(plain_request).await?.into_response()
-                }
-                Err(err) => return Err(err),
+            .filter(|origin| {
+                origin
+                    .to_str()
+                    .is_ok_and(|origin| self.rules.origins.contains(origin))
+            })
+            .cloned();
+        let preflight = req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let mut response = match front_end {
+            Some(origin) if preflight => self.rules.preflight(origin),
+            Some(origin) => {
+                // An error still reaches the front end, which must be able to read it.
+                let mut response = self.inner.get_response(req).await;
+                self.rules.share(response.headers_mut(), origin);
+                response
             }
-        } else {
-            self.with_cors.call(req).await?
+            None => self.inner.call(req).await?.into_response(),
         };
         vary_by(response.headers_mut(), "Origin");
         Ok(response)

@@ -1,5 +1,6 @@
 //! The OpenAPI documents, as served and as committed in `openapi/`: what poem-openapi generates,
-//! plus what it cannot say (that request bodies refuse unknown fields), and the error contract
+//! plus what it cannot say (that request bodies refuse unknown fields, that the open operations
+//! need no security, plain `application/json` answers, title examples), and the error contract
 //! on its own.
 
 use std::collections::BTreeSet;
@@ -16,8 +17,59 @@ pub fn task_operations(service: &TaskApiService) -> Value {
     let mut document: Value =
         serde_json::from_str(&service.spec()).expect("poem-openapi writes valid JSON");
     close_request_bodies(&mut document);
+    open_unsecured_operations(&mut document);
+    exemplify_titles(&mut document);
     order_tags(&mut document);
-    document
+    let mut text = document.to_string();
+    // JSON has no charset parameter (RFC 8259 §11); orval 7 finds no response schema under one.
+    text = text.replace(&format!("\"{JSON_WITH_CHARSET}\""), &format!("\"{JSON}\""));
+    serde_json::from_str(&text).expect("still JSON")
+}
+
+/// The media type every JSON answer is documented with, and poem-openapi's.
+const JSON: &str = "application/json";
+const JSON_WITH_CHARSET: &str = "application/json; charset=utf-8";
+
+/// Says `security: []` on the operations that authenticate no one (`/health`, `/ready`), so that
+/// linters and generators know they are open on purpose.
+fn open_unsecured_operations(document: &mut Value) {
+    for operation in operations_mut(document) {
+        if let Some(operation) = operation.as_object_mut() {
+            operation
+                .entry("security")
+                .or_insert_with(|| Value::Array(Vec::new()));
+        }
+    }
+}
+
+/// Gives each `title` property the title of its object's example.
+fn exemplify_titles(document: &mut Value) {
+    let schemas = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut);
+    for schema in schemas.into_iter().flat_map(|schemas| schemas.values_mut()) {
+        let Some(example) = schema.pointer("/example/title").cloned() else {
+            continue;
+        };
+        if let Some(title) = schema
+            .pointer_mut("/properties/title")
+            .and_then(Value::as_object_mut)
+        {
+            title.entry("example").or_insert(example);
+        }
+    }
+}
+
+fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Value> {
+    document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|path| {
+            path.as_object_mut()
+                .into_iter()
+                .flat_map(|ops| ops.values_mut())
+        })
 }
 
 /// Lists the tags in `TAG_ORDER` (poem-openapi sorts them by name).
@@ -95,7 +147,7 @@ pub fn error_responses(task_operations: &Value) -> Value {
             json!({
                 "description": format!("{status} {reason}: {}", codes.join(", ")),
                 "content": {
-                    "application/json; charset=utf-8": {
+                    JSON: {
                         "schema": { "$ref": format!("#/components/schemas/{}", ErrorEnvelope::name()) }
                     }
                 }

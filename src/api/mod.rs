@@ -172,7 +172,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         .with(CatchPanic::new().with_handler(panic_response))
         .with_if(
             !http.cors_origins.is_empty(),
-            cors::FrontEndCors::new(&http.cors_origins),
+            cors::FrontEndCors::new(&http.cors_origins, &http.cors_allow_headers),
         )
         .with(observe::Observe::new(operation_routes(&document)))
         .boxed()
@@ -181,7 +181,8 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
 /// The routes served beside the operations, each for GET only.
 const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
 
-/// The methods the document allows on each path, and the operation each serves.
+/// The methods the document allows on each path, the operation each serves, and its query
+/// parameters.
 fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
     // The operation ids as the operations themselves keep them (`'static`, for `OperationId`).
     let operation_ids: Vec<&'static str> = TaskApis::meta()
@@ -195,7 +196,18 @@ fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
                 routes.allow(path, &method);
-                if operation.get("security").is_some() {
+                let query = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|parameter| parameter["in"] == "query")
+                    .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
+                    .collect();
+                routes.take_query(path, &method, query);
+                if operation["security"]
+                    .as_array()
+                    .is_some_and(|schemes| !schemes.is_empty())
+                {
                     routes.secure(path, &method);
                 }
                 let named = operation["operationId"].as_str();

@@ -1,7 +1,7 @@
 //! HTTP rules every request meets before an operation sees it, in this order and before any byte
 //! of its body is read: a bounded request target, the caller of a secured operation let in or
-//! refused (see `caller::admit`), each query parameter at most once, and the `Allow` header on
-//! every 405.
+//! refused (see `caller::admit`), each query parameter one the operation has and given at most
+//! once, and the `Allow` header on every 405.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -32,6 +32,9 @@ struct Route {
     secured: BTreeSet<&'static str>,
     /// The operation each method serves, for the request log of a refusal made here.
     operations: BTreeMap<&'static str, &'static str>,
+    /// The query parameters each operation has, by method (GET's serve HEAD too); the query of
+    /// a method not listed (the documents, Swagger UI) is not checked.
+    query_parameters: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl RouteMethods {
@@ -55,6 +58,13 @@ impl RouteMethods {
         }
     }
 
+    /// Says that `method` on `template` has these query parameters and no others.
+    pub fn take_query(&mut self, template: &str, method: &Method, names: Vec<String>) {
+        self.route_mut(template)
+            .query_parameters
+            .insert(static_name(method), names);
+    }
+
     fn route_mut(&mut self, template: &str) -> &mut Route {
         let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
         match self
@@ -68,6 +78,7 @@ impl RouteMethods {
                     segments,
                     methods: BTreeSet::new(),
                     secured: BTreeSet::new(),
+                    query_parameters: BTreeMap::new(),
                     operations: BTreeMap::new(),
                 });
                 self.routes.last_mut().expect("just pushed")
@@ -98,6 +109,18 @@ impl Route {
     }
 
     /// The `Allow` value of this route.
+    /// The query parameters `method` has here; `None` when its query is not checked.
+    fn query_parameters(&self, method: &Method) -> Option<&[String]> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.query_parameters
+            .get(static_name(method))
+            .map(Vec::as_slice)
+    }
+
     fn allowed(&self) -> String {
         self.methods.iter().copied().collect::<Vec<_>>().join(", ")
     }
@@ -211,17 +234,32 @@ pub struct RequestRulesEndpoint<E> {
     authenticator: Authenticator,
 }
 
-/// The query parameters given more than once, each named once, in order of appearance.
-fn repeated_parameters(query: &str) -> Vec<String> {
+/// The query parameters given more than once, or not among `known` (when the operation's query
+/// is checked), each named once, in order of appearance.
+fn refused_parameters(query: &str, known: Option<&[String]>) -> Vec<FieldError> {
     let mut seen = HashSet::new();
-    let mut repeated = Vec::new();
+    let mut named = HashSet::new();
+    let mut refused = Vec::new();
     let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
     for (name, _) in pairs {
-        if !seen.insert(name.clone()) && !repeated.contains(&name) {
-            repeated.push(name);
+        let first = seen.insert(name.clone());
+        let message = match known {
+            Some(known) if !known.contains(&name) => {
+                let taken = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                format!("is not a parameter of this operation (it takes {taken})")
+            }
+            _ if !first => "is given more than once".to_owned(),
+            _ => continue,
+        };
+        if named.insert(name.clone()) {
+            refused.push(FieldError::new(FieldLocation::Query, &name, message));
         }
     }
-    repeated
+    refused
 }
 
 impl<E> RequestRulesEndpoint<E> {
@@ -249,13 +287,10 @@ impl<E> RequestRulesEndpoint<E> {
                 req.extensions_mut().insert(caller);
             }
         }
-        let repeated = repeated_parameters(req.uri().query().unwrap_or_default());
-        if !repeated.is_empty() {
-            let fields = repeated
-                .iter()
-                .map(|name| FieldError::new(FieldLocation::Query, name, "is given more than once"))
-                .collect();
-            return Err(ApiError::Validation(fields));
+        let known = route.and_then(|route| route.query_parameters(req.method()));
+        let refused = refused_parameters(req.uri().query().unwrap_or_default(), known);
+        if !refused.is_empty() {
+            return Err(ApiError::Validation(refused));
         }
         if let Some(parameters) = parameters {
             req.extensions_mut().insert(parameters);
@@ -328,12 +363,48 @@ mod tests {
         assert_eq!(routes.route("/users/a/tasks/b/c").map(Route::allowed), None);
     }
 
+    fn refused_names(query: &str, known: Option<&[String]>) -> Vec<(String, String)> {
+        refused_parameters(query, known)
+            .into_iter()
+            .map(|field| (field.field, field.message))
+            .collect()
+    }
+
     #[test]
     fn a_parameter_repeated_in_any_spelling_is_named_once() {
-        assert_eq!(
-            repeated_parameters("limit=5&limit=abc&sort=title&li%6Dit=1&q=a&q=b"),
-            ["limit", "q"]
+        let repeated = refused_names("limit=5&limit=abc&sort=title&li%6Dit=1&q=a&q=b", None);
+        let names: Vec<&str> = repeated.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["limit", "q"]);
+        assert!(refused_names("limit=5&sort=title", None).is_empty());
+    }
+
+    #[test]
+    fn a_parameter_the_operation_lacks_is_named_once_with_those_it_has() {
+        let known = ["limit".to_owned(), "completed".to_owned()];
+        let refused = refused_names(
+            "complete=true&limit=1&complete=false&x&limit=2",
+            Some(&known),
         );
-        assert!(repeated_parameters("limit=5&sort=title").is_empty());
+        assert_eq!(
+            refused,
+            [
+                (
+                    "complete".to_owned(),
+                    "is not a parameter of this operation (it takes limit, completed)".to_owned()
+                ),
+                (
+                    "x".to_owned(),
+                    "is not a parameter of this operation (it takes limit, completed)".to_owned()
+                ),
+                ("limit".to_owned(), "is given more than once".to_owned()),
+            ]
+        );
+        assert_eq!(
+            refused_names("x=1", Some(&[])),
+            [(
+                "x".to_owned(),
+                "is not a parameter of this operation (it takes none)".to_owned()
+            )]
+        );
     }
 }

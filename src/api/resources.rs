@@ -224,13 +224,19 @@ impl<T: Type> Type for Nullable<T> {
 
     fn schema_ref() -> MetaSchemaRef {
         match T::schema_ref() {
-            // OpenAPI 3.0's one way to a nullable object: `allOf` of its reference alone (only
-            // objects have schemas of their own here; `nullable` needs a `type` beside it).
+            // "The referenced object or null", as OpenAPI 3.0.3 reads it: `nullable` only adds
+            // null to a `type` beside it and never relaxes an `allOf` (the specification's
+            // clarification of `nullable`), so null is a `oneOf` branch of its own: an object
+            // type made nullable, whose one value is null.
             reference @ MetaSchemaRef::Reference(_) => {
-                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                let null = MetaSchema {
                     nullable: true,
-                    all_of: vec![reference],
+                    enum_items: vec![serde_json::Value::Null],
                     ..MetaSchema::new("object")
+                };
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    one_of: vec![reference, MetaSchemaRef::Inline(Box::new(null))],
+                    ..MetaSchema::ANY
                 }))
             }
             inline => inline.merge(MetaSchema {
@@ -311,8 +317,9 @@ pub struct TaskResource {
     #[oai(read_only)]
     pub updated_at: Timestamp,
     /// The owner's change counter at the task's last change: grows with every change, never
-    /// repeats for the owner; the task's `ETag` is this number in quotes.
-    #[oai(read_only, validator(minimum(value = "1")))]
+    /// repeats for the owner; the task's `ETag` is this number in quotes. 0 only for a task the
+    /// previous release wrote during a rolling deploy (it takes a number at its next change).
+    #[oai(read_only, validator(minimum(value = "0")))]
     pub version: i64,
 }
 
@@ -385,8 +392,9 @@ impl Example for TaskPage {
 pub struct Change {
     /// The task's id.
     pub task_id: Uuid,
-    /// The change's number: the task's `version`, or the deletion's.
-    #[oai(validator(minimum(value = "1")))]
+    /// The change's number: the task's `version`, or the deletion's (0 only for a task the
+    /// previous release wrote during a rolling deploy).
+    #[oai(validator(minimum(value = "0")))]
     pub version: i64,
     /// Whether the task was deleted (then `task` is null).
     pub deleted: bool,

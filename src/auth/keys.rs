@@ -1,7 +1,8 @@
-//! The keys tokens are checked with: an HS256 shared secret, or the identity provider's JWKS,
-//! fetched at start, cached by `kid`, refetched once on an unknown `kid` (at most every 30 s) and
-//! refreshed in the background; a failed fetch (a set with two keys under one `kid` among them)
-//! keeps the keys already known, and a well-formed set replaces them, even with no usable key.
+//! The keys tokens are checked with: an HS256 shared secret, or the identity provider's JWKS
+//! (named by its OpenID Connect discovery document, or configured), fetched at start, cached by
+//! `kid`, refetched once on an unknown `kid` (at most every 30 s) and refreshed in the
+//! background; a failed fetch (a set with two keys under one `kid` among them) keeps the keys
+//! already known, and a well-formed set replaces them, even with no usable key.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,13 @@ const REFRESH_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::
 /// The largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// The algorithms JWKS keys may have; a key is used with its own only.
-const JWKS_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+const JWKS_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 /// A key and the one algorithm it verifies.
 pub struct VerifyingKey {
@@ -51,7 +58,16 @@ impl KeyRing {
                 algorithm: Algorithm::HS256,
                 material: String::new(),
             }))),
-            KeySource::Jwks(url) => Ok(Self::Jwks(JwksCache::start(url.clone()).await?)),
+            KeySource::Jwks(url) => Ok(Self::Jwks(JwksCache::start(url.clone(), None).await?)),
+            KeySource::Discovery(issuer) => {
+                let document = format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                );
+                Ok(Self::Jwks(
+                    JwksCache::start(document, Some(issuer.clone())).await?,
+                ))
+            }
         }
     }
 
@@ -107,8 +123,14 @@ impl KeySet {
     }
 }
 
+/// What a fetch failure says when the JWKS URL answers a discovery document.
+const NOT_A_KEY_SET: &str = "answers an OpenID Connect discovery document, not a key set";
+
 pub struct JwksCache {
+    /// The JWKS, or with `issuer` the discovery document that names it.
     url: String,
+    /// With discovery: the issuer the document must name exactly.
+    issuer: Option<String>,
     client: reqwest::Client,
     keys: RwLock<Arc<KeySet>>,
     revision: AtomicU64,
@@ -117,9 +139,10 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    /// Fetches the keys now (a failure is logged: tokens get 503 until a fetch succeeds) and
-    /// refreshes them in the background while the cache lives.
-    async fn start(url: String) -> Result<Arc<Self>, String> {
+    /// Fetches the keys now (a failure is logged: tokens get 503 until a fetch succeeds; a JWKS
+    /// URL that answers a discovery document stops start) and refreshes them in the background
+    /// while the cache lives.
+    async fn start(url: String, issuer: Option<String>) -> Result<Arc<Self>, String> {
         // reqwest is built without a crypto provider of its own: use ring, as sqlx does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -131,13 +154,22 @@ impl JwksCache {
             .map_err(|err| format!("cannot make the JWKS client: {err}"))?;
         let cache = Arc::new(Self {
             url,
+            issuer,
             client,
             keys: RwLock::new(Arc::default()),
             revision: AtomicU64::new(0),
             last_refetch: tokio::sync::Mutex::new(None),
         });
         let first = cache.refresh().await;
-        tokio::spawn(keep_fresh(Arc::downgrade(&cache), first));
+        if let Err(reason) = &first {
+            if reason.starts_with(NOT_A_KEY_SET) {
+                return Err(format!(
+                    "AUTH_JWKS_URL {reason}: set AUTH_JWKS_URL to its jwks_uri, or unset it and \
+                     keep AUTH_ISSUER alone (discovery)"
+                ));
+            }
+        }
+        tokio::spawn(keep_fresh(Arc::downgrade(&cache), first.ok()));
         Ok(cache)
     }
 
@@ -167,15 +199,15 @@ impl JwksCache {
         }
         if last_refetch.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) {
             *last_refetch = Some(Instant::now());
-            self.refresh().await;
+            let _ = self.refresh().await;
         }
         drop(last_refetch);
         self.known_key(kid)
     }
 
     /// Fetches the key set and puts it in place (a failure keeps the old one); returns the
-    /// set's `max-age`, or `None` when the fetch failed.
-    async fn refresh(&self) -> Option<Duration> {
+    /// set's `max-age`, or why the fetch failed.
+    async fn refresh(&self) -> Result<Duration, String> {
         match self.fetch().await {
             Ok((fetched, max_age)) => {
                 let mut keys = self.keys.write().expect("never poisoned");
@@ -195,10 +227,10 @@ impl JwksCache {
                         url = %self.url,
                         "the JWKS lists no usable signing key: no token can be checked"
                     );
-                    return Some(max_age.unwrap_or(DEFAULT_REFRESH).min(REFETCH_INTERVAL));
+                    return Ok(max_age.unwrap_or(DEFAULT_REFRESH).min(REFETCH_INTERVAL));
                 }
                 tracing::info!(url = %self.url, keys = usable, "JWKS fetched");
-                Some(max_age.unwrap_or(DEFAULT_REFRESH))
+                Ok(max_age.unwrap_or(DEFAULT_REFRESH))
             }
             Err(reason) => {
                 metrics::counter!("auth_jwks_fetch_failures_total").increment(1);
@@ -208,15 +240,71 @@ impl JwksCache {
                     known_keys = self.current().keys.len(),
                     "cannot fetch the JWKS; the keys already known stay in use"
                 );
-                None
+                Err(reason)
             }
         }
     }
 
+    /// The JWKS's URL: the configured one, or the one the discovery document names when it
+    /// names the issuer exactly.
+    async fn jwks_url(&self) -> Result<String, String> {
+        let Some(issuer) = &self.issuer else {
+            return Ok(self.url.clone());
+        };
+        let (document, _) = self.get_json(&self.url).await?;
+        match document.get("issuer").and_then(Value::as_str) {
+            Some(named) if named == issuer => {}
+            named => {
+                return Err(format!(
+                    "the discovery document names the issuer {named:?}, not AUTH_ISSUER \
+                     {issuer:?}: it is not trusted"
+                ))
+            }
+        }
+        match document.get("jwks_uri").and_then(Value::as_str) {
+            Some(url) if crate::config::is_key_url(url) => Ok(url.to_owned()),
+            url => Err(format!(
+                "the discovery document's jwks_uri {url:?} is not an https URL (http only on a \
+                 loopback host)"
+            )),
+        }
+    }
+
     async fn fetch(&self) -> Result<(KeySet, Option<Duration>), String> {
+        let url = self.jwks_url().await?;
+        let (document, max_age) = self.get_json(&url).await?;
+        let Some(entries) = document.get("keys").and_then(Value::as_array) else {
+            if let Some(named) = document.get("jwks_uri").and_then(Value::as_str) {
+                return Err(format!("{NOT_A_KEY_SET} (its jwks_uri is {named})"));
+            }
+            return Err("the document has no \"keys\" array".to_owned());
+        };
+        let mut set = KeySet::default();
+        for entry in entries {
+            match verifying_key(entry) {
+                Ok((kid, key)) => {
+                    if set.keys.insert(kid.clone(), Arc::new(key)).is_some() {
+                        return Err(format!(
+                            "it lists two keys under the kid {kid:?}: which one signs is unknown"
+                        ));
+                    }
+                }
+                Err(reason) => tracing::warn!(
+                    url = %url,
+                    kid = entry.get("kid").and_then(serde_json::Value::as_str),
+                    %reason,
+                    "a JWKS key is skipped"
+                ),
+            }
+        }
+        Ok((set, max_age))
+    }
+
+    /// The JSON document at `url` (at most `MAX_JWKS_BYTES`) and its `max-age`.
+    async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), String> {
         let mut response = self
             .client
-            .get(&self.url)
+            .get(url)
             .send()
             .await
             .map_err(|err| format!("{err}"))?;
@@ -237,28 +325,7 @@ impl JwksCache {
         }
         let document: Value =
             serde_json::from_slice(&body).map_err(|err| format!("not JSON: {err}"))?;
-        let Some(entries) = document.get("keys").and_then(Value::as_array) else {
-            return Err("the document has no \"keys\" array".to_owned());
-        };
-        let mut set = KeySet::default();
-        for entry in entries {
-            match verifying_key(entry) {
-                Ok((kid, key)) => {
-                    if set.keys.insert(kid.clone(), Arc::new(key)).is_some() {
-                        return Err(format!(
-                            "it lists two keys under the kid {kid:?}: which one signs is unknown"
-                        ));
-                    }
-                }
-                Err(reason) => tracing::warn!(
-                    url = %self.url,
-                    kid = entry.get("kid").and_then(serde_json::Value::as_str),
-                    %reason,
-                    "a JWKS key is skipped"
-                ),
-            }
-        }
-        Ok((set, max_age))
+        Ok((document, max_age))
     }
 }
 
@@ -280,15 +347,20 @@ async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
         };
         // One fetch at a time: an older answer never lands after a newer one.
         let _flight = cache.last_refetch.lock().await;
-        outcome = cache.refresh().await;
+        outcome = cache.refresh().await.ok();
     }
 }
 
 /// A key of a JWKS with its `kid` (empty when it has none), when it is a signing key of an
-/// allowed kind: RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA); never `oct`.
+/// allowed kind: RSA (RS256, or PS256 when its `alg` says so), P-256 (ES256), P-384 (ES384) or
+/// Ed25519 (EdDSA, `alg` `EdDSA` or its newer name `Ed25519`); never `oct`.
 fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
+    let mut entry = entry.clone();
+    if entry["alg"] == "Ed25519" {
+        entry["alg"] = Value::from("EdDSA");
+    }
     let jwk: Jwk =
-        serde_json::from_value(entry.clone()).map_err(|err| format!("not a usable JWK: {err}"))?;
+        serde_json::from_value(entry).map_err(|err| format!("not a usable JWK: {err}"))?;
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return Err("it is an encryption key (use: enc)".to_owned());
     }
@@ -297,6 +369,12 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
             return Err("symmetric (oct) keys are never accepted from a JWKS".to_owned())
         }
         (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+        (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::PS256)) => Algorithm::PS256,
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES384))
+            if ec.curve == EllipticCurve::P384 =>
+        {
+            Algorithm::ES384
+        }
         (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
             if ec.curve == EllipticCurve::P256 =>
         {
@@ -309,7 +387,8 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
         }
         (_, alg) => {
             return Err(format!(
-                "its algorithm ({alg:?}) or curve is not one of RS256, ES256, EdDSA (Ed25519)"
+                "its algorithm ({alg:?}) or curve is not one of RS256, PS256, ES256, ES384, \
+                 EdDSA (Ed25519)"
             ))
         }
     };

@@ -12,8 +12,8 @@ use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::{
-    each_database_configured, expect_error, expect_json, postgres_database, start_server_process,
-    wait_until, Backend, PgProxy, TestApp, TestDatabase,
+    each_database_configured, expect_error, expect_invalid, expect_json, postgres_database,
+    server_command, start_server_process, wait_until, Backend, PgProxy, TestApp, TestDatabase,
 };
 use crate::identity::{
     claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
@@ -219,21 +219,39 @@ async fn a_new_user_signs_in_registers_and_reaches_only_their_own_tasks() {
 #[tokio::test]
 async fn every_kind_of_bad_token_is_401_naming_its_reason() {
     let (rsa, p256, ed25519) = (SigningKey::rsa(), SigningKey::p256(), SigningKey::ed25519());
+    let (rsa_pss, p384) = (SigningKey::rsa_pss(), SigningKey::p384());
+    // An Ed25519 key published under the algorithm's newer name.
+    let ed25519_named = SigningKey::ed25519_rotated().with_kid("ed-named");
+    let mut ed25519_named_jwk = ed25519_named.jwk();
+    ed25519_named_jwk["alg"] = json!("Ed25519");
     let provider = IdentityProvider::start(&[]).await;
     let oct_secret = "a symmetric key must never come from a JWKS";
-    let mut entries: Vec<Value> = [&rsa, &p256, &ed25519]
+    let mut entries: Vec<Value> = [&rsa, &rsa_pss, &p256, &p384, &ed25519]
         .iter()
         .map(|key| key.jwk())
         .collect();
+    entries.push(ed25519_named_jwk);
     entries.push(json!({"kty": "oct", "kid": "oct-1", "alg": "HS256",
         "k": base64_url(oct_secret.as_bytes())}));
     provider.publish_entries(entries);
     let (_database, app) = sqlite_app(provider.auth_config()).await;
     let me = Uuid::new_v4().to_string();
 
-    // Each algorithm's key verifies (the caller is authenticated, and not registered yet).
-    for key in [&rsa, &p256, &ed25519] {
-        let response = call(&app, Method::GET, "/me", Some(&key.token_for(&me)), None).await;
+    // Each algorithm's key verifies (the caller is authenticated, and not registered yet), and
+    // `alg: Ed25519` is EdDSA.
+    let ed25519_header = |key: &SigningKey| json!({"alg": "Ed25519", "typ": "JWT", "kid": key.kid});
+    let valid_tokens = [
+        rsa.token_for(&me),
+        rsa_pss.token_for(&me),
+        p256.token_for(&me),
+        p384.token_for(&me),
+        ed25519.token_for(&me),
+        ed25519_named.token_for(&me),
+        ed25519.sign_with_raw_header(&ed25519_header(&ed25519), &claims_for(&me)),
+        ed25519_named.sign_with_raw_header(&ed25519_header(&ed25519_named), &claims_for(&me)),
+    ];
+    for token in &valid_tokens {
+        let response = call(&app, Method::GET, "/me", Some(token), None).await;
         expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
     }
 
@@ -288,11 +306,18 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
     let no_kid = ed25519.sign_with(&Header::new(Algorithm::EdDSA), &claims_for(&me));
     let cases = [
         (ed25519.sign(&with(json!({"exp": now - 120}))), "expired"),
-        (ed25519.sign(&with(json!({"aud": null}))), "required claim"),
-        (ed25519.sign(&with(json!({"iss": null}))), "required claim"),
+        (
+            ed25519.sign(&with(json!({"aud": null}))),
+            "the token lacks the aud claim",
+        ),
+        (
+            ed25519.sign(&with(json!({"iss": null}))),
+            "the token lacks the iss claim",
+        ),
         (
             ed25519.sign(&with(json!({"iss": [ISSUER, "https://idp.evil.test"]}))),
-            "issuer",
+            "the token's issuer (iss) is ['https://idp.task-api.test','https://idp.evil.test'], \
+             and this server expects https://idp.task-api.test",
         ),
         (no_kid, "kid"),
         (
@@ -301,14 +326,29 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
         ),
         (
             ed25519.sign(&with(json!({"iss": "https://idp.evil.test"}))),
-            "issuer",
+            "the token's issuer (iss) is https://idp.evil.test, and this server expects \
+             https://idp.task-api.test",
         ),
         (
             ed25519.sign(&with(json!({"aud": "another-api"}))),
-            "audience",
+            "the token's audience (aud) is another-api, which does not include task-api",
         ),
-        (ed25519.sign(&with(json!({"exp": null}))), "required claim"),
-        (ed25519.sign(&with(json!({"sub": null}))), "required claim"),
+        (
+            ed25519.sign(&with(json!({"aud": ["web", "mobile"]}))),
+            "the token's audience (aud) is ['web','mobile'], which does not include task-api",
+        ),
+        (
+            ed25519.sign(&with(json!({"exp": null}))),
+            "the token lacks the exp claim",
+        ),
+        (
+            ed25519.sign(&with(json!({"exp": "tomorrow"}))),
+            "exp claim is not a number",
+        ),
+        (
+            ed25519.sign(&with(json!({"sub": null}))),
+            "the token lacks the sub claim",
+        ),
         (ed25519.sign(&with(json!({"sub": 42}))), "user claim"),
         (
             SigningKey::ed25519_rotated()
@@ -317,9 +357,22 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
             "signature",
         ),
         (tampered, "signature"),
-        (unsigned, "well-formed"),
-        (confused, "algorithm"),
-        (from_oct_key, "kid"),
+        (unsigned, "the token's algorithm (alg) none is not accepted"),
+        (
+            confused,
+            "the token's algorithm (alg) HS256 is not accepted for its key (accepted: RS256, \
+             PS256, ES256, ES384, EdDSA)",
+        ),
+        (
+            from_oct_key,
+            "the token's algorithm (alg) HS256 is not accepted",
+        ),
+        // Each key verifies its own algorithm only: the RS256 key's kid on a PS256 token, the
+        // P-384 key's on an ES256 one (below).
+        (
+            rsa_pss.clone().with_kid(&rsa.kid).token_for(&me),
+            "algorithm (alg) PS256 is not accepted for its key (accepted: RS256 only)",
+        ),
         (
             SigningKey::ed25519_rotated()
                 .with_kid("nobody")
@@ -327,7 +380,19 @@ async fn every_kind_of_bad_token_is_401_naming_its_reason() {
             "kid",
         ),
         (p256.clone().with_kid(&rsa.kid).token_for(&me), "algorithm"),
-        ("not.a.jwt".to_owned(), "well-formed"),
+        (
+            p256.clone().with_kid(&p384.kid).token_for(&me),
+            "algorithm (alg) ES256 is not accepted for its key (accepted: ES384 only)",
+        ),
+        (
+            "not.a.jwt".to_owned(),
+            "the token is not a JWT (an opaque access token? ask the provider for a JWT for \
+             this audience)",
+        ),
+        (
+            "Xk9qL2vR8sT4wY6z".to_owned(),
+            "not a JWT (an opaque access token?",
+        ),
         ("x".repeat(16 * 1024 + 1), "longer than"),
     ];
     for (token, reason) in &cases {
@@ -393,7 +458,7 @@ async fn another_users_path_is_403_before_anything_else_is_read_on_every_operati
         ),
         (
             Method::GET,
-            format!("/users/{other}/tasks?limit=0&limit=1&sort=nope"),
+            format!("/users/{other}/tasks?limit=0&limit=1&sort=nope&complete=true"),
             None,
         ),
         (
@@ -430,6 +495,17 @@ async fn another_users_path_is_403_before_anything_else_is_read_on_every_operati
     )
     .await;
     expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    let response = call(
+        &app,
+        Method::GET,
+        &format!("/users/{me}/tasks?complete=true"),
+        Some(&token),
+        None,
+    )
+    .await;
+    expect_invalid(response, &[("complete", "query")]).await;
+    let response = call(&app, Method::GET, "/me?complete=true", None, None).await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     let response = app.get("/health?x=1&x=2").await;
     expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
 }
@@ -751,4 +827,111 @@ async fn the_request_log_names_the_caller_and_never_the_token() {
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn auth_token_types_keeps_id_tokens_out() {
+    let secret = "an HS256 secret of at least thirty-two bytes";
+    let mut auth = shared_secret_auth_config(secret);
+    if let AuthConfig::On(rules) = &mut auth {
+        rules.token_types = vec!["at+jwt".to_owned()];
+    }
+    let (_database, app) = sqlite_app(auth).await;
+    let key = SigningKey::secret(secret);
+    let me = Uuid::new_v4().to_string();
+    let typed = |typ: Option<&str>| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = typ.map(str::to_owned);
+        key.sign_with(&header, &claims_for(&me))
+    };
+    // RFC 9068's access tokens, the media type's prefix and case aside.
+    for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+        let response = call(&app, Method::GET, "/me", Some(&typed(Some(typ))), None).await;
+        expect_error(response, StatusCode::NOT_FOUND, "USER_NOT_FOUND").await;
+    }
+    for (typ, reason) in [
+        (
+            Some("JWT"),
+            "the token's type (typ) is JWT, and this server accepts at+jwt (an ID token is not \
+             an access token)",
+        ),
+        (None, "the token's type (typ) is missing"),
+    ] {
+        let token = typed(typ);
+        let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+        expect_invalid_token(response, &token, reason).await;
+    }
+}
+
+#[tokio::test]
+async fn auth_issuer_alone_finds_the_keys_by_discovery_and_trusts_only_its_own_document() {
+    let key = SigningKey::ed25519();
+    let provider = IdentityProvider::start(&[&key]).await;
+    // A document naming another issuer is never trusted: no key, 503, not ready.
+    provider.set_discovered_issuer("https://idp.elsewhere.test");
+    let (_database, app) = sqlite_app(provider.discovery_auth_config()).await;
+    let me = Uuid::new_v4().to_string();
+    let token = key.sign(&provider.claims_for(&me));
+    assert_eq!(
+        app.get("/ready").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let response = call(&app, Method::GET, "/me", Some(&token), None).await;
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    // Once the document names the issuer exactly, its jwks_uri's keys verify (a server
+    // retries a failed discovery as it does a JWKS that is down: within 30 s; a new one starts
+    // with it).
+    provider.set_discovered_issuer(&provider.issuer);
+    let fetches = provider.fetches();
+    let (_database, app) = sqlite_app(provider.discovery_auth_config()).await;
+    assert_eq!(
+        provider.fetches(),
+        fetches + 1,
+        "the JWKS came from jwks_uri"
+    );
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+    register(&app, &token).await;
+    // A token of another issuer is still refused, saying which.
+    let foreign = key.sign(&claims_for(&me));
+    let response = call(&app, Method::GET, "/me", Some(&foreign), None).await;
+    expect_invalid_token(
+        response,
+        &foreign,
+        &format!(
+            "the token's issuer (iss) is {ISSUER}, and this server expects {}",
+            provider.issuer
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_jwks_url_that_answers_a_discovery_document_stops_the_binary() {
+    let provider = IdentityProvider::start(&[&SigningKey::ed25519()]).await;
+    let discovery_url = provider.discovery_url();
+    let output = server_command(&[
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("AUTH_JWKS_URL", &discovery_url),
+        ("AUTH_ISSUER", &provider.issuer),
+        ("LOG", "off"),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        log.trim_end(),
+        format!(
+            "task-api: AUTH_JWKS_URL answers an OpenID Connect discovery document, not a key \
+             set (its jwks_uri is {}): set AUTH_JWKS_URL to its jwks_uri, or unset it and keep \
+             AUTH_ISSUER alone (discovery)",
+            provider.jwks_url
+        )
+    );
 }

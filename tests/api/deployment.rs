@@ -1,5 +1,5 @@
-//! Deployment: CORS for a front end's origins, TLS to PostgreSQL, migrations on their own URL,
-//! and two server processes started at once.
+//! Deployment: CORS for a front end's origins and headers, TLS to PostgreSQL, migrations on their own URL,
+//! two server processes started at once, and a bad setting stopping the binary.
 
 use std::time::Duration;
 
@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    expect_error, expect_json, http_client, postgres_admin_url, postgres_database, server_command,
-    start_server_process, Backend, TestApp, TestDatabase,
+    each_database_configured, expect_error, expect_json, http_client, postgres_admin_url,
+    postgres_database, server_command, start_server_process, Backend, TestApp, TestDatabase,
 };
 
 #[tokio::test]
@@ -109,12 +109,9 @@ async fn cors_answers_configured_origins_and_others_as_any_request() {
                 "{origin:?}"
             );
         }
-        // A preflight from another origin, or for a method CORS does not allow, is answered as
-        // OPTIONS is on that route: the envelope, no CORS headers.
-        for (origin, method) in [
-            ("http://evil.example", "PATCH"),
-            ("http://localhost:5173", "TRACE"),
-        ] {
+        // A preflight from another origin is answered as OPTIONS is on that route: the
+        // envelope, no CORS headers.
+        for (origin, method) in [("http://evil.example", "PATCH")] {
             let preflight = app
                 .client
                 .request(reqwest::Method::OPTIONS, app.url("/users"))
@@ -299,4 +296,114 @@ async fn two_server_processes_started_at_once_both_serve_every_write() {
     let rest = expect_json(rest, StatusCode::OK).await;
     let count = page["items"].as_array().unwrap().len() + rest["items"].as_array().unwrap().len();
     assert_eq!(count, 100, "every write through either instance is there");
+}
+
+#[tokio::test]
+async fn cors_allows_the_designed_headers_and_says_which_one_it_refuses() {
+    let front_end = "http://localhost:5173";
+    each_database_configured(
+        |config| {
+            config.http.cors_origins = vec![front_end.to_owned()];
+            config.http.cors_allow_headers = vec!["traceparent".to_owned()];
+        },
+        |app| async move {
+            let preflight = |headers: &'static str| {
+                app.client
+                    .request(reqwest::Method::OPTIONS, app.url("/users/x/tasks"))
+                    .header("origin", front_end)
+                    .header("access-control-request-method", "POST")
+                    .header("access-control-request-headers", headers)
+                    .send()
+            };
+            let allowed_headers = |response: &reqwest::Response| {
+                response.headers()["access-control-allow-headers"]
+                    .to_str()
+                    .unwrap()
+                    .to_lowercase()
+            };
+            let designed = "authorization, content-type, if-match, if-none-match, \
+                            idempotency-key, last-event-id, traceparent";
+            let answer = preflight(designed).await.unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+            let allowed = allowed_headers(&answer);
+            for header in designed.split(", ") {
+                assert!(allowed.contains(header), "{header} not in {allowed}");
+            }
+            // A header or method not allowed: a 2xx that lists what is, so that the browser's
+            // console names the refused one (a 405 would only say the preflight failed).
+            for headers in ["content-type, x-debug", "x-debug"] {
+                let refused = preflight(headers).await.unwrap();
+                assert_eq!(refused.status(), StatusCode::NO_CONTENT);
+                assert_eq!(refused.headers()["access-control-allow-origin"], front_end);
+                let allowed = allowed_headers(&refused);
+                assert!(!allowed.contains("x-debug"), "{allowed}");
+                assert!(allowed.contains("traceparent"), "{allowed}");
+            }
+            let refused = app
+                .client
+                .request(reqwest::Method::OPTIONS, app.url("/users"))
+                .header("origin", front_end)
+                .header("access-control-request-method", "TRACE")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), StatusCode::NO_CONTENT);
+            let methods = refused.headers()["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(methods, "GET, POST, PUT, PATCH, DELETE");
+            let created = app
+                .client
+                .post(app.url("/users"))
+                .header("origin", front_end)
+                .send()
+                .await
+                .unwrap();
+            let exposed = created.headers()["access-control-expose-headers"]
+                .to_str()
+                .unwrap()
+                .to_lowercase();
+            for header in [
+                "etag",
+                "location",
+                "idempotent-replayed",
+                "retry-after",
+                "www-authenticate",
+            ] {
+                assert!(exposed.contains(header), "{header} not in {exposed}");
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
+    let cases = [
+        (
+            ("CORS_ORIGINS", "http://localhost:5173/"),
+            "task-api: CORS_ORIGINS is invalid: \"http://localhost:5173/\": no trailing slash (a \
+             browser sends http://localhost:5173)",
+        ),
+        (
+            ("AUTH_JWKS_URL", ""),
+            "task-api: AUTH_JWKS_URL is set but blank: give it a value or unset it (a blank value \
+             is never read as unset)",
+        ),
+        (
+            ("AUTH_AUDIENCE", "task-api"),
+            "task-api: AUTH_AUDIENCE is set but authentication is off (no AUTH_ISSUER, \
+             AUTH_JWKS_URL or AUTH_JWT_SECRET): set the provider's, or unset AUTH_AUDIENCE",
+        ),
+    ];
+    for ((name, value), line) in cases {
+        let output = server_command(&[("DATABASE_URL", "sqlite::memory:"), (name, value)])
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value:?} starts");
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(log.trim_end(), line, "{name}={value:?}");
+    }
 }

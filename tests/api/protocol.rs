@@ -1,11 +1,11 @@
-//! HTTP protocol details: repeated query parameters, the request-target limit, capped error
+//! HTTP protocol details: repeated and unknown query parameters, the request-target limit, capped error
 //! listings, private SQLite files.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, http_client, start_server_process,
+    each_database, expect_error, expect_invalid, http_client, id_of, start_server_process,
 };
 
 #[tokio::test]
@@ -40,14 +40,77 @@ async fn a_query_parameter_given_twice_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_query_parameter_the_operation_lacks_is_refused_naming_it_on_every_operation() {
+    each_database(|app| async move {
+        let user_id = app.create_user().await;
+        let task_id = id_of(&app.create_titled(user_id, "kept").await);
+        let tasks = format!("/users/{user_id}/tasks");
+        // A typo of `completed` never lists every task.
+        let error = expect_invalid(
+            app.get(&format!("{tasks}?complete=true")).await,
+            &[("complete", "query")],
+        )
+        .await;
+        let message = error["details"]["fields"][0]["message"].as_str().unwrap();
+        assert!(message.contains("completed"), "{message}");
+        // Unknown and repeated parameters are named together, each once.
+        expect_invalid(
+            app.get(&format!("{tasks}?complete=1&limit=1&limit=2&complete=2&x"))
+                .await,
+            &[("complete", "query"), ("x", "query"), ("limit", "query")],
+        )
+        .await;
+        let task = format!("{tasks}/{task_id}");
+        let body = json!({ "title": "changed" });
+        let operations = [
+            (Method::POST, "/users".to_owned(), None),
+            (Method::GET, "/me".to_owned(), None),
+            (Method::GET, format!("/users/{user_id}"), None),
+            (Method::POST, tasks.clone(), Some(body.clone())),
+            (Method::GET, task.clone(), None),
+            (Method::HEAD, task.clone(), None),
+            (Method::PUT, task.clone(), Some(body.clone())),
+            (Method::PATCH, task.clone(), Some(body)),
+            (Method::GET, format!("/users/{user_id}/changes"), None),
+            (Method::GET, "/health".to_owned(), None),
+            (Method::GET, "/ready".to_owned(), None),
+            (Method::DELETE, task.clone(), None),
+            (Method::DELETE, format!("/users/{user_id}"), None),
+        ];
+        for (method, path, body) in operations {
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(&format!("{path}?verbose=1")));
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            if method == Method::HEAD {
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "HEAD {path}");
+                continue;
+            }
+            expect_invalid(response, &[("verbose", "query")]).await;
+        }
+        // Nothing above was done.
+        let kept = app.get_ok(&task).await;
+        assert_eq!(kept["title"], "kept");
+        // The routes beside the operations (documents, Swagger UI) are not checked.
+        let response = app.get("/openapi.json?v=1").await;
+        assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_request_target_over_8_kib_is_refused_with_414() {
     each_database(|app| async move {
         let user_id = app.create_user().await;
         let tasks = format!("/users/{user_id}/tasks");
-        // A parameter no operation reads is ignored: only the length decides.
+        // At the limit the target is read (and its unknown parameter refused); one byte more
+        // and only its length is answered.
         let at_limit = format!("{tasks}?unread={}", "a".repeat(8 * 1024 - tasks.len() - 8));
         assert_eq!(at_limit.len(), 8 * 1024);
-        app.get_ok(&at_limit).await;
+        expect_invalid(app.get(&at_limit).await, &[("unread", "query")]).await;
         let over = format!("{at_limit}a");
         expect_error(
             app.get(&over).await,

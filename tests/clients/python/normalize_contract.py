@@ -7,11 +7,6 @@ its two identical `isinstance(body, TaskPatch)` branches could never pick `appli
 anyway. A client needs only one of the media types the server accepts, so where a request body
 offers `application/merge-patch+json` this keeps that one alone.
 
-It also reads a nullable object reference (`Change.task`: `nullable: true`, `allOf` of one
-`$ref`, and the `type: object` OpenAPI 3.0 lint asks beside `nullable`) as a new, non-nullable
-model, which then fails on `null`; without the `type` (the `allOf` makes it an object all the
-same) it is the referenced model or None. So `type` is dropped there.
-
 One line is printed per rewrite; nothing else in the document changes. The committed contract
 is never touched: `run` generates the Python client from the copy this writes.
 
@@ -36,16 +31,6 @@ def rewrite(node: Any, where: str, log: list[str]) -> Any:
             if keep in content and all(v == content[keep] for v in content.values()):
                 log.append(f"{where}: content {sorted(content)} (same schema) -> [{keep}]")
                 node = {**node, "content": {keep: content[keep]}}
-        all_of = node.get("allOf")
-        if (
-            node.get("nullable") is True
-            and node.get("type") == "object"
-            and isinstance(all_of, list)
-            and len(all_of) == 1
-            and "$ref" in all_of[0]
-        ):
-            log.append(f"{where}: nullable allOf [{all_of[0]['$ref']}] without type: object")
-            node = {key: value for key, value in node.items() if key != "type"}
         return {key: rewrite(value, f"{where}/{key}", log) for key, value in node.items()}
     if isinstance(node, list):
         return [rewrite(item, f"{where}/{i}", log) for i, item in enumerate(node)]

@@ -34,6 +34,9 @@ if (!secret) {
   throw new Error("AUTH_JWT_SECRET is not set: it must be the server's HS256 secret (authentication on)");
 }
 const issuer = process.env.AUTH_ISSUER || undefined;
+// Set when BASE_URL is a validating proxy (Prism) that answers a request without credentials
+// itself: the no-token checks are then left out, as the server never sees those requests.
+const behindValidatingProxy = process.env.VALIDATING_PROXY === "1";
 const audience = process.env.AUTH_AUDIENCE || undefined;
 
 // An HS256 JWT for `sub`, made with node:crypto alone: header.claims.signature, each base64url.
@@ -361,16 +364,18 @@ async function main(): Promise<void> {
       ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
       ["listChanges", (api) => api.GET("/users/{user_id}/changes", { params: { path } })],
     ];
-    for (const [operation, call] of calls) {
-      const { error, response } = await call(anonymous);
-      eq(sent.at(-1)?.authorization ?? null, null, `${operation} without a token: an Authorization was sent`);
-      expectNoToken(error, response, `${operation} without a token`);
+    if (!behindValidatingProxy) {
+      for (const [operation, call] of calls) {
+        const { error, response } = await call(anonymous);
+        eq(sent.at(-1)?.authorization ?? null, null, `${operation} without a token: an Authorization was sent`);
+        expectNoToken(error, response, `${operation} without a token`);
+      }
+      line(
+        "createUser",
+        `no token on all ${calls.length} operations under /users and /me -> 401 UNAUTHORIZED (typed), ` +
+          `WWW-Authenticate: ${REALM}`,
+      );
     }
-    line(
-      "createUser",
-      `no token on all ${calls.length} operations under /users and /me -> 401 UNAUTHORIZED (typed), ` +
-        `WWW-Authenticate: ${REALM}`,
-    );
 
     const forged = mintToken(someone, { key: `not-the-server-secret-${randomUUID()}` });
     const expired = mintToken(someone, { lifetime: -3600 });
