@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;
@@ -72,6 +73,20 @@ impl TaskDescription {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A task as stored: one user's, with the times and the version the server gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub is_completed: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The owner's change counter at the task's last change.
+    pub version: i64,
 }
 
 /// The fields of a task as created or wholly replaced.

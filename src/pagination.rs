@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::domain::check_storable;
-use crate::entity::task;
+use crate::domain::{check_storable, Task};
 use crate::store::{self, StoreError, TaskQuery};
 use crate::tokens::{TokenError, TokenKeys};
 
@@ -67,7 +66,7 @@ impl TaskSort {
         )
     }
 
-    fn key_of(self, task: &task::Model) -> SortKey {
+    fn key_of(self, task: &Task) -> SortKey {
         match self.field() {
             SortField::CreatedAt => SortKey::Time(task.created_at),
             SortField::UpdatedAt => SortKey::Time(task.updated_at),
@@ -120,7 +119,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// The cursor of the page that follows `last`.
-    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &task::Model) -> Self {
+    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &Task) -> Self {
         Self {
             user_id,
             sort,
@@ -262,7 +261,7 @@ impl TasksRead {
     /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
     /// mints the cursor of the page after it. Milliseconds per MiB: run it off the request
     /// threads.
-    pub fn cut<Item: Serialize + From<task::Model>>(self, max_bytes: usize) -> TaskPageCut {
+    pub fn cut<Item: Serialize + From<Task>>(self, max_bytes: usize) -> TaskPageCut {
         let mut page = self.page;
         page.has_more |= cut_page::<Item, _>(&mut page.tasks, max_bytes);
         let next_cursor = page.tasks.last().filter(|_| page.has_more).map(|last| {
@@ -326,9 +325,9 @@ mod tests {
         TokenKeys::new(TokenKey::random(), Vec::new())
     }
 
-    fn sample_task() -> task::Model {
+    fn sample_task() -> Task {
         let now = crate::domain::now();
-        task::Model {
+        Task {
             id: Uuid::new_v4(),
             user_id: Uuid::new_v4(),
             title: "Buy milk".to_owned(),

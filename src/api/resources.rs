@@ -15,7 +15,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::entity::{task, user};
+use crate::domain::Task;
+use crate::entity::user;
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -277,8 +278,8 @@ pub struct TaskResource {
     pub version: i64,
 }
 
-impl From<task::Model> for TaskResource {
-    fn from(task: task::Model) -> Self {
+impl From<Task> for TaskResource {
+    fn from(task: Task) -> Self {
         Self {
             id: task.id,
             user_id: task.user_id,

@@ -296,8 +296,8 @@ pub enum TaskFound {
     ),
 }
 
-impl From<crate::entity::task::Model> for TaskFound {
-    fn from(task: crate::entity::task::Model) -> Self {
+impl From<crate::domain::Task> for TaskFound {
+    fn from(task: crate::domain::Task) -> Self {
         let tag = etag(task.version);
         Self::Ok(JsonResponse(task.into()), tag)
     }
