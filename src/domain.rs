@@ -2,13 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;
 /// Longest description, in Unicode scalar values.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
-/// The fields of a task a client writes.
-pub const TASK_WRITABLE_FIELDS: [&str; 3] = ["title", "description", "is_completed"];
+/// Text the databases can store (`check_storable`), as a pattern.
+pub const STORABLE_PATTERN: &str = r"^[^\u0000]*$";
+/// A title (`TaskTitle::parse`) as a pattern: storable, with at least one character that is not
+/// white space.
+pub const TITLE_PATTERN: &str = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
 /// The fields of a task only the server sets: sent in a body, they are refused by name.
 pub const TASK_READ_ONLY_FIELDS: [&str; 5] =
     ["id", "user_id", "created_at", "updated_at", "version"];
@@ -69,6 +73,20 @@ impl TaskDescription {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A task as stored: one user's, with the times and the version the server gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub is_completed: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The owner's change counter at the task's last change.
+    pub version: i64,
 }
 
 /// The fields of a task as created or wholly replaced.

@@ -1,11 +1,13 @@
-//! Keyset pagination of a user's tasks: sort orders, filters and the opaque cursor bound to them.
+//! Keyset pagination of a user's tasks: sort orders, filters, the opaque cursor bound to them,
+//! reading a page and minting the next page's cursor, and how a page is cut to its byte bound.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::check_storable;
-use crate::entity::task;
+use crate::db::Database;
+use crate::domain::{check_storable, Task};
+use crate::store::{self, StoreError, TaskQuery};
 use crate::tokens::{TokenError, TokenKeys};
 
 /// How a list of tasks is ordered; ties are always broken by `id` in the same direction.
@@ -64,7 +66,7 @@ impl TaskSort {
         )
     }
 
-    fn key_of(self, task: &task::Model) -> SortKey {
+    fn key_of(self, task: &Task) -> SortKey {
         match self.field() {
             SortField::CreatedAt => SortKey::Time(task.created_at),
             SortField::UpdatedAt => SortKey::Time(task.updated_at),
@@ -117,7 +119,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// The cursor of the page that follows `last`.
-    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &task::Model) -> Self {
+    pub fn after(user_id: Uuid, sort: TaskSort, filter: &TaskFilter, last: &Task) -> Self {
         Self {
             user_id,
             sort,
@@ -183,6 +185,137 @@ impl Cursor {
     }
 }
 
+/// Which page of which tasks a client asks for.
+#[derive(Debug)]
+pub struct TaskListRequest {
+    pub sort: TaskSort,
+    pub filter: TaskFilter,
+    /// The previous page's cursor; none for the first page.
+    pub cursor: Option<Cursor>,
+    pub limit: u64,
+}
+
+/// Why a page of tasks cannot be listed.
+#[derive(Debug)]
+pub enum ListError {
+    /// The cursor was made for another list (the message says how).
+    Cursor(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ListError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+/// The tasks read for one page, before the page is cut to its byte bound and given its cursor.
+pub struct TasksRead {
+    user_id: Uuid,
+    sort: TaskSort,
+    filter: TaskFilter,
+    keys: TokenKeys,
+    page: store::TaskPage,
+}
+
+/// One page of tasks, and the cursor of the page after it (`None` on the last page).
+pub struct TaskPageCut {
+    pub page: store::TaskPage,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads one page of `user_id`'s tasks; the cursor must have been made for this very list.
+pub async fn list_tasks(
+    db: &Database,
+    keys: &TokenKeys,
+    user_id: Uuid,
+    request: TaskListRequest,
+) -> Result<TasksRead, ListError> {
+    let TaskListRequest {
+        sort,
+        filter,
+        cursor,
+        limit,
+    } = request;
+    let after = cursor
+        .map(|cursor| cursor.position_for(user_id, sort, &filter))
+        .transpose()
+        .map_err(ListError::Cursor)?;
+    let query = TaskQuery {
+        sort,
+        filter: filter.clone(),
+        after,
+        limit,
+    };
+    let page = store::list_tasks(db, user_id, query).await?;
+    Ok(TasksRead {
+        user_id,
+        sort,
+        filter,
+        keys: keys.clone(),
+        page,
+    })
+}
+
+impl TasksRead {
+    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
+    /// mints the cursor of the page after it. Milliseconds per MiB: run it off the request
+    /// threads.
+    pub fn cut<Item: Serialize + From<Task>>(self, max_bytes: usize) -> TaskPageCut {
+        let mut page = self.page;
+        page.has_more |= cut_page::<Item, _>(&mut page.tasks, max_bytes);
+        let next_cursor = page.tasks.last().filter(|_| page.has_more).map(|last| {
+            Cursor::after(self.user_id, self.sort, &self.filter, last).encode(&self.keys)
+        });
+        TaskPageCut { page, next_cursor }
+    }
+}
+
+/// Room kept within a page's byte bound for the page's own fields around its items (a cursor or
+/// sync token, `has_more`).
+const PAGE_FIELDS_BYTES: usize = 4 * 1024;
+
+/// Cuts `rows` so that a page of their `Item`s stays within `max_bytes` of JSON: it ends before
+/// the first row whose item would pass the bound, and keeps at least one row however large.
+/// Returns whether rows were left out: the page is then followed as any page with more after it,
+/// from its last row.
+pub fn cut_page<Item: Serialize + From<Row>, Row: Clone>(
+    rows: &mut Vec<Row>,
+    max_bytes: usize,
+) -> bool {
+    let budget = max_bytes.saturating_sub(PAGE_FIELDS_BYTES);
+    let mut written = 0;
+    let passing = rows.iter().position(|row| {
+        // The item and the comma before it.
+        written += json_len(&Item::from(row.clone())) + 1;
+        written > budget
+    });
+    let Some(kept) = passing.map(|index| index.max(1)) else {
+        return false;
+    };
+    let cut = kept < rows.len();
+    rows.truncate(kept);
+    cut
+}
+
+/// How many bytes `value`'s JSON takes, counted as it is written, never held.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // A value that cannot be written fails when its page is written.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,9 +325,9 @@ mod tests {
         TokenKeys::new(TokenKey::random(), Vec::new())
     }
 
-    fn sample_task() -> task::Model {
+    fn sample_task() -> Task {
         let now = crate::domain::now();
-        task::Model {
+        Task {
             id: Uuid::new_v4(),
             user_id: Uuid::new_v4(),
             title: "Buy milk".to_owned(),
@@ -248,6 +381,22 @@ mod tests {
         assert!(Cursor::decode(&keys, "not a cursor").is_err());
         let unknown = Cursor::decode(&single_key(), &token).unwrap_err();
         assert!(unknown.contains("no longer holds"), "{unknown}");
+    }
+
+    #[test]
+    fn a_page_is_cut_before_the_row_that_passes_its_bound_and_keeps_one() {
+        // Each row's JSON is 1,002 bytes (quotes) plus a comma.
+        let row = "x".repeat(1_000);
+        let bound = PAGE_FIELDS_BYTES + 3 * 1_003;
+        let mut rows = vec![row.clone(); 5];
+        assert!(cut_page::<String, _>(&mut rows, bound));
+        assert_eq!(rows.len(), 3);
+        let mut fitting = vec![row.clone(); 3];
+        assert!(!cut_page::<String, _>(&mut fitting, bound));
+        assert_eq!(fitting.len(), 3);
+        let mut huge = vec!["x".repeat(10 * bound); 2];
+        assert!(cut_page::<String, _>(&mut huge, bound));
+        assert_eq!(huge.len(), 1);
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! The change feed's `since` token: how far a client's sync has come, sealed like list cursors,
-//! and when it can no longer be followed.
+//! The change feed: the `since` token (how far a client's sync has come, sealed like list
+//! cursors, and when it can no longer be followed), reading a page of changes and minting the
+//! next token.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::Database;
+use crate::pagination::cut_page;
+use crate::store::{self, StoreError};
 use crate::tokens::{TokenError, TokenKeys};
 
 /// What a `since` token carries: whose feed, which registration of that user, the last version
@@ -111,6 +115,107 @@ impl SyncToken {
             return Err(Expired::History);
         }
         Ok(self.version)
+    }
+}
+
+/// Why a page of a user's changes cannot be read.
+#[derive(Debug)]
+pub enum FeedError {
+    /// The token can no longer be followed (the reason says why): the client starts a full sync.
+    Expired(&'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for FeedError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<Expired> for FeedError {
+    fn from(expired: Expired) -> Self {
+        Self::Expired(expired.reason())
+    }
+}
+
+/// The changes read for one page of the feed, before the page is cut to its byte bound and given
+/// its next token.
+pub struct ChangesRead {
+    user_id: Uuid,
+    registered_at: DateTime<Utc>,
+    since: Option<SyncToken>,
+    since_version: i64,
+    read_at: DateTime<Utc>,
+    keys: TokenKeys,
+    page: store::ChangePage,
+}
+
+/// One page of changes, and the token to continue from.
+pub struct ChangePageCut {
+    pub page: store::ChangePage,
+    pub next_since: String,
+}
+
+/// Reads the page of `user_id`'s changes after `since` (none: a full sync), at most `limit`;
+/// `history` is how long deletions are kept.
+pub async fn list_changes(
+    db: &Database,
+    keys: &TokenKeys,
+    user_id: Uuid,
+    since: Option<Result<SyncToken, Expired>>,
+    limit: u64,
+    history: std::time::Duration,
+) -> Result<ChangesRead, FeedError> {
+    let user = store::get_user(db, user_id).await?;
+    let history = Duration::from_std(history).unwrap_or(Duration::MAX);
+    let since = since.transpose()?;
+    let since_version = since
+        .as_ref()
+        .map(|token| token.version_for(user.created_at, history))
+        .transpose()?
+        .unwrap_or(0);
+    // A deletion after the token was dropped to keep the user's deletions bounded.
+    if since.is_some() && since_version < user.tombstones_dropped_through {
+        return Err(FeedError::Expired(
+            "deletions made after it were dropped to keep this user's history within \
+             USER_MAX_TOMBSTONES",
+        ));
+    }
+    // Taken before the page's snapshot: every deletion after it is on this page or a later one.
+    let read_at = Utc::now();
+    let page = store::list_changes(db, user_id, since_version, limit).await?;
+    Ok(ChangesRead {
+        user_id,
+        registered_at: user.created_at,
+        since,
+        since_version,
+        read_at,
+        keys: keys.clone(),
+        page,
+    })
+}
+
+impl ChangesRead {
+    /// The page as answered: cut to `max_bytes` of its `Item`s' JSON (`cut_page`: milliseconds
+    /// per MiB, so off the request threads), with the `since` token of its last change, or of
+    /// the token followed when it is empty.
+    pub fn cut<Item: Serialize + From<store::Change>>(self, max_bytes: usize) -> ChangePageCut {
+        let mut page = self.page;
+        page.has_more |= cut_page::<Item, _>(&mut page.changes, max_bytes);
+        let last = page
+            .changes
+            .last()
+            .map_or(self.since_version, store::Change::version);
+        let next_since = SyncToken::after(
+            self.user_id,
+            self.registered_at,
+            last,
+            self.read_at,
+            page.has_more,
+            self.since.as_ref(),
+        )
+        .encode(&self.keys);
+        ChangePageCut { page, next_since }
     }
 }
 

@@ -1,9 +1,8 @@
 -- get_task: GET /users/{user_id}/tasks/{task_id}
 -- What the server sends PostgreSQL for one such request, written from the
--- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which
+-- store's own statement (src/store/statements/) by tests/api/benchmark_sql.rs, which
 -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
-\set limit_1 1
-SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id LIMIT :limit_1;
+SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."id" = :task_id AND "tasks"."user_id" = :user_id LIMIT 1;

@@ -1,6 +1,6 @@
 -- list_deep: GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)
 -- What the server sends PostgreSQL for one such request, written from the
--- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which
+-- store's own statement (src/store/statements/) by tests/api/benchmark_sql.rs, which
 -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
 -- the current time (fetched with \gset); :title a random integer; the others are

@@ -6,10 +6,9 @@ use uuid::Uuid;
 use super::caller::Caller;
 use super::error::{ApiError, ChangeFeedErrors, ErrorResponse};
 use super::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
-use super::resources::{cut_page, Change, ChangePage, WrittenJson};
+use super::resources::{Change, ChangePage, WrittenJson};
 use super::ApiTags;
-use crate::store;
-use crate::sync::{Expired, SyncToken};
+use crate::sync::{self, FeedError, SyncToken};
 use crate::AppState;
 
 /// How many changes a page holds: 1 to 1000, 100 by default.
@@ -67,49 +66,21 @@ impl ChangesApi {
             limit.checked(),
         )
             .collect_fields()?;
-        let user = store::get_user(&self.state.db, user_id).await?;
-        let history = chrono::Duration::from_std(self.state.retention.sync_history)
-            .unwrap_or(chrono::Duration::MAX);
-        let expired = |expired: Expired| ApiError::SyncExpired(expired.reason());
-        let since = since.transpose().map_err(expired)?;
-        let since_version = since
-            .as_ref()
-            .map(|token| token.version_for(user.created_at, history))
-            .transpose()
-            .map_err(expired)?
-            .unwrap_or(0);
-        // A deletion after the token was dropped to keep the user's deletions bounded.
-        if since.is_some() && since_version < user.tombstones_dropped_through {
-            return Err(ApiError::SyncExpired(
-                "deletions made after it were dropped to keep this user's history within \
-                 USER_MAX_TOMBSTONES",
-            )
-            .into());
-        }
         let limit = limit.unwrap_or_default().0;
-        // Taken before the page's snapshot: every deletion after it is on this page or a later one.
-        let read_at = chrono::Utc::now();
-        let mut page = store::list_changes(&self.state.db, user_id, since_version, limit).await?;
-        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let history = self.state.retention.sync_history;
+        let read = sync::list_changes(&self.state.db, keys, user_id, since, limit, history)
+            .await
+            .map_err(|err| match err {
+                FeedError::Expired(reason) => ApiError::SyncExpired(reason),
+                FeedError::Store(err) => err.into(),
+            })?;
+        let max_bytes = self.state.page_max_bytes;
         let written = WrittenJson::off_workers(move || {
-            page.has_more |= cut_page::<Change, _>(&mut page.changes, max_bytes);
-            let last = page
-                .changes
-                .last()
-                .map_or(since_version, store::Change::version);
-            let next_since = SyncToken::after(
-                user_id,
-                user.created_at,
-                last,
-                read_at,
-                page.has_more,
-                since.as_ref(),
-            )
-            .encode(&keys);
+            let cut = read.cut::<Change>(max_bytes);
             ChangePage {
-                changes: page.changes.into_iter().map(Into::into).collect(),
-                next_since,
-                has_more: page.has_more,
+                changes: cut.page.changes.into_iter().map(Into::into).collect(),
+                next_since: cut.next_since,
+                has_more: cut.page.has_more,
             }
         });
         Ok(ChangePageFound::Ok(written.await?))

@@ -85,7 +85,7 @@ fn order_tags(document: &mut Value) {
 }
 
 /// Marks each request body schema `additionalProperties: false`: every JSON body the API takes
-/// refuses unknown fields (see `input::BodyFields::only`).
+/// refuses unknown fields (see `input::BodyFields::read`).
 fn close_request_bodies(document: &mut Value) {
     let mut body_schemas = BTreeSet::new();
     for operation in document["paths"]

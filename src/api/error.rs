@@ -500,6 +500,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::Contended(how) => {
+                tracing::warn!(how, "a write lost every attempt to concurrent writes");
+                Self::ServiceUnavailable
+            }
             StoreError::WriteOutcomeUnknown(err) => {
                 tracing::error!(error = %err, "database connection lost during a write");
                 Self::WriteOutcomeUnknown
@@ -762,5 +766,16 @@ mod tests {
             format!("{exact}…"),
             "cut on characters, not bytes"
         );
+    }
+
+    #[test]
+    fn a_write_that_kept_losing_is_answered_as_an_unavailable_database_is() {
+        let contended = ApiError::from(StoreError::Contended("the task kept changing"));
+        let unavailable = ApiError::from(StoreError::Unavailable(
+            sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+        ));
+        assert!(matches!(contended, ApiError::ServiceUnavailable));
+        assert!(matches!(unavailable, ApiError::ServiceUnavailable));
+        assert_eq!(contended.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

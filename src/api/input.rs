@@ -42,12 +42,26 @@ macro_rules! impl_collect_fields {
     };
 }
 
-impl_collect_fields!(A a);
-impl_collect_fields!(A a, B b);
-impl_collect_fields!(A a, B b, C c);
-impl_collect_fields!(A a, B b, C c, D d);
-impl_collect_fields!(A a, B b, C c, D d, E e);
-impl_collect_fields!(A a, B b, C c, D d, E e, G g);
+/// Implements `$impl` for tuples of 1 to 12: an operation's parameters, a body's fields (a field
+/// added to a body needs no change here).
+macro_rules! for_tuples_up_to_12 {
+    ($impl:ident) => {
+        $impl!(A a);
+        $impl!(A a, B b);
+        $impl!(A a, B b, C c);
+        $impl!(A a, B b, C c, D d);
+        $impl!(A a, B b, C c, D d, E e);
+        $impl!(A a, B b, C c, D d, E e, G g);
+        $impl!(A a, B b, C c, D d, E e, G g, H h);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l);
+        $impl!(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m);
+    };
+}
+
+for_tuples_up_to_12!(impl_collect_fields);
 
 /// A value that a path or query parameter holds.
 pub trait ParamValue: Sized + Send + Sync {
@@ -323,39 +337,6 @@ impl ParamValue for SignedToken {
     }
 }
 
-/// A value that one field of a JSON body holds.
-pub trait FieldValue: Sized {
-    /// Parses the field's JSON value, or says what is wrong with it.
-    fn from_json(value: &Value) -> Result<Self, String>;
-}
-
-impl FieldValue for bool {
-    fn from_json(value: &Value) -> Result<Self, String> {
-        value
-            .as_bool()
-            .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value)))
-    }
-}
-
-impl FieldValue for uuid::Uuid {
-    fn from_json(value: &Value) -> Result<Self, String> {
-        let text = value
-            .as_str()
-            .ok_or_else(|| format!("must be a UUID string, got {}", json_kind(value)))?;
-        <uuid::Uuid as ParamValue>::parse(text)
-    }
-}
-
-/// `null` is a value of its own: `None`.
-impl<T: FieldValue> FieldValue for Option<T> {
-    fn from_json(value: &Value) -> Result<Self, String> {
-        match value {
-            Value::Null => Ok(None),
-            value => T::from_json(value).map(Some),
-        }
-    }
-}
-
 /// Names a JSON value's kind for an error message.
 pub fn json_kind(value: &Value) -> &'static str {
     match value {
@@ -368,36 +349,163 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// The members of a JSON object body, read field by field.
-pub struct BodyFields(Map<String, Value>);
+/// Which fields a body holds: all of a resource's writable fields, absent ones taking their
+/// defaults (`Whole`), or a JSON merge patch of them, absent ones staying as they are.
+pub trait Presence {
+    /// What a body of this kind yields for a field whose value is `T`.
+    type Of<T>;
+    /// Whether the body is a merge patch (a field's description and example differ).
+    const MERGE_PATCH: bool;
+    /// Reads field `F`: absent, its default (or "is required"), or `None` in a patch.
+    fn read<F: BodyField>(fields: &BodyFields) -> Checked<Self::Of<F::Value>>;
+    /// Whether `F` must be sent.
+    fn requires<F: BodyField>() -> bool;
+}
 
-impl BodyFields {
-    fn error(name: &str, message: impl Into<String>) -> Vec<FieldError> {
-        vec![FieldError::new(FieldLocation::Body, name, message)]
-    }
+/// Every writable field: an absent one takes its default, and one without a default is required.
+pub struct Whole;
 
-    /// A field that must be present.
-    pub fn required<T: FieldValue>(&self, name: &str) -> Checked<T> {
-        match self.0.get(name) {
-            None => Err(Self::error(name, "is required")),
-            Some(value) => T::from_json(value).map_err(|message| Self::error(name, message)),
+/// A JSON merge patch (RFC 7396): an absent field stays as it is.
+pub struct MergePatch;
+
+impl Presence for Whole {
+    type Of<T> = T;
+    const MERGE_PATCH: bool = false;
+
+    fn read<F: BodyField>(fields: &BodyFields) -> Checked<F::Value> {
+        match fields.0.get(F::NAME) {
+            Some(value) => F::parse(value).map_err(|message| field_error(F::NAME, message)),
+            None => F::default().ok_or_else(|| field_error(F::NAME, "is required")),
         }
     }
 
-    /// A field that may be absent (`None`).
-    pub fn optional<T: FieldValue>(&self, name: &str) -> Checked<Option<T>> {
-        self.0
-            .get(name)
-            .map(|value| T::from_json(value).map_err(|message| Self::error(name, message)))
+    fn requires<F: BodyField>() -> bool {
+        F::default().is_none()
+    }
+}
+
+impl Presence for MergePatch {
+    type Of<T> = Option<T>;
+    const MERGE_PATCH: bool = true;
+
+    fn read<F: BodyField>(fields: &BodyFields) -> Checked<Option<F::Value>> {
+        fields
+            .0
+            .get(F::NAME)
+            .map(|value| F::parse(value).map_err(|message| field_error(F::NAME, message)))
             .transpose()
     }
 
-    /// Refuses every member not in `writable`, naming read-only ones as such.
-    pub fn only(&self, writable: &[&str], read_only: &[&str]) -> Checked<()> {
-        let errors: Vec<FieldError> = self
+    fn requires<F: BodyField>() -> bool {
+        false
+    }
+}
+
+fn field_error(name: &str, message: impl Into<String>) -> Vec<FieldError> {
+    vec![FieldError::new(FieldLocation::Body, name, message)]
+}
+
+/// What a body field means in a whole body and in a merge patch.
+pub struct FieldDescription {
+    pub whole: &'static str,
+    pub merge_patch: &'static str,
+}
+
+impl FieldDescription {
+    /// The same meaning in both.
+    pub const fn same(text: &'static str) -> Self {
+        Self {
+            whole: text,
+            merge_patch: text,
+        }
+    }
+}
+
+/// One writable field of a JSON object body, declared once: the document's schema of the field
+/// and its parse into a domain value both come from here.
+pub trait BodyField {
+    /// The field's name in the body.
+    const NAME: &'static str;
+    /// What the field parses into (`Option<…>` when `null` is a value).
+    type Value;
+    /// What the field means in each kind of body.
+    const DESCRIPTION: FieldDescription;
+    /// The field's type and rules (limits, pattern, nullable), from the domain's constants.
+    fn schema() -> MetaSchema;
+    /// The value the body's example shows.
+    fn example(merge_patch: bool) -> Value;
+    /// The value an absent field takes in a whole body; `None` when the field is required.
+    fn default() -> Option<Self::Value>;
+    /// Parses the field's JSON value, or says what is wrong with it.
+    fn parse(value: &Value) -> Result<Self::Value, String>;
+}
+
+/// The fields of a body, in the document's order: a tuple of `BodyField`s.
+pub trait BodyFieldList {
+    /// The fields' values as a body of kind `P` yields them.
+    type Values<P: Presence>;
+    /// Reads every field, reporting every failing one at once.
+    fn read<P: Presence>(fields: &BodyFields) -> Checked<Self::Values<P>>;
+    /// The fields' names.
+    const NAMES: &'static [&'static str];
+    /// The object schema's properties, required fields and example in a body of kind `P`.
+    fn describe<P: Presence>(schema: &mut MetaSchema);
+}
+
+fn describe_field<F: BodyField, P: Presence>(
+    schema: &mut MetaSchema,
+    example: &mut Map<String, Value>,
+) {
+    let property = MetaSchema {
+        description: Some(if P::MERGE_PATCH {
+            F::DESCRIPTION.merge_patch
+        } else {
+            F::DESCRIPTION.whole
+        }),
+        ..F::schema()
+    };
+    schema
+        .properties
+        .push((F::NAME, MetaSchemaRef::Inline(Box::new(property))));
+    if P::requires::<F>() {
+        schema.required.push(F::NAME);
+    }
+    example.insert(F::NAME.to_owned(), F::example(P::MERGE_PATCH));
+}
+
+macro_rules! impl_body_field_list {
+    ($($field:ident $var:ident),+) => {
+        impl<$($field: BodyField),+> BodyFieldList for ($($field,)+) {
+            type Values<P: Presence> = ($(P::Of<$field::Value>,)+);
+
+            fn read<P: Presence>(fields: &BodyFields) -> Checked<Self::Values<P>> {
+                ($(P::read::<$field>(fields),)+).collect_fields()
+            }
+
+            const NAMES: &'static [&'static str] = &[$($field::NAME),+];
+
+            fn describe<P: Presence>(schema: &mut MetaSchema) {
+                let mut example = Map::new();
+                $(describe_field::<$field, P>(schema, &mut example);)+
+                schema.example = Some(Value::Object(example));
+            }
+        }
+    };
+}
+
+for_tuples_up_to_12!(impl_body_field_list);
+
+/// The members of a JSON object body.
+pub struct BodyFields(Map<String, Value>);
+
+impl BodyFields {
+    /// Reads `L`'s fields as a body of kind `P`, and refuses every other member, naming the
+    /// `read_only` ones as such.
+    fn read<L: BodyFieldList, P: Presence>(&self, read_only: &[&str]) -> Checked<L::Values<P>> {
+        let unknown: Vec<FieldError> = self
             .0
             .keys()
-            .filter(|name| !writable.contains(&name.as_str()))
+            .filter(|name| !L::NAMES.contains(&name.as_str()))
             .map(|name| {
                 let message = if read_only.contains(&name.as_str()) {
                     "is read-only and cannot be set"
@@ -407,25 +515,56 @@ impl BodyFields {
                 FieldError::new(FieldLocation::Body, name, message)
             })
             .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        let (values, ()) = (
+            L::read::<P>(self),
+            if unknown.is_empty() {
+                Ok(())
+            } else {
+                Err(unknown)
+            },
+        )
+            .collect_fields()?;
+        Ok(values)
     }
 }
 
-/// A JSON object request body.
-pub trait JsonObjectBody: Sized + Send {
-    /// The documented shape of the body.
-    type Schema: Type;
+/// A JSON object request body: its fields, each declared once, and the value they make.
+pub trait JsonObjectBody: Sized + Send + 'static {
+    /// The body's name in the document.
+    const NAME: &'static str;
+    /// What the body is, in the document.
+    const DESCRIPTION: &'static str;
+    /// The body's fields.
+    type Fields: BodyFieldList;
+    /// Whether the body holds every field or is a merge patch.
+    type Presence: Presence;
+    /// The resource's fields only the server sets: sent, they are refused by name.
+    const READ_ONLY: &'static [&'static str];
     /// The media types the body is accepted as.
     const MEDIA_TYPES: &'static [&'static str] = &["application/json"];
     /// Whether a request without a body is refused.
     const REQUIRED: bool = true;
 
+    /// The value the fields make.
+    fn from_values(values: <Self::Fields as BodyFieldList>::Values<Self::Presence>) -> Self;
+
     /// Reads the body's fields.
-    fn from_fields(fields: &BodyFields) -> Checked<Self>;
+    fn from_fields(fields: &BodyFields) -> Checked<Self> {
+        fields
+            .read::<Self::Fields, Self::Presence>(Self::READ_ONLY)
+            .map(Self::from_values)
+    }
+
+    /// The body's object schema in the document.
+    fn schema() -> MetaSchema {
+        let mut schema = MetaSchema {
+            title: Some(Self::NAME.to_owned()),
+            description: Some(Self::DESCRIPTION),
+            ..MetaSchema::new("object")
+        };
+        Self::Fields::describe::<Self::Presence>(&mut schema);
+        schema
+    }
 }
 
 /// An extracted JSON body: its parsed value, or the errors of each failing field.
@@ -482,7 +621,7 @@ impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        T::Schema::register(registry);
+        registry.create_schema::<T, _>(T::NAME.to_owned(), |_| T::schema());
     }
 
     fn request_meta() -> Option<MetaRequest> {
@@ -492,7 +631,7 @@ impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
                 .iter()
                 .map(|content_type| MetaMediaType {
                     content_type,
-                    schema: T::Schema::schema_ref(),
+                    schema: MetaSchemaRef::Reference(T::NAME.to_owned()),
                 })
                 .collect(),
             required: T::REQUIRED,

@@ -29,6 +29,7 @@ use poem_openapi::{OpenApi, OpenApiService, OperationId, ServerObject, Tags};
 pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
 pub use observe::run_metrics_upkeep;
+pub use tasks::TASK_WRITABLE_FIELDS;
 
 use crate::config::HttpSettings;
 use crate::AppState;

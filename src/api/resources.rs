@@ -1,5 +1,5 @@
-//! The JSON objects the API answers with, made from store rows, the response bodies that write
-//! them (pages ahead, off the request threads), and how a page is cut to its byte bound.
+//! The JSON objects the API answers with, made from store rows, and the response bodies that
+//! write them (pages ahead, off the request threads).
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -15,7 +15,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::entity::{task, user};
+use crate::domain::Task;
+use crate::entity::user;
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -104,51 +105,6 @@ impl<T: Type + Send> IntoResponse for WrittenJson<T> {
             .content_type(Self::CONTENT_TYPE)
             .body(self.body)
     }
-}
-
-/// Room kept within a page's byte bound for the page's own fields around its items (a cursor or
-/// sync token, `has_more`).
-const PAGE_FIELDS_BYTES: usize = 4 * 1024;
-
-/// Cuts `rows` so that a page of their `Item`s stays within `max_bytes` of JSON: it ends before
-/// the first row whose item would pass the bound, and keeps at least one row however large.
-/// Returns whether rows were left out: the page is then followed as any page with more after it,
-/// from its last row.
-pub fn cut_page<Item: Serialize + From<Row>, Row: Clone>(
-    rows: &mut Vec<Row>,
-    max_bytes: usize,
-) -> bool {
-    let budget = max_bytes.saturating_sub(PAGE_FIELDS_BYTES);
-    let mut written = 0;
-    let passing = rows.iter().position(|row| {
-        // The item and the comma before it.
-        written += json_len(&Item::from(row.clone())) + 1;
-        written > budget
-    });
-    let Some(kept) = passing.map(|index| index.max(1)) else {
-        return false;
-    };
-    let cut = kept < rows.len();
-    rows.truncate(kept);
-    cut
-}
-
-/// How many bytes `value`'s JSON takes, counted as it is written, never held.
-fn json_len(value: &impl Serialize) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // A value that cannot be written fails when its page is written.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }
 
 /// A UTC time written in RFC 3339 with exactly six fractional digits and `Z`.
@@ -322,8 +278,8 @@ pub struct TaskResource {
     pub version: i64,
 }
 
-impl From<task::Model> for TaskResource {
-    fn from(task: task::Model) -> Self {
+impl From<Task> for TaskResource {
+    fn from(task: Task) -> Self {
         Self {
             id: task.id,
             user_id: task.user_id,

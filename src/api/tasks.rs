@@ -1,8 +1,7 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
 use poem_openapi::registry::MetaSchema;
-use poem_openapi::types::{Example, MaybeUndefined};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -13,86 +12,68 @@ use super::error::{
     TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use super::input::{
-    json_kind, BodyFields, Checked, CollectFields, FieldValue, HeaderParam, HeaderValue, JsonBody,
-    JsonObjectBody, PageSize, ParamValue, PathParam, QueryParam, SignedToken,
+    json_kind, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription, HeaderParam,
+    HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
+    SignedToken, Whole,
 };
-use super::resources::{cut_page, JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
+use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
 use super::ApiTags;
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
-    WriteCondition, IDEMPOTENCY_KEY_MAX_CHARS, TASK_READ_ONLY_FIELDS, TASK_WRITABLE_FIELDS,
+    WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,
+    TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
 };
-use crate::pagination::{Cursor, TaskFilter, TaskSort};
-use crate::store::{self, TaskQuery};
+use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
+use crate::store;
 use crate::AppState;
 
 /// How many tasks a page holds: 1 to 100, 20 by default.
 type TaskPageSize = PageSize<20, 100>;
 const SEARCH_MAX_CHARS: usize = 255;
 
-/// A task's fields as created, or as they wholly replace a task (PUT): absent fields take their
-/// defaults. Unknown and read-only fields are refused.
-#[derive(Object)]
-#[oai(rename = "TaskInput", deny_unknown_fields, example)]
-pub struct TaskInputSchema {
-    /// Required: 1 to 255 characters as sent, at least one of them not white space, no NUL;
-    /// stored with surrounding white space trimmed.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
-    ))]
-    pub title: String,
-    /// At most 10,000 characters, no NUL; absent or null for none.
-    #[oai(validator(max_length = 10000, pattern = r"^[^\u0000]*$"), nullable)]
-    pub description: Option<String>,
-    /// Whether the task is done; defaults to false.
-    pub is_completed: Option<bool>,
-}
+/// The writable fields of a task's bodies (`TaskInput`, `TaskPatch`), in the document's order.
+pub type TaskBodyFields = (Title, Description, IsCompleted);
 
-impl Example for TaskInputSchema {
-    fn example() -> Self {
-        Self {
-            title: "Buy milk".to_owned(),
-            description: Some("Two litres, semi-skimmed".to_owned()),
-            is_completed: Some(false),
+/// The task's fields a client writes.
+pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as BodyFieldList>::NAMES;
+
+/// A task's `title`.
+pub struct Title;
+
+impl BodyField for Title {
+    const NAME: &'static str = "title";
+    type Value = TaskTitle;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "Required: 1 to 255 characters as sent, at least one of them not white space, no NUL;\n\
+             stored with surrounding white space trimmed.",
+        merge_patch: "1 to 255 characters as sent, at least one of them not white space, no NUL; stored with\n\
+             surrounding white space trimmed; null is refused.",
+    };
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(TITLE_MAX_CHARS),
+            pattern: Some(TITLE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
         }
     }
-}
 
-/// A JSON merge patch (RFC 7396) of a task: an absent field stays as it is,
-/// `"description": null` clears the description, `"title": null` is refused, `{}` changes
-/// nothing. Unknown and read-only fields are refused.
-#[derive(Object)]
-#[oai(rename = "TaskPatch", deny_unknown_fields, example)]
-pub struct TaskPatchSchema {
-    /// 1 to 255 characters as sent, at least one of them not white space, no NUL; stored with
-    /// surrounding white space trimmed; null is refused.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
-    ))]
-    pub title: Option<String>,
-    /// At most 10,000 characters, no NUL; null clears it.
-    #[oai(validator(max_length = 10000, pattern = r"^[^\u0000]*$"), nullable)]
-    pub description: MaybeUndefined<String>,
-    /// Whether the task is done.
-    pub is_completed: Option<bool>,
-}
-
-impl Example for TaskPatchSchema {
-    fn example() -> Self {
-        Self {
-            title: Some("Buy oat milk".to_owned()),
-            description: MaybeUndefined::Null,
-            is_completed: Some(true),
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            "Buy oat milk"
+        } else {
+            "Buy milk"
         }
+        .into()
     }
-}
 
-impl FieldValue for TaskTitle {
-    fn from_json(value: &Value) -> Result<Self, String> {
+    fn default() -> Option<TaskTitle> {
+        None
+    }
+
+    fn parse(value: &Value) -> Result<TaskTitle, String> {
         match value {
             Value::String(text) => TaskTitle::parse(text),
             other => Err(format!("must be a string, got {}", json_kind(other))),
@@ -100,10 +81,43 @@ impl FieldValue for TaskTitle {
     }
 }
 
-impl FieldValue for TaskDescription {
-    fn from_json(value: &Value) -> Result<Self, String> {
+/// A task's `description`: null for none.
+pub struct Description;
+
+impl BodyField for Description {
+    const NAME: &'static str = "description";
+    type Value = Option<TaskDescription>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "At most 10,000 characters, no NUL; absent or null for none.",
+        merge_patch: "At most 10,000 characters, no NUL; null clears it.",
+    };
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            max_length: Some(DESCRIPTION_MAX_CHARS),
+            pattern: Some(STORABLE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            Value::Null
+        } else {
+            "Two litres, semi-skimmed".into()
+        }
+    }
+
+    fn default() -> Option<Option<TaskDescription>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<TaskDescription>, String> {
         match value {
-            Value::String(text) => TaskDescription::parse(text),
+            Value::Null => Ok(None),
+            Value::String(text) => TaskDescription::parse(text).map(Some),
             other => Err(format!(
                 "must be a string or null, got {}",
                 json_kind(other)
@@ -112,43 +126,79 @@ impl FieldValue for TaskDescription {
     }
 }
 
-impl JsonObjectBody for TaskFields {
-    type Schema = TaskInputSchema;
+/// A task's `is_completed`: false by default.
+pub struct IsCompleted;
 
-    fn from_fields(fields: &BodyFields) -> Checked<Self> {
-        let (title, description, is_completed, ()) = (
-            fields.required::<TaskTitle>("title"),
-            fields.optional::<Option<TaskDescription>>("description"),
-            fields.optional::<bool>("is_completed"),
-            fields.only(&TASK_WRITABLE_FIELDS, &TASK_READ_ONLY_FIELDS),
-        )
-            .collect_fields()?;
-        Ok(Self {
+impl BodyField for IsCompleted {
+    const NAME: &'static str = "is_completed";
+    type Value = bool;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "Whether the task is done; defaults to false.",
+        merge_patch: "Whether the task is done.",
+    };
+
+    fn schema() -> MetaSchema {
+        MetaSchema::new("boolean")
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        merge_patch.into()
+    }
+
+    fn default() -> Option<bool> {
+        Some(false)
+    }
+
+    fn parse(value: &Value) -> Result<bool, String> {
+        value
+            .as_bool()
+            .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value)))
+    }
+}
+
+impl JsonObjectBody for TaskFields {
+    const NAME: &'static str = "TaskInput";
+    const DESCRIPTION: &'static str = "A task's fields as created, or as they wholly replace a \
+        task (PUT): absent fields take their\ndefaults. Unknown and read-only fields are refused.";
+    type Fields = TaskBodyFields;
+    type Presence = Whole;
+    const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
+
+    fn from_values(
+        (title, description, is_completed): (TaskTitle, Option<TaskDescription>, bool),
+    ) -> Self {
+        Self {
             title,
-            description: description.flatten(),
-            is_completed: is_completed.unwrap_or(false),
-        })
+            description,
+            is_completed,
+        }
     }
 }
 
 impl JsonObjectBody for TaskChanges {
-    type Schema = TaskPatchSchema;
+    const NAME: &'static str = "TaskPatch";
+    const DESCRIPTION: &'static str = "A JSON merge patch (RFC 7396) of a task: an absent field \
+        stays as it is,\n`\"description\": null` clears the description, `\"title\": null` is \
+        refused, `{}` changes\nnothing. Unknown and read-only fields are refused.";
+    type Fields = TaskBodyFields;
+    type Presence = MergePatch;
+    const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
     const MEDIA_TYPES: &'static [&'static str] =
         &["application/json", "application/merge-patch+json"];
 
-    fn from_fields(fields: &BodyFields) -> Checked<Self> {
-        let (title, description, is_completed, ()) = (
-            fields.optional::<TaskTitle>("title"),
-            fields.optional::<Option<TaskDescription>>("description"),
-            fields.optional::<bool>("is_completed"),
-            fields.only(&TASK_WRITABLE_FIELDS, &TASK_READ_ONLY_FIELDS),
-        )
-            .collect_fields()?;
-        Ok(Self {
+    fn from_values(
+        (title, description, is_completed): (
+            Option<TaskTitle>,
+            Option<Option<TaskDescription>>,
+            Option<bool>,
+        ),
+    ) -> Self {
+        Self {
             title,
             description,
             is_completed,
-        })
+        }
     }
 }
 
@@ -177,7 +227,7 @@ impl ParamValue for TitleSearch {
     fn schema() -> MetaSchema {
         MetaSchema {
             max_length: Some(SEARCH_MAX_CHARS),
-            pattern: Some(r"^[^\u0000]*$".to_owned()),
+            pattern: Some(STORABLE_PATTERN.to_owned()),
             example: Some("milk".into()),
             ..MetaSchema::new("string")
         }
@@ -246,8 +296,8 @@ pub enum TaskFound {
     ),
 }
 
-impl From<crate::entity::task::Model> for TaskFound {
-    fn from(task: crate::entity::task::Model) -> Self {
+impl From<crate::domain::Task> for TaskFound {
+    fn from(task: crate::domain::Task) -> Self {
         let tag = etag(task.version);
         Self::Ok(JsonResponse(task.into()), tag)
     }
@@ -388,34 +438,31 @@ impl TasksApi {
             sort.checked(),
         )
             .collect_fields()?;
-        let sort = sort.unwrap_or(TaskSort::CreatedAtDesc);
-        let filter = TaskFilter {
-            completed,
-            title_contains: q.map(|q| q.0),
-        };
-        let after = cursor
-            .map(|cursor| cursor.position_for(user_id, sort, &filter))
-            .transpose()
-            .map_err(|message| vec![FieldError::new(FieldLocation::Query, cursor_name, message)])?;
-        let query = TaskQuery {
-            sort,
-            filter,
-            after,
+        let request = TaskListRequest {
+            sort: sort.unwrap_or(TaskSort::CreatedAtDesc),
+            filter: TaskFilter {
+                completed,
+                title_contains: q.map(|q| q.0),
+            },
+            cursor,
             limit: limit.unwrap_or_default().0,
         };
-        let filter = query.filter.clone();
-        let mut page = store::list_tasks(&self.state.db, user_id, query).await?;
-        let (keys, max_bytes) = (keys.clone(), self.state.page_max_bytes);
+        let read = pagination::list_tasks(&self.state.db, keys, user_id, request)
+            .await
+            .map_err(|err| match err {
+                ListError::Cursor(message) => ApiError::Validation(vec![FieldError::new(
+                    FieldLocation::Query,
+                    cursor_name,
+                    message,
+                )]),
+                ListError::Store(err) => err.into(),
+            })?;
+        let max_bytes = self.state.page_max_bytes;
         let written = WrittenJson::off_workers(move || {
-            page.has_more |= cut_page::<TaskResource, _>(&mut page.tasks, max_bytes);
-            let next_cursor = page
-                .tasks
-                .last()
-                .filter(|_| page.has_more)
-                .map(|last| Cursor::after(user_id, sort, &filter, last).encode(&keys));
+            let cut = read.cut::<TaskResource>(max_bytes);
             TaskPage {
-                items: page.tasks.into_iter().map(Into::into).collect(),
-                next_cursor: Nullable(next_cursor),
+                items: cut.page.tasks.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(cut.next_cursor),
             }
         });
         Ok(TaskPageFound::Ok(written.await?))

@@ -1,30 +1,48 @@
 //! The user operations under `/users`.
 
-use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::{ApiResponse, OpenApi};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::caller::Caller;
 use super::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
-use super::input::{BodyFields, Checked, CollectFields, JsonBody, JsonObjectBody, PathParam};
+use super::input::{
+    json_kind, BodyField, CollectFields, FieldDescription, JsonBody, JsonObjectBody, ParamValue,
+    PathParam, Whole,
+};
 use super::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
 use super::ApiTags;
 use crate::store;
 use crate::AppState;
 
-/// An optional registration body: the id an external identity provider issued.
-#[derive(Object)]
-#[oai(rename = "UserInput", deny_unknown_fields, example)]
-pub struct UserInputSchema {
-    /// The user's id; the server makes one when it is absent.
-    pub id: Option<Uuid>,
-}
+/// A user's `id`, as an external identity provider issued it.
+pub struct UserId;
 
-impl Example for UserInputSchema {
-    fn example() -> Self {
-        Self {
-            id: Some(EXAMPLE_USER_ID),
-        }
+impl BodyField for UserId {
+    const NAME: &'static str = "id";
+    type Value = Option<Uuid>;
+
+    const DESCRIPTION: FieldDescription =
+        FieldDescription::same("The user's id; the server makes one when it is absent.");
+
+    fn schema() -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        EXAMPLE_USER_ID.to_string().into()
+    }
+
+    fn default() -> Option<Option<Uuid>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<Uuid>, String> {
+        let text = value
+            .as_str()
+            .ok_or_else(|| format!("must be a UUID string, got {}", json_kind(value)))?;
+        <Uuid as ParamValue>::parse(text).map(Some)
     }
 }
 
@@ -34,16 +52,16 @@ pub struct UserRegistration {
 }
 
 impl JsonObjectBody for UserRegistration {
-    type Schema = UserInputSchema;
+    const NAME: &'static str = "UserInput";
+    const DESCRIPTION: &'static str =
+        "An optional registration body: the id an external identity provider issued.";
+    type Fields = (UserId,);
+    type Presence = Whole;
+    const READ_ONLY: &'static [&'static str] = &["created_at"];
     const REQUIRED: bool = false;
 
-    fn from_fields(fields: &BodyFields) -> Checked<Self> {
-        let (id, ()) = (
-            fields.optional::<Uuid>("id"),
-            fields.only(&["id"], &["created_at"]),
-        )
-            .collect_fields()?;
-        Ok(Self { id })
+    fn from_values((id,): (Option<Uuid>,)) -> Self {
+        Self { id }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The database: where it is and how to reach it (`target`), schema migrations serialised
 //! across instances (`migrate`), and the handle the store runs every statement on, which on
-//! PostgreSQL keeps answering connections warm (`warm`) and builds each statement's SQL once
-//! (`sql_cache`).
+//! PostgreSQL keeps answering connections warm (`warm`) and runs each write in the form its
+//! database takes (`write`). Statements write their SQL text once per shape (`sql_cache`).
 
 mod migrate;
 pub mod sql_cache;
 mod target;
 mod warm;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,18 +27,17 @@ pub use migrate::{migrate, MigrationCommand};
 pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
 pub use warm::REUSE_WITHIN;
 
-use sql_cache::{CachedStatement, SqlCache};
 use warm::{
     return_idle_connections, Execute, ExecuteUnprepared, FetchAll, FetchOptional, WarmConnections,
 };
+use write::{Step, Write};
 
-/// The server's database: the sea-orm connection (migrations, metrics, closing), on
-/// PostgreSQL the connections kept warm for the store's statements, and the SQL text built so far.
+/// The server's database: the sea-orm connection (migrations, metrics, closing), and on
+/// PostgreSQL the connections kept warm for the store's statements.
 #[derive(Clone)]
 pub struct Database {
     connection: DatabaseConnection,
     warm: Option<Arc<WarmConnections>>,
-    sql: Arc<SqlCache>,
     /// Title searches may hold half the pool's connections at most, and one user's searches one
     /// at a time (users share these by their id's hash), so that one user searching heavily
     /// leaves the rest of the pool, and of the database's CPU, to everyone else's requests.
@@ -85,7 +85,6 @@ impl Database {
         Self {
             connection,
             warm,
-            sql: Arc::default(),
             searches: Arc::new(Semaphore::new((max_connections as usize / 2).max(1))),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
@@ -128,15 +127,28 @@ impl Database {
         }
     }
 
-    /// `statement` ready to run, its SQL text built once per shape (see [`SqlCache`]).
-    pub fn statement(&self, statement: &impl CachedStatement) -> Statement {
-        self.sql.statement(self.get_database_backend(), statement)
-    }
-
-    /// A transaction for the writes that take several statements on SQLite (on PostgreSQL every
-    /// write is one statement, run on a warm connection).
-    pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        self.connection.begin().await
+    /// Runs a write in its database's form: on PostgreSQL its one statement (on a warm
+    /// connection), on SQLite its statements in one transaction. Answers the row it wrote; none
+    /// when it wrote nothing.
+    pub async fn write(&self, write: &impl Write) -> Result<Option<QueryResult>, DbErr> {
+        if self.get_database_backend() == DatabaseBackend::Postgres {
+            return self.query_one(write.postgres()).await;
+        }
+        let transaction = self.connection.begin().await?;
+        let mut answer = None;
+        for step in write.sqlite() {
+            match step {
+                Step::Returning(statement) => match transaction.query_one(statement).await? {
+                    Some(row) => answer = Some(row),
+                    None => return Ok(None),
+                },
+                Step::Effect(statement) => {
+                    transaction.execute(statement).await?;
+                }
+            }
+        }
+        transaction.commit().await?;
+        Ok(answer)
     }
 
     /// The sea-orm connection underneath, for migrations only: its statements take sqlx's pool,

@@ -1,183 +1,205 @@
-//! SQL text built once per statement shape: sea-query writes a statement's SQL the first time
-//! its shape is used, and later statements of that shape bind their own values to the same text.
+//! SQL text written once per statement shape. A statement writes its text and binds its values in
+//! one pass ([`Sql`]), so that no list of values is kept beside the text; once its shape's text is
+//! cached, the same code runs with the text left out and only gathers the values.
 
 use std::collections::HashMap;
+use std::fmt::{Debug, Write as _};
+use std::hash::Hash;
 use std::sync::RwLock;
 
 use sea_orm::sea_query::Value;
-use sea_orm::{DatabaseBackend, Statement, StatementBuilder};
+use sea_orm::{DatabaseBackend, Statement};
 
-use crate::pagination::TaskSort;
-
-/// What decides a statement's SQL text, apart from its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Shape {
-    /// Whether the same statement claims an idempotency key (PostgreSQL).
-    CreateTask {
-        claims_key: bool,
-    },
-    ClaimIdempotencyKey,
-    /// Which of the owner's counts the bump keeps besides the change number.
-    BumpChangeSeq {
-        counts: Counts,
-    },
-    DropTombstones,
-    GetTask,
-    /// How many versions `If-Match` lists (0: no condition).
-    DeleteTask {
-        expected_versions: usize,
-    },
-    InsertTombstone,
-    /// Which fields change, (when it changes) whether the description becomes null, and how many
-    /// versions `If-Match` lists.
-    UpdateTask {
-        title: bool,
-        description: Option<bool>,
-        is_completed: bool,
-        expected_versions: usize,
-    },
-    ListChanges,
-    ListTasks {
-        sort: TaskSort,
-        completed: bool,
-        title_contains: bool,
-        after: bool,
-    },
+/// A statement being written: its SQL text (left out when its shape's text is cached) and the
+/// values it binds, in the order of their placeholders.
+pub struct Sql {
+    backend: DatabaseBackend,
+    text: Option<String>,
+    values: Vec<Value>,
 }
 
-/// What a change-number bump does to the owner's counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Counts {
-    Unchanged,
-    TaskCreated,
-    TaskDeleted,
-}
-
-/// A statement of the SQL cache: its shape decides its text; `values` are the ones `build`'s SQL
-/// binds, in its order.
-pub trait CachedStatement {
-    fn shape(&self) -> Shape;
-    /// The statement as sea-query writes it for `backend`, values bound.
-    fn build(&self, backend: DatabaseBackend) -> Statement;
-    fn values(&self, backend: DatabaseBackend) -> Vec<Value>;
-}
-
-/// `query` written for `backend`.
-pub fn written(query: &impl StatementBuilder, backend: DatabaseBackend) -> Statement {
-    query.build(&backend)
-}
-
-/// The SQL text of each shape built so far, for one database backend.
-#[derive(Debug, Default)]
-pub struct SqlCache {
-    texts: RwLock<HashMap<Shape, String>>,
-}
-
-impl SqlCache {
-    /// `statement` with its values bound to the text of its shape, which is built once. Debug
-    /// builds also build every statement afresh and check that its text is the shape's and its
-    /// values are the ones it lists.
-    pub fn statement(
-        &self,
-        backend: DatabaseBackend,
-        statement: &impl CachedStatement,
-    ) -> Statement {
-        let shape = statement.shape();
-        let cached = self
-            .texts
-            .read()
-            .expect("not poisoned")
-            .get(&shape)
-            .cloned();
-        let Some(sql) = cached else {
-            let built = statement.build(backend);
-            assert_values(shape, &built, &statement.values(backend));
-            let mut texts = self.texts.write().expect("not poisoned");
-            texts.insert(shape, built.sql.clone());
-            return built;
-        };
-        let values = statement.values(backend);
-        if cfg!(debug_assertions) {
-            let built = statement.build(backend);
-            assert_eq!(built.sql, sql, "{shape:?} has one SQL text");
-            assert_values(shape, &built, &values);
+impl Sql {
+    fn new(backend: DatabaseBackend, writes_text: bool, values: usize) -> Self {
+        Self {
+            backend,
+            text: writes_text.then(String::new),
+            values: Vec::with_capacity(values),
         }
-        Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.backend
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        if let Some(sql) = &mut self.text {
+            sql.push_str(text);
+        }
+        self
+    }
+
+    /// Binds `value` where its placeholder goes: `$n` on PostgreSQL, `?` on SQLite.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        if let Some(sql) = &mut self.text {
+            match self.backend {
+                DatabaseBackend::Postgres => {
+                    write!(sql, "${}", self.values.len()).expect("a String takes any text");
+                }
+                _ => sql.push('?'),
+            }
+        }
+        self
+    }
+
+    /// `items`, each written by `write`, with `separator` between them.
+    pub fn join<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        separator: &str,
+        mut write: impl FnMut(&mut Self, T),
+    ) -> &mut Self {
+        for (index, item) in items.into_iter().enumerate() {
+            if index > 0 {
+                self.push(separator);
+            }
+            write(self, item);
+        }
+        self
+    }
+
+    /// ` FOR UPDATE`, on PostgreSQL: the rows read are locked to the end of the transaction
+    /// (SQLite has no row locks, and needs none: it has one writer at a time).
+    pub fn lock_rows(&mut self) -> &mut Self {
+        match self.backend {
+            DatabaseBackend::Postgres => self.push(" FOR UPDATE"),
+            _ => self,
+        }
+    }
+
+    /// The opening of the function that answers the greater of its arguments.
+    pub fn greatest(&mut self) -> &mut Self {
+        match self.backend {
+            DatabaseBackend::Postgres => self.push("GREATEST("),
+            _ => self.push("MAX("),
+        }
     }
 }
 
-/// In debug builds, that the values given for a statement are the ones its SQL takes, in order.
-fn assert_values(shape: Shape, built: &Statement, values: &[Value]) {
-    debug_assert_eq!(
-        built.values.as_ref().map(|built| built.0.as_slice()),
-        Some(values),
-        "{shape:?}: the values in the order of its SQL"
-    );
+/// A shape's SQL text and how many values it binds.
+#[derive(Debug, Clone)]
+struct Text {
+    sql: String,
+    values: usize,
+}
+
+/// The SQL text of each shape written so far, per database backend. A shape is whatever decides
+/// a statement's text apart from its values.
+#[derive(Debug)]
+pub struct SqlCache<S> {
+    postgres: RwLock<HashMap<S, Text>>,
+    sqlite: RwLock<HashMap<S, Text>>,
+}
+
+impl<S> Default for SqlCache<S> {
+    fn default() -> Self {
+        Self {
+            postgres: RwLock::default(),
+            sqlite: RwLock::default(),
+        }
+    }
+}
+
+impl<S: Copy + Eq + Hash + Debug> SqlCache<S> {
+    /// The statement `write` writes for `backend`, its text written once for `shape`; later
+    /// statements of the shape take the cached text and only gather their values. Debug builds
+    /// write the text every time and check that it is the shape's.
+    pub fn statement(
+        &self,
+        backend: DatabaseBackend,
+        shape: S,
+        write: impl Fn(&mut Sql),
+    ) -> Statement {
+        let texts = match backend {
+            DatabaseBackend::Postgres => &self.postgres,
+            _ => &self.sqlite,
+        };
+        let cached = texts.read().expect("not poisoned").get(&shape).cloned();
+        let Some(text) = cached else {
+            let mut sql = Sql::new(backend, true, 0);
+            write(&mut sql);
+            let text = sql.text.expect("written");
+            let cached = Text {
+                sql: text.clone(),
+                values: sql.values.len(),
+            };
+            texts.write().expect("not poisoned").insert(shape, cached);
+            return Statement::from_sql_and_values(backend, text, sql.values);
+        };
+        let mut sql = Sql::new(backend, cfg!(debug_assertions), text.values);
+        write(&mut sql);
+        if let Some(written) = sql.text {
+            assert_eq!(written, text.sql, "{shape:?} has one SQL text");
+        }
+        Statement::from_sql_and_values(backend, text.sql, sql.values)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     use uuid::Uuid;
 
     use super::*;
-    use crate::entity::task;
 
-    /// A task by id and owner that lists its values in the order given.
-    struct GetTask {
-        task_id: Uuid,
-        user_id: Uuid,
-        swapped: bool,
-    }
-
-    impl CachedStatement for GetTask {
-        fn shape(&self) -> Shape {
-            Shape::GetTask
-        }
-        fn build(&self, backend: DatabaseBackend) -> Statement {
-            task::Entity::find()
-                .filter(task::Column::Id.eq(self.task_id))
-                .filter(task::Column::UserId.eq(self.user_id))
-                .limit(1)
-                .build(backend)
-        }
-        fn values(&self, _: DatabaseBackend) -> Vec<Value> {
-            let (first, second) = match self.swapped {
-                false => (self.task_id, self.user_id),
-                true => (self.user_id, self.task_id),
-            };
-            vec![first.into(), second.into(), 1u64.into()]
-        }
-    }
-
-    fn get_task(swapped: bool) -> GetTask {
-        GetTask {
-            task_id: Uuid::new_v4(),
-            user_id: Uuid::new_v4(),
-            swapped,
-        }
+    /// A task by id and owner; `numbered` writes another text for the same shape.
+    fn get_task(sql: &mut Sql, task_id: Uuid, user_id: Uuid, numbered: bool) {
+        sql.push(r#"SELECT "id" FROM "tasks" WHERE "id" = "#)
+            .bind(task_id)
+            .push(r#" AND "user_id" = "#)
+            .bind(user_id)
+            .push(if numbered { " LIMIT 1" } else { "" });
     }
 
     #[test]
-    fn a_shape_built_once_takes_new_values_for_the_same_text() {
+    fn a_shape_written_once_takes_new_values_for_the_same_text() {
         let cache = SqlCache::default();
-        let first = cache.statement(DatabaseBackend::Postgres, &get_task(false));
-        let second_task = get_task(false);
-        let second = cache.statement(DatabaseBackend::Postgres, &second_task);
+        let first = cache.statement(DatabaseBackend::Postgres, "get", |sql| {
+            get_task(sql, Uuid::new_v4(), Uuid::new_v4(), false)
+        });
+        let (task_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let second = cache.statement(DatabaseBackend::Postgres, "get", |sql| {
+            get_task(sql, task_id, user_id, false)
+        });
         assert_eq!(second.sql, first.sql);
-        assert!(second.sql.starts_with("SELECT "), "{}", second.sql);
+        assert_eq!(
+            second.sql,
+            r#"SELECT "id" FROM "tasks" WHERE "id" = $1 AND "user_id" = $2"#
+        );
         assert_eq!(
             second.values.unwrap().0,
-            second_task.values(DatabaseBackend::Postgres)
+            vec![Value::from(task_id), user_id.into()]
+        );
+        let sqlite = cache.statement(DatabaseBackend::Sqlite, "get", |sql| {
+            get_task(sql, task_id, user_id, false)
+        });
+        assert_eq!(
+            sqlite.sql,
+            r#"SELECT "id" FROM "tasks" WHERE "id" = ? AND "user_id" = ?"#
         );
     }
 
     #[test]
     #[cfg(debug_assertions)]
-    #[should_panic(expected = "the values in the order of its SQL")]
-    fn values_out_of_order_are_caught_in_debug_builds() {
+    #[should_panic(expected = "has one SQL text")]
+    fn a_shape_written_two_ways_is_caught_in_debug_builds() {
         let cache = SqlCache::default();
-        cache.statement(DatabaseBackend::Postgres, &get_task(false));
-        cache.statement(DatabaseBackend::Postgres, &get_task(true));
+        let (task_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+        cache.statement(DatabaseBackend::Postgres, "get", |sql| {
+            get_task(sql, task_id, user_id, false)
+        });
+        cache.statement(DatabaseBackend::Postgres, "get", |sql| {
+            get_task(sql, task_id, user_id, true)
+        });
     }
 }

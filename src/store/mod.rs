@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
 };
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    BumpChangeSeq, ClaimIdempotencyKey, CountChange, DeleteTask, DropTombstones, GetTask,
-    InsertTask, InsertTombstone, ListChanges, ListTasks, OwnedTask, UpdateTask,
+    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
+    UpdateTask,
 };
 
 /// Why a store operation did not succeed.
@@ -40,6 +40,9 @@ pub enum StoreError {
     Unavailable(DbErr),
     /// The connection was lost while a write ran: it may or may not have been applied.
     WriteOutcomeUnknown(DbErr),
+    /// A write lost every one of its `WRITE_ATTEMPTS` to concurrent ones (the text says how): it
+    /// wrote nothing, and may be sent again.
+    Contended(&'static str),
     /// Anything else the database said.
     Database(DbErr),
 }
@@ -62,12 +65,6 @@ impl StoreError {
         } else {
             err.into()
         }
-    }
-
-    /// A write that lost every one of its `WRITE_ATTEMPTS` to concurrent ones (`what` says how):
-    /// it wrote nothing, and may be sent again.
-    fn kept_losing(what: &str) -> Self {
-        Self::Unavailable(DbErr::Custom(what.to_owned()))
     }
 
     /// A create's failure; with an idempotency key, a wait for a lock that ran out is the key
@@ -124,10 +121,25 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl From<task::Model> for Task {
+    fn from(row: task::Model) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            title: row.title,
+            description: row.description,
+            is_completed: row.is_completed,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
 /// One page of tasks in the order asked for.
 #[derive(Debug)]
 pub struct TaskPage {
-    pub tasks: Vec<task::Model>,
+    pub tasks: Vec<Task>,
     /// Whether more tasks follow the last one of this page.
     pub has_more: bool,
 }
@@ -193,7 +205,7 @@ pub async fn delete_user(db: &Database, user_id: Uuid) -> StoreResult<()> {
 /// answer is then that request's, replayed).
 #[derive(Debug)]
 pub struct CreatedTask {
-    pub task: task::Model,
+    pub task: Task,
     pub replayed: bool,
 }
 
@@ -215,7 +227,7 @@ pub async fn create_task(
     let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
-    let mut task = task::Model {
+    let mut task = Task {
         id: Uuid::now_v7(),
         user_id,
         title: fields.title.into_inner(),
@@ -226,31 +238,23 @@ pub async fn create_task(
         version: 0,
     };
     for _ in 0..WRITE_ATTEMPTS {
-        let claim =
-            key.zip(request_hash.as_deref())
-                .map(|(key, request_hash)| ClaimIdempotencyKey {
-                    task: &task,
-                    key: key.as_str(),
-                    request_hash,
-                    max_tasks,
-                });
-        let created = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let insert = db.statement(&InsertTask {
-                    task: &task,
-                    claim,
-                    max_tasks,
-                });
-                db.query_one(insert)
-                    .await
-                    .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
-                    .map(|row| row.try_get_by_index::<i64>(0))
-                    .transpose()?
-            }
-            _ => create_in_transaction(db, &task, claim, max_tasks)
-                .await
-                .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?,
+        let claim = key
+            .zip(request_hash.as_deref())
+            .map(|(key, request_hash)| IdempotencyClaim {
+                key: key.as_str(),
+                request_hash,
+            });
+        let create = CreateTask {
+            task: &task,
+            claim,
+            max_tasks,
         };
+        let created = db
+            .write(&create)
+            .await
+            .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?;
         if let Some(version) = created {
             task.version = version;
             return Ok(CreatedTask {
@@ -269,7 +273,7 @@ pub async fn create_task(
         match stored {
             Some(stored) if &stored.request_hash == request_hash => {
                 return Ok(CreatedTask {
-                    task: task::Model {
+                    task: Task {
                         id: stored.task_id,
                         created_at: stored.created_at,
                         updated_at: stored.created_at,
@@ -285,7 +289,7 @@ pub async fn create_task(
             None => room_for_a_task(db, user_id, max_tasks).await?,
         }
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "an idempotency key kept being claimed and purged",
     ))
 }
@@ -299,46 +303,10 @@ async fn room_for_a_task(db: &Database, user_id: Uuid, max_tasks: i64) -> StoreR
     Ok(())
 }
 
-/// SQLite's create: the key claimed first (its write takes the database's write lock), the
-/// counter bumped (while the owner has room), the task inserted with it. `None` when the key was
-/// taken, there is no owner or no room.
-async fn create_in_transaction(
-    db: &Database,
-    task: &task::Model,
-    claim: Option<ClaimIdempotencyKey<'_>>,
-    max_tasks: i64,
-) -> Result<Option<i64>, DbErr> {
-    let transaction = db.begin().await?;
-    if let Some(claim) = &claim {
-        if transaction.query_one(db.statement(claim)).await?.is_none() {
-            return Ok(None);
-        }
-    }
-    let bump = BumpChangeSeq {
-        user_id: task.user_id,
-        change: CountChange::TaskCreated { max_tasks },
-    };
-    if transaction.query_one(db.statement(&bump)).await?.is_none() {
-        return Ok(None);
-    }
-    let insert = db.statement(&InsertTask {
-        task,
-        claim: None,
-        max_tasks,
-    });
-    let version = transaction
-        .query_one(insert)
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?;
-    transaction.commit().await?;
-    Ok(version)
-}
-
-pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<task::Model> {
-    let select = db.statement(&GetTask(OwnedTask { user_id, task_id }));
+pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<Task> {
+    let select = GetTask(OwnedTask { user_id, task_id }).statement(db.get_database_backend());
     match task::Model::find_by_statement(select).one(db).await? {
-        Some(task) => Ok(task),
+        Some(task) => Ok(task.into()),
         None => Err(task_miss(db, user_id, task_id).await),
     }
 }
@@ -370,7 +338,7 @@ async fn unwritten(
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
-) -> StoreResult<task::Model> {
+) -> StoreResult<Task> {
     let current = get_task(db, user_id, task_id).await?;
     if condition.allows(current.version) {
         Ok(current)
@@ -380,7 +348,7 @@ async fn unwritten(
 }
 
 /// Whether applying `changes` to `task` would change a value.
-fn changes_anything(changes: &TaskChanges, task: &task::Model) -> bool {
+fn changes_anything(changes: &TaskChanges, task: &Task) -> bool {
     changes
         .title
         .as_ref()
@@ -402,7 +370,7 @@ pub async fn update_task(
     task_id: Uuid,
     changes: TaskChanges,
     condition: WriteCondition,
-) -> StoreResult<task::Model> {
+) -> StoreResult<Task> {
     let _turn = db.write_permit(user_id).await?;
     if changes.is_empty() {
         return unwritten(db, user_id, task_id, &condition).await;
@@ -413,56 +381,27 @@ pub async fn update_task(
         };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
-            title: changes.title.as_ref().map(|t| t.as_str().to_owned()),
-            description: changes
-                .description
-                .as_ref()
-                .map(|d| d.as_ref().map(|d| d.as_str().to_owned())),
-            is_completed: changes.is_completed,
-            expected,
+            changes: &changes,
+            expected: expected.as_deref(),
             now: domain::now(),
         };
-        let updated = match db.get_database_backend() {
-            DatabaseBackend::Postgres => task::Model::find_by_statement(db.statement(&update))
-                .one(db)
-                .await
-                .map_err(StoreError::of_write)?,
-            _ => update_in_transaction(db, &update)
-                .await
-                .map_err(StoreError::of_write)?,
-        };
+        let updated = db
+            .write(&update)
+            .await
+            .map_err(StoreError::of_write)?
+            .map(|row| task::Model::from_query_result(&row, ""))
+            .transpose()?;
         if let Some(task) = updated {
-            return Ok(task);
+            return Ok(task.into());
         }
         let current = unwritten(db, user_id, task_id, &condition).await?;
         if !changes_anything(&changes, &current) {
             return Ok(current);
         }
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "the task kept changing under the update",
     ))
-}
-
-/// SQLite's update: the task changed with the next change number, then the counter bumped.
-async fn update_in_transaction(
-    db: &Database,
-    update: &UpdateTask,
-) -> Result<Option<task::Model>, DbErr> {
-    let transaction = db.begin().await?;
-    let Some(task) = task::Model::find_by_statement(db.statement(update))
-        .one(&transaction)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let bump = BumpChangeSeq {
-        user_id: task.user_id,
-        change: CountChange::None,
-    };
-    transaction.execute(db.statement(&bump)).await?;
-    transaction.commit().await?;
-    Ok(Some(task))
 }
 
 /// Deletes a task (when its version satisfies `condition`) and remembers it as deleted with the
@@ -484,64 +423,29 @@ pub async fn delete_task(
         };
         let delete = DeleteTask {
             task,
-            expected,
+            expected: expected.as_deref(),
             now: domain::now(),
             max_tombstones,
         };
-        let deleted = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                db.execute(db.statement(&delete))
-                    .await
-                    .map_err(StoreError::of_write)?
-                    .rows_affected()
-                    > 0
-            }
-            _ => delete_in_transaction(db, &delete)
-                .await
-                .map_err(StoreError::of_write)?,
-        };
+        let deleted = db
+            .write(&delete)
+            .await
+            .map_err(StoreError::of_write)?
+            .is_some();
         if deleted {
             return Ok(());
         }
         unwritten(db, user_id, task_id, &condition).await?;
     }
-    Err(StoreError::kept_losing(
+    Err(StoreError::Contended(
         "the task kept changing under the delete",
     ))
-}
-
-/// SQLite's delete: the task deleted, the counter bumped, the tombstone written with it, and the
-/// oldest dropped past the bound.
-async fn delete_in_transaction(db: &Database, delete: &DeleteTask) -> Result<bool, DbErr> {
-    let transaction = db.begin().await?;
-    if transaction
-        .query_all(db.statement(delete))
-        .await?
-        .is_empty()
-    {
-        return Ok(false);
-    }
-    let user_id = delete.task.user_id;
-    let bump = BumpChangeSeq {
-        user_id,
-        change: CountChange::TaskDeleted {
-            max_tombstones: delete.max_tombstones,
-        },
-    };
-    transaction.execute(db.statement(&bump)).await?;
-    let tombstone = InsertTombstone::of(delete.task, delete.now);
-    transaction.execute(db.statement(&tombstone)).await?;
-    transaction
-        .execute(db.statement(&DropTombstones { user_id }))
-        .await?;
-    transaction.commit().await?;
-    Ok(true)
 }
 
 /// One change of the feed: a task as it is now, or a deleted task.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Changed(task::Model),
+    Changed(Task),
     Deleted { task_id: Uuid, version: i64 },
 }
 
@@ -578,7 +482,7 @@ impl From<ChangeRow> for Change {
             row.updated_at,
         ) {
             (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
-                Self::Changed(task::Model {
+                Self::Changed(Task {
                     id: row.id,
                     user_id: row.user_id,
                     title,
@@ -612,11 +516,12 @@ pub async fn list_changes(
     since: i64,
     limit: u64,
 ) -> StoreResult<ChangePage> {
-    let select = db.statement(&ListChanges {
+    let select = ListChanges {
         user_id,
         since,
         limit,
-    });
+    }
+    .statement(db.get_database_backend());
     let mut changes: Vec<Change> = ChangeRow::find_by_statement(select)
         .all(db)
         .await?
@@ -658,20 +563,22 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         Some(_) => Some(db.search_permit(user_id).await?),
         None => None,
     };
-    let select = db.statement(&ListTasks {
+    let select = ListTasks {
         user_id,
         sort,
         completed: filter.completed,
-        title_contains: filter.title_contains,
-        after,
+        title_contains: filter.title_contains.as_deref(),
+        after: after.as_ref(),
         limit,
-    });
-    let mut tasks = task::Model::find_by_statement(select).all(db).await?;
-    if tasks.is_empty() {
+    }
+    .statement(db.get_database_backend());
+    let mut rows = task::Model::find_by_statement(select).all(db).await?;
+    if rows.is_empty() {
         get_user(db, user_id).await?;
     }
-    let has_more = tasks.len() as u64 > limit;
-    tasks.truncate(limit as usize);
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let tasks = rows.into_iter().map(Task::from).collect();
     Ok(TaskPage { tasks, has_more })
 }
 

@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, EntityTrait, QuerySelect, QueryTrait, Statement};
-use task_api::db::sql_cache::{CachedStatement, SqlCache};
-use task_api::entity::{task, user};
+use task_api::domain::{Task, TaskChanges, TaskTitle};
+use task_api::entity::user;
 use task_api::pagination::{SortKey, TaskPosition, TaskSort};
 use task_api::store::statements::{
-    GetTask, InsertTask, ListChanges, ListTasks, OwnedTask, UpdateTask,
+    CreateTask, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
 };
 use uuid::Uuid;
 
@@ -49,11 +49,6 @@ fn variables() -> Vec<(Value, &'static str)> {
         (now().into(), "now"),
         (after_created_at().into(), "after_created_at"),
     ]
-}
-
-/// A store statement as PostgreSQL receives it.
-fn sent(statement: &impl CachedStatement) -> Statement {
-    SqlCache::default().statement(DatabaseBackend::Postgres, statement)
 }
 
 /// The script of one operation: its statements as PostgreSQL receives them, each `$n` named.
@@ -105,7 +100,7 @@ fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
     let mut text = format!(
         "-- {operation}: {request}\n\
          -- What the server sends PostgreSQL for one such request, written from the\n\
-         -- store's own statement (src/store/statements.rs) by tests/api/benchmark_sql.rs, which\n\
+         -- store's own statement (src/store/statements/) by tests/api/benchmark_sql.rs, which\n\
          -- fails when this file differs. Variables: :user_id, :task_id a seeded task (the\n\
          -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and\n\
          -- the current time (fetched with \\gset); :title a random integer; the others are\n\
@@ -125,7 +120,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
         user_id: USER,
         task_id: TASK,
     };
-    let created = task::Model {
+    let created = Task {
         id: NEW_TASK,
         user_id: USER,
         title: TITLE.to_owned(),
@@ -135,13 +130,24 @@ fn benchmark_sql_is_the_stores_own_statements() {
         updated_at: now(),
         version: 0,
     };
-    let first_page = |user_id, after| ListTasks {
-        user_id,
-        sort: TaskSort::CreatedAtDesc,
-        completed: None,
-        title_contains: None,
-        after,
-        limit: PAGE_SIZE,
+    let first_page = |user_id, after| {
+        ListTasks {
+            user_id,
+            sort: TaskSort::CreatedAtDesc,
+            completed: None,
+            title_contains: None,
+            after,
+            limit: PAGE_SIZE,
+        }
+        .statement(DatabaseBackend::Postgres)
+    };
+    let deep_position = TaskPosition {
+        key: SortKey::Time(after_created_at()),
+        id: AFTER_ID,
+    };
+    let new_title = TaskChanges {
+        title: Some(TaskTitle::parse(TITLE).unwrap()),
+        ..TaskChanges::default()
     };
     let scripts = [
         (
@@ -149,7 +155,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "get_task",
                 "GET /users/{user_id}/tasks/{task_id}",
-                &[sent(&GetTask(owned))],
+                &[GetTask(owned).statement(DatabaseBackend::Postgres)],
             ),
         ),
         (
@@ -157,12 +163,13 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "create_task",
                 "POST /users/{user_id}/tasks {\"title\", \"description\"}",
-                &[sent(&InsertTask {
+                &[CreateTask {
                     task: &created,
                     claim: None,
                     // As the benchmark's server has it: no quota binds.
                     max_tasks: i64::MAX,
-                })],
+                }
+                .postgres()],
             ),
         ),
         (
@@ -170,7 +177,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "list_page",
                 "GET /users/{user_id}/tasks (first page, 20 tasks)",
-                &[sent(&first_page(USER, None))],
+                &[first_page(USER, None)],
             ),
         ),
         (
@@ -178,13 +185,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "list_deep",
                 "GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)",
-                &[sent(&first_page(
-                    DEEP_USER,
-                    Some(TaskPosition {
-                        key: SortKey::Time(after_created_at()),
-                        id: AFTER_ID,
-                    }),
-                ))],
+                &[first_page(DEEP_USER, Some(&deep_position))],
             ),
         ),
         (
@@ -192,14 +193,13 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "patch_task",
                 "PATCH /users/{user_id}/tasks/{task_id} {\"title\"}",
-                &[sent(&UpdateTask {
+                &[UpdateTask {
                     task: owned,
-                    title: Some(TITLE.to_owned()),
-                    description: None,
-                    is_completed: None,
+                    changes: &new_title,
                     expected: None,
                     now: now(),
-                })],
+                }
+                .postgres()],
             ),
         ),
         (
@@ -212,11 +212,12 @@ fn benchmark_sql_is_the_stores_own_statements() {
                     user::Entity::find_by_id(USER)
                         .limit(1)
                         .build(DatabaseBackend::Postgres),
-                    sent(&ListChanges {
+                    ListChanges {
                         user_id: USER,
                         since: 0,
                         limit: CHANGE_PAGE_SIZE,
-                    }),
+                    }
+                    .statement(DatabaseBackend::Postgres),
                 ],
             ),
         ),

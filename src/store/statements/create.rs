@@ -1,0 +1,138 @@
+//! Creating a task: the task inserted with the owner's next change number, while the owner has
+//! room, and with an idempotency key claimed by the same write.
+
+use sea_orm::{DatabaseBackend, Iterable, Statement};
+
+use super::{
+    statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource, CLAIMED, COUNTER,
+};
+use crate::db::sql_cache::Sql;
+use crate::db::write::{Step, Write};
+use crate::domain::Task;
+use crate::entity::task;
+
+/// The idempotency key a create claims, and what tells its request from another.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyClaim<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+}
+
+/// Inserts a task with the owner's next change number as its version, returned; inserts nothing
+/// when the owner does not exist, holds `max_tasks` tasks already, or (with `claim`) the key is
+/// taken. The key is claimed with the task's id, time and version.
+pub struct CreateTask<'a> {
+    pub task: &'a Task,
+    pub claim: Option<IdempotencyClaim<'a>>,
+    pub max_tasks: i64,
+}
+
+impl CreateTask<'_> {
+    fn bump(&self) -> BumpChangeSeq {
+        BumpChangeSeq {
+            user_id: self.task.user_id,
+            change: CountChange::TaskCreated {
+                max_tasks: self.max_tasks,
+            },
+        }
+    }
+
+    /// Claims the key, only while the owner holds fewer than `max_tasks` tasks (on PostgreSQL
+    /// locking the owner's row); claims nothing when the key is taken.
+    fn claim(&self, sql: &mut Sql, claim: IdempotencyClaim) {
+        let task = self.task;
+        sql.push(r#"INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "task_id", "task_version", "created_at") SELECT "#)
+            .bind(task.user_id)
+            .push(", ")
+            .bind(claim.key)
+            .push(", ")
+            .bind(claim.request_hash)
+            .push(", ")
+            .bind(task.id)
+            .push(r#", "users"."change_seq" + 1, "#)
+            .bind(task.created_at)
+            .push(r#" FROM "users" WHERE "users"."id" = "#)
+            .bind(task.user_id)
+            .push(r#" AND "users"."task_count" < "#)
+            .bind(self.max_tasks)
+            .lock_rows()
+            .push(r#" ON CONFLICT ("user_id", "key") DO NOTHING RETURNING "task_version""#);
+    }
+
+    /// `INSERT INTO tasks … SELECT <the task's values>, <change number> FROM <source>`: each
+    /// column's value said once, by the column.
+    fn insert(&self, sql: &mut Sql, source: VersionSource) {
+        let task = self.task;
+        sql.push(r#"INSERT INTO "tasks" ("#);
+        task_columns(sql, false);
+        sql.push(") SELECT ")
+            .join(task::Column::iter(), ", ", |sql, column| match column {
+                task::Column::Id => {
+                    sql.bind(task.id);
+                }
+                task::Column::UserId => {
+                    sql.bind(task.user_id);
+                }
+                task::Column::Title => {
+                    sql.bind(task.title.as_str());
+                }
+                task::Column::Description => {
+                    sql.bind(task.description.clone());
+                }
+                task::Column::IsCompleted => {
+                    sql.bind(task.is_completed);
+                }
+                task::Column::CreatedAt => {
+                    sql.bind(task.created_at);
+                }
+                task::Column::UpdatedAt => {
+                    sql.bind(task.updated_at);
+                }
+                task::Column::Version => source.change_seq(sql),
+            });
+        source.from(sql, task.user_id);
+        sql.push(r#" RETURNING "version""#);
+    }
+}
+
+impl Write for CreateTask<'_> {
+    fn postgres(&self) -> Statement {
+        let shape = Shape::CreateTask {
+            claims_key: self.claim.is_some(),
+        };
+        statement(DatabaseBackend::Postgres, shape, |sql| {
+            sql.push("WITH ");
+            if let Some(claim) = self.claim {
+                sql.push(CLAIMED).push(" AS (");
+                self.claim(sql, claim);
+                sql.push("), ");
+            }
+            sql.push(COUNTER).push(" AS (");
+            self.bump()
+                .write(sql, self.claim.is_some().then_some(CLAIMED));
+            sql.push(") ");
+            self.insert(sql, VersionSource::Counter);
+        })
+    }
+
+    /// The key claimed first (its write takes the database's write lock), the counter bumped
+    /// (while the owner has room), the task inserted with it.
+    fn sqlite(&self) -> Vec<Step> {
+        let backend = DatabaseBackend::Sqlite;
+        let claim = self.claim.map(|claim| {
+            Step::Returning(statement(backend, Shape::ClaimIdempotencyKey, |sql| {
+                self.claim(sql, claim)
+            }))
+        });
+        let insert = statement(backend, Shape::InsertTask, |sql| {
+            self.insert(sql, VersionSource::Owner)
+        });
+        claim
+            .into_iter()
+            .chain([
+                Step::Returning(self.bump().sqlite()),
+                Step::Returning(insert),
+            ])
+            .collect()
+    }
+}

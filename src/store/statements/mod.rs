@@ -1,0 +1,251 @@
+//! The store's statements, each written in one place: its SQL text and the values it binds come
+//! from the same code ([`Sql`]), and the text is written once per [`Shape`].
+//!
+//! Writes take their version from the owner's change counter. On PostgreSQL each write is one
+//! statement: it locks the owner's `users` row (held to commit, so that a user's changes commit in
+//! the order of their numbers), writes the task with `change_seq + 1`, and bumps the counter only
+//! when the task was written. SQLite has no data-modifying CTEs: there the same parts run as
+//! statements of one transaction (SQLite has one writer at a time). Each write gives both forms
+//! ([`Write`]), and `Database::write` runs the one its database takes.
+
+mod create;
+mod delete;
+mod read;
+#[cfg(test)]
+mod tests;
+mod update;
+
+use std::sync::LazyLock;
+
+use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
+use uuid::Uuid;
+
+use crate::db::sql_cache::{Sql, SqlCache};
+use crate::entity::task;
+use crate::pagination::TaskSort;
+
+pub use crate::db::write::Write;
+pub use create::{CreateTask, IdempotencyClaim};
+pub use delete::DeleteTask;
+pub use read::{GetTask, ListChanges, ListTasks};
+pub use update::UpdateTask;
+
+/// What decides a statement's SQL text, apart from its values (each database has texts of its
+/// own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// PostgreSQL's create; whether it claims an idempotency key too.
+    CreateTask {
+        claims_key: bool,
+    },
+    /// SQLite's first step of a create with an idempotency key.
+    ClaimIdempotencyKey,
+    /// SQLite's last step of a create.
+    InsertTask,
+    /// Which of the owner's counts the bump keeps besides the change number (SQLite).
+    BumpChangeSeq {
+        counts: Counts,
+    },
+    GetTask,
+    /// How many versions `If-Match` lists (0: no condition).
+    DeleteTask {
+        expected_versions: usize,
+    },
+    /// SQLite's steps of a delete after the bump: the deletion remembered, the oldest kept past
+    /// the bound forgotten.
+    InsertTombstone,
+    DropTombstones,
+    /// Which fields change, (when it changes) whether the description becomes null, and how many
+    /// versions `If-Match` lists.
+    UpdateTask {
+        title: bool,
+        description: Option<bool>,
+        is_completed: bool,
+        expected_versions: usize,
+    },
+    ListChanges,
+    ListTasks {
+        sort: TaskSort,
+        completed: bool,
+        title_contains: bool,
+        after: bool,
+    },
+}
+
+/// What a change-number bump does to the owner's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counts {
+    Unchanged,
+    TaskCreated,
+    TaskDeleted,
+}
+
+/// The text of every shape written so far: a function of the shape and the database alone.
+static SQL: LazyLock<SqlCache<Shape>> = LazyLock::new(SqlCache::default);
+
+/// The statement `write` writes for `backend`, its text written once for `shape`.
+fn statement(backend: DatabaseBackend, shape: Shape, write: impl Fn(&mut Sql)) -> Statement {
+    SQL.statement(backend, shape, write)
+}
+
+/// The common table expressions of PostgreSQL's one-statement writes, quoted.
+const COUNTER: &str = r#""counter""#;
+const CHANGED: &str = r#""changed""#;
+const CLAIMED: &str = r#""claimed""#;
+
+/// The task's columns, in the entity's order, named plainly or (`qualified`) with the table.
+fn task_columns(sql: &mut Sql, qualified: bool) {
+    sql.join(task::Column::iter(), ", ", |sql, column| {
+        if qualified {
+            sql.push(r#""tasks"."#);
+        }
+        sql.push("\"").push(column.as_str()).push("\"");
+    });
+}
+
+/// `EXISTS(SELECT 1 FROM "users" WHERE "users"."id" = <owner> FOR UPDATE)`: on PostgreSQL it
+/// locks the owner's row to the end of the transaction.
+fn owner_locked(sql: &mut Sql, user_id: Uuid) {
+    sql.push(r#"EXISTS(SELECT 1 FROM "users" WHERE "users"."id" = "#)
+        .bind(user_id)
+        .lock_rows()
+        .push(")");
+}
+
+/// ` AND EXISTS(SELECT 1 FROM <cte>)`: only when an earlier part of the statement wrote a row.
+fn after_writing_in(sql: &mut Sql, cte: &str) {
+    sql.push(" AND EXISTS(SELECT 1 FROM ").push(cte).push(")");
+}
+
+/// Where a versioned insert reads the change number it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionSource {
+    /// The `counter` part of the same statement (PostgreSQL).
+    Counter,
+    /// The owner's row, bumped earlier in the transaction (SQLite).
+    Owner,
+}
+
+impl VersionSource {
+    /// The change number's column.
+    fn change_seq(self, sql: &mut Sql) {
+        sql.push(match self {
+            Self::Counter => r#""change_seq""#,
+            Self::Owner => r#""users"."change_seq""#,
+        });
+    }
+
+    /// ` FROM <the source>`.
+    fn from(self, sql: &mut Sql, user_id: Uuid) {
+        match self {
+            Self::Counter => {
+                sql.push(" FROM ").push(COUNTER);
+            }
+            Self::Owner => {
+                sql.push(r#" FROM "users" WHERE "users"."id" = "#)
+                    .bind(user_id);
+            }
+        }
+    }
+}
+
+/// What a write does to its owner's counts besides taking the next change number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountChange {
+    /// A task changed: the number only.
+    None,
+    /// A task created: one task more, only while the owner holds fewer than `max_tasks`.
+    TaskCreated { max_tasks: i64 },
+    /// A task deleted: one task fewer and one deletion more; when `max_tombstones` are kept
+    /// already, the oldest kept is dropped (`tombstones_dropped_through` moves up to it, and the
+    /// deletions up to it are removed).
+    TaskDeleted { max_tombstones: i64 },
+}
+
+/// Takes the owner's next change number: `change_seq + 1`, returned (with
+/// `tombstones_dropped_through`), and keeps the owner's counts. In PostgreSQL's writes a part of
+/// the statement, run only when an earlier part wrote a row; in SQLite's a statement of its own.
+#[derive(Debug, Clone, Copy)]
+struct BumpChangeSeq {
+    user_id: Uuid,
+    change: CountChange,
+}
+
+/// The oldest deletion of the owner's still kept (the owner's row being updated); the bound
+/// itself when there is none. Correlated, so that a deletion that waited for the owner's row
+/// lock reads the bound the one before it left.
+const OLDEST_KEPT_TOMBSTONE: &str = r#"COALESCE((SELECT MIN("task_tombstones"."version") FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "users"."id" AND "task_tombstones"."version" > "users"."tombstones_dropped_through"), "users"."tombstones_dropped_through")"#;
+
+impl BumpChangeSeq {
+    /// The update; `after`, the part of the statement that must have written a row first.
+    fn write(&self, sql: &mut Sql, after: Option<&str>) {
+        sql.push(r#"UPDATE "users" SET "change_seq" = "users"."change_seq" + 1"#);
+        match self.change {
+            CountChange::None => {}
+            CountChange::TaskCreated { .. } => {
+                sql.push(r#", "task_count" = "users"."task_count" + 1"#);
+            }
+            CountChange::TaskDeleted { max_tombstones } => {
+                sql.push(r#", "task_count" = "users"."task_count" - 1"#)
+                    .push(r#", "tombstone_count" = CASE WHEN "users"."tombstone_count" >= "#)
+                    .bind(max_tombstones)
+                    .push(r#" THEN "users"."tombstone_count" ELSE "users"."tombstone_count" + 1 END"#)
+                    .push(r#", "tombstones_dropped_through" = CASE WHEN "users"."tombstone_count" >= "#)
+                    .bind(max_tombstones)
+                    .push(" THEN ")
+                    .push(OLDEST_KEPT_TOMBSTONE)
+                    .push(r#" ELSE "users"."tombstones_dropped_through" END"#);
+            }
+        }
+        sql.push(r#" WHERE "users"."id" = "#).bind(self.user_id);
+        if let CountChange::TaskCreated { max_tasks } = self.change {
+            sql.push(r#" AND "users"."task_count" < "#).bind(max_tasks);
+        }
+        if let Some(after) = after {
+            after_writing_in(sql, after);
+        }
+        sql.push(r#" RETURNING "change_seq", "tombstones_dropped_through""#);
+    }
+
+    /// SQLite's statement of its own.
+    fn sqlite(&self) -> Statement {
+        let counts = match self.change {
+            CountChange::None => Counts::Unchanged,
+            CountChange::TaskCreated { .. } => Counts::TaskCreated,
+            CountChange::TaskDeleted { .. } => Counts::TaskDeleted,
+        };
+        statement(
+            DatabaseBackend::Sqlite,
+            Shape::BumpChangeSeq { counts },
+            |sql| self.write(sql, None),
+        )
+    }
+}
+
+/// One task of one owner.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedTask {
+    pub user_id: Uuid,
+    pub task_id: Uuid,
+}
+
+impl OwnedTask {
+    /// `"tasks"."id" = <task> AND "tasks"."user_id" = <owner>`.
+    fn condition(&self, sql: &mut Sql) {
+        sql.push(r#""tasks"."id" = "#)
+            .bind(self.task_id)
+            .push(r#" AND "tasks"."user_id" = "#)
+            .bind(self.user_id);
+    }
+}
+
+/// ` AND "tasks"."version" IN (…)` of an `If-Match`, when it lists versions.
+fn expected_versions(sql: &mut Sql, expected: Option<&[i64]>) {
+    if let Some(versions) = expected {
+        sql.push(r#" AND "tasks"."version" IN ("#)
+            .join(versions, ", ", |sql, version| {
+                sql.bind(*version);
+            })
+            .push(")");
+    }
+}

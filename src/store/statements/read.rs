@@ -1,0 +1,214 @@
+//! Reading tasks: one task, a keyset page of a user's tasks, a page of the change feed.
+
+use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
+use uuid::Uuid;
+
+use super::{statement, task_columns, OwnedTask, Shape};
+use crate::db::sql_cache::Sql;
+use crate::entity::task;
+use crate::pagination::{SortField, SortKey, TaskPosition, TaskSort};
+
+/// Reads one task of its owner.
+pub struct GetTask(pub OwnedTask);
+
+impl GetTask {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        statement(backend, Shape::GetTask, |sql| {
+            sql.push("SELECT ");
+            task_columns(sql, true);
+            sql.push(r#" FROM "tasks" WHERE "#);
+            self.0.condition(sql);
+            sql.push(" LIMIT 1");
+        })
+    }
+}
+
+/// One keyset page of a user's tasks: `limit + 1` rows, so that the caller sees whether more
+/// follow.
+pub struct ListTasks<'a> {
+    pub user_id: Uuid,
+    pub sort: TaskSort,
+    pub completed: Option<bool>,
+    pub title_contains: Option<&'a str>,
+    pub after: Option<&'a TaskPosition>,
+    pub limit: u64,
+}
+
+impl ListTasks<'_> {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        let shape = Shape::ListTasks {
+            sort: self.sort,
+            completed: self.completed.is_some(),
+            title_contains: self.title_contains.is_some(),
+            after: self.after.is_some(),
+        };
+        statement(backend, shape, |sql| self.write(sql))
+    }
+
+    fn write(&self, sql: &mut Sql) {
+        let key = sort_key(self.sort, sql.backend());
+        let (beyond, reached, order) = match self.sort.is_descending() {
+            true => (" < ", " <= ", " DESC"),
+            false => (" > ", " >= ", " ASC"),
+        };
+        sql.push("SELECT ");
+        task_columns(sql, true);
+        sql.push(r#" FROM "tasks" WHERE "tasks"."user_id" = "#)
+            .bind(self.user_id);
+        if let Some(completed) = self.completed {
+            sql.push(r#" AND "tasks"."is_completed" = "#)
+                .bind(completed);
+        }
+        if let Some(text) = self.title_contains {
+            sql.push(" AND ");
+            title_search(sql, text);
+        }
+        if let Some(after) = self.after {
+            // `reached` repeats what the OR implies, as a plain bound an index range scan can
+            // use.
+            sql.push(" AND ").push(key).push(reached);
+            key_value(sql, &after.key);
+            sql.push(" AND (").push(key).push(beyond);
+            key_value(sql, &after.key);
+            sql.push(" OR (").push(key).push(" = ");
+            key_value(sql, &after.key);
+            sql.push(r#" AND "id""#)
+                .push(beyond)
+                .bind(after.id)
+                .push("))");
+        }
+        sql.push(" ORDER BY ")
+            .push(key)
+            .push(order)
+            .push(r#", "tasks"."id""#)
+            .push(order)
+            .push(" LIMIT ")
+            .bind(self.limit + 1);
+    }
+}
+
+/// A cursor's sort-key value, as the sort key compares it.
+fn key_value(sql: &mut Sql, key: &SortKey) {
+    match key {
+        SortKey::Time(time) => {
+            sql.bind(*time);
+        }
+        SortKey::Title(title) => {
+            sql.push("LOWER(").bind(title.as_str()).push(")");
+        }
+    }
+}
+
+/// The condition that a title contains `text`, case-insensitively (both lower-cased by the
+/// database, so that they fold alike).
+fn title_search(sql: &mut Sql, text: &str) {
+    match sql.backend() {
+        // LIKE can use the trigram index on lower(title).
+        DatabaseBackend::Postgres => {
+            sql.push(r#"LOWER("title") LIKE LOWER("#)
+                .bind(like_pattern(text))
+                .push(")");
+        }
+        // A plain substring test: no wildcards at all.
+        _ => {
+            sql.push(r#"instr(LOWER("title"), LOWER("#)
+                .bind(text)
+                .push(")) > 0");
+        }
+    }
+}
+
+/// `%text%` with the text's own `%`, `_` and `\` escaped with PostgreSQL's default LIKE escape,
+/// the backslash.
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// The expression a sort compares first. Titles compare lower-cased and byte by byte (SQLite's
+/// default; PostgreSQL is told `COLLATE "C"`), so that both databases order them alike.
+fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> &'static str {
+    match (sort.field(), backend) {
+        (SortField::CreatedAt, _) => r#""created_at""#,
+        (SortField::UpdatedAt, _) => r#""updated_at""#,
+        (SortField::Title, DatabaseBackend::Postgres) => r#"(lower("title") COLLATE "C")"#,
+        (SortField::Title, _) => r#"lower("title")"#,
+    }
+}
+
+/// One page of a user's changes after `since`, in version order: the tasks changed since (in
+/// their latest state) and the tasks deleted since; `limit + 1` rows, so that the caller sees
+/// whether more follow. One statement, so one snapshot: no change is skipped between the two.
+/// Each side takes its first `limit + 1` by its `(user_id, version)` index before the two are
+/// merged, so that a page costs the same however many changes follow it.
+pub struct ListChanges {
+    pub user_id: Uuid,
+    pub since: i64,
+    pub limit: u64,
+}
+
+/// What a tombstone gives for a task's `column` in a change row: its task's id, owner and
+/// version, and a typed null for the rest (PostgreSQL would take a bare NULL in a subquery for
+/// text). A column a task gains must say here what a deletion has for it.
+fn tombstone_column(column: task::Column) -> &'static str {
+    match column {
+        task::Column::Id => r#""task_id""#,
+        task::Column::UserId => r#""user_id""#,
+        task::Column::Version => r#""version""#,
+        task::Column::Title | task::Column::Description => "CAST(NULL AS text)",
+        task::Column::IsCompleted => "CAST(NULL AS boolean)",
+        task::Column::CreatedAt | task::Column::UpdatedAt => "CAST(NULL AS timestamptz)",
+    }
+}
+
+impl ListChanges {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        statement(backend, Shape::ListChanges, |sql| self.write(sql))
+    }
+
+    fn write(&self, sql: &mut Sql) {
+        let rows = self.limit + 1;
+        // The first `rows` of one side, by version, named `name`.
+        let side = |sql: &mut Sql, table: &str, name: &str, columns: &dyn Fn(&mut Sql)| {
+            sql.push("SELECT ");
+            task_columns(sql, false);
+            sql.push(r#", "deleted" FROM (SELECT "#);
+            columns(sql);
+            sql.push(" FROM ")
+                .push(table)
+                .push(" WHERE ")
+                .push(table)
+                .push(r#"."user_id" = "#)
+                .bind(self.user_id)
+                .push(" AND ")
+                .push(table)
+                .push(r#"."version" > "#)
+                .bind(self.since)
+                .push(r#" ORDER BY "version" ASC LIMIT "#)
+                .bind(rows)
+                .push(") AS ")
+                .push(name);
+        };
+        side(sql, r#""tasks""#, r#""changed""#, &|sql| {
+            task_columns(sql, false);
+            sql.push(r#", FALSE AS "deleted""#);
+        });
+        sql.push(" UNION ALL ");
+        side(sql, r#""task_tombstones""#, r#""deleted""#, &|sql| {
+            sql.join(task::Column::iter(), ", ", |sql, column| {
+                sql.push(tombstone_column(column))
+                    .push(r#" AS ""#)
+                    .push(column.as_str())
+                    .push("\"");
+            })
+            .push(r#", TRUE AS "deleted""#);
+        });
+        sql.push(r#" ORDER BY "version" ASC LIMIT "#).bind(rows);
+    }
+}

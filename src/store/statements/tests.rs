@@ -1,0 +1,213 @@
+//! Every statement shape on both databases: one text per shape, as many values as placeholders.
+
+use std::collections::HashSet;
+
+use sea_orm::{DatabaseBackend, Statement};
+use uuid::Uuid;
+
+use super::*;
+use crate::db::write::Step;
+use crate::domain::{self, Task, TaskChanges, TaskDescription, TaskTitle};
+use crate::pagination::{SortField, SortKey, TaskPosition};
+
+fn owned() -> OwnedTask {
+    OwnedTask {
+        user_id: Uuid::new_v4(),
+        task_id: Uuid::new_v4(),
+    }
+}
+
+/// The statements a write sends on `backend`.
+fn sent(write: &impl Write, backend: DatabaseBackend) -> Vec<Statement> {
+    match backend {
+        DatabaseBackend::Postgres => vec![write.postgres()],
+        _ => write
+            .sqlite()
+            .into_iter()
+            .map(|step| match step {
+                Step::Returning(statement) | Step::Effect(statement) => statement,
+            })
+            .collect(),
+    }
+}
+
+/// The placeholders of `statement`'s text: `$1`…`$n` on PostgreSQL, `?` on SQLite.
+fn placeholders(statement: &Statement) -> usize {
+    match statement.db_backend {
+        DatabaseBackend::Postgres => {
+            let numbers: HashSet<usize> = placeholder_numbers(&statement.sql);
+            assert!(
+                (1..=numbers.len()).all(|n| numbers.contains(&n)),
+                "{}: numbered from $1 without gaps",
+                statement.sql
+            );
+            numbers.len()
+        }
+        _ => statement.sql.matches('?').count(),
+    }
+}
+
+/// The numbers of the `$n` in `sql`.
+fn placeholder_numbers(sql: &str) -> HashSet<usize> {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn every_shape_has_one_text_binding_a_value_per_placeholder() {
+    let now = domain::now();
+    for backend in [DatabaseBackend::Postgres, DatabaseBackend::Sqlite] {
+        let mut statements = Vec::new();
+        let task = Task {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            title: "t".to_owned(),
+            description: Some("d".to_owned()),
+            is_completed: true,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let claim = IdempotencyClaim {
+            key: "k",
+            request_hash: "h",
+        };
+        for claim in [None, Some(claim)] {
+            let create = CreateTask {
+                task: &task,
+                claim,
+                max_tasks: 100,
+            };
+            statements.extend(sent(&create, backend));
+        }
+        statements.push(GetTask(owned()).statement(backend));
+        let expectations: [Option<&[i64]>; 3] = [None, Some(&[3]), Some(&[3, 4])];
+        for expected in expectations {
+            let delete = DeleteTask {
+                task: owned(),
+                expected,
+                now,
+                max_tombstones: 9,
+            };
+            statements.extend(sent(&delete, backend));
+        }
+        statements.push(
+            ListChanges {
+                user_id: task.user_id,
+                since: 7,
+                limit: 100,
+            }
+            .statement(backend),
+        );
+        let mut updates = 0;
+        for title in [None, Some(TaskTitle::parse("new title").unwrap())] {
+            for description in [
+                None,
+                Some(None),
+                Some(Some(TaskDescription::parse("new text").unwrap())),
+            ] {
+                for is_completed in [None, Some(false)] {
+                    let changes = TaskChanges {
+                        title: title.clone(),
+                        description: description.clone(),
+                        is_completed,
+                    };
+                    if changes.is_empty() {
+                        continue; // changes nothing: the store reads the task instead
+                    }
+                    for expected in expectations {
+                        let update = UpdateTask {
+                            task: owned(),
+                            changes: &changes,
+                            expected,
+                            now,
+                        };
+                        statements.extend(sent(&update, backend));
+                        updates += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(updates, 33);
+        let mut lists = 0;
+        for (sort, _) in TaskSort::ALL {
+            for completed in [None, Some(true)] {
+                for title_contains in [None, Some("50% off_")] {
+                    for after in [false, true] {
+                        let key = match sort.field() {
+                            SortField::Title => SortKey::Title("b".to_owned()),
+                            _ => SortKey::Time(now),
+                        };
+                        let position = TaskPosition {
+                            key,
+                            id: Uuid::new_v4(),
+                        };
+                        let list = ListTasks {
+                            user_id: Uuid::new_v4(),
+                            sort,
+                            completed,
+                            title_contains,
+                            after: after.then_some(&position),
+                            limit: 20,
+                        };
+                        statements.push(list.statement(backend));
+                        lists += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(lists, 48);
+        let mut texts = HashSet::new();
+        for statement in statements {
+            let values = statement.values.as_ref().map_or(0, |values| values.0.len());
+            assert_eq!(placeholders(&statement), values, "{}", statement.sql);
+            texts.insert(statement.sql);
+        }
+        // PostgreSQL: 2 creates, 3 deletes, a read; SQLite: a claim, 3 bumps, an insert, 3
+        // deletes, a tombstone, its drop, a read. Both: the feed, 33 updates, 48 lists.
+        let writes_and_reads = match backend {
+            DatabaseBackend::Postgres => 2 + 3 + 1,
+            _ => 1 + 3 + 1 + 3 + 1 + 1 + 1,
+        };
+        assert_eq!(
+            texts.len(),
+            writes_and_reads + 1 + 33 + 48,
+            "one text per shape on {backend:?}"
+        );
+    }
+}
+
+#[test]
+fn postgres_writes_lock_the_owner_and_take_their_number_in_one_statement() {
+    let changes = TaskChanges {
+        title: Some(TaskTitle::parse("t").unwrap()),
+        ..TaskChanges::default()
+    };
+    let update = UpdateTask {
+        task: owned(),
+        changes: &changes,
+        expected: Some(&[5]),
+        now: domain::now(),
+    };
+    let sql = update.postgres().sql;
+    assert!(
+        sql.starts_with(r#"WITH "changed" AS (UPDATE "tasks""#),
+        "{sql}"
+    );
+    assert!(sql.contains("FOR UPDATE"), "{sql}");
+    assert!(sql.contains(r#""counter" AS (UPDATE "users""#), "{sql}");
+    let sqlite = sent(&update, DatabaseBackend::Sqlite);
+    assert!(
+        sqlite[0].sql.starts_with(r#"UPDATE "tasks""#),
+        "{}",
+        sqlite[0].sql
+    );
+    assert!(sqlite
+        .iter()
+        .all(|statement| !statement.sql.contains("FOR UPDATE")));
+}
