@@ -8,7 +8,6 @@ pub mod domain;
 pub mod entity;
 pub mod fairness;
 pub mod pagination;
-pub mod server;
 pub mod startup;
 pub mod store;
 pub mod sync;

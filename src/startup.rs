@@ -8,11 +8,11 @@ use poem::Route;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::api::http::connection::{self as server, ConnectionLimits};
 use crate::auth::Authenticator;
 use crate::config::{Config, Retention};
 use crate::db::{self, Database, MigrationCommand};
 use crate::fairness::WriteRate;
-use crate::server::{self, ConnectionLimits};
 use crate::store::{self, token_key::TokenKeySource};
 use crate::AppState;
 

@@ -1,97 +1,32 @@
-//! The HTTP API: poem-openapi operations, Swagger UI, and the envelope on every error.
+//! The HTTP API, assembled: the operations (`operations`) behind the request gate and the other
+//! HTTP plumbing (`http`), reading requests (`request`), answering (`response`), and the one
+//! error type with its envelope (`error`).
 
-mod caller;
-mod changes;
-mod compression;
-mod conditional;
-mod cors;
-mod document;
-mod error;
-mod health;
-mod input;
-mod limits;
-mod observe;
-mod protocol;
-mod rate;
-mod resources;
-mod tasks;
-mod users;
+pub mod error;
+pub mod http;
+pub mod operations;
+pub mod request;
+pub mod response;
 
-use poem::endpoint::make_sync;
-use poem::endpoint::BoxEndpoint;
 use std::collections::HashMap;
 
+use poem::endpoint::{make_sync, BoxEndpoint};
 use poem::http::Method;
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Response, Route};
-use poem_openapi::{OpenApi, OpenApiService, OperationId, ServerObject, Tags};
+use poem_openapi::OpenApi;
 
-pub use document::{error_responses, task_operations, to_yaml};
 pub use error::{ApiError, ErrorCode};
-pub use observe::run_metrics_upkeep;
-pub use tasks::TASK_WRITABLE_FIELDS;
+pub use http::observe::run_metrics_upkeep;
+pub use operations::{openapi_service, TASK_WRITABLE_FIELDS};
+pub use response::document::{error_responses, task_operations, to_yaml};
 
 use crate::config::HttpSettings;
 use crate::AppState;
-use compression::SharedDocument;
-
-/// The API's tags (see `TAG_ORDER`).
-#[derive(Tags, Clone, Copy)]
-pub enum ApiTags {
-    /// Users, who own tasks
-    Users,
-    /// A user's tasks
-    Tasks,
-    /// Changes since a client last synced, for offline-first clients
-    Sync,
-    /// Whether the server is alive and ready
-    Health,
-}
-
-/// The tags in the order a newcomer needs them (and Swagger UI lists them): users first, who
-/// own the tasks, then the tasks, their changes, then health.
-pub const TAG_ORDER: [ApiTags; 4] = [
-    ApiTags::Users,
-    ApiTags::Tasks,
-    ApiTags::Sync,
-    ApiTags::Health,
-];
-
-/// Every API object, as one.
-type TaskApis = (
-    users::UsersApi,
-    tasks::TasksApi,
-    changes::ChangesApi,
-    health::HealthApi,
-);
-
-pub(crate) type TaskApiService = OpenApiService<TaskApis, ()>;
-
-/// The OpenAPI service of every operation.
-pub fn openapi_service(state: AppState) -> TaskApiService {
-    OpenApiService::new(
-        (
-            users::UsersApi {
-                state: state.clone(),
-            },
-            tasks::TasksApi {
-                state: state.clone(),
-            },
-            changes::ChangesApi {
-                state: state.clone(),
-            },
-            health::HealthApi { state },
-        ),
-        "Task API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "A task-management API: every task belongs to one user and is reached under \
-         `/users/{user_id}/tasks`. Every error has one JSON envelope with a code from a closed \
-         list.",
-    )
-    .server(ServerObject::new("/").description("This server"))
-}
+use http::compression::SharedDocument;
+use http::{compression, cors, fallback, gate, limits, observe};
+use operations::TaskApis;
+use response::document;
 
 /// The task-operations document, generated without any database (the operations' state is
 /// never touched): for `task-api openapi` and the contract test.
@@ -141,6 +76,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
     for path in PLAIN_ROUTES {
         routes.allow(path, &Method::GET);
     }
+    routes.pass_under(EXTRA_ROUTES);
     Route::new()
         .nest("/", service)
         .at(
@@ -161,16 +97,15 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
                 observe::render_metrics(&db).with_content_type("text/plain; version=0.0.4")
             })),
         )
-        .nest("/__extra", extra)
+        .nest(EXTRA_ROUTES, extra)
         .with(limits::BodyLimit::new(
             http.max_body_bytes,
             http.request_timeout,
         ))
-        .with(rate::UserWriteRate(write_rate))
-        .catch_all_error(error_response)
-        .with(protocol::RequestRules::new(routes, authenticator))
+        .catch_all_error(fallback::error_response)
+        .with(gate::RequestRules::new(routes, authenticator, write_rate))
         .with(compression::CompressJson::new(http.compress_max_bytes))
-        .with(CatchPanic::new().with_handler(panic_response))
+        .with(CatchPanic::new().with_handler(fallback::panic_response))
         .with_if(
             !http.cors_origins.is_empty(),
             cors::FrontEndCors::new(&http.cors_origins, &http.cors_allow_headers),
@@ -179,12 +114,15 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         .boxed()
 }
 
+/// Where the `extra` routes are mounted.
+const EXTRA_ROUTES: &str = "/__extra";
+
 /// The routes served beside the operations, each for GET only.
 const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
 
 /// The methods the document allows on each path, the operation each serves, and its query
 /// parameters.
-fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
+fn operation_methods(document: &serde_json::Value) -> gate::RouteMethods {
     // The operation ids as the operations themselves keep them (`'static`, for `OperationId`).
     let operation_ids: Vec<&'static str> = TaskApis::meta()
         .into_iter()
@@ -192,7 +130,7 @@ fn operation_methods(document: &serde_json::Value) -> protocol::RouteMethods {
         .flat_map(|path| path.operations)
         .filter_map(|operation| operation.operation_id)
         .collect();
-    let mut routes = protocol::RouteMethods::default();
+    let mut routes = gate::RouteMethods::default();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
         for (method, operation) in item.as_object().into_iter().flatten() {
             if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
@@ -232,50 +170,4 @@ fn operation_routes(document: &serde_json::Value) -> HashMap<String, String> {
         }
     }
     routes
-}
-
-/// Turns every error that reached the top into the envelope: the operations' own, and poem's
-/// (unknown route, wrong method, unreadable request).
-async fn error_response(err: poem::Error) -> Response {
-    // Keep the operation for the request log and metrics.
-    let operation = err.data::<OperationId>().copied();
-    let mut response = envelope_response(err);
-    if let Some(operation) = operation {
-        response.set_data(operation);
-    }
-    response
-}
-
-fn envelope_response(err: poem::Error) -> Response {
-    if err.is::<ApiError>() {
-        return err.into_response();
-    }
-    if err.is::<poem::error::ParsePathError>() {
-        return ApiError::InvalidRequest(
-            "a path parameter is not valid UTF-8 once percent-decoded".to_owned(),
-        )
-        .into_response();
-    }
-    let status = err.status();
-    let api_error = match status.as_u16() {
-        404 => ApiError::RouteNotFound,
-        405 => ApiError::MethodNotAllowed,
-        415 => ApiError::UnsupportedMediaType(err.to_string()),
-        400..=499 => ApiError::InvalidRequest(err.to_string()),
-        _ => {
-            tracing::error!(error = %err, %status, "request failed");
-            ApiError::Internal
-        }
-    };
-    api_error.into_response()
-}
-
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    tracing::error!(panic = %message, "a request handler panicked");
-    ApiError::Internal.into_response()
 }

@@ -18,19 +18,28 @@ use crate::helpers::{
 #[tokio::test]
 async fn a_users_writes_past_the_rate_are_429_whatever_their_answer() {
     each_database_configured(
-        |config| config.user_limits.writes_per_minute = NonZeroU32::new(4).unwrap(),
+        |config| config.user_limits.writes_per_minute = NonZeroU32::new(5).unwrap(),
         |app| async move {
             let user = app.create_user().await;
             let other = app.create_user().await;
             let task = app.create_titled(user, "first").await;
             let path = format!("/users/{user}/tasks/{}", id_of(&task));
-            // A change, a refused create, a write of a task that does not exist: each counts.
+            // A change, a refused create, a write with a parameter the operation does not have
+            // (refused by the gate after the rate is taken), a write of a task that does not
+            // exist: each counts.
             let patched = app.patch_json(&path, &json!({ "title": "second" })).await;
             assert_eq!(patched.status(), StatusCode::OK);
             let refused = app
                 .post_json(&format!("/users/{user}/tasks"), &json!({ "title": "" }))
                 .await;
             assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+            let unknown_parameter = app.delete(&format!("{path}?force=true")).await;
+            expect_error(
+                unknown_parameter,
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+            )
+            .await;
             let missing = app
                 .delete(&format!("/users/{user}/tasks/{}", Uuid::new_v4()))
                 .await;

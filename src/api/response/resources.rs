@@ -14,7 +14,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use crate::api::error::ApiError;
 use crate::domain::Task;
 use crate::entity::user;
 use crate::store;

@@ -10,7 +10,7 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
 
-use super::caller::CallerSlot;
+use crate::api::request::caller::CallerSlot;
 use crate::db::Database;
 
 /// The request id header, taken from the request or made, and returned on every response.

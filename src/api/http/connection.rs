@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 
 /// How connections are kept and ended.
 #[derive(Debug, Clone, Copy)]

@@ -10,7 +10,7 @@ use poem::http::{header, HeaderMap, HeaderValue};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tokio::sync::OnceCell;
 
-use super::protocol::vary_by;
+use super::gate::vary_by;
 
 /// Answers smaller than this are sent as they are: compressing them saves less than it costs.
 pub const MIN_COMPRESSED_BYTES: usize = 1024;

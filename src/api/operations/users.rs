@@ -5,14 +5,14 @@ use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::caller::Caller;
-use super::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
-use super::input::{
+use super::ApiTags;
+use crate::api::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
+use crate::api::request::caller::Caller;
+use crate::api::request::input::{
     json_kind, BodyField, CollectFields, FieldDescription, JsonBody, JsonObjectBody, ParamValue,
     PathParam, Whole,
 };
-use super::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
-use super::ApiTags;
+use crate::api::response::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
 use crate::store;
 use crate::AppState;
 

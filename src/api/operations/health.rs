@@ -4,9 +4,9 @@
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::error::{ApiError, ErrorResponse, ServerErrors};
-use super::resources::JsonResponse;
 use super::ApiTags;
+use crate::api::error::{ApiError, ErrorResponse, ServerErrors};
+use crate::api::response::resources::JsonResponse;
 use crate::store;
 use crate::AppState;
 

@@ -7,7 +7,7 @@ use poem::http::{header, Method};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tokio::io::AsyncReadExt;
 
-use super::error::ApiError;
+use crate::api::error::ApiError;
 
 /// Buffers each request body up to `max_bytes`, answering 413 beyond it, and 408 when it has not
 /// all arrived within `timeout` (before any operation ran: nothing was done).

@@ -12,8 +12,8 @@ use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::{Map, Value};
 
-use super::error::{echo, ApiError, FieldError, FieldLocation};
-use super::protocol::PathParameters;
+use crate::api::error::{echo, ApiError, FieldError, FieldLocation};
+use crate::api::http::gate::PathParameters;
 
 /// A value, or every field error found while parsing it.
 pub type Checked<T> = Result<T, Vec<FieldError>>;

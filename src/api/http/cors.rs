@@ -11,8 +11,8 @@ use std::sync::Arc;
 use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
+use super::gate::vary_by;
 use super::observe::REQUEST_ID;
-use super::protocol::vary_by;
 
 /// The methods a front end may use.
 const ALLOWED_METHODS: [Method; 5] = [

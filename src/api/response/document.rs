@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use super::error::{ErrorCode, ErrorEnvelope};
-use super::{TaskApiService, TAG_ORDER};
+use crate::api::error::{ErrorCode, ErrorEnvelope};
+use crate::api::operations::{TaskApiService, TAG_ORDER};
 use poem_openapi::types::Type;
 use poem_openapi::Tags;
 

@@ -3,7 +3,7 @@
 
 use poem_openapi::registry::MetaSchema;
 
-use super::input::{HeaderValue, ParamValue};
+use crate::api::request::input::{HeaderValue, ParamValue};
 use crate::domain::WriteCondition;
 
 /// The most entity tags one header may list.

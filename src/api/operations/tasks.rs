@@ -5,19 +5,21 @@ use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::caller::Caller;
-use super::conditional::{etag, preconditions, EntityTags};
-use super::error::{
+use super::ApiTags;
+use crate::api::error::{
     ApiError, ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors,
     TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
-use super::input::{
+use crate::api::request::caller::Caller;
+use crate::api::request::conditional::{etag, preconditions, EntityTags};
+use crate::api::request::input::{
     json_kind, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription, HeaderParam,
     HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
     SignedToken, Whole,
 };
-use super::resources::{JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson};
-use super::ApiTags;
+use crate::api::response::resources::{
+    JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
+};
 use crate::domain::{
     check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
     WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,

@@ -1,18 +1,22 @@
-//! HTTP rules every request meets before an operation sees it, in this order and before any byte
-//! of its body is read: a bounded request target, the caller of a secured operation let in or
-//! refused (see `caller::admit`), each query parameter one the operation has and given at most
-//! once, and the `Allow` header on every 405.
+//! The request gate: every refusal made before an operation runs, in one place and in this order
+//! (see `RequestRulesEndpoint::check`), before any byte of the body is read — a bounded request
+//! target, a route and method the server has, the caller of a secured operation let in or refused
+//! (see `caller::admit`), the user's writes per minute, and each query parameter one the operation
+//! has and given at most once; and the `Allow` header on every 405.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use poem::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use poem_openapi::OperationId;
+use uuid::Uuid;
 
-use super::caller::{self, CallerSlot};
-use super::error::{ApiError, FieldError, FieldLocation};
+use crate::api::error::{ApiError, FieldError, FieldLocation};
+use crate::api::request::caller::{self, CallerSlot};
 use crate::auth::Authenticator;
+use crate::fairness::WriteRate;
 
 /// The longest request target (path and query) accepted, in bytes.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -22,6 +26,9 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 #[derive(Debug, Default)]
 pub struct RouteMethods {
     routes: Vec<Route>,
+    /// Paths under these prefixes are served by routes this table does not list (tests mount
+    /// theirs under `/__extra/`): the router answers them.
+    passed_prefixes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -56,6 +63,17 @@ impl RouteMethods {
         for method in methods {
             route.operations.insert(method, operation_id);
         }
+    }
+
+    /// Leaves every path under `prefix` to the router.
+    pub fn pass_under(&mut self, prefix: &str) {
+        self.passed_prefixes.push(format!("{prefix}/"));
+    }
+
+    fn passes(&self, path: &str) -> bool {
+        self.passed_prefixes
+            .iter()
+            .any(|prefix| path.starts_with(prefix.as_str()))
     }
 
     /// Says that `method` on `template` has these query parameters and no others.
@@ -103,6 +121,21 @@ impl RouteMethods {
 }
 
 impl Route {
+    /// The user whose write this is, counted against their writes per minute: a POST, PUT, PATCH
+    /// or DELETE under `/users/{user_id}/…` (not on the user itself).
+    fn writing_user(&self, method: &Method, parameters: &PathParameters) -> Option<Uuid> {
+        let writes = matches!(
+            *method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
+        let below_user = self.segments.len() > 3
+            && self.segments[1] == "users"
+            && self.segments[2] == "{user_id}";
+        (writes && below_user)
+            .then(|| Uuid::try_parse(parameters.get("user_id")?).ok())
+            .flatten()
+    }
+
     /// Whether `method`'s operation on this route authenticates its caller.
     fn secures(&self, method: &Method) -> bool {
         self.secured.contains(method.as_str())
@@ -200,18 +233,23 @@ pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
     }
 }
 
-/// Refuses an over-long target (414), a caller not let in (see `caller::admit`) and repeated
-/// query parameters (400 naming each), and adds `Allow` to every 405.
+/// The gate: refuses what `RequestRulesEndpoint::check` refuses, and adds `Allow` to every 405.
 pub struct RequestRules {
     routes: Arc<RouteMethods>,
     authenticator: Authenticator,
+    write_rate: Arc<WriteRate>,
 }
 
 impl RequestRules {
-    pub fn new(routes: RouteMethods, authenticator: Authenticator) -> Self {
+    pub fn new(
+        routes: RouteMethods,
+        authenticator: Authenticator,
+        write_rate: Arc<WriteRate>,
+    ) -> Self {
         Self {
             routes: Arc::new(routes),
             authenticator,
+            write_rate,
         }
     }
 }
@@ -224,6 +262,7 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
             inner,
             routes: self.routes.clone(),
             authenticator: self.authenticator.clone(),
+            write_rate: self.write_rate.clone(),
         }
     }
 }
@@ -232,6 +271,7 @@ pub struct RequestRulesEndpoint<E> {
     inner: E,
     routes: Arc<RouteMethods>,
     authenticator: Authenticator,
+    write_rate: Arc<WriteRate>,
 }
 
 /// The query parameters given more than once, or not among `known` (when the operation's query
@@ -278,23 +318,35 @@ impl<E> RequestRulesEndpoint<E> {
                 limit: MAX_TARGET_BYTES,
             });
         }
-        let parameters = route.map(|route| route.parameters(req.uri().path()));
-        if let Some((route, parameters)) = route.zip(parameters.as_ref()) {
-            if route.secures(req.method()) {
-                let slot = req.data::<CallerSlot>();
-                let caller =
-                    caller::admit(&self.authenticator, req.headers(), parameters, slot).await?;
-                req.extensions_mut().insert(caller);
+        let Some(route) = route else {
+            return match self.routes.passes(req.uri().path()) {
+                true => Ok(()),
+                false => Err(ApiError::RouteNotFound),
+            };
+        };
+        if !route.methods.contains(req.method().as_str()) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let parameters = route.parameters(req.uri().path());
+        if route.secures(req.method()) {
+            let slot = req.data::<CallerSlot>();
+            let caller =
+                caller::admit(&self.authenticator, req.headers(), &parameters, slot).await?;
+            req.extensions_mut().insert(caller);
+        }
+        if let Some(user_id) = route.writing_user(req.method(), &parameters) {
+            if let Err(wait) = self.write_rate.take(user_id, NonZeroU32::MIN) {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                });
             }
         }
-        let known = route.and_then(|route| route.query_parameters(req.method()));
+        let known = route.query_parameters(req.method());
         let refused = refused_parameters(req.uri().query().unwrap_or_default(), known);
         if !refused.is_empty() {
             return Err(ApiError::Validation(refused));
         }
-        if let Some(parameters) = parameters {
-            req.extensions_mut().insert(parameters);
-        }
+        req.extensions_mut().insert(parameters);
         Ok(())
     }
 }
@@ -304,16 +356,18 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let route = self.routes.route(req.uri().path());
-        if let Err(refusal) = self.check(&mut req, route).await {
-            let mut response = refusal.into_response();
-            if let Some(operation) =
-                route.and_then(|route| route.operations.get(req.method().as_str()))
-            {
-                response.set_data(OperationId(operation));
+        let mut response = match self.check(&mut req, route).await {
+            Ok(()) => self.inner.call(req).await?.into_response(),
+            Err(refusal) => {
+                let mut response = refusal.into_response();
+                if let Some(operation) =
+                    route.and_then(|route| route.operations.get(req.method().as_str()))
+                {
+                    response.set_data(OperationId(operation));
+                }
+                response
             }
-            return Ok(response);
-        }
-        let mut response = self.inner.call(req).await?.into_response();
+        };
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
             if let Some(allowed) = route.map(Route::allowed) {
                 if let Ok(allowed) = HeaderValue::from_str(&allowed) {

@@ -10,8 +10,8 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldError, FieldLocation};
-use super::protocol::PathParameters;
+use crate::api::error::{ApiError, FieldError, FieldLocation};
+use crate::api::http::gate::PathParameters;
 use crate::auth::{AuthFailure, Authenticator};
 
 /// The security scheme's name in the contract.

@@ -3,11 +3,11 @@
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
-use super::caller::Caller;
-use super::error::{ApiError, ChangeFeedErrors, ErrorResponse};
-use super::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
-use super::resources::{Change, ChangePage, WrittenJson};
 use super::ApiTags;
+use crate::api::error::{ApiError, ChangeFeedErrors, ErrorResponse};
+use crate::api::request::caller::Caller;
+use crate::api::request::input::{CollectFields, PageSize, PathParam, QueryParam, SignedToken};
+use crate::api::response::resources::{Change, ChangePage, WrittenJson};
 use crate::sync::{self, FeedError, SyncToken};
 use crate::AppState;
 
