@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::db::DatabaseTarget;
+use crate::events::StreamLimits;
 use crate::fairness::UserLimits;
 use crate::tokens::TokenKey;
 
@@ -126,6 +127,9 @@ pub struct Config {
     pub database: DatabaseTarget,
     /// Where migrations run, when not on `database` (a direct host behind a pooler's).
     pub migration_database: Option<DatabaseTarget>,
+    /// Where the change listener connects when not on `database` (`DATABASE_LISTEN_URL`: a
+    /// direct host behind a pooler's); PostgreSQL only.
+    pub listen_database: Option<DatabaseTarget>,
     pub database_max_connections: u32,
     pub database_acquire_timeout: Duration,
     pub host: String,
@@ -146,6 +150,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// A connection on which no byte moved for this long is closed.
     pub idle_timeout: Duration,
+    /// Live change events: open streams allowed, heartbeat, ticket lifetime (`EVENTS_*`).
+    pub events: StreamLimits,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// What start-up should warn about once logging is up.
@@ -153,9 +159,10 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 34] = [
+pub const SETTINGS: [&str; 38] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
+    "DATABASE_LISTEN_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_ACQUIRE_TIMEOUT_MS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
@@ -168,6 +175,9 @@ pub const SETTINGS: [&str; 34] = [
     "REQUEST_HEAD_TIMEOUT_MS",
     "IDLE_TIMEOUT_SECS",
     "SHUTDOWN_GRACE_SECS",
+    "EVENTS_MAX_STREAMS_PER_USER",
+    "EVENTS_MAX_STREAMS",
+    "EVENTS_HEARTBEAT_SECS",
     "CORS_ORIGINS",
     "CORS_ALLOW_HEADERS",
     "CURSOR_SECRET",
@@ -288,9 +298,14 @@ impl Config {
             .map(|url| DatabaseTarget::parse(url.trim()))
             .transpose()
             .map_err(|reason| format!("MIGRATION_DATABASE_URL is invalid: {reason}"))?;
+        let listen_database = listen_database(&var, &database)?;
+        let idle_timeout =
+            Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| *s >= 1)?);
+        let events = stream_limits(&var, idle_timeout)?;
         Ok(Self {
             database,
             migration_database,
+            listen_database,
             database_max_connections: parse(&var, "DATABASE_MAX_CONNECTIONS", 10, |n: &u32| {
                 *n >= 1
             })?,
@@ -341,9 +356,8 @@ impl Config {
                 30,
                 |_: &u64| true,
             )?),
-            idle_timeout: Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| {
-                *s >= 1
-            })?),
+            idle_timeout,
+            events,
             log_filter: match var("LOG") {
                 Some(filter) => tracing_subscriber::EnvFilter::try_new(filter.trim())
                     .map(|_| filter.trim().to_owned())
@@ -675,6 +689,65 @@ fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, Stri
     })
 }
 
+/// `DATABASE_LISTEN_URL`: where the change listener connects instead of `DATABASE_URL` (a direct
+/// host behind a pooler's, which cannot `LISTEN`); a PostgreSQL URL beside a PostgreSQL database.
+fn listen_database(
+    var: &impl Fn(&str) -> Option<String>,
+    database: &DatabaseTarget,
+) -> Result<Option<DatabaseTarget>, String> {
+    match (var("DATABASE_LISTEN_URL"), database) {
+        (None, _) => Ok(None),
+        (Some(_), DatabaseTarget::Sqlite { .. }) => Err(
+            "DATABASE_LISTEN_URL is set but DATABASE_URL is SQLite: the listener is for \
+             PostgreSQL only (SQLite's changes are told within the process)"
+                .to_owned(),
+        ),
+        (Some(url), DatabaseTarget::Postgres(_)) => match DatabaseTarget::parse(url.trim()) {
+            Ok(target @ DatabaseTarget::Postgres(_)) => Ok(Some(target)),
+            Ok(_) => Err("DATABASE_LISTEN_URL is invalid: it must be a PostgreSQL URL".to_owned()),
+            Err(reason) => Err(format!("DATABASE_LISTEN_URL is invalid: {reason}")),
+        },
+    }
+}
+
+/// The event streams' limits and heartbeat; a heartbeat must come before a connection that moved
+/// nothing is closed (`IDLE_TIMEOUT_SECS`).
+fn stream_limits(
+    var: &impl Fn(&str) -> Option<String>,
+    idle_timeout: Duration,
+) -> Result<StreamLimits, String> {
+    let defaults = StreamLimits::default();
+    let heartbeat = parse(
+        var,
+        "EVENTS_HEARTBEAT_SECS",
+        defaults.heartbeat.as_secs(),
+        |s: &u64| *s >= 1,
+    )?;
+    if heartbeat >= idle_timeout.as_secs() {
+        return Err(format!(
+            "EVENTS_HEARTBEAT_SECS ({heartbeat}) must be below IDLE_TIMEOUT_SECS ({}), or idle \
+             event streams are closed before their keep-alive",
+            idle_timeout.as_secs()
+        ));
+    }
+    Ok(StreamLimits {
+        per_user: parse(
+            var,
+            "EVENTS_MAX_STREAMS_PER_USER",
+            defaults.per_user,
+            |n: &usize| *n >= 1,
+        )?,
+        per_instance: parse(
+            var,
+            "EVENTS_MAX_STREAMS",
+            defaults.per_instance,
+            |n: &usize| *n >= 1,
+        )?,
+        heartbeat: Duration::from_secs(heartbeat),
+        ticket_lifetime: defaults.ticket_lifetime,
+    })
+}
+
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.
 fn parse<T: std::str::FromStr + std::fmt::Display>(
     var: &impl Fn(&str) -> Option<String>,
@@ -851,7 +924,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 34] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 38] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -861,6 +934,11 @@ mod tests {
             "MIGRATION_DATABASE_URL",
             &[("MIGRATION_DATABASE_URL", "db.example.com")],
             "is invalid",
+        ),
+        (
+            "DATABASE_LISTEN_URL",
+            &[("DATABASE_LISTEN_URL", "postgres://db.example.com/tasks")],
+            "DATABASE_URL is SQLite",
         ),
         (
             "DATABASE_MAX_CONNECTIONS",
@@ -909,6 +987,21 @@ mod tests {
             "SHUTDOWN_GRACE_SECS",
             &[("SHUTDOWN_GRACE_SECS", "30s")],
             "is invalid",
+        ),
+        (
+            "EVENTS_MAX_STREAMS_PER_USER",
+            &[("EVENTS_MAX_STREAMS_PER_USER", "0")],
+            "is invalid",
+        ),
+        (
+            "EVENTS_MAX_STREAMS",
+            &[("EVENTS_MAX_STREAMS", "-5")],
+            "is invalid",
+        ),
+        (
+            "EVENTS_HEARTBEAT_SECS",
+            &[("EVENTS_HEARTBEAT_SECS", "60")],
+            "must be below IDLE_TIMEOUT_SECS",
         ),
         (
             "CORS_ORIGINS",

@@ -46,7 +46,13 @@ pub struct Database {
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
     acquire_timeout: Duration,
+    /// Told of each write committed on SQLite, by its owner (the live change events; PostgreSQL's
+    /// writes notify from the database itself).
+    committed: Option<CommitHook>,
 }
+
+/// What is told of each committed write's owner.
+pub type CommitHook = Arc<dyn Fn(Uuid) + Send + Sync>;
 
 /// How many slots users' searches are spread over, one search running in each at a time.
 const USER_SEARCH_SLOTS: usize = 64;
@@ -89,6 +95,15 @@ impl Database {
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             acquire_timeout,
+            committed: None,
+        }
+    }
+
+    /// Tells `hook` of each write committed (on SQLite; on PostgreSQL the database notifies).
+    pub fn on_commit(self, hook: CommitHook) -> Self {
+        Self {
+            committed: Some(hook),
+            ..self
         }
     }
 
@@ -148,6 +163,9 @@ impl Database {
             }
         }
         transaction.commit().await?;
+        if let Some(committed) = &self.committed {
+            committed(write.owner());
+        }
         Ok(answer)
     }
 

@@ -5,7 +5,7 @@ pub mod token_key;
 
 use sea_orm::{
     sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    NotSet, QueryFilter, Set, SqlErr,
+    NotSet, QueryFilter, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -187,6 +187,26 @@ pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<user::Model> 
         .one(db)
         .await?
         .ok_or(StoreError::UserNotFound(user_id))
+}
+
+/// How many users' change counters one statement reads at most.
+const COUNTERS_PER_STATEMENT: usize = 1000;
+
+/// The change counters of those of `users` that exist.
+pub async fn change_counters(db: &Database, users: &[Uuid]) -> StoreResult<Vec<(Uuid, i64)>> {
+    let mut counters = Vec::with_capacity(users.len());
+    for chunk in users.chunks(COUNTERS_PER_STATEMENT) {
+        let read: Vec<(Uuid, i64)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::ChangeSeq)
+            .filter(user::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        counters.extend(read);
+    }
+    Ok(counters)
 }
 
 /// Deletes a user; the database deletes the user's tasks with it.

@@ -246,6 +246,7 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
+                "createEventTicket",
                 "createTask",
                 "createUser",
                 "deleteTask",
@@ -258,6 +259,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "listTasks",
                 "ready",
                 "replaceTask",
+                "streamEvents",
                 "updateTask"
             ]
         );

@@ -12,8 +12,8 @@ use super::ApiError;
 /// (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` and
 /// `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED` (409), `SYNC_EXPIRED` (410),
 /// `PRECONDITION_FAILED` (412), `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414),
-/// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` (429),
-/// `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
+/// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` and
+/// `TOO_MANY_STREAMS` (429), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -36,13 +36,14 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     QuotaExceeded,
     RateLimited,
+    TooManyStreams,
     InternalError,
     ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -62,6 +63,7 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::QuotaExceeded,
         Self::RateLimited,
+        Self::TooManyStreams,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -78,7 +80,7 @@ impl ErrorCode {
             Self::UserAlreadyExists | Self::IdempotencyKeyInUse | Self::QuotaExceeded => {
                 StatusCode::CONFLICT
             }
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::SyncExpired => StatusCode::GONE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,

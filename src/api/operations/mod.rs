@@ -1,6 +1,7 @@
 //! The operations, one module per resource, and the OpenAPI service that serves them all.
 
 mod changes;
+mod events;
 mod health;
 mod tasks;
 mod users;
@@ -18,7 +19,7 @@ pub enum ApiTags {
     Users,
     /// A user's tasks
     Tasks,
-    /// Changes since a client last synced, for offline-first clients
+    /// Changes since a client last synced, for offline-first clients, and live change events
     Sync,
     /// Whether the server is alive and ready
     Health,
@@ -38,6 +39,7 @@ pub type TaskApis = (
     users::UsersApi,
     tasks::TasksApi,
     changes::ChangesApi,
+    events::EventsApi,
     health::HealthApi,
 );
 
@@ -54,6 +56,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             changes::ChangesApi {
+                state: state.clone(),
+            },
+            events::EventsApi {
                 state: state.clone(),
             },
             health::HealthApi { state },
