@@ -640,3 +640,98 @@ async fn on_postgresql_a_terminated_listener_reconnects_and_misses_nothing() {
     app.create_titled(user, "After").await;
     assert_eq!(events.next_change().await, 2);
 }
+
+/// The server process's resident memory, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A measurement, run by hand (`cargo test --test api -- --ignored two_thousand`; on PostgreSQL
+/// with TEST_DATABASE_URL): 2,000 streams of one user open on one server process, its resident
+/// memory before and after, and the time from a change's 201 to the last stream hearing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: 2,000 connections, run by hand"]
+async fn two_thousand_streams_hear_one_change_and_cost_little_memory() {
+    const STREAMS: usize = 2000;
+    let database = match postgres_database().await {
+        Some(database) => database,
+        None => TestDatabase::create(&crate::helpers::Backend::Sqlite).await,
+    };
+    let streams = STREAMS.to_string();
+    let (server, address, mut log) = start_server_process(
+        &[
+            ("DATABASE_URL", database.url.as_str()),
+            ("EVENTS_MAX_STREAMS_PER_USER", streams.as_str()),
+            ("LOG", "warn,task_api=info"),
+        ],
+        |_| {},
+    )
+    .await;
+    let pid = server.id().unwrap();
+    // Its log is read all along, so that a full pipe never holds the server up.
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let client = crate::helpers::http_client();
+    let user = expect_json(
+        client
+            .post(format!("{address}/users"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = resident_kib(pid);
+    let mut opened = Vec::with_capacity(STREAMS);
+    // Opened 100 at a time: the listen backlog is not what is measured.
+    for _ in 0..STREAMS / 100 {
+        opened.extend(
+            futures_util::future::join_all((0..100).map(|_| {
+                let (client, url) = (client.clone(), format!("{address}/users/{user}/events"));
+                async move {
+                    let mut events = EventStream::new(client.get(url).send().await.unwrap());
+                    assert_eq!(events.next_change().await, 0);
+                    events
+                }
+            }))
+            .await,
+        );
+    }
+    let open = resident_kib(pid);
+    let started = Instant::now();
+    let created = client
+        .post(format!("{address}/users/{user}/tasks"))
+        .json(&json!({ "title": "Heard by all" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let answered = started.elapsed();
+    let heard = futures_util::future::join_all(opened.into_iter().map(|mut events| async move {
+        assert_eq!(events.next_change().await, 1);
+        started.elapsed()
+    }))
+    .await;
+    let last = heard.iter().max().unwrap();
+    eprintln!(
+        "{STREAMS} streams on {}: resident {} MiB before, {} MiB with them open ({:.1} KiB a \
+         stream); the change answered in {answered:?}, heard by the last stream {last:?} after \
+         it was sent",
+        if database.is_postgres() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        before / 1024,
+        open / 1024,
+        (open - before) as f64 / STREAMS as f64
+    );
+    assert!(*last < Duration::from_secs(2), "every stream within 2 s");
+}
