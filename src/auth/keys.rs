@@ -395,23 +395,37 @@ async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
     }
 }
 
+/// Why an entry of a JWKS is skipped (the set's other keys are still used).
+#[derive(Debug, thiserror::Error)]
+enum SkippedKey {
+    #[error("not a usable JWK: {0}")]
+    NotAJwk(serde_json::Error),
+    #[error("it is an encryption key (use: enc)")]
+    Encryption,
+    #[error("symmetric (oct) keys are never accepted from a JWKS")]
+    Symmetric,
+    #[error(
+        "its algorithm ({0:?}) or curve is not one of RS256, PS256, ES256, ES384, EdDSA (Ed25519)"
+    )]
+    Unsupported(Option<KeyAlgorithm>),
+    #[error("not a usable key: {0}")]
+    Unusable(jsonwebtoken::errors::Error),
+}
+
 /// A key of a JWKS with its `kid` (empty when it has none), when it is a signing key of an
 /// allowed kind: RSA (RS256, or PS256 when its `alg` says so), P-256 (ES256), P-384 (ES384) or
 /// Ed25519 (EdDSA, `alg` `EdDSA` or its newer name `Ed25519`); never `oct`.
-fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
+fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), SkippedKey> {
     let mut entry = entry.clone();
     if entry["alg"] == "Ed25519" {
         entry["alg"] = Value::from("EdDSA");
     }
-    let jwk: Jwk =
-        serde_json::from_value(entry).map_err(|err| format!("not a usable JWK: {err}"))?;
+    let jwk: Jwk = serde_json::from_value(entry).map_err(SkippedKey::NotAJwk)?;
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-        return Err("it is an encryption key (use: enc)".to_owned());
+        return Err(SkippedKey::Encryption);
     }
     let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
-        (AlgorithmParameters::OctetKey(_), _) => {
-            return Err("symmetric (oct) keys are never accepted from a JWKS".to_owned())
-        }
+        (AlgorithmParameters::OctetKey(_), _) => return Err(SkippedKey::Symmetric),
         (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
         (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::PS256)) => Algorithm::PS256,
         (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES384))
@@ -429,14 +443,9 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
         {
             Algorithm::EdDSA
         }
-        (_, alg) => {
-            return Err(format!(
-                "its algorithm ({alg:?}) or curve is not one of RS256, PS256, ES256, ES384, \
-                 EdDSA (Ed25519)"
-            ))
-        }
+        (_, alg) => return Err(SkippedKey::Unsupported(alg)),
     };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|err| format!("not a usable key: {err}"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(SkippedKey::Unusable)?;
     let material = serde_json::to_string(&jwk.algorithm).unwrap_or_default();
     Ok((
         jwk.common.key_id.unwrap_or_default(),
@@ -479,16 +488,19 @@ mod tests {
         let oct = json!({"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "s"});
         assert!(verifying_key(&oct)
             .err()
-            .is_some_and(|reason| reason.contains("oct")));
+            .is_some_and(|reason| reason.to_string().contains("oct")));
         let ed = json!({"kty": "OKP", "crv": "Ed25519", "kid": "e",
             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
         let (kid, key) = verifying_key(&ed).unwrap();
         assert_eq!((kid.as_str(), key.algorithm), ("e", Algorithm::EdDSA));
         let mut enc = ed.clone();
         enc["use"] = json!("enc");
-        assert!(verifying_key(&enc).is_err());
+        assert!(matches!(verifying_key(&enc), Err(SkippedKey::Encryption)));
         let mut wrong_alg = ed.clone();
         wrong_alg["alg"] = json!("RS256");
-        assert!(verifying_key(&wrong_alg).is_err());
+        assert!(matches!(
+            verifying_key(&wrong_alg),
+            Err(SkippedKey::Unsupported(Some(KeyAlgorithm::RS256)))
+        ));
     }
 }
