@@ -157,7 +157,7 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 34] = [
+pub const SETTINGS: [&str; 38] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
@@ -172,6 +172,10 @@ pub const SETTINGS: [&str; 34] = [
     "REQUEST_HEAD_TIMEOUT_MS",
     "IDLE_TIMEOUT_SECS",
     "SHUTDOWN_GRACE_SECS",
+    "PAGE_MAX_BYTES",
+    "COMPRESS_MAX_BYTES",
+    "RESPONSE_TIMEOUT_SECS",
+    "RESPONSE_BUFFER_MAX_MB",
     "CORS_ORIGINS",
     "CORS_ALLOW_HEADERS",
     "CURSOR_SECRET",
@@ -868,7 +872,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 34] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 38] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -925,6 +929,26 @@ mod tests {
         (
             "SHUTDOWN_GRACE_SECS",
             &[("SHUTDOWN_GRACE_SECS", "30s")],
+            "is invalid",
+        ),
+        (
+            "PAGE_MAX_BYTES",
+            &[("PAGE_MAX_BYTES", "8191")],
+            "is invalid",
+        ),
+        (
+            "COMPRESS_MAX_BYTES",
+            &[("COMPRESS_MAX_BYTES", "4MB")],
+            "is invalid",
+        ),
+        (
+            "RESPONSE_TIMEOUT_SECS",
+            &[("RESPONSE_TIMEOUT_SECS", "0")],
+            "is invalid",
+        ),
+        (
+            "RESPONSE_BUFFER_MAX_MB",
+            &[("RESPONSE_BUFFER_MAX_MB", "0")],
             "is invalid",
         ),
         (
