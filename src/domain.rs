@@ -75,6 +75,18 @@ impl TaskDescription {
     }
 }
 
+/// A registered user: who owns tasks, and what bounds their tasks and their change history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// How many tasks the user holds (`USER_MAX_TASKS` bounds it).
+    pub task_count: i64,
+    /// The version of the newest deletion dropped to keep `USER_MAX_TOMBSTONES`: a sync token
+    /// older than it has missed a deletion.
+    pub tombstones_dropped_through: i64,
+}
+
 /// A task as stored: one user's, with the times and the version the server gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {

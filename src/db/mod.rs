@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::fairness::{UserLimits, UserWriteGate, WritePermit};
 
 pub use migrate::{migrate, MigrationCommand};
-pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
+pub use target::{DatabaseTarget, DatabaseUrlError, WAL_SIZE_LIMIT_BYTES};
 pub use warm::REUSE_WITHIN;
 
 use warm::{

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, User, WriteCondition,
 };
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
@@ -136,6 +136,17 @@ impl From<task::Model> for Task {
     }
 }
 
+impl From<user::Model> for User {
+    fn from(row: user::Model) -> Self {
+        Self {
+            id: row.id,
+            created_at: row.created_at,
+            task_count: row.task_count,
+            tombstones_dropped_through: row.tombstones_dropped_through,
+        }
+    }
+}
+
 /// One page of tasks in the order asked for.
 #[derive(Debug)]
 pub struct TaskPage {
@@ -154,13 +165,11 @@ pub struct TaskQuery {
 }
 
 /// Registers a user, with the given id or a new one.
-pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::Model> {
-    let user = user::Model {
+pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<User> {
+    let user = User {
         id: id.unwrap_or_else(Uuid::now_v7),
         created_at: domain::now(),
-        change_seq: 0,
         task_count: 0,
-        tombstone_count: 0,
         tombstones_dropped_through: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
@@ -182,10 +191,11 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
     }
 }
 
-pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<user::Model> {
+pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<User> {
     user::Entity::find_by_id(user_id)
         .one(db)
         .await?
+        .map(User::from)
         .ok_or(StoreError::UserNotFound(user_id))
 }
 

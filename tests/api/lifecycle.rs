@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use task_api::db::{DatabaseTarget, MigrationCommand};
-use task_api::startup::{self, Application};
+use task_api::db::{Database, DatabaseTarget, MigrationCommand};
+use task_api::startup::{self, Application, PingFailure, StartupError};
 use task_api::tokens::TokenKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -249,6 +249,46 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
         assert!(stderr.contains(expected), "{vars:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_start_says_which_step_failed() {
+    let database = TestDatabase::create(&Backend::Sqlite).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = database.config();
+    config.port = taken.local_addr().unwrap().port();
+    let failure = Application::build(&config, test_routes()).await.err();
+    let taken_address = format!("127.0.0.1:{}", config.port);
+    assert!(
+        matches!(&failure, Some(StartupError::Listen { address, .. }) if *address == taken_address),
+        "{failure:?}"
+    );
+
+    // Port 9 (discard) on loopback: nothing listens, connections are refused.
+    let away = DatabaseTarget::parse("postgres://nobody@127.0.0.1:9/none").unwrap();
+    config.port = 0;
+    config.database = away.clone();
+    config.database_acquire_timeout = Duration::from_millis(200);
+    config.startup_database_wait = Duration::from_secs(2);
+    let failure = Application::build(&config, test_routes()).await.err();
+    assert!(
+        matches!(
+            &failure,
+            Some(StartupError::DatabaseAway { attempts, last: PingFailure::Error(_), .. })
+                if *attempts >= 2
+        ),
+        "{failure:?}"
+    );
+
+    let mut config = database.config();
+    config.migration_database = Some(away);
+    config.database_acquire_timeout = Duration::from_secs(1);
+    let server_db = Database::new(config.database.connect(1, config.database_acquire_timeout));
+    let failure = startup::migrate(&config, &server_db, MigrationCommand::Up).await;
+    assert!(
+        matches!(failure, Err(StartupError::Migration(_))),
+        "{failure:?}"
+    );
 }
 
 /// Starts a request whose body is only half sent: it is in flight until the rest follows.

@@ -15,8 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::domain::Task;
-use crate::entity::user;
+use crate::domain::{Task, User};
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -433,8 +432,8 @@ impl Example for UserResource {
     }
 }
 
-impl From<user::Model> for UserResource {
-    fn from(user: user::Model) -> Self {
+impl From<User> for UserResource {
+    fn from(user: User) -> Self {
         Self {
             id: user.id,
             created_at: Timestamp(user.created_at),
