@@ -127,17 +127,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The most characters of a name or value that an error quotes back.
-pub const MAX_ECHOED_CHARS: usize = 64;
-
-/// A name or value as an error quotes it back: whole when short, else its first 64 characters
-/// followed by `…` (a request's own text never makes its error large).
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(MAX_ECHOED_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
+pub use crate::domain::echo;
 
 impl FieldError {
     /// The error of the field named `field` (quoted back as `echo` cuts it).
@@ -500,6 +490,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::Invalid(invalid) => Self::Validation(
+                invalid
+                    .into_iter()
+                    .map(|invalid| {
+                        FieldError::new(FieldLocation::Body, &invalid.field, invalid.message)
+                    })
+                    .collect(),
+            ),
             StoreError::Contended(how) => {
                 tracing::warn!(how, "a write lost every attempt to concurrent writes");
                 Self::ServiceUnavailable
@@ -755,6 +753,7 @@ impl<S: ErrorStatuses> ApiResponse for ErrorResponse<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MAX_ECHOED_CHARS;
 
     #[test]
     fn echoes_are_cut_to_64_characters() {

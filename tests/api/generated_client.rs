@@ -149,6 +149,10 @@ async fn the_generated_rust_client_drives_every_operation() {
                 title: types::TaskInputTitle::try_from("  Buy milk ".to_owned()).unwrap(),
                 description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
                 is_completed: None,
+                due: None,
+                priority: None,
+                tags: vec![],
+                recurrence: None,
             })
             .send()
             .await
@@ -240,6 +244,10 @@ async fn the_generated_rust_client_drives_every_operation() {
                     title: types::TaskInputTitle::try_from("Once".to_owned()).unwrap(),
                     description: None,
                     is_completed: None,
+                    due: None,
+                    priority: None,
+                    tags: vec![],
+                    recurrence: None,
                 })
                 .send()
         };
@@ -303,6 +311,10 @@ async fn the_generated_rust_client_drives_every_operation() {
                 title: types::TaskInputTitle::try_from("Buy oat milk".to_owned()).unwrap(),
                 description: None,
                 is_completed: Some(true),
+                due: None,
+                priority: None,
+                tags: vec![],
+                recurrence: None,
             })
             .send()
             .await
