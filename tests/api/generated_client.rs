@@ -149,9 +149,13 @@ async fn the_generated_rust_client_drives_every_operation() {
                 title: types::TaskInputTitle::try_from("  Buy milk ".to_owned()).unwrap(),
                 description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
                 is_completed: None,
-                due: None,
-                priority: None,
-                tags: vec![],
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-24".parse().unwrap(),
+                    time: Some("18:30".parse().unwrap()),
+                    time_zone: Some("Europe/Paris".parse().unwrap()),
+                }),
+                priority: Some(types::TaskInputPriority::High),
+                tags: vec!["home".parse().unwrap()],
                 recurrence: None,
             })
             .send()
@@ -159,10 +163,12 @@ async fn the_generated_rust_client_drives_every_operation() {
             .unwrap()
             .into_inner();
         assert_eq!(task.title.to_string(), "Buy milk");
+        // A zoned due date comes back as sent, its time with seconds.
         assert_eq!(
-            task.description.as_ref().map(|d| d.to_string()).as_deref(),
-            Some("2 l")
+            serde_json::to_value(&task.due).unwrap(),
+            json!({ "date": "2026-12-24", "time": "18:30:00", "time_zone": "Europe/Paris" })
         );
+        assert_eq!(task.completed_at, None);
 
         let got = client
             .get_task()
@@ -364,6 +370,52 @@ async fn the_generated_rust_client_drives_every_operation() {
             .await
             .unwrap();
         assert_eq!(invalid.status(), 400);
+
+        // A recurring task completed by PATCH rolls forward to its next occurrence.
+        let recurring = client
+            .create_task()
+            .user_id(user.id)
+            .body(types::TaskInput {
+                title: types::TaskInputTitle::try_from("Water the plants".to_owned()).unwrap(),
+                description: None,
+                is_completed: None,
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-07".parse().unwrap(),
+                    time: None,
+                    time_zone: None,
+                }),
+                priority: None,
+                tags: vec![],
+                recurrence: Some("FREQ=WEEKLY;BYDAY=MO,WE".parse().unwrap()),
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let rolled = client
+            .update_task()
+            .user_id(user.id)
+            .task_id(recurring.id)
+            .body(types::TaskPatch {
+                is_completed: Some(true),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
+        assert!(!rolled.is_completed);
+        assert_eq!(
+            serde_json::to_value(&rolled.due).unwrap(),
+            json!({ "date": "2026-12-09", "time": null, "time_zone": null })
+        );
+        assert_eq!(
+            serde_json::to_value(&rolled.recurrence).unwrap(),
+            json!("FREQ=WEEKLY;BYDAY=MO,WE")
+        );
+        assert_eq!(
+            task.description.as_ref().map(|d| d.to_string()).as_deref(),
+            Some("2 l")
+        );
 
         client.delete_user().user_id(user.id).send().await.unwrap();
         let gone = client.get_user().user_id(user.id).send().await;
