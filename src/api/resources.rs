@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::domain::{
-    tag_pattern, Due, Priority, Task, DATE_PATTERN, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS,
-    TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN,
+    tag_pattern, Due, Priority, Task, DATE_PATTERN, DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS,
+    TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
 use crate::entity::user;
 use crate::store;
@@ -329,6 +329,35 @@ impl<R: TextRules> ParseFromJSON for RuledText<R> {
     }
 }
 
+/// A task's title as stored: trimmed, 1 to 255 characters.
+pub struct TitleRules;
+
+impl TextRules for TitleRules {
+    const NAME: &'static str = "string_title";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(TITLE_MAX_CHARS),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A task's description: at most 10,000 characters.
+pub struct DescriptionRules;
+
+impl TextRules for DescriptionRules {
+    const NAME: &'static str = "string_description";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(DESCRIPTION_MAX_CHARS),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
 /// A calendar date, `YYYY-MM-DD`.
 pub struct DateRules;
 
@@ -527,11 +556,9 @@ pub struct TaskResource {
     #[oai(read_only)]
     pub user_id: Uuid,
     /// 1 to 255 characters, without surrounding white space.
-    #[oai(validator(min_length = 1, max_length = 255))]
-    pub title: String,
+    pub title: RuledText<TitleRules>,
     /// At most 10,000 characters; null when there is none.
-    #[oai(validator(max_length = 10000))]
-    pub description: Nullable<String>,
+    pub description: Nullable<RuledText<DescriptionRules>>,
     /// Whether the task is done.
     pub is_completed: bool,
     /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
@@ -566,8 +593,8 @@ impl From<Task> for TaskResource {
         Self {
             id: task.id,
             user_id: task.user_id,
-            title: task.title,
-            description: Nullable(task.description),
+            title: RuledText::new(task.title),
+            description: Nullable(task.description.map(RuledText::new)),
             is_completed: task.is_completed,
             completed_at: Nullable(task.completed_at.map(Timestamp)),
             due: Nullable(task.due.map(DueResource::from)),
@@ -605,7 +632,7 @@ impl Example for TaskResource {
         Self {
             id: EXAMPLE_TASK_ID,
             user_id: EXAMPLE_USER_ID,
-            title: "Buy milk".to_owned(),
+            title: RuledText::new("Buy milk"),
             description: Nullable(None),
             is_completed: false,
             completed_at: Nullable(None),
@@ -756,7 +783,7 @@ mod tests {
     #[test]
     fn response_bodies_are_the_json_the_schema_describes() {
         let mut described = TaskResource::example();
-        described.description = Nullable(Some("Two \"quoted\" words, é".to_owned()));
+        described.description = Nullable(Some(RuledText::new("Two \"quoted\" words, é")));
         described.created_at = Timestamp(DateTime::from_timestamp(1_700_000_000, 1_000).unwrap());
         assert_same_json(&TaskResource::example());
         assert_same_json(&described);

@@ -222,6 +222,39 @@ mod tests {
     }
 
     #[test]
+    fn the_patterns_take_exactly_the_dates_and_times_that_parse_in_form() {
+        let time = regex::Regex::new(TIME_PATTERN).unwrap();
+        for text in [
+            "00:00",
+            "23:59",
+            "23:59:59",
+            "08:30:05",
+            "24:00",
+            "23:60",
+            "23:59:60",
+            "8:30",
+            "08:30:00.5",
+            "08:30Z",
+            "0830",
+            "08:30:0",
+            "",
+        ] {
+            assert_eq!(time.is_match(text), parse_time(text).is_ok(), "{text:?}");
+        }
+        // The date pattern is the form; the calendar (2026-02-30) is `format: date`'s.
+        let date = regex::Regex::new(DATE_PATTERN).unwrap();
+        for text in [
+            "2026-12-24",
+            "2028-02-29",
+            "2026-1-05",
+            "26-01-05",
+            "2026-01-05T00:00",
+        ] {
+            assert_eq!(date.is_match(text), parse_date(text).is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn time_zones_are_iana_names() {
         assert!(TimeZoneName::parse("Europe/Paris").is_ok());
         assert!(TimeZoneName::parse("UTC").is_ok());
