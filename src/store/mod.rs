@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, User, WriteCondition,
+    self, Due, IdempotencyKey, Invalid, Priority, Recurrence, SettledFields, Tags, Task,
+    TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
 };
 use crate::entity::{idempotency_key, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
@@ -43,6 +44,9 @@ pub enum StoreError {
     /// A write lost every one of its `WRITE_ATTEMPTS` to concurrent ones (the text says how): it
     /// wrote nothing, and may be sent again.
     Contended(&'static str),
+    /// The task a patch makes of the stored one breaks a rule (every failing field named):
+    /// nothing was written.
+    Invalid(Vec<Invalid>),
     /// Anything else the database said.
     Database(DbErr),
 }
@@ -129,6 +133,12 @@ impl From<task::Model> for Task {
             title: row.title,
             description: row.description,
             is_completed: row.is_completed,
+            completed_at: row.completed_at,
+            due: Due::stored(row.due_date, row.due_time, row.due_time_zone),
+            priority: Priority::of_level(row.priority),
+            tags: Tags::stored(&row.tags),
+            recurrence: row.recurrence.map(Recurrence::stored),
+            recurrence_start: row.recurrence_start,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -237,12 +247,22 @@ pub async fn create_task(
     let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
+    let SettledFields {
+        fields,
+        recurrence_start,
+    } = fields.settle(None);
     let mut task = Task {
         id: Uuid::now_v7(),
         user_id,
         title: fields.title.into_inner(),
         description: fields.description.map(|d| d.into_inner()),
         is_completed: fields.is_completed,
+        completed_at: fields.is_completed.then_some(now),
+        due: fields.due,
+        priority: fields.priority,
+        tags: fields.tags,
+        recurrence: fields.recurrence,
+        recurrence_start,
         created_at: now,
         updated_at: now,
         version: 0,
@@ -285,6 +305,7 @@ pub async fn create_task(
                 return Ok(CreatedTask {
                     task: Task {
                         id: stored.task_id,
+                        completed_at: task.completed_at.map(|_| stored.created_at),
                         created_at: stored.created_at,
                         updated_at: stored.created_at,
                         version: stored.task_version,
@@ -369,44 +390,134 @@ fn changes_anything(changes: &TaskChanges, task: &Task) -> bool {
         || changes
             .is_completed
             .is_some_and(|is_completed| is_completed != task.is_completed)
+        || changes.due.as_ref().is_some_and(|due| *due != task.due)
+        || changes
+            .priority
+            .is_some_and(|priority| priority != task.priority)
+        || changes.tags.as_ref().is_some_and(|tags| *tags != task.tags)
+        || changes
+            .recurrence
+            .as_ref()
+            .is_some_and(|recurrence| *recurrence != task.recurrence)
+        || changes
+            .recurrence_start
+            .is_some_and(|start| start != task.recurrence_start)
 }
 
-/// Applies changes when they change a value (and the task's version satisfies `condition`), in
-/// one statement on PostgreSQL: `updated_at` moves and the task takes the owner's next change
-/// number. Changes that change nothing leave the task, and its version, as they are.
+/// Runs an update; the task as written, or `None` when it wrote nothing.
+async fn write_update(db: &Database, update: &UpdateTask<'_>) -> StoreResult<Option<Task>> {
+    Ok(db
+        .write(update)
+        .await
+        .map_err(StoreError::of_write)?
+        .map(|row| task::Model::from_query_result(&row, ""))
+        .transpose()?
+        .map(Task::from))
+}
+
+/// Applies a merge patch when it changes a value (and the task's version satisfies
+/// `condition`): `updated_at` moves and the task takes the owner's next change number. A patch
+/// that no rule needs the stored task for is one statement on PostgreSQL; one that changes
+/// `due` or `recurrence`, or completes a recurring task, is merged with the task as read and
+/// written only if the task is still at that version. A patch that changes nothing leaves the
+/// task, and its version, as they are.
 pub async fn update_task(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
-    changes: TaskChanges,
+    patch: TaskPatch,
     condition: WriteCondition,
 ) -> StoreResult<Task> {
     let _turn = db.write_permit(user_id).await?;
-    if changes.is_empty() {
+    if patch.is_empty() {
         return unwritten(db, user_id, task_id, &condition).await;
     }
+    if let Some(changes) = patch.without_stored() {
+        if let Some(task) = update_in_place(db, user_id, task_id, &changes, &condition).await? {
+            return Ok(task);
+        }
+    }
+    rewrite(db, user_id, task_id, &condition, |stored| {
+        patch.merge(stored)
+    })
+    .await
+}
+
+/// Replaces every field of a task (when its version satisfies `condition`), merged with the
+/// task as read so that the recurrence's series and a completion's roll-forward follow it.
+pub async fn replace_task(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    fields: TaskFields,
+    condition: WriteCondition,
+) -> StoreResult<Task> {
+    let _turn = db.write_permit(user_id).await?;
+    rewrite(db, user_id, task_id, &condition, |_| Ok(fields.clone())).await
+}
+
+/// Applies `changes` in one statement. A completion is written only to a task without a
+/// recurrence: `None` when the task recurs (its roll-forward needs the stored task).
+async fn update_in_place(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    changes: &TaskChanges,
+    condition: &WriteCondition,
+) -> StoreResult<Option<Task>> {
+    let not_recurring = changes.is_completed == Some(true);
     for _ in 0..WRITE_ATTEMPTS {
-        let Some(expected) = expected_versions(db, user_id, task_id, &condition).await? else {
-            return unwritten(db, user_id, task_id, &condition).await;
+        let Some(expected) = expected_versions(db, user_id, task_id, condition).await? else {
+            return unwritten(db, user_id, task_id, condition).await.map(Some);
         };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
-            changes: &changes,
+            changes,
             expected: expected.as_deref(),
+            not_recurring,
             now: domain::now(),
         };
-        let updated = db
-            .write(&update)
-            .await
-            .map_err(StoreError::of_write)?
-            .map(|row| task::Model::from_query_result(&row, ""))
-            .transpose()?;
-        if let Some(task) = updated {
-            return Ok(task.into());
+        if let Some(task) = write_update(db, &update).await? {
+            return Ok(Some(task));
         }
-        let current = unwritten(db, user_id, task_id, &condition).await?;
-        if !changes_anything(&changes, &current) {
-            return Ok(current);
+        let current = unwritten(db, user_id, task_id, condition).await?;
+        if !changes_anything(changes, &current) {
+            return Ok(Some(current));
+        }
+        if not_recurring && current.recurrence.is_some() {
+            return Ok(None);
+        }
+    }
+    Err(StoreError::Contended(
+        "the task kept changing under the update",
+    ))
+}
+
+/// Writes the fields `make` makes of the task as read (every rule checked), settled against it,
+/// only if the task is still at the version read; read again and retried when it is not.
+async fn rewrite(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: &WriteCondition,
+    make: impl Fn(&Task) -> Result<TaskFields, Vec<Invalid>>,
+) -> StoreResult<Task> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let stored = unwritten(db, user_id, task_id, condition).await?;
+        let fields = make(&stored).map_err(StoreError::Invalid)?;
+        let changes = TaskChanges::from(fields.settle(Some(&stored)));
+        if !changes_anything(&changes, &stored) {
+            return Ok(stored);
+        }
+        let update = UpdateTask {
+            task: OwnedTask { user_id, task_id },
+            changes: &changes,
+            expected: Some(&[stored.version]),
+            not_recurring: false,
+            now: domain::now(),
+        };
+        if let Some(task) = write_update(db, &update).await? {
+            return Ok(task);
         }
     }
     Err(StoreError::Contended(
@@ -469,46 +580,16 @@ impl Change {
 }
 
 /// A row of the change feed's statement: a task, or (`deleted`) a tombstone with nulls.
-#[derive(Debug, FromQueryResult)]
-struct ChangeRow {
-    id: Uuid,
-    user_id: Uuid,
-    title: Option<String>,
-    description: Option<String>,
-    is_completed: Option<bool>,
-    created_at: Option<chrono::DateTime<chrono::Utc>>,
-    updated_at: Option<chrono::DateTime<chrono::Utc>>,
-    version: i64,
-    deleted: bool,
-}
-
-impl From<ChangeRow> for Change {
-    fn from(row: ChangeRow) -> Self {
-        match (
-            row.deleted,
-            row.title,
-            row.is_completed,
-            row.created_at,
-            row.updated_at,
-        ) {
-            (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
-                Self::Changed(Task {
-                    id: row.id,
-                    user_id: row.user_id,
-                    title,
-                    description: row.description,
-                    is_completed,
-                    created_at,
-                    updated_at,
-                    version: row.version,
-                })
-            }
-            _ => Self::Deleted {
-                task_id: row.id,
-                version: row.version,
-            },
-        }
+fn change_of(row: &sea_orm::QueryResult) -> Result<Change, DbErr> {
+    if row.try_get::<bool>("", "deleted")? {
+        return Ok(Change::Deleted {
+            task_id: row.try_get("", "id")?,
+            version: row.try_get("", "version")?,
+        });
     }
+    Ok(Change::Changed(
+        task::Model::from_query_result(row, "")?.into(),
+    ))
 }
 
 /// One page of a user's changes.
@@ -532,12 +613,12 @@ pub async fn list_changes(
         limit,
     }
     .statement(db.get_database_backend());
-    let mut changes: Vec<Change> = ChangeRow::find_by_statement(select)
-        .all(db)
+    let mut changes = db
+        .query_all(select)
         .await?
-        .into_iter()
-        .map(Change::from)
-        .collect();
+        .iter()
+        .map(change_of)
+        .collect::<Result<Vec<Change>, DbErr>>()?;
     let has_more = changes.len() as u64 > limit;
     changes.truncate(limit as usize);
     Ok(ChangePage { changes, has_more })

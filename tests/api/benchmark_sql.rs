@@ -71,18 +71,22 @@ fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
                     if *name == "title" {
                         sets.insert("\\set title random(1, 1000000000)".to_owned());
                     }
-                    return (*name).to_owned();
+                    return format!(":{name}");
                 }
                 match value {
                     // The integers a statement binds: a LIMIT, the version a feed starts after.
                     Value::BigUnsigned(Some(limit)) => {
                         sets.insert(format!("\\set limit_{limit} {limit}"));
-                        format!("limit_{limit}")
+                        format!(":limit_{limit}")
                     }
                     Value::BigInt(Some(since)) => {
                         sets.insert(format!("\\set since {since}"));
-                        "since".to_owned()
+                        ":since".to_owned()
                     }
+                    // A new task's defaults of the task model: written as they are.
+                    Value::SmallInt(Some(priority)) => priority.to_string(),
+                    Value::String(Some(empty)) if empty.as_str() == "[]" => "'[]'".to_owned(),
+                    null if null == &null.as_null() => "NULL".to_owned(),
                     other => panic!(
                         "{operation}: ${} is {other:?}, which no variable stands for",
                         index + 1
@@ -92,7 +96,7 @@ fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
             .collect();
         let text = placeholder.replace_all(&built.sql, |captures: &regex::Captures| {
             let index: usize = captures[1].parse().unwrap();
-            format!(":{}", names[index - 1])
+            names[index - 1].clone()
         });
         sql.push_str(&text);
         sql.push_str(";\n");
@@ -126,6 +130,12 @@ fn benchmark_sql_is_the_stores_own_statements() {
         title: TITLE.to_owned(),
         description: Some(DESCRIPTION.to_owned()),
         is_completed: false,
+        completed_at: None,
+        due: None,
+        priority: Default::default(),
+        tags: Default::default(),
+        recurrence: None,
+        recurrence_start: None,
         created_at: now(),
         updated_at: now(),
         version: 0,
@@ -197,6 +207,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
                     task: owned,
                     changes: &new_title,
                     expected: None,
+                    not_recurring: false,
                     now: now(),
                 }
                 .postgres()],

@@ -39,6 +39,19 @@ progenitor::generate_api!(
     interface = Builder
 );
 
+/// A create (or replace) body with a title and every other field absent.
+fn task_input(title: &str) -> types::TaskInput {
+    types::TaskInput {
+        title: types::TaskInputTitle::try_from(title.to_owned()).unwrap(),
+        description: None,
+        is_completed: None,
+        due: None,
+        priority: None,
+        tags: vec![],
+        recurrence: None,
+    }
+}
+
 /// The contract as progenitor reads it: every request body reduced to its `application/json`
 /// media type, nullable references as `nullable` beside `allOf`.
 fn for_progenitor(mut document: Value) -> Value {
@@ -146,19 +159,27 @@ async fn the_generated_rust_client_drives_every_operation() {
             .create_task()
             .user_id(user.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("  Buy milk ".to_owned()).unwrap(),
                 description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
-                is_completed: None,
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-24".parse().unwrap(),
+                    time: Some("18:30".parse().unwrap()),
+                    time_zone: Some("Europe/Paris".parse().unwrap()),
+                }),
+                priority: Some(types::TaskInputPriority::High),
+                tags: vec!["home".parse().unwrap()],
+                ..task_input("  Buy milk ")
             })
             .send()
             .await
             .unwrap()
             .into_inner();
         assert_eq!(task.title.to_string(), "Buy milk");
+        // A zoned due date comes back as sent, its time with seconds.
         assert_eq!(
-            task.description.as_ref().map(|d| d.to_string()).as_deref(),
-            Some("2 l")
+            serde_json::to_value(&task.due).unwrap(),
+            json!({ "date": "2026-12-24", "time": "18:30:00", "time_zone": "Europe/Paris" })
         );
+        assert_eq!(task.completed_at, None);
 
         let got = client
             .get_task()
@@ -236,11 +257,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .create_task()
                 .user_id(user.id)
                 .idempotency_key("generated-client-create-1")
-                .body(types::TaskInput {
-                    title: types::TaskInputTitle::try_from("Once".to_owned()).unwrap(),
-                    description: None,
-                    is_completed: None,
-                })
+                .body(task_input("Once"))
                 .send()
         };
         let first = create_once().await.unwrap();
@@ -300,9 +317,8 @@ async fn the_generated_rust_client_drives_every_operation() {
             .user_id(user.id)
             .task_id(task.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("Buy oat milk".to_owned()).unwrap(),
-                description: None,
                 is_completed: Some(true),
+                ..task_input("Buy oat milk")
             })
             .send()
             .await
@@ -352,6 +368,48 @@ async fn the_generated_rust_client_drives_every_operation() {
             .await
             .unwrap();
         assert_eq!(invalid.status(), 400);
+
+        // A recurring task completed by PATCH rolls forward to its next occurrence.
+        let recurring = client
+            .create_task()
+            .user_id(user.id)
+            .body(types::TaskInput {
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-07".parse().unwrap(),
+                    time: None,
+                    time_zone: None,
+                }),
+                recurrence: Some("FREQ=WEEKLY;BYDAY=MO,WE".parse().unwrap()),
+                ..task_input("Water the plants")
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let rolled = client
+            .update_task()
+            .user_id(user.id)
+            .task_id(recurring.id)
+            .body(types::TaskPatch {
+                is_completed: Some(true),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
+        assert!(!rolled.is_completed);
+        assert_eq!(
+            serde_json::to_value(&rolled.due).unwrap(),
+            json!({ "date": "2026-12-09", "time": null, "time_zone": null })
+        );
+        assert_eq!(
+            serde_json::to_value(&rolled.recurrence).unwrap(),
+            json!("FREQ=WEEKLY;BYDAY=MO,WE")
+        );
+        assert_eq!(
+            task.description.as_ref().map(|d| d.to_string()).as_deref(),
+            Some("2 l")
+        );
 
         client.delete_user().user_id(user.id).send().await.unwrap();
         let gone = client.get_user().user_id(user.id).send().await;

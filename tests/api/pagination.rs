@@ -139,6 +139,7 @@ async fn tasks_with_equal_timestamps_and_titles_are_ordered_by_id_and_each_seen_
                 created_at: Set(same_time),
                 updated_at: Set(same_time),
                 version: Set(1),
+                ..Default::default()
             }
             .insert(&app.db)
             .await

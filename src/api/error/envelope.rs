@@ -121,17 +121,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The most characters of a name or value that an error quotes back.
-pub const MAX_ECHOED_CHARS: usize = 64;
-
-/// A name or value as an error quotes it back: whole when short, else its first 64 characters
-/// followed by `…` (a request's own text never makes its error large).
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(MAX_ECHOED_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
+pub use crate::domain::echo;
 
 impl FieldError {
     /// The error of the field named `field` (quoted back as `echo` cuts it).

@@ -309,6 +309,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::Invalid(invalid) => Self::Validation(
+                invalid
+                    .into_iter()
+                    .map(|invalid| {
+                        FieldError::new(FieldLocation::Body, &invalid.field, invalid.message)
+                    })
+                    .collect(),
+            ),
             StoreError::Contended(how) => {
                 tracing::warn!(how, "a write lost every attempt to concurrent writes");
                 Self::ServiceUnavailable
@@ -328,6 +336,7 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MAX_ECHOED_CHARS;
 
     #[test]
     fn echoes_are_cut_to_64_characters() {

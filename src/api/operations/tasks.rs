@@ -1,8 +1,8 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
-use poem_openapi::registry::MetaSchema;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiResponse, OpenApi};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -13,17 +13,18 @@ use crate::api::error::{
 use crate::api::request::caller::Caller;
 use crate::api::request::conditional::{etag, preconditions, EntityTags};
 use crate::api::request::input::{
-    json_kind, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription, HeaderParam,
-    HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
-    SignedToken, Whole,
+    json_kind, named, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription,
+    HeaderParam, HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue,
+    PathParam, QueryParam, SignedToken, Whole,
 };
 use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
 };
 use crate::domain::{
-    check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
-    WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,
-    TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
+    self, check_storable, DuePatch, IdempotencyKey, Invalid, TaskDescription, TaskFields,
+    TaskPatch, TaskTitle, TimeZoneName, WriteCondition, DESCRIPTION_MAX_CHARS,
+    IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
+    TITLE_PATTERN,
 };
 use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
 use crate::store;
@@ -34,7 +35,15 @@ type TaskPageSize = PageSize<20, 100>;
 const SEARCH_MAX_CHARS: usize = 255;
 
 /// The writable fields of a task's bodies (`TaskInput`, `TaskPatch`), in the document's order.
-pub type TaskBodyFields = (Title, Description, IsCompleted);
+pub type TaskBodyFields = (
+    Title,
+    Description,
+    IsCompleted,
+    Due,
+    Priority,
+    Tags,
+    Recurrence,
+);
 
 /// The task's fields a client writes.
 pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as BodyFieldList>::NAMES;
@@ -53,7 +62,7 @@ impl BodyField for Title {
              surrounding white space trimmed; null is refused.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema {
             min_length: Some(1),
             max_length: Some(TITLE_MAX_CHARS),
@@ -75,11 +84,14 @@ impl BodyField for Title {
         None
     }
 
-    fn parse(value: &Value) -> Result<TaskTitle, String> {
-        match value {
-            Value::String(text) => TaskTitle::parse(text),
-            other => Err(format!("must be a string, got {}", json_kind(other))),
-        }
+    fn parse(value: &Value) -> Result<TaskTitle, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::String(text) => TaskTitle::parse(text),
+                other => Err(format!("must be a string, got {}", json_kind(other))),
+            },
+        )
     }
 }
 
@@ -95,7 +107,7 @@ impl BodyField for Description {
         merge_patch: "At most 10,000 characters, no NUL; null clears it.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema {
             nullable: true,
             max_length: Some(DESCRIPTION_MAX_CHARS),
@@ -116,15 +128,18 @@ impl BodyField for Description {
         Some(None)
     }
 
-    fn parse(value: &Value) -> Result<Option<TaskDescription>, String> {
-        match value {
-            Value::Null => Ok(None),
-            Value::String(text) => TaskDescription::parse(text).map(Some),
-            other => Err(format!(
-                "must be a string or null, got {}",
-                json_kind(other)
-            )),
-        }
+    fn parse(value: &Value) -> Result<Option<TaskDescription>, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::Null => Ok(None),
+                Value::String(text) => TaskDescription::parse(text).map(Some),
+                other => Err(format!(
+                    "must be a string or null, got {}",
+                    json_kind(other)
+                )),
+            },
+        )
     }
 }
 
@@ -140,7 +155,7 @@ impl BodyField for IsCompleted {
         merge_patch: "Whether the task is done.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema::new("boolean")
     }
 
@@ -152,10 +167,291 @@ impl BodyField for IsCompleted {
         Some(false)
     }
 
-    fn parse(value: &Value) -> Result<bool, String> {
-        value
-            .as_bool()
-            .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value)))
+    fn parse(value: &Value) -> Result<bool, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            value
+                .as_bool()
+                .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value))),
+        )
+    }
+}
+
+/// A task's `due`: when it is due, a date with an optional wall-clock time and time zone; null
+/// for none.
+pub struct Due;
+
+impl Due {
+    /// The object's parts, each named `due.<part>` when it fails.
+    fn parse_parts(members: &Map<String, Value>) -> Result<DuePatch, Vec<Invalid>> {
+        let mut patch = DuePatch::default();
+        let mut invalid = Vec::new();
+        for (name, value) in members {
+            let parsed = match (name.as_str(), value) {
+                ("date", Value::String(text)) => {
+                    domain::parse_date(text).map(|date| patch.date = Some(date))
+                }
+                ("date", other) => Err(format!("must be a date string, got {}", json_kind(other))),
+                ("time", Value::Null) => {
+                    patch.time = Some(None);
+                    Ok(())
+                }
+                ("time", Value::String(text)) => {
+                    domain::parse_time(text).map(|time| patch.time = Some(Some(time)))
+                }
+                ("time", other) => Err(format!(
+                    "must be a time string or null, got {}",
+                    json_kind(other)
+                )),
+                ("time_zone", Value::Null) => {
+                    patch.time_zone = Some(None);
+                    Ok(())
+                }
+                ("time_zone", Value::String(text)) => TimeZoneName::parse(text)
+                    .map(|time_zone| patch.time_zone = Some(Some(time_zone))),
+                ("time_zone", other) => Err(format!(
+                    "must be a time zone name or null, got {}",
+                    json_kind(other)
+                )),
+                _ => Err("is not a known field".to_owned()),
+            };
+            if let Err(message) = parsed {
+                invalid.push(Invalid::new(format!("{}.{name}", Self::NAME), message));
+            }
+        }
+        match invalid.is_empty() {
+            true => Ok(patch),
+            false => Err(invalid),
+        }
+    }
+}
+
+impl BodyField for Due {
+    const NAME: &'static str = domain::DUE_FIELD;
+    type Value = Option<DuePatch>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "When the task is due: `date` (YYYY-MM-DD, required) alone for all day; with `time`\n\
+             (HH:MM or HH:MM:SS, answered HH:MM:SS) for a floating time; with `time_zone` too (an\n\
+             IANA name) for that time in that zone. A `time_zone` needs a `time`. Absent or null for\n\
+             none; absent parts are null.",
+        merge_patch: "Merged part by part: `{\"time\": \"19:00\"}` changes only the time, a part set to\n\
+             null is cleared (`date` cannot be), and null clears the due date (a recurring task's\n\
+             only with its `recurrence`). The merged due date must keep the rules: a `time_zone`\n\
+             needs a `time`.",
+    };
+
+    fn schema(merge_patch: bool) -> MetaSchema {
+        let part = |schema: MetaSchema| MetaSchemaRef::Inline(Box::new(schema));
+        MetaSchema {
+            nullable: true,
+            properties: vec![
+                (
+                    "date",
+                    part(MetaSchema {
+                        pattern: Some(domain::DATE_PATTERN.to_owned()),
+                        ..MetaSchema::new_with_format("string", "date")
+                    }),
+                ),
+                (
+                    "time",
+                    part(MetaSchema {
+                        nullable: true,
+                        pattern: Some(domain::TIME_PATTERN.to_owned()),
+                        ..MetaSchema::new("string")
+                    }),
+                ),
+                (
+                    "time_zone",
+                    part(MetaSchema {
+                        nullable: true,
+                        max_length: Some(domain::TIME_ZONE_MAX_CHARS),
+                        pattern: Some(domain::TIME_ZONE_PATTERN.to_owned()),
+                        ..MetaSchema::new("string")
+                    }),
+                ),
+            ],
+            required: if merge_patch { vec![] } else { vec!["date"] },
+            ..MetaSchema::new("object")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            serde_json::json!({ "time": "19:00" })
+        } else {
+            serde_json::json!({ "date": "2026-12-24", "time": "18:30", "time_zone": "Europe/Paris" })
+        }
+    }
+
+    fn default() -> Option<Option<DuePatch>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<DuePatch>, Vec<Invalid>> {
+        match value {
+            Value::Null => Ok(None),
+            Value::Object(members) => Self::parse_parts(members).map(Some),
+            other => named(
+                Self::NAME,
+                Err(format!(
+                    "must be an object or null, got {}",
+                    json_kind(other)
+                )),
+            ),
+        }
+    }
+}
+
+/// A task's `priority`: none by default.
+pub struct Priority;
+
+impl BodyField for Priority {
+    const NAME: &'static str = "priority";
+    type Value = domain::Priority;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "How important the task is: none (the default), low, medium or high.",
+        merge_patch: "How important the task is: none, low, medium or high; null is refused.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            enum_items: domain::Priority::ALL
+                .iter()
+                .map(|priority| priority.name().into())
+                .collect(),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        domain::Priority::High.name().into()
+    }
+
+    fn default() -> Option<domain::Priority> {
+        Some(domain::Priority::None)
+    }
+
+    fn parse(value: &Value) -> Result<domain::Priority, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::String(text) => domain::Priority::parse(text),
+                other => Err(format!("must be a string, got {}", json_kind(other))),
+            },
+        )
+    }
+}
+
+/// A task's `tags`: none by default.
+pub struct Tags;
+
+impl BodyField for Tags {
+    const NAME: &'static str = "tags";
+    type Value = domain::Tags;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole:
+            "At most 20 tags, each 1 to 50 characters after trimming white space, no comma, no\n\
+             NUL; kept trimmed, in the order sent. Two tags that are the same in lowercase are\n\
+             refused. Defaults to none.",
+        merge_patch: "Replaces the task's tags whole (at most 20, each 1 to 50 characters after\n\
+             trimming, no comma, no NUL, none the same as another in lowercase); null is refused.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema {
+                min_length: Some(1),
+                pattern: Some(domain::tag_pattern()),
+                ..MetaSchema::new("string")
+            })))),
+            max_items: Some(domain::TAGS_MAX),
+            ..MetaSchema::new("array")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        serde_json::json!(["home", "errands"])
+    }
+
+    fn default() -> Option<domain::Tags> {
+        Some(domain::Tags::default())
+    }
+
+    fn parse(value: &Value) -> Result<domain::Tags, Vec<Invalid>> {
+        let parsed = match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    item.as_str().ok_or_else(|| {
+                        format!("tag {index} must be a string, got {}", json_kind(item))
+                    })
+                })
+                .collect::<Result<Vec<&str>, String>>()
+                .and_then(|tags| domain::Tags::parse(&tags)),
+            other => Err(format!(
+                "must be an array of strings, got {}",
+                json_kind(other)
+            )),
+        };
+        named(Self::NAME, parsed)
+    }
+}
+
+/// A task's `recurrence`: an RFC 5545 RRULE value; null for none.
+pub struct Recurrence;
+
+impl BodyField for Recurrence {
+    const NAME: &'static str = domain::RECURRENCE_FIELD;
+    type Value = Option<domain::Recurrence>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "An RFC 5545 RRULE value (`FREQ=WEEKLY;BYDAY=MO,WE`; a leading `RRULE:` is dropped), at\n\
+             most 255 characters: FREQ DAILY, WEEKLY, MONTHLY or YEARLY, with INTERVAL, COUNT,\n\
+             UNTIL, BYDAY, BYMONTHDAY, BYMONTH, BYSETPOS, WKST. Needs a `due`: the series starts on\n\
+             its date, and completing the task moves it to the next occurrence. Absent or null for\n\
+             none.",
+        merge_patch: "An RFC 5545 RRULE value (as in a create); null stops the task recurring. The\n\
+             merged task needs a `due`.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            min_length: Some(1),
+            max_length: Some(domain::RECURRENCE_MAX_CHARS + "RRULE:".len()),
+            pattern: Some(domain::RECURRENCE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            Value::Null
+        } else {
+            "FREQ=WEEKLY;BYDAY=MO,WE".into()
+        }
+    }
+
+    fn default() -> Option<Option<domain::Recurrence>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<domain::Recurrence>, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::Null => Ok(None),
+                Value::String(text) => domain::Recurrence::parse(text).map(Some),
+                other => Err(format!(
+                    "must be a string or null, got {}",
+                    json_kind(other)
+                )),
+            },
+        )
     }
 }
 
@@ -168,39 +464,66 @@ impl JsonObjectBody for TaskFields {
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
 
     fn from_values(
-        (title, description, is_completed): (TaskTitle, Option<TaskDescription>, bool),
-    ) -> Self {
+        (title, description, is_completed, due, priority, tags, recurrence): (
+            TaskTitle,
+            Option<TaskDescription>,
+            bool,
+            Option<DuePatch>,
+            domain::Priority,
+            domain::Tags,
+            Option<domain::Recurrence>,
+        ),
+    ) -> Result<Self, Vec<Invalid>> {
+        let due = due
+            .map(|due| due.merge(None))
+            .transpose()
+            .map_err(|invalid| vec![invalid])?;
         Self {
             title,
             description,
             is_completed,
+            due,
+            priority,
+            tags,
+            recurrence,
         }
+        .check()
     }
 }
 
-impl JsonObjectBody for TaskChanges {
+impl JsonObjectBody for TaskPatch {
     const NAME: &'static str = "TaskPatch";
     const DESCRIPTION: &'static str = "A JSON merge patch (RFC 7396) of a task: an absent field \
         stays as it is,\n`\"description\": null` clears the description, `\"title\": null` is \
-        refused, `{}` changes\nnothing. Unknown and read-only fields are refused.";
+        refused, `{}` changes\nnothing; `due` merges part by part, `tags` is replaced whole. The \
+        merged task must keep every\nrule. Unknown and read-only fields are refused.";
     type Fields = TaskBodyFields;
     type Presence = MergePatch;
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
     const MEDIA_TYPES: &'static [&'static str] =
         &["application/json", "application/merge-patch+json"];
 
+    #[allow(clippy::type_complexity)]
     fn from_values(
-        (title, description, is_completed): (
+        (title, description, is_completed, due, priority, tags, recurrence): (
             Option<TaskTitle>,
             Option<Option<TaskDescription>>,
             Option<bool>,
+            Option<Option<DuePatch>>,
+            Option<domain::Priority>,
+            Option<domain::Tags>,
+            Option<Option<domain::Recurrence>>,
         ),
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Vec<Invalid>> {
+        Ok(Self {
             title,
             description,
             is_completed,
-        }
+            due,
+            priority,
+            tags,
+            recurrence,
+        })
     }
 }
 
@@ -310,7 +633,7 @@ pub enum TaskRead {
     /// The task as it is now.
     #[oai(status = 200)]
     Ok(
-        JsonResponse<TaskResource>,
+        JsonResponse<Box<TaskResource>>,
         /// The task's entity tag: its `version` in quotes.
         #[oai(header = "ETag")]
         String,
@@ -511,7 +834,7 @@ impl TasksApi {
         if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
             return Ok(TaskRead::NotModified(tag));
         }
-        Ok(TaskRead::Ok(JsonResponse(task.into()), tag))
+        Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag))
     }
 
     /// Replace a task
@@ -542,9 +865,15 @@ impl TasksApi {
         if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let condition = write_condition(if_match, if_none_match);
-        self.change_task(user_id, task_id, condition, body.0.map(TaskChanges::from))
-            .await
+        let (user_id, task_id, condition, fields) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        let task = store::replace_task(&self.state.db, user_id, task_id, fields, condition).await?;
+        Ok(task.into())
     }
 
     /// Update a task
@@ -575,10 +904,17 @@ impl TasksApi {
         /// write happens only if none is the task's current tag (`*`: never, the task exists).
         #[oai(name = "If-None-Match")]
         if_none_match: HeaderParam<EntityTags>,
-        body: JsonBody<TaskChanges>,
+        body: JsonBody<TaskPatch>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let condition = write_condition(if_match, if_none_match);
-        self.change_task(user_id, task_id, condition, body.0).await
+        let (user_id, task_id, condition, patch) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        let task = store::update_task(&self.state.db, user_id, task_id, patch, condition).await?;
+        Ok(task.into())
     }
 
     /// Delete a task
@@ -623,22 +959,6 @@ impl TasksApi {
         )
         .await?;
         Ok(TaskDeleted::NoContent)
-    }
-}
-
-impl TasksApi {
-    /// What PUT and PATCH share: check everything, then apply the changes.
-    async fn change_task(
-        &self,
-        user_id: PathParam<Uuid>,
-        task_id: PathParam<Uuid>,
-        condition: Checked<WriteCondition>,
-        changes: Checked<TaskChanges>,
-    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let (user_id, task_id, condition, changes) =
-            (user_id.checked(), task_id.checked(), condition, changes).collect_fields()?;
-        let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
-        Ok(task.into())
     }
 }
 

@@ -84,8 +84,9 @@ fn order_tags(document: &mut Value) {
     }
 }
 
-/// Marks each request body schema `additionalProperties: false`: every JSON body the API takes
-/// refuses unknown fields (see `input::BodyFields::read`).
+/// Marks each request body schema, and each object field of one, `additionalProperties: false`:
+/// every JSON body the API takes refuses unknown fields (see `input::BodyFields::read`), and
+/// unknown parts of an object field (`due`).
 fn close_request_bodies(document: &mut Value) {
     let mut body_schemas = BTreeSet::new();
     for operation in document["paths"]
@@ -107,6 +108,16 @@ fn close_request_bodies(document: &mut Value) {
     for name in body_schemas {
         if let Some(schema) = document["components"]["schemas"][&name].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+            for field in schema
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|properties| properties.values_mut())
+                .filter(|field| field["type"] == "object")
+                .filter_map(Value::as_object_mut)
+            {
+                field.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
         }
     }
 }

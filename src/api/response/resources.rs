@@ -15,7 +15,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::domain::{Task, User};
+use crate::domain::{
+    tag_pattern, Due, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
+    DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS,
+    TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
+};
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -167,6 +171,12 @@ impl ParseFromJSON for Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nullable<T>(pub Option<T>);
 
+impl<T> Default for Nullable<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
 impl<T: Type> Type for Nullable<T> {
     const IS_REQUIRED: bool = true;
     type RawValueType = T::RawValueType;
@@ -246,6 +256,268 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
     }
 }
 
+/// The rules of a string an answer holds, from the domain's: its schema.
+pub trait TextRules: Send + Sync + 'static {
+    /// The type's name in poem-openapi's registry (schemas are inline).
+    const NAME: &'static str;
+    fn schema() -> MetaSchema;
+}
+
+/// A string an answer holds, documented with `R`'s rules.
+pub struct RuledText<R>(pub String, PhantomData<R>);
+
+impl<R> RuledText<R> {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into(), PhantomData)
+    }
+}
+
+impl<R> Clone for RuledText<R> {
+    fn clone(&self) -> Self {
+        Self::new(self.0.clone())
+    }
+}
+
+impl<R> std::fmt::Debug for RuledText<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<R: TextRules> Type for RuledText<R> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        R::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(R::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<R: TextRules> ToJSON for RuledText<R> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl<R> Serialize for RuledText<R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<R: TextRules> ParseFromJSON for RuledText<R> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(Self::new(text)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// Declares the rules of an answer's string: a type named `$rules` whose schema `$schema` makes.
+macro_rules! text_rules {
+    ($(#[$doc:meta])* $rules:ident, $name:literal, $schema:expr) => {
+        $(#[$doc])*
+        pub struct $rules;
+
+        impl TextRules for $rules {
+            const NAME: &'static str = $name;
+
+            fn schema() -> MetaSchema {
+                $schema
+            }
+        }
+    };
+}
+
+text_rules! {
+    /// A task's title as stored: trimmed, 1 to 255 characters.
+    TitleRules, "string_title",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TITLE_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A task's description: at most 10,000 characters.
+    DescriptionRules, "string_description",
+    MetaSchema {
+        max_length: Some(DESCRIPTION_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A calendar date, `YYYY-MM-DD`.
+    DateRules, "string_date",
+    MetaSchema {
+        pattern: Some(DATE_PATTERN.to_owned()),
+        ..MetaSchema::new_with_format("string", "date")
+    }
+}
+
+text_rules! {
+    /// A wall-clock time as answered: `HH:MM:SS`.
+    TimeRules, "string_time",
+    MetaSchema {
+        pattern: Some(ANSWERED_TIME_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A name of the IANA time zone database (`Europe/Paris`).
+    TimeZoneRules, "string_time_zone",
+    MetaSchema {
+        max_length: Some(TIME_ZONE_MAX_CHARS),
+        pattern: Some(TIME_ZONE_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A priority's name.
+    PriorityRules, "string_priority",
+    MetaSchema {
+        enum_items: Priority::ALL
+            .iter()
+            .map(|priority| priority.name().into())
+            .collect(),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A recurrence rule as stored (normalised: upper case, without `RRULE:`).
+    RecurrenceRules, "string_recurrence",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(RECURRENCE_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A tag as stored: trimmed.
+    TagRules, "string_tag",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TAG_MAX_CHARS),
+        pattern: Some(tag_pattern()),
+        ..MetaSchema::new("string")
+    }
+}
+
+/// A task's tags as answered: at most 20, in the order sent.
+#[derive(Debug, Clone)]
+pub struct TagList(pub Vec<RuledText<TagRules>>);
+
+impl Type for TagList {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "array_tag".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(RuledText::<TagRules>::schema_ref())),
+            max_items: Some(TAGS_MAX),
+            ..MetaSchema::new("array")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for TagList {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Array(
+            self.0
+                .iter()
+                .map(|tag| Value::String(tag.0.clone()))
+                .collect(),
+        ))
+    }
+}
+
+impl Serialize for TagList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl ParseFromJSON for TagList {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Vec::<RuledText<TagRules>>::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
+    }
+}
+
+/// When a task is due, as stored: the server never converts between zones.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(rename = "Due", example)]
+pub struct DueResource {
+    /// The calendar date (`YYYY-MM-DD`).
+    pub date: RuledText<DateRules>,
+    /// The wall-clock time (`HH:MM:SS`); null for a task due all day.
+    pub time: Nullable<RuledText<TimeRules>>,
+    /// The IANA time zone the time is in; null for a floating time (wherever the user is) or
+    /// an all-day task.
+    pub time_zone: Nullable<RuledText<TimeZoneRules>>,
+}
+
+impl From<Due> for DueResource {
+    fn from(due: Due) -> Self {
+        Self {
+            date: RuledText::new(due.date().format("%Y-%m-%d").to_string()),
+            time: Nullable(
+                due.time()
+                    .map(|time| RuledText::new(time.format("%H:%M:%S").to_string())),
+            ),
+            time_zone: Nullable(due.time_zone().map(|zone| RuledText::new(zone.as_str()))),
+        }
+    }
+}
+
+impl Example for DueResource {
+    fn example() -> Self {
+        Self {
+            date: RuledText::new("2026-12-24"),
+            time: Nullable(Some(RuledText::new("18:30:00"))),
+            time_zone: Nullable(Some(RuledText::new("Europe/Paris"))),
+        }
+    }
+}
+
 /// A task as every operation returns it: every field always present.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(rename = "Task", example)]
@@ -257,13 +529,25 @@ pub struct TaskResource {
     #[oai(read_only)]
     pub user_id: Uuid,
     /// 1 to 255 characters, without surrounding white space.
-    #[oai(validator(min_length = 1, max_length = 255))]
-    pub title: String,
+    pub title: RuledText<TitleRules>,
     /// At most 10,000 characters; null when there is none.
-    #[oai(validator(max_length = 10000))]
-    pub description: Nullable<String>,
+    pub description: Nullable<RuledText<DescriptionRules>>,
     /// Whether the task is done.
     pub is_completed: bool,
+    /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
+    #[oai(read_only)]
+    pub completed_at: Nullable<Timestamp>,
+    /// When the task is due: a date, a floating time or a time in a zone; null when it has no
+    /// due date.
+    pub due: Nullable<DueResource>,
+    /// How important the task is: `none`, `low`, `medium` or `high`.
+    pub priority: RuledText<PriorityRules>,
+    /// The task's tags, in the order sent (trimmed); two tags are the same when their lowercase
+    /// forms are equal.
+    pub tags: TagList,
+    /// An RFC 5545 RRULE value (without `RRULE:`, upper case); completing the task rolls it
+    /// forward to its next occurrence while the series has one. Null when it does not recur.
+    pub recurrence: Nullable<RuledText<RecurrenceRules>>,
     /// When the task was created (UTC, microseconds); never changes.
     #[oai(read_only)]
     pub created_at: Timestamp,
@@ -282,9 +566,20 @@ impl From<Task> for TaskResource {
         Self {
             id: task.id,
             user_id: task.user_id,
-            title: task.title,
-            description: Nullable(task.description),
+            title: RuledText::new(task.title),
+            description: Nullable(task.description.map(RuledText::new)),
             is_completed: task.is_completed,
+            completed_at: Nullable(task.completed_at.map(Timestamp)),
+            due: Nullable(task.due.map(DueResource::from)),
+            priority: RuledText::new(task.priority.name()),
+            tags: TagList(
+                task.tags
+                    .into_inner()
+                    .into_iter()
+                    .map(RuledText::new)
+                    .collect(),
+            ),
+            recurrence: Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
             version: task.version,
@@ -310,9 +605,14 @@ impl Example for TaskResource {
         Self {
             id: EXAMPLE_TASK_ID,
             user_id: EXAMPLE_USER_ID,
-            title: "Buy milk".to_owned(),
+            title: RuledText::new("Buy milk"),
             description: Nullable(None),
             is_completed: false,
+            completed_at: Nullable(None),
+            due: Nullable(Some(DueResource::example())),
+            priority: RuledText::new(Priority::High.name()),
+            tags: TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
+            recurrence: Nullable(None),
             created_at: example_time(),
             updated_at: example_time(),
             version: 1,
@@ -456,7 +756,7 @@ mod tests {
     #[test]
     fn response_bodies_are_the_json_the_schema_describes() {
         let mut described = TaskResource::example();
-        described.description = Nullable(Some("Two \"quoted\" words, é".to_owned()));
+        described.description = Nullable(Some(RuledText::new("Two \"quoted\" words, é")));
         described.created_at = Timestamp(DateTime::from_timestamp(1_700_000_000, 1_000).unwrap());
         assert_same_json(&TaskResource::example());
         assert_same_json(&described);

@@ -55,12 +55,18 @@ pub enum Shape {
     /// the bound forgotten.
     InsertTombstone,
     DropTombstones,
-    /// Which fields change, (when it changes) whether the description becomes null, and how many
-    /// versions `If-Match` lists.
+    /// Which fields change, (when it changes) whether the description becomes null, whether
+    /// only a task without a recurrence is written, and how many versions `If-Match` lists.
     UpdateTask {
         title: bool,
         description: Option<bool>,
         is_completed: bool,
+        due: bool,
+        priority: bool,
+        tags: bool,
+        recurrence: bool,
+        recurrence_start: bool,
+        not_recurring: bool,
         expected_versions: usize,
     },
     ListChanges,

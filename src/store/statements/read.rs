@@ -161,9 +161,19 @@ fn tombstone_column(column: task::Column) -> &'static str {
         task::Column::Id => r#""task_id""#,
         task::Column::UserId => r#""user_id""#,
         task::Column::Version => r#""version""#,
-        task::Column::Title | task::Column::Description => "CAST(NULL AS text)",
+        task::Column::Title
+        | task::Column::Description
+        | task::Column::DueTimeZone
+        | task::Column::Tags
+        | task::Column::TagKeys
+        | task::Column::Recurrence => "CAST(NULL AS text)",
         task::Column::IsCompleted => "CAST(NULL AS boolean)",
-        task::Column::CreatedAt | task::Column::UpdatedAt => "CAST(NULL AS timestamptz)",
+        task::Column::Priority => "CAST(NULL AS smallint)",
+        task::Column::DueDate | task::Column::RecurrenceStart => "CAST(NULL AS date)",
+        task::Column::DueTime => "CAST(NULL AS time)",
+        task::Column::CreatedAt | task::Column::UpdatedAt | task::Column::CompletedAt => {
+            "CAST(NULL AS timestamptz)"
+        }
     }
 }
 

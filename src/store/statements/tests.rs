@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use super::*;
 use crate::db::write::Step;
-use crate::domain::{self, Task, TaskChanges, TaskDescription, TaskTitle};
+use crate::domain::{
+    self, Due, Priority, Recurrence, Tags, Task, TaskChanges, TaskDescription, TaskFields,
+    TaskTitle,
+};
 use crate::pagination::{SortField, SortKey, TaskPosition};
 
 fn owned() -> OwnedTask {
@@ -69,6 +72,12 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             title: "t".to_owned(),
             description: Some("d".to_owned()),
             is_completed: true,
+            completed_at: None,
+            due: None,
+            priority: Default::default(),
+            tags: Default::default(),
+            recurrence: None,
+            recurrence_start: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -111,13 +120,14 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 Some(None),
                 Some(Some(TaskDescription::parse("new text").unwrap())),
             ] {
-                for is_completed in [None, Some(false)] {
+                for is_completed in [None, Some(false), Some(true)] {
                     let changes = TaskChanges {
                         title: title.clone(),
                         description: description.clone(),
                         is_completed,
+                        ..TaskChanges::default()
                     };
-                    if changes.is_empty() {
+                    if changes == TaskChanges::default() {
                         continue; // changes nothing: the store reads the task instead
                     }
                     for expected in expectations {
@@ -125,6 +135,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                             task: owned(),
                             changes: &changes,
                             expected,
+                            not_recurring: is_completed == Some(true),
                             now,
                         };
                         statements.extend(sent(&update, backend));
@@ -133,7 +144,29 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 }
             }
         }
-        assert_eq!(updates, 33);
+        // A rewrite of the stored task: every column, at the version read.
+        for description in [None, Some(TaskDescription::parse("d").unwrap())] {
+            let fields = TaskFields {
+                title: TaskTitle::parse("t").unwrap(),
+                description,
+                is_completed: true,
+                due: Some(Due::new(domain::parse_date("2026-12-24").unwrap(), None, None).unwrap()),
+                priority: Priority::High,
+                tags: Tags::parse(&["home"]).unwrap(),
+                recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+            };
+            let changes = TaskChanges::from(fields.settle(Some(&task)));
+            let update = UpdateTask {
+                task: owned(),
+                changes: &changes,
+                expected: Some(&[3]),
+                not_recurring: false,
+                now,
+            };
+            statements.extend(sent(&update, backend));
+            updates += 1;
+        }
+        assert_eq!(updates, 53);
         let mut lists = 0;
         for (sort, _) in TaskSort::ALL {
             for completed in [None, Some(true)] {
@@ -169,14 +202,14 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             texts.insert(statement.sql);
         }
         // PostgreSQL: 2 creates, 3 deletes, a read; SQLite: a claim, 3 bumps, an insert, 3
-        // deletes, a tombstone, its drop, a read. Both: the feed, 33 updates, 48 lists.
+        // deletes, a tombstone, its drop, a read. Both: the feed, 53 updates, 48 lists.
         let writes_and_reads = match backend {
             DatabaseBackend::Postgres => 2 + 3 + 1,
             _ => 1 + 3 + 1 + 3 + 1 + 1 + 1,
         };
         assert_eq!(
             texts.len(),
-            writes_and_reads + 1 + 33 + 48,
+            writes_and_reads + 1 + 53 + 48,
             "one text per shape on {backend:?}"
         );
     }
@@ -192,6 +225,7 @@ fn postgres_writes_lock_the_owner_and_take_their_number_in_one_statement() {
         task: owned(),
         changes: &changes,
         expected: Some(&[5]),
+        not_recurring: false,
         now: domain::now(),
     };
     let sql = update.postgres().sql;
