@@ -432,12 +432,14 @@ pub async fn update_task(
     if patch.is_empty() {
         return unwritten(db, user_id, task_id, &condition).await;
     }
+    let mut read = None;
     if let Some(changes) = patch.without_stored() {
-        if let Some(task) = update_in_place(db, user_id, task_id, &changes, &condition).await? {
-            return Ok(task);
+        match update_in_place(db, user_id, task_id, &changes, &condition).await? {
+            InPlace::Written(task) => return Ok(task),
+            InPlace::Recurring(stored) => read = Some(stored),
         }
     }
-    rewrite(db, user_id, task_id, &condition, |stored| {
+    rewrite(db, user_id, task_id, &condition, read, |stored| {
         patch.merge(stored)
     })
     .await
@@ -453,22 +455,35 @@ pub async fn replace_task(
     condition: WriteCondition,
 ) -> StoreResult<Task> {
     let _turn = db.write_permit(user_id).await?;
-    rewrite(db, user_id, task_id, &condition, |_| Ok(fields.clone())).await
+    rewrite(db, user_id, task_id, &condition, None, |_| {
+        Ok(fields.clone())
+    })
+    .await
+}
+
+/// What an update in place did.
+enum InPlace {
+    /// The task as written (or as it is, when the changes changed nothing).
+    Written(Task),
+    /// Nothing: the changes complete a recurring task, as read, whose roll-forward needs it.
+    Recurring(Task),
 }
 
 /// Applies `changes` in one statement. A completion is written only to a task without a
-/// recurrence: `None` when the task recurs (its roll-forward needs the stored task).
+/// recurrence.
 async fn update_in_place(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     changes: &TaskChanges,
     condition: &WriteCondition,
-) -> StoreResult<Option<Task>> {
+) -> StoreResult<InPlace> {
     let not_recurring = changes.is_completed == Some(true);
     for _ in 0..WRITE_ATTEMPTS {
         let Some(expected) = expected_versions(db, user_id, task_id, condition).await? else {
-            return unwritten(db, user_id, task_id, condition).await.map(Some);
+            return unwritten(db, user_id, task_id, condition)
+                .await
+                .map(InPlace::Written);
         };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
@@ -478,14 +493,14 @@ async fn update_in_place(
             now: domain::now(),
         };
         if let Some(task) = write_update(db, &update).await? {
-            return Ok(Some(task));
+            return Ok(InPlace::Written(task));
         }
         let current = unwritten(db, user_id, task_id, condition).await?;
         if !changes_anything(changes, &current) {
-            return Ok(Some(current));
+            return Ok(InPlace::Written(current));
         }
         if not_recurring && current.recurrence.is_some() {
-            return Ok(None);
+            return Ok(InPlace::Recurring(current));
         }
     }
     Err(StoreError::Contended(
@@ -494,16 +509,21 @@ async fn update_in_place(
 }
 
 /// Writes the fields `make` makes of the task as read (every rule checked), settled against it,
-/// only if the task is still at the version read; read again and retried when it is not.
+/// only if the task is still at the version read; read again and retried when it is not. `read`:
+/// the task as a caller has just read it (its condition checked), if it has.
 async fn rewrite(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
+    mut read: Option<Task>,
     make: impl Fn(&Task) -> Result<TaskFields, Vec<Invalid>>,
 ) -> StoreResult<Task> {
     for _ in 0..WRITE_ATTEMPTS {
-        let stored = unwritten(db, user_id, task_id, condition).await?;
+        let stored = match read.take() {
+            Some(stored) => stored,
+            None => unwritten(db, user_id, task_id, condition).await?,
+        };
         let fields = make(&stored).map_err(StoreError::Invalid)?;
         let changes = TaskChanges::from(fields.settle(Some(&stored)));
         if !changes_anything(&changes, &stored) {
