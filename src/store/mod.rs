@@ -1,5 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
+mod lists;
 pub mod statements;
 pub mod token_key;
 
@@ -25,7 +26,14 @@ use statements::{
 pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
+    ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a list (of any user) has: nothing was written.
+    ListAlreadyExists(Uuid),
+    /// A create would take the user past `USER_MAX_LISTS` (the limit): nothing was written.
+    ListQuotaExceeded(i64),
+    /// A conditional write's list has none of the expected versions: nothing was written.
+    ListPreconditionFailed(Uuid),
     /// A create would take the user past `USER_MAX_TASKS` (the limit): nothing was written.
     TaskQuotaExceeded(i64),
     /// A conditional write's task has none of the expected versions: nothing was written.
@@ -121,6 +129,8 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
+
 impl From<task::Model> for Task {
     fn from(row: task::Model) -> Self {
         Self {
@@ -162,6 +172,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
         task_count: 0,
         tombstone_count: 0,
         tombstones_dropped_through: 0,
+        list_count: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
@@ -170,6 +181,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
         task_count: NotSet,
         tombstone_count: NotSet,
         tombstones_dropped_through: NotSet,
+        list_count: NotSet,
     })
     .exec_without_returning(db)
     .await;
@@ -311,24 +323,33 @@ pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResul
     }
 }
 
-/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
-/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
-/// is checked against the task as it is now, and the write then expects that version: it
-/// happens only if the task has not changed since (404 and 412 come from that read).
+/// The versions a conditional write of a task checks (see `versions_to_expect`).
 async fn expected_versions(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
 ) -> StoreResult<Option<Option<Vec<i64>>>> {
+    versions_to_expect(condition, async || {
+        Ok(unwritten(db, user_id, task_id, condition).await?.version)
+    })
+    .await
+}
+
+/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
+/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
+/// is checked against the row as it is now (`current`: its version when the condition holds),
+/// and the write then expects that version: it happens only if the row has not changed since
+/// (404 and 412 come from that read).
+async fn versions_to_expect(
+    condition: &WriteCondition,
+    current: impl AsyncFnOnce() -> StoreResult<i64>,
+) -> StoreResult<Option<Option<Vec<i64>>>> {
     Ok(match condition {
         WriteCondition::Always => Some(None),
         WriteCondition::VersionIn(versions) if versions.is_empty() => None,
         WriteCondition::VersionIn(versions) => Some(Some(versions.clone())),
-        WriteCondition::VersionNotIn(_) => {
-            let current = unwritten(db, user_id, task_id, condition).await?;
-            Some(Some(vec![current.version]))
-        }
+        WriteCondition::VersionNotIn(_) => Some(Some(vec![current().await?])),
     })
 }
 

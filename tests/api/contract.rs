@@ -306,5 +306,5 @@ async fn tags_are_listed_in_the_order_a_newcomer_needs_them() {
         .iter()
         .map(|tag| tag["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tags, ["Users", "Tasks", "Sync", "Health"]);
+    assert_eq!(tags, ["Users", "Tasks", "Lists", "Sync", "Health"]);
 }

@@ -11,7 +11,7 @@ use crate::api::error::{
     TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, EntityTags};
+use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
 use crate::api::request::input::{
     json_kind, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription, HeaderParam,
     HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
@@ -640,16 +640,6 @@ impl TasksApi {
         let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
         Ok(task.into())
     }
-}
-
-/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
-fn write_condition(
-    if_match: HeaderParam<EntityTags>,
-    if_none_match: HeaderParam<EntityTags>,
-) -> Checked<WriteCondition> {
-    let (if_match, if_none_match) =
-        (if_match.checked(), if_none_match.checked()).collect_fields()?;
-    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::domain::Task;
+use crate::domain::{List, Task};
 use crate::entity::user;
 use crate::store;
 
@@ -335,6 +335,78 @@ impl Example for TaskPage {
     fn example() -> Self {
         Self {
             items: vec![TaskResource::example()],
+            next_cursor: Nullable(None),
+        }
+    }
+}
+
+/// A list as every operation returns it: every field always present.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(rename = "List", example)]
+pub struct ListResource {
+    /// The list's id: made by the client at its create, or by the server.
+    #[oai(read_only)]
+    pub id: Uuid,
+    /// The user who owns the list.
+    #[oai(read_only)]
+    pub user_id: Uuid,
+    /// 1 to 255 characters, without surrounding white space.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub name: String,
+    /// When the list was created (UTC, microseconds); never changes.
+    #[oai(read_only)]
+    pub created_at: Timestamp,
+    /// When the list was last renamed (UTC, microseconds).
+    #[oai(read_only)]
+    pub updated_at: Timestamp,
+    /// The owner's change counter at the list's last change (the same counter as tasks'); the
+    /// list's `ETag` is this number in quotes.
+    #[oai(read_only, validator(minimum(value = "1")))]
+    pub version: i64,
+}
+
+impl From<List> for ListResource {
+    fn from(list: List) -> Self {
+        Self {
+            id: list.id,
+            user_id: list.user_id,
+            name: list.name,
+            created_at: Timestamp(list.created_at),
+            updated_at: Timestamp(list.updated_at),
+            version: list.version,
+        }
+    }
+}
+
+pub const EXAMPLE_LIST_ID: Uuid = Uuid::from_u128(0x0193_5f3c_8a1e_7b2d_9c4f_6e1a_2b3c_0001);
+
+impl Example for ListResource {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_LIST_ID,
+            user_id: EXAMPLE_USER_ID,
+            name: "Groceries".to_owned(),
+            created_at: example_time(),
+            updated_at: example_time(),
+            version: 2,
+        }
+    }
+}
+
+/// One page of a user's lists, oldest first.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct ListPage {
+    /// At most `limit` lists.
+    pub items: Vec<ListResource>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Nullable<String>,
+}
+
+impl Example for ListPage {
+    fn example() -> Self {
+        Self {
+            items: vec![ListResource::example()],
             next_cursor: Nullable(None),
         }
     }
