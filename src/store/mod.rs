@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+    self, IdempotencyKey, List, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
 };
-use crate::entity::{idempotency_key, task, task_tombstone, user};
+use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
     CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
@@ -463,23 +463,27 @@ pub async fn delete_task(
     ))
 }
 
-/// One change of the feed: a task as it is now, or a deleted task.
+/// One change of the feed: a task or a list as it is now, or a deleted task or list.
 #[derive(Debug, Clone)]
 pub enum Change {
     Changed(Task),
     Deleted { task_id: Uuid, version: i64 },
+    ListChanged(List),
+    ListDeleted { list_id: Uuid, version: i64 },
 }
 
 impl Change {
     pub fn version(&self) -> i64 {
         match self {
             Self::Changed(task) => task.version,
-            Self::Deleted { version, .. } => *version,
+            Self::ListChanged(list) => list.version,
+            Self::Deleted { version, .. } | Self::ListDeleted { version, .. } => *version,
         }
     }
 }
 
-/// A row of the change feed's statement: a task, or (`deleted`) a tombstone with nulls.
+/// A row of the change feed's statement: a task or (`is_list`) a list, each with nulls for the
+/// other's columns, or (`deleted`) a tombstone of either with nulls.
 #[derive(Debug, FromQueryResult)]
 struct ChangeRow {
     id: Uuid,
@@ -490,31 +494,38 @@ struct ChangeRow {
     created_at: Option<chrono::DateTime<chrono::Utc>>,
     updated_at: Option<chrono::DateTime<chrono::Utc>>,
     version: i64,
+    name: Option<String>,
     deleted: bool,
+    is_list: bool,
 }
 
 impl From<ChangeRow> for Change {
     fn from(row: ChangeRow) -> Self {
-        match (
-            row.deleted,
-            row.title,
-            row.is_completed,
-            row.created_at,
-            row.updated_at,
-        ) {
-            (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
-                Self::Changed(Task {
-                    id: row.id,
-                    user_id: row.user_id,
-                    title,
-                    description: row.description,
-                    is_completed,
-                    created_at,
-                    updated_at,
-                    version: row.version,
-                })
-            }
-            _ => Self::Deleted {
+        let times = row.created_at.zip(row.updated_at);
+        match (row.deleted, row.is_list, times) {
+            (false, true, Some((created_at, updated_at))) => Self::ListChanged(List {
+                id: row.id,
+                user_id: row.user_id,
+                name: row.name.unwrap_or_default(),
+                created_at,
+                updated_at,
+                version: row.version,
+            }),
+            (false, false, Some((created_at, updated_at))) => Self::Changed(Task {
+                id: row.id,
+                user_id: row.user_id,
+                title: row.title.unwrap_or_default(),
+                description: row.description,
+                is_completed: row.is_completed.unwrap_or_default(),
+                created_at,
+                updated_at,
+                version: row.version,
+            }),
+            (_, true, _) => Self::ListDeleted {
+                list_id: row.id,
+                version: row.version,
+            },
+            (_, false, _) => Self::Deleted {
                 task_id: row.id,
                 version: row.version,
             },
@@ -530,7 +541,7 @@ pub struct ChangePage {
 }
 
 /// The user's changes after version `since`, in version order, at most `limit` (one statement:
-/// one snapshot of both tasks and deletions).
+/// one snapshot of tasks, lists and the deletions of both).
 pub async fn list_changes(
     db: &Database,
     user_id: Uuid,
@@ -565,11 +576,18 @@ pub async fn purge_expired(
         .filter(idempotency_key::Column::CreatedAt.lt(keys_before))
         .exec(db)
         .await?;
-    let deletions = task_tombstone::Entity::delete_many()
+    let task_deletions = task_tombstone::Entity::delete_many()
         .filter(task_tombstone::Column::DeletedAt.lt(deletions_before))
         .exec(db)
         .await?;
-    Ok((keys.rows_affected, deletions.rows_affected))
+    let list_deletions = list_tombstone::Entity::delete_many()
+        .filter(list_tombstone::Column::DeletedAt.lt(deletions_before))
+        .exec(db)
+        .await?;
+    Ok((
+        keys.rows_affected,
+        task_deletions.rows_affected + list_deletions.rows_affected,
+    ))
 }
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.

@@ -262,6 +262,9 @@ async fn the_generated_rust_client_drives_every_operation() {
             }
             let page = request.send().await.unwrap().into_inner();
             for change in page.changes {
+                let types::Change::TaskChange(change) = change else {
+                    panic!("a task's change");
+                };
                 assert!(!change.deleted);
                 seen.insert(change.task_id, change.task.unwrap().version);
             }
@@ -291,7 +294,10 @@ async fn the_generated_rust_client_drives_every_operation() {
             .unwrap()
             .into_inner();
         assert_eq!(deleted.changes.len(), 1);
-        assert!(deleted.changes[0].deleted && deleted.changes[0].task.is_none());
+        let types::Change::TaskChange(change) = &deleted.changes[0] else {
+            panic!("a task's change");
+        };
+        assert!(change.deleted && change.task.is_none());
 
         // progenitor drops a `None` instead of sending null, so a Rust client clears a
         // description with PUT (absent fields take their defaults).

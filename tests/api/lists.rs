@@ -29,19 +29,6 @@ fn list_path(user: Uuid, list: &Value) -> String {
     format!("/users/{user}/lists/{}", id_of(list))
 }
 
-/// Puts a task in a list, in the database: the API's way (`list_id` on a task) comes with the
-/// second half of lists.
-async fn put_in_list(app: &TestApp, task: &Value, list: &Value) {
-    let backend = app.db.get_database_backend();
-    let sql = match backend {
-        DatabaseBackend::Postgres => r#"UPDATE "tasks" SET "list_id" = $1 WHERE "id" = $2"#,
-        _ => r#"UPDATE "tasks" SET "list_id" = ? WHERE "id" = ?"#,
-    };
-    let update =
-        Statement::from_sql_and_values(backend, sql, [id_of(list).into(), id_of(task).into()]);
-    assert_eq!(app.db.execute(update).await.unwrap().rows_affected(), 1);
-}
-
 /// How many rows of `table` belong to `user`, in the database.
 async fn rows_of(app: &TestApp, table: &str, user: Uuid) -> i64 {
     let backend = app.db.get_database_backend();
@@ -476,13 +463,19 @@ async fn deleting_a_list_deletes_its_tasks_each_with_a_version_of_its_own() {
         let mut in_list = Vec::new();
         for n in 0..4 {
             let task = app.create_titled(user, &format!("pack {n}")).await;
-            put_in_list(&app, &task, &list).await;
+            app.put_in_list(&task, &list).await;
             in_list.push(task);
         }
         let elsewhere = app.create_titled(user, "water plants").await;
-        put_in_list(&app, &elsewhere, &kept_list).await;
+        app.put_in_list(&elsewhere, &kept_list).await;
         let inbox = app.create_titled(user, "inbox").await;
         let before = inbox["version"].as_i64().unwrap();
+        let since = app
+            .get_ok(&format!("/users/{user}/changes?limit=1000"))
+            .await["next_since"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let deleted = app.delete(&list_path(user, &list)).await;
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
         for task in &in_list {
@@ -500,6 +493,28 @@ async fn deleting_a_list_deletes_its_tasks_each_with_a_version_of_its_own() {
         assert_eq!(rows_of(&app, "list_tombstones", user).await, 1);
         let next = app.create_titled(user, "after").await;
         assert_eq!(next["version"].as_i64().unwrap(), before + 6);
+        // The feed: each task's deletion, then the list's, in version order, then the create.
+        let page = app
+            .get_ok(&format!("/users/{user}/changes?since={since}"))
+            .await;
+        let changes = page["changes"].as_array().unwrap();
+        let mut deleted_tasks: Vec<Uuid> = in_list.iter().map(id_of).collect();
+        deleted_tasks.sort();
+        let mut expected: Vec<Value> = deleted_tasks
+            .iter()
+            .zip(1..)
+            .map(|(task_id, n)| {
+                json!({ "kind": "task", "task_id": task_id, "version": before + n,
+                        "deleted": true, "task": null })
+            })
+            .collect();
+        expected.push(
+            json!({ "kind": "list", "list_id": id_of(&list), "version": before + 5,
+                              "deleted": true, "list": null }),
+        );
+        assert_eq!(changes[..5], expected[..]);
+        assert_eq!(changes[5]["kind"], "task");
+        assert_eq!(changes[5]["task"], next);
     })
     .await;
 }
@@ -522,11 +537,11 @@ async fn a_list_deleting_more_tasks_than_the_deletions_kept_keeps_the_bound() {
             let big = create_list(&app, user, "big").await;
             for n in 0..2 {
                 let task = app.create_titled(user, &format!("small {n}")).await;
-                put_in_list(&app, &task, &small).await;
+                app.put_in_list(&task, &small).await;
             }
             for n in 0..5 {
                 let task = app.create_titled(user, &format!("big {n}")).await;
-                put_in_list(&app, &task, &big).await;
+                app.put_in_list(&task, &big).await;
             }
             // One kept, two more: three, at the bound.
             let answer = app.delete(&list_path(user, &small)).await;

@@ -9,7 +9,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use poem_openapi::Object;
+use poem_openapi::{Object, Union};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
@@ -412,11 +412,11 @@ impl Example for ListPage {
     }
 }
 
-/// One change of the feed: a task changed (created, replaced or updated) to its current state,
-/// or a task deleted.
+/// A change of a task in the feed: the task changed (created, replaced or updated) to its
+/// current state, or deleted.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
-pub struct Change {
+pub struct TaskChange {
     /// The task's id.
     pub task_id: Uuid,
     /// The change's number: the task's `version`, or the deletion's (0 only for a task the
@@ -425,30 +425,71 @@ pub struct Change {
     pub version: i64,
     /// Whether the task was deleted (then `task` is null).
     pub deleted: bool,
-    /// The task as it is now; null when it was deleted.
+    /// The task as it is now; null exactly when it was deleted.
     pub task: Nullable<TaskResource>,
+}
+
+/// A change of a list in the feed: the list changed (created or renamed) to its current state,
+/// or deleted (its tasks' deletions are changes of their own, each with its own number).
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct ListChange {
+    /// The list's id.
+    pub list_id: Uuid,
+    /// The change's number: the list's `version`, or the deletion's.
+    #[oai(validator(minimum(value = "1")))]
+    pub version: i64,
+    /// Whether the list was deleted (then `list` is null).
+    pub deleted: bool,
+    /// The list as it is now; null exactly when it was deleted.
+    pub list: Nullable<ListResource>,
+}
+
+/// One change of the feed, a task's or a list's, told apart by `kind`.
+#[derive(Union, Serialize, Debug, Clone)]
+#[oai(discriminator_name = "kind", one_of)]
+#[serde(tag = "kind")]
+pub enum Change {
+    #[oai(mapping = "task")]
+    #[serde(rename = "task")]
+    Task(TaskChange),
+    #[oai(mapping = "list")]
+    #[serde(rename = "list")]
+    List(ListChange),
 }
 
 impl From<store::Change> for Change {
     fn from(change: store::Change) -> Self {
         match change {
-            store::Change::Changed(task) => Self {
+            store::Change::Changed(task) => Self::Task(TaskChange {
                 task_id: task.id,
                 version: task.version,
                 deleted: false,
                 task: Nullable(Some(task.into())),
-            },
-            store::Change::Deleted { task_id, version } => Self {
+            }),
+            store::Change::Deleted { task_id, version } => Self::Task(TaskChange {
                 task_id,
                 version,
                 deleted: true,
                 task: Nullable(None),
-            },
+            }),
+            store::Change::ListChanged(list) => Self::List(ListChange {
+                list_id: list.id,
+                version: list.version,
+                deleted: false,
+                list: Nullable(Some(list.into())),
+            }),
+            store::Change::ListDeleted { list_id, version } => Self::List(ListChange {
+                list_id,
+                version,
+                deleted: true,
+                list: Nullable(None),
+            }),
         }
     }
 }
 
-impl Example for Change {
+impl Example for TaskChange {
     fn example() -> Self {
         let task = TaskResource::example();
         Self {
@@ -456,6 +497,18 @@ impl Example for Change {
             version: task.version,
             deleted: false,
             task: Nullable(Some(task)),
+        }
+    }
+}
+
+impl Example for ListChange {
+    fn example() -> Self {
+        let list = ListResource::example();
+        Self {
+            list_id: list.id,
+            version: list.version,
+            deleted: false,
+            list: Nullable(Some(list)),
         }
     }
 }
@@ -477,7 +530,10 @@ pub struct ChangePage {
 impl Example for ChangePage {
     fn example() -> Self {
         Self {
-            changes: vec![Change::example()],
+            changes: vec![
+                Change::Task(TaskChange::example()),
+                Change::List(ListChange::example()),
+            ],
             next_since: "eyJ1IjoiNWIxZS4uLiJ9…".to_owned(),
             has_more: false,
         }
@@ -541,11 +597,19 @@ mod tests {
         assert_same_json(&UserResource::example());
         assert_same_json(&ChangePage::example());
         assert_same_json(&ChangePage {
-            changes: vec![store::Change::Deleted {
-                task_id: EXAMPLE_TASK_ID,
-                version: 9,
-            }
-            .into()],
+            changes: vec![
+                store::Change::Deleted {
+                    task_id: EXAMPLE_TASK_ID,
+                    version: 9,
+                }
+                .into(),
+                store::Change::ListDeleted {
+                    list_id: EXAMPLE_LIST_ID,
+                    version: 10,
+                }
+                .into(),
+                Change::List(ListChange::example()),
+            ],
             next_since: "t".to_owned(),
             has_more: true,
         });
