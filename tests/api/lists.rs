@@ -619,3 +619,24 @@ async fn creates_past_the_list_quota_are_409_and_no_race_passes_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_lists_and_the_tasks_in_them() {
+    each_database(|app| async move {
+        let user = app.create_user().await;
+        let list = create_list(&app, user, "Trip").await;
+        let task = app.create_titled(user, "pack").await;
+        app.put_in_list(&task, &list).await;
+        let deleted = app.delete(&list_path(user, &list)).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        let again = create_list(&app, user, "Home").await;
+        let task = app.create_titled(user, "water plants").await;
+        app.put_in_list(&task, &again).await;
+        let answer = app.delete(&format!("/users/{user}")).await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        for table in ["lists", "list_tombstones", "tasks", "task_tombstones"] {
+            assert_eq!(rows_of(&app, table, user).await, 0, "{table}");
+        }
+    })
+    .await;
+}

@@ -517,8 +517,8 @@ impl Example for ListChange {
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
 pub struct ChangePage {
-    /// At most `limit` changes: each task changed since the token, in its latest state, and each
-    /// task deleted since.
+    /// At most `limit` changes, tasks' and lists' in one version order: each task and list
+    /// changed since the token, in its latest state, and each one deleted since.
     pub changes: Vec<Change>,
     /// Pass as `since` to get the changes after this page (also when `has_more` is false, to
     /// poll later).
