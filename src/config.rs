@@ -157,7 +157,7 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 38] = [
+pub const SETTINGS: [&str; 39] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
@@ -186,6 +186,7 @@ pub const SETTINGS: [&str; 38] = [
     "USER_WRITES_PER_MINUTE",
     "USER_MAX_TASKS",
     "USER_MAX_TOMBSTONES",
+    "USER_MAX_LISTS",
     "LOG",
     "LOG_FORMAT",
     "AUTH_DISABLED",
@@ -688,6 +689,7 @@ fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, Conf
             defaults.max_tombstones,
             |n: &i64| *n >= 1,
         )?,
+        max_lists: parse(var, "USER_MAX_LISTS", defaults.max_lists, |n: &i64| *n >= 1)?,
     })
 }
 
@@ -872,7 +874,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 38] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 39] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -996,6 +998,7 @@ mod tests {
             &[("USER_MAX_TOMBSTONES", "many")],
             "is invalid",
         ),
+        ("USER_MAX_LISTS", &[("USER_MAX_LISTS", "0")], "is invalid"),
         ("LOG", &[("LOG", "task_api=loud")], "is invalid"),
         (
             "LOG_FORMAT",

@@ -136,6 +136,8 @@ pub struct User {
     /// The version of the newest deletion dropped to keep `USER_MAX_TOMBSTONES`: a sync token
     /// older than it has missed a deletion.
     pub tombstones_dropped_through: i64,
+    /// How many lists the user holds (`USER_MAX_LISTS` bounds it).
+    pub list_count: i64,
 }
 
 /// A task as stored: one user's, with the times and the version the server gave it.
@@ -376,6 +378,54 @@ impl WriteCondition {
             Self::VersionNotIn(versions) => !versions.contains(&version),
         }
     }
+}
+
+/// The fields of a list only the server sets: sent in a body, they are refused by name (`id`
+/// is writable in a create only).
+pub const LIST_READ_ONLY_FIELDS: [&str; 5] =
+    ["id", "user_id", "created_at", "updated_at", "version"];
+
+/// A list's name: a title's rules (`TaskTitle::parse`), stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListName(String);
+
+impl ListName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        TaskTitle::parse(raw).map(|title| Self(title.into_inner()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A list as stored: one user's named container of tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The owner's change counter at the list's last change.
+    pub version: i64,
+}
+
+/// A list as created: its name, and the id the client made for it (if any).
+#[derive(Debug, Clone)]
+pub struct ListFields {
+    pub id: Option<Uuid>,
+    pub name: ListName,
+}
+
+/// A change to a list: `None` leaves the name as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ListChanges {
+    pub name: Option<ListName>,
 }
 
 /// Longest idempotency key, in characters.

@@ -1,12 +1,13 @@
-//! Keyset pagination of a user's tasks: sort orders, filters, the opaque cursor bound to them,
-//! reading a page and minting the next page's cursor, and how a page is cut to its byte bound.
+//! Keyset pagination of a user's tasks (sort orders, filters, the opaque cursor bound to them,
+//! reading a page and minting the next page's cursor) and of a user's lists (oldest first), and
+//! how a page is cut to its byte bound.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::domain::{check_storable, Task};
+use crate::domain::{check_storable, List, Task};
 use crate::store::{self, StoreError, TaskQuery};
 use crate::tokens::{TokenError, TokenKeys};
 
@@ -137,18 +138,7 @@ impl Cursor {
     /// Reads a token; a changed, truncated or forged token, or one made with a key this server no
     /// longer holds, is refused.
     pub fn decode(keys: &TokenKeys, token: &str) -> Result<Self, String> {
-        keys.open(token).map_err(|err| {
-            match err {
-                TokenError::UnknownKey => {
-                    "was made with a key this server no longer holds; start again from the first \
-                     page"
-                }
-                TokenError::Invalid => {
-                    "is not a valid cursor; pass next_cursor from the previous page unchanged"
-                }
-            }
-            .to_owned()
-        })
+        open_cursor(keys, token)
     }
 
     /// The position to continue from, if this cursor was made for this very list.
@@ -268,6 +258,108 @@ impl TasksRead {
             Cursor::after(self.user_id, self.sort, &self.filter, last).encode(&self.keys)
         });
         TaskPageCut { page, next_cursor }
+    }
+}
+
+/// Opens a cursor of kind `T`; a changed, truncated or forged token, one of another kind, or one
+/// made with a key this server no longer holds, is refused.
+fn open_cursor<T: serde::de::DeserializeOwned>(keys: &TokenKeys, token: &str) -> Result<T, String> {
+    keys.open(token).map_err(|err| {
+        match err {
+            TokenError::UnknownKey => {
+                "was made with a key this server no longer holds; start again from the first page"
+            }
+            TokenError::Invalid => {
+                "is not a valid cursor; pass next_cursor from the previous page unchanged"
+            }
+        }
+        .to_owned()
+    })
+}
+
+/// What a cursor of a user's lists carries: whose lists, and the `created_at` and `id` of the
+/// previous page's last list (short names: tokens travel in URLs). Unknown names are refused, so
+/// that a task list's cursor is no list cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListCursor {
+    #[serde(rename = "u")]
+    user_id: Uuid,
+    #[serde(rename = "c", with = "chrono::serde::ts_microseconds")]
+    created_at: DateTime<Utc>,
+    #[serde(rename = "i")]
+    id: Uuid,
+}
+
+impl ListCursor {
+    /// The opaque token, sealed with the current key.
+    fn encode(&self, keys: &TokenKeys) -> String {
+        keys.seal(self)
+    }
+
+    /// Reads a token (see `open_cursor`).
+    pub fn decode(keys: &TokenKeys, token: &str) -> Result<Self, String> {
+        open_cursor(keys, token)
+    }
+
+    /// The `created_at` and `id` to continue after, if this cursor was made for this user.
+    fn position_for(self, user_id: Uuid) -> Result<(DateTime<Utc>, Uuid), String> {
+        if self.user_id != user_id {
+            return Err("was issued for another user's lists".to_owned());
+        }
+        Ok((self.created_at, self.id))
+    }
+}
+
+/// The lists read for one page, before the page is cut to its byte bound and given its cursor.
+pub struct ListsRead {
+    user_id: Uuid,
+    keys: TokenKeys,
+    page: store::ListPage,
+}
+
+/// One page of lists, and the cursor of the page after it (`None` on the last page).
+pub struct ListPageCut {
+    pub page: store::ListPage,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads one page of `user_id`'s lists, oldest first; the cursor must have been made for this
+/// user's lists.
+pub async fn list_lists(
+    db: &Database,
+    keys: &TokenKeys,
+    user_id: Uuid,
+    cursor: Option<ListCursor>,
+    limit: u64,
+) -> Result<ListsRead, ListError> {
+    let after = cursor
+        .map(|cursor| cursor.position_for(user_id))
+        .transpose()
+        .map_err(ListError::Cursor)?;
+    let page = store::list_lists(db, user_id, after, limit).await?;
+    Ok(ListsRead {
+        user_id,
+        keys: keys.clone(),
+        page,
+    })
+}
+
+impl ListsRead {
+    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
+    /// mints the cursor of the page after it.
+    pub fn cut<Item: Serialize + From<List>>(self, max_bytes: usize) -> ListPageCut {
+        let mut page = self.page;
+        page.has_more |= cut_page::<Item, _>(&mut page.lists, max_bytes);
+        let next_cursor = page.lists.last().filter(|_| page.has_more).map(|last| {
+            ListCursor {
+                user_id: self.user_id,
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode(&self.keys)
+        });
+        ListPageCut { page, next_cursor }
     }
 }
 

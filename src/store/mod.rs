@@ -1,5 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
+mod lists;
 pub mod statements;
 pub mod token_key;
 
@@ -11,10 +12,10 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, Due, IdempotencyKey, Invalid, Priority, Recurrence, SettledFields, Tags, Task,
+    self, Due, IdempotencyKey, Invalid, List, Priority, Recurrence, SettledFields, Tags, Task,
     TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
 };
-use crate::entity::{idempotency_key, task, task_tombstone, user};
+use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
     CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
@@ -26,7 +27,14 @@ use statements::{
 pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
+    ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a list (of any user) has: nothing was written.
+    ListAlreadyExists(Uuid),
+    /// A create would take the user past `USER_MAX_LISTS` (the limit): nothing was written.
+    ListQuotaExceeded(i64),
+    /// A conditional write's list has none of the expected versions: nothing was written.
+    ListPreconditionFailed(Uuid),
     /// A create would take the user past `USER_MAX_TASKS` (the limit): nothing was written.
     TaskQuotaExceeded(i64),
     /// A conditional write's task has none of the expected versions: nothing was written.
@@ -125,6 +133,8 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
+
 impl From<task::Model> for Task {
     fn from(row: task::Model) -> Self {
         Self {
@@ -153,6 +163,7 @@ impl From<user::Model> for User {
             created_at: row.created_at,
             task_count: row.task_count,
             tombstones_dropped_through: row.tombstones_dropped_through,
+            list_count: row.list_count,
         }
     }
 }
@@ -181,6 +192,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<User> {
         created_at: domain::now(),
         task_count: 0,
         tombstones_dropped_through: 0,
+        list_count: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
@@ -189,6 +201,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<User> {
         task_count: NotSet,
         tombstone_count: NotSet,
         tombstones_dropped_through: NotSet,
+        list_count: NotSet,
     })
     .exec_without_returning(db)
     .await;
@@ -342,24 +355,33 @@ pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResul
     }
 }
 
-/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
-/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
-/// is checked against the task as it is now, and the write then expects that version: it
-/// happens only if the task has not changed since (404 and 412 come from that read).
+/// The versions a conditional write of a task checks (see `versions_to_expect`).
 async fn expected_versions(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
 ) -> StoreResult<Option<Option<Vec<i64>>>> {
+    versions_to_expect(condition, async || {
+        Ok(unwritten(db, user_id, task_id, condition).await?.version)
+    })
+    .await
+}
+
+/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
+/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
+/// is checked against the row as it is now (`current`: its version when the condition holds),
+/// and the write then expects that version: it happens only if the row has not changed since
+/// (404 and 412 come from that read).
+async fn versions_to_expect(
+    condition: &WriteCondition,
+    current: impl AsyncFnOnce() -> StoreResult<i64>,
+) -> StoreResult<Option<Option<Vec<i64>>>> {
     Ok(match condition {
         WriteCondition::Always => Some(None),
         WriteCondition::VersionIn(versions) if versions.is_empty() => None,
         WriteCondition::VersionIn(versions) => Some(Some(versions.clone())),
-        WriteCondition::VersionNotIn(_) => {
-            let current = unwritten(db, user_id, task_id, condition).await?;
-            Some(Some(vec![current.version]))
-        }
+        WriteCondition::VersionNotIn(_) => Some(Some(vec![current().await?])),
     })
 }
 
@@ -583,33 +605,51 @@ pub async fn delete_task(
     ))
 }
 
-/// One change of the feed: a task as it is now, or a deleted task.
+/// One change of the feed: a task or a list as it is now, or a deleted task or list.
 #[derive(Debug, Clone)]
 pub enum Change {
     Changed(Task),
     Deleted { task_id: Uuid, version: i64 },
+    ListChanged(List),
+    ListDeleted { list_id: Uuid, version: i64 },
 }
 
 impl Change {
     pub fn version(&self) -> i64 {
         match self {
             Self::Changed(task) => task.version,
-            Self::Deleted { version, .. } => *version,
+            Self::ListChanged(list) => list.version,
+            Self::Deleted { version, .. } | Self::ListDeleted { version, .. } => *version,
         }
     }
 }
 
-/// A row of the change feed's statement: a task, or (`deleted`) a tombstone with nulls.
+/// A row of the change feed's statement: a task or (`is_list`) a list, each with nulls for the
+/// other's columns, or (`deleted`) a tombstone of either with nulls.
 fn change_of(row: &sea_orm::QueryResult) -> Result<Change, DbErr> {
-    if row.try_get::<bool>("", "deleted")? {
-        return Ok(Change::Deleted {
-            task_id: row.try_get("", "id")?,
-            version: row.try_get("", "version")?,
-        });
-    }
-    Ok(Change::Changed(
-        task::Model::from_query_result(row, "")?.into(),
-    ))
+    let id: Uuid = row.try_get("", "id")?;
+    let version: i64 = row.try_get("", "version")?;
+    let deleted: bool = row.try_get("", "deleted")?;
+    let is_list: bool = row.try_get("", "is_list")?;
+    Ok(match (deleted, is_list) {
+        (true, true) => Change::ListDeleted {
+            list_id: id,
+            version,
+        },
+        (true, false) => Change::Deleted {
+            task_id: id,
+            version,
+        },
+        (false, true) => Change::ListChanged(List {
+            id,
+            user_id: row.try_get("", "user_id")?,
+            name: row.try_get("", "name")?,
+            created_at: row.try_get("", "created_at")?,
+            updated_at: row.try_get("", "updated_at")?,
+            version,
+        }),
+        (false, false) => Change::Changed(task::Model::from_query_result(row, "")?.into()),
+    })
 }
 
 /// One page of a user's changes.
@@ -620,7 +660,7 @@ pub struct ChangePage {
 }
 
 /// The user's changes after version `since`, in version order, at most `limit` (one statement:
-/// one snapshot of both tasks and deletions).
+/// one snapshot of tasks, lists and the deletions of both).
 pub async fn list_changes(
     db: &Database,
     user_id: Uuid,
@@ -655,11 +695,18 @@ pub async fn purge_expired(
         .filter(idempotency_key::Column::CreatedAt.lt(keys_before))
         .exec(db)
         .await?;
-    let deletions = task_tombstone::Entity::delete_many()
+    let task_deletions = task_tombstone::Entity::delete_many()
         .filter(task_tombstone::Column::DeletedAt.lt(deletions_before))
         .exec(db)
         .await?;
-    Ok((keys.rows_affected, deletions.rows_affected))
+    let list_deletions = list_tombstone::Entity::delete_many()
+        .filter(list_tombstone::Column::DeletedAt.lt(deletions_before))
+        .exec(db)
+        .await?;
+    Ok((
+        keys.rows_affected,
+        task_deletions.rows_affected + list_deletions.rows_affected,
+    ))
 }
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.

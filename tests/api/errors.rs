@@ -246,18 +246,23 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
+                "createList",
                 "createTask",
                 "createUser",
+                "deleteList",
                 "deleteTask",
                 "deleteUser",
                 "getCurrentUser",
+                "getList",
                 "getTask",
                 "getUser",
                 "health",
                 "listChanges",
+                "listLists",
                 "listTasks",
                 "ready",
                 "replaceTask",
+                "updateList",
                 "updateTask"
             ]
         );

@@ -279,6 +279,9 @@ async fn the_generated_rust_client_drives_every_operation() {
             }
             let page = request.send().await.unwrap().into_inner();
             for change in page.changes {
+                let types::Change::TaskChange(change) = change else {
+                    panic!("a task's change");
+                };
                 assert!(!change.deleted);
                 seen.insert(change.task_id, change.task.unwrap().version);
             }
@@ -308,7 +311,60 @@ async fn the_generated_rust_client_drives_every_operation() {
             .unwrap()
             .into_inner();
         assert_eq!(deleted.changes.len(), 1);
-        assert!(deleted.changes[0].deleted && deleted.changes[0].task.is_none());
+        let types::Change::TaskChange(change) = &deleted.changes[0] else {
+            panic!("a task's change");
+        };
+        assert!(change.deleted && change.task.is_none());
+
+        // A list: created, renamed with its ETag, paged, and in the feed as the other kind.
+        let list = client
+            .create_list()
+            .user_id(user.id)
+            .body(types::ListInput {
+                name: types::ListInputName::try_from("Groceries".to_owned()).unwrap(),
+                id: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let renamed = client
+            .update_list()
+            .user_id(user.id)
+            .list_id(list.id)
+            .if_match(format!("\"{}\"", list.version))
+            .body(types::ListPatch {
+                name: Some(types::ListPatchName::try_from("Shopping".to_owned()).unwrap()),
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(renamed.version > list.version);
+        let lists = client.list_lists().user_id(user.id).send().await.unwrap();
+        assert_eq!(lists.items.len(), 1);
+        let listed = client
+            .list_changes()
+            .user_id(user.id)
+            .since(deleted.next_since.clone())
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let [types::Change::ListChange(change)] = &listed.changes[..] else {
+            panic!("one list's change, got {:?}", listed.changes);
+        };
+        assert_eq!(change.list_id, list.id);
+        assert!(!change.deleted);
+        assert_eq!(change.list.as_ref().unwrap().version, renamed.version);
+        client
+            .delete_list()
+            .user_id(user.id)
+            .list_id(list.id)
+            .if_match(format!("\"{}\"", renamed.version))
+            .send()
+            .await
+            .unwrap();
 
         // progenitor drops a `None` instead of sending null, so a Rust client clears a
         // description with PUT (absent fields take their defaults).

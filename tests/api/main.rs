@@ -15,6 +15,7 @@ mod idempotency;
 mod identity;
 mod integrity;
 mod lifecycle;
+mod lists;
 mod observability;
 mod pagination;
 mod protocol;

@@ -2,6 +2,7 @@
 
 mod changes;
 mod health;
+mod lists;
 mod tasks;
 mod users;
 
@@ -18,6 +19,8 @@ pub enum ApiTags {
     Users,
     /// A user's tasks
     Tasks,
+    /// A user's lists, the named containers of their tasks
+    Lists,
     /// Changes since a client last synced, for offline-first clients
     Sync,
     /// Whether the server is alive and ready
@@ -25,10 +28,11 @@ pub enum ApiTags {
 }
 
 /// The tags in the order a newcomer needs them (and Swagger UI lists them): users first, who
-/// own the tasks, then the tasks, their changes, then health.
-pub const TAG_ORDER: [ApiTags; 4] = [
+/// own the tasks, then the tasks, their lists, their changes, then health.
+pub const TAG_ORDER: [ApiTags; 5] = [
     ApiTags::Users,
     ApiTags::Tasks,
+    ApiTags::Lists,
     ApiTags::Sync,
     ApiTags::Health,
 ];
@@ -37,6 +41,7 @@ pub const TAG_ORDER: [ApiTags; 4] = [
 pub type TaskApis = (
     users::UsersApi,
     tasks::TasksApi,
+    lists::ListsApi,
     changes::ChangesApi,
     health::HealthApi,
 );
@@ -51,6 +56,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             tasks::TasksApi {
+                state: state.clone(),
+            },
+            lists::ListsApi {
                 state: state.clone(),
             },
             changes::ChangesApi {

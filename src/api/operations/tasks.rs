@@ -11,20 +11,19 @@ use crate::api::error::{
     TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, EntityTags};
+use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
 use crate::api::request::input::{
-    json_kind, named, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription,
-    HeaderParam, HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue,
-    PathParam, QueryParam, SignedToken, Whole,
+    json_kind, named, BodyField, BodyFieldList, CollectFields, FieldDescription, HeaderParam,
+    HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
+    SignedToken, Whole,
 };
 use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
 };
 use crate::domain::{
     self, check_storable, DuePatch, IdempotencyKey, Invalid, TaskDescription, TaskFields,
-    TaskPatch, TaskTitle, TimeZoneName, WriteCondition, DESCRIPTION_MAX_CHARS,
-    IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
-    TITLE_PATTERN,
+    TaskPatch, TaskTitle, TimeZoneName, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS,
+    STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
 };
 use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
 use crate::store;
@@ -960,16 +959,6 @@ impl TasksApi {
         .await?;
         Ok(TaskDeleted::NoContent)
     }
-}
-
-/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
-fn write_condition(
-    if_match: HeaderParam<EntityTags>,
-    if_none_match: HeaderParam<EntityTags>,
-) -> Checked<WriteCondition> {
-    let (if_match, if_none_match) =
-        (if_match.checked(), if_none_match.checked()).collect_fields()?;
-    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 #[cfg(test)]

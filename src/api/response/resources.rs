@@ -9,14 +9,14 @@ use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use poem_openapi::Object;
+use poem_openapi::{Object, Union};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
 use crate::domain::{
-    tag_pattern, Due, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
+    tag_pattern, Due, List, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
     DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS,
     TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
@@ -639,11 +639,83 @@ impl Example for TaskPage {
     }
 }
 
-/// One change of the feed: a task changed (created, replaced or updated) to its current state,
-/// or a task deleted.
+/// A list as every operation returns it: every field always present.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(rename = "List", example)]
+pub struct ListResource {
+    /// The list's id: made by the client at its create, or by the server.
+    #[oai(read_only)]
+    pub id: Uuid,
+    /// The user who owns the list.
+    #[oai(read_only)]
+    pub user_id: Uuid,
+    /// 1 to 255 characters, without surrounding white space.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub name: String,
+    /// When the list was created (UTC, microseconds); never changes.
+    #[oai(read_only)]
+    pub created_at: Timestamp,
+    /// When the list was last renamed (UTC, microseconds).
+    #[oai(read_only)]
+    pub updated_at: Timestamp,
+    /// The owner's change counter at the list's last change (the same counter as tasks'); the
+    /// list's `ETag` is this number in quotes.
+    #[oai(read_only, validator(minimum(value = "1")))]
+    pub version: i64,
+}
+
+impl From<List> for ListResource {
+    fn from(list: List) -> Self {
+        Self {
+            id: list.id,
+            user_id: list.user_id,
+            name: list.name,
+            created_at: Timestamp(list.created_at),
+            updated_at: Timestamp(list.updated_at),
+            version: list.version,
+        }
+    }
+}
+
+pub const EXAMPLE_LIST_ID: Uuid = Uuid::from_u128(0x0193_5f3c_8a1e_7b2d_9c4f_6e1a_2b3c_0001);
+
+impl Example for ListResource {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_LIST_ID,
+            user_id: EXAMPLE_USER_ID,
+            name: "Groceries".to_owned(),
+            created_at: example_time(),
+            updated_at: example_time(),
+            version: 2,
+        }
+    }
+}
+
+/// One page of a user's lists, oldest first.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
-pub struct Change {
+pub struct ListPage {
+    /// At most `limit` lists.
+    pub items: Vec<ListResource>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Nullable<String>,
+}
+
+impl Example for ListPage {
+    fn example() -> Self {
+        Self {
+            items: vec![ListResource::example()],
+            next_cursor: Nullable(None),
+        }
+    }
+}
+
+/// A change of a task in the feed: the task changed (created, replaced or updated) to its
+/// current state, or deleted.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct TaskChange {
     /// The task's id.
     pub task_id: Uuid,
     /// The change's number: the task's `version`, or the deletion's (0 only for a task the
@@ -652,30 +724,71 @@ pub struct Change {
     pub version: i64,
     /// Whether the task was deleted (then `task` is null).
     pub deleted: bool,
-    /// The task as it is now; null when it was deleted.
+    /// The task as it is now; null exactly when it was deleted.
     pub task: Nullable<TaskResource>,
+}
+
+/// A change of a list in the feed: the list changed (created or renamed) to its current state,
+/// or deleted (its tasks' deletions are changes of their own, each with its own number).
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct ListChange {
+    /// The list's id.
+    pub list_id: Uuid,
+    /// The change's number: the list's `version`, or the deletion's.
+    #[oai(validator(minimum(value = "1")))]
+    pub version: i64,
+    /// Whether the list was deleted (then `list` is null).
+    pub deleted: bool,
+    /// The list as it is now; null exactly when it was deleted.
+    pub list: Nullable<ListResource>,
+}
+
+/// One change of the feed, a task's or a list's, told apart by `kind`.
+#[derive(Union, Serialize, Debug, Clone)]
+#[oai(discriminator_name = "kind", one_of)]
+#[serde(tag = "kind")]
+pub enum Change {
+    #[oai(mapping = "task")]
+    #[serde(rename = "task")]
+    Task(TaskChange),
+    #[oai(mapping = "list")]
+    #[serde(rename = "list")]
+    List(ListChange),
 }
 
 impl From<store::Change> for Change {
     fn from(change: store::Change) -> Self {
         match change {
-            store::Change::Changed(task) => Self {
+            store::Change::Changed(task) => Self::Task(TaskChange {
                 task_id: task.id,
                 version: task.version,
                 deleted: false,
                 task: Nullable(Some(task.into())),
-            },
-            store::Change::Deleted { task_id, version } => Self {
+            }),
+            store::Change::Deleted { task_id, version } => Self::Task(TaskChange {
                 task_id,
                 version,
                 deleted: true,
                 task: Nullable(None),
-            },
+            }),
+            store::Change::ListChanged(list) => Self::List(ListChange {
+                list_id: list.id,
+                version: list.version,
+                deleted: false,
+                list: Nullable(Some(list.into())),
+            }),
+            store::Change::ListDeleted { list_id, version } => Self::List(ListChange {
+                list_id,
+                version,
+                deleted: true,
+                list: Nullable(None),
+            }),
         }
     }
 }
 
-impl Example for Change {
+impl Example for TaskChange {
     fn example() -> Self {
         let task = TaskResource::example();
         Self {
@@ -687,12 +800,24 @@ impl Example for Change {
     }
 }
 
+impl Example for ListChange {
+    fn example() -> Self {
+        let list = ListResource::example();
+        Self {
+            list_id: list.id,
+            version: list.version,
+            deleted: false,
+            list: Nullable(Some(list)),
+        }
+    }
+}
+
 /// One page of a user's changes, in `version` order.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
 pub struct ChangePage {
-    /// At most `limit` changes: each task changed since the token, in its latest state, and each
-    /// task deleted since.
+    /// At most `limit` changes, tasks' and lists' in one version order: each task and list
+    /// changed since the token, in its latest state, and each one deleted since.
     pub changes: Vec<Change>,
     /// Pass as `since` to get the changes after this page (also when `has_more` is false, to
     /// poll later).
@@ -704,7 +829,10 @@ pub struct ChangePage {
 impl Example for ChangePage {
     fn example() -> Self {
         Self {
-            changes: vec![Change::example()],
+            changes: vec![
+                Change::Task(TaskChange::example()),
+                Change::List(ListChange::example()),
+            ],
             next_since: "eyJ1IjoiNWIxZS4uLiJ9…".to_owned(),
             has_more: false,
         }
@@ -768,11 +896,19 @@ mod tests {
         assert_same_json(&UserResource::example());
         assert_same_json(&ChangePage::example());
         assert_same_json(&ChangePage {
-            changes: vec![store::Change::Deleted {
-                task_id: EXAMPLE_TASK_ID,
-                version: 9,
-            }
-            .into()],
+            changes: vec![
+                store::Change::Deleted {
+                    task_id: EXAMPLE_TASK_ID,
+                    version: 9,
+                }
+                .into(),
+                store::Change::ListDeleted {
+                    list_id: EXAMPLE_LIST_ID,
+                    version: 10,
+                }
+                .into(),
+                Change::List(ListChange::example()),
+            ],
             next_since: "t".to_owned(),
             has_more: true,
         });

@@ -1,4 +1,5 @@
-//! Reading tasks: one task, a keyset page of a user's tasks, a page of the change feed.
+//! Reading tasks: one task, a keyset page of a user's tasks, a page of the change feed (tasks and
+//! lists).
 
 use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
@@ -142,40 +143,104 @@ fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> &'static str {
     }
 }
 
-/// One page of a user's changes after `since`, in version order: the tasks changed since (in
-/// their latest state) and the tasks deleted since; `limit + 1` rows, so that the caller sees
-/// whether more follow. One statement, so one snapshot: no change is skipped between the two.
-/// Each side takes its first `limit + 1` by its `(user_id, version)` index before the two are
-/// merged, so that a page costs the same however many changes follow it.
+/// One page of a user's changes after `since`, in version order: the tasks and lists changed
+/// since (in their latest state) and the tasks and lists deleted since; `limit + 1` rows, so that
+/// the caller sees whether more follow. One statement, so one snapshot: no change is skipped
+/// between the four. Each side takes its first `limit + 1` by its `(user_id, version)` index
+/// before they are merged, so that a page costs the same however many changes follow it.
 pub struct ListChanges {
     pub user_id: Uuid,
     pub since: i64,
     pub limit: u64,
 }
 
-/// What a tombstone gives for a task's `column` in a change row: its task's id, owner and
-/// version, and a typed null for the rest (PostgreSQL would take a bare NULL in a subquery for
-/// text). A column a task gains must say here what a deletion has for it.
-fn tombstone_column(column: task::Column) -> &'static str {
+/// What a tombstone gives for a task's `column` in a change row: its task's id, the columns of
+/// the same name (owner, version), and a typed null for the rest (PostgreSQL would take a bare
+/// NULL in a subquery for text). A column a task gains must say here what a deletion has for it.
+fn tombstone_column(column: task::Column) -> Option<&'static str> {
     match column {
-        task::Column::Id => r#""task_id""#,
-        task::Column::UserId => r#""user_id""#,
-        task::Column::Version => r#""version""#,
+        task::Column::Id => Some(r#""task_id""#),
+        task::Column::UserId | task::Column::Version => None,
         task::Column::Title
         | task::Column::Description
         | task::Column::DueTimeZone
         | task::Column::Tags
         | task::Column::TagKeys
-        | task::Column::Recurrence => "CAST(NULL AS text)",
-        task::Column::IsCompleted => "CAST(NULL AS boolean)",
-        task::Column::Priority => "CAST(NULL AS smallint)",
-        task::Column::DueDate | task::Column::RecurrenceStart => "CAST(NULL AS date)",
-        task::Column::DueTime => "CAST(NULL AS time)",
+        | task::Column::Recurrence => Some("CAST(NULL AS text)"),
+        task::Column::IsCompleted => Some("CAST(NULL AS boolean)"),
+        task::Column::Priority => Some("CAST(NULL AS smallint)"),
+        task::Column::DueDate | task::Column::RecurrenceStart => Some("CAST(NULL AS date)"),
+        task::Column::DueTime => Some("CAST(NULL AS time)"),
         task::Column::CreatedAt | task::Column::UpdatedAt | task::Column::CompletedAt => {
-            "CAST(NULL AS timestamptz)"
+            Some("CAST(NULL AS timestamptz)")
         }
     }
 }
+
+/// What a list gives for a task's `column` in a change row: the columns both have, and a
+/// deletion's null for the rest.
+fn list_column(column: task::Column) -> Option<&'static str> {
+    match column {
+        task::Column::Id | task::Column::CreatedAt | task::Column::UpdatedAt => None,
+        other => tombstone_column(other),
+    }
+}
+
+/// What a list's tombstone gives for a task's `column` in a change row.
+fn list_tombstone_column(column: task::Column) -> Option<&'static str> {
+    match column {
+        task::Column::Id => Some(r#""list_id""#),
+        other => tombstone_column(other),
+    }
+}
+
+/// One side of the feed: where its rows come from and what they hold.
+struct FeedSide {
+    table: &'static str,
+    /// The name of its first rows.
+    name: &'static str,
+    /// What it gives for each of a task's columns: `None` for its own column of that name.
+    column: fn(task::Column) -> Option<&'static str>,
+    /// What it gives for a list's `name`.
+    list_name: &'static str,
+    deleted: bool,
+    is_list: bool,
+}
+
+const FEED_SIDES: [FeedSide; 4] = [
+    FeedSide {
+        table: r#""tasks""#,
+        name: r#""changed""#,
+        column: |_| None,
+        list_name: "CAST(NULL AS text)",
+        deleted: false,
+        is_list: false,
+    },
+    FeedSide {
+        table: r#""task_tombstones""#,
+        name: r#""deleted""#,
+        column: tombstone_column,
+        list_name: "CAST(NULL AS text)",
+        deleted: true,
+        is_list: false,
+    },
+    FeedSide {
+        table: r#""lists""#,
+        name: r#""lists_changed""#,
+        column: list_column,
+        list_name: r#""name""#,
+        deleted: false,
+        is_list: true,
+    },
+    FeedSide {
+        table: r#""list_tombstones""#,
+        name: r#""lists_deleted""#,
+        column: list_tombstone_column,
+        list_name: "CAST(NULL AS text)",
+        deleted: true,
+        is_list: true,
+    },
+];
 
 impl ListChanges {
     pub fn statement(&self, backend: DatabaseBackend) -> Statement {
@@ -184,40 +249,37 @@ impl ListChanges {
 
     fn write(&self, sql: &mut Sql) {
         let rows = self.limit + 1;
-        // The first `rows` of one side, by version, named `name`.
-        let side = |sql: &mut Sql, table: &str, name: &str, columns: &dyn Fn(&mut Sql)| {
+        let flag = |value: bool| if value { "TRUE" } else { "FALSE" };
+        sql.join(&FEED_SIDES, " UNION ALL ", |sql, side| {
             sql.push("SELECT ");
             task_columns(sql, false);
-            sql.push(r#", "deleted" FROM (SELECT "#);
-            columns(sql);
-            sql.push(" FROM ")
-                .push(table)
+            sql.push(r#", "name", "deleted", "is_list" FROM (SELECT "#)
+                .join(task::Column::iter(), ", ", |sql, column| {
+                    if let Some(value) = (side.column)(column) {
+                        sql.push(value).push(" AS ");
+                    }
+                    sql.push("\"").push(column.as_str()).push("\"");
+                })
+                .push(", ")
+                .push(side.list_name)
+                .push(r#" AS "name", "#)
+                .push(flag(side.deleted))
+                .push(r#" AS "deleted", "#)
+                .push(flag(side.is_list))
+                .push(r#" AS "is_list" FROM "#)
+                .push(side.table)
                 .push(" WHERE ")
-                .push(table)
+                .push(side.table)
                 .push(r#"."user_id" = "#)
                 .bind(self.user_id)
                 .push(" AND ")
-                .push(table)
+                .push(side.table)
                 .push(r#"."version" > "#)
                 .bind(self.since)
                 .push(r#" ORDER BY "version" ASC LIMIT "#)
                 .bind(rows)
                 .push(") AS ")
-                .push(name);
-        };
-        side(sql, r#""tasks""#, r#""changed""#, &|sql| {
-            task_columns(sql, false);
-            sql.push(r#", FALSE AS "deleted""#);
-        });
-        sql.push(" UNION ALL ");
-        side(sql, r#""task_tombstones""#, r#""deleted""#, &|sql| {
-            sql.join(task::Column::iter(), ", ", |sql, column| {
-                sql.push(tombstone_column(column))
-                    .push(r#" AS ""#)
-                    .push(column.as_str())
-                    .push("\"");
-            })
-            .push(r#", TRUE AS "deleted""#);
+                .push(side.name);
         });
         sql.push(r#" ORDER BY "version" ASC LIMIT "#).bind(rows);
     }

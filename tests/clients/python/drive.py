@@ -135,7 +135,7 @@ def main() -> int:
     types = importlib.import_module(f"{name}.types")
     Client = pkg.Client
     AuthenticatedClient = pkg.AuthenticatedClient
-    Change = models.Change
+    TaskChange = models.TaskChange
     ChangePage = models.ChangePage
     ErrorEnvelope = models.ErrorEnvelope
     ErrorCode = models.ErrorCode
@@ -307,9 +307,11 @@ def main() -> int:
             c.ok(page.next_since != "", f"{what}: next_since is empty")
             c.isinstance(page.has_more, bool, f"{what}: has_more")
             for change, body in zip(page.changes, raw(r)["changes"], strict=True):
+                # This client makes no lists: every change is a task's.
+                c.isinstance(change, TaskChange, f"{what}: a change of kind {body.get('kind')}")
                 about = f"{what}: change of {change.task_id}"
-                c.isinstance(change, Change, about)
-                c.eq(sorted(body), ["deleted", "task", "task_id", "version"], f"{about}: keys")
+                c.eq(body["kind"], "task", f"{about}: kind")
+                c.eq(sorted(body), ["deleted", "kind", "task", "task_id", "version"], f"{about}: keys")
                 c.isinstance(change.task_id, uuid.UUID, f"{about}: task_id")
                 c.isinstance(change.version, int, f"{about}: version")
                 c.ok(change.version >= 1, f"{about}: version {change.version} < 1")

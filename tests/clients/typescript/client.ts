@@ -18,7 +18,7 @@ import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Task = components["schemas"]["Task"];
-type Change = components["schemas"]["Change"];
+type TaskChange = components["schemas"]["TaskChange"];
 type User = components["schemas"]["User"];
 type ErrorEnvelope = components["schemas"]["ErrorEnvelope"];
 type ErrorCode = components["schemas"]["ErrorCode"];
@@ -247,8 +247,8 @@ async function syncAll(
   userId: string,
   query: { limit: number; since?: string },
   what: string,
-): Promise<{ changes: Change[]; nextSince: string; pages: number }> {
-  const changes: Change[] = [];
+): Promise<{ changes: TaskChange[]; nextSince: string; pages: number }> {
+  const changes: TaskChange[] = [];
   let since = query.since;
   let pages = 0;
   for (;;) {
@@ -264,10 +264,14 @@ async function syncAll(
     ok(page.changes.length <= query.limit, `${what}: page ${pages} holds ${page.changes.length} > limit`);
     ok(typeof page.next_since === "string" && page.next_since.length > 0, `${what}: next_since`);
     for (const change of page.changes) {
+      // This client makes no lists: every change is a task's.
+      if (change.kind !== "task") {
+        throw new Error(`${what}: a change of kind ${change.kind}`);
+      }
       const about = `${what}: change of ${change.task_id}`;
       eq(
         JSON.stringify(Object.keys(change).sort()),
-        JSON.stringify(["deleted", "task", "task_id", "version"]),
+        JSON.stringify(["deleted", "kind", "task", "task_id", "version"]),
         `${about}: keys`,
       );
       ok(UUID.test(change.task_id), `${about}: task_id is not a lowercase UUID`);
@@ -280,8 +284,8 @@ async function syncAll(
         eq(change.task?.user_id, userId, `${about}: task.user_id`);
         eq(change.task?.version, change.version, `${about}: task.version`);
       }
+      changes.push(change);
     }
-    changes.push(...page.changes);
     since = page.next_since;
     if (!page.has_more) {
       break;
