@@ -14,6 +14,7 @@ mod observe;
 mod protocol;
 mod rate;
 mod resources;
+mod tags;
 mod tasks;
 mod users;
 
@@ -61,6 +62,7 @@ pub const TAG_ORDER: [ApiTags; 4] = [
 type TaskApis = (
     users::UsersApi,
     tasks::TasksApi,
+    tags::TagsApi,
     changes::ChangesApi,
     health::HealthApi,
 );
@@ -75,6 +77,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             tasks::TasksApi {
+                state: state.clone(),
+            },
+            tags::TagsApi {
                 state: state.clone(),
             },
             changes::ChangesApi {

@@ -28,3 +28,4 @@ mod token_keys;
 mod users;
 mod validation;
 mod versions;
+mod views;
