@@ -255,6 +255,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "getUser",
                 "health",
                 "listChanges",
+                "listTags",
                 "listTasks",
                 "ready",
                 "replaceTask",
