@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::domain::{
-    tag_pattern, Due, Priority, Task, DATE_PATTERN, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS,
-    TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN,
+    tag_pattern, Due, Priority, Task, ANSWERED_TIME_PATTERN, DATE_PATTERN, DESCRIPTION_MAX_CHARS,
+    RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN,
+    TITLE_MAX_CHARS,
 };
 use crate::entity::user;
 use crate::store;
@@ -329,97 +330,99 @@ impl<R: TextRules> ParseFromJSON for RuledText<R> {
     }
 }
 
-/// A calendar date, `YYYY-MM-DD`.
-pub struct DateRules;
+/// Declares the rules of an answer's string: a type named `$rules` whose schema `$schema` makes.
+macro_rules! text_rules {
+    ($(#[$doc:meta])* $rules:ident, $name:literal, $schema:expr) => {
+        $(#[$doc])*
+        pub struct $rules;
 
-impl TextRules for DateRules {
-    const NAME: &'static str = "string_date";
+        impl TextRules for $rules {
+            const NAME: &'static str = $name;
 
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            pattern: Some(DATE_PATTERN.to_owned()),
-            ..MetaSchema::new_with_format("string", "date")
+            fn schema() -> MetaSchema {
+                $schema
+            }
         }
+    };
+}
+
+text_rules! {
+    /// A task's title as stored: trimmed, 1 to 255 characters.
+    TitleRules, "string_title",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TITLE_MAX_CHARS),
+        ..MetaSchema::new("string")
     }
 }
 
-/// A wall-clock time as answered: `HH:MM:SS`.
-pub struct TimeRules;
-
-/// A wall-clock time as the server writes it.
-pub const ANSWERED_TIME_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$";
-
-impl TextRules for TimeRules {
-    const NAME: &'static str = "string_time";
-
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            pattern: Some(ANSWERED_TIME_PATTERN.to_owned()),
-            ..MetaSchema::new("string")
-        }
+text_rules! {
+    /// A task's description: at most 10,000 characters.
+    DescriptionRules, "string_description",
+    MetaSchema {
+        max_length: Some(DESCRIPTION_MAX_CHARS),
+        ..MetaSchema::new("string")
     }
 }
 
-/// A name of the IANA time zone database (`Europe/Paris`).
-pub struct TimeZoneRules;
-
-impl TextRules for TimeZoneRules {
-    const NAME: &'static str = "string_time_zone";
-
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            max_length: Some(TIME_ZONE_MAX_CHARS),
-            pattern: Some(TIME_ZONE_PATTERN.to_owned()),
-            ..MetaSchema::new("string")
-        }
+text_rules! {
+    /// A calendar date, `YYYY-MM-DD`.
+    DateRules, "string_date",
+    MetaSchema {
+        pattern: Some(DATE_PATTERN.to_owned()),
+        ..MetaSchema::new_with_format("string", "date")
     }
 }
 
-/// A priority's name.
-pub struct PriorityRules;
-
-impl TextRules for PriorityRules {
-    const NAME: &'static str = "string_priority";
-
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            enum_items: Priority::ALL
-                .iter()
-                .map(|priority| priority.name().into())
-                .collect(),
-            ..MetaSchema::new("string")
-        }
+text_rules! {
+    /// A wall-clock time as answered: `HH:MM:SS`.
+    TimeRules, "string_time",
+    MetaSchema {
+        pattern: Some(ANSWERED_TIME_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
     }
 }
 
-/// A recurrence rule as stored (normalised: upper case, without `RRULE:`).
-pub struct RecurrenceRules;
-
-impl TextRules for RecurrenceRules {
-    const NAME: &'static str = "string_recurrence";
-
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            min_length: Some(1),
-            max_length: Some(RECURRENCE_MAX_CHARS),
-            ..MetaSchema::new("string")
-        }
+text_rules! {
+    /// A name of the IANA time zone database (`Europe/Paris`).
+    TimeZoneRules, "string_time_zone",
+    MetaSchema {
+        max_length: Some(TIME_ZONE_MAX_CHARS),
+        pattern: Some(TIME_ZONE_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
     }
 }
 
-/// A tag as stored: trimmed.
-pub struct TagRules;
+text_rules! {
+    /// A priority's name.
+    PriorityRules, "string_priority",
+    MetaSchema {
+        enum_items: Priority::ALL
+            .iter()
+            .map(|priority| priority.name().into())
+            .collect(),
+        ..MetaSchema::new("string")
+    }
+}
 
-impl TextRules for TagRules {
-    const NAME: &'static str = "string_tag";
+text_rules! {
+    /// A recurrence rule as stored (normalised: upper case, without `RRULE:`).
+    RecurrenceRules, "string_recurrence",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(RECURRENCE_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
 
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            min_length: Some(1),
-            max_length: Some(TAG_MAX_CHARS),
-            pattern: Some(tag_pattern()),
-            ..MetaSchema::new("string")
-        }
+text_rules! {
+    /// A tag as stored: trimmed.
+    TagRules, "string_tag",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TAG_MAX_CHARS),
+        pattern: Some(tag_pattern()),
+        ..MetaSchema::new("string")
     }
 }
 
@@ -527,11 +530,9 @@ pub struct TaskResource {
     #[oai(read_only)]
     pub user_id: Uuid,
     /// 1 to 255 characters, without surrounding white space.
-    #[oai(validator(min_length = 1, max_length = 255))]
-    pub title: String,
+    pub title: RuledText<TitleRules>,
     /// At most 10,000 characters; null when there is none.
-    #[oai(validator(max_length = 10000))]
-    pub description: Nullable<String>,
+    pub description: Nullable<RuledText<DescriptionRules>>,
     /// Whether the task is done.
     pub is_completed: bool,
     /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
@@ -566,8 +567,8 @@ impl From<Task> for TaskResource {
         Self {
             id: task.id,
             user_id: task.user_id,
-            title: task.title,
-            description: Nullable(task.description),
+            title: RuledText::new(task.title),
+            description: Nullable(task.description.map(RuledText::new)),
             is_completed: task.is_completed,
             completed_at: Nullable(task.completed_at.map(Timestamp)),
             due: Nullable(task.due.map(DueResource::from)),
@@ -605,7 +606,7 @@ impl Example for TaskResource {
         Self {
             id: EXAMPLE_TASK_ID,
             user_id: EXAMPLE_USER_ID,
-            title: "Buy milk".to_owned(),
+            title: RuledText::new("Buy milk"),
             description: Nullable(None),
             is_completed: false,
             completed_at: Nullable(None),
@@ -756,7 +757,7 @@ mod tests {
     #[test]
     fn response_bodies_are_the_json_the_schema_describes() {
         let mut described = TaskResource::example();
-        described.description = Nullable(Some("Two \"quoted\" words, é".to_owned()));
+        described.description = Nullable(Some(RuledText::new("Two \"quoted\" words, é")));
         described.created_at = Timestamp(DateTime::from_timestamp(1_700_000_000, 1_000).unwrap());
         assert_same_json(&TaskResource::example());
         assert_same_json(&described);

@@ -14,6 +14,8 @@ pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 /// A wall-clock time as sent: `HH:MM` or `HH:MM:SS`, 00:00 to 23:59:59 (answered `HH:MM:SS`).
 pub const TIME_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$";
 
+/// A wall-clock time as answered: always `HH:MM:SS`.
+pub const ANSWERED_TIME_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$";
 /// A time zone name's form (the names themselves are the IANA database's: an unknown one is
 /// refused).
 pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
@@ -218,6 +220,44 @@ mod tests {
             "aa:bb",
         ] {
             assert!(parse_time(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_patterns_take_exactly_the_dates_and_times_that_parse_in_form() {
+        let time = regex::Regex::new(TIME_PATTERN).unwrap();
+        for text in [
+            "00:00",
+            "23:59",
+            "23:59:59",
+            "08:30:05",
+            "24:00",
+            "23:60",
+            "23:59:60",
+            "8:30",
+            "08:30:00.5",
+            "08:30Z",
+            "0830",
+            "08:30:0",
+            "",
+        ] {
+            assert_eq!(time.is_match(text), parse_time(text).is_ok(), "{text:?}");
+        }
+        let answered = regex::Regex::new(ANSWERED_TIME_PATTERN).unwrap();
+        for text in ["00:00", "08:30:05", "23:59"] {
+            let written = parse_time(text).unwrap().format("%H:%M:%S").to_string();
+            assert!(answered.is_match(&written), "{written}");
+        }
+        // The date pattern is the form; the calendar (2026-02-30) is `format: date`'s.
+        let date = regex::Regex::new(DATE_PATTERN).unwrap();
+        for text in [
+            "2026-12-24",
+            "2028-02-29",
+            "2026-1-05",
+            "26-01-05",
+            "2026-01-05T00:00",
+        ] {
+            assert_eq!(date.is_match(text), parse_date(text).is_ok(), "{text:?}");
         }
     }
 

@@ -39,6 +39,19 @@ progenitor::generate_api!(
     interface = Builder
 );
 
+/// A create (or replace) body with a title and every other field absent.
+fn task_input(title: &str) -> types::TaskInput {
+    types::TaskInput {
+        title: types::TaskInputTitle::try_from(title.to_owned()).unwrap(),
+        description: None,
+        is_completed: None,
+        due: None,
+        priority: None,
+        tags: vec![],
+        recurrence: None,
+    }
+}
+
 /// The contract as progenitor reads it: every request body reduced to its `application/json`
 /// media type, nullable references as `nullable` beside `allOf`.
 fn for_progenitor(mut document: Value) -> Value {
@@ -146,9 +159,7 @@ async fn the_generated_rust_client_drives_every_operation() {
             .create_task()
             .user_id(user.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("  Buy milk ".to_owned()).unwrap(),
                 description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
-                is_completed: None,
                 due: Some(types::TaskInputDue {
                     date: "2026-12-24".parse().unwrap(),
                     time: Some("18:30".parse().unwrap()),
@@ -156,7 +167,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                 }),
                 priority: Some(types::TaskInputPriority::High),
                 tags: vec!["home".parse().unwrap()],
-                recurrence: None,
+                ..task_input("  Buy milk ")
             })
             .send()
             .await
@@ -246,15 +257,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .create_task()
                 .user_id(user.id)
                 .idempotency_key("generated-client-create-1")
-                .body(types::TaskInput {
-                    title: types::TaskInputTitle::try_from("Once".to_owned()).unwrap(),
-                    description: None,
-                    is_completed: None,
-                    due: None,
-                    priority: None,
-                    tags: vec![],
-                    recurrence: None,
-                })
+                .body(task_input("Once"))
                 .send()
         };
         let first = create_once().await.unwrap();
@@ -314,13 +317,8 @@ async fn the_generated_rust_client_drives_every_operation() {
             .user_id(user.id)
             .task_id(task.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("Buy oat milk".to_owned()).unwrap(),
-                description: None,
                 is_completed: Some(true),
-                due: None,
-                priority: None,
-                tags: vec![],
-                recurrence: None,
+                ..task_input("Buy oat milk")
             })
             .send()
             .await
@@ -348,13 +346,9 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .create_task()
                 .user_id(user.id)
                 .body(types::TaskInput {
-                    title: types::TaskInputTitle::try_from(title.to_owned()).unwrap(),
-                    description: None,
-                    is_completed: None,
-                    due: None,
                     priority: Some(priority),
                     tags: vec![types::TaskInputTagsItem::try_from("Money".to_owned()).unwrap()],
-                    recurrence: None,
+                    ..task_input(title)
                 })
                 .send()
                 .await
@@ -412,17 +406,13 @@ async fn the_generated_rust_client_drives_every_operation() {
             .create_task()
             .user_id(user.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("Water the plants".to_owned()).unwrap(),
-                description: None,
-                is_completed: None,
                 due: Some(types::TaskInputDue {
                     date: "2026-12-07".parse().unwrap(),
                     time: None,
                     time_zone: None,
                 }),
-                priority: None,
-                tags: vec![],
                 recurrence: Some("FREQ=WEEKLY;BYDAY=MO,WE".parse().unwrap()),
+                ..task_input("Water the plants")
             })
             .send()
             .await

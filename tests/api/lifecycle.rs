@@ -12,9 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, http_client, postgres_database,
-    remove_sqlite_files, server_command, shared_database, start_server_process, test_routes,
-    Backend, TestApp, TestDatabase,
+    each_database, earlier_release, expect_error, expect_invalid, expect_json, http_client,
+    postgres_database, remove_sqlite_files, server_command, shared_database, start_server_process,
+    test_routes, Backend, TestApp, TestDatabase,
 };
 
 #[tokio::test]
@@ -480,10 +480,9 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
 #[tokio::test]
 async fn tasks_made_before_the_versions_migration_get_versions_in_the_order_they_changed() {
     use chrono::{Duration as Span, TimeZone, Utc};
-    use migration::{Migrator, MigratorTrait};
     use sea_orm::sea_query::Query;
     use sea_orm::{ConnectionTrait, StatementBuilder};
-    use task_api::entity::{task, user};
+    use task_api::entity::task;
     use uuid::Uuid;
 
     for backend in Backend::all() {
@@ -491,22 +490,10 @@ async fn tasks_made_before_the_versions_migration_get_versions_in_the_order_they
         let (_database, config, file) = shared_database(&backend).await;
         // The schema of the release before versions, and tasks it made: the second one changed
         // last, the third first.
-        let previous = config.database.connect(1, Duration::from_secs(5));
-        Migrator::up(&previous, Some(3)).await.unwrap();
-        let backend_of = previous.get_database_backend();
         let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
         let at = |minutes| Utc.timestamp_opt(1_700_000_000, 0).unwrap() + Span::minutes(minutes);
-        let mut users = Query::insert();
-        users
-            .into_table(user::Entity)
-            .columns([user::Column::Id, user::Column::CreatedAt]);
-        for id in [owner, other] {
-            users.values_panic([id.into(), at(0).into()]);
-        }
-        previous
-            .execute(StatementBuilder::build(&users, &backend_of))
-            .await
-            .unwrap();
+        let previous = earlier_release(&config, 3, &[owner, other], at(0)).await;
+        let backend_of = previous.get_database_backend();
         let tasks = [(owner, 2), (owner, 9), (owner, 1), (other, 5)]
             .map(|(user_id, changed)| (Uuid::new_v4(), user_id, at(changed)));
         let mut insert = Query::insert();

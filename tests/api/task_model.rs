@@ -457,29 +457,18 @@ async fn an_idempotent_retry_is_the_same_request_only_with_the_same_fields() {
 #[tokio::test]
 async fn the_migration_gives_completed_tasks_their_completion_time_and_old_writes_still_work() {
     use chrono::{Duration as Span, TimeZone, Utc};
-    use migration::{Migrator, MigratorTrait};
     use sea_orm::sea_query::Query;
     use sea_orm::{ConnectionTrait, StatementBuilder};
-    use task_api::entity::{task, user};
+    use task_api::entity::task;
 
     for backend in Backend::all() {
         eprintln!("--- on {backend:?}");
         let (_database, config, file) = shared_database(&backend).await;
         // The schema of the release before the task model, and tasks it made.
-        let previous = config.database.connect(1, Duration::from_secs(5));
-        Migrator::up(&previous, Some(6)).await.unwrap();
-        let backend_of = previous.get_database_backend();
         let owner = Uuid::new_v4();
         let at = |minutes| Utc.timestamp_opt(1_700_000_000, 0).unwrap() + Span::minutes(minutes);
-        let mut users = Query::insert();
-        users
-            .into_table(user::Entity)
-            .columns([user::Column::Id, user::Column::CreatedAt])
-            .values_panic([owner.into(), at(0).into()]);
-        previous
-            .execute(StatementBuilder::build(&users, &backend_of))
-            .await
-            .unwrap();
+        let previous = earlier_release(&config, 6, &[owner], at(0)).await;
+        let backend_of = previous.get_database_backend();
         // The previous release's insert: the columns it knew, named.
         let insert_as_before = |id: Uuid, is_completed: bool, changed| {
             let mut insert = Query::insert();

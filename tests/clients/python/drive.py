@@ -238,8 +238,13 @@ def main() -> int:
         body = raw(response)
         c.eq(
             sorted(body),
-            ["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"],
+            ["completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence",
+             "tags", "title", "updated_at", "user_id", "version"],
             f"{what}: keys",
+        )
+        c.ok(
+            bool(TIMESTAMP_RE.match(body["completed_at"] or "")) if body["is_completed"] else body["completed_at"] is None,
+            f"{what}: completed_at {body['completed_at']} does not follow is_completed",
         )
         c.ok(bool(TIMESTAMP_RE.match(body["created_at"])), f"{what}: created_at {body['created_at']}")
         c.ok(bool(TIMESTAMP_RE.match(body["updated_at"])), f"{what}: updated_at {body['updated_at']}")
@@ -805,6 +810,38 @@ def main() -> int:
     r = api["listTags"].sync_detailed(uuid.uuid4(), client=erin.client)
     expect_forbidden(r, "listTags of another user")
     c.line("listTags", "another user's tags -> 403 ErrorCode.FORBIDDEN")
+
+    # ---- the task model: a zoned due date, a recurring task completed ---------------------------
+    zoned = TaskInput.from_dict({
+        "title": "Meeting in Paris",
+        "due": {"date": "2026-12-24", "time": "18:30", "time_zone": "Europe/Paris"},
+        "priority": "high",
+        "tags": [" Work ", "errands"],
+    })
+    r = api["createTask"].sync_detailed(carol.id, client=carol.client, body=zoned)
+    meeting = check_task(r, 201, carol.id, {"title": "Meeting in Paris", "description": None, "is_completed": False},
+                         "createTask with a zoned due date")
+    body = raw(r)
+    c.eq(body["due"], {"date": "2026-12-24", "time": "18:30:00", "time_zone": "Europe/Paris"},
+         "createTask zoned: due as sent, time with seconds")
+    c.eq(body["tags"], ["Work", "errands"], "createTask zoned: tags trimmed, in order")
+    c.eq(body["priority"], "high", "createTask zoned: priority")
+    c.line("createTask", "POST .../tasks due {date, time '18:30', time_zone 'Europe/Paris'} -> 201, time 18:30:00")
+    weekly = TaskInput.from_dict({
+        "title": "Gym", "due": {"date": "2026-12-07"}, "recurrence": "RRULE:FREQ=WEEKLY;BYDAY=MO,WE",
+    })
+    r = api["createTask"].sync_detailed(carol.id, client=carol.client, body=weekly)
+    gym = check_task(r, 201, carol.id, {"title": "Gym", "description": None, "is_completed": False},
+                     "createTask recurring")
+    c.eq(raw(r)["recurrence"], "FREQ=WEEKLY;BYDAY=MO,WE", "createTask recurring: rule normalised")
+    r = api["updateTask"].sync_detailed(carol.id, gym.id, client=carol.client, body=TaskPatch(is_completed=True))
+    rolled = check_task(r, 200, carol.id, {"title": "Gym", "description": None, "is_completed": False},
+                        "updateTask completing a recurring task")
+    c.eq(raw(r)["due"]["date"], "2026-12-09", "recurring completion: the next occurrence")
+    c.eq(rolled.version, gym.version + 1, "recurring completion: one new version")
+    c.eq(meeting.user_id, carol.id, "the zoned task is carol's")
+    c.line("updateTask", "PATCH TaskPatch(is_completed=True) on a weekly MO,WE task due Monday -> 200, open, "
+           "due Wednesday")
 
     # ---- deleteUser: each caller deletes themself ----------------------------------------------
     for caller in (alice, bob, carol, erin):

@@ -184,13 +184,20 @@ function checkTask(
   eq(task.title, expected.title, `${what}: title`);
   eq(task.description, expected.description, `${what}: description`);
   eq(task.is_completed, expected.is_completed, `${what}: is_completed`);
+  ok(
+    task.is_completed ? TIMESTAMP.test(task.completed_at ?? "") : task.completed_at === null,
+    `${what}: completed_at ${task.completed_at} does not follow is_completed`,
+  );
   ok(TIMESTAMP.test(task.created_at), `${what}: created_at ${task.created_at}`);
   ok(TIMESTAMP.test(task.updated_at), `${what}: updated_at ${task.updated_at}`);
   ok(task.updated_at >= task.created_at, `${what}: updated_at before created_at`);
   ok(Number.isInteger(task.version) && task.version >= 1, `${what}: version ${task.version} is not an integer >= 1`);
   eq(
     JSON.stringify(Object.keys(task).sort()),
-    JSON.stringify(["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"]),
+    JSON.stringify([
+      "completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence", "tags",
+      "title", "updated_at", "user_id", "version",
+    ]),
     `${what}: keys`,
   );
 }
@@ -1076,6 +1083,50 @@ async function main(): Promise<void> {
       "listTags: once per lowercase form, the smallest spelling, counted, sorted",
     );
     line("listTags", "GET /users/{id}/tags -> 200 [Admin 1, family 1, Money 2]");
+  }
+
+  // ---- the task model: a zoned due date, a recurring task completed ---------------------------
+  {
+    const carolPath = { user_id: carol.id };
+    const zoned = await carol.api.POST("/users/{user_id}/tasks", {
+      params: { path: carolPath },
+      body: {
+        title: "Meeting in Paris",
+        due: { date: "2026-12-24", time: "18:30", time_zone: "Europe/Paris" },
+        priority: "high",
+        tags: [" Work ", "errands"],
+      },
+    });
+    status(zoned.response, 201, "createTask with a zoned due date");
+    const meeting = present(zoned.data, "createTask with a zoned due date");
+    checkTask(meeting, carol.id, { title: "Meeting in Paris", description: null, is_completed: false }, "zoned");
+    eq(
+      JSON.stringify(meeting.due),
+      JSON.stringify({ date: "2026-12-24", time: "18:30:00", time_zone: "Europe/Paris" }),
+      "createTask zoned: due as sent, time with seconds",
+    );
+    eq(meeting.priority, "high", "createTask zoned: priority");
+    eq(JSON.stringify(meeting.tags), JSON.stringify(["Work", "errands"]), "createTask zoned: tags trimmed, in order");
+    line("createTask", "POST .../tasks {due: {date, time: \"18:30\", time_zone: \"Europe/Paris\"}} -> 201, time 18:30:00");
+
+    const weekly = await carol.api.POST("/users/{user_id}/tasks", {
+      params: { path: carolPath },
+      body: { title: "Gym", due: { date: "2026-12-07" }, recurrence: "RRULE:FREQ=WEEKLY;BYDAY=MO,WE" },
+    });
+    status(weekly.response, 201, "createTask recurring");
+    const gym = present(weekly.data, "createTask recurring");
+    eq(gym.recurrence, "FREQ=WEEKLY;BYDAY=MO,WE", "createTask recurring: rule normalised");
+    const done = await carol.api.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: { user_id: carol.id, task_id: gym.id } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { is_completed: true },
+    });
+    status(done.response, 200, "updateTask completing a recurring task");
+    const rolled = present(done.data, "updateTask completing a recurring task");
+    checkTask(rolled, carol.id, { title: "Gym", description: null, is_completed: false }, "recurring completion");
+    eq(rolled.due?.date, "2026-12-09", "recurring completion: the next occurrence");
+    eq(rolled.version, gym.version + 1, "recurring completion: one new version");
+    line("updateTask", "PATCH {is_completed: true} on a weekly MO,WE task due Monday -> 200, open, due Wednesday");
   }
 
   // ---- deleteUser: each caller deletes themself ------------------------------------------------
