@@ -16,7 +16,7 @@ pub use due::{
 };
 pub use priority::Priority;
 pub use recurrence::{Recurrence, RECURRENCE_MAX_CHARS, RECURRENCE_PATTERN};
-pub use tags::{tag_pattern, Tags, TAGS_MAX, TAG_MAX_CHARS};
+pub use tags::{parse_tag, tag_key, tag_pattern, Tags, TAGS_MAX, TAG_MAX_CHARS};
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;

@@ -9,6 +9,7 @@ mod m20261202_000004_versions_and_sync;
 mod m20261206_000005_token_key;
 mod m20261206_000006_user_quotas;
 mod m20261206_000007_task_model;
+mod m20261206_000008_task_views;
 mod m20261206_000009_lists;
 
 /// Applies and reverts the schema migrations of Task API.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_token_key::Migration),
             Box::new(m20261206_000006_user_quotas::Migration),
             Box::new(m20261206_000007_task_model::Migration),
+            Box::new(m20261206_000008_task_views::Migration),
             Box::new(m20261206_000009_lists::Migration),
         ]
     }

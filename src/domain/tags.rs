@@ -19,6 +19,25 @@ pub fn tag_pattern() -> String {
     format!(r"^[{WHITE_SPACE}]*({inner}|{inner}{any}{{0,{middle}}}{inner})[{WHITE_SPACE}]*$")
 }
 
+/// One tag as sent, trimmed; the message says what is wrong with it.
+pub fn parse_tag(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim();
+    match trimmed.chars().count() {
+        _ if raw.contains('\0') => Err("must not contain NUL (U+0000)".to_owned()),
+        _ if raw.contains(',') => Err("must not contain a comma".to_owned()),
+        0 => Err("must not be empty or only white space".to_owned()),
+        n if n > TAG_MAX_CHARS => Err(format!(
+            "must be at most {TAG_MAX_CHARS} characters after trimming (got {n})"
+        )),
+        _ => Ok(trimmed.to_owned()),
+    }
+}
+
+/// What tells tags apart: the tag's Unicode lowercase form.
+pub fn tag_key(tag: &str) -> String {
+    tag.to_lowercase()
+}
+
 /// A task's tags, trimmed, in the order sent, no two the same.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags(Vec<String>);
@@ -35,24 +54,14 @@ impl Tags {
         let mut seen = HashSet::new();
         let mut tags = Vec::with_capacity(raw.len());
         for (index, tag) in raw.iter().enumerate() {
-            let trimmed = tag.trim();
-            let problem = match trimmed.chars().count() {
-                _ if tag.contains('\0') => Some("must not contain NUL (U+0000)".to_owned()),
-                _ if tag.contains(',') => Some("must not contain a comma".to_owned()),
-                0 => Some("must not be empty or only white space".to_owned()),
-                n if n > TAG_MAX_CHARS => Some(format!(
-                    "must be at most {TAG_MAX_CHARS} characters after trimming (got {n})"
-                )),
-                _ if !seen.insert(trimmed.to_lowercase()) => Some(format!(
+            let checked = parse_tag(tag).and_then(|tag| match seen.insert(tag_key(&tag)) {
+                true => Ok(tag),
+                false => Err(format!(
                     "repeats an earlier tag ({:?}; tags are compared in lowercase)",
-                    super::echo(trimmed)
+                    super::echo(&tag)
                 )),
-                _ => None,
-            };
-            if let Some(problem) = problem {
-                return Err(format!("tag {index} {problem}"));
-            }
-            tags.push(trimmed.to_owned());
+            });
+            tags.push(checked.map_err(|problem| format!("tag {index} {problem}"))?);
         }
         Ok(Self(tags))
     }
@@ -77,7 +86,7 @@ impl Tags {
 
     /// The tags' lowercase forms, in the same order, as a JSON array: what reads compare.
     pub fn keys_json(&self) -> String {
-        let keys: Vec<String> = self.0.iter().map(|tag| tag.to_lowercase()).collect();
+        let keys: Vec<String> = self.0.iter().map(|tag| tag_key(tag)).collect();
         serde_json::Value::from(keys).to_string()
     }
 }

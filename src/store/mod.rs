@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
+    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTags, ListTasks, OwnedTask,
     UpdateTask,
 };
 
@@ -724,8 +724,7 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     let select = ListTasks {
         user_id,
         sort,
-        completed: filter.completed,
-        title_contains: filter.title_contains.as_deref(),
+        filter: &filter,
         after: after.as_ref(),
         limit,
     }
@@ -738,6 +737,25 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     rows.truncate(limit as usize);
     let tasks = rows.into_iter().map(Task::from).collect();
     Ok(TaskPage { tasks, has_more })
+}
+
+/// How many of a user's tasks carry one tag.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct TagCount {
+    /// The smallest of the tag's spellings, in byte order.
+    pub name: String,
+    pub count: i64,
+}
+
+/// The user's tags, once per key (Unicode lowercase), in byte order of their keys: at most
+/// `limit`, read from `task_tags`' primary key. The owner is looked up only when there are none.
+pub async fn list_tags(db: &Database, user_id: Uuid, limit: u64) -> StoreResult<Vec<TagCount>> {
+    let select = ListTags { user_id, limit }.statement(db.get_database_backend());
+    let tags = TagCount::find_by_statement(select).all(db).await?;
+    if tags.is_empty() {
+        get_user(db, user_id).await?;
+    }
+    Ok(tags)
 }
 
 /// Whether the database answers at all.

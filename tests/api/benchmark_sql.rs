@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, EntityTrait, QuerySelect, QueryTrait, Statement};
 use task_api::domain::{Task, TaskChanges, TaskTitle};
 use task_api::entity::user;
-use task_api::pagination::{SortKey, TaskPosition, TaskSort};
+use task_api::pagination::{SortKey, TaskFilter, TaskPosition, TaskSort};
 use task_api::store::statements::{
     CreateTask, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
 };
@@ -35,9 +35,23 @@ fn after_created_at() -> DateTime<Utc> {
     Utc.timestamp_opt(1_000_000_000, 0).unwrap()
 }
 
+/// `list_today`'s filter: open tasks due on one date.
+fn today() -> TaskFilter {
+    let date = NaiveDate::from_ymd_opt(2026, 12, 6);
+    TaskFilter {
+        completed: Some(false),
+        due_from: date,
+        due_to: date,
+        ..TaskFilter::default()
+    }
+}
+
 /// The pgbench variable each stand-in becomes.
 fn variables() -> Vec<(Value, &'static str)> {
+    let (due_first, due_last) = today().due_key_range().unwrap();
     vec![
+        (due_first.into(), "due_first"),
+        (due_last.into(), "due_last"),
         (USER.into(), "user_id"),
         (TASK.into(), "task_id"),
         (NEW_TASK.into(), "new_id"),
@@ -140,12 +154,12 @@ fn benchmark_sql_is_the_stores_own_statements() {
         updated_at: now(),
         version: 0,
     };
+    let every_task = TaskFilter::default();
     let first_page = |user_id, after| {
         ListTasks {
             user_id,
             sort: TaskSort::CreatedAtDesc,
-            completed: None,
-            title_contains: None,
+            filter: &every_task,
             after,
             limit: PAGE_SIZE,
         }
@@ -196,6 +210,21 @@ fn benchmark_sql_is_the_stores_own_statements() {
                 "list_deep",
                 "GET /users/{deep_user_id}/tasks?cursor=… (20 tasks, 50,000 tasks into the list)",
                 &[first_page(DEEP_USER, Some(&deep_position))],
+            ),
+        ),
+        (
+            "list_today",
+            script(
+                "list_today",
+                "GET /users/{user_id}/tasks?due_from=D&due_to=D&completed=false&sort=due (first page)",
+                &[ListTasks {
+                    user_id: USER,
+                    sort: TaskSort::DueAsc,
+                    filter: &today(),
+                    after: None,
+                    limit: PAGE_SIZE,
+                }
+                .statement(DatabaseBackend::Postgres)],
             ),
         ),
         (

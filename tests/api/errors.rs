@@ -259,6 +259,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "health",
                 "listChanges",
                 "listLists",
+                "listTags",
                 "listTasks",
                 "ready",
                 "replaceTask",

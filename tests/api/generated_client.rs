@@ -393,6 +393,38 @@ async fn the_generated_rust_client_drives_every_operation() {
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.next_cursor, None);
 
+        // A tag filter and a priority sort, and the user's tags.
+        for (title, priority) in [
+            ("File taxes", types::TaskInputPriority::High),
+            ("Pay rent", types::TaskInputPriority::Low),
+        ] {
+            client
+                .create_task()
+                .user_id(user.id)
+                .body(types::TaskInput {
+                    priority: Some(priority),
+                    tags: vec![types::TaskInputTagsItem::try_from("Money".to_owned()).unwrap()],
+                    ..task_input(title)
+                })
+                .send()
+                .await
+                .unwrap();
+        }
+        let money = client
+            .list_tasks()
+            .user_id(user.id)
+            .tag(types::ListTasksTag::try_from("money".to_owned()).unwrap())
+            .sort(types::ListTasksSort::Priority)
+            .send()
+            .await
+            .unwrap();
+        let titles: Vec<String> = money.items.iter().map(|t| t.title.to_string()).collect();
+        assert_eq!(titles, ["Pay rent", "File taxes"]);
+        let tags = client.list_tags().user_id(user.id).send().await.unwrap();
+        assert_eq!(tags.tags.len(), 1);
+        assert_eq!(tags.tags[0].name, "Money");
+        assert_eq!(tags.tags[0].count.get(), 2);
+
         client
             .delete_task()
             .user_id(user.id)

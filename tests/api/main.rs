@@ -29,3 +29,4 @@ mod token_keys;
 mod users;
 mod validation;
 mod versions;
+mod views;

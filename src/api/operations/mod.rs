@@ -3,6 +3,7 @@
 mod changes;
 mod health;
 mod lists;
+mod tags;
 mod tasks;
 mod users;
 
@@ -41,6 +42,7 @@ pub const TAG_ORDER: [ApiTags; 5] = [
 pub type TaskApis = (
     users::UsersApi,
     tasks::TasksApi,
+    tags::TagsApi,
     lists::ListsApi,
     changes::ChangesApi,
     health::HealthApi,
@@ -56,6 +58,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             tasks::TasksApi {
+                state: state.clone(),
+            },
+            tags::TagsApi {
                 state: state.clone(),
             },
             lists::ListsApi {

@@ -1,5 +1,6 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
+use chrono::NaiveDate;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::{Map, Value};
@@ -21,11 +22,14 @@ use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
 };
 use crate::domain::{
-    self, check_storable, DuePatch, IdempotencyKey, Invalid, TaskDescription, TaskFields,
-    TaskPatch, TaskTitle, TimeZoneName, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS,
-    STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
+    self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
+    TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName,
+    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
+    TITLE_MAX_CHARS, TITLE_PATTERN,
 };
-use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
+use crate::pagination::{
+    self, Cursor, ListError, ListFilter, TaskFilter, TaskListRequest, TaskSort,
+};
 use crate::store;
 use crate::AppState;
 
@@ -544,6 +548,68 @@ impl ParamValue for TaskSort {
     }
 }
 
+/// A tag to find, as its key (Unicode lowercase).
+pub struct TagFilter(String);
+
+impl ParamValue for TagFilter {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(tag_pattern()),
+            example: Some("errands".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        parse_tag(raw).map(|tag| Self(tag_key(&tag)))
+    }
+}
+
+impl ParamValue for domain::Priority {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            example: Some(Priority::example(false)),
+            ..Priority::schema(false)
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        domain::Priority::parse(raw)
+    }
+}
+
+/// `inbox`, or a list's id.
+const LIST_FILTER_PATTERN: &str =
+    "^(inbox|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
+
+impl ParamValue for ListFilter {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(LIST_FILTER_PATTERN.to_owned()),
+            example: Some("inbox".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "inbox" => Ok(Self::Inbox),
+            // The hyphenated form only, as the pattern says.
+            _ if raw.len() == 36 => Uuid::parse_str(raw)
+                .map(Self::List)
+                .map_err(|_| list_filter_refused(raw)),
+            _ => Err(list_filter_refused(raw)),
+        }
+    }
+}
+
+fn list_filter_refused(raw: &str) -> String {
+    format!(
+        "must be inbox or a list's id (a UUID), got {:?}",
+        domain::echo(raw)
+    )
+}
+
 /// Text to find in titles, case-insensitively.
 pub struct TitleSearch(String);
 
@@ -719,11 +785,13 @@ impl TasksApi {
 
     /// List a user's tasks
     ///
-    /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
-    /// `q`) until it is null to see every task exactly once, even while tasks are added. A page
-    /// holds at most `limit` tasks, and ends early, with a `next_cursor`, before the task that
-    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a
-    /// single task larger than that is sent alone.
+    /// One keyset page at a time: follow `next_cursor` (with the same `sort` and filters) until
+    /// it is null to see every task exactly once, even while tasks are added. The filters
+    /// combine (AND): `due_from=2026-12-06&due_to=2026-12-06` is "today",
+    /// `due_to=2026-12-05&completed=false` "overdue". A page holds at most `limit` tasks, and
+    /// ends early, with a `next_cursor`, before the task that would take its JSON past the
+    /// server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a single task larger than that
+    /// is sent alone.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -747,27 +815,65 @@ impl TasksApi {
         /// Only tasks whose title contains this text, case-insensitively; `%` and `_` are
         /// ordinary characters.
         q: QueryParam<TitleSearch>,
-        /// The order: by `created_at`, `updated_at` or `title` (case-insensitive), `-` for
-        /// descending; ties are broken by `id`.
+        /// Only tasks carrying this tag, compared as tags are: trimmed, in Unicode lowercase
+        /// (`Work` finds `work`).
+        tag: QueryParam<TagFilter>,
+        /// Only tasks of this priority.
+        priority: QueryParam<domain::Priority>,
+        /// Only tasks with (`true`) or without (`false`) a due date.
+        has_due: QueryParam<bool>,
+        /// Only tasks due on this date or later (on `due.date`); a task without `due` never
+        /// matches.
+        due_from: QueryParam<NaiveDate>,
+        /// Only tasks due on this date or earlier (on `due.date`); a task without `due` never
+        /// matches. Before `due_from`: an empty page.
+        due_to: QueryParam<NaiveDate>,
+        /// Only the tasks of this list (a list's id; a list that is not the user's gives an empty
+        /// page), or `inbox` for the tasks in no list.
+        list_id: QueryParam<ListFilter>,
+        /// The order: by `created_at`, `updated_at`, `title` (case-insensitive), `due` (by
+        /// `due.date`, then all-day before timed, then `due.time` as written, never converted
+        /// between zones) or `priority` (none, low, medium, high), `-` for descending (`-due`:
+        /// later dates first, on one date timed before all-day and later times first); tasks
+        /// without `due` come last in both due sorts; ties are broken by `id`.
         sort: QueryParam<TaskSort>,
     ) -> Result<TaskPageFound, ErrorResponse<ReadErrors>> {
         let cursor_name = cursor.name();
         let keys = self.state.token_keys.keys(&self.state.db).await?;
-        let (user_id, limit, cursor, completed, q, sort) = (
+        let filter = (
+            completed.checked(),
+            q.checked(),
+            tag.checked(),
+            priority.checked(),
+            has_due.checked(),
+            due_from.checked(),
+            due_to.checked(),
+            list_id.checked(),
+        )
+            .collect_fields()
+            .map(
+                |(completed, q, tag, priority, has_due, due_from, due_to, list)| TaskFilter {
+                    completed,
+                    title_contains: q.map(|q| q.0),
+                    tag_key: tag.map(|tag| tag.0),
+                    priority: priority.map(domain::Priority::level),
+                    has_due,
+                    due_from,
+                    due_to,
+                    list,
+                },
+            );
+        let (user_id, limit, cursor, filter, sort) = (
             user_id.checked(),
             limit.checked(),
             cursor.checked_then(|token| Cursor::decode(keys, &token.0)),
-            completed.checked(),
-            q.checked(),
+            filter,
             sort.checked(),
         )
             .collect_fields()?;
         let request = TaskListRequest {
             sort: sort.unwrap_or(TaskSort::CreatedAtDesc),
-            filter: TaskFilter {
-                completed,
-                title_contains: q.map(|q| q.0),
-            },
+            filter,
             cursor,
             limit: limit.unwrap_or_default().0,
         };

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::api::error::{echo, ApiError, FieldError, FieldLocation};
 use crate::api::http::gate::PathParameters;
-use crate::domain::Invalid;
+use crate::domain::{parse_date, Invalid, DATE_PATTERN};
 
 /// A value, or every field error found while parsing it.
 pub type Checked<T> = Result<T, Vec<FieldError>>;
@@ -234,6 +234,20 @@ impl ParamValue for bool {
             "false" => Ok(false),
             _ => Err(format!("must be true or false, got {:?}", echo(raw))),
         }
+    }
+}
+
+impl ParamValue for chrono::NaiveDate {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(DATE_PATTERN.to_owned()),
+            example: Some("2026-12-06".into()),
+            ..MetaSchema::new_with_format("string", "date")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        parse_date(raw)
     }
 }
 

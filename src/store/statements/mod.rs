@@ -29,7 +29,7 @@ pub use crate::db::write::Write;
 pub use create::{CreateTask, IdempotencyClaim};
 pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
-pub use read::{GetTask, ListChanges, ListTasks};
+pub use read::{GetTask, ListChanges, ListTags, ListTasks};
 pub use update::UpdateTask;
 
 /// What decides a statement's SQL text, apart from its values (each database has texts of its
@@ -96,10 +96,23 @@ pub enum Shape {
     InsertListTombstone,
     ListTasks {
         sort: TaskSort,
-        completed: bool,
-        title_contains: bool,
+        filter: FilterShape,
         after: bool,
     },
+    ListTags,
+}
+
+/// Which filters a list of tasks has, and `has_due`'s value; `list`: whether it names a list (the
+/// inbox needs no condition until lists exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FilterShape {
+    pub completed: bool,
+    pub title_contains: bool,
+    pub tag: bool,
+    pub priority: bool,
+    pub has_due: Option<bool>,
+    pub due_range: bool,
+    pub list: bool,
 }
 
 /// What a change-number bump does to the owner's counts.

@@ -4,10 +4,10 @@
 use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
-use super::{statement, task_columns, OwnedTask, Shape};
+use super::{statement, task_columns, FilterShape, OwnedTask, Shape};
 use crate::db::sql_cache::Sql;
 use crate::entity::task;
-use crate::pagination::{SortField, SortKey, TaskPosition, TaskSort};
+use crate::pagination::{ListFilter, SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
 
 /// Reads one task of its owner.
 pub struct GetTask(pub OwnedTask);
@@ -29,18 +29,25 @@ impl GetTask {
 pub struct ListTasks<'a> {
     pub user_id: Uuid,
     pub sort: TaskSort,
-    pub completed: Option<bool>,
-    pub title_contains: Option<&'a str>,
+    pub filter: &'a TaskFilter,
     pub after: Option<&'a TaskPosition>,
     pub limit: u64,
 }
 
 impl ListTasks<'_> {
     pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        let filter = self.filter;
         let shape = Shape::ListTasks {
             sort: self.sort,
-            completed: self.completed.is_some(),
-            title_contains: self.title_contains.is_some(),
+            filter: FilterShape {
+                completed: filter.completed.is_some(),
+                title_contains: filter.title_contains.is_some(),
+                tag: filter.tag_key.is_some(),
+                priority: filter.priority.is_some(),
+                has_due: filter.has_due,
+                due_range: filter.due_key_range().is_some(),
+                list: matches!(filter.list, Some(ListFilter::List(_))),
+            },
             after: self.after.is_some(),
         };
         statement(backend, shape, |sql| self.write(sql))
@@ -56,14 +63,7 @@ impl ListTasks<'_> {
         task_columns(sql, true);
         sql.push(r#" FROM "tasks" WHERE "tasks"."user_id" = "#)
             .bind(self.user_id);
-        if let Some(completed) = self.completed {
-            sql.push(r#" AND "tasks"."is_completed" = "#)
-                .bind(completed);
-        }
-        if let Some(text) = self.title_contains {
-            sql.push(" AND ");
-            title_search(sql, text);
-        }
+        self.filter_conditions(sql);
         if let Some(after) = self.after {
             // `reached` repeats what the OR implies, as a plain bound an index range scan can
             // use.
@@ -86,6 +86,71 @@ impl ListTasks<'_> {
             .push(" LIMIT ")
             .bind(self.limit + 1);
     }
+
+    /// ` AND …` for each filter given.
+    fn filter_conditions(&self, sql: &mut Sql) {
+        let filter = self.filter;
+        if let Some(completed) = filter.completed {
+            sql.push(r#" AND "tasks"."is_completed" = "#)
+                .bind(completed);
+        }
+        if let Some(text) = &filter.title_contains {
+            sql.push(" AND ");
+            title_search(sql, text);
+        }
+        if let Some(tag_key) = &filter.tag_key {
+            // The tag's rows in `task_tags` (its primary key's prefix).
+            sql.push(r#" AND EXISTS(SELECT 1 FROM "task_tags" WHERE "task_tags"."user_id" = "#)
+                .bind(self.user_id)
+                .push(r#" AND "task_tags"."tag_key" = "#)
+                .bind(tag_key.as_str())
+                .push(r#" AND "task_tags"."task_id" = "tasks"."id")"#);
+        }
+        if let Some(priority) = filter.priority {
+            sql.push(r#" AND "tasks"."priority" = "#).bind(priority);
+        }
+        match filter.has_due {
+            Some(true) => sql.push(r#" AND "tasks"."due_date" IS NOT NULL"#),
+            Some(false) => sql.push(r#" AND "tasks"."due_date" IS NULL"#),
+            None => sql,
+        };
+        if let Some((first, last)) = filter.due_key_range() {
+            // On the due key (the sort's own when it sorts by due), so that a due sort's index
+            // serves the range.
+            let key = due_key(self.sort == TaskSort::DueDesc, sql.backend());
+            sql.push(" AND ")
+                .push(key)
+                .push(" BETWEEN ")
+                .bind(first)
+                .push(" AND ")
+                .bind(last);
+        }
+        match filter.list {
+            // Until lists exist (issue 23) every task is in the inbox, and no list has tasks.
+            Some(ListFilter::Inbox) | None => {}
+            Some(ListFilter::List(_)) => {
+                sql.push(" AND FALSE");
+            }
+        }
+    }
+}
+
+/// A user's tags with their counts, in byte order of their keys, named by their smallest spelling
+/// (the columns compare byte by byte on both databases); at most `limit`.
+pub struct ListTags {
+    pub user_id: Uuid,
+    pub limit: u64,
+}
+
+impl ListTags {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        statement(backend, Shape::ListTags, |sql| {
+            sql.push(r#"SELECT MIN("name") AS "name", COUNT(*) AS "count" FROM "task_tags" WHERE "user_id" = "#)
+                .bind(self.user_id)
+                .push(r#" GROUP BY "tag_key" ORDER BY "tag_key" LIMIT "#)
+                .bind(self.limit);
+        })
+    }
 }
 
 /// A cursor's sort-key value, as the sort key compares it.
@@ -96,6 +161,12 @@ fn key_value(sql: &mut Sql, key: &SortKey) {
         }
         SortKey::Title(title) => {
             sql.push("LOWER(").bind(title.as_str()).push(")");
+        }
+        SortKey::Due(due) => {
+            sql.bind(*due);
+        }
+        SortKey::Priority(priority) => {
+            sql.bind(*priority);
         }
     }
 }
@@ -140,6 +211,38 @@ fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> &'static str {
         (SortField::UpdatedAt, _) => r#""updated_at""#,
         (SortField::Title, DatabaseBackend::Postgres) => r#"(lower("title") COLLATE "C")"#,
         (SortField::Title, _) => r#"lower("title")"#,
+        (SortField::Due, backend) => due_key(sort == TaskSort::DueDesc, backend),
+        (SortField::Priority, _) => r#""priority""#,
+    }
+}
+
+/// A due date's key (see [`crate::pagination::due_key`]) on PostgreSQL; null without a due date.
+macro_rules! postgres_dated_key {
+    () => {
+        r#"("due_date" - DATE '1970-01-01') * CAST(100000 AS bigint) + COALESCE(CAST(EXTRACT(EPOCH FROM "due_time") AS bigint) + 1, 0)"#
+    };
+}
+
+/// The same on SQLite.
+macro_rules! sqlite_dated_key {
+    () => {
+        r#"unixepoch("due_date") / 86400 * 100000 + COALESCE(unixepoch('1970-01-01 ' || "due_time") + 1, 0)"#
+    };
+}
+
+/// The due sorts' key: a due date's, or for a task without `due` one beyond every date's in the
+/// sort's direction (`descending`: the least). The migration's index expressions
+/// (m20261206_000008_task_views), character for character.
+fn due_key(descending: bool, backend: DatabaseBackend) -> &'static str {
+    match (descending, backend) {
+        (false, DatabaseBackend::Postgres) => {
+            concat!("COALESCE(", postgres_dated_key!(), ", 1000000000000000)")
+        }
+        (true, DatabaseBackend::Postgres) => {
+            concat!("COALESCE(", postgres_dated_key!(), ", -1000000000000000)")
+        }
+        (false, _) => concat!("COALESCE(", sqlite_dated_key!(), ", 1000000000000000)"),
+        (true, _) => concat!("COALESCE(", sqlite_dated_key!(), ", -1000000000000000)"),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::domain::{
     self, Due, Priority, Recurrence, Tags, Task, TaskChanges, TaskDescription, TaskFields,
     TaskTitle,
 };
-use crate::pagination::{SortField, SortKey, TaskPosition};
+use crate::pagination::{ListFilter, SortField, SortKey, TaskFilter, TaskPosition};
 
 fn owned() -> OwnedTask {
     OwnedTask {
@@ -167,34 +167,79 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             updates += 1;
         }
         assert_eq!(updates, 53);
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let filters = [
+            TaskFilter::default(),
+            TaskFilter {
+                completed: Some(true),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                title_contains: Some("50% off_".to_owned()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                tag_key: Some("work".to_owned()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                priority: Some(3),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                has_due: Some(true),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                has_due: Some(false),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                due_to: Some(date),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                list: Some(ListFilter::List(Uuid::new_v4())),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                completed: Some(false),
+                title_contains: Some("milk".to_owned()),
+                tag_key: Some("home".to_owned()),
+                priority: Some(0),
+                has_due: Some(true),
+                due_from: Some(date),
+                due_to: Some(date),
+                list: Some(ListFilter::Inbox),
+            },
+        ];
         let mut lists = 0;
         for (sort, _) in TaskSort::ALL {
-            for completed in [None, Some(true)] {
-                for title_contains in [None, Some("50% off_")] {
-                    for after in [false, true] {
-                        let key = match sort.field() {
-                            SortField::Title => SortKey::Title("b".to_owned()),
-                            _ => SortKey::Time(now),
-                        };
-                        let position = TaskPosition {
-                            key,
-                            id: Uuid::new_v4(),
-                        };
-                        let list = ListTasks {
-                            user_id: Uuid::new_v4(),
-                            sort,
-                            completed,
-                            title_contains,
-                            after: after.then_some(&position),
-                            limit: 20,
-                        };
-                        statements.push(list.statement(backend));
-                        lists += 1;
-                    }
+            for filter in &filters {
+                for after in [false, true] {
+                    let key = match sort.field() {
+                        SortField::Title => SortKey::Title("b".to_owned()),
+                        SortField::Due => SortKey::Due(7),
+                        SortField::Priority => SortKey::Priority(2),
+                        SortField::CreatedAt | SortField::UpdatedAt => SortKey::Time(now),
+                    };
+                    let position = TaskPosition {
+                        key,
+                        id: Uuid::new_v4(),
+                    };
+                    let list = ListTasks {
+                        user_id: Uuid::new_v4(),
+                        sort,
+                        filter,
+                        after: after.then_some(&position),
+                        limit: 20,
+                    };
+                    statements.push(list.statement(backend));
+                    lists += 1;
                 }
             }
         }
-        assert_eq!(lists, 48);
+        assert_eq!(lists, 200);
         let list = domain::List {
             id: Uuid::new_v4(),
             user_id: task.user_id,
@@ -239,6 +284,13 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             };
             statements.extend(sent(&delete, backend));
         }
+        statements.push(
+            ListTags {
+                user_id: task.user_id,
+                limit: 1000,
+            }
+            .statement(backend),
+        );
         let mut texts = HashSet::new();
         for statement in statements {
             let values = statement.values.as_ref().map_or(0, |values| values.0.len());
@@ -246,7 +298,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             texts.insert(statement.sql);
         }
         // PostgreSQL: 2 creates, 3 deletes, a read; SQLite: a claim, 3 bumps, an insert, 3
-        // deletes, a tombstone, its drop, a read. Both: the feed, 53 updates, 48 lists.
+        // deletes, a tombstone, its drop, a read. Both: the feed, 53 updates, 200 lists, the tags.
         // Lists, PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and
         // an insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
         let writes_and_reads = match backend {
@@ -255,7 +307,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
         };
         assert_eq!(
             texts.len(),
-            writes_and_reads + 1 + 53 + 48,
+            writes_and_reads + 1 + 53 + 200 + 1,
             "one text per shape on {backend:?}"
         );
     }

@@ -36,7 +36,7 @@ MERGE_PATCH = "application/merge-patch+json"
 REALM = 'Bearer realm="task-api"'
 OPERATIONS = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
 ]
 
 
@@ -128,6 +128,7 @@ def main() -> int:
             ("replaceTask", "tasks", "replace_task"),
             ("updateTask", "tasks", "update_task"),
             ("deleteTask", "tasks", "delete_task"),
+            ("listTags", "tasks", "list_tags"),
             ("listChanges", "sync", "list_changes"),
         ]
     }
@@ -357,6 +358,7 @@ def main() -> int:
         ("updateTask",
          lambda cl: api["updateTask"].sync_detailed(someone, some_task, client=cl, body=TaskPatch(title="x"))),
         ("deleteTask", lambda cl: api["deleteTask"].sync_detailed(someone, some_task, client=cl)),
+        ("listTags", lambda cl: api["listTags"].sync_detailed(someone, client=cl)),
         ("listChanges", lambda cl: api["listChanges"].sync_detailed(someone, client=cl)),
     ]
     # Behind a validating proxy (Prism, VALIDATING_PROXY=1) a request without credentials is
@@ -781,6 +783,35 @@ def main() -> int:
     envelope = expect_error(r, 400, ErrorCode.VALIDATION_ERROR, "listChanges with a forged since")
     expect_fields(envelope, ["since"], FieldLocation.QUERY, "listChanges with a forged since")
     c.line("listChanges", "since='not-a-token' -> 400 ErrorCode.VALIDATION_ERROR naming query since")
+
+    # ---- a tag filter, a priority sort, listTags -----------------------------------------------
+    for body in [
+        {"title": "File taxes", "tags": ["Admin", "money"], "priority": "high"},
+        {"title": "Pay rent", "tags": ["Money"], "priority": "medium"},
+        {"title": "Call mum", "tags": ["family"], "priority": "low"},
+    ]:
+        r = api["createTask"].sync_detailed(erin.id, client=erin.client, body=TaskInput.from_dict(body))
+        status(r, 201, f"createTask {body['title']}")
+    tasks, pages = list_all(
+        erin.client, erin.id, 1, "listTasks tag=MONEY sort=-priority", tag="MONEY", sort=ListTasksSort("-priority")
+    )
+    c.eq([t.title for t in tasks], ["File taxes", "Pay rent"], "listTasks tag=MONEY sort=-priority")
+    c.eq(pages, 2, "listTasks tag=MONEY sort=-priority limit=1: pages")
+    c.line("listTasks", f"tag='MONEY' sort=-priority limit=1: {pages} pages, the tagged tasks high first")
+    tasks, _ = list_all(erin.client, erin.id, 2, "listTasks sort=priority", sort=ListTasksSort("priority"))
+    c.eq([t.title for t in tasks][-3:], ["Call mum", "Pay rent", "File taxes"], "listTasks sort=priority: last")
+    c.line("listTasks", "sort=priority limit=2: none, low, medium, high")
+    r = api["listTags"].sync_detailed(erin.id, client=erin.client)
+    status(r, 200, "listTags")
+    c.eq(
+        [(tag.name, tag.count) for tag in r.parsed.tags],
+        [("Admin", 1), ("family", 1), ("Money", 2)],
+        "listTags: once per lowercase form, the smallest spelling, counted, sorted",
+    )
+    c.line("listTags", "GET /users/{id}/tags -> 200 [Admin 1, family 1, Money 2]")
+    r = api["listTags"].sync_detailed(uuid.uuid4(), client=erin.client)
+    expect_forbidden(r, "listTags of another user")
+    c.line("listTags", "another user's tags -> 403 ErrorCode.FORBIDDEN")
 
     # ---- the task model: a zoned due date, a recurring task completed ---------------------------
     zoned = TaskInput.from_dict({

@@ -213,7 +213,7 @@ function expectETag(response: Response, task: Task, what: string): string {
 async function listAll(
   api: Api,
   userId: string,
-  query: { limit: number; sort?: Sort; completed?: boolean; q?: string },
+  query: { limit: number; sort?: Sort; completed?: boolean; q?: string; tag?: string },
   what: string,
 ): Promise<{ tasks: Task[]; pages: number }> {
   const tasks: Task[] = [];
@@ -373,6 +373,7 @@ async function main(): Promise<void> {
           }),
       ],
       ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+      ["listTags", (api) => api.GET("/users/{user_id}/tags", { params: { path } })],
       ["listChanges", (api) => api.GET("/users/{user_id}/changes", { params: { path } })],
     ];
     if (!behindValidatingProxy) {
@@ -1051,6 +1052,43 @@ async function main(): Promise<void> {
     line("listChanges", "since=not-a-token -> 400 VALIDATION_ERROR naming query since (typed)");
   }
 
+  // ---- a tag filter, a priority sort, listTags --------------------------------------------------
+  {
+    const bodies: components["schemas"]["TaskInput"][] = [
+      { title: "File taxes", tags: ["Admin", "money"], priority: "high" },
+      { title: "Pay rent", tags: ["Money"], priority: "medium" },
+      { title: "Call mum", tags: ["family"], priority: "low" },
+    ];
+    for (const body of bodies) {
+      const { response } = await erin.api.POST("/users/{user_id}/tasks", { params: { path: erinPath }, body });
+      status(response, 201, `createTask ${body.title}`);
+    }
+    const { tasks: money, pages } = await listAll(
+      erin.api,
+      erin.id,
+      { limit: 1, tag: "MONEY", sort: "-priority" },
+      "listTasks tag=MONEY sort=-priority",
+    );
+    eq(JSON.stringify(money.map((t) => t.title)), JSON.stringify(["File taxes", "Pay rent"]), "listTasks tag=MONEY");
+    eq(pages, 2, "listTasks tag=MONEY sort=-priority limit=1: pages");
+    line("listTasks", `tag=MONEY sort=-priority limit=1: ${pages} pages, the tagged tasks high first`);
+    const { tasks: byPriority } = await listAll(erin.api, erin.id, { limit: 2, sort: "priority" }, "sort=priority");
+    eq(
+      JSON.stringify(byPriority.map((t) => t.title).slice(-3)),
+      JSON.stringify(["Call mum", "Pay rent", "File taxes"]),
+      "listTasks sort=priority: none, low, medium, high",
+    );
+    line("listTasks", "sort=priority limit=2: none, low, medium, high");
+    const { data, response } = await erin.api.GET("/users/{user_id}/tags", { params: { path: erinPath } });
+    status(response, 200, "listTags");
+    eq(
+      JSON.stringify(present(data, "listTags")),
+      JSON.stringify({ tags: [{ name: "Admin", count: 1 }, { name: "family", count: 1 }, { name: "Money", count: 2 }] }),
+      "listTags: once per lowercase form, the smallest spelling, counted, sorted",
+    );
+    line("listTags", "GET /users/{id}/tags -> 200 [Admin 1, family 1, Money 2]");
+  }
+
   // ---- the task model: a zoned due date, a recurring task completed ---------------------------
   {
     const carolPath = { user_id: carol.id };
@@ -1127,7 +1165,7 @@ async function main(): Promise<void> {
 
   const all = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
   if (missed.length > 0) {
