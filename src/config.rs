@@ -1,11 +1,15 @@
 //! Configuration from the environment (and `.env`), with defaults that need no setup.
 
+mod error;
+
 use std::time::Duration;
 
 use crate::db::DatabaseTarget;
 use crate::events::StreamLimits;
 use crate::fairness::UserLimits;
 use crate::tokens::TokenKey;
+
+pub use error::{ConfigError, ConfigProblem, EntryProblem, HeaderNameProblem, OriginProblem};
 
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_FILE: &str = "tasks.db";
@@ -159,7 +163,7 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 38] = [
+pub const SETTINGS: [&str; 43] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
     "DATABASE_LISTEN_URL",
@@ -175,6 +179,10 @@ pub const SETTINGS: [&str; 38] = [
     "REQUEST_HEAD_TIMEOUT_MS",
     "IDLE_TIMEOUT_SECS",
     "SHUTDOWN_GRACE_SECS",
+    "PAGE_MAX_BYTES",
+    "COMPRESS_MAX_BYTES",
+    "RESPONSE_TIMEOUT_SECS",
+    "RESPONSE_BUFFER_MAX_MB",
     "EVENTS_MAX_STREAMS_PER_USER",
     "EVENTS_MAX_STREAMS",
     "EVENTS_HEARTBEAT_SECS",
@@ -188,6 +196,7 @@ pub const SETTINGS: [&str; 38] = [
     "USER_WRITES_PER_MINUTE",
     "USER_MAX_TASKS",
     "USER_MAX_TOMBSTONES",
+    "USER_MAX_LISTS",
     "LOG",
     "LOG_FORMAT",
     "AUTH_DISABLED",
@@ -210,20 +219,17 @@ const AUTH_REFINEMENTS: [&str; 4] = [
 
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads configuration from `lookup` (a variable name to its value).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if let Some(blank) = SETTINGS
             .into_iter()
             .find(|name| lookup(name).is_some_and(|value| value.trim().is_empty()))
         {
-            return Err(format!(
-                "{blank} is set but blank: give it a value or unset it (a blank value is never \
-                 read as unset)"
-            ));
+            return Err(ConfigError::new(blank, ConfigProblem::Blank));
         }
         let var = |name: &str| lookup(name);
         let statement_timeout = parse_millis(&var, "DATABASE_STATEMENT_TIMEOUT_MS", 5_000)?;
@@ -236,16 +242,18 @@ impl Config {
             ("DATABASE_ACQUIRE_TIMEOUT_MS", acquire_timeout),
         ] {
             if timeout >= request_timeout {
-                return Err(format!(
-                    "{name} ({} ms) must be below REQUEST_TIMEOUT_MS ({} ms)",
-                    timeout.as_millis(),
-                    request_timeout.as_millis()
+                return Err(ConfigError::new(
+                    name,
+                    ConfigProblem::NotBelow {
+                        value: timeout,
+                        limit_setting: "REQUEST_TIMEOUT_MS",
+                        limit: request_timeout,
+                    },
                 ));
             }
         }
         let database = match var("DATABASE_URL") {
-            Some(url) => DatabaseTarget::parse(url.trim())
-                .map_err(|reason| format!("DATABASE_URL is invalid: {reason}"))?,
+            Some(url) => database_target("DATABASE_URL", &url)?,
             None => DatabaseTarget::sqlite_file(DEFAULT_SQLITE_FILE),
         }
         .with_statement_timeout(statement_timeout);
@@ -270,7 +278,9 @@ impl Config {
         let token_key = var("CURSOR_SECRET")
             .map(|secret| TokenKey::from_secret(&secret))
             .transpose()
-            .map_err(|reason| format!("CURSOR_SECRET is invalid: it {reason}"))?;
+            .map_err(|short| {
+                ConfigError::new("CURSOR_SECRET", ConfigProblem::ShortCursorSecret(short))
+            })?;
         let previous_token_keys = var("CURSOR_SECRET_PREVIOUS")
             .map(|secrets| previous_token_keys(&secrets))
             .transpose()?
@@ -288,16 +298,14 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         if !cors_allow_headers.is_empty() && cors_origins.is_empty() {
-            return Err(
-                "CORS_ALLOW_HEADERS is set but CORS_ORIGINS is not: without origins there is no \
-                 CORS to allow headers in"
-                    .to_owned(),
-            );
+            return Err(ConfigError::new(
+                "CORS_ALLOW_HEADERS",
+                ConfigProblem::HeadersWithoutOrigins,
+            ));
         }
         let migration_database = var("MIGRATION_DATABASE_URL")
-            .map(|url| DatabaseTarget::parse(url.trim()))
-            .transpose()
-            .map_err(|reason| format!("MIGRATION_DATABASE_URL is invalid: {reason}"))?;
+            .map(|url| database_target("MIGRATION_DATABASE_URL", &url))
+            .transpose()?;
         let listen_database = listen_database(&var, &database)?;
         let idle_timeout =
             Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| *s >= 1)?);
@@ -359,20 +367,26 @@ impl Config {
             idle_timeout,
             events,
             log_filter: match var("LOG") {
-                Some(filter) => tracing_subscriber::EnvFilter::try_new(filter.trim())
-                    .map(|_| filter.trim().to_owned())
-                    .map_err(|reason| {
-                        format!(
-                            "LOG is invalid: {filter:?} ({reason}; e.g. info or task_api=debug)"
-                        )
-                    })?,
+                Some(filter) => match tracing_subscriber::EnvFilter::try_new(filter.trim()) {
+                    Ok(_) => filter.trim().to_owned(),
+                    Err(reason) => {
+                        let problem = ConfigProblem::LogFilter {
+                            value: filter,
+                            reason,
+                        };
+                        return Err(ConfigError::new("LOG", problem));
+                    }
+                },
                 None => "info".to_owned(),
             },
             log_format: match var("LOG_FORMAT").as_deref() {
                 None | Some("pretty") => LogFormat::Pretty,
                 Some("json") => LogFormat::Json,
                 Some(other) => {
-                    return Err(format!("LOG_FORMAT must be pretty or json, got {other:?}"))
+                    let problem = ConfigProblem::UnknownLogFormat {
+                        value: other.to_owned(),
+                    };
+                    return Err(ConfigError::new("LOG_FORMAT", problem));
                 }
             },
             warnings,
@@ -382,38 +396,38 @@ impl Config {
 
 /// The authentication settings: on with `AUTH_JWKS_URL` (and `AUTH_ISSUER`) or `AUTH_JWT_SECRET`;
 /// off otherwise, which only a loopback `host` or `AUTH_DISABLED=true` allows.
-fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<AuthConfig, String> {
+fn auth_config(
+    var: &impl Fn(&str) -> Option<String>,
+    host: &str,
+) -> Result<AuthConfig, ConfigError> {
     let disabled = parse(var, "AUTH_DISABLED", false, |_: &bool| true)?;
     let keys = match (var("AUTH_JWKS_URL"), var("AUTH_JWT_SECRET")) {
         (Some(_), Some(_)) => {
-            return Err("set AUTH_JWKS_URL or AUTH_JWT_SECRET, not both".to_owned());
+            let problem = ConfigProblem::ExclusiveWith {
+                other: "AUTH_JWT_SECRET",
+            };
+            return Err(ConfigError::new("AUTH_JWKS_URL", problem));
         }
         (Some(url), None) => {
             let url = url.trim().to_owned();
             if !is_key_url(&url) {
-                return Err(format!(
-                    "AUTH_JWKS_URL is invalid: {url:?} (expected an https URL such as \
-                     https://example.com/.well-known/jwks.json; http only on a loopback host)"
-                ));
+                let problem = ConfigProblem::NotAKeyUrl { value: url };
+                return Err(ConfigError::new("AUTH_JWKS_URL", problem));
             }
             KeySource::Jwks(url)
         }
         (None, Some(secret)) if secret.len() < MIN_SECRET_BYTES => {
-            return Err(format!(
-                "AUTH_JWT_SECRET is invalid: it has {} bytes, and an HS256 secret needs at least \
-                 {MIN_SECRET_BYTES}",
-                secret.len()
-            ));
+            let problem = ConfigProblem::ShortSharedSecret {
+                bytes: secret.len(),
+            };
+            return Err(ConfigError::new("AUTH_JWT_SECRET", problem));
         }
         (None, Some(secret)) => KeySource::SharedSecret(secret.into_bytes()),
         (None, None) if var("AUTH_ISSUER").is_some() => {
             let issuer = var("AUTH_ISSUER").unwrap_or_default().trim().to_owned();
             if !is_key_url(&issuer) {
-                return Err(format!(
-                    "AUTH_ISSUER is invalid for OpenID Connect discovery: {issuer:?} (expected \
-                     the provider's https URL, e.g. https://idp.example.com; http only on a \
-                     loopback host; or set AUTH_JWKS_URL or AUTH_JWT_SECRET beside it)"
-                ));
+                let problem = ConfigProblem::NotADiscoveryIssuer { value: issuer };
+                return Err(ConfigError::new("AUTH_ISSUER", problem));
             }
             KeySource::Discovery(issuer)
         }
@@ -422,35 +436,32 @@ fn auth_config(var: &impl Fn(&str) -> Option<String>, host: &str) -> Result<Auth
                 .into_iter()
                 .find(|name| var(name).is_some())
             {
-                return Err(format!(
-                    "{refinement} is set but authentication is off (no AUTH_ISSUER, AUTH_JWKS_URL \
-                     or AUTH_JWT_SECRET): set the provider's, or unset {refinement}"
+                return Err(ConfigError::new(
+                    refinement,
+                    ConfigProblem::RefinesNoAuthentication,
                 ));
             }
             if disabled || is_loopback(host) {
                 return Ok(AuthConfig::Off);
             }
-            return Err(format!(
-                "authentication is off (none of AUTH_ISSUER, AUTH_JWKS_URL, AUTH_JWT_SECRET is \
-                 set) and HOST={host} is not a loopback address: set one of them, or AUTH_DISABLED=true \
-                 when a gateway in front authenticates every request"
-            ));
+            let problem = ConfigProblem::UnauthenticatedBeyondLoopback {
+                value: host.to_owned(),
+            };
+            return Err(ConfigError::new("HOST", problem));
         }
     };
     if disabled {
-        return Err(
-            "AUTH_DISABLED=true contradicts AUTH_ISSUER, AUTH_JWKS_URL or \
-                    AUTH_JWT_SECRET: set one or the other"
-                .to_owned(),
-        );
+        return Err(ConfigError::new(
+            "AUTH_DISABLED",
+            ConfigProblem::ContradictsAuthentication,
+        ));
     }
     let issuer = var("AUTH_ISSUER").map(|issuer| issuer.trim().to_owned());
     if matches!(keys, KeySource::Jwks(_)) && issuer.is_none() {
-        return Err(
-            "AUTH_ISSUER is required with AUTH_JWKS_URL: tokens must name the issuer whose keys \
-             sign them"
-                .to_owned(),
-        );
+        return Err(ConfigError::new(
+            "AUTH_ISSUER",
+            ConfigProblem::IssuerRequiredWithJwks,
+        ));
     }
     Ok(AuthConfig::On(TokenRules {
         keys,
@@ -487,18 +498,19 @@ fn auth_warnings(auth: &AuthConfig) -> Option<String> {
 }
 
 /// `CURSOR_SECRET_PREVIOUS`'s keys: comma-separated secrets, each as long as `CURSOR_SECRET`'s.
-fn previous_token_keys(secrets: &str) -> Result<Vec<TokenKey>, String> {
+fn previous_token_keys(secrets: &str) -> Result<Vec<TokenKey>, ConfigError> {
     secrets
         .split(',')
         .map(str::trim)
         .filter(|secret| !secret.is_empty())
         .enumerate()
         .map(|(index, secret)| {
-            TokenKey::from_secret(secret).map_err(|reason| {
-                format!(
-                    "CURSOR_SECRET_PREVIOUS is invalid: its secret number {} {reason}",
-                    index + 1
-                )
+            TokenKey::from_secret(secret).map_err(|problem| {
+                let problem = ConfigProblem::ShortPreviousCursorSecret {
+                    number: index + 1,
+                    problem,
+                };
+                ConfigError::new("CURSOR_SECRET_PREVIOUS", problem)
             })
         })
         .collect()
@@ -528,68 +540,67 @@ fn token_warnings(secret_set: bool, previous_keys: usize) -> Vec<String> {
 
 /// Splits a comma-separated setting and checks each entry with `entry`, which says what is
 /// wrong with a bad one.
-fn comma_separated(
+fn comma_separated<P: Into<EntryProblem>>(
     value: &str,
-    name: &str,
-    entry: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, String> {
+    name: &'static str,
+    entry: impl Fn(&str) -> Result<String, P>,
+) -> Result<Vec<String>, ConfigError> {
     value
         .split(',')
         .map(str::trim)
         .map(|item| {
             if item.is_empty() {
-                return Err(format!(
-                    "{name} is invalid: an empty entry (a stray comma?)"
-                ));
+                return Err(ConfigError::new(name, ConfigProblem::EmptyEntry));
             }
-            entry(item).map_err(|reason| format!("{name} is invalid: {item:?}: {reason}"))
+            entry(item).map_err(|problem| {
+                let problem = ConfigProblem::BadEntry {
+                    entry: item.to_owned(),
+                    problem: problem.into(),
+                };
+                ConfigError::new(name, problem)
+            })
         })
         .collect()
 }
 
 /// An origin exactly as a browser sends it in `Origin`: `scheme://host[:port]`, lowercase, no
 /// default port, no path, no trailing slash.
-fn cors_origin(entry: &str) -> Result<String, String> {
-    const EXAMPLE: &str = "e.g. https://app.example.com or http://localhost:5173";
+fn cors_origin(entry: &str) -> Result<String, OriginProblem> {
     if entry == "*" {
-        return Err(format!(
-            "* is refused (answers vary by caller): list each front end's origin, {EXAMPLE}"
-        ));
+        return Err(OriginProblem::Wildcard);
     }
     if !entry.contains("://") {
-        return Err(format!(
-            "no scheme: write the origin as a browser sends it, {EXAMPLE}"
-        ));
+        return Err(OriginProblem::NoScheme);
     }
-    let url = reqwest::Url::parse(entry).map_err(|reason| format!("not an origin ({reason})"))?;
+    let url = url::Url::parse(entry).map_err(OriginProblem::NotAUrl)?;
     let origin = url.origin();
     if !origin.is_tuple() {
-        return Err(format!("not an origin: {EXAMPLE}"));
+        return Err(OriginProblem::Opaque);
     }
     let origin = origin.ascii_serialization();
     match entry.strip_prefix(&*origin) {
         Some("") => Ok(origin),
-        Some("/") => Err(format!("no trailing slash (a browser sends {origin})")),
+        Some("/") => Err(OriginProblem::TrailingSlash { origin }),
         Some(_) if url.query().is_some() || url.fragment().is_some() => {
-            Err(format!("no query or fragment (a browser sends {origin})"))
+            Err(OriginProblem::QueryOrFragment { origin })
         }
-        Some(rest) if rest.starts_with('/') => Err(format!("no path (a browser sends {origin})")),
-        _ => Err(format!("write it as a browser sends it: {origin}")),
+        Some(rest) if rest.starts_with('/') => Err(OriginProblem::Path { origin }),
+        _ => Err(OriginProblem::NotAsSent { origin }),
     }
 }
 
 /// A request header name for `CORS_ALLOW_HEADERS`, lowercase.
-fn header_name(entry: &str) -> Result<String, String> {
+fn header_name(entry: &str) -> Result<String, HeaderNameProblem> {
     match poem::http::HeaderName::from_bytes(entry.as_bytes()) {
-        Ok(_) if entry == "*" => Err("* is refused: name each header, e.g. traceparent".to_owned()),
+        Ok(_) if entry == "*" => Err(HeaderNameProblem::Wildcard),
         Ok(name) => Ok(name.as_str().to_owned()),
-        Err(_) => Err("not a header name (letters, digits and !#$%&'*+-.^_`|~ only)".to_owned()),
+        Err(_) => Err(HeaderNameProblem::NotAName),
     }
 }
 
 /// A `typ` for `AUTH_TOKEN_TYPES`: a media type's subtype such as `at+jwt` (an `application/`
 /// prefix dropped), lowercase.
-fn token_type(entry: &str) -> Result<String, String> {
+fn token_type(entry: &str) -> Result<String, EntryProblem> {
     let lowercase = entry.to_ascii_lowercase();
     let name = lowercase.strip_prefix("application/").unwrap_or(&lowercase);
     let valid = !name.is_empty()
@@ -599,12 +610,12 @@ fn token_type(entry: &str) -> Result<String, String> {
     if valid {
         Ok(name.to_owned())
     } else {
-        Err("not a token type (e.g. at+jwt or jwt)".to_owned())
+        Err(EntryProblem::TokenType)
     }
 }
 
 /// `HOST` as given when it is an IP address or a host name.
-fn valid_host(host: &str) -> Result<String, String> {
+fn valid_host(host: &str) -> Result<String, ConfigError> {
     let name = host.trim_start_matches('[').trim_end_matches(']');
     let host_name = !name.is_empty()
         && name.split('.').all(|label| {
@@ -615,11 +626,17 @@ fn valid_host(host: &str) -> Result<String, String> {
     if host_name || name.parse::<std::net::IpAddr>().is_ok() {
         Ok(host.to_owned())
     } else {
-        Err(format!(
-            "HOST is invalid: {host:?} (expected an address such as 127.0.0.1, 0.0.0.0 or ::, or \
-             a host name)"
-        ))
+        let problem = ConfigProblem::NotAHost {
+            value: host.to_owned(),
+        };
+        Err(ConfigError::new("HOST", problem))
     }
+}
+
+/// The database at the URL variable `name` holds.
+fn database_target(name: &'static str, url: &str) -> Result<DatabaseTarget, ConfigError> {
+    DatabaseTarget::parse(url.trim())
+        .map_err(|reason| ConfigError::new(name, ConfigProblem::DatabaseUrl(reason)))
 }
 
 /// Whether keys (or the document that names them) may be fetched from `url`: fetched in the
@@ -643,19 +660,19 @@ fn is_loopback(host: &str) -> bool {
 /// A duration of at least 1 ms from variable `name` (in milliseconds), or `default_ms`.
 fn parse_millis(
     var: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    name: &'static str,
     default_ms: u64,
-) -> Result<Duration, String> {
+) -> Result<Duration, ConfigError> {
     parse(var, name, default_ms, |ms: &u64| *ms >= 1).map(Duration::from_millis)
 }
 
 /// A lifetime in days or hours (`unit_secs` each; fractions allowed), at most ten years.
 fn parse_lifetime(
     var: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    name: &'static str,
     default: f64,
     unit_secs: f64,
-) -> Result<Duration, String> {
+) -> Result<Duration, ConfigError> {
     const TEN_YEARS_SECS: f64 = 10.0 * 366.0 * 86_400.0;
     parse(var, name, default, |units: &f64| {
         *units > 0.0 && units * unit_secs <= TEN_YEARS_SECS
@@ -664,7 +681,7 @@ fn parse_lifetime(
 }
 
 /// The `USER_*` settings: each at least 1.
-fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, String> {
+fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, ConfigError> {
     let defaults = UserLimits::default();
     Ok(UserLimits {
         max_concurrent_writes: parse(
@@ -686,6 +703,7 @@ fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, Stri
             defaults.max_tombstones,
             |n: &i64| *n >= 1,
         )?,
+        max_lists: parse(var, "USER_MAX_LISTS", defaults.max_lists, |n: &i64| *n >= 1)?,
     })
 }
 
@@ -694,18 +712,17 @@ fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, Stri
 fn listen_database(
     var: &impl Fn(&str) -> Option<String>,
     database: &DatabaseTarget,
-) -> Result<Option<DatabaseTarget>, String> {
-    match (var("DATABASE_LISTEN_URL"), database) {
+) -> Result<Option<DatabaseTarget>, ConfigError> {
+    const NAME: &str = "DATABASE_LISTEN_URL";
+    match (var(NAME), database) {
         (None, _) => Ok(None),
-        (Some(_), DatabaseTarget::Sqlite { .. }) => Err(
-            "DATABASE_LISTEN_URL is set but DATABASE_URL is SQLite: the listener is for \
-             PostgreSQL only (SQLite's changes are told within the process)"
-                .to_owned(),
-        ),
-        (Some(url), DatabaseTarget::Postgres(_)) => match DatabaseTarget::parse(url.trim()) {
-            Ok(target @ DatabaseTarget::Postgres(_)) => Ok(Some(target)),
-            Ok(_) => Err("DATABASE_LISTEN_URL is invalid: it must be a PostgreSQL URL".to_owned()),
-            Err(reason) => Err(format!("DATABASE_LISTEN_URL is invalid: {reason}")),
+        (Some(_), DatabaseTarget::Sqlite { .. }) => Err(ConfigError::new(
+            NAME,
+            ConfigProblem::ListenBesideSqlite,
+        )),
+        (Some(url), DatabaseTarget::Postgres(_)) => match database_target(NAME, &url)? {
+            target @ DatabaseTarget::Postgres(_) => Ok(Some(target)),
+            _ => Err(ConfigError::new(NAME, ConfigProblem::NotPostgres)),
         },
     }
 }
@@ -715,19 +732,22 @@ fn listen_database(
 fn stream_limits(
     var: &impl Fn(&str) -> Option<String>,
     idle_timeout: Duration,
-) -> Result<StreamLimits, String> {
+) -> Result<StreamLimits, ConfigError> {
     let defaults = StreamLimits::default();
-    let heartbeat = parse(
+    let heartbeat = Duration::from_secs(parse(
         var,
         "EVENTS_HEARTBEAT_SECS",
         defaults.heartbeat.as_secs(),
         |s: &u64| *s >= 1,
-    )?;
-    if heartbeat >= idle_timeout.as_secs() {
-        return Err(format!(
-            "EVENTS_HEARTBEAT_SECS ({heartbeat}) must be below IDLE_TIMEOUT_SECS ({}), or idle \
-             event streams are closed before their keep-alive",
-            idle_timeout.as_secs()
+    )?);
+    if heartbeat >= idle_timeout {
+        return Err(ConfigError::new(
+            "EVENTS_HEARTBEAT_SECS",
+            ConfigProblem::NotBelow {
+                value: heartbeat,
+                limit_setting: "IDLE_TIMEOUT_SECS",
+                limit: idle_timeout,
+            },
         ));
     }
     Ok(StreamLimits {
@@ -743,7 +763,7 @@ fn stream_limits(
             defaults.per_instance,
             |n: &usize| *n >= 1,
         )?,
-        heartbeat: Duration::from_secs(heartbeat),
+        heartbeat,
         ticket_lifetime: defaults.ticket_lifetime,
     })
 }
@@ -751,19 +771,20 @@ fn stream_limits(
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.
 fn parse<T: std::str::FromStr + std::fmt::Display>(
     var: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    name: &'static str,
     default: T,
     valid: impl Fn(&T) -> bool,
-) -> Result<T, String> {
-    let Some(raw) = var(name) else {
+) -> Result<T, ConfigError> {
+    let Some(value) = var(name) else {
         return Ok(default);
     };
-    match raw.trim().parse::<T>() {
-        Ok(value) if valid(&value) => Ok(value),
-        _ => Err(format!(
-            "{name} is invalid: {raw:?} (expected a value like {default})"
-        )),
-    }
+    let like = default.to_string();
+    let problem = match value.trim().parse::<T>() {
+        Ok(parsed) if valid(&parsed) => return Ok(parsed),
+        Ok(_) => ConfigProblem::OutOfRange { value, like },
+        Err(_) => ConfigProblem::NotParsed { value, like },
+    };
+    Err(ConfigError::new(name, problem))
 }
 
 #[cfg(test)]
@@ -771,6 +792,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        config_error(vars).map_err(|err| err.to_string())
+    }
+
+    fn config_error(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(|name| {
             vars.iter()
                 .find(|(key, _)| *key == name)
@@ -924,7 +949,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 38] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 42] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -989,6 +1014,26 @@ mod tests {
             "is invalid",
         ),
         (
+            "PAGE_MAX_BYTES",
+            &[("PAGE_MAX_BYTES", "8191")],
+            "is invalid",
+        ),
+        (
+            "COMPRESS_MAX_BYTES",
+            &[("COMPRESS_MAX_BYTES", "4MB")],
+            "is invalid",
+        ),
+        (
+            "RESPONSE_TIMEOUT_SECS",
+            &[("RESPONSE_TIMEOUT_SECS", "0")],
+            "is invalid",
+        ),
+        (
+            "RESPONSE_BUFFER_MAX_MB",
+            &[("RESPONSE_BUFFER_MAX_MB", "0")],
+            "is invalid",
+        ),
+        (
             "EVENTS_MAX_STREAMS_PER_USER",
             &[("EVENTS_MAX_STREAMS_PER_USER", "0")],
             "is invalid",
@@ -1048,6 +1093,7 @@ mod tests {
             &[("USER_MAX_TOMBSTONES", "many")],
             "is invalid",
         ),
+        ("USER_MAX_LISTS", &[("USER_MAX_LISTS", "0")], "is invalid"),
         ("LOG", &[("LOG", "task_api=loud")], "is invalid"),
         (
             "LOG_FORMAT",
@@ -1107,6 +1153,60 @@ mod tests {
             assert!(err.contains(says), "{name}: {err}");
             assert!(!err.contains('\n'), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn a_bad_setting_is_an_error_that_names_it_and_says_what_is_wrong() {
+        for (name, vars, _) in BAD_SETTINGS {
+            assert_eq!(config_error(vars).expect_err(name).setting, name);
+        }
+        let problem = |vars: &[(&str, &str)]| config_error(vars).unwrap_err().problem;
+        assert!(matches!(
+            problem(&[("PORT", "eighty")]),
+            ConfigProblem::NotParsed { value, like } if value == "eighty" && like == "8000"
+        ));
+        assert!(matches!(
+            problem(&[("DATABASE_MAX_CONNECTIONS", " 0")]),
+            ConfigProblem::OutOfRange { value, like } if value == " 0" && like == "10"
+        ));
+        assert!(matches!(
+            problem(&[("DATABASE_URL", "mysql://x")]),
+            ConfigProblem::DatabaseUrl(crate::db::DatabaseUrlError::UnknownScheme)
+        ));
+        assert!(matches!(
+            problem(&[("DATABASE_STATEMENT_TIMEOUT_MS", "10000")]),
+            ConfigProblem::NotBelow { value, limit_setting: "REQUEST_TIMEOUT_MS", limit }
+                if value == limit && limit == Duration::from_secs(10)
+        ));
+        assert!(matches!(
+            problem(&[("CORS_ORIGINS", "https://app.example.com, http://localhost:5173/")]),
+            ConfigProblem::BadEntry {
+                entry,
+                problem: EntryProblem::Origin(OriginProblem::TrailingSlash { origin }),
+            } if entry == "http://localhost:5173/" && origin == "http://localhost:5173"
+        ));
+        assert!(matches!(
+            problem(&[("CURSOR_SECRET_PREVIOUS", &format!("{SECRET},short"))]),
+            ConfigProblem::ShortPreviousCursorSecret { number: 2, problem } if problem.len == 5
+        ));
+        let exclusive = config_error(&[
+            ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
+            ("AUTH_JWT_SECRET", SECRET),
+        ])
+        .unwrap_err();
+        assert_eq!(exclusive.setting, "AUTH_JWKS_URL");
+        assert!(matches!(
+            exclusive.problem,
+            ConfigProblem::ExclusiveWith {
+                other: "AUTH_JWT_SECRET"
+            }
+        ));
+        let exposed = config_error(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert_eq!(exposed.setting, "HOST");
+        assert!(matches!(
+            exposed.problem,
+            ConfigProblem::UnauthenticatedBeyondLoopback { value } if value == "0.0.0.0"
+        ));
     }
 
     #[test]

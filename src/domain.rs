@@ -1,8 +1,22 @@
 //! Task values that parse, not validate: a `TaskTitle` or `TaskDescription` exists only when valid.
 
-use chrono::{DateTime, Utc};
+mod due;
+mod priority;
+mod recurrence;
+mod tags;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+pub use due::{
+    parse_date, parse_time, Due, DuePatch, TimeZoneName, ANSWERED_TIME_PATTERN, DATE_PATTERN,
+    DUE_DATE_FIELD, DUE_TIME_FIELD, DUE_TIME_ZONE_FIELD, TIME_PATTERN, TIME_ZONE_MAX_CHARS,
+    TIME_ZONE_PATTERN,
+};
+pub use priority::Priority;
+pub use recurrence::{Recurrence, RECURRENCE_MAX_CHARS, RECURRENCE_PATTERN};
+pub use tags::{parse_tag, tag_key, tag_pattern, Tags, TAGS_MAX, TAG_MAX_CHARS};
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).
 pub const TITLE_MAX_CHARS: usize = 255;
@@ -14,8 +28,45 @@ pub const STORABLE_PATTERN: &str = r"^[^\u0000]*$";
 /// white space.
 pub const TITLE_PATTERN: &str = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
 /// The fields of a task only the server sets: sent in a body, they are refused by name.
-pub const TASK_READ_ONLY_FIELDS: [&str; 5] =
-    ["id", "user_id", "created_at", "updated_at", "version"];
+pub const TASK_READ_ONLY_FIELDS: [&str; 6] = [
+    "id",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "version",
+    "completed_at",
+];
+/// The names of the fields whose rules span others.
+pub const DUE_FIELD: &str = "due";
+pub const RECURRENCE_FIELD: &str = "recurrence";
+
+/// The most characters of a name or value that an error quotes back.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// A name or value as an error quotes it back: whole when short, else its first 64 characters
+/// followed by `…` (a request's own text never makes its error large).
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A failing field of a task: its name in a body (dotted when nested) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// A task title: 1 to 255 characters as sent, at least one of them not white space (Unicode's
 /// White_Space, as `char::is_whitespace`), stored trimmed.
@@ -75,6 +126,22 @@ impl TaskDescription {
     }
 }
 
+/// A registered user: who owns tasks, and what bounds their tasks and their change history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// How many tasks the user holds (`USER_MAX_TASKS` bounds it).
+    pub task_count: i64,
+    /// The version of the newest deletion dropped to keep `USER_MAX_TOMBSTONES`: a sync token
+    /// older than it has missed a deletion.
+    pub tombstones_dropped_through: i64,
+    /// How many lists the user holds (`USER_MAX_LISTS` bounds it).
+    pub list_count: i64,
+    /// The user's change counter: the version of their latest change (0 before the first).
+    pub change_seq: i64,
+}
+
 /// A task as stored: one user's, with the times and the version the server gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
@@ -83,57 +150,216 @@ pub struct Task {
     pub title: String,
     pub description: Option<String>,
     pub is_completed: bool,
+    /// When a write made `is_completed` true; `None` while it is false.
+    pub completed_at: Option<DateTime<Utc>>,
+    pub due: Option<Due>,
+    pub priority: Priority,
+    pub tags: Tags,
+    pub recurrence: Option<Recurrence>,
+    /// The first date of the recurrence's series (kept while the server rolls the task forward).
+    pub recurrence_start: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The owner's change counter at the task's last change.
     pub version: i64,
 }
 
-/// The fields of a task as created or wholly replaced.
-#[derive(Debug, Clone)]
+/// The fields of a task as created or wholly replaced, their rules checked together.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFields {
     pub title: TaskTitle,
     pub description: Option<TaskDescription>,
     pub is_completed: bool,
+    pub due: Option<Due>,
+    pub priority: Priority,
+    pub tags: Tags,
+    pub recurrence: Option<Recurrence>,
 }
 
-/// A partial change to a task: `None` leaves a field as it is.
+/// A JSON merge patch of a task: `None` leaves a field as it is; `due` merges part by part.
 #[derive(Debug, Clone, Default)]
+pub struct TaskPatch {
+    pub title: Option<TaskTitle>,
+    pub description: Option<Option<TaskDescription>>,
+    pub is_completed: Option<bool>,
+    pub due: Option<Option<DuePatch>>,
+    pub priority: Option<Priority>,
+    pub tags: Option<Tags>,
+    pub recurrence: Option<Option<Recurrence>>,
+}
+
+/// The values a write gives a task's columns: `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskChanges {
     pub title: Option<TaskTitle>,
     pub description: Option<Option<TaskDescription>>,
     pub is_completed: Option<bool>,
+    pub due: Option<Option<Due>>,
+    pub priority: Option<Priority>,
+    pub tags: Option<Tags>,
+    pub recurrence: Option<Option<Recurrence>>,
+    pub recurrence_start: Option<Option<NaiveDate>>,
 }
 
 impl TaskFields {
+    /// The rules across fields: a recurrence needs a due date.
+    pub fn check(self) -> Result<Self, Vec<Invalid>> {
+        if self.recurrence.is_some() && self.due.is_none() {
+            return Err(vec![Invalid::new(
+                RECURRENCE_FIELD,
+                "needs a due date: the series starts on due.date",
+            )]);
+        }
+        Ok(self)
+    }
+
     /// What tells one request's fields from another's: the SHA-256 of the validated values, so
     /// that the JSON's spacing, key order or untrimmed white space make no difference.
     pub fn fingerprint(&self) -> String {
+        let due = self.due.as_ref().map(|due| {
+            serde_json::json!([
+                due.date().to_string(),
+                due.time().map(|time| time.to_string()),
+                due.time_zone().map(TimeZoneName::as_str)
+            ])
+        });
         let values = serde_json::json!([
             self.title.0,
             self.description.as_ref().map(|d| &d.0),
-            self.is_completed
+            self.is_completed,
+            due,
+            self.priority.name(),
+            self.tags.as_slice(),
+            self.recurrence.as_ref().map(Recurrence::as_str)
         ]);
         Sha256::digest(values.to_string().as_bytes())
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
-}
 
-impl TaskChanges {
-    pub fn is_empty(&self) -> bool {
-        self.title.is_none() && self.description.is_none() && self.is_completed.is_none()
+    /// Every column's value as these fields leave `stored` (`None`: a task being created). The
+    /// series starts at `due.date` when the rule or the due date is new, and stays where it
+    /// was otherwise; a write that makes a recurring task completed rolls it forward to its next
+    /// occurrence instead, when the series has one.
+    pub fn settle(self, stored: Option<&Task>) -> SettledFields {
+        let mut fields = self;
+        let unchanged_series = stored
+            .filter(|stored| stored.recurrence == fields.recurrence && stored.due == fields.due);
+        let recurrence_start = match (&fields.recurrence, &fields.due) {
+            (Some(_), Some(due)) => Some(
+                unchanged_series
+                    .and_then(|stored| stored.recurrence_start)
+                    .unwrap_or(due.date()),
+            ),
+            _ => None,
+        };
+        let completes = fields.is_completed && !stored.is_some_and(|stored| stored.is_completed);
+        if let (true, Some(recurrence), Some(due), Some(start)) =
+            (completes, &fields.recurrence, &fields.due, recurrence_start)
+        {
+            if let Some(next) = recurrence.next_after(start, due.date()) {
+                fields.is_completed = false;
+                fields.due = Some(due.on(next));
+            }
+        }
+        SettledFields {
+            fields,
+            recurrence_start,
+        }
     }
 }
 
-impl From<TaskFields> for TaskChanges {
-    fn from(fields: TaskFields) -> Self {
+/// A task's fields as a write stores them: rolled forward when a completion asked for it, with
+/// the first date of their recurrence's series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledFields {
+    pub fields: TaskFields,
+    pub recurrence_start: Option<NaiveDate>,
+}
+
+impl From<SettledFields> for TaskChanges {
+    fn from(
+        SettledFields {
+            fields,
+            recurrence_start,
+        }: SettledFields,
+    ) -> Self {
         Self {
             title: Some(fields.title),
             description: Some(fields.description),
             is_completed: Some(fields.is_completed),
+            due: Some(fields.due),
+            priority: Some(fields.priority),
+            tags: Some(fields.tags),
+            recurrence: Some(fields.recurrence),
+            recurrence_start: Some(recurrence_start),
         }
+    }
+}
+
+impl TaskPatch {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.is_completed.is_none()
+            && self.due.is_none()
+            && self.priority.is_none()
+            && self.tags.is_none()
+            && self.recurrence.is_none()
+    }
+
+    /// The patch's changes when no rule needs the stored task to check them: it changes neither
+    /// `due` nor `recurrence`. (A completion still needs it when the task recurs: its write is
+    /// made only of a task without a recurrence.)
+    pub fn without_stored(&self) -> Option<TaskChanges> {
+        if self.due.is_some() || self.recurrence.is_some() {
+            return None;
+        }
+        Some(TaskChanges {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            is_completed: self.is_completed,
+            priority: self.priority,
+            tags: self.tags.clone(),
+            ..TaskChanges::default()
+        })
+    }
+
+    /// The task the patch makes of `stored`, every rule checked on the result.
+    pub fn merge(&self, stored: &Task) -> Result<TaskFields, Vec<Invalid>> {
+        let due = match &self.due {
+            None => Ok(stored.due.clone()),
+            Some(None) => Ok(None),
+            Some(Some(patch)) => patch.merge(stored.due.as_ref()).map(Some),
+        };
+        let recurrence = self
+            .recurrence
+            .clone()
+            .unwrap_or_else(|| stored.recurrence.clone());
+        let due = due.map_err(|invalid| vec![invalid])?;
+        if matches!(self.due, Some(None)) && recurrence.is_some() {
+            return Err(vec![Invalid::new(
+                DUE_FIELD,
+                "cannot be cleared while the task recurs: clear recurrence too",
+            )]);
+        }
+        TaskFields {
+            title: self
+                .title
+                .clone()
+                .unwrap_or_else(|| TaskTitle(stored.title.clone())),
+            description: self
+                .description
+                .clone()
+                .unwrap_or_else(|| stored.description.clone().map(TaskDescription)),
+            is_completed: self.is_completed.unwrap_or(stored.is_completed),
+            due,
+            priority: self.priority.unwrap_or(stored.priority),
+            tags: self.tags.clone().unwrap_or_else(|| stored.tags.clone()),
+            recurrence,
+        }
+        .check()
     }
 }
 
@@ -154,6 +380,54 @@ impl WriteCondition {
             Self::VersionNotIn(versions) => !versions.contains(&version),
         }
     }
+}
+
+/// The fields of a list only the server sets: sent in a body, they are refused by name (`id`
+/// is writable in a create only).
+pub const LIST_READ_ONLY_FIELDS: [&str; 5] =
+    ["id", "user_id", "created_at", "updated_at", "version"];
+
+/// A list's name: a title's rules (`TaskTitle::parse`), stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListName(String);
+
+impl ListName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        TaskTitle::parse(raw).map(|title| Self(title.into_inner()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A list as stored: one user's named container of tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The owner's change counter at the list's last change.
+    pub version: i64,
+}
+
+/// A list as created: its name, and the id the client made for it (if any).
+#[derive(Debug, Clone)]
+pub struct ListFields {
+    pub id: Option<Uuid>,
+    pub name: ListName,
+}
+
+/// A change to a list: `None` leaves the name as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ListChanges {
+    pub name: Option<ListName>,
 }
 
 /// Longest idempotency key, in characters.
@@ -227,6 +501,10 @@ mod tests {
             title: TaskTitle::parse(title).unwrap(),
             description: description.map(|d| TaskDescription::parse(d).unwrap()),
             is_completed: false,
+            due: None,
+            priority: Priority::None,
+            tags: Tags::default(),
+            recurrence: None,
         };
         assert_eq!(
             fields(" milk ", None).fingerprint(),

@@ -23,6 +23,8 @@ pub struct UserLimits {
     pub max_tasks: i64,
     /// `USER_MAX_TOMBSTONES`: deletions kept per user for the change feed.
     pub max_tombstones: i64,
+    /// `USER_MAX_LISTS`: lists a user may hold.
+    pub max_lists: i64,
 }
 
 impl Default for UserLimits {
@@ -32,6 +34,7 @@ impl Default for UserLimits {
             writes_per_minute: NonZeroU32::new(600).expect("not zero"),
             max_tasks: 100_000,
             max_tombstones: 10_000,
+            max_lists: 1_000,
         }
     }
 }

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use poem::Route;
 use task_api::config::{Config, LogFormat};
 use task_api::db::MigrationCommand;
-use task_api::startup::{self, Application};
+use task_api::startup::{self, Application, StartupError};
 
 #[derive(Parser)]
 #[command(
@@ -45,17 +45,24 @@ enum MigrateAction {
     Status,
 }
 
+/// Runs the command; what stops it is one line on stderr and a failing exit status.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(err) = dotenvy::dotenv() {
-        if !err.not_found() {
-            return fail(&format!(".env is invalid: {err}"));
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("task-api: {err}");
+            ExitCode::FAILURE
         }
     }
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(message) => return fail(&message),
-    };
+}
+
+fn run(cli: Cli) -> Result<(), StartupError> {
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            return Err(StartupError::DotEnv(err));
+        }
+    }
+    let config = Config::from_env()?;
     // Migration commands report through sea-orm-migration's log lines: always show them.
     let log_filter = match cli.command {
         Some(Command::Migrate { .. }) => format!("{},sea_orm_migration=info", config.log_filter),
@@ -65,11 +72,8 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => return fail(&format!("cannot start the runtime: {err}")),
-    };
-    let outcome = runtime.block_on(async {
+    let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
+    runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&config).await,
             Command::Migrate { action } => {
@@ -93,14 +97,10 @@ fn main() -> ExitCode {
                 Ok(())
             }
         }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&message),
-    }
+    })
 }
 
-async fn serve(config: &Config) -> Result<(), String> {
+async fn serve(config: &Config) -> Result<(), StartupError> {
     let app = Application::build(config, Route::new()).await?;
     tracing::info!(
         "Task API listening on http://{}:{} (Swagger UI at /docs)",
@@ -109,7 +109,7 @@ async fn serve(config: &Config) -> Result<(), String> {
     );
     app.run_until(shutdown_signal())
         .await
-        .map_err(|err| format!("server failed: {err}"))?;
+        .map_err(StartupError::Serve)?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -147,9 +147,4 @@ fn init_logging(filter: &str, format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("task-api: {message}");
-    ExitCode::FAILURE
 }

@@ -1,12 +1,13 @@
-//! Keyset pagination of a user's tasks: sort orders, filters, the opaque cursor bound to them,
-//! reading a page and minting the next page's cursor, and how a page is cut to its byte bound.
+//! Keyset pagination of a user's tasks (sort orders, filters, the opaque cursor bound to them,
+//! reading a page and minting the next page's cursor) and of a user's lists (oldest first), and
+//! how a page is cut to its byte bound.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::domain::{check_storable, Task};
+use crate::domain::{check_storable, List, Task};
 use crate::store::{self, StoreError, TaskQuery};
 use crate::tokens::{TokenError, TokenKeys};
 
@@ -19,6 +20,14 @@ pub enum TaskSort {
     UpdatedAtAsc,
     TitleAsc,
     TitleDesc,
+    /// By `due.date`, then all-day before timed, then `due.time` as written; tasks without `due`
+    /// last.
+    DueAsc,
+    /// The exact reverse of `DueAsc`, except that tasks without `due` are still last.
+    DueDesc,
+    /// None, low, medium, high.
+    PriorityAsc,
+    PriorityDesc,
 }
 
 /// The field a sort order compares first.
@@ -27,17 +36,23 @@ pub enum SortField {
     CreatedAt,
     UpdatedAt,
     Title,
+    Due,
+    Priority,
 }
 
 impl TaskSort {
     /// Every sort order with the query value that selects it.
-    pub const ALL: [(TaskSort, &'static str); 6] = [
+    pub const ALL: [(TaskSort, &'static str); 10] = [
         (TaskSort::CreatedAtDesc, "-created_at"),
         (TaskSort::CreatedAtAsc, "created_at"),
         (TaskSort::UpdatedAtDesc, "-updated_at"),
         (TaskSort::UpdatedAtAsc, "updated_at"),
         (TaskSort::TitleAsc, "title"),
         (TaskSort::TitleDesc, "-title"),
+        (TaskSort::DueAsc, "due"),
+        (TaskSort::DueDesc, "-due"),
+        (TaskSort::PriorityAsc, "priority"),
+        (TaskSort::PriorityDesc, "-priority"),
     ];
 
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -56,13 +71,19 @@ impl TaskSort {
             Self::CreatedAtDesc | Self::CreatedAtAsc => SortField::CreatedAt,
             Self::UpdatedAtDesc | Self::UpdatedAtAsc => SortField::UpdatedAt,
             Self::TitleAsc | Self::TitleDesc => SortField::Title,
+            Self::DueAsc | Self::DueDesc => SortField::Due,
+            Self::PriorityAsc | Self::PriorityDesc => SortField::Priority,
         }
     }
 
     pub fn is_descending(self) -> bool {
         matches!(
             self,
-            Self::CreatedAtDesc | Self::UpdatedAtDesc | Self::TitleDesc
+            Self::CreatedAtDesc
+                | Self::UpdatedAtDesc
+                | Self::TitleDesc
+                | Self::DueDesc
+                | Self::PriorityDesc
         )
     }
 
@@ -71,8 +92,45 @@ impl TaskSort {
             SortField::CreatedAt => SortKey::Time(task.created_at),
             SortField::UpdatedAt => SortKey::Time(task.updated_at),
             SortField::Title => SortKey::Title(task.title.clone()),
+            SortField::Due => SortKey::Due(due_key(
+                task.due.as_ref().map(|due| (due.date(), due.time())),
+                self.is_descending(),
+            )),
+            SortField::Priority => SortKey::Priority(task.priority.level()),
         }
     }
+}
+
+/// How many due keys a day spans: room for the seconds of a day plus one.
+const DUE_KEYS_PER_DAY: i64 = 100_000;
+
+/// The due key of a task without `due`: beyond every date's key, so that such tasks come last in
+/// the sort's direction (the greatest key ascending, its negation descending).
+const NO_DUE_KEY: i64 = 1_000_000_000_000_000;
+
+/// The integer the due sorts compare (the store's and the migration's `due_key` expressions):
+/// days since 1970-01-01 × 100000, plus 1 + the seconds since midnight when there is a time (so
+/// that on one date all-day comes first ascending, last descending); `NO_DUE_KEY` (negated when
+/// descending) without a due date.
+pub fn due_key(due: Option<(NaiveDate, Option<NaiveTime>)>, descending: bool) -> i64 {
+    match due {
+        Some((date, time)) => {
+            first_due_key(date)
+                + time.map_or(0, |time| i64::from(time.num_seconds_from_midnight()) + 1)
+        }
+        None if descending => -NO_DUE_KEY,
+        None => NO_DUE_KEY,
+    }
+}
+
+/// The least due key of a date (its all-day tasks').
+fn first_due_key(date: NaiveDate) -> i64 {
+    i64::from(date.to_epoch_days()) * DUE_KEYS_PER_DAY
+}
+
+/// The greatest due key of a date (its tasks due at 23:59:59 and any key below the next date's).
+fn last_due_key(date: NaiveDate) -> i64 {
+    first_due_key(date) + DUE_KEYS_PER_DAY - 1
 }
 
 /// Which of a user's tasks a list shows (short names, none when unset: cursors carry it).
@@ -84,6 +142,48 @@ pub struct TaskFilter {
     /// Only tasks whose title contains this text, case-insensitively.
     #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
     pub title_contains: Option<String>,
+    /// Only tasks carrying this tag, by its key (Unicode lowercase).
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub tag_key: Option<String>,
+    /// Only tasks of this priority (its stored level).
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i16>,
+    /// Only tasks with (`true`) or without (`false`) a due date.
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub has_due: Option<bool>,
+    /// Only tasks due on this date or later.
+    #[serde(rename = "df", default, skip_serializing_if = "Option::is_none")]
+    pub due_from: Option<NaiveDate>,
+    /// Only tasks due on this date or earlier.
+    #[serde(rename = "dt", default, skip_serializing_if = "Option::is_none")]
+    pub due_to: Option<NaiveDate>,
+    /// Only tasks of this list, or of the inbox.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListFilter>,
+}
+
+impl TaskFilter {
+    /// The due keys `due_from` and `due_to` allow, when either is given: a task without `due`
+    /// (whose key is beyond every date's, either way) never matches, and `due_from` after
+    /// `due_to` matches nothing.
+    pub fn due_key_range(&self) -> Option<(i64, i64)> {
+        if self.due_from.is_none() && self.due_to.is_none() {
+            return None;
+        }
+        Some((
+            self.due_from.map_or(1 - NO_DUE_KEY, first_due_key),
+            self.due_to.map_or(NO_DUE_KEY - 1, last_due_key),
+        ))
+    }
+}
+
+/// The list a `list_id` filter names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListFilter {
+    /// The tasks in no list.
+    Inbox,
+    /// The tasks of one of the user's lists.
+    List(Uuid),
 }
 
 /// The sort-key value of the last task of a page.
@@ -92,6 +192,10 @@ pub enum SortKey {
     #[serde(with = "chrono::serde::ts_microseconds")]
     Time(DateTime<Utc>),
     Title(String),
+    /// See [`due_key`].
+    Due(i64),
+    /// A priority's stored level.
+    Priority(i16),
 }
 
 /// Where the next page starts: strictly after this key and id in the sort order.
@@ -137,18 +241,7 @@ impl Cursor {
     /// Reads a token; a changed, truncated or forged token, or one made with a key this server no
     /// longer holds, is refused.
     pub fn decode(keys: &TokenKeys, token: &str) -> Result<Self, String> {
-        keys.open(token).map_err(|err| {
-            match err {
-                TokenError::UnknownKey => {
-                    "was made with a key this server no longer holds; start again from the first \
-                     page"
-                }
-                TokenError::Invalid => {
-                    "is not a valid cursor; pass next_cursor from the previous page unchanged"
-                }
-            }
-            .to_owned()
-        })
+        open_cursor(keys, token)
     }
 
     /// The position to continue from, if this cursor was made for this very list.
@@ -171,6 +264,8 @@ impl Cursor {
                     SortKey::Time(_),
                     SortField::CreatedAt | SortField::UpdatedAt
                 )
+                | (SortKey::Due(_), SortField::Due)
+                | (SortKey::Priority(_), SortField::Priority)
         );
         if !key_matches_sort {
             return Err("is not a valid cursor for this sort".to_owned());
@@ -271,6 +366,108 @@ impl TasksRead {
     }
 }
 
+/// Opens a cursor of kind `T`; a changed, truncated or forged token, one of another kind, or one
+/// made with a key this server no longer holds, is refused.
+fn open_cursor<T: serde::de::DeserializeOwned>(keys: &TokenKeys, token: &str) -> Result<T, String> {
+    keys.open(token).map_err(|err| {
+        match err {
+            TokenError::UnknownKey => {
+                "was made with a key this server no longer holds; start again from the first page"
+            }
+            TokenError::Invalid => {
+                "is not a valid cursor; pass next_cursor from the previous page unchanged"
+            }
+        }
+        .to_owned()
+    })
+}
+
+/// What a cursor of a user's lists carries: whose lists, and the `created_at` and `id` of the
+/// previous page's last list (short names: tokens travel in URLs). Unknown names are refused, so
+/// that a task list's cursor is no list cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListCursor {
+    #[serde(rename = "u")]
+    user_id: Uuid,
+    #[serde(rename = "c", with = "chrono::serde::ts_microseconds")]
+    created_at: DateTime<Utc>,
+    #[serde(rename = "i")]
+    id: Uuid,
+}
+
+impl ListCursor {
+    /// The opaque token, sealed with the current key.
+    fn encode(&self, keys: &TokenKeys) -> String {
+        keys.seal(self)
+    }
+
+    /// Reads a token (see `open_cursor`).
+    pub fn decode(keys: &TokenKeys, token: &str) -> Result<Self, String> {
+        open_cursor(keys, token)
+    }
+
+    /// The `created_at` and `id` to continue after, if this cursor was made for this user.
+    fn position_for(self, user_id: Uuid) -> Result<(DateTime<Utc>, Uuid), String> {
+        if self.user_id != user_id {
+            return Err("was issued for another user's lists".to_owned());
+        }
+        Ok((self.created_at, self.id))
+    }
+}
+
+/// The lists read for one page, before the page is cut to its byte bound and given its cursor.
+pub struct ListsRead {
+    user_id: Uuid,
+    keys: TokenKeys,
+    page: store::ListPage,
+}
+
+/// One page of lists, and the cursor of the page after it (`None` on the last page).
+pub struct ListPageCut {
+    pub page: store::ListPage,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads one page of `user_id`'s lists, oldest first; the cursor must have been made for this
+/// user's lists.
+pub async fn list_lists(
+    db: &Database,
+    keys: &TokenKeys,
+    user_id: Uuid,
+    cursor: Option<ListCursor>,
+    limit: u64,
+) -> Result<ListsRead, ListError> {
+    let after = cursor
+        .map(|cursor| cursor.position_for(user_id))
+        .transpose()
+        .map_err(ListError::Cursor)?;
+    let page = store::list_lists(db, user_id, after, limit).await?;
+    Ok(ListsRead {
+        user_id,
+        keys: keys.clone(),
+        page,
+    })
+}
+
+impl ListsRead {
+    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
+    /// mints the cursor of the page after it.
+    pub fn cut<Item: Serialize + From<List>>(self, max_bytes: usize) -> ListPageCut {
+        let mut page = self.page;
+        page.has_more |= cut_page::<Item, _>(&mut page.lists, max_bytes);
+        let next_cursor = page.lists.last().filter(|_| page.has_more).map(|last| {
+            ListCursor {
+                user_id: self.user_id,
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode(&self.keys)
+        });
+        ListPageCut { page, next_cursor }
+    }
+}
+
 /// Room kept within a page's byte bound for the page's own fields around its items (a cursor or
 /// sync token, `has_more`).
 const PAGE_FIELDS_BYTES: usize = 4 * 1024;
@@ -333,6 +530,12 @@ mod tests {
             title: "Buy milk".to_owned(),
             description: None,
             is_completed: false,
+            completed_at: None,
+            due: None,
+            priority: Default::default(),
+            tags: Default::default(),
+            recurrence: None,
+            recurrence_start: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -358,7 +561,7 @@ mod tests {
             .is_err());
         let other_filter = TaskFilter {
             completed: Some(true),
-            title_contains: None,
+            ..TaskFilter::default()
         };
         assert!(cursor
             .position_for(task.user_id, TaskSort::TitleAsc, &other_filter)
@@ -404,8 +607,8 @@ mod tests {
         let mut task = sample_task();
         task.title = "Secret plans".to_owned();
         let filter = TaskFilter {
-            completed: None,
             title_contains: Some("plans".to_owned()),
+            ..TaskFilter::default()
         };
         let token =
             Cursor::after(task.user_id, TaskSort::TitleAsc, &filter, &task).encode(&single_key());

@@ -5,17 +5,65 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poem::Route;
+use sea_orm::DbErr;
 use tokio::net::TcpListener;
 
 use crate::api;
 use crate::api::http::connection::{self as server, ConnectionLimits};
-use crate::auth::Authenticator;
-use crate::config::{Config, Retention};
+use crate::auth::{Authenticator, KeySetupError};
+use crate::config::{Config, ConfigError, Retention};
 use crate::db::{self, Database, DatabaseTarget, MigrationCommand};
 use crate::events::{listener, ChangeHub};
 use crate::fairness::WriteRate;
-use crate::store::{self, token_key::TokenKeySource};
+use crate::store::{self, token_key::TokenKeySource, StoreError};
 use crate::AppState;
+
+/// Why the server did not start (or, serving, stopped): each one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(".env is invalid: {0}")]
+    DotEnv(dotenvy::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database did not answer within {}s ({attempts} attempts; last: {last})",
+        .patience.as_secs()
+    )]
+    DatabaseAway {
+        patience: Duration,
+        attempts: u32,
+        last: PingFailure,
+    },
+    #[error("migration failed: {0}")]
+    Migration(DbErr),
+    #[error(transparent)]
+    Auth(#[from] KeySetupError),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Why one attempt to reach the database at start failed.
+#[derive(Debug)]
+pub enum PingFailure {
+    Error(StoreError),
+    NoAnswer,
+}
+
+impl std::fmt::Display for PingFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(err) => write!(f, "{err:?}"),
+            Self::NoAnswer => f.write_str("no answer"),
+        }
+    }
+}
 
 /// A server bound to its port, ready to serve.
 pub struct Application {
@@ -30,42 +78,46 @@ pub struct Application {
 impl Application {
     /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
     /// `/__extra` (tests mount theirs there; the server mounts none).
-    pub async fn build(config: &Config, extra: Route) -> Result<Self, String> {
+    pub async fn build(config: &Config, extra: Route) -> Result<Self, StartupError> {
         let events = ChangeHub::new(config.events);
         let db = Database::new(config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,
         ))
         .with_user_writes(config.user_limits.max_concurrent_writes);
-        // PostgreSQL's writes notify every instance from the database; SQLite's are told here.
+        // PostgreSQL's committed writes are told to every instance's listener (this one's too);
+        // SQLite's, in one process, to this instance's streams.
+        let hub = Arc::downgrade(&events);
         let db = match (&config.database, &config.listen_database) {
             (_, Some(DatabaseTarget::Postgres(options)))
             | (DatabaseTarget::Postgres(options), None) => {
                 tokio::spawn(listener::listen(events.clone(), options.clone()));
+                let db = db.on_commit(Arc::new(move |user_id| {
+                    if let Some(hub) = hub.upgrade() {
+                        hub.notify_everywhere(user_id);
+                    }
+                }));
+                tokio::spawn(events.clone().notify_when_asked(db.clone()));
                 db
             }
-            _ => {
-                let hub = Arc::downgrade(&events);
-                db.on_commit(Arc::new(move |user_id| {
-                    if let Some(hub) = hub.upgrade() {
-                        hub.committed(user_id);
-                    }
-                }))
-            }
+            _ => db.on_commit(Arc::new(move |user_id| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.committed(user_id);
+                }
+            })),
         };
         tokio::spawn(events.clone().refresh_when_asked(db.clone()));
         let address = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|err| format!("cannot listen on {address}: {err}"))?;
+        let cannot_listen = |source| StartupError::Listen {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).await.map_err(cannot_listen)?;
         wait_for_database(&db, config.startup_database_wait).await?;
         if config.run_migrations {
             migrate(config, &db, MigrationCommand::Up).await?;
         }
-        let port = listener
-            .local_addr()
-            .map_err(|err| format!("cannot listen on {address}: {err}"))?
-            .port();
+        let port = listener.local_addr().map_err(cannot_listen)?.port();
         let token_keys = settle_token_keys(config, &db).await;
         let auth = Authenticator::start(&config.auth).await?;
         tokio::spawn(api::run_metrics_upkeep());
@@ -202,7 +254,7 @@ async fn purge_expired(db: Database, retention: Retention) {
 /// Waits until the database answers, retrying with backoff (a suspended Neon compute takes about
 /// a second to wake), logging each failed attempt; gives up after `patience` (zero: start
 /// without waiting).
-async fn wait_for_database(db: &Database, patience: Duration) -> Result<(), String> {
+async fn wait_for_database(db: &Database, patience: Duration) -> Result<(), StartupError> {
     if patience.is_zero() {
         return Ok(());
     }
@@ -220,14 +272,15 @@ async fn wait_for_database(db: &Database, patience: Duration) -> Result<(), Stri
         .await;
         let reason = match outcome {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(err)) => format!("{err:?}"),
-            Err(_) => "no answer".to_owned(),
+            Ok(Err(err)) => PingFailure::Error(err),
+            Err(_) => PingFailure::NoAnswer,
         };
         if Instant::now() + pause >= deadline {
-            return Err(format!(
-                "the database did not answer within {}s ({attempt} attempts; last: {reason})",
-                patience.as_secs()
-            ));
+            return Err(StartupError::DatabaseAway {
+                patience,
+                attempts: attempt,
+                last: reason,
+            });
         }
         tracing::warn!(attempt, retry_in = ?pause, %reason, "the database does not answer yet");
         tokio::time::sleep(pause).await;
@@ -243,7 +296,7 @@ pub async fn migrate(
     config: &Config,
     server_db: &Database,
     command: MigrationCommand,
-) -> Result<(), String> {
+) -> Result<(), StartupError> {
     let target = config
         .migration_database
         .as_ref()
@@ -256,5 +309,5 @@ pub async fn migrate(
         migration_db.close().await.ok();
         outcome
     };
-    outcome.map_err(|err| format!("migration failed: {err}"))
+    outcome.map_err(StartupError::Migration)
 }

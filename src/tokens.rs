@@ -15,6 +15,13 @@ const KEY_ID_LEN: usize = 4;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
+/// A secret shorter than `TokenKey::MIN_SECRET_LEN` bytes: `len` is how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be at least {} bytes long (got {len})", TokenKey::MIN_SECRET_LEN)]
+pub struct SecretTooShort {
+    pub len: usize,
+}
+
 /// One key: the cipher a secret derives, and the id tokens name it by.
 #[derive(Clone)]
 pub struct TokenKey {
@@ -27,13 +34,9 @@ impl TokenKey {
     pub const MIN_SECRET_LEN: usize = 32;
 
     /// The key of a secret: the same on every instance, and across restarts.
-    pub fn from_secret(secret: &str) -> Result<Self, String> {
+    pub fn from_secret(secret: &str) -> Result<Self, SecretTooShort> {
         if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(format!(
-                "must be at least {} bytes long (got {})",
-                Self::MIN_SECRET_LEN,
-                secret.len()
-            ));
+            return Err(SecretTooShort { len: secret.len() });
         }
         let id = derive(secret, b"task-api token key id");
         Ok(Self {

@@ -91,6 +91,8 @@ pub(crate) enum Scenario {
     CreateTask,
     ListPage,
     ListDeep,
+    /// Today's open tasks by due time: `?due_from=…&due_to=…&completed=false&sort=due`.
+    ListToday,
     PatchTask,
     /// A page of the change feed (a full sync's first 100 changes of a user with 10,000 tasks).
     Sync,
@@ -98,22 +100,24 @@ pub(crate) enum Scenario {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 8] = [
+    pub(crate) const ALL: [Scenario; 9] = [
         Self::GetTask,
         Self::GetTaskAuth,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
+        Self::ListToday,
         Self::PatchTask,
         Self::Sync,
         Self::Mixed,
     ];
     /// The operations, each with its own SQL (`benches/sql/<name>.sql`).
-    pub(crate) const OPERATIONS: [Scenario; 6] = [
+    pub(crate) const OPERATIONS: [Scenario; 7] = [
         Self::GetTask,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
+        Self::ListToday,
         Self::PatchTask,
         Self::Sync,
     ];
@@ -147,6 +151,7 @@ impl Scenario {
             Self::CreateTask => "create_task",
             Self::ListPage => "list_page",
             Self::ListDeep => "list_deep",
+            Self::ListToday => "list_today",
             Self::PatchTask => "patch_task",
             Self::Sync => "sync",
             Self::Mixed => "mixed",

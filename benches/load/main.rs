@@ -69,6 +69,9 @@ pub(crate) const POOL: usize = 100;
 /// INSERTs per `\gset` of fresh ids in the pgbench script of `create_task`.
 pub(crate) const CREATE_BATCH: usize = 20;
 pub(crate) const DESCRIPTION: &str = "Created by the load benchmark";
+/// The date `list_today` lists (as `benches/wrk/tasks.lua`'s `TODAY`); the seeded due dates lie
+/// around it.
+pub(crate) const SEED_TODAY: &str = "2026-12-06";
 
 pub(crate) fn main() {
     // reqwest is built without a TLS crypto provider of its own: use ring, as the server does.

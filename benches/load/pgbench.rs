@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::process::Command;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sqlx::{self};
+use task_api::pagination::TaskFilter;
 
 use anyhow::{anyhow, Context, Result};
 
@@ -179,11 +180,22 @@ impl Bench {
         Ok(())
     }
 
-    /// The constants the scripts take with -D: what the benchmark's requests send, and where its
-    /// deep page starts (after the deep user's 50,000th newest task, n = 50,000).
+    /// The constants the scripts take with -D: what the benchmark's requests send, where its
+    /// deep page starts (after the deep user's 50,000th newest task, n = 50,000), and the due keys
+    /// of `list_today`'s date.
     pub(crate) fn script_constants(&self) -> Vec<(&'static str, String)> {
         let n = DEEP_TASKS - DEEP_OFFSET;
+        let today = NaiveDate::parse_from_str(SEED_TODAY, "%Y-%m-%d").expect("a date");
+        let (due_first, due_last) = TaskFilter {
+            due_from: Some(today),
+            due_to: Some(today),
+            ..TaskFilter::default()
+        }
+        .due_key_range()
+        .expect("a due range");
         vec![
+            ("due_first", due_first.to_string()),
+            ("due_last", due_last.to_string()),
             ("description", DESCRIPTION.to_owned()),
             ("is_completed", "f".to_owned()),
             ("deep_user_id", self.deep_user.to_string()),

@@ -26,9 +26,6 @@ pub(crate) struct Rates {
     pub(crate) after: f64,
 }
 
-/// How many rounds of each side a comparison in turns takes.
-const ROUNDS: usize = 5;
-
 /// The median of the rounds' after ÷ before, the median rates and each round's ratio.
 pub(crate) fn describe_rounds(rounds: &[Rates]) -> String {
     let median = |mut values: Vec<f64>| {
@@ -302,7 +299,6 @@ impl Bench {
             }
             None => None,
         };
-        let notifications = self.notification_cost(server.port, &pool_file).await?;
         let against_baseline = match &self.baseline_binary {
             // The earlier build serves the same (already migrated) database.
             Some(binary) => {
@@ -365,16 +361,6 @@ impl Bench {
                 rounds.len(),
                 describe_rounds(rounds)
             );
-        }
-        if !notifications.is_empty() {
-            println!();
-            println!(
-                "change notifications (the NOTIFY trigger of live change events): on ÷ off, c16, \
-                 rounds of each taken in turns on one server:"
-            );
-            for (scenario, rounds) in &notifications {
-                println!("  {:<12} {}", scenario.name(), describe_rounds(rounds));
-            }
         }
         if let (Some(compared), Some(binary)) = (&against_baseline, &self.options.baseline_server) {
             println!();
@@ -492,63 +478,22 @@ impl Bench {
         after: (Scenario, u16),
         pool_file: &Path,
     ) -> Result<Vec<Rates>> {
-        let mut rounds = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
-            let before = self.round(before, pool_file).run()?.rps;
-            let after = self.round(after, pool_file).run()?.rps;
-            rounds.push(Rates { before, after });
-        }
-        Ok(rounds)
-    }
-
-    /// One round of `scenario` on a server's port: half a cell at 16 connections.
-    fn round<'a>(&self, (scenario, port): (Scenario, u16), pool_file: &'a Path) -> Wrk<'a> {
-        Wrk {
+        const ROUNDS: usize = 5;
+        let round = |(scenario, port)| Wrk {
             scenario,
             connections: 16,
             seconds: (self.options.seconds / 2).max(1),
             port,
             pool_file,
             deep_path: "",
-        }
-    }
-
-    /// PostgreSQL: the writes with the change-notification trigger (live change events) off,
-    /// then on, in turns on the same server and database: what `NOTIFY` in every write's
-    /// transaction costs (it takes a lock at commit that serialises notifying transactions).
-    pub(crate) async fn notification_cost(
-        &self,
-        port: u16,
-        pool_file: &Path,
-    ) -> Result<Vec<(Scenario, Vec<Rates>)>> {
-        let Database::Postgres { bench, .. } = &self.database else {
-            return Ok(Vec::new());
         };
-        let trigger = |on: bool| {
-            sqlx::raw_sql(if on {
-                r#"ALTER TABLE "users" ENABLE TRIGGER "users_change_seq_notify""#
-            } else {
-                r#"ALTER TABLE "users" DISABLE TRIGGER "users_change_seq_notify""#
-            })
-            .execute(bench)
-        };
-        let mut compared = Vec::new();
-        let writes = [Scenario::CreateTask, Scenario::PatchTask];
-        for scenario in writes
-            .into_iter()
-            .filter(|s| self.options.scenarios.contains(s))
-        {
-            let mut rounds = Vec::with_capacity(ROUNDS);
-            for _ in 0..ROUNDS {
-                trigger(false).await?;
-                let before = self.round((scenario, port), pool_file).run()?.rps;
-                trigger(true).await?;
-                let after = self.round((scenario, port), pool_file).run()?.rps;
-                rounds.push(Rates { before, after });
-            }
-            compared.push((scenario, rounds));
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let before = round(before).run()?.rps;
+            let after = round(after).run()?.rps;
+            rounds.push(Rates { before, after });
         }
-        Ok(compared)
+        Ok(rounds)
     }
 
     pub(crate) fn describe(&self) -> String {

@@ -1,8 +1,9 @@
-//! The seed: 100 users × 10,000 tasks and one user with 100,000, with deterministic ids and times.
+//! The seed: 100 users × 10,000 tasks and one user with 100,000, with deterministic ids, times
+//! and due dates.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use sea_orm::sqlx::{
     self,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
@@ -78,6 +79,25 @@ pub(crate) fn pool_tasks() -> Vec<(Uuid, Uuid)> {
         .collect()
 }
 
+/// One task in `NO_DUE_EVERY` has no due date; the others are due over `DUE_DAYS` days around
+/// `SEED_TODAY`, every other one at a time of day.
+const NO_DUE_EVERY: u64 = 5;
+const DUE_DAYS: u64 = 31;
+
+/// Whether a seeded task numbered `version` (its place in its owner's list) is completed, and
+/// when it is due: spread over each user's own tasks, so that every user's list has of each.
+pub(crate) fn seeded_state(version: u64) -> (bool, Option<NaiveDate>, Option<NaiveTime>) {
+    let completed = version.is_multiple_of(4);
+    if version.is_multiple_of(NO_DUE_EVERY) {
+        return (completed, None, None);
+    }
+    let today = NaiveDate::parse_from_str(SEED_TODAY, "%Y-%m-%d").expect("a date");
+    let date = today + Days::new(version % DUE_DAYS) - Days::new(DUE_DAYS / 2);
+    let time = (version % 2 == 1)
+        .then(|| NaiveTime::MIN + chrono::Duration::minutes((version % 1440) as i64));
+    (completed, Some(date), time)
+}
+
 pub(crate) fn time_of(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).expect("a valid time")
 }
@@ -120,17 +140,23 @@ pub(crate) async fn seed_postgres(pool: &PgPool) -> Result<()> {
         )
     };
     // `count` tasks titled "<Name> n" (ids hashed from "<name> n"), one every STEP_MICROS from
-    // `hours` after the base, each owned by `owner` and numbered `version` (SQL of `n`).
+    // `hours` after the base, each owned by `owner` and numbered `version` (SQL of `n`), completed
+    // and due by their number (as `seeded_state`).
     let seeded_tasks = |name: &str, hours: u32, owner: String, version: String, count: u64| {
         let mut title = name.to_owned();
         title[..1].make_ascii_uppercase();
         format!(
             "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at, \
-                                version) \
+                                version, due_date, due_time) \
              SELECT {id}, {owner}, '{title} ' || n, \
                     CASE WHEN n % 3 = 0 THEN NULL ELSE 'Seeded {name} number ' || n END, \
-                    n % 4 = 0, t, t, {version} \
-             FROM (SELECT n, {base} + interval '{hours} hours' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
+                    v % 4 = 0, t, t, v, \
+                    CASE WHEN v % {NO_DUE_EVERY} <> 0 \
+                         THEN DATE '{SEED_TODAY}' + (v % {DUE_DAYS} - {DUE_DAYS} / 2) END, \
+                    CASE WHEN v % {NO_DUE_EVERY} <> 0 AND v % 2 = 1 \
+                         THEN TIME '00:00' + (v % 1440) * interval '1 minute' END \
+             FROM (SELECT n, {version} AS v, \
+                          {base} + interval '{hours} hours' + n * {STEP_MICROS} * interval '1 microsecond' AS t \
                    FROM generate_series(0, {last}) n) s",
             id = seeded_uuid_sql("t", &format!("'{name} ' || n")),
             last = count - 1,
@@ -209,7 +235,6 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
                 user_id(n % USERS),
                 format!("Task {n}"),
                 (n % 3 != 0).then(|| format!("Seeded task number {n}")),
-                n % 4 == 0,
                 task_time(n),
                 n / USERS + 1,
             )
@@ -220,7 +245,6 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
                 user_id(USERS),
                 format!("Deep task {n}"),
                 (n % 3 != 0).then(|| format!("Seeded deep task number {n}")),
-                n % 4 == 0,
                 deep_time(n),
                 n + 1,
             )
@@ -232,18 +256,21 @@ pub(crate) async fn seed_sqlite(pool: &SqlitePool) -> Result<()> {
         batch.extend(rows.by_ref().take(1000));
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, \
-             updated_at, version) ",
+             updated_at, version, due_date, due_time) ",
         );
         insert.push_values(batch.drain(..), |mut row, task| {
-            let time = sqlite_time(time_of(task.5));
+            let time = sqlite_time(time_of(task.4));
+            let (completed, due_date, due_time) = seeded_state(task.5);
             row.push_bind(task.0)
                 .push_bind(task.1)
                 .push_bind(task.2)
                 .push_bind(task.3)
-                .push_bind(task.4)
+                .push_bind(completed)
                 .push_bind(time.clone())
                 .push_bind(time)
-                .push_bind(task.6 as i64);
+                .push_bind(task.5 as i64)
+                .push_bind(due_date)
+                .push_bind(due_time);
         });
         insert
             .build()

@@ -4,7 +4,8 @@
 --       -- SCENARIO POOL_FILE [DEEP_PATH]
 --
 -- SCENARIO: get_task, get_task_auth (get_task with the user's bearer token), create_task,
--- list_page, list_deep, patch_task, sync (the first page of a user's change feed) or mixed
+-- list_page, list_deep, list_today (a user's open tasks due on TODAY, by due time), patch_task,
+-- sync (the first page of a user's change feed) or mixed
 -- (60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task, drawn per request).
 -- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id token" per line.
 -- DEEP_PATH: the path list_deep requests (a page reached by cursor, fixed for the run).
@@ -16,6 +17,10 @@ local users, tasks, tokens = {}, {}, {}
 -- request stays as small as it can on a machine it shares with the server.
 local get_requests, get_auth_requests = {}, {}
 local thread_number = 0
+
+-- The date list_today lists: benches/load's SEED_TODAY, around which the seeded tasks are due.
+local TODAY = "2026-12-06"
+local today_query = "/tasks?due_from=" .. TODAY .. "&due_to=" .. TODAY .. "&completed=false&sort=due"
 
 local json = { ["Content-Type"] = "application/json" }
 local merge_patch = { ["Content-Type"] = "application/merge-patch+json" }
@@ -64,6 +69,10 @@ local function list_deep()
    return wrk.format("GET", deep_path)
 end
 
+local function list_today()
+   return wrk.format("GET", "/users/" .. users[math.random(#users)] .. today_query)
+end
+
 local function create_task()
    local body = '{"title":"' .. math.random(1, 1000000000) .. '","description":"' .. description .. '"}'
    return wrk.format("POST", "/users/" .. users[math.random(#users)] .. "/tasks", json, body)
@@ -98,6 +107,7 @@ local scenarios = {
    create_task = create_task,
    list_page = list_page,
    list_deep = list_deep,
+   list_today = list_today,
    patch_task = patch_task,
    sync = sync,
    mixed = mixed,

@@ -8,7 +8,9 @@ mod m20261201_000003_index_title_search;
 mod m20261202_000004_versions_and_sync;
 mod m20261206_000005_token_key;
 mod m20261206_000006_user_quotas;
-mod m20261206_000010_change_notifications;
+mod m20261206_000007_task_model;
+mod m20261206_000008_task_views;
+mod m20261206_000009_lists;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -23,7 +25,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_versions_and_sync::Migration),
             Box::new(m20261206_000005_token_key::Migration),
             Box::new(m20261206_000006_user_quotas::Migration),
-            Box::new(m20261206_000010_change_notifications::Migration),
+            Box::new(m20261206_000007_task_model::Migration),
+            Box::new(m20261206_000008_task_views::Migration),
+            Box::new(m20261206_000009_lists::Migration),
         ]
     }
 }

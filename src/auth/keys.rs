@@ -49,12 +49,64 @@ pub enum KeyRing {
     Jwks(Arc<JwksCache>),
 }
 
+/// Why the keys tokens are checked with cannot be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetupError {
+    #[error("AUTH_JWT_SECRET is not usable: {0}")]
+    UnusableSecret(jsonwebtoken::errors::Error),
+    #[error("cannot make the JWKS client: {0}")]
+    Client(reqwest::Error),
+    #[error(
+        "AUTH_JWKS_URL {0}: set AUTH_JWKS_URL to its jwks_uri, or unset it and keep AUTH_ISSUER \
+         alone (discovery)"
+    )]
+    JwksUrlIsDiscovery(DiscoveryDocument),
+}
+
+/// A discovery document fetched where a key set was expected, and the key set it names.
+#[derive(Debug, thiserror::Error)]
+#[error("answers an OpenID Connect discovery document, not a key set (its jwks_uri is {jwks_uri})")]
+pub struct DiscoveryDocument {
+    pub jwks_uri: String,
+}
+
+/// Why a fetch of the key set failed (the keys already known stay in use).
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("{0}")]
+    Request(reqwest::Error),
+    #[error("it answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("the document is over {} bytes", MAX_JWKS_BYTES)]
+    TooLarge,
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error(
+        "the discovery document names the issuer {named:?}, not AUTH_ISSUER {issuer:?}: it is \
+         not trusted"
+    )]
+    WrongIssuer {
+        named: Option<String>,
+        issuer: String,
+    },
+    #[error(
+        "the discovery document's jwks_uri {url:?} is not an https URL (http only on a loopback \
+         host)"
+    )]
+    JwksUriNotKeyUrl { url: Option<String> },
+    #[error(transparent)]
+    NotAKeySet(DiscoveryDocument),
+    #[error("the document has no \"keys\" array")]
+    NoKeys,
+    #[error("it lists two keys under the kid {0:?}: which one signs is unknown")]
+    DuplicateKid(String),
+}
+
 impl KeyRing {
-    pub async fn start(source: &KeySource) -> Result<Self, String> {
+    pub async fn start(source: &KeySource) -> Result<Self, KeySetupError> {
         match source {
             KeySource::SharedSecret(secret) => Ok(Self::Shared(Arc::new(VerifyingKey {
-                key: DecodingKey::from_secret(secret)
-                    .map_err(|err| format!("AUTH_JWT_SECRET is not usable: {err}"))?,
+                key: DecodingKey::from_secret(secret).map_err(KeySetupError::UnusableSecret)?,
                 algorithm: Algorithm::HS256,
                 material: String::new(),
             }))),
@@ -123,9 +175,6 @@ impl KeySet {
     }
 }
 
-/// What a fetch failure says when the JWKS URL answers a discovery document.
-const NOT_A_KEY_SET: &str = "answers an OpenID Connect discovery document, not a key set";
-
 pub struct JwksCache {
     /// The JWKS, or with `issuer` the discovery document that names it.
     url: String,
@@ -142,7 +191,7 @@ impl JwksCache {
     /// Fetches the keys now (a failure is logged: tokens get 503 until a fetch succeeds; a JWKS
     /// URL that answers a discovery document stops start) and refreshes them in the background
     /// while the cache lives.
-    async fn start(url: String, issuer: Option<String>) -> Result<Arc<Self>, String> {
+    async fn start(url: String, issuer: Option<String>) -> Result<Arc<Self>, KeySetupError> {
         // reqwest is built without a crypto provider of its own: use ring, as sqlx does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -151,7 +200,7 @@ impl JwksCache {
             // The configured URL is the one trusted: a redirect could lead anywhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| format!("cannot make the JWKS client: {err}"))?;
+            .map_err(KeySetupError::Client)?;
         let cache = Arc::new(Self {
             url,
             issuer,
@@ -160,16 +209,13 @@ impl JwksCache {
             revision: AtomicU64::new(0),
             last_refetch: tokio::sync::Mutex::new(None),
         });
-        let first = cache.refresh().await;
-        if let Err(reason) = &first {
-            if reason.starts_with(NOT_A_KEY_SET) {
-                return Err(format!(
-                    "AUTH_JWKS_URL {reason}: set AUTH_JWKS_URL to its jwks_uri, or unset it and \
-                     keep AUTH_ISSUER alone (discovery)"
-                ));
+        let first = match cache.refresh().await {
+            Err(FetchError::NotAKeySet(document)) => {
+                return Err(KeySetupError::JwksUrlIsDiscovery(document))
             }
-        }
-        tokio::spawn(keep_fresh(Arc::downgrade(&cache), first.ok()));
+            outcome => outcome.ok(),
+        };
+        tokio::spawn(keep_fresh(Arc::downgrade(&cache), first));
         Ok(cache)
     }
 
@@ -207,7 +253,7 @@ impl JwksCache {
 
     /// Fetches the key set and puts it in place (a failure keeps the old one); returns the
     /// set's `max-age`, or why the fetch failed.
-    async fn refresh(&self) -> Result<Duration, String> {
+    async fn refresh(&self) -> Result<Duration, FetchError> {
         match self.fetch().await {
             Ok((fetched, max_age)) => {
                 let mut keys = self.keys.write().expect("never poisoned");
@@ -247,7 +293,7 @@ impl JwksCache {
 
     /// The JWKS's URL: the configured one, or the one the discovery document names when it
     /// names the issuer exactly.
-    async fn jwks_url(&self) -> Result<String, String> {
+    async fn jwks_url(&self) -> Result<String, FetchError> {
         let Some(issuer) = &self.issuer else {
             return Ok(self.url.clone());
         };
@@ -255,38 +301,37 @@ impl JwksCache {
         match document.get("issuer").and_then(Value::as_str) {
             Some(named) if named == issuer => {}
             named => {
-                return Err(format!(
-                    "the discovery document names the issuer {named:?}, not AUTH_ISSUER \
-                     {issuer:?}: it is not trusted"
-                ))
+                return Err(FetchError::WrongIssuer {
+                    named: named.map(str::to_owned),
+                    issuer: issuer.clone(),
+                })
             }
         }
         match document.get("jwks_uri").and_then(Value::as_str) {
             Some(url) if crate::config::is_key_url(url) => Ok(url.to_owned()),
-            url => Err(format!(
-                "the discovery document's jwks_uri {url:?} is not an https URL (http only on a \
-                 loopback host)"
-            )),
+            url => Err(FetchError::JwksUriNotKeyUrl {
+                url: url.map(str::to_owned),
+            }),
         }
     }
 
-    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), String> {
+    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), FetchError> {
         let url = self.jwks_url().await?;
         let (document, max_age) = self.get_json(&url).await?;
         let Some(entries) = document.get("keys").and_then(Value::as_array) else {
             if let Some(named) = document.get("jwks_uri").and_then(Value::as_str) {
-                return Err(format!("{NOT_A_KEY_SET} (its jwks_uri is {named})"));
+                return Err(FetchError::NotAKeySet(DiscoveryDocument {
+                    jwks_uri: named.to_owned(),
+                }));
             }
-            return Err("the document has no \"keys\" array".to_owned());
+            return Err(FetchError::NoKeys);
         };
         let mut set = KeySet::default();
         for entry in entries {
             match verifying_key(entry) {
                 Ok((kid, key)) => {
                     if set.keys.insert(kid.clone(), Arc::new(key)).is_some() {
-                        return Err(format!(
-                            "it lists two keys under the kid {kid:?}: which one signs is unknown"
-                        ));
+                        return Err(FetchError::DuplicateKid(kid));
                     }
                 }
                 Err(reason) => tracing::warn!(
@@ -301,15 +346,15 @@ impl JwksCache {
     }
 
     /// The JSON document at `url` (at most `MAX_JWKS_BYTES`) and its `max-age`.
-    async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), String> {
+    async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), FetchError> {
         let mut response = self
             .client
             .get(url)
             .send()
             .await
-            .map_err(|err| format!("{err}"))?;
+            .map_err(FetchError::Request)?;
         if !response.status().is_success() {
-            return Err(format!("it answered {}", response.status()));
+            return Err(FetchError::Status(response.status()));
         }
         let max_age = response
             .headers()
@@ -317,14 +362,13 @@ impl JwksCache {
             .and_then(|value| value.to_str().ok())
             .and_then(max_age);
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| format!("{err}"))? {
+        while let Some(chunk) = response.chunk().await.map_err(FetchError::Request)? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_JWKS_BYTES {
-                return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
+                return Err(FetchError::TooLarge);
             }
         }
-        let document: Value =
-            serde_json::from_slice(&body).map_err(|err| format!("not JSON: {err}"))?;
+        let document: Value = serde_json::from_slice(&body).map_err(FetchError::NotJson)?;
         Ok((document, max_age))
     }
 }
@@ -351,23 +395,37 @@ async fn keep_fresh(cache: Weak<JwksCache>, mut outcome: Option<Duration>) {
     }
 }
 
+/// Why an entry of a JWKS is skipped (the set's other keys are still used).
+#[derive(Debug, thiserror::Error)]
+enum SkippedKey {
+    #[error("not a usable JWK: {0}")]
+    NotAJwk(serde_json::Error),
+    #[error("it is an encryption key (use: enc)")]
+    Encryption,
+    #[error("symmetric (oct) keys are never accepted from a JWKS")]
+    Symmetric,
+    #[error(
+        "its algorithm ({0:?}) or curve is not one of RS256, PS256, ES256, ES384, EdDSA (Ed25519)"
+    )]
+    Unsupported(Option<KeyAlgorithm>),
+    #[error("not a usable key: {0}")]
+    Unusable(jsonwebtoken::errors::Error),
+}
+
 /// A key of a JWKS with its `kid` (empty when it has none), when it is a signing key of an
 /// allowed kind: RSA (RS256, or PS256 when its `alg` says so), P-256 (ES256), P-384 (ES384) or
 /// Ed25519 (EdDSA, `alg` `EdDSA` or its newer name `Ed25519`); never `oct`.
-fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
+fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), SkippedKey> {
     let mut entry = entry.clone();
     if entry["alg"] == "Ed25519" {
         entry["alg"] = Value::from("EdDSA");
     }
-    let jwk: Jwk =
-        serde_json::from_value(entry).map_err(|err| format!("not a usable JWK: {err}"))?;
+    let jwk: Jwk = serde_json::from_value(entry).map_err(SkippedKey::NotAJwk)?;
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-        return Err("it is an encryption key (use: enc)".to_owned());
+        return Err(SkippedKey::Encryption);
     }
     let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
-        (AlgorithmParameters::OctetKey(_), _) => {
-            return Err("symmetric (oct) keys are never accepted from a JWKS".to_owned())
-        }
+        (AlgorithmParameters::OctetKey(_), _) => return Err(SkippedKey::Symmetric),
         (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
         (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::PS256)) => Algorithm::PS256,
         (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES384))
@@ -385,14 +443,9 @@ fn verifying_key(entry: &Value) -> Result<(String, VerifyingKey), String> {
         {
             Algorithm::EdDSA
         }
-        (_, alg) => {
-            return Err(format!(
-                "its algorithm ({alg:?}) or curve is not one of RS256, PS256, ES256, ES384, \
-                 EdDSA (Ed25519)"
-            ))
-        }
+        (_, alg) => return Err(SkippedKey::Unsupported(alg)),
     };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|err| format!("not a usable key: {err}"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(SkippedKey::Unusable)?;
     let material = serde_json::to_string(&jwk.algorithm).unwrap_or_default();
     Ok((
         jwk.common.key_id.unwrap_or_default(),
@@ -435,16 +488,19 @@ mod tests {
         let oct = json!({"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "s"});
         assert!(verifying_key(&oct)
             .err()
-            .is_some_and(|reason| reason.contains("oct")));
+            .is_some_and(|reason| reason.to_string().contains("oct")));
         let ed = json!({"kty": "OKP", "crv": "Ed25519", "kid": "e",
             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
         let (kid, key) = verifying_key(&ed).unwrap();
         assert_eq!((kid.as_str(), key.algorithm), ("e", Algorithm::EdDSA));
         let mut enc = ed.clone();
         enc["use"] = json!("enc");
-        assert!(verifying_key(&enc).is_err());
+        assert!(matches!(verifying_key(&enc), Err(SkippedKey::Encryption)));
         let mut wrong_alg = ed.clone();
         wrong_alg["alg"] = json!("RS256");
-        assert!(verifying_key(&wrong_alg).is_err());
+        assert!(matches!(
+            verifying_key(&wrong_alg),
+            Err(SkippedKey::Unsupported(Some(KeyAlgorithm::RS256)))
+        ));
     }
 }

@@ -15,6 +15,8 @@ use uuid::Uuid;
 use crate::config::{AuthConfig, TokenRules};
 use keys::KeyRing;
 
+pub use keys::{DiscoveryDocument, KeySetupError};
+
 /// The most verified tokens remembered at once.
 const VERIFIED_TOKENS_KEPT: usize = 100_000;
 /// Tokens longer than this are refused unread.
@@ -173,7 +175,7 @@ impl Authenticator {
 
     /// Starts checking tokens as `config` says: with a JWKS, its keys are fetched now (a failure
     /// is logged, and retried) and refreshed in the background.
-    pub async fn start(config: &AuthConfig) -> Result<Self, String> {
+    pub async fn start(config: &AuthConfig) -> Result<Self, KeySetupError> {
         let AuthConfig::On(rules) = config else {
             return Ok(Self::off());
         };

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::fairness::{UserLimits, UserWriteGate, WritePermit};
 
 pub use migrate::{migrate, MigrationCommand};
-pub use target::{DatabaseTarget, WAL_SIZE_LIMIT_BYTES};
+pub use target::{DatabaseTarget, DatabaseUrlError, WAL_SIZE_LIMIT_BYTES};
 pub use warm::REUSE_WITHIN;
 
 use warm::{
@@ -46,8 +46,7 @@ pub struct Database {
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
     acquire_timeout: Duration,
-    /// Told of each write committed on SQLite, by its owner (the live change events; PostgreSQL's
-    /// writes notify from the database itself).
+    /// Told of each write committed, by its owner (the live change events).
     committed: Option<CommitHook>,
 }
 
@@ -99,7 +98,7 @@ impl Database {
         }
     }
 
-    /// Tells `hook` of each write committed (on SQLite; on PostgreSQL the database notifies).
+    /// Tells `hook` of each write committed.
     pub fn on_commit(self, hook: CommitHook) -> Self {
         Self {
             committed: Some(hook),
@@ -147,7 +146,11 @@ impl Database {
     /// when it wrote nothing.
     pub async fn write(&self, write: &impl Write) -> Result<Option<QueryResult>, DbErr> {
         if self.get_database_backend() == DatabaseBackend::Postgres {
-            return self.query_one(write.postgres()).await;
+            let answer = self.query_one(write.postgres()).await?;
+            if let Some(committed) = self.committed.as_ref().filter(|_| answer.is_some()) {
+                committed(write.owner());
+            }
+            return Ok(answer);
         }
         let transaction = self.connection.begin().await?;
         let mut answer = None;

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sea_orm::sqlx;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -13,6 +14,17 @@ use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The size the SQLite write-ahead log is cut back to after a checkpoint.
 pub const WAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why a database URL cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseUrlError {
+    #[error("not a usable PostgreSQL URL ({0})")]
+    Postgres(sqlx::Error),
+    #[error("not a usable SQLite URL ({0})")]
+    Sqlite(sqlx::Error),
+    #[error("must start with postgres://, postgresql:// or sqlite:")]
+    UnknownScheme,
+}
 
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone)]
@@ -26,18 +38,18 @@ pub enum DatabaseTarget {
 
 impl DatabaseTarget {
     /// Reads a `postgres://`, `postgresql://` or `sqlite:` URL.
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, DatabaseUrlError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             PgConnectOptions::from_str(url)
                 .map(Self::Postgres)
-                .map_err(|err| format!("not a usable PostgreSQL URL ({err})"))
+                .map_err(DatabaseUrlError::Postgres)
         } else if url.starts_with("sqlite:") {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             SqliteConnectOptions::from_str(url)
                 .map(|options| Self::sqlite(options, in_memory))
-                .map_err(|err| format!("not a usable SQLite URL ({err})"))
+                .map_err(DatabaseUrlError::Sqlite)
         } else {
-            Err("must start with postgres://, postgresql:// or sqlite:".to_owned())
+            Err(DatabaseUrlError::UnknownScheme)
         }
     }
 

@@ -11,6 +11,22 @@ pub struct Model {
     pub title: String,
     pub description: Option<String>,
     pub is_completed: bool,
+    /// When a write made `is_completed` true; null while it is false.
+    pub completed_at: Option<DateTimeUtc>,
+    /// When the task is due: a date, with a wall-clock time, in a time zone (IANA name).
+    pub due_date: Option<Date>,
+    pub due_time: Option<Time>,
+    pub due_time_zone: Option<String>,
+    /// 0 none, 1 low, 2 medium, 3 high.
+    pub priority: i16,
+    /// A JSON array of the tags as sent (trimmed), in order.
+    pub tags: String,
+    /// A JSON array of the same tags' Unicode-lowercase forms, in the same order.
+    pub tag_keys: String,
+    /// An RFC 5545 RRULE value, normalised (without `RRULE:`).
+    pub recurrence: Option<String>,
+    /// The recurrence series' first date: `due_date` when a client last set the rule or `due`.
+    pub recurrence_start: Option<Date>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// The owner's change counter at the task's last change.

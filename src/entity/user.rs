@@ -17,6 +17,8 @@ pub struct Model {
     /// The version of the newest deletion dropped to keep `USER_MAX_TOMBSTONES`: a sync token
     /// older than it has missed a deletion.
     pub tombstones_dropped_through: i64,
+    /// How many lists the user holds (checked against `USER_MAX_LISTS` by every create).
+    pub list_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,5 @@
 //! The PostgreSQL listener: one connection per instance that `LISTEN`s on the channel the
-//! `users` trigger notifies (`<user id>:<change number>` when a write commits), publishing each
+//! instances notify (`<user id>:<change number>` after a write commits), publishing each
 //! notification to the hub; it reconnects with backoff when its connection is lost (or stops
 //! answering), then has every open stream's counter read again, since what was notified meanwhile
 //! is gone.
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::ChangeHub;
 
-/// The channel the migration's trigger notifies.
+/// The channel every instance notifies after its writes commit (`ChangeHub::notify_when_asked`).
 pub const CHANNEL: &str = "task_api_changes";
 /// The listener's `application_name`, so that operators (and tests) can find its connection.
 pub const APPLICATION_NAME: &str = "task-api-listener";

@@ -1,6 +1,8 @@
 //! Live change events on this instance: each user's latest change number, shared with the user's
-//! open event streams (`ChangeHub`), fed by the PostgreSQL listener (`listener`) or, on SQLite,
-//! by the store after each committed write; the streams' limits, and their end at shutdown.
+//! open event streams (`ChangeHub`), fed by the PostgreSQL listener (`listener`) — to which every
+//! instance tells its committed writes' counters in batches, after commit (`notify_when_asked`) —
+//! or, on SQLite, by the store after each committed write; the streams' limits, and their end at
+//! shutdown.
 
 pub mod listener;
 
@@ -60,6 +62,9 @@ pub struct ChangeHub {
     /// Users whose counter must be read from the database again (see `refresh_when_asked`).
     stale: mpsc::UnboundedSender<Vec<Uuid>>,
     stale_requests: Mutex<Option<mpsc::UnboundedReceiver<Vec<Uuid>>>>,
+    /// Users whose writes committed here, to be told to every instance (see `notify_when_asked`).
+    to_notify: mpsc::UnboundedSender<Uuid>,
+    notify_requests: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
 }
 
 #[derive(Default)]
@@ -76,12 +81,15 @@ struct Watched {
 impl ChangeHub {
     pub fn new(limits: StreamLimits) -> Arc<Self> {
         let (stale, stale_requests) = mpsc::unbounded_channel();
+        let (to_notify, notify_requests) = mpsc::unbounded_channel();
         Arc::new(Self {
             limits,
             state: Mutex::default(),
             closing: watch::channel(false).0,
             stale,
             stale_requests: Mutex::new(Some(stale_requests)),
+            to_notify,
+            notify_requests: Mutex::new(Some(notify_requests)),
         })
     }
 
@@ -146,11 +154,17 @@ impl ChangeHub {
 
     /// A write of `user_id`'s committed: when the user has a stream open here, the counter is
     /// read again (by `refresh_when_asked`) and published. SQLite's writes call this; PostgreSQL's
-    /// notify in their own transaction instead.
+    /// call `notify_everywhere`.
     pub fn committed(&self, user_id: Uuid) {
         if self.state().users.contains_key(&user_id) {
             let _ = self.stale.send(vec![user_id]);
         }
+    }
+
+    /// A write of `user_id`'s committed on PostgreSQL: every instance's listener is told the
+    /// user's counter (by `notify_when_asked`), this one's too.
+    pub fn notify_everywhere(&self, user_id: Uuid) {
+        let _ = self.to_notify.send(user_id);
     }
 
     /// Reads every watched user's counter again and publishes it (after the listener missed
@@ -213,6 +227,35 @@ impl ChangeHub {
                 Err(err) => {
                     tracing::warn!(error = ?err, users = users.len(), "reading change counters for event streams failed")
                 }
+            }
+        }
+    }
+
+    /// Until shutdown, tells every instance's listener the counters of the users whose writes
+    /// committed here (`notify_everywhere`): one `NOTIFY` statement for each batch waiting, after
+    /// the writes committed and off their requests' way. (A `NOTIFY` inside each write's own
+    /// transaction would take PostgreSQL's commit-time notification lock in every write, which
+    /// serialises their commits: see the README.)
+    pub async fn notify_when_asked(self: Arc<Self>, db: Database) {
+        let Some(mut requests) = self.notify_requests.lock().expect("not poisoned").take() else {
+            return;
+        };
+        loop {
+            let first = tokio::select! {
+                request = requests.recv() => match request {
+                    Some(user_id) => user_id,
+                    None => return,
+                },
+                _ = self.closed() => return,
+            };
+            let mut users = vec![first];
+            while let Ok(more) = requests.try_recv() {
+                users.push(more);
+            }
+            users.sort_unstable();
+            users.dedup();
+            if let Err(err) = store::notify_changes(&db, listener::CHANNEL, &users).await {
+                tracing::warn!(error = ?err, users = users.len(), "telling other instances of committed changes failed");
             }
         }
     }

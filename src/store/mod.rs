@@ -1,5 +1,6 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
+mod lists;
 pub mod statements;
 pub mod token_key;
 
@@ -11,12 +12,13 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, IdempotencyKey, Task, TaskChanges, TaskDescription, TaskFields, WriteCondition,
+    self, Due, IdempotencyKey, Invalid, List, Priority, Recurrence, SettledFields, Tags, Task,
+    TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
 };
-use crate::entity::{idempotency_key, task, task_tombstone, user};
+use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTasks, OwnedTask,
+    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTags, ListTasks, OwnedTask,
     UpdateTask,
 };
 
@@ -25,7 +27,14 @@ use statements::{
 pub enum StoreError {
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
+    ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a list (of any user) has: nothing was written.
+    ListAlreadyExists(Uuid),
+    /// A create would take the user past `USER_MAX_LISTS` (the limit): nothing was written.
+    ListQuotaExceeded(i64),
+    /// A conditional write's list has none of the expected versions: nothing was written.
+    ListPreconditionFailed(Uuid),
     /// A create would take the user past `USER_MAX_TASKS` (the limit): nothing was written.
     TaskQuotaExceeded(i64),
     /// A conditional write's task has none of the expected versions: nothing was written.
@@ -43,6 +52,9 @@ pub enum StoreError {
     /// A write lost every one of its `WRITE_ATTEMPTS` to concurrent ones (the text says how): it
     /// wrote nothing, and may be sent again.
     Contended(&'static str),
+    /// The task a patch makes of the stored one breaks a rule (every failing field named):
+    /// nothing was written.
+    Invalid(Vec<Invalid>),
     /// Anything else the database said.
     Database(DbErr),
 }
@@ -121,6 +133,8 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
+
 impl From<task::Model> for Task {
     fn from(row: task::Model) -> Self {
         Self {
@@ -129,9 +143,28 @@ impl From<task::Model> for Task {
             title: row.title,
             description: row.description,
             is_completed: row.is_completed,
+            completed_at: row.completed_at,
+            due: Due::stored(row.due_date, row.due_time, row.due_time_zone),
+            priority: Priority::of_level(row.priority),
+            tags: Tags::stored(&row.tags),
+            recurrence: row.recurrence.map(Recurrence::stored),
+            recurrence_start: row.recurrence_start,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+        }
+    }
+}
+
+impl From<user::Model> for User {
+    fn from(row: user::Model) -> Self {
+        Self {
+            id: row.id,
+            created_at: row.created_at,
+            task_count: row.task_count,
+            tombstones_dropped_through: row.tombstones_dropped_through,
+            list_count: row.list_count,
+            change_seq: row.change_seq,
         }
     }
 }
@@ -154,14 +187,14 @@ pub struct TaskQuery {
 }
 
 /// Registers a user, with the given id or a new one.
-pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::Model> {
-    let user = user::Model {
+pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<User> {
+    let user = User {
         id: id.unwrap_or_else(Uuid::now_v7),
         created_at: domain::now(),
-        change_seq: 0,
         task_count: 0,
-        tombstone_count: 0,
         tombstones_dropped_through: 0,
+        list_count: 0,
+        change_seq: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
@@ -170,6 +203,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
         task_count: NotSet,
         tombstone_count: NotSet,
         tombstones_dropped_through: NotSet,
+        list_count: NotSet,
     })
     .exec_without_returning(db)
     .await;
@@ -182,10 +216,11 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<user::M
     }
 }
 
-pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<user::Model> {
+pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<User> {
     user::Entity::find_by_id(user_id)
         .one(db)
         .await?
+        .map(User::from)
         .ok_or(StoreError::UserNotFound(user_id))
 }
 
@@ -207,6 +242,26 @@ pub async fn change_counters(db: &Database, users: &[Uuid]) -> StoreResult<Vec<(
         counters.extend(read);
     }
     Ok(counters)
+}
+
+/// Tells every instance listening on `channel` (PostgreSQL `NOTIFY`) the change counters of
+/// `users`, as `<user id>:<counter>`: after their writes committed, in one statement per batch.
+pub async fn notify_changes(db: &Database, channel: &str, users: &[Uuid]) -> StoreResult<()> {
+    for chunk in users.chunks(COUNTERS_PER_STATEMENT) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        let mut values: Vec<sea_orm::Value> = vec![channel.into()];
+        values.extend(chunk.iter().map(|user_id| sea_orm::Value::from(*user_id)));
+        let notify = sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!(
+                r#"SELECT pg_notify($1, "id"::text || ':' || "change_seq"::text) FROM "users" WHERE "id" IN ({})"#,
+                placeholders.join(", ")
+            ),
+            values,
+        );
+        db.execute(notify).await?;
+    }
+    Ok(())
 }
 
 /// Deletes a user; the database deletes the user's tasks with it.
@@ -247,12 +302,22 @@ pub async fn create_task(
     let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| fields.fingerprint());
     let now = domain::now();
+    let SettledFields {
+        fields,
+        recurrence_start,
+    } = fields.settle(None);
     let mut task = Task {
         id: Uuid::now_v7(),
         user_id,
         title: fields.title.into_inner(),
         description: fields.description.map(|d| d.into_inner()),
         is_completed: fields.is_completed,
+        completed_at: fields.is_completed.then_some(now),
+        due: fields.due,
+        priority: fields.priority,
+        tags: fields.tags,
+        recurrence: fields.recurrence,
+        recurrence_start,
         created_at: now,
         updated_at: now,
         version: 0,
@@ -295,6 +360,7 @@ pub async fn create_task(
                 return Ok(CreatedTask {
                     task: Task {
                         id: stored.task_id,
+                        completed_at: task.completed_at.map(|_| stored.created_at),
                         created_at: stored.created_at,
                         updated_at: stored.created_at,
                         version: stored.task_version,
@@ -331,24 +397,33 @@ pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResul
     }
 }
 
-/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
-/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
-/// is checked against the task as it is now, and the write then expects that version: it
-/// happens only if the task has not changed since (404 and 412 come from that read).
+/// The versions a conditional write of a task checks (see `versions_to_expect`).
 async fn expected_versions(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
     condition: &WriteCondition,
 ) -> StoreResult<Option<Option<Vec<i64>>>> {
+    versions_to_expect(condition, async || {
+        Ok(unwritten(db, user_id, task_id, condition).await?.version)
+    })
+    .await
+}
+
+/// The versions a conditional write's statement checks: `None` for any, or the listed ones; an
+/// empty list matches nothing, so the write is not even tried. A condition that excludes versions
+/// is checked against the row as it is now (`current`: its version when the condition holds),
+/// and the write then expects that version: it happens only if the row has not changed since
+/// (404 and 412 come from that read).
+async fn versions_to_expect(
+    condition: &WriteCondition,
+    current: impl AsyncFnOnce() -> StoreResult<i64>,
+) -> StoreResult<Option<Option<Vec<i64>>>> {
     Ok(match condition {
         WriteCondition::Always => Some(None),
         WriteCondition::VersionIn(versions) if versions.is_empty() => None,
         WriteCondition::VersionIn(versions) => Some(Some(versions.clone())),
-        WriteCondition::VersionNotIn(_) => {
-            let current = unwritten(db, user_id, task_id, condition).await?;
-            Some(Some(vec![current.version]))
-        }
+        WriteCondition::VersionNotIn(_) => Some(Some(vec![current().await?])),
     })
 }
 
@@ -379,44 +454,154 @@ fn changes_anything(changes: &TaskChanges, task: &Task) -> bool {
         || changes
             .is_completed
             .is_some_and(|is_completed| is_completed != task.is_completed)
+        || changes.due.as_ref().is_some_and(|due| *due != task.due)
+        || changes
+            .priority
+            .is_some_and(|priority| priority != task.priority)
+        || changes.tags.as_ref().is_some_and(|tags| *tags != task.tags)
+        || changes
+            .recurrence
+            .as_ref()
+            .is_some_and(|recurrence| *recurrence != task.recurrence)
+        || changes
+            .recurrence_start
+            .is_some_and(|start| start != task.recurrence_start)
 }
 
-/// Applies changes when they change a value (and the task's version satisfies `condition`), in
-/// one statement on PostgreSQL: `updated_at` moves and the task takes the owner's next change
-/// number. Changes that change nothing leave the task, and its version, as they are.
+/// Runs an update; the task as written, or `None` when it wrote nothing.
+async fn write_update(db: &Database, update: &UpdateTask<'_>) -> StoreResult<Option<Task>> {
+    Ok(db
+        .write(update)
+        .await
+        .map_err(StoreError::of_write)?
+        .map(|row| task::Model::from_query_result(&row, ""))
+        .transpose()?
+        .map(Task::from))
+}
+
+/// Applies a merge patch when it changes a value (and the task's version satisfies
+/// `condition`): `updated_at` moves and the task takes the owner's next change number. A patch
+/// that no rule needs the stored task for is one statement on PostgreSQL; one that changes
+/// `due` or `recurrence`, or completes a recurring task, is merged with the task as read and
+/// written only if the task is still at that version. A patch that changes nothing leaves the
+/// task, and its version, as they are.
 pub async fn update_task(
     db: &Database,
     user_id: Uuid,
     task_id: Uuid,
-    changes: TaskChanges,
+    patch: TaskPatch,
     condition: WriteCondition,
 ) -> StoreResult<Task> {
     let _turn = db.write_permit(user_id).await?;
-    if changes.is_empty() {
+    if patch.is_empty() {
         return unwritten(db, user_id, task_id, &condition).await;
     }
+    let mut read = None;
+    if let Some(changes) = patch.without_stored() {
+        match update_in_place(db, user_id, task_id, &changes, &condition).await? {
+            InPlace::Written(task) => return Ok(task),
+            InPlace::Recurring(stored) => read = Some(stored),
+        }
+    }
+    rewrite(db, user_id, task_id, &condition, read, |stored| {
+        patch.merge(stored)
+    })
+    .await
+}
+
+/// Replaces every field of a task (when its version satisfies `condition`), merged with the
+/// task as read so that the recurrence's series and a completion's roll-forward follow it.
+pub async fn replace_task(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    fields: TaskFields,
+    condition: WriteCondition,
+) -> StoreResult<Task> {
+    let _turn = db.write_permit(user_id).await?;
+    rewrite(db, user_id, task_id, &condition, None, |_| {
+        Ok(fields.clone())
+    })
+    .await
+}
+
+/// What an update in place did.
+enum InPlace {
+    /// The task as written (or as it is, when the changes changed nothing).
+    Written(Task),
+    /// Nothing: the changes complete a recurring task, as read, whose roll-forward needs it.
+    Recurring(Task),
+}
+
+/// Applies `changes` in one statement. A completion is written only to a task without a
+/// recurrence.
+async fn update_in_place(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    changes: &TaskChanges,
+    condition: &WriteCondition,
+) -> StoreResult<InPlace> {
+    let not_recurring = changes.is_completed == Some(true);
     for _ in 0..WRITE_ATTEMPTS {
-        let Some(expected) = expected_versions(db, user_id, task_id, &condition).await? else {
-            return unwritten(db, user_id, task_id, &condition).await;
+        let Some(expected) = expected_versions(db, user_id, task_id, condition).await? else {
+            return unwritten(db, user_id, task_id, condition)
+                .await
+                .map(InPlace::Written);
         };
         let update = UpdateTask {
             task: OwnedTask { user_id, task_id },
-            changes: &changes,
+            changes,
             expected: expected.as_deref(),
+            not_recurring,
             now: domain::now(),
         };
-        let updated = db
-            .write(&update)
-            .await
-            .map_err(StoreError::of_write)?
-            .map(|row| task::Model::from_query_result(&row, ""))
-            .transpose()?;
-        if let Some(task) = updated {
-            return Ok(task.into());
+        if let Some(task) = write_update(db, &update).await? {
+            return Ok(InPlace::Written(task));
         }
-        let current = unwritten(db, user_id, task_id, &condition).await?;
-        if !changes_anything(&changes, &current) {
-            return Ok(current);
+        let current = unwritten(db, user_id, task_id, condition).await?;
+        if !changes_anything(changes, &current) {
+            return Ok(InPlace::Written(current));
+        }
+        if not_recurring && current.recurrence.is_some() {
+            return Ok(InPlace::Recurring(current));
+        }
+    }
+    Err(StoreError::Contended(
+        "the task kept changing under the update",
+    ))
+}
+
+/// Writes the fields `make` makes of the task as read (every rule checked), settled against it,
+/// only if the task is still at the version read; read again and retried when it is not. `read`:
+/// the task as a caller has just read it (its condition checked), if it has.
+async fn rewrite(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: &WriteCondition,
+    mut read: Option<Task>,
+    make: impl Fn(&Task) -> Result<TaskFields, Vec<Invalid>>,
+) -> StoreResult<Task> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let stored = match read.take() {
+            Some(stored) => stored,
+            None => unwritten(db, user_id, task_id, condition).await?,
+        };
+        let fields = make(&stored).map_err(StoreError::Invalid)?;
+        let changes = TaskChanges::from(fields.settle(Some(&stored)));
+        if !changes_anything(&changes, &stored) {
+            return Ok(stored);
+        }
+        let update = UpdateTask {
+            task: OwnedTask { user_id, task_id },
+            changes: &changes,
+            expected: Some(&[stored.version]),
+            not_recurring: false,
+            now: domain::now(),
+        };
+        if let Some(task) = write_update(db, &update).await? {
+            return Ok(task);
         }
     }
     Err(StoreError::Contended(
@@ -462,63 +647,51 @@ pub async fn delete_task(
     ))
 }
 
-/// One change of the feed: a task as it is now, or a deleted task.
+/// One change of the feed: a task or a list as it is now, or a deleted task or list.
 #[derive(Debug, Clone)]
 pub enum Change {
     Changed(Task),
     Deleted { task_id: Uuid, version: i64 },
+    ListChanged(List),
+    ListDeleted { list_id: Uuid, version: i64 },
 }
 
 impl Change {
     pub fn version(&self) -> i64 {
         match self {
             Self::Changed(task) => task.version,
-            Self::Deleted { version, .. } => *version,
+            Self::ListChanged(list) => list.version,
+            Self::Deleted { version, .. } | Self::ListDeleted { version, .. } => *version,
         }
     }
 }
 
-/// A row of the change feed's statement: a task, or (`deleted`) a tombstone with nulls.
-#[derive(Debug, FromQueryResult)]
-struct ChangeRow {
-    id: Uuid,
-    user_id: Uuid,
-    title: Option<String>,
-    description: Option<String>,
-    is_completed: Option<bool>,
-    created_at: Option<chrono::DateTime<chrono::Utc>>,
-    updated_at: Option<chrono::DateTime<chrono::Utc>>,
-    version: i64,
-    deleted: bool,
-}
-
-impl From<ChangeRow> for Change {
-    fn from(row: ChangeRow) -> Self {
-        match (
-            row.deleted,
-            row.title,
-            row.is_completed,
-            row.created_at,
-            row.updated_at,
-        ) {
-            (false, Some(title), Some(is_completed), Some(created_at), Some(updated_at)) => {
-                Self::Changed(Task {
-                    id: row.id,
-                    user_id: row.user_id,
-                    title,
-                    description: row.description,
-                    is_completed,
-                    created_at,
-                    updated_at,
-                    version: row.version,
-                })
-            }
-            _ => Self::Deleted {
-                task_id: row.id,
-                version: row.version,
-            },
-        }
-    }
+/// A row of the change feed's statement: a task or (`is_list`) a list, each with nulls for the
+/// other's columns, or (`deleted`) a tombstone of either with nulls.
+fn change_of(row: &sea_orm::QueryResult) -> Result<Change, DbErr> {
+    let id: Uuid = row.try_get("", "id")?;
+    let version: i64 = row.try_get("", "version")?;
+    let deleted: bool = row.try_get("", "deleted")?;
+    let is_list: bool = row.try_get("", "is_list")?;
+    Ok(match (deleted, is_list) {
+        (true, true) => Change::ListDeleted {
+            list_id: id,
+            version,
+        },
+        (true, false) => Change::Deleted {
+            task_id: id,
+            version,
+        },
+        (false, true) => Change::ListChanged(List {
+            id,
+            user_id: row.try_get("", "user_id")?,
+            name: row.try_get("", "name")?,
+            created_at: row.try_get("", "created_at")?,
+            updated_at: row.try_get("", "updated_at")?,
+            version,
+        }),
+        (false, false) => Change::Changed(task::Model::from_query_result(row, "")?.into()),
+    })
 }
 
 /// One page of a user's changes.
@@ -529,7 +702,7 @@ pub struct ChangePage {
 }
 
 /// The user's changes after version `since`, in version order, at most `limit` (one statement:
-/// one snapshot of both tasks and deletions).
+/// one snapshot of tasks, lists and the deletions of both).
 pub async fn list_changes(
     db: &Database,
     user_id: Uuid,
@@ -542,12 +715,12 @@ pub async fn list_changes(
         limit,
     }
     .statement(db.get_database_backend());
-    let mut changes: Vec<Change> = ChangeRow::find_by_statement(select)
-        .all(db)
+    let mut changes = db
+        .query_all(select)
         .await?
-        .into_iter()
-        .map(Change::from)
-        .collect();
+        .iter()
+        .map(change_of)
+        .collect::<Result<Vec<Change>, DbErr>>()?;
     let has_more = changes.len() as u64 > limit;
     changes.truncate(limit as usize);
     Ok(ChangePage { changes, has_more })
@@ -564,11 +737,18 @@ pub async fn purge_expired(
         .filter(idempotency_key::Column::CreatedAt.lt(keys_before))
         .exec(db)
         .await?;
-    let deletions = task_tombstone::Entity::delete_many()
+    let task_deletions = task_tombstone::Entity::delete_many()
         .filter(task_tombstone::Column::DeletedAt.lt(deletions_before))
         .exec(db)
         .await?;
-    Ok((keys.rows_affected, deletions.rows_affected))
+    let list_deletions = list_tombstone::Entity::delete_many()
+        .filter(list_tombstone::Column::DeletedAt.lt(deletions_before))
+        .exec(db)
+        .await?;
+    Ok((
+        keys.rows_affected,
+        task_deletions.rows_affected + list_deletions.rows_affected,
+    ))
 }
 
 /// One keyset page in one SELECT; the owner is looked up only when the page is empty.
@@ -586,8 +766,7 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     let select = ListTasks {
         user_id,
         sort,
-        completed: filter.completed,
-        title_contains: filter.title_contains.as_deref(),
+        filter: &filter,
         after: after.as_ref(),
         limit,
     }
@@ -600,6 +779,25 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
     rows.truncate(limit as usize);
     let tasks = rows.into_iter().map(Task::from).collect();
     Ok(TaskPage { tasks, has_more })
+}
+
+/// How many of a user's tasks carry one tag.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct TagCount {
+    /// The smallest of the tag's spellings, in byte order.
+    pub name: String,
+    pub count: i64,
+}
+
+/// The user's tags, once per key (Unicode lowercase), in byte order of their keys: at most
+/// `limit`, read from `task_tags`' primary key. The owner is looked up only when there are none.
+pub async fn list_tags(db: &Database, user_id: Uuid, limit: u64) -> StoreResult<Vec<TagCount>> {
+    let select = ListTags { user_id, limit }.statement(db.get_database_backend());
+    let tags = TagCount::find_by_statement(select).all(db).await?;
+    if tags.is_empty() {
+        get_user(db, user_id).await?;
+    }
+    Ok(tags)
 }
 
 /// Whether the database answers at all.

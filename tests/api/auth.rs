@@ -7,6 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, Header};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
+use task_api::auth::{Authenticator, KeySetupError};
 use task_api::config::{AuthConfig, Config};
 use task_api::db::DatabaseTarget;
 use uuid::Uuid;
@@ -905,6 +906,26 @@ async fn auth_issuer_alone_finds_the_keys_by_discovery_and_trusts_only_its_own_d
         ),
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_jwks_url_that_answers_a_discovery_document_fails_key_setup() {
+    let provider = IdentityProvider::start(&[&SigningKey::ed25519()]).await;
+    let failure = Authenticator::start(&jwks_auth_config(&provider.discovery_url()))
+        .await
+        .err();
+    assert!(
+        matches!(
+            &failure,
+            Some(KeySetupError::JwksUrlIsDiscovery(document))
+                if document.jwks_uri == provider.jwks_url
+        ),
+        "{failure:?}"
+    );
+    assert!(
+        Authenticator::start(&provider.auth_config()).await.is_ok(),
+        "its jwks_uri is a key set"
+    );
 }
 
 #[tokio::test]

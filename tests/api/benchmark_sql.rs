@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, EntityTrait, QuerySelect, QueryTrait, Statement};
 use task_api::domain::{Task, TaskChanges, TaskTitle};
 use task_api::entity::user;
-use task_api::pagination::{SortKey, TaskPosition, TaskSort};
+use task_api::pagination::{SortKey, TaskFilter, TaskPosition, TaskSort};
 use task_api::store::statements::{
     CreateTask, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
 };
@@ -35,9 +35,23 @@ fn after_created_at() -> DateTime<Utc> {
     Utc.timestamp_opt(1_000_000_000, 0).unwrap()
 }
 
+/// `list_today`'s filter: open tasks due on one date.
+fn today() -> TaskFilter {
+    let date = NaiveDate::from_ymd_opt(2026, 12, 6);
+    TaskFilter {
+        completed: Some(false),
+        due_from: date,
+        due_to: date,
+        ..TaskFilter::default()
+    }
+}
+
 /// The pgbench variable each stand-in becomes.
 fn variables() -> Vec<(Value, &'static str)> {
+    let (due_first, due_last) = today().due_key_range().unwrap();
     vec![
+        (due_first.into(), "due_first"),
+        (due_last.into(), "due_last"),
         (USER.into(), "user_id"),
         (TASK.into(), "task_id"),
         (NEW_TASK.into(), "new_id"),
@@ -71,18 +85,22 @@ fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
                     if *name == "title" {
                         sets.insert("\\set title random(1, 1000000000)".to_owned());
                     }
-                    return (*name).to_owned();
+                    return format!(":{name}");
                 }
                 match value {
                     // The integers a statement binds: a LIMIT, the version a feed starts after.
                     Value::BigUnsigned(Some(limit)) => {
                         sets.insert(format!("\\set limit_{limit} {limit}"));
-                        format!("limit_{limit}")
+                        format!(":limit_{limit}")
                     }
                     Value::BigInt(Some(since)) => {
                         sets.insert(format!("\\set since {since}"));
-                        "since".to_owned()
+                        ":since".to_owned()
                     }
+                    // A new task's defaults of the task model: written as they are.
+                    Value::SmallInt(Some(priority)) => priority.to_string(),
+                    Value::String(Some(empty)) if empty.as_str() == "[]" => "'[]'".to_owned(),
+                    null if null == &null.as_null() => "NULL".to_owned(),
                     other => panic!(
                         "{operation}: ${} is {other:?}, which no variable stands for",
                         index + 1
@@ -92,7 +110,7 @@ fn script(operation: &str, request: &str, statements: &[Statement]) -> String {
             .collect();
         let text = placeholder.replace_all(&built.sql, |captures: &regex::Captures| {
             let index: usize = captures[1].parse().unwrap();
-            format!(":{}", names[index - 1])
+            names[index - 1].clone()
         });
         sql.push_str(&text);
         sql.push_str(";\n");
@@ -126,16 +144,22 @@ fn benchmark_sql_is_the_stores_own_statements() {
         title: TITLE.to_owned(),
         description: Some(DESCRIPTION.to_owned()),
         is_completed: false,
+        completed_at: None,
+        due: None,
+        priority: Default::default(),
+        tags: Default::default(),
+        recurrence: None,
+        recurrence_start: None,
         created_at: now(),
         updated_at: now(),
         version: 0,
     };
+    let every_task = TaskFilter::default();
     let first_page = |user_id, after| {
         ListTasks {
             user_id,
             sort: TaskSort::CreatedAtDesc,
-            completed: None,
-            title_contains: None,
+            filter: &every_task,
             after,
             limit: PAGE_SIZE,
         }
@@ -189,6 +213,21 @@ fn benchmark_sql_is_the_stores_own_statements() {
             ),
         ),
         (
+            "list_today",
+            script(
+                "list_today",
+                "GET /users/{user_id}/tasks?due_from=D&due_to=D&completed=false&sort=due (first page)",
+                &[ListTasks {
+                    user_id: USER,
+                    sort: TaskSort::DueAsc,
+                    filter: &today(),
+                    after: None,
+                    limit: PAGE_SIZE,
+                }
+                .statement(DatabaseBackend::Postgres)],
+            ),
+        ),
+        (
             "patch_task",
             script(
                 "patch_task",
@@ -197,6 +236,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
                     task: owned,
                     changes: &new_title,
                     expected: None,
+                    not_recurring: false,
                     now: now(),
                 }
                 .postgres()],

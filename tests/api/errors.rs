@@ -246,20 +246,26 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
+                "createList",
                 "createEventTicket",
                 "createTask",
                 "createUser",
+                "deleteList",
                 "deleteTask",
                 "deleteUser",
                 "getCurrentUser",
+                "getList",
                 "getTask",
                 "getUser",
                 "health",
                 "listChanges",
+                "listLists",
+                "listTags",
                 "listTasks",
                 "ready",
                 "replaceTask",
                 "streamEvents",
+                "updateList",
                 "updateTask"
             ]
         );

@@ -39,6 +39,19 @@ progenitor::generate_api!(
     interface = Builder
 );
 
+/// A create (or replace) body with a title and every other field absent.
+fn task_input(title: &str) -> types::TaskInput {
+    types::TaskInput {
+        title: types::TaskInputTitle::try_from(title.to_owned()).unwrap(),
+        description: None,
+        is_completed: None,
+        due: None,
+        priority: None,
+        tags: vec![],
+        recurrence: None,
+    }
+}
+
 /// The contract as progenitor reads it: every request body reduced to its `application/json`
 /// media type, nullable references as `nullable` beside `allOf`.
 fn for_progenitor(mut document: Value) -> Value {
@@ -146,19 +159,27 @@ async fn the_generated_rust_client_drives_every_operation() {
             .create_task()
             .user_id(user.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("  Buy milk ".to_owned()).unwrap(),
                 description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
-                is_completed: None,
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-24".parse().unwrap(),
+                    time: Some("18:30".parse().unwrap()),
+                    time_zone: Some("Europe/Paris".parse().unwrap()),
+                }),
+                priority: Some(types::TaskInputPriority::High),
+                tags: vec!["home".parse().unwrap()],
+                ..task_input("  Buy milk ")
             })
             .send()
             .await
             .unwrap()
             .into_inner();
         assert_eq!(task.title.to_string(), "Buy milk");
+        // A zoned due date comes back as sent, its time with seconds.
         assert_eq!(
-            task.description.as_ref().map(|d| d.to_string()).as_deref(),
-            Some("2 l")
+            serde_json::to_value(&task.due).unwrap(),
+            json!({ "date": "2026-12-24", "time": "18:30:00", "time_zone": "Europe/Paris" })
         );
+        assert_eq!(task.completed_at, None);
 
         let got = client
             .get_task()
@@ -236,11 +257,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .create_task()
                 .user_id(user.id)
                 .idempotency_key("generated-client-create-1")
-                .body(types::TaskInput {
-                    title: types::TaskInputTitle::try_from("Once".to_owned()).unwrap(),
-                    description: None,
-                    is_completed: None,
-                })
+                .body(task_input("Once"))
                 .send()
         };
         let first = create_once().await.unwrap();
@@ -262,6 +279,9 @@ async fn the_generated_rust_client_drives_every_operation() {
             }
             let page = request.send().await.unwrap().into_inner();
             for change in page.changes {
+                let types::Change::TaskChange(change) = change else {
+                    panic!("a task's change");
+                };
                 assert!(!change.deleted);
                 seen.insert(change.task_id, change.task.unwrap().version);
             }
@@ -291,7 +311,60 @@ async fn the_generated_rust_client_drives_every_operation() {
             .unwrap()
             .into_inner();
         assert_eq!(deleted.changes.len(), 1);
-        assert!(deleted.changes[0].deleted && deleted.changes[0].task.is_none());
+        let types::Change::TaskChange(change) = &deleted.changes[0] else {
+            panic!("a task's change");
+        };
+        assert!(change.deleted && change.task.is_none());
+
+        // A list: created, renamed with its ETag, paged, and in the feed as the other kind.
+        let list = client
+            .create_list()
+            .user_id(user.id)
+            .body(types::ListInput {
+                name: types::ListInputName::try_from("Groceries".to_owned()).unwrap(),
+                id: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let renamed = client
+            .update_list()
+            .user_id(user.id)
+            .list_id(list.id)
+            .if_match(format!("\"{}\"", list.version))
+            .body(types::ListPatch {
+                name: Some(types::ListPatchName::try_from("Shopping".to_owned()).unwrap()),
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(renamed.version > list.version);
+        let lists = client.list_lists().user_id(user.id).send().await.unwrap();
+        assert_eq!(lists.items.len(), 1);
+        let listed = client
+            .list_changes()
+            .user_id(user.id)
+            .since(deleted.next_since.clone())
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let [types::Change::ListChange(change)] = &listed.changes[..] else {
+            panic!("one list's change, got {:?}", listed.changes);
+        };
+        assert_eq!(change.list_id, list.id);
+        assert!(!change.deleted);
+        assert_eq!(change.list.as_ref().unwrap().version, renamed.version);
+        client
+            .delete_list()
+            .user_id(user.id)
+            .list_id(list.id)
+            .if_match(format!("\"{}\"", renamed.version))
+            .send()
+            .await
+            .unwrap();
 
         // progenitor drops a `None` instead of sending null, so a Rust client clears a
         // description with PUT (absent fields take their defaults).
@@ -300,9 +373,8 @@ async fn the_generated_rust_client_drives_every_operation() {
             .user_id(user.id)
             .task_id(task.id)
             .body(types::TaskInput {
-                title: types::TaskInputTitle::try_from("Buy oat milk".to_owned()).unwrap(),
-                description: None,
                 is_completed: Some(true),
+                ..task_input("Buy oat milk")
             })
             .send()
             .await
@@ -320,6 +392,38 @@ async fn the_generated_rust_client_drives_every_operation() {
             .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.next_cursor, None);
+
+        // A tag filter and a priority sort, and the user's tags.
+        for (title, priority) in [
+            ("File taxes", types::TaskInputPriority::High),
+            ("Pay rent", types::TaskInputPriority::Low),
+        ] {
+            client
+                .create_task()
+                .user_id(user.id)
+                .body(types::TaskInput {
+                    priority: Some(priority),
+                    tags: vec![types::TaskInputTagsItem::try_from("Money".to_owned()).unwrap()],
+                    ..task_input(title)
+                })
+                .send()
+                .await
+                .unwrap();
+        }
+        let money = client
+            .list_tasks()
+            .user_id(user.id)
+            .tag(types::ListTasksTag::try_from("money".to_owned()).unwrap())
+            .sort(types::ListTasksSort::Priority)
+            .send()
+            .await
+            .unwrap();
+        let titles: Vec<String> = money.items.iter().map(|t| t.title.to_string()).collect();
+        assert_eq!(titles, ["Pay rent", "File taxes"]);
+        let tags = client.list_tags().user_id(user.id).send().await.unwrap();
+        assert_eq!(tags.tags.len(), 1);
+        assert_eq!(tags.tags[0].name, "Money");
+        assert_eq!(tags.tags[0].count.get(), 2);
 
         client
             .delete_task()
@@ -352,6 +456,48 @@ async fn the_generated_rust_client_drives_every_operation() {
             .await
             .unwrap();
         assert_eq!(invalid.status(), 400);
+
+        // A recurring task completed by PATCH rolls forward to its next occurrence.
+        let recurring = client
+            .create_task()
+            .user_id(user.id)
+            .body(types::TaskInput {
+                due: Some(types::TaskInputDue {
+                    date: "2026-12-07".parse().unwrap(),
+                    time: None,
+                    time_zone: None,
+                }),
+                recurrence: Some("FREQ=WEEKLY;BYDAY=MO,WE".parse().unwrap()),
+                ..task_input("Water the plants")
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let rolled = client
+            .update_task()
+            .user_id(user.id)
+            .task_id(recurring.id)
+            .body(types::TaskPatch {
+                is_completed: Some(true),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
+        assert!(!rolled.is_completed);
+        assert_eq!(
+            serde_json::to_value(&rolled.due).unwrap(),
+            json!({ "date": "2026-12-09", "time": null, "time_zone": null })
+        );
+        assert_eq!(
+            serde_json::to_value(&rolled.recurrence).unwrap(),
+            json!("FREQ=WEEKLY;BYDAY=MO,WE")
+        );
+        assert_eq!(
+            task.description.as_ref().map(|d| d.to_string()).as_deref(),
+            Some("2 l")
+        );
 
         client.delete_user().user_id(user.id).send().await.unwrap();
         let gone = client.get_user().user_id(user.id).send().await;

@@ -276,7 +276,7 @@ async fn statements_survive_a_schema_change_under_a_live_server() {
     let admin = sea_orm::Database::connect(&database.url).await.unwrap();
     // An additive migration of a later release: a new column with a default.
     admin
-        .execute_unprepared("ALTER TABLE tasks ADD COLUMN position integer NOT NULL DEFAULT 0")
+        .execute_unprepared("ALTER TABLE tasks ADD COLUMN snoozes integer NOT NULL DEFAULT 0")
         .await
         .unwrap();
     exercise("after a column was added").await;

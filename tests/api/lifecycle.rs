@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use task_api::db::{DatabaseTarget, MigrationCommand};
-use task_api::startup::{self, Application};
+use task_api::db::{Database, DatabaseTarget, MigrationCommand};
+use task_api::startup::{self, Application, PingFailure, StartupError};
 use task_api::tokens::TokenKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    each_database, expect_error, expect_invalid, expect_json, http_client, postgres_database,
-    remove_sqlite_files, server_command, shared_database, start_server_process, test_routes,
-    Backend, TestApp, TestDatabase,
+    each_database, earlier_release, expect_error, expect_invalid, expect_json, http_client,
+    postgres_database, remove_sqlite_files, server_command, shared_database, start_server_process,
+    test_routes, Backend, TestApp, TestDatabase,
 };
 
 #[tokio::test]
@@ -251,6 +251,46 @@ async fn bad_configuration_exits_non_zero_with_one_clear_line() {
     }
 }
 
+#[tokio::test]
+async fn a_failed_start_says_which_step_failed() {
+    let database = TestDatabase::create(&Backend::Sqlite).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = database.config();
+    config.port = taken.local_addr().unwrap().port();
+    let failure = Application::build(&config, test_routes()).await.err();
+    let taken_address = format!("127.0.0.1:{}", config.port);
+    assert!(
+        matches!(&failure, Some(StartupError::Listen { address, .. }) if *address == taken_address),
+        "{failure:?}"
+    );
+
+    // Port 9 (discard) on loopback: nothing listens, connections are refused.
+    let away = DatabaseTarget::parse("postgres://nobody@127.0.0.1:9/none").unwrap();
+    config.port = 0;
+    config.database = away.clone();
+    config.database_acquire_timeout = Duration::from_millis(200);
+    config.startup_database_wait = Duration::from_secs(2);
+    let failure = Application::build(&config, test_routes()).await.err();
+    assert!(
+        matches!(
+            &failure,
+            Some(StartupError::DatabaseAway { attempts, last: PingFailure::Error(_), .. })
+                if *attempts >= 2
+        ),
+        "{failure:?}"
+    );
+
+    let mut config = database.config();
+    config.migration_database = Some(away);
+    config.database_acquire_timeout = Duration::from_secs(1);
+    let server_db = Database::new(config.database.connect(1, config.database_acquire_timeout));
+    let failure = startup::migrate(&config, &server_db, MigrationCommand::Up).await;
+    assert!(
+        matches!(failure, Err(StartupError::Migration(_))),
+        "{failure:?}"
+    );
+}
+
 /// Starts a request whose body is only half sent: it is in flight until the rest follows.
 async fn half_sent_request(address: &str, user_id: &str, title: &str) -> TcpStream {
     let host = address.trim_start_matches("http://");
@@ -480,10 +520,9 @@ async fn title_search_gets_a_trigram_index_where_pg_trgm_can_be_created_and_work
 #[tokio::test]
 async fn tasks_made_before_the_versions_migration_get_versions_in_the_order_they_changed() {
     use chrono::{Duration as Span, TimeZone, Utc};
-    use migration::{Migrator, MigratorTrait};
     use sea_orm::sea_query::Query;
     use sea_orm::{ConnectionTrait, StatementBuilder};
-    use task_api::entity::{task, user};
+    use task_api::entity::task;
     use uuid::Uuid;
 
     for backend in Backend::all() {
@@ -491,22 +530,10 @@ async fn tasks_made_before_the_versions_migration_get_versions_in_the_order_they
         let (_database, config, file) = shared_database(&backend).await;
         // The schema of the release before versions, and tasks it made: the second one changed
         // last, the third first.
-        let previous = config.database.connect(1, Duration::from_secs(5));
-        Migrator::up(&previous, Some(3)).await.unwrap();
-        let backend_of = previous.get_database_backend();
         let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
         let at = |minutes| Utc.timestamp_opt(1_700_000_000, 0).unwrap() + Span::minutes(minutes);
-        let mut users = Query::insert();
-        users
-            .into_table(user::Entity)
-            .columns([user::Column::Id, user::Column::CreatedAt]);
-        for id in [owner, other] {
-            users.values_panic([id.into(), at(0).into()]);
-        }
-        previous
-            .execute(StatementBuilder::build(&users, &backend_of))
-            .await
-            .unwrap();
+        let previous = earlier_release(&config, 3, &[owner, other], at(0)).await;
+        let backend_of = previous.get_database_backend();
         let tasks = [(owner, 2), (owner, 9), (owner, 1), (other, 5)]
             .map(|(user_id, changed)| (Uuid::new_v4(), user_id, at(changed)));
         let mut insert = Query::insert();

@@ -8,14 +8,32 @@ use serde_json::{json, Value};
 
 use crate::helpers::{each_database, expect_invalid, expect_json, TestApp};
 
-const SORTS: [&str; 6] = [
+const SORTS: [&str; 10] = [
     "-created_at",
     "created_at",
     "-updated_at",
     "updated_at",
     "title",
     "-title",
+    "due",
+    "-due",
+    "priority",
+    "-priority",
 ];
+
+/// Due dates with ties, all-day and timed on one date, floating and zoned times (compared as
+/// written, never converted), and none.
+fn due(i: usize) -> Value {
+    match i % 5 {
+        0 => Value::Null,
+        1 => json!({ "date": "2026-12-06" }),
+        2 => json!({ "date": "2026-12-06", "time": "09:30" }),
+        3 => json!({ "date": "2026-12-06", "time": "08:00", "time_zone": "Asia/Tokyo" }),
+        _ => json!({ "date": "2025-01-31", "time": "23:59:59" }),
+    }
+}
+
+const PRIORITIES: [&str; 4] = ["none", "low", "medium", "high"];
 
 /// Titles with ties, case differences and non-ASCII, so that `id` must break ties.
 const TITLES: [&str; 9] = [
@@ -31,6 +49,41 @@ async fn page(app: &TestApp, path: &str) -> (Vec<Value>, Option<String>) {
 
 fn compare(sort: &str, a: &Value, b: &Value) -> Ordering {
     let field = sort.trim_start_matches('-');
+    let by_id = || a["id"].as_str().unwrap().cmp(b["id"].as_str().unwrap());
+    let directed = |ordering: Ordering| {
+        if sort.starts_with('-') {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    };
+    if field == "due" {
+        // By date, all-day before timed, time as written; without due last either way.
+        let key = |task: &Value| {
+            let due = &task["due"];
+            (!due.is_null()).then(|| {
+                (
+                    due["date"].as_str().unwrap().to_owned(),
+                    due["time"].as_str().map(str::to_owned),
+                )
+            })
+        };
+        return match (key(a), key(b)) {
+            (None, None) => directed(by_id()),
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(a_key), Some(b_key)) => directed(a_key.cmp(&b_key).then_with(by_id)),
+        };
+    }
+    if field == "priority" {
+        let rank = |task: &Value| {
+            PRIORITIES
+                .iter()
+                .position(|name| task["priority"] == *name)
+                .unwrap()
+        };
+        return directed(rank(a).cmp(&rank(b)).then_with(by_id));
+    }
     let key = |task: &Value| -> String {
         let value = task[field].as_str().unwrap();
         if field == "title" {
@@ -52,26 +105,32 @@ fn compare(sort: &str, a: &Value, b: &Value) -> Ordering {
 #[tokio::test]
 async fn following_next_cursor_visits_every_task_once_in_every_sort_while_tasks_are_added() {
     each_database(|app| async move {
-        let user_id = app.create_user().await;
-        let mut originals = HashSet::new();
-        for (i, title) in TITLES.iter().enumerate() {
-            let task = app
-                .create_task(
-                    user_id,
-                    json!({ "title": title, "is_completed": i % 2 == 0 }),
-                )
-                .await;
-            originals.insert(task["id"].as_str().unwrap().to_owned());
-        }
-        // Make updated_at differ from created_at order for some tasks.
-        let first = originals.iter().next().unwrap().clone();
-        app.patch_json(
-            &format!("/users/{user_id}/tasks/{first}"),
-            &json!({ "description": "touched" }),
-        )
-        .await;
-
+        // A user per sort, so that the tasks each walk adds do not lengthen the next one's.
         for sort in SORTS {
+            let user_id = app.create_user().await;
+            let mut originals = HashSet::new();
+            for (i, title) in TITLES.iter().enumerate() {
+                let task = app
+                    .create_task(
+                        user_id,
+                        json!({
+                            "title": title,
+                            "is_completed": i % 2 == 0,
+                            "due": due(i),
+                            "priority": PRIORITIES[i % 3],
+                        }),
+                    )
+                    .await;
+                originals.insert(task["id"].as_str().unwrap().to_owned());
+            }
+            // Make updated_at differ from created_at order for some tasks.
+            let first = originals.iter().next().unwrap().clone();
+            app.patch_json(
+                &format!("/users/{user_id}/tasks/{first}"),
+                &json!({ "description": "touched" }),
+            )
+            .await;
+
             let mut seen: Vec<Value> = Vec::new();
             let mut next: Option<String> = None;
             let mut pages = 0;
@@ -85,8 +144,15 @@ async fn following_next_cursor_visits_every_task_once_in_every_sort_while_tasks_
                 seen.extend(items);
                 pages += 1;
                 // A task added between pages must not disturb the walk.
-                app.create_titled(user_id, &format!("added {sort} {pages}"))
-                    .await;
+                app.create_task(
+                    user_id,
+                    json!({
+                        "title": format!("added {sort} {pages}"),
+                        "due": due(pages),
+                        "priority": PRIORITIES[pages % 4],
+                    }),
+                )
+                .await;
                 match cursor {
                     Some(cursor) => next = Some(cursor),
                     None => break,
@@ -139,6 +205,7 @@ async fn tasks_with_equal_timestamps_and_titles_are_ordered_by_id_and_each_seen_
                 created_at: Set(same_time),
                 updated_at: Set(same_time),
                 version: Set(1),
+                ..Default::default()
             }
             .insert(&app.db)
             .await

@@ -13,11 +13,12 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-/// What a syncing client knows: each task it has seen, by id, as the feed last told it (`None`
-/// once deleted), and the last version seen.
+/// What a syncing client knows: each task and list it has seen, by id, as the feed last told it
+/// (`None` once deleted), and the last version seen.
 #[derive(Default)]
 struct Replica {
     tasks: BTreeMap<String, Option<Value>>,
+    lists: BTreeMap<String, Option<Value>>,
     since: Option<String>,
     last_version: i64,
     changes_seen: usize,
@@ -42,18 +43,25 @@ impl Replica {
                 );
                 self.last_version = version;
                 self.changes_seen += 1;
-                let id = change["task_id"].as_str().unwrap().to_owned();
-                let task = match change["deleted"].as_bool().unwrap() {
+                let (kind, known) = match change["kind"].as_str() {
+                    Some("task") => ("task", &mut self.tasks),
+                    Some("list") => ("list", &mut self.lists),
+                    other => panic!("a change of kind {other:?}: {change}"),
+                };
+                let id = change[format!("{kind}_id")].as_str().unwrap().to_owned();
+                // The resource, null exactly when deleted.
+                let resource = match change["deleted"].as_bool().unwrap() {
                     true => {
-                        assert_eq!(change["task"], Value::Null);
+                        assert_eq!(change[kind], Value::Null);
                         None
                     }
                     false => {
-                        assert_eq!(change["task"]["version"], version);
-                        Some(change["task"].clone())
+                        assert_eq!(change[kind]["version"], version);
+                        Some(change[kind].clone())
                     }
                 };
-                self.tasks.insert(id, task);
+                assert_eq!(change.as_object().unwrap().len(), 5, "{change}");
+                known.insert(id, resource);
             }
             self.since = Some(page["next_since"].as_str().unwrap().to_owned());
             if !page["has_more"].as_bool().unwrap() {
@@ -64,11 +72,21 @@ impl Replica {
 
     /// The tasks that exist, as the replica has them.
     fn live(&self) -> BTreeMap<String, Value> {
-        self.tasks
-            .iter()
-            .filter_map(|(id, task)| task.clone().map(|task| (id.clone(), task)))
-            .collect()
+        existing(&self.tasks)
     }
+
+    /// The lists that exist, as the replica has them.
+    fn live_lists(&self) -> BTreeMap<String, Value> {
+        existing(&self.lists)
+    }
+}
+
+/// The resources of `known` that exist.
+fn existing(known: &BTreeMap<String, Option<Value>>) -> BTreeMap<String, Value> {
+    known
+        .iter()
+        .filter_map(|(id, resource)| resource.clone().map(|resource| (id.clone(), resource)))
+        .collect()
 }
 
 /// Every task of the user, by id, as the API lists them.
@@ -374,4 +392,93 @@ async fn a_client_syncing_while_others_write_ends_with_exactly_the_servers_state
         );
         remove_sqlite_files(file);
     }
+}
+
+#[tokio::test]
+async fn a_client_syncing_while_lists_are_created_renamed_and_deleted_ends_with_the_servers_lists()
+{
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let app = Arc::new(app);
+            let user_id = app.create_user().await;
+            let done = Arc::new(AtomicBool::new(false));
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|writer| {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        let lists = format!("/users/{user_id}/lists");
+                        let mut mine: Vec<Value> = Vec::new();
+                        for n in 0..WRITES_EACH {
+                            match (n % 5, mine.len()) {
+                                (0 | 1, _) | (_, 0) => {
+                                    let body = json!({ "name": format!("w{writer} n{n}") });
+                                    let answer = app.post_json(&lists, &body).await;
+                                    mine.push(expect_json(answer, StatusCode::CREATED).await);
+                                }
+                                (2, _) => {
+                                    let list = &mine[n % mine.len()];
+                                    let task = app.create_titled(user_id, &format!("n{n}")).await;
+                                    app.put_in_list(&task, list).await;
+                                }
+                                (3, _) => {
+                                    let path = format!("{lists}/{}", id_of(&mine[n % mine.len()]));
+                                    let body = json!({ "name": format!("w{writer} n{n} renamed") });
+                                    let answer = app.patch_json(&path, &body).await;
+                                    expect_json(answer, StatusCode::OK).await;
+                                }
+                                _ => {
+                                    let list = mine.remove(n % mine.len());
+                                    let answer =
+                                        app.delete(&format!("{lists}/{}", id_of(&list))).await;
+                                    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let syncing = {
+                let (app, done) = (app.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut replica = Replica::default();
+                    while !done.load(Ordering::SeqCst) {
+                        replica.sync(&app, user_id, 5).await;
+                    }
+                    replica
+                })
+            };
+            for writer in writers {
+                writer.await.unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            let mut replica = syncing.await.unwrap();
+            replica.sync(&app, user_id, 5).await;
+            assert_eq!(replica.live(), server_state(&app, user_id).await);
+            let lists: BTreeMap<String, Value> = app
+                .get_ok(&format!("/users/{user_id}/lists?limit=100"))
+                .await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|list| (list["id"].as_str().unwrap().to_owned(), list.clone()))
+                .collect();
+            assert!(!lists.is_empty());
+            assert_eq!(
+                replica.live_lists(),
+                lists,
+                "the replica has the server's lists"
+            );
+            assert!(
+                replica.lists.values().any(Option::is_none),
+                "deletions were seen"
+            );
+            // A full sync from scratch ends the same.
+            let mut fresh = Replica::default();
+            fresh.sync(&app, user_id, 1000).await;
+            assert_eq!(fresh.live_lists(), lists);
+            assert_eq!(fresh.last_version, replica.last_version);
+        },
+    )
+    .await;
 }

@@ -47,11 +47,21 @@ async fn create_task_returns_the_whole_task_and_its_location() {
                 "title",
                 "description",
                 "is_completed",
+                "completed_at",
+                "due",
+                "priority",
+                "tags",
+                "recurrence",
                 "created_at",
                 "updated_at",
                 "version"
             ]
         );
+        assert_eq!(task["completed_at"], Value::Null);
+        assert_eq!(task["due"], Value::Null);
+        assert_eq!(task["priority"], "none");
+        assert_eq!(task["tags"], json!([]));
+        assert_eq!(task["recurrence"], Value::Null);
         assert_eq!(task["user_id"], user_id.to_string());
         assert_eq!(task["title"], "Buy milk");
         assert_eq!(task["description"], Value::Null);

@@ -51,7 +51,26 @@ impl ErrorStatuses for TaskCreateErrors {
     ];
 }
 
-/// Errors of replacing or updating a task: a write's, and its `If-Match`.
+/// Errors of creating a list: a write's, its client-made id's 409 and its quota's.
+pub struct ListCreateErrors;
+impl ErrorStatuses for ListCreateErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::CONFLICT,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
+/// Errors of replacing or updating a task, or renaming a list: a write's, and its `If-Match`.
 pub struct TaskChangeErrors;
 impl ErrorStatuses for TaskChangeErrors {
     const STATUSES: &'static [StatusCode] = &[
@@ -70,7 +89,7 @@ impl ErrorStatuses for TaskChangeErrors {
     ];
 }
 
-/// Errors of reading a task: those of its path, and its preconditions' 412.
+/// Errors of reading a task or a list: those of its path, and its preconditions' 412.
 pub struct TaskReadErrors;
 impl ErrorStatuses for TaskReadErrors {
     const STATUSES: &'static [StatusCode] = &[
@@ -85,7 +104,7 @@ impl ErrorStatuses for TaskReadErrors {
     ];
 }
 
-/// Errors of deleting a task: a read's, and the user's rate of writes.
+/// Errors of deleting a task or a list: a read's, and the user's rate of writes.
 pub struct TaskDeleteErrors;
 impl ErrorStatuses for TaskDeleteErrors {
     const STATUSES: &'static [StatusCode] = &[

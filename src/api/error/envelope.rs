@@ -8,9 +8,10 @@ use poem_openapi::{Enum, Object};
 use super::ApiError;
 
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
-/// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND` and `NOT_FOUND`
-/// (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408), `USER_ALREADY_EXISTS` and
-/// `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED` (409), `SYNC_EXPIRED` (410),
+/// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND`, `LIST_NOT_FOUND`
+/// and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408),
+/// `USER_ALREADY_EXISTS`, `LIST_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED`
+/// (409), `SYNC_EXPIRED` (410),
 /// `PRECONDITION_FAILED` (412), `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414),
 /// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` and
 /// `TOO_MANY_STREAMS` (429), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
@@ -23,10 +24,12 @@ pub enum ErrorCode {
     Forbidden,
     UserNotFound,
     TaskNotFound,
+    ListNotFound,
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
     UserAlreadyExists,
+    ListAlreadyExists,
     IdempotencyKeyInUse,
     SyncExpired,
     PreconditionFailed,
@@ -43,17 +46,19 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
         Self::Forbidden,
         Self::UserNotFound,
         Self::TaskNotFound,
+        Self::ListNotFound,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::RequestTimeout,
         Self::UserAlreadyExists,
+        Self::ListAlreadyExists,
         Self::IdempotencyKeyInUse,
         Self::SyncExpired,
         Self::PreconditionFailed,
@@ -74,12 +79,15 @@ impl ErrorCode {
             Self::ValidationError | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::UserNotFound | Self::TaskNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UserNotFound | Self::TaskNotFound | Self::ListNotFound | Self::NotFound => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::UserAlreadyExists | Self::IdempotencyKeyInUse | Self::QuotaExceeded => {
-                StatusCode::CONFLICT
-            }
+            Self::UserAlreadyExists
+            | Self::ListAlreadyExists
+            | Self::IdempotencyKeyInUse
+            | Self::QuotaExceeded => StatusCode::CONFLICT,
             Self::RateLimited | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::SyncExpired => StatusCode::GONE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -123,17 +131,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The most characters of a name or value that an error quotes back.
-pub const MAX_ECHOED_CHARS: usize = 64;
-
-/// A name or value as an error quotes it back: whole when short, else its first 64 characters
-/// followed by `…` (a request's own text never makes its error large).
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(MAX_ECHOED_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
+pub use crate::domain::echo;
 
 impl FieldError {
     /// The error of the field named `field` (quoted back as `echo` cuts it).

@@ -35,7 +35,13 @@ pub enum ApiError {
     Forbidden,
     UserNotFound(Uuid),
     TaskNotFound(Uuid),
+    ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a list (of any user) has; nothing was written.
+    ListAlreadyExists(Uuid),
+    /// `If-Match` names none of the list's current ETag, or `If-None-Match` names it; nothing
+    /// was written.
+    ListPreconditionFailed(Uuid),
     /// `If-Match` names none of the task's current ETag, or `If-None-Match` names it; nothing
     /// was written.
     PreconditionFailed(Uuid),
@@ -100,8 +106,12 @@ impl ApiError {
             Self::Forbidden => ErrorCode::Forbidden,
             Self::UserNotFound(_) => ErrorCode::UserNotFound,
             Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
+            Self::ListNotFound(_) => ErrorCode::ListNotFound,
             Self::UserAlreadyExists(_) => ErrorCode::UserAlreadyExists,
-            Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            Self::ListAlreadyExists(_) => ErrorCode::ListAlreadyExists,
+            Self::PreconditionFailed(_) | Self::ListPreconditionFailed(_) => {
+                ErrorCode::PreconditionFailed
+            }
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
@@ -184,7 +194,18 @@ impl fmt::Display for ApiError {
             ),
             Self::UserNotFound(id) => write!(f, "User {id} was not found"),
             Self::TaskNotFound(id) => write!(f, "Task {id} was not found for this user"),
+            Self::ListNotFound(id) => write!(f, "List {id} was not found for this user"),
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
+            Self::ListAlreadyExists(id) => write!(
+                f,
+                "A list with id {id} exists already; nothing was written. Make a new id"
+            ),
+            Self::ListPreconditionFailed(id) => write!(
+                f,
+                "List {id} is not at a version the request's preconditions allow (If-Match names \
+                 none of its current ETag, or If-None-Match names it); nothing was written. Read \
+                 it again, then send the request with its new ETag"
+            ),
             Self::PreconditionFailed(id) => write!(
                 f,
                 "Task {id} is not at a version the request's preconditions allow (If-Match names \
@@ -336,7 +357,14 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::UserNotFound(id) => Self::UserNotFound(id),
             StoreError::TaskNotFound(id) => Self::TaskNotFound(id),
+            StoreError::ListNotFound(id) => Self::ListNotFound(id),
             StoreError::UserAlreadyExists(id) => Self::UserAlreadyExists(id),
+            StoreError::ListAlreadyExists(id) => Self::ListAlreadyExists(id),
+            StoreError::ListQuotaExceeded(limit) => Self::QuotaExceeded {
+                what: "lists",
+                limit,
+            },
+            StoreError::ListPreconditionFailed(id) => Self::ListPreconditionFailed(id),
             StoreError::TaskQuotaExceeded(limit) => Self::QuotaExceeded {
                 what: "tasks",
                 limit,
@@ -348,6 +376,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::Invalid(invalid) => Self::Validation(
+                invalid
+                    .into_iter()
+                    .map(|invalid| {
+                        FieldError::new(FieldLocation::Body, &invalid.field, invalid.message)
+                    })
+                    .collect(),
+            ),
             StoreError::Contended(how) => {
                 tracing::warn!(how, "a write lost every attempt to concurrent writes");
                 Self::ServiceUnavailable
@@ -367,6 +403,7 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MAX_ECHOED_CHARS;
 
     #[test]
     fn echoes_are_cut_to_64_characters() {

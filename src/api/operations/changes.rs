@@ -30,8 +30,11 @@ impl ChangesApi {
     /// List a user's changes since a sync token
     ///
     /// For offline-first clients: every task created, replaced, updated or deleted after
-    /// `since`, in `version` order, each once in its latest state (a deleted task as
-    /// `deleted: true` with `task: null`). Without `since`, from the beginning (a full sync).
+    /// `since`, and every list created, renamed or deleted, in one `version` order, each once in
+    /// its latest state. A change's `kind` says which: `task` (with `task_id` and `task`) or
+    /// `list` (with `list_id` and `list`); a deletion has `deleted: true` and a null `task` /
+    /// `list` (a list's delete deletes its tasks, each a change of its own). Without `since`,
+    /// from the beginning (a full sync).
     /// Follow `next_since` while `has_more` is true; keep the last `next_since` to ask again
     /// later. Every change is seen exactly once, even while changes are being written. A page
     /// holds at most `limit` changes, and ends early, with `has_more` true, before the change

@@ -3,6 +3,8 @@
 mod changes;
 mod events;
 mod health;
+mod lists;
+mod tags;
 mod tasks;
 mod users;
 
@@ -19,6 +21,8 @@ pub enum ApiTags {
     Users,
     /// A user's tasks
     Tasks,
+    /// A user's lists, the named containers of their tasks
+    Lists,
     /// Changes since a client last synced, for offline-first clients, and live change events
     Sync,
     /// Whether the server is alive and ready
@@ -26,10 +30,11 @@ pub enum ApiTags {
 }
 
 /// The tags in the order a newcomer needs them (and Swagger UI lists them): users first, who
-/// own the tasks, then the tasks, their changes, then health.
-pub const TAG_ORDER: [ApiTags; 4] = [
+/// own the tasks, then the tasks, their lists, their changes, then health.
+pub const TAG_ORDER: [ApiTags; 5] = [
     ApiTags::Users,
     ApiTags::Tasks,
+    ApiTags::Lists,
     ApiTags::Sync,
     ApiTags::Health,
 ];
@@ -38,6 +43,8 @@ pub const TAG_ORDER: [ApiTags; 4] = [
 pub type TaskApis = (
     users::UsersApi,
     tasks::TasksApi,
+    tags::TagsApi,
+    lists::ListsApi,
     changes::ChangesApi,
     events::EventsApi,
     health::HealthApi,
@@ -53,6 +60,12 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             tasks::TasksApi {
+                state: state.clone(),
+            },
+            tags::TagsApi {
+                state: state.clone(),
+            },
+            lists::ListsApi {
                 state: state.clone(),
             },
             changes::ChangesApi {

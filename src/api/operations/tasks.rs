@@ -1,8 +1,9 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
-use poem_openapi::registry::MetaSchema;
+use chrono::NaiveDate;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiResponse, OpenApi};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -11,9 +12,9 @@ use crate::api::error::{
     TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, EntityTags};
+use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
 use crate::api::request::input::{
-    json_kind, BodyField, BodyFieldList, Checked, CollectFields, FieldDescription, HeaderParam,
+    json_kind, named, BodyField, BodyFieldList, CollectFields, FieldDescription, HeaderParam,
     HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
     SignedToken, Whole,
 };
@@ -21,11 +22,14 @@ use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
 };
 use crate::domain::{
-    check_storable, IdempotencyKey, TaskChanges, TaskDescription, TaskFields, TaskTitle,
-    WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,
-    TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
+    self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
+    TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName,
+    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
+    TITLE_MAX_CHARS, TITLE_PATTERN,
 };
-use crate::pagination::{self, Cursor, ListError, TaskFilter, TaskListRequest, TaskSort};
+use crate::pagination::{
+    self, Cursor, ListError, ListFilter, TaskFilter, TaskListRequest, TaskSort,
+};
 use crate::store;
 use crate::AppState;
 
@@ -34,7 +38,15 @@ type TaskPageSize = PageSize<20, 100>;
 const SEARCH_MAX_CHARS: usize = 255;
 
 /// The writable fields of a task's bodies (`TaskInput`, `TaskPatch`), in the document's order.
-pub type TaskBodyFields = (Title, Description, IsCompleted);
+pub type TaskBodyFields = (
+    Title,
+    Description,
+    IsCompleted,
+    Due,
+    Priority,
+    Tags,
+    Recurrence,
+);
 
 /// The task's fields a client writes.
 pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as BodyFieldList>::NAMES;
@@ -53,7 +65,7 @@ impl BodyField for Title {
              surrounding white space trimmed; null is refused.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema {
             min_length: Some(1),
             max_length: Some(TITLE_MAX_CHARS),
@@ -75,11 +87,14 @@ impl BodyField for Title {
         None
     }
 
-    fn parse(value: &Value) -> Result<TaskTitle, String> {
-        match value {
-            Value::String(text) => TaskTitle::parse(text),
-            other => Err(format!("must be a string, got {}", json_kind(other))),
-        }
+    fn parse(value: &Value) -> Result<TaskTitle, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::String(text) => TaskTitle::parse(text),
+                other => Err(format!("must be a string, got {}", json_kind(other))),
+            },
+        )
     }
 }
 
@@ -95,7 +110,7 @@ impl BodyField for Description {
         merge_patch: "At most 10,000 characters, no NUL; null clears it.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema {
             nullable: true,
             max_length: Some(DESCRIPTION_MAX_CHARS),
@@ -116,15 +131,18 @@ impl BodyField for Description {
         Some(None)
     }
 
-    fn parse(value: &Value) -> Result<Option<TaskDescription>, String> {
-        match value {
-            Value::Null => Ok(None),
-            Value::String(text) => TaskDescription::parse(text).map(Some),
-            other => Err(format!(
-                "must be a string or null, got {}",
-                json_kind(other)
-            )),
-        }
+    fn parse(value: &Value) -> Result<Option<TaskDescription>, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::Null => Ok(None),
+                Value::String(text) => TaskDescription::parse(text).map(Some),
+                other => Err(format!(
+                    "must be a string or null, got {}",
+                    json_kind(other)
+                )),
+            },
+        )
     }
 }
 
@@ -140,7 +158,7 @@ impl BodyField for IsCompleted {
         merge_patch: "Whether the task is done.",
     };
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema::new("boolean")
     }
 
@@ -152,10 +170,291 @@ impl BodyField for IsCompleted {
         Some(false)
     }
 
-    fn parse(value: &Value) -> Result<bool, String> {
-        value
-            .as_bool()
-            .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value)))
+    fn parse(value: &Value) -> Result<bool, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            value
+                .as_bool()
+                .ok_or_else(|| format!("must be a boolean, got {}", json_kind(value))),
+        )
+    }
+}
+
+/// A task's `due`: when it is due, a date with an optional wall-clock time and time zone; null
+/// for none.
+pub struct Due;
+
+impl Due {
+    /// The object's parts, each named `due.<part>` when it fails.
+    fn parse_parts(members: &Map<String, Value>) -> Result<DuePatch, Vec<Invalid>> {
+        let mut patch = DuePatch::default();
+        let mut invalid = Vec::new();
+        for (name, value) in members {
+            let parsed = match (name.as_str(), value) {
+                ("date", Value::String(text)) => {
+                    domain::parse_date(text).map(|date| patch.date = Some(date))
+                }
+                ("date", other) => Err(format!("must be a date string, got {}", json_kind(other))),
+                ("time", Value::Null) => {
+                    patch.time = Some(None);
+                    Ok(())
+                }
+                ("time", Value::String(text)) => {
+                    domain::parse_time(text).map(|time| patch.time = Some(Some(time)))
+                }
+                ("time", other) => Err(format!(
+                    "must be a time string or null, got {}",
+                    json_kind(other)
+                )),
+                ("time_zone", Value::Null) => {
+                    patch.time_zone = Some(None);
+                    Ok(())
+                }
+                ("time_zone", Value::String(text)) => TimeZoneName::parse(text)
+                    .map(|time_zone| patch.time_zone = Some(Some(time_zone))),
+                ("time_zone", other) => Err(format!(
+                    "must be a time zone name or null, got {}",
+                    json_kind(other)
+                )),
+                _ => Err("is not a known field".to_owned()),
+            };
+            if let Err(message) = parsed {
+                invalid.push(Invalid::new(format!("{}.{name}", Self::NAME), message));
+            }
+        }
+        match invalid.is_empty() {
+            true => Ok(patch),
+            false => Err(invalid),
+        }
+    }
+}
+
+impl BodyField for Due {
+    const NAME: &'static str = domain::DUE_FIELD;
+    type Value = Option<DuePatch>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "When the task is due: `date` (YYYY-MM-DD, required) alone for all day; with `time`\n\
+             (HH:MM or HH:MM:SS, answered HH:MM:SS) for a floating time; with `time_zone` too (an\n\
+             IANA name) for that time in that zone. A `time_zone` needs a `time`. Absent or null for\n\
+             none; absent parts are null.",
+        merge_patch: "Merged part by part: `{\"time\": \"19:00\"}` changes only the time, a part set to\n\
+             null is cleared (`date` cannot be), and null clears the due date (a recurring task's\n\
+             only with its `recurrence`). The merged due date must keep the rules: a `time_zone`\n\
+             needs a `time`.",
+    };
+
+    fn schema(merge_patch: bool) -> MetaSchema {
+        let part = |schema: MetaSchema| MetaSchemaRef::Inline(Box::new(schema));
+        MetaSchema {
+            nullable: true,
+            properties: vec![
+                (
+                    "date",
+                    part(MetaSchema {
+                        pattern: Some(domain::DATE_PATTERN.to_owned()),
+                        ..MetaSchema::new_with_format("string", "date")
+                    }),
+                ),
+                (
+                    "time",
+                    part(MetaSchema {
+                        nullable: true,
+                        pattern: Some(domain::TIME_PATTERN.to_owned()),
+                        ..MetaSchema::new("string")
+                    }),
+                ),
+                (
+                    "time_zone",
+                    part(MetaSchema {
+                        nullable: true,
+                        max_length: Some(domain::TIME_ZONE_MAX_CHARS),
+                        pattern: Some(domain::TIME_ZONE_PATTERN.to_owned()),
+                        ..MetaSchema::new("string")
+                    }),
+                ),
+            ],
+            required: if merge_patch { vec![] } else { vec!["date"] },
+            ..MetaSchema::new("object")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            serde_json::json!({ "time": "19:00" })
+        } else {
+            serde_json::json!({ "date": "2026-12-24", "time": "18:30", "time_zone": "Europe/Paris" })
+        }
+    }
+
+    fn default() -> Option<Option<DuePatch>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<DuePatch>, Vec<Invalid>> {
+        match value {
+            Value::Null => Ok(None),
+            Value::Object(members) => Self::parse_parts(members).map(Some),
+            other => named(
+                Self::NAME,
+                Err(format!(
+                    "must be an object or null, got {}",
+                    json_kind(other)
+                )),
+            ),
+        }
+    }
+}
+
+/// A task's `priority`: none by default.
+pub struct Priority;
+
+impl BodyField for Priority {
+    const NAME: &'static str = "priority";
+    type Value = domain::Priority;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "How important the task is: none (the default), low, medium or high.",
+        merge_patch: "How important the task is: none, low, medium or high; null is refused.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            enum_items: domain::Priority::ALL
+                .iter()
+                .map(|priority| priority.name().into())
+                .collect(),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        domain::Priority::High.name().into()
+    }
+
+    fn default() -> Option<domain::Priority> {
+        Some(domain::Priority::None)
+    }
+
+    fn parse(value: &Value) -> Result<domain::Priority, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::String(text) => domain::Priority::parse(text),
+                other => Err(format!("must be a string, got {}", json_kind(other))),
+            },
+        )
+    }
+}
+
+/// A task's `tags`: none by default.
+pub struct Tags;
+
+impl BodyField for Tags {
+    const NAME: &'static str = "tags";
+    type Value = domain::Tags;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole:
+            "At most 20 tags, each 1 to 50 characters after trimming white space, no comma, no\n\
+             NUL; kept trimmed, in the order sent. Two tags that are the same in lowercase are\n\
+             refused. Defaults to none.",
+        merge_patch: "Replaces the task's tags whole (at most 20, each 1 to 50 characters after\n\
+             trimming, no comma, no NUL, none the same as another in lowercase); null is refused.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema {
+                min_length: Some(1),
+                pattern: Some(domain::tag_pattern()),
+                ..MetaSchema::new("string")
+            })))),
+            max_items: Some(domain::TAGS_MAX),
+            ..MetaSchema::new("array")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        serde_json::json!(["home", "errands"])
+    }
+
+    fn default() -> Option<domain::Tags> {
+        Some(domain::Tags::default())
+    }
+
+    fn parse(value: &Value) -> Result<domain::Tags, Vec<Invalid>> {
+        let parsed = match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    item.as_str().ok_or_else(|| {
+                        format!("tag {index} must be a string, got {}", json_kind(item))
+                    })
+                })
+                .collect::<Result<Vec<&str>, String>>()
+                .and_then(|tags| domain::Tags::parse(&tags)),
+            other => Err(format!(
+                "must be an array of strings, got {}",
+                json_kind(other)
+            )),
+        };
+        named(Self::NAME, parsed)
+    }
+}
+
+/// A task's `recurrence`: an RFC 5545 RRULE value; null for none.
+pub struct Recurrence;
+
+impl BodyField for Recurrence {
+    const NAME: &'static str = domain::RECURRENCE_FIELD;
+    type Value = Option<domain::Recurrence>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "An RFC 5545 RRULE value (`FREQ=WEEKLY;BYDAY=MO,WE`; a leading `RRULE:` is dropped), at\n\
+             most 255 characters: FREQ DAILY, WEEKLY, MONTHLY or YEARLY, with INTERVAL, COUNT,\n\
+             UNTIL, BYDAY, BYMONTHDAY, BYMONTH, BYSETPOS, WKST. Needs a `due`: the series starts on\n\
+             its date, and completing the task moves it to the next occurrence. Absent or null for\n\
+             none.",
+        merge_patch: "An RFC 5545 RRULE value (as in a create); null stops the task recurring. The\n\
+             merged task needs a `due`.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            min_length: Some(1),
+            max_length: Some(domain::RECURRENCE_MAX_CHARS + "RRULE:".len()),
+            pattern: Some(domain::RECURRENCE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            Value::Null
+        } else {
+            "FREQ=WEEKLY;BYDAY=MO,WE".into()
+        }
+    }
+
+    fn default() -> Option<Option<domain::Recurrence>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<domain::Recurrence>, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::Null => Ok(None),
+                Value::String(text) => domain::Recurrence::parse(text).map(Some),
+                other => Err(format!(
+                    "must be a string or null, got {}",
+                    json_kind(other)
+                )),
+            },
+        )
     }
 }
 
@@ -168,39 +467,66 @@ impl JsonObjectBody for TaskFields {
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
 
     fn from_values(
-        (title, description, is_completed): (TaskTitle, Option<TaskDescription>, bool),
-    ) -> Self {
+        (title, description, is_completed, due, priority, tags, recurrence): (
+            TaskTitle,
+            Option<TaskDescription>,
+            bool,
+            Option<DuePatch>,
+            domain::Priority,
+            domain::Tags,
+            Option<domain::Recurrence>,
+        ),
+    ) -> Result<Self, Vec<Invalid>> {
+        let due = due
+            .map(|due| due.merge(None))
+            .transpose()
+            .map_err(|invalid| vec![invalid])?;
         Self {
             title,
             description,
             is_completed,
+            due,
+            priority,
+            tags,
+            recurrence,
         }
+        .check()
     }
 }
 
-impl JsonObjectBody for TaskChanges {
+impl JsonObjectBody for TaskPatch {
     const NAME: &'static str = "TaskPatch";
     const DESCRIPTION: &'static str = "A JSON merge patch (RFC 7396) of a task: an absent field \
         stays as it is,\n`\"description\": null` clears the description, `\"title\": null` is \
-        refused, `{}` changes\nnothing. Unknown and read-only fields are refused.";
+        refused, `{}` changes\nnothing; `due` merges part by part, `tags` is replaced whole. The \
+        merged task must keep every\nrule. Unknown and read-only fields are refused.";
     type Fields = TaskBodyFields;
     type Presence = MergePatch;
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
     const MEDIA_TYPES: &'static [&'static str] =
         &["application/json", "application/merge-patch+json"];
 
+    #[allow(clippy::type_complexity)]
     fn from_values(
-        (title, description, is_completed): (
+        (title, description, is_completed, due, priority, tags, recurrence): (
             Option<TaskTitle>,
             Option<Option<TaskDescription>>,
             Option<bool>,
+            Option<Option<DuePatch>>,
+            Option<domain::Priority>,
+            Option<domain::Tags>,
+            Option<Option<domain::Recurrence>>,
         ),
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Vec<Invalid>> {
+        Ok(Self {
             title,
             description,
             is_completed,
-        }
+            due,
+            priority,
+            tags,
+            recurrence,
+        })
     }
 }
 
@@ -220,6 +546,68 @@ impl ParamValue for TaskSort {
     fn parse(raw: &str) -> Result<Self, String> {
         TaskSort::parse(raw)
     }
+}
+
+/// A tag to find, as its key (Unicode lowercase).
+pub struct TagFilter(String);
+
+impl ParamValue for TagFilter {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(tag_pattern()),
+            example: Some("errands".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        parse_tag(raw).map(|tag| Self(tag_key(&tag)))
+    }
+}
+
+impl ParamValue for domain::Priority {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            example: Some(Priority::example(false)),
+            ..Priority::schema(false)
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        domain::Priority::parse(raw)
+    }
+}
+
+/// `inbox`, or a list's id.
+const LIST_FILTER_PATTERN: &str =
+    "^(inbox|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
+
+impl ParamValue for ListFilter {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(LIST_FILTER_PATTERN.to_owned()),
+            example: Some("inbox".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "inbox" => Ok(Self::Inbox),
+            // The hyphenated form only, as the pattern says.
+            _ if raw.len() == 36 => Uuid::parse_str(raw)
+                .map(Self::List)
+                .map_err(|_| list_filter_refused(raw)),
+            _ => Err(list_filter_refused(raw)),
+        }
+    }
+}
+
+fn list_filter_refused(raw: &str) -> String {
+    format!(
+        "must be inbox or a list's id (a UUID), got {:?}",
+        domain::echo(raw)
+    )
 }
 
 /// Text to find in titles, case-insensitively.
@@ -310,7 +698,7 @@ pub enum TaskRead {
     /// The task as it is now.
     #[oai(status = 200)]
     Ok(
-        JsonResponse<TaskResource>,
+        JsonResponse<Box<TaskResource>>,
         /// The task's entity tag: its `version` in quotes.
         #[oai(header = "ETag")]
         String,
@@ -397,11 +785,13 @@ impl TasksApi {
 
     /// List a user's tasks
     ///
-    /// One keyset page at a time: follow `next_cursor` (with the same `sort`, `completed` and
-    /// `q`) until it is null to see every task exactly once, even while tasks are added. A page
-    /// holds at most `limit` tasks, and ends early, with a `next_cursor`, before the task that
-    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a
-    /// single task larger than that is sent alone.
+    /// One keyset page at a time: follow `next_cursor` (with the same `sort` and filters) until
+    /// it is null to see every task exactly once, even while tasks are added. The filters
+    /// combine (AND): `due_from=2026-12-06&due_to=2026-12-06` is "today",
+    /// `due_to=2026-12-05&completed=false` "overdue". A page holds at most `limit` tasks, and
+    /// ends early, with a `next_cursor`, before the task that would take its JSON past the
+    /// server's page size (`PAGE_MAX_BYTES`, 1 MiB by default); a single task larger than that
+    /// is sent alone.
     #[oai(
         path = "/users/:user_id/tasks",
         method = "get",
@@ -425,27 +815,65 @@ impl TasksApi {
         /// Only tasks whose title contains this text, case-insensitively; `%` and `_` are
         /// ordinary characters.
         q: QueryParam<TitleSearch>,
-        /// The order: by `created_at`, `updated_at` or `title` (case-insensitive), `-` for
-        /// descending; ties are broken by `id`.
+        /// Only tasks carrying this tag, compared as tags are: trimmed, in Unicode lowercase
+        /// (`Work` finds `work`).
+        tag: QueryParam<TagFilter>,
+        /// Only tasks of this priority.
+        priority: QueryParam<domain::Priority>,
+        /// Only tasks with (`true`) or without (`false`) a due date.
+        has_due: QueryParam<bool>,
+        /// Only tasks due on this date or later (on `due.date`); a task without `due` never
+        /// matches.
+        due_from: QueryParam<NaiveDate>,
+        /// Only tasks due on this date or earlier (on `due.date`); a task without `due` never
+        /// matches. Before `due_from`: an empty page.
+        due_to: QueryParam<NaiveDate>,
+        /// Only the tasks of this list (a list's id; a list that is not the user's gives an empty
+        /// page), or `inbox` for the tasks in no list.
+        list_id: QueryParam<ListFilter>,
+        /// The order: by `created_at`, `updated_at`, `title` (case-insensitive), `due` (by
+        /// `due.date`, then all-day before timed, then `due.time` as written, never converted
+        /// between zones) or `priority` (none, low, medium, high), `-` for descending (`-due`:
+        /// later dates first, on one date timed before all-day and later times first); tasks
+        /// without `due` come last in both due sorts; ties are broken by `id`.
         sort: QueryParam<TaskSort>,
     ) -> Result<TaskPageFound, ErrorResponse<ReadErrors>> {
         let cursor_name = cursor.name();
         let keys = self.state.token_keys.keys(&self.state.db).await?;
-        let (user_id, limit, cursor, completed, q, sort) = (
+        let filter = (
+            completed.checked(),
+            q.checked(),
+            tag.checked(),
+            priority.checked(),
+            has_due.checked(),
+            due_from.checked(),
+            due_to.checked(),
+            list_id.checked(),
+        )
+            .collect_fields()
+            .map(
+                |(completed, q, tag, priority, has_due, due_from, due_to, list)| TaskFilter {
+                    completed,
+                    title_contains: q.map(|q| q.0),
+                    tag_key: tag.map(|tag| tag.0),
+                    priority: priority.map(domain::Priority::level),
+                    has_due,
+                    due_from,
+                    due_to,
+                    list,
+                },
+            );
+        let (user_id, limit, cursor, filter, sort) = (
             user_id.checked(),
             limit.checked(),
             cursor.checked_then(|token| Cursor::decode(keys, &token.0)),
-            completed.checked(),
-            q.checked(),
+            filter,
             sort.checked(),
         )
             .collect_fields()?;
         let request = TaskListRequest {
             sort: sort.unwrap_or(TaskSort::CreatedAtDesc),
-            filter: TaskFilter {
-                completed,
-                title_contains: q.map(|q| q.0),
-            },
+            filter,
             cursor,
             limit: limit.unwrap_or_default().0,
         };
@@ -511,7 +939,7 @@ impl TasksApi {
         if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
             return Ok(TaskRead::NotModified(tag));
         }
-        Ok(TaskRead::Ok(JsonResponse(task.into()), tag))
+        Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag))
     }
 
     /// Replace a task
@@ -542,9 +970,15 @@ impl TasksApi {
         if_none_match: HeaderParam<EntityTags>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let condition = write_condition(if_match, if_none_match);
-        self.change_task(user_id, task_id, condition, body.0.map(TaskChanges::from))
-            .await
+        let (user_id, task_id, condition, fields) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        let task = store::replace_task(&self.state.db, user_id, task_id, fields, condition).await?;
+        Ok(task.into())
     }
 
     /// Update a task
@@ -575,10 +1009,17 @@ impl TasksApi {
         /// write happens only if none is the task's current tag (`*`: never, the task exists).
         #[oai(name = "If-None-Match")]
         if_none_match: HeaderParam<EntityTags>,
-        body: JsonBody<TaskChanges>,
+        body: JsonBody<TaskPatch>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let condition = write_condition(if_match, if_none_match);
-        self.change_task(user_id, task_id, condition, body.0).await
+        let (user_id, task_id, condition, patch) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        let task = store::update_task(&self.state.db, user_id, task_id, patch, condition).await?;
+        Ok(task.into())
     }
 
     /// Delete a task
@@ -624,32 +1065,6 @@ impl TasksApi {
         .await?;
         Ok(TaskDeleted::NoContent)
     }
-}
-
-impl TasksApi {
-    /// What PUT and PATCH share: check everything, then apply the changes.
-    async fn change_task(
-        &self,
-        user_id: PathParam<Uuid>,
-        task_id: PathParam<Uuid>,
-        condition: Checked<WriteCondition>,
-        changes: Checked<TaskChanges>,
-    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
-        let (user_id, task_id, condition, changes) =
-            (user_id.checked(), task_id.checked(), condition, changes).collect_fields()?;
-        let task = store::update_task(&self.state.db, user_id, task_id, changes, condition).await?;
-        Ok(task.into())
-    }
-}
-
-/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
-fn write_condition(
-    if_match: HeaderParam<EntityTags>,
-    if_none_match: HeaderParam<EntityTags>,
-) -> Checked<WriteCondition> {
-    let (if_match, if_none_match) =
-        (if_match.checked(), if_none_match.checked()).collect_fields()?;
-    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 #[cfg(test)]

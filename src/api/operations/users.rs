@@ -9,10 +9,11 @@ use super::ApiTags;
 use crate::api::error::{ApiError, CreateUserErrors, CurrentUserErrors, ErrorResponse, ReadErrors};
 use crate::api::request::caller::Caller;
 use crate::api::request::input::{
-    json_kind, BodyField, CollectFields, FieldDescription, JsonBody, JsonObjectBody, ParamValue,
-    PathParam, Whole,
+    json_kind, named, BodyField, CollectFields, FieldDescription, JsonBody, JsonObjectBody,
+    ParamValue, PathParam, Whole,
 };
 use crate::api::response::resources::{JsonResponse, UserResource, EXAMPLE_USER_ID};
+use crate::domain::Invalid;
 use crate::store;
 use crate::AppState;
 
@@ -26,7 +27,7 @@ impl BodyField for UserId {
     const DESCRIPTION: FieldDescription =
         FieldDescription::same("The user's id; the server makes one when it is absent.");
 
-    fn schema() -> MetaSchema {
+    fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema::new_with_format("string", "uuid")
     }
 
@@ -38,11 +39,12 @@ impl BodyField for UserId {
         Some(None)
     }
 
-    fn parse(value: &Value) -> Result<Option<Uuid>, String> {
-        let text = value
+    fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
+        let parsed = value
             .as_str()
-            .ok_or_else(|| format!("must be a UUID string, got {}", json_kind(value)))?;
-        <Uuid as ParamValue>::parse(text).map(Some)
+            .ok_or_else(|| format!("must be a UUID string, got {}", json_kind(value)))
+            .and_then(<Uuid as ParamValue>::parse);
+        named(Self::NAME, parsed).map(Some)
     }
 }
 
@@ -60,8 +62,8 @@ impl JsonObjectBody for UserRegistration {
     const READ_ONLY: &'static [&'static str] = &["created_at"];
     const REQUIRED: bool = false;
 
-    fn from_values((id,): (Option<Uuid>,)) -> Self {
-        Self { id }
+    fn from_values((id,): (Option<Uuid>,)) -> Result<Self, Vec<Invalid>> {
+        Ok(Self { id })
     }
 }
 

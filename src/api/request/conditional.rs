@@ -1,15 +1,15 @@
-//! Conditional requests (RFC 9110 §13): a task's entity tag, and the `If-Match` / `If-None-Match`
-//! lists of entity tags they compare it with.
+//! Conditional requests (RFC 9110 §13): a task's (or list's) entity tag, and the `If-Match` /
+//! `If-None-Match` lists of entity tags they compare it with.
 
 use poem_openapi::registry::MetaSchema;
 
-use crate::api::request::input::{HeaderValue, ParamValue};
+use crate::api::request::input::{Checked, CollectFields, HeaderParam, HeaderValue, ParamValue};
 use crate::domain::WriteCondition;
 
 /// The most entity tags one header may list.
 pub const MAX_LISTED_TAGS: usize = 16;
 
-/// A task's entity tag: its version in quotes (strong).
+/// A task's (or list's) entity tag: its version in quotes (strong).
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
@@ -88,6 +88,16 @@ pub fn preconditions(
             WriteCondition::VersionNotIn(EntityTags::versions(tags, false))
         }
     }
+}
+
+/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
+pub fn write_condition(
+    if_match: HeaderParam<EntityTags>,
+    if_none_match: HeaderParam<EntityTags>,
+) -> Checked<WriteCondition> {
+    let (if_match, if_none_match) =
+        (if_match.checked(), if_none_match.checked()).collect_fields()?;
+    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
 }
 
 const MALFORMED: &str =

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::api::error::{echo, ApiError, FieldError, FieldLocation};
 use crate::api::http::gate::PathParameters;
+use crate::domain::{parse_date, Invalid, DATE_PATTERN};
 
 /// A value, or every field error found while parsing it.
 pub type Checked<T> = Result<T, Vec<FieldError>>;
@@ -236,6 +237,20 @@ impl ParamValue for bool {
     }
 }
 
+impl ParamValue for chrono::NaiveDate {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(DATE_PATTERN.to_owned()),
+            example: Some("2026-12-06".into()),
+            ..MetaSchema::new_with_format("string", "date")
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        parse_date(raw)
+    }
+}
+
 /// A value a request header holds.
 pub trait HeaderValue: ParamValue {
     /// Whether the header is a list, whose lines are joined with commas (RFC 9110 §5.3); any
@@ -374,8 +389,10 @@ impl Presence for Whole {
 
     fn read<F: BodyField>(fields: &BodyFields) -> Checked<F::Value> {
         match fields.0.get(F::NAME) {
-            Some(value) => F::parse(value).map_err(|message| field_error(F::NAME, message)),
-            None => F::default().ok_or_else(|| field_error(F::NAME, "is required")),
+            Some(value) => F::parse(value).map_err(body_errors),
+            None => {
+                F::default().ok_or_else(|| body_errors(vec![Invalid::new(F::NAME, "is required")]))
+            }
         }
     }
 
@@ -392,7 +409,7 @@ impl Presence for MergePatch {
         fields
             .0
             .get(F::NAME)
-            .map(|value| F::parse(value).map_err(|message| field_error(F::NAME, message)))
+            .map(|value| F::parse(value).map_err(body_errors))
             .transpose()
     }
 
@@ -401,8 +418,17 @@ impl Presence for MergePatch {
     }
 }
 
-fn field_error(name: &str, message: impl Into<String>) -> Vec<FieldError> {
-    vec![FieldError::new(FieldLocation::Body, name, message)]
+/// A body's failing fields, as the error report lists them.
+pub fn body_errors(invalid: Vec<Invalid>) -> Vec<FieldError> {
+    invalid
+        .into_iter()
+        .map(|invalid| FieldError::new(FieldLocation::Body, &invalid.field, invalid.message))
+        .collect()
+}
+
+/// The one failing field of a simple value: `name`, with `result`'s message.
+pub fn named<T>(name: &str, result: Result<T, String>) -> Result<T, Vec<Invalid>> {
+    result.map_err(|message| vec![Invalid::new(name, message)])
 }
 
 /// What a body field means in a whole body and in a merge patch.
@@ -430,14 +456,16 @@ pub trait BodyField {
     type Value;
     /// What the field means in each kind of body.
     const DESCRIPTION: FieldDescription;
-    /// The field's type and rules (limits, pattern, nullable), from the domain's constants.
-    fn schema() -> MetaSchema;
+    /// The field's type and rules (limits, pattern, nullable), from the domain's constants, in
+    /// a whole body or a merge patch.
+    fn schema(merge_patch: bool) -> MetaSchema;
     /// The value the body's example shows.
     fn example(merge_patch: bool) -> Value;
     /// The value an absent field takes in a whole body; `None` when the field is required.
     fn default() -> Option<Self::Value>;
-    /// Parses the field's JSON value, or says what is wrong with it.
-    fn parse(value: &Value) -> Result<Self::Value, String>;
+    /// Parses the field's JSON value, or says what is wrong with it (each failing part named:
+    /// `due.time`).
+    fn parse(value: &Value) -> Result<Self::Value, Vec<Invalid>>;
 }
 
 /// The fields of a body, in the document's order: a tuple of `BodyField`s.
@@ -462,7 +490,7 @@ fn describe_field<F: BodyField, P: Presence>(
         } else {
             F::DESCRIPTION.whole
         }),
-        ..F::schema()
+        ..F::schema(P::MERGE_PATCH)
     };
     schema
         .properties
@@ -545,14 +573,16 @@ pub trait JsonObjectBody: Sized + Send + 'static {
     /// Whether a request without a body is refused.
     const REQUIRED: bool = true;
 
-    /// The value the fields make.
-    fn from_values(values: <Self::Fields as BodyFieldList>::Values<Self::Presence>) -> Self;
+    /// The value the fields make, the rules across fields checked.
+    fn from_values(
+        values: <Self::Fields as BodyFieldList>::Values<Self::Presence>,
+    ) -> Result<Self, Vec<Invalid>>;
 
     /// Reads the body's fields.
     fn from_fields(fields: &BodyFields) -> Checked<Self> {
         fields
             .read::<Self::Fields, Self::Presence>(Self::READ_ONLY)
-            .map(Self::from_values)
+            .and_then(|values| Self::from_values(values).map_err(body_errors))
     }
 
     /// The body's object schema in the document.

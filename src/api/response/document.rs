@@ -1,7 +1,7 @@
 //! The OpenAPI documents, as served and as committed in `openapi/`: what poem-openapi generates,
 //! plus what it cannot say (that request bodies refuse unknown fields, that the open operations
-//! need no security, plain `application/json` answers, title examples), and the error contract
-//! on its own.
+//! need no security, plain `application/json` answers, title examples, unions whose branches are
+//! plain objects), and the error contract on its own.
 
 use std::collections::BTreeSet;
 
@@ -19,6 +19,7 @@ pub fn task_operations(service: &TaskApiService) -> Value {
     close_request_bodies(&mut document);
     open_unsecured_operations(&mut document);
     exemplify_titles(&mut document);
+    flatten_union_branches(&mut document);
     order_tags(&mut document);
     let mut text = document.to_string();
     // JSON has no charset parameter (RFC 8259 §11); orval 7 finds no response schema under one.
@@ -60,6 +61,70 @@ fn exemplify_titles(document: &mut Value) {
     }
 }
 
+/// Makes each branch of a discriminated union its object itself: poem-openapi wraps each in an
+/// `allOf` of the discriminator's property and the object, which generators read poorly. The
+/// property (its one value) goes into the object's schema, the union and its mapping name the
+/// object, and the wrapper goes.
+fn flatten_union_branches(document: &mut Value) {
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let unions: Vec<String> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["discriminator"].is_object())
+        .map(|(name, _)| name.clone())
+        .collect();
+    for union in unions {
+        let mapping = schemas[&union]["discriminator"]["mapping"].clone();
+        for (value, wrapper_ref) in mapping.as_object().into_iter().flatten() {
+            let Some(wrapper_name) = wrapper_ref.as_str().and_then(schema_name) else {
+                continue;
+            };
+            let Some(wrapper) = schemas.remove(wrapper_name) else {
+                continue;
+            };
+            let (Some(tag), Some(object_ref)) = (
+                wrapper.pointer("/allOf/0").cloned(),
+                wrapper.pointer("/allOf/1/$ref").cloned(),
+            ) else {
+                continue;
+            };
+            let Some(object) = object_ref
+                .as_str()
+                .and_then(schema_name)
+                .and_then(|name| schemas.get_mut(name))
+            else {
+                continue;
+            };
+            let mut properties = tag["properties"].as_object().cloned().unwrap_or_default();
+            for property in properties.values_mut() {
+                property["description"] =
+                    format!("What the change is of: always `{value}` in this object").into();
+            }
+            properties.extend(
+                object["properties"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            object["properties"] = Value::Object(properties);
+            let mut required = tag["required"].as_array().cloned().unwrap_or_default();
+            required.extend(object["required"].as_array().cloned().unwrap_or_default());
+            object["required"] = Value::Array(required);
+            let union = &mut schemas[&union];
+            union["discriminator"]["mapping"][value] = object_ref.clone();
+            for branch in union["oneOf"].as_array_mut().into_iter().flatten() {
+                if branch["$ref"] == *wrapper_ref {
+                    branch["$ref"] = object_ref.clone();
+                }
+            }
+        }
+    }
+}
+
 fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Value> {
     document["paths"]
         .as_object_mut()
@@ -84,8 +149,9 @@ fn order_tags(document: &mut Value) {
     }
 }
 
-/// Marks each request body schema `additionalProperties: false`: every JSON body the API takes
-/// refuses unknown fields (see `input::BodyFields::read`).
+/// Marks each request body schema, and each object field of one, `additionalProperties: false`:
+/// every JSON body the API takes refuses unknown fields (see `input::BodyFields::read`), and
+/// unknown parts of an object field (`due`).
 fn close_request_bodies(document: &mut Value) {
     let mut body_schemas = BTreeSet::new();
     for operation in document["paths"]
@@ -107,6 +173,16 @@ fn close_request_bodies(document: &mut Value) {
     for name in body_schemas {
         if let Some(schema) = document["components"]["schemas"][&name].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+            for field in schema
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|properties| properties.values_mut())
+                .filter(|field| field["type"] == "object")
+                .filter_map(Value::as_object_mut)
+            {
+                field.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
         }
     }
 }

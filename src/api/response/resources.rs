@@ -9,14 +9,17 @@ use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use poem_openapi::Object;
+use poem_openapi::{Object, Union};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::domain::Task;
-use crate::entity::user;
+use crate::domain::{
+    tag_pattern, Due, List, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
+    DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS,
+    TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
+};
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -168,6 +171,12 @@ impl ParseFromJSON for Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nullable<T>(pub Option<T>);
 
+impl<T> Default for Nullable<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
 impl<T: Type> Type for Nullable<T> {
     const IS_REQUIRED: bool = true;
     type RawValueType = T::RawValueType;
@@ -247,6 +256,268 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
     }
 }
 
+/// The rules of a string an answer holds, from the domain's: its schema.
+pub trait TextRules: Send + Sync + 'static {
+    /// The type's name in poem-openapi's registry (schemas are inline).
+    const NAME: &'static str;
+    fn schema() -> MetaSchema;
+}
+
+/// A string an answer holds, documented with `R`'s rules.
+pub struct RuledText<R>(pub String, PhantomData<R>);
+
+impl<R> RuledText<R> {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into(), PhantomData)
+    }
+}
+
+impl<R> Clone for RuledText<R> {
+    fn clone(&self) -> Self {
+        Self::new(self.0.clone())
+    }
+}
+
+impl<R> std::fmt::Debug for RuledText<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<R: TextRules> Type for RuledText<R> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        R::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(R::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<R: TextRules> ToJSON for RuledText<R> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl<R> Serialize for RuledText<R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<R: TextRules> ParseFromJSON for RuledText<R> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(Self::new(text)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// Declares the rules of an answer's string: a type named `$rules` whose schema `$schema` makes.
+macro_rules! text_rules {
+    ($(#[$doc:meta])* $rules:ident, $name:literal, $schema:expr) => {
+        $(#[$doc])*
+        pub struct $rules;
+
+        impl TextRules for $rules {
+            const NAME: &'static str = $name;
+
+            fn schema() -> MetaSchema {
+                $schema
+            }
+        }
+    };
+}
+
+text_rules! {
+    /// A task's title as stored: trimmed, 1 to 255 characters.
+    TitleRules, "string_title",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TITLE_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A task's description: at most 10,000 characters.
+    DescriptionRules, "string_description",
+    MetaSchema {
+        max_length: Some(DESCRIPTION_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A calendar date, `YYYY-MM-DD`.
+    DateRules, "string_date",
+    MetaSchema {
+        pattern: Some(DATE_PATTERN.to_owned()),
+        ..MetaSchema::new_with_format("string", "date")
+    }
+}
+
+text_rules! {
+    /// A wall-clock time as answered: `HH:MM:SS`.
+    TimeRules, "string_time",
+    MetaSchema {
+        pattern: Some(ANSWERED_TIME_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A name of the IANA time zone database (`Europe/Paris`).
+    TimeZoneRules, "string_time_zone",
+    MetaSchema {
+        max_length: Some(TIME_ZONE_MAX_CHARS),
+        pattern: Some(TIME_ZONE_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A priority's name.
+    PriorityRules, "string_priority",
+    MetaSchema {
+        enum_items: Priority::ALL
+            .iter()
+            .map(|priority| priority.name().into())
+            .collect(),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A recurrence rule as stored (normalised: upper case, without `RRULE:`).
+    RecurrenceRules, "string_recurrence",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(RECURRENCE_MAX_CHARS),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A tag as stored: trimmed.
+    TagRules, "string_tag",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(TAG_MAX_CHARS),
+        pattern: Some(tag_pattern()),
+        ..MetaSchema::new("string")
+    }
+}
+
+/// A task's tags as answered: at most 20, in the order sent.
+#[derive(Debug, Clone)]
+pub struct TagList(pub Vec<RuledText<TagRules>>);
+
+impl Type for TagList {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "array_tag".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(RuledText::<TagRules>::schema_ref())),
+            max_items: Some(TAGS_MAX),
+            ..MetaSchema::new("array")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for TagList {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Array(
+            self.0
+                .iter()
+                .map(|tag| Value::String(tag.0.clone()))
+                .collect(),
+        ))
+    }
+}
+
+impl Serialize for TagList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl ParseFromJSON for TagList {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Vec::<RuledText<TagRules>>::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
+    }
+}
+
+/// When a task is due, as stored: the server never converts between zones.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(rename = "Due", example)]
+pub struct DueResource {
+    /// The calendar date (`YYYY-MM-DD`).
+    pub date: RuledText<DateRules>,
+    /// The wall-clock time (`HH:MM:SS`); null for a task due all day.
+    pub time: Nullable<RuledText<TimeRules>>,
+    /// The IANA time zone the time is in; null for a floating time (wherever the user is) or
+    /// an all-day task.
+    pub time_zone: Nullable<RuledText<TimeZoneRules>>,
+}
+
+impl From<Due> for DueResource {
+    fn from(due: Due) -> Self {
+        Self {
+            date: RuledText::new(due.date().format("%Y-%m-%d").to_string()),
+            time: Nullable(
+                due.time()
+                    .map(|time| RuledText::new(time.format("%H:%M:%S").to_string())),
+            ),
+            time_zone: Nullable(due.time_zone().map(|zone| RuledText::new(zone.as_str()))),
+        }
+    }
+}
+
+impl Example for DueResource {
+    fn example() -> Self {
+        Self {
+            date: RuledText::new("2026-12-24"),
+            time: Nullable(Some(RuledText::new("18:30:00"))),
+            time_zone: Nullable(Some(RuledText::new("Europe/Paris"))),
+        }
+    }
+}
+
 /// A task as every operation returns it: every field always present.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(rename = "Task", example)]
@@ -258,13 +529,25 @@ pub struct TaskResource {
     #[oai(read_only)]
     pub user_id: Uuid,
     /// 1 to 255 characters, without surrounding white space.
-    #[oai(validator(min_length = 1, max_length = 255))]
-    pub title: String,
+    pub title: RuledText<TitleRules>,
     /// At most 10,000 characters; null when there is none.
-    #[oai(validator(max_length = 10000))]
-    pub description: Nullable<String>,
+    pub description: Nullable<RuledText<DescriptionRules>>,
     /// Whether the task is done.
     pub is_completed: bool,
+    /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
+    #[oai(read_only)]
+    pub completed_at: Nullable<Timestamp>,
+    /// When the task is due: a date, a floating time or a time in a zone; null when it has no
+    /// due date.
+    pub due: Nullable<DueResource>,
+    /// How important the task is: `none`, `low`, `medium` or `high`.
+    pub priority: RuledText<PriorityRules>,
+    /// The task's tags, in the order sent (trimmed); two tags are the same when their lowercase
+    /// forms are equal.
+    pub tags: TagList,
+    /// An RFC 5545 RRULE value (without `RRULE:`, upper case); completing the task rolls it
+    /// forward to its next occurrence while the series has one. Null when it does not recur.
+    pub recurrence: Nullable<RuledText<RecurrenceRules>>,
     /// When the task was created (UTC, microseconds); never changes.
     #[oai(read_only)]
     pub created_at: Timestamp,
@@ -283,9 +566,20 @@ impl From<Task> for TaskResource {
         Self {
             id: task.id,
             user_id: task.user_id,
-            title: task.title,
-            description: Nullable(task.description),
+            title: RuledText::new(task.title),
+            description: Nullable(task.description.map(RuledText::new)),
             is_completed: task.is_completed,
+            completed_at: Nullable(task.completed_at.map(Timestamp)),
+            due: Nullable(task.due.map(DueResource::from)),
+            priority: RuledText::new(task.priority.name()),
+            tags: TagList(
+                task.tags
+                    .into_inner()
+                    .into_iter()
+                    .map(RuledText::new)
+                    .collect(),
+            ),
+            recurrence: Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
             version: task.version,
@@ -311,9 +605,14 @@ impl Example for TaskResource {
         Self {
             id: EXAMPLE_TASK_ID,
             user_id: EXAMPLE_USER_ID,
-            title: "Buy milk".to_owned(),
+            title: RuledText::new("Buy milk"),
             description: Nullable(None),
             is_completed: false,
+            completed_at: Nullable(None),
+            due: Nullable(Some(DueResource::example())),
+            priority: RuledText::new(Priority::High.name()),
+            tags: TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
+            recurrence: Nullable(None),
             created_at: example_time(),
             updated_at: example_time(),
             version: 1,
@@ -340,11 +639,83 @@ impl Example for TaskPage {
     }
 }
 
-/// One change of the feed: a task changed (created, replaced or updated) to its current state,
-/// or a task deleted.
+/// A list as every operation returns it: every field always present.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(rename = "List", example)]
+pub struct ListResource {
+    /// The list's id: made by the client at its create, or by the server.
+    #[oai(read_only)]
+    pub id: Uuid,
+    /// The user who owns the list.
+    #[oai(read_only)]
+    pub user_id: Uuid,
+    /// 1 to 255 characters, without surrounding white space.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub name: String,
+    /// When the list was created (UTC, microseconds); never changes.
+    #[oai(read_only)]
+    pub created_at: Timestamp,
+    /// When the list was last renamed (UTC, microseconds).
+    #[oai(read_only)]
+    pub updated_at: Timestamp,
+    /// The owner's change counter at the list's last change (the same counter as tasks'); the
+    /// list's `ETag` is this number in quotes.
+    #[oai(read_only, validator(minimum(value = "1")))]
+    pub version: i64,
+}
+
+impl From<List> for ListResource {
+    fn from(list: List) -> Self {
+        Self {
+            id: list.id,
+            user_id: list.user_id,
+            name: list.name,
+            created_at: Timestamp(list.created_at),
+            updated_at: Timestamp(list.updated_at),
+            version: list.version,
+        }
+    }
+}
+
+pub const EXAMPLE_LIST_ID: Uuid = Uuid::from_u128(0x0193_5f3c_8a1e_7b2d_9c4f_6e1a_2b3c_0001);
+
+impl Example for ListResource {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_LIST_ID,
+            user_id: EXAMPLE_USER_ID,
+            name: "Groceries".to_owned(),
+            created_at: example_time(),
+            updated_at: example_time(),
+            version: 2,
+        }
+    }
+}
+
+/// One page of a user's lists, oldest first.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
-pub struct Change {
+pub struct ListPage {
+    /// At most `limit` lists.
+    pub items: Vec<ListResource>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Nullable<String>,
+}
+
+impl Example for ListPage {
+    fn example() -> Self {
+        Self {
+            items: vec![ListResource::example()],
+            next_cursor: Nullable(None),
+        }
+    }
+}
+
+/// A change of a task in the feed: the task changed (created, replaced or updated) to its
+/// current state, or deleted.
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct TaskChange {
     /// The task's id.
     pub task_id: Uuid,
     /// The change's number: the task's `version`, or the deletion's (0 only for a task the
@@ -353,30 +724,71 @@ pub struct Change {
     pub version: i64,
     /// Whether the task was deleted (then `task` is null).
     pub deleted: bool,
-    /// The task as it is now; null when it was deleted.
+    /// The task as it is now; null exactly when it was deleted.
     pub task: Nullable<TaskResource>,
+}
+
+/// A change of a list in the feed: the list changed (created or renamed) to its current state,
+/// or deleted (its tasks' deletions are changes of their own, each with its own number).
+#[derive(Object, Serialize, Debug, Clone)]
+#[oai(example)]
+pub struct ListChange {
+    /// The list's id.
+    pub list_id: Uuid,
+    /// The change's number: the list's `version`, or the deletion's.
+    #[oai(validator(minimum(value = "1")))]
+    pub version: i64,
+    /// Whether the list was deleted (then `list` is null).
+    pub deleted: bool,
+    /// The list as it is now; null exactly when it was deleted.
+    pub list: Nullable<ListResource>,
+}
+
+/// One change of the feed, a task's or a list's, told apart by `kind`.
+#[derive(Union, Serialize, Debug, Clone)]
+#[oai(discriminator_name = "kind", one_of)]
+#[serde(tag = "kind")]
+pub enum Change {
+    #[oai(mapping = "task")]
+    #[serde(rename = "task")]
+    Task(TaskChange),
+    #[oai(mapping = "list")]
+    #[serde(rename = "list")]
+    List(ListChange),
 }
 
 impl From<store::Change> for Change {
     fn from(change: store::Change) -> Self {
         match change {
-            store::Change::Changed(task) => Self {
+            store::Change::Changed(task) => Self::Task(TaskChange {
                 task_id: task.id,
                 version: task.version,
                 deleted: false,
                 task: Nullable(Some(task.into())),
-            },
-            store::Change::Deleted { task_id, version } => Self {
+            }),
+            store::Change::Deleted { task_id, version } => Self::Task(TaskChange {
                 task_id,
                 version,
                 deleted: true,
                 task: Nullable(None),
-            },
+            }),
+            store::Change::ListChanged(list) => Self::List(ListChange {
+                list_id: list.id,
+                version: list.version,
+                deleted: false,
+                list: Nullable(Some(list.into())),
+            }),
+            store::Change::ListDeleted { list_id, version } => Self::List(ListChange {
+                list_id,
+                version,
+                deleted: true,
+                list: Nullable(None),
+            }),
         }
     }
 }
 
-impl Example for Change {
+impl Example for TaskChange {
     fn example() -> Self {
         let task = TaskResource::example();
         Self {
@@ -388,12 +800,24 @@ impl Example for Change {
     }
 }
 
+impl Example for ListChange {
+    fn example() -> Self {
+        let list = ListResource::example();
+        Self {
+            list_id: list.id,
+            version: list.version,
+            deleted: false,
+            list: Nullable(Some(list)),
+        }
+    }
+}
+
 /// One page of a user's changes, in `version` order.
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(example)]
 pub struct ChangePage {
-    /// At most `limit` changes: each task changed since the token, in its latest state, and each
-    /// task deleted since.
+    /// At most `limit` changes, tasks' and lists' in one version order: each task and list
+    /// changed since the token, in its latest state, and each one deleted since.
     pub changes: Vec<Change>,
     /// Pass as `since` to get the changes after this page (also when `has_more` is false, to
     /// poll later).
@@ -405,7 +829,10 @@ pub struct ChangePage {
 impl Example for ChangePage {
     fn example() -> Self {
         Self {
-            changes: vec![Change::example()],
+            changes: vec![
+                Change::Task(TaskChange::example()),
+                Change::List(ListChange::example()),
+            ],
             next_since: "eyJ1IjoiNWIxZS4uLiJ9…".to_owned(),
             has_more: false,
         }
@@ -433,8 +860,8 @@ impl Example for UserResource {
     }
 }
 
-impl From<user::Model> for UserResource {
-    fn from(user: user::Model) -> Self {
+impl From<User> for UserResource {
+    fn from(user: User) -> Self {
         Self {
             id: user.id,
             created_at: Timestamp(user.created_at),
@@ -457,7 +884,7 @@ mod tests {
     #[test]
     fn response_bodies_are_the_json_the_schema_describes() {
         let mut described = TaskResource::example();
-        described.description = Nullable(Some("Two \"quoted\" words, é".to_owned()));
+        described.description = Nullable(Some(RuledText::new("Two \"quoted\" words, é")));
         described.created_at = Timestamp(DateTime::from_timestamp(1_700_000_000, 1_000).unwrap());
         assert_same_json(&TaskResource::example());
         assert_same_json(&described);
@@ -469,11 +896,19 @@ mod tests {
         assert_same_json(&UserResource::example());
         assert_same_json(&ChangePage::example());
         assert_same_json(&ChangePage {
-            changes: vec![store::Change::Deleted {
-                task_id: EXAMPLE_TASK_ID,
-                version: 9,
-            }
-            .into()],
+            changes: vec![
+                store::Change::Deleted {
+                    task_id: EXAMPLE_TASK_ID,
+                    version: 9,
+                }
+                .into(),
+                store::Change::ListDeleted {
+                    list_id: EXAMPLE_LIST_ID,
+                    version: 10,
+                }
+                .into(),
+                Change::List(ListChange::example()),
+            ],
             next_since: "t".to_owned(),
             has_more: true,
         });

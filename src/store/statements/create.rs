@@ -8,7 +8,7 @@ use super::{
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
-use crate::domain::Task;
+use crate::domain::{Due, Task};
 use crate::entity::task;
 
 /// The idempotency key a create claims, and what tells its request from another.
@@ -81,6 +81,42 @@ impl CreateTask<'_> {
                 }
                 task::Column::IsCompleted => {
                     sql.bind(task.is_completed);
+                }
+                task::Column::CompletedAt => {
+                    sql.bind(task.completed_at);
+                }
+                task::Column::DueDate => {
+                    sql.bind(task.due.as_ref().map(Due::date));
+                }
+                task::Column::DueTime => {
+                    sql.bind(task.due.as_ref().and_then(Due::time));
+                }
+                task::Column::DueTimeZone => {
+                    sql.bind(
+                        task.due
+                            .as_ref()
+                            .and_then(Due::time_zone)
+                            .map(|zone| zone.as_str().to_owned()),
+                    );
+                }
+                task::Column::Priority => {
+                    sql.bind(task.priority.level());
+                }
+                task::Column::Tags => {
+                    sql.bind(task.tags.to_json());
+                }
+                task::Column::TagKeys => {
+                    sql.bind(task.tags.keys_json());
+                }
+                task::Column::Recurrence => {
+                    sql.bind(
+                        task.recurrence
+                            .as_ref()
+                            .map(|rule| rule.as_str().to_owned()),
+                    );
+                }
+                task::Column::RecurrenceStart => {
+                    sql.bind(task.recurrence_start);
                 }
                 task::Column::CreatedAt => {
                     sql.bind(task.created_at);

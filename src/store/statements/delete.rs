@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    expected_versions, owner_locked, statement, BumpChangeSeq, CountChange, OwnedTask, Shape,
-    VersionSource, CHANGED, COUNTER,
+    drop_tombstones, expected_versions, owner_locked, statement, BumpChangeSeq, CountChange,
+    OwnedTask, Shape, VersionSource, CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -59,11 +59,7 @@ impl DeleteTask<'_> {
     /// Forgets the owner's deletions up to `tombstones_dropped_through`, read from `source`
     /// (moved up by the bump of a deletion that passed the bound).
     fn drop_tombstones(&self, sql: &mut Sql, source: VersionSource) {
-        sql.push(r#"DELETE FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "#)
-            .bind(self.task.user_id)
-            .push(r#" AND "version" <= (SELECT "tombstones_dropped_through""#);
-        source.from(sql, self.task.user_id);
-        sql.push(")");
+        drop_tombstones(sql, self.task.user_id, source);
     }
 }
 

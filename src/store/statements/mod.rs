@@ -10,6 +10,7 @@
 
 mod create;
 mod delete;
+mod lists;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -27,7 +28,8 @@ use crate::pagination::TaskSort;
 pub use crate::db::write::Write;
 pub use create::{CreateTask, IdempotencyClaim};
 pub use delete::DeleteTask;
-pub use read::{GetTask, ListChanges, ListTasks};
+pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
+pub use read::{GetTask, ListChanges, ListTags, ListTasks};
 pub use update::UpdateTask;
 
 /// What decides a statement's SQL text, apart from its values (each database has texts of its
@@ -55,21 +57,62 @@ pub enum Shape {
     /// the bound forgotten.
     InsertTombstone,
     DropTombstones,
-    /// Which fields change, (when it changes) whether the description becomes null, and how many
-    /// versions `If-Match` lists.
+    /// Which fields change, (when it changes) whether the description becomes null, whether
+    /// only a task without a recurrence is written, and how many versions `If-Match` lists.
     UpdateTask {
         title: bool,
         description: Option<bool>,
         is_completed: bool,
+        due: bool,
+        priority: bool,
+        tags: bool,
+        recurrence: bool,
+        recurrence_start: bool,
+        not_recurring: bool,
         expected_versions: usize,
     },
     ListChanges,
-    ListTasks {
-        sort: TaskSort,
-        completed: bool,
-        title_contains: bool,
+    /// PostgreSQL's create of a list.
+    CreateList,
+    /// SQLite's last step of a list's create.
+    InsertList,
+    GetList,
+    /// Whether the page follows a cursor.
+    ListLists {
         after: bool,
     },
+    /// How many versions `If-Match` lists.
+    RenameList {
+        expected_versions: usize,
+    },
+    /// How many versions `If-Match` lists (on SQLite, the first step: the counter's bump).
+    DeleteList {
+        expected_versions: usize,
+    },
+    /// SQLite's steps of a list's delete after the bump.
+    InsertListTaskTombstones,
+    DeleteListTasks,
+    DeleteListRow,
+    InsertListTombstone,
+    ListTasks {
+        sort: TaskSort,
+        filter: FilterShape,
+        after: bool,
+    },
+    ListTags,
+}
+
+/// Which filters a list of tasks has, and `has_due`'s value; `list`: whether it names a list (the
+/// inbox needs no condition until lists exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FilterShape {
+    pub completed: bool,
+    pub title_contains: bool,
+    pub tag: bool,
+    pub priority: bool,
+    pub has_due: Option<bool>,
+    pub due_range: bool,
+    pub list: bool,
 }
 
 /// What a change-number bump does to the owner's counts.
@@ -78,6 +121,7 @@ pub enum Counts {
     Unchanged,
     TaskCreated,
     TaskDeleted,
+    ListCreated,
 }
 
 /// The text of every shape written so far: a function of the shape and the database alone.
@@ -160,6 +204,8 @@ pub enum CountChange {
     /// already, the oldest kept is dropped (`tombstones_dropped_through` moves up to it, and the
     /// deletions up to it are removed).
     TaskDeleted { max_tombstones: i64 },
+    /// A list created: one list more, only while the owner holds fewer than `max_lists`.
+    ListCreated { max_lists: i64 },
 }
 
 /// Takes the owner's next change number: `change_seq + 1`, returned (with
@@ -185,6 +231,9 @@ impl BumpChangeSeq {
             CountChange::TaskCreated { .. } => {
                 sql.push(r#", "task_count" = "users"."task_count" + 1"#);
             }
+            CountChange::ListCreated { .. } => {
+                sql.push(r#", "list_count" = "users"."list_count" + 1"#);
+            }
             CountChange::TaskDeleted { max_tombstones } => {
                 sql.push(r#", "task_count" = "users"."task_count" - 1"#)
                     .push(r#", "tombstone_count" = CASE WHEN "users"."tombstone_count" >= "#)
@@ -198,8 +247,14 @@ impl BumpChangeSeq {
             }
         }
         sql.push(r#" WHERE "users"."id" = "#).bind(self.user_id);
-        if let CountChange::TaskCreated { max_tasks } = self.change {
-            sql.push(r#" AND "users"."task_count" < "#).bind(max_tasks);
+        match self.change {
+            CountChange::TaskCreated { max_tasks } => {
+                sql.push(r#" AND "users"."task_count" < "#).bind(max_tasks);
+            }
+            CountChange::ListCreated { max_lists } => {
+                sql.push(r#" AND "users"."list_count" < "#).bind(max_lists);
+            }
+            CountChange::None | CountChange::TaskDeleted { .. } => {}
         }
         if let Some(after) = after {
             after_writing_in(sql, after);
@@ -213,6 +268,7 @@ impl BumpChangeSeq {
             CountChange::None => Counts::Unchanged,
             CountChange::TaskCreated { .. } => Counts::TaskCreated,
             CountChange::TaskDeleted { .. } => Counts::TaskDeleted,
+            CountChange::ListCreated { .. } => Counts::ListCreated,
         };
         statement(
             DatabaseBackend::Sqlite,
@@ -220,6 +276,16 @@ impl BumpChangeSeq {
             |sql| self.write(sql, None),
         )
     }
+}
+
+/// Forgets the owner's task deletions up to `tombstones_dropped_through`, read from `source`
+/// (moved up by the bump of a deletion that passed the bound).
+fn drop_tombstones(sql: &mut Sql, user_id: Uuid, source: VersionSource) {
+    sql.push(r#"DELETE FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "#)
+        .bind(user_id)
+        .push(r#" AND "version" <= (SELECT "tombstones_dropped_through""#);
+    source.from(sql, user_id);
+    sql.push(")");
 }
 
 /// One task of one owner.
@@ -241,8 +307,15 @@ impl OwnedTask {
 
 /// ` AND "tasks"."version" IN (…)` of an `If-Match`, when it lists versions.
 fn expected_versions(sql: &mut Sql, expected: Option<&[i64]>) {
+    versions_in(sql, r#""tasks"."version""#, expected);
+}
+
+/// ` AND <column> IN (…)` of an `If-Match`, when it lists versions.
+fn versions_in(sql: &mut Sql, column: &str, expected: Option<&[i64]>) {
     if let Some(versions) = expected {
-        sql.push(r#" AND "tasks"."version" IN ("#)
+        sql.push(" AND ")
+            .push(column)
+            .push(" IN (")
             .join(versions, ", ", |sql, version| {
                 sql.bind(*version);
             })

@@ -1,12 +1,13 @@
-//! Reading tasks: one task, a keyset page of a user's tasks, a page of the change feed.
+//! Reading tasks: one task, a keyset page of a user's tasks, a page of the change feed (tasks and
+//! lists).
 
 use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
-use super::{statement, task_columns, OwnedTask, Shape};
+use super::{statement, task_columns, FilterShape, OwnedTask, Shape};
 use crate::db::sql_cache::Sql;
 use crate::entity::task;
-use crate::pagination::{SortField, SortKey, TaskPosition, TaskSort};
+use crate::pagination::{ListFilter, SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
 
 /// Reads one task of its owner.
 pub struct GetTask(pub OwnedTask);
@@ -28,18 +29,25 @@ impl GetTask {
 pub struct ListTasks<'a> {
     pub user_id: Uuid,
     pub sort: TaskSort,
-    pub completed: Option<bool>,
-    pub title_contains: Option<&'a str>,
+    pub filter: &'a TaskFilter,
     pub after: Option<&'a TaskPosition>,
     pub limit: u64,
 }
 
 impl ListTasks<'_> {
     pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        let filter = self.filter;
         let shape = Shape::ListTasks {
             sort: self.sort,
-            completed: self.completed.is_some(),
-            title_contains: self.title_contains.is_some(),
+            filter: FilterShape {
+                completed: filter.completed.is_some(),
+                title_contains: filter.title_contains.is_some(),
+                tag: filter.tag_key.is_some(),
+                priority: filter.priority.is_some(),
+                has_due: filter.has_due,
+                due_range: filter.due_key_range().is_some(),
+                list: matches!(filter.list, Some(ListFilter::List(_))),
+            },
             after: self.after.is_some(),
         };
         statement(backend, shape, |sql| self.write(sql))
@@ -55,14 +63,7 @@ impl ListTasks<'_> {
         task_columns(sql, true);
         sql.push(r#" FROM "tasks" WHERE "tasks"."user_id" = "#)
             .bind(self.user_id);
-        if let Some(completed) = self.completed {
-            sql.push(r#" AND "tasks"."is_completed" = "#)
-                .bind(completed);
-        }
-        if let Some(text) = self.title_contains {
-            sql.push(" AND ");
-            title_search(sql, text);
-        }
+        self.filter_conditions(sql);
         if let Some(after) = self.after {
             // `reached` repeats what the OR implies, as a plain bound an index range scan can
             // use.
@@ -85,6 +86,71 @@ impl ListTasks<'_> {
             .push(" LIMIT ")
             .bind(self.limit + 1);
     }
+
+    /// ` AND …` for each filter given.
+    fn filter_conditions(&self, sql: &mut Sql) {
+        let filter = self.filter;
+        if let Some(completed) = filter.completed {
+            sql.push(r#" AND "tasks"."is_completed" = "#)
+                .bind(completed);
+        }
+        if let Some(text) = &filter.title_contains {
+            sql.push(" AND ");
+            title_search(sql, text);
+        }
+        if let Some(tag_key) = &filter.tag_key {
+            // The tag's rows in `task_tags` (its primary key's prefix).
+            sql.push(r#" AND EXISTS(SELECT 1 FROM "task_tags" WHERE "task_tags"."user_id" = "#)
+                .bind(self.user_id)
+                .push(r#" AND "task_tags"."tag_key" = "#)
+                .bind(tag_key.as_str())
+                .push(r#" AND "task_tags"."task_id" = "tasks"."id")"#);
+        }
+        if let Some(priority) = filter.priority {
+            sql.push(r#" AND "tasks"."priority" = "#).bind(priority);
+        }
+        match filter.has_due {
+            Some(true) => sql.push(r#" AND "tasks"."due_date" IS NOT NULL"#),
+            Some(false) => sql.push(r#" AND "tasks"."due_date" IS NULL"#),
+            None => sql,
+        };
+        if let Some((first, last)) = filter.due_key_range() {
+            // On the due key (the sort's own when it sorts by due), so that a due sort's index
+            // serves the range.
+            let key = due_key(self.sort == TaskSort::DueDesc, sql.backend());
+            sql.push(" AND ")
+                .push(key)
+                .push(" BETWEEN ")
+                .bind(first)
+                .push(" AND ")
+                .bind(last);
+        }
+        match filter.list {
+            // Until lists exist (issue 23) every task is in the inbox, and no list has tasks.
+            Some(ListFilter::Inbox) | None => {}
+            Some(ListFilter::List(_)) => {
+                sql.push(" AND FALSE");
+            }
+        }
+    }
+}
+
+/// A user's tags with their counts, in byte order of their keys, named by their smallest spelling
+/// (the columns compare byte by byte on both databases); at most `limit`.
+pub struct ListTags {
+    pub user_id: Uuid,
+    pub limit: u64,
+}
+
+impl ListTags {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        statement(backend, Shape::ListTags, |sql| {
+            sql.push(r#"SELECT MIN("name") AS "name", COUNT(*) AS "count" FROM "task_tags" WHERE "user_id" = "#)
+                .bind(self.user_id)
+                .push(r#" GROUP BY "tag_key" ORDER BY "tag_key" LIMIT "#)
+                .bind(self.limit);
+        })
+    }
 }
 
 /// A cursor's sort-key value, as the sort key compares it.
@@ -95,6 +161,12 @@ fn key_value(sql: &mut Sql, key: &SortKey) {
         }
         SortKey::Title(title) => {
             sql.push("LOWER(").bind(title.as_str()).push(")");
+        }
+        SortKey::Due(due) => {
+            sql.bind(*due);
+        }
+        SortKey::Priority(priority) => {
+            sql.bind(*priority);
         }
     }
 }
@@ -139,33 +211,139 @@ fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> &'static str {
         (SortField::UpdatedAt, _) => r#""updated_at""#,
         (SortField::Title, DatabaseBackend::Postgres) => r#"(lower("title") COLLATE "C")"#,
         (SortField::Title, _) => r#"lower("title")"#,
+        (SortField::Due, backend) => due_key(sort == TaskSort::DueDesc, backend),
+        (SortField::Priority, _) => r#""priority""#,
     }
 }
 
-/// One page of a user's changes after `since`, in version order: the tasks changed since (in
-/// their latest state) and the tasks deleted since; `limit + 1` rows, so that the caller sees
-/// whether more follow. One statement, so one snapshot: no change is skipped between the two.
-/// Each side takes its first `limit + 1` by its `(user_id, version)` index before the two are
-/// merged, so that a page costs the same however many changes follow it.
+/// A due date's key (see [`crate::pagination::due_key`]) on PostgreSQL; null without a due date.
+macro_rules! postgres_dated_key {
+    () => {
+        r#"("due_date" - DATE '1970-01-01') * CAST(100000 AS bigint) + COALESCE(CAST(EXTRACT(EPOCH FROM "due_time") AS bigint) + 1, 0)"#
+    };
+}
+
+/// The same on SQLite.
+macro_rules! sqlite_dated_key {
+    () => {
+        r#"unixepoch("due_date") / 86400 * 100000 + COALESCE(unixepoch('1970-01-01 ' || "due_time") + 1, 0)"#
+    };
+}
+
+/// The due sorts' key: a due date's, or for a task without `due` one beyond every date's in the
+/// sort's direction (`descending`: the least). The migration's index expressions
+/// (m20261206_000008_task_views), character for character.
+fn due_key(descending: bool, backend: DatabaseBackend) -> &'static str {
+    match (descending, backend) {
+        (false, DatabaseBackend::Postgres) => {
+            concat!("COALESCE(", postgres_dated_key!(), ", 1000000000000000)")
+        }
+        (true, DatabaseBackend::Postgres) => {
+            concat!("COALESCE(", postgres_dated_key!(), ", -1000000000000000)")
+        }
+        (false, _) => concat!("COALESCE(", sqlite_dated_key!(), ", 1000000000000000)"),
+        (true, _) => concat!("COALESCE(", sqlite_dated_key!(), ", -1000000000000000)"),
+    }
+}
+
+/// One page of a user's changes after `since`, in version order: the tasks and lists changed
+/// since (in their latest state) and the tasks and lists deleted since; `limit + 1` rows, so that
+/// the caller sees whether more follow. One statement, so one snapshot: no change is skipped
+/// between the four. Each side takes its first `limit + 1` by its `(user_id, version)` index
+/// before they are merged, so that a page costs the same however many changes follow it.
 pub struct ListChanges {
     pub user_id: Uuid,
     pub since: i64,
     pub limit: u64,
 }
 
-/// What a tombstone gives for a task's `column` in a change row: its task's id, owner and
-/// version, and a typed null for the rest (PostgreSQL would take a bare NULL in a subquery for
-/// text). A column a task gains must say here what a deletion has for it.
-fn tombstone_column(column: task::Column) -> &'static str {
+/// What a tombstone gives for a task's `column` in a change row: its task's id, the columns of
+/// the same name (owner, version), and a typed null for the rest (PostgreSQL would take a bare
+/// NULL in a subquery for text). A column a task gains must say here what a deletion has for it.
+fn tombstone_column(column: task::Column) -> Option<&'static str> {
     match column {
-        task::Column::Id => r#""task_id""#,
-        task::Column::UserId => r#""user_id""#,
-        task::Column::Version => r#""version""#,
-        task::Column::Title | task::Column::Description => "CAST(NULL AS text)",
-        task::Column::IsCompleted => "CAST(NULL AS boolean)",
-        task::Column::CreatedAt | task::Column::UpdatedAt => "CAST(NULL AS timestamptz)",
+        task::Column::Id => Some(r#""task_id""#),
+        task::Column::UserId | task::Column::Version => None,
+        task::Column::Title
+        | task::Column::Description
+        | task::Column::DueTimeZone
+        | task::Column::Tags
+        | task::Column::TagKeys
+        | task::Column::Recurrence => Some("CAST(NULL AS text)"),
+        task::Column::IsCompleted => Some("CAST(NULL AS boolean)"),
+        task::Column::Priority => Some("CAST(NULL AS smallint)"),
+        task::Column::DueDate | task::Column::RecurrenceStart => Some("CAST(NULL AS date)"),
+        task::Column::DueTime => Some("CAST(NULL AS time)"),
+        task::Column::CreatedAt | task::Column::UpdatedAt | task::Column::CompletedAt => {
+            Some("CAST(NULL AS timestamptz)")
+        }
     }
 }
+
+/// What a list gives for a task's `column` in a change row: the columns both have, and a
+/// deletion's null for the rest.
+fn list_column(column: task::Column) -> Option<&'static str> {
+    match column {
+        task::Column::Id | task::Column::CreatedAt | task::Column::UpdatedAt => None,
+        other => tombstone_column(other),
+    }
+}
+
+/// What a list's tombstone gives for a task's `column` in a change row.
+fn list_tombstone_column(column: task::Column) -> Option<&'static str> {
+    match column {
+        task::Column::Id => Some(r#""list_id""#),
+        other => tombstone_column(other),
+    }
+}
+
+/// One side of the feed: where its rows come from and what they hold.
+struct FeedSide {
+    table: &'static str,
+    /// The name of its first rows.
+    name: &'static str,
+    /// What it gives for each of a task's columns: `None` for its own column of that name.
+    column: fn(task::Column) -> Option<&'static str>,
+    /// What it gives for a list's `name`.
+    list_name: &'static str,
+    deleted: bool,
+    is_list: bool,
+}
+
+const FEED_SIDES: [FeedSide; 4] = [
+    FeedSide {
+        table: r#""tasks""#,
+        name: r#""changed""#,
+        column: |_| None,
+        list_name: "CAST(NULL AS text)",
+        deleted: false,
+        is_list: false,
+    },
+    FeedSide {
+        table: r#""task_tombstones""#,
+        name: r#""deleted""#,
+        column: tombstone_column,
+        list_name: "CAST(NULL AS text)",
+        deleted: true,
+        is_list: false,
+    },
+    FeedSide {
+        table: r#""lists""#,
+        name: r#""lists_changed""#,
+        column: list_column,
+        list_name: r#""name""#,
+        deleted: false,
+        is_list: true,
+    },
+    FeedSide {
+        table: r#""list_tombstones""#,
+        name: r#""lists_deleted""#,
+        column: list_tombstone_column,
+        list_name: "CAST(NULL AS text)",
+        deleted: true,
+        is_list: true,
+    },
+];
 
 impl ListChanges {
     pub fn statement(&self, backend: DatabaseBackend) -> Statement {
@@ -174,40 +352,37 @@ impl ListChanges {
 
     fn write(&self, sql: &mut Sql) {
         let rows = self.limit + 1;
-        // The first `rows` of one side, by version, named `name`.
-        let side = |sql: &mut Sql, table: &str, name: &str, columns: &dyn Fn(&mut Sql)| {
+        let flag = |value: bool| if value { "TRUE" } else { "FALSE" };
+        sql.join(&FEED_SIDES, " UNION ALL ", |sql, side| {
             sql.push("SELECT ");
             task_columns(sql, false);
-            sql.push(r#", "deleted" FROM (SELECT "#);
-            columns(sql);
-            sql.push(" FROM ")
-                .push(table)
+            sql.push(r#", "name", "deleted", "is_list" FROM (SELECT "#)
+                .join(task::Column::iter(), ", ", |sql, column| {
+                    if let Some(value) = (side.column)(column) {
+                        sql.push(value).push(" AS ");
+                    }
+                    sql.push("\"").push(column.as_str()).push("\"");
+                })
+                .push(", ")
+                .push(side.list_name)
+                .push(r#" AS "name", "#)
+                .push(flag(side.deleted))
+                .push(r#" AS "deleted", "#)
+                .push(flag(side.is_list))
+                .push(r#" AS "is_list" FROM "#)
+                .push(side.table)
                 .push(" WHERE ")
-                .push(table)
+                .push(side.table)
                 .push(r#"."user_id" = "#)
                 .bind(self.user_id)
                 .push(" AND ")
-                .push(table)
+                .push(side.table)
                 .push(r#"."version" > "#)
                 .bind(self.since)
                 .push(r#" ORDER BY "version" ASC LIMIT "#)
                 .bind(rows)
                 .push(") AS ")
-                .push(name);
-        };
-        side(sql, r#""tasks""#, r#""changed""#, &|sql| {
-            task_columns(sql, false);
-            sql.push(r#", FALSE AS "deleted""#);
-        });
-        sql.push(" UNION ALL ");
-        side(sql, r#""task_tombstones""#, r#""deleted""#, &|sql| {
-            sql.join(task::Column::iter(), ", ", |sql, column| {
-                sql.push(tombstone_column(column))
-                    .push(r#" AS ""#)
-                    .push(column.as_str())
-                    .push("\"");
-            })
-            .push(r#", TRUE AS "deleted""#);
+                .push(side.name);
         });
         sql.push(r#" ORDER BY "version" ASC LIMIT "#).bind(rows);
     }

@@ -7,8 +7,11 @@ use uuid::Uuid;
 
 use super::*;
 use crate::db::write::Step;
-use crate::domain::{self, Task, TaskChanges, TaskDescription, TaskTitle};
-use crate::pagination::{SortField, SortKey, TaskPosition};
+use crate::domain::{
+    self, Due, Priority, Recurrence, Tags, Task, TaskChanges, TaskDescription, TaskFields,
+    TaskTitle,
+};
+use crate::pagination::{ListFilter, SortField, SortKey, TaskFilter, TaskPosition};
 
 fn owned() -> OwnedTask {
     OwnedTask {
@@ -69,6 +72,12 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             title: "t".to_owned(),
             description: Some("d".to_owned()),
             is_completed: true,
+            completed_at: None,
+            due: None,
+            priority: Default::default(),
+            tags: Default::default(),
+            recurrence: None,
+            recurrence_start: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -111,13 +120,14 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 Some(None),
                 Some(Some(TaskDescription::parse("new text").unwrap())),
             ] {
-                for is_completed in [None, Some(false)] {
+                for is_completed in [None, Some(false), Some(true)] {
                     let changes = TaskChanges {
                         title: title.clone(),
                         description: description.clone(),
                         is_completed,
+                        ..TaskChanges::default()
                     };
-                    if changes.is_empty() {
+                    if changes == TaskChanges::default() {
                         continue; // changes nothing: the store reads the task instead
                     }
                     for expected in expectations {
@@ -125,6 +135,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                             task: owned(),
                             changes: &changes,
                             expected,
+                            not_recurring: is_completed == Some(true),
                             now,
                         };
                         statements.extend(sent(&update, backend));
@@ -133,35 +144,153 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 }
             }
         }
-        assert_eq!(updates, 33);
+        // A rewrite of the stored task: every column, at the version read.
+        for description in [None, Some(TaskDescription::parse("d").unwrap())] {
+            let fields = TaskFields {
+                title: TaskTitle::parse("t").unwrap(),
+                description,
+                is_completed: true,
+                due: Some(Due::new(domain::parse_date("2026-12-24").unwrap(), None, None).unwrap()),
+                priority: Priority::High,
+                tags: Tags::parse(&["home"]).unwrap(),
+                recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+            };
+            let changes = TaskChanges::from(fields.settle(Some(&task)));
+            let update = UpdateTask {
+                task: owned(),
+                changes: &changes,
+                expected: Some(&[3]),
+                not_recurring: false,
+                now,
+            };
+            statements.extend(sent(&update, backend));
+            updates += 1;
+        }
+        assert_eq!(updates, 53);
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let filters = [
+            TaskFilter::default(),
+            TaskFilter {
+                completed: Some(true),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                title_contains: Some("50% off_".to_owned()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                tag_key: Some("work".to_owned()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                priority: Some(3),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                has_due: Some(true),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                has_due: Some(false),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                due_to: Some(date),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                list: Some(ListFilter::List(Uuid::new_v4())),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                completed: Some(false),
+                title_contains: Some("milk".to_owned()),
+                tag_key: Some("home".to_owned()),
+                priority: Some(0),
+                has_due: Some(true),
+                due_from: Some(date),
+                due_to: Some(date),
+                list: Some(ListFilter::Inbox),
+            },
+        ];
         let mut lists = 0;
         for (sort, _) in TaskSort::ALL {
-            for completed in [None, Some(true)] {
-                for title_contains in [None, Some("50% off_")] {
-                    for after in [false, true] {
-                        let key = match sort.field() {
-                            SortField::Title => SortKey::Title("b".to_owned()),
-                            _ => SortKey::Time(now),
-                        };
-                        let position = TaskPosition {
-                            key,
-                            id: Uuid::new_v4(),
-                        };
-                        let list = ListTasks {
-                            user_id: Uuid::new_v4(),
-                            sort,
-                            completed,
-                            title_contains,
-                            after: after.then_some(&position),
-                            limit: 20,
-                        };
-                        statements.push(list.statement(backend));
-                        lists += 1;
-                    }
+            for filter in &filters {
+                for after in [false, true] {
+                    let key = match sort.field() {
+                        SortField::Title => SortKey::Title("b".to_owned()),
+                        SortField::Due => SortKey::Due(7),
+                        SortField::Priority => SortKey::Priority(2),
+                        SortField::CreatedAt | SortField::UpdatedAt => SortKey::Time(now),
+                    };
+                    let position = TaskPosition {
+                        key,
+                        id: Uuid::new_v4(),
+                    };
+                    let list = ListTasks {
+                        user_id: Uuid::new_v4(),
+                        sort,
+                        filter,
+                        after: after.then_some(&position),
+                        limit: 20,
+                    };
+                    statements.push(list.statement(backend));
+                    lists += 1;
                 }
             }
         }
-        assert_eq!(lists, 48);
+        assert_eq!(lists, 200);
+        let list = domain::List {
+            id: Uuid::new_v4(),
+            user_id: task.user_id,
+            name: "l".to_owned(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let owned_list = OwnedList {
+            user_id: list.user_id,
+            list_id: list.id,
+        };
+        statements.extend(sent(
+            &CreateList {
+                list: &list,
+                max_lists: 10,
+            },
+            backend,
+        ));
+        statements.push(GetList(owned_list).statement(backend));
+        for after in [None, Some((now, list.id))] {
+            let page = ListLists {
+                user_id: list.user_id,
+                after,
+                limit: 20,
+            };
+            statements.push(page.statement(backend));
+        }
+        for expected in expectations {
+            let rename = RenameList {
+                list: owned_list,
+                name: "m",
+                expected,
+                now,
+            };
+            statements.extend(sent(&rename, backend));
+            let delete = DeleteList {
+                list: owned_list,
+                expected,
+                now,
+                max_tombstones: 9,
+            };
+            statements.extend(sent(&delete, backend));
+        }
+        statements.push(
+            ListTags {
+                user_id: task.user_id,
+                limit: 1000,
+            }
+            .statement(backend),
+        );
         let mut texts = HashSet::new();
         for statement in statements {
             let values = statement.values.as_ref().map_or(0, |values| values.0.len());
@@ -169,14 +298,16 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             texts.insert(statement.sql);
         }
         // PostgreSQL: 2 creates, 3 deletes, a read; SQLite: a claim, 3 bumps, an insert, 3
-        // deletes, a tombstone, its drop, a read. Both: the feed, 33 updates, 48 lists.
+        // deletes, a tombstone, its drop, a read. Both: the feed, 53 updates, 200 lists, the tags.
+        // Lists, PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and
+        // an insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
         let writes_and_reads = match backend {
-            DatabaseBackend::Postgres => 2 + 3 + 1,
-            _ => 1 + 3 + 1 + 3 + 1 + 1 + 1,
+            DatabaseBackend::Postgres => 2 + 3 + 1 + (1 + 1 + 2 + 3 + 3),
+            _ => 1 + 3 + 1 + 3 + 1 + 1 + 1 + (2 + 1 + 2 + 3 + 3 + 4),
         };
         assert_eq!(
             texts.len(),
-            writes_and_reads + 1 + 33 + 48,
+            writes_and_reads + 1 + 53 + 200 + 1,
             "one text per shape on {backend:?}"
         );
     }
@@ -192,6 +323,7 @@ fn postgres_writes_lock_the_owner_and_take_their_number_in_one_statement() {
         task: owned(),
         changes: &changes,
         expected: Some(&[5]),
+        not_recurring: false,
         now: domain::now(),
     };
     let sql = update.postgres().sql;

@@ -2,6 +2,7 @@
 //! number as its version.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
@@ -10,26 +11,88 @@ use super::{
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
-use crate::domain::{TaskChanges, TaskDescription};
+use crate::domain::{Due, Recurrence, TaskChanges, TaskDescription, TimeZoneName};
 
 /// Changes the given fields of one task of its owner when a value really changes (and its
-/// version is one of `expected`, if given), returning it: `updated_at` moves (never back) and the
-/// version becomes the owner's next change number.
+/// version is one of `expected`, if given), returning it: `updated_at` moves (never back), the
+/// version becomes the owner's next change number, and `completed_at` follows `is_completed`
+/// (the write's time when it turns true, kept while it stays true, null when false).
 pub struct UpdateTask<'a> {
     pub task: OwnedTask,
     pub changes: &'a TaskChanges,
     pub expected: Option<&'a [i64]>,
+    /// Only when the task has no recurrence (a completion of a recurring task rolls it forward,
+    /// which the store works out from the stored task).
+    pub not_recurring: bool,
     pub now: DateTime<Utc>,
+}
+
+/// A column's new value, as the update sets and compares it.
+struct Column {
+    name: &'static str,
+    value: Value,
+}
+
+impl Column {
+    fn new(name: &'static str, value: impl Into<Value>) -> Self {
+        Self {
+            name,
+            value: value.into(),
+        }
+    }
 }
 
 impl UpdateTask<'_> {
     fn shape(&self) -> Shape {
+        let changes = self.changes;
         Shape::UpdateTask {
-            title: self.changes.title.is_some(),
-            description: self.changes.description.as_ref().map(Option::is_none),
-            is_completed: self.changes.is_completed.is_some(),
+            title: changes.title.is_some(),
+            description: changes.description.as_ref().map(Option::is_none),
+            is_completed: changes.is_completed.is_some(),
+            due: changes.due.is_some(),
+            priority: changes.priority.is_some(),
+            tags: changes.tags.is_some(),
+            recurrence: changes.recurrence.is_some(),
+            recurrence_start: changes.recurrence_start.is_some(),
+            not_recurring: self.not_recurring,
             expected_versions: self.expected.map_or(0, <[i64]>::len),
         }
+    }
+
+    /// The columns of the task model the changes set, compared null-safely (title, description
+    /// and completion have tests of their own).
+    fn model_columns(&self) -> Vec<Column> {
+        let changes = self.changes;
+        let mut columns = Vec::new();
+        if let Some(due) = &changes.due {
+            columns.push(Column::new("due_date", due.as_ref().map(Due::date)));
+            columns.push(Column::new("due_time", due.as_ref().and_then(Due::time)));
+            columns.push(Column::new(
+                "due_time_zone",
+                due.as_ref()
+                    .and_then(Due::time_zone)
+                    .map(|zone| TimeZoneName::as_str(zone).to_owned()),
+            ));
+        }
+        if let Some(priority) = changes.priority {
+            columns.push(Column::new("priority", priority.level()));
+        }
+        if let Some(tags) = &changes.tags {
+            columns.push(Column::new("tags", tags.to_json()));
+            columns.push(Column::new("tag_keys", tags.keys_json()));
+        }
+        if let Some(recurrence) = &changes.recurrence {
+            columns.push(Column::new(
+                "recurrence",
+                recurrence
+                    .as_ref()
+                    .map(|rule| Recurrence::as_str(rule).to_owned()),
+            ));
+        }
+        if let Some(start) = changes.recurrence_start {
+            columns.push(Column::new("recurrence_start", start));
+        }
+        columns
     }
 
     /// The `UPDATE … RETURNING <the task>`, its version read from the owner's row (on PostgreSQL
@@ -42,6 +105,7 @@ impl UpdateTask<'_> {
             .description
             .as_ref()
             .map(|description| description.as_ref().map(TaskDescription::as_str));
+        let columns = self.model_columns();
         sql.push(r#"UPDATE "tasks" SET "#);
         if let Some(title) = &changes.title {
             sql.push(r#""title" = "#).bind(title.as_str()).push(", ");
@@ -50,8 +114,20 @@ impl UpdateTask<'_> {
             sql.push(r#""description" = "#).bind(description).push(", ");
         }
         if let Some(is_completed) = changes.is_completed {
+            // The time of the write that made it true, kept while it stays true.
             sql.push(r#""is_completed" = "#)
                 .bind(is_completed)
+                .push(r#", "completed_at" = CASE WHEN "#)
+                .bind(is_completed)
+                .push(r#" THEN COALESCE(CASE WHEN "tasks"."is_completed" THEN "tasks"."completed_at" END, "#)
+                .bind(self.now)
+                .push(") END, ");
+        }
+        for column in &columns {
+            sql.push("\"")
+                .push(column.name)
+                .push("\" = ")
+                .bind(column.value.clone())
                 .push(", ");
         }
         // Never earlier than the time already stored: a write that took its time before a
@@ -72,12 +148,16 @@ impl UpdateTask<'_> {
                 .map(|title| Changed::Title(title.as_str())),
             description.map(Changed::Description),
             changes.is_completed.map(Changed::IsCompleted),
-        ];
+        ]
+        .into_iter()
+        .flatten()
+        .chain(columns.into_iter().map(Changed::Column));
         sql.push(" AND (")
-            .join(changed.into_iter().flatten(), " OR ", |sql, changed| {
-                changed.write(sql)
-            })
+            .join(changed, " OR ", |sql, changed| changed.write(sql))
             .push(")");
+        if self.not_recurring {
+            sql.push(r#" AND "tasks"."recurrence" IS NULL"#);
+        }
         expected_versions(sql, self.expected);
         // A task whose owner is being deleted is left alone (its version would have no counter
         // to come from).
@@ -95,11 +175,13 @@ enum Changed<'a> {
     /// `None`: the description is cleared.
     Description(Option<&'a str>),
     IsCompleted(bool),
+    /// A column of the task model, compared null-safely.
+    Column(Column),
 }
 
 impl Changed<'_> {
-    fn write(&self, sql: &mut Sql) {
-        match *self {
+    fn write(self, sql: &mut Sql) {
+        match self {
             Self::Title(title) => {
                 sql.push(r#""tasks"."title" <> "#).bind(title);
             }
@@ -113,6 +195,18 @@ impl Changed<'_> {
             }
             Self::IsCompleted(is_completed) => {
                 sql.push(r#""tasks"."is_completed" <> "#).bind(is_completed);
+            }
+            Self::Column(column) => {
+                let differs = match sql.backend() {
+                    DatabaseBackend::Postgres => " IS DISTINCT FROM ",
+                    _ => " IS NOT ",
+                };
+                sql.push(r#""tasks"."#)
+                    .push("\"")
+                    .push(column.name)
+                    .push("\"")
+                    .push(differs)
+                    .bind(column.value);
             }
         }
     }

@@ -210,3 +210,31 @@ pub async fn hold_locks(
     }
     (locker, transaction)
 }
+
+/// A connection to `config`'s database at the schema of an earlier release (its first
+/// `migrations` migrations), with `users` registered as that release registered them (id and
+/// creation time only): what a later release's migration finds.
+pub async fn earlier_release(
+    config: &Config,
+    migrations: u32,
+    users: &[Uuid],
+    registered_at: chrono::DateTime<chrono::Utc>,
+) -> DatabaseConnection {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::sea_query::Query;
+    use sea_orm::StatementBuilder;
+    use task_api::entity::user;
+
+    let earlier = config.database.connect(1, Duration::from_secs(5));
+    Migrator::up(&earlier, Some(migrations)).await.unwrap();
+    let mut insert = Query::insert();
+    insert
+        .into_table(user::Entity)
+        .columns([user::Column::Id, user::Column::CreatedAt]);
+    for id in users {
+        insert.values_panic([(*id).into(), registered_at.into()]);
+    }
+    let statement = StatementBuilder::build(&insert, &earlier.get_database_backend());
+    earlier.execute(statement).await.unwrap();
+    earlier
+}

@@ -36,7 +36,7 @@ MERGE_PATCH = "application/merge-patch+json"
 REALM = 'Bearer realm="task-api"'
 OPERATIONS = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
 ]
 
 
@@ -128,6 +128,7 @@ def main() -> int:
             ("replaceTask", "tasks", "replace_task"),
             ("updateTask", "tasks", "update_task"),
             ("deleteTask", "tasks", "delete_task"),
+            ("listTags", "tasks", "list_tags"),
             ("listChanges", "sync", "list_changes"),
         ]
     }
@@ -135,7 +136,7 @@ def main() -> int:
     types = importlib.import_module(f"{name}.types")
     Client = pkg.Client
     AuthenticatedClient = pkg.AuthenticatedClient
-    Change = models.Change
+    TaskChange = models.TaskChange
     ChangePage = models.ChangePage
     ErrorEnvelope = models.ErrorEnvelope
     ErrorCode = models.ErrorCode
@@ -237,8 +238,13 @@ def main() -> int:
         body = raw(response)
         c.eq(
             sorted(body),
-            ["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"],
+            ["completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence",
+             "tags", "title", "updated_at", "user_id", "version"],
             f"{what}: keys",
+        )
+        c.ok(
+            bool(TIMESTAMP_RE.match(body["completed_at"] or "")) if body["is_completed"] else body["completed_at"] is None,
+            f"{what}: completed_at {body['completed_at']} does not follow is_completed",
         )
         c.ok(bool(TIMESTAMP_RE.match(body["created_at"])), f"{what}: created_at {body['created_at']}")
         c.ok(bool(TIMESTAMP_RE.match(body["updated_at"])), f"{what}: updated_at {body['updated_at']}")
@@ -302,9 +308,11 @@ def main() -> int:
             c.ok(page.next_since != "", f"{what}: next_since is empty")
             c.isinstance(page.has_more, bool, f"{what}: has_more")
             for change, body in zip(page.changes, raw(r)["changes"], strict=True):
+                # This client makes no lists: every change is a task's.
+                c.isinstance(change, TaskChange, f"{what}: a change of kind {body.get('kind')}")
                 about = f"{what}: change of {change.task_id}"
-                c.isinstance(change, Change, about)
-                c.eq(sorted(body), ["deleted", "task", "task_id", "version"], f"{about}: keys")
+                c.eq(body["kind"], "task", f"{about}: kind")
+                c.eq(sorted(body), ["deleted", "kind", "task", "task_id", "version"], f"{about}: keys")
                 c.isinstance(change.task_id, uuid.UUID, f"{about}: task_id")
                 c.isinstance(change.version, int, f"{about}: version")
                 c.ok(change.version >= 1, f"{about}: version {change.version} < 1")
@@ -350,6 +358,7 @@ def main() -> int:
         ("updateTask",
          lambda cl: api["updateTask"].sync_detailed(someone, some_task, client=cl, body=TaskPatch(title="x"))),
         ("deleteTask", lambda cl: api["deleteTask"].sync_detailed(someone, some_task, client=cl)),
+        ("listTags", lambda cl: api["listTags"].sync_detailed(someone, client=cl)),
         ("listChanges", lambda cl: api["listChanges"].sync_detailed(someone, client=cl)),
     ]
     # Behind a validating proxy (Prism, VALIDATING_PROXY=1) a request without credentials is
@@ -774,6 +783,67 @@ def main() -> int:
     envelope = expect_error(r, 400, ErrorCode.VALIDATION_ERROR, "listChanges with a forged since")
     expect_fields(envelope, ["since"], FieldLocation.QUERY, "listChanges with a forged since")
     c.line("listChanges", "since='not-a-token' -> 400 ErrorCode.VALIDATION_ERROR naming query since")
+
+    # ---- a tag filter, a priority sort, listTags -----------------------------------------------
+    for body in [
+        {"title": "File taxes", "tags": ["Admin", "money"], "priority": "high"},
+        {"title": "Pay rent", "tags": ["Money"], "priority": "medium"},
+        {"title": "Call mum", "tags": ["family"], "priority": "low"},
+    ]:
+        r = api["createTask"].sync_detailed(erin.id, client=erin.client, body=TaskInput.from_dict(body))
+        status(r, 201, f"createTask {body['title']}")
+    tasks, pages = list_all(
+        erin.client, erin.id, 1, "listTasks tag=MONEY sort=-priority", tag="MONEY", sort=ListTasksSort("-priority")
+    )
+    c.eq([t.title for t in tasks], ["File taxes", "Pay rent"], "listTasks tag=MONEY sort=-priority")
+    c.eq(pages, 2, "listTasks tag=MONEY sort=-priority limit=1: pages")
+    c.line("listTasks", f"tag='MONEY' sort=-priority limit=1: {pages} pages, the tagged tasks high first")
+    tasks, _ = list_all(erin.client, erin.id, 2, "listTasks sort=priority", sort=ListTasksSort("priority"))
+    c.eq([t.title for t in tasks][-3:], ["Call mum", "Pay rent", "File taxes"], "listTasks sort=priority: last")
+    c.line("listTasks", "sort=priority limit=2: none, low, medium, high")
+    r = api["listTags"].sync_detailed(erin.id, client=erin.client)
+    status(r, 200, "listTags")
+    c.eq(
+        [(tag.name, tag.count) for tag in r.parsed.tags],
+        [("Admin", 1), ("family", 1), ("Money", 2)],
+        "listTags: once per lowercase form, the smallest spelling, counted, sorted",
+    )
+    c.line("listTags", "GET /users/{id}/tags -> 200 [Admin 1, family 1, Money 2]")
+    r = api["listTags"].sync_detailed(uuid.uuid4(), client=erin.client)
+    expect_forbidden(r, "listTags of another user")
+    c.line("listTags", "another user's tags -> 403 ErrorCode.FORBIDDEN")
+
+    # ---- the task model: a zoned due date, a recurring task completed ---------------------------
+    zoned = TaskInput.from_dict({
+        "title": "Meeting in Paris",
+        "due": {"date": "2026-12-24", "time": "18:30", "time_zone": "Europe/Paris"},
+        "priority": "high",
+        "tags": [" Work ", "errands"],
+    })
+    r = api["createTask"].sync_detailed(carol.id, client=carol.client, body=zoned)
+    meeting = check_task(r, 201, carol.id, {"title": "Meeting in Paris", "description": None, "is_completed": False},
+                         "createTask with a zoned due date")
+    body = raw(r)
+    c.eq(body["due"], {"date": "2026-12-24", "time": "18:30:00", "time_zone": "Europe/Paris"},
+         "createTask zoned: due as sent, time with seconds")
+    c.eq(body["tags"], ["Work", "errands"], "createTask zoned: tags trimmed, in order")
+    c.eq(body["priority"], "high", "createTask zoned: priority")
+    c.line("createTask", "POST .../tasks due {date, time '18:30', time_zone 'Europe/Paris'} -> 201, time 18:30:00")
+    weekly = TaskInput.from_dict({
+        "title": "Gym", "due": {"date": "2026-12-07"}, "recurrence": "RRULE:FREQ=WEEKLY;BYDAY=MO,WE",
+    })
+    r = api["createTask"].sync_detailed(carol.id, client=carol.client, body=weekly)
+    gym = check_task(r, 201, carol.id, {"title": "Gym", "description": None, "is_completed": False},
+                     "createTask recurring")
+    c.eq(raw(r)["recurrence"], "FREQ=WEEKLY;BYDAY=MO,WE", "createTask recurring: rule normalised")
+    r = api["updateTask"].sync_detailed(carol.id, gym.id, client=carol.client, body=TaskPatch(is_completed=True))
+    rolled = check_task(r, 200, carol.id, {"title": "Gym", "description": None, "is_completed": False},
+                        "updateTask completing a recurring task")
+    c.eq(raw(r)["due"]["date"], "2026-12-09", "recurring completion: the next occurrence")
+    c.eq(rolled.version, gym.version + 1, "recurring completion: one new version")
+    c.eq(meeting.user_id, carol.id, "the zoned task is carol's")
+    c.line("updateTask", "PATCH TaskPatch(is_completed=True) on a weekly MO,WE task due Monday -> 200, open, "
+           "due Wednesday")
 
     # ---- deleteUser: each caller deletes themself ----------------------------------------------
     for caller in (alice, bob, carol, erin):

@@ -18,7 +18,7 @@ import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Task = components["schemas"]["Task"];
-type Change = components["schemas"]["Change"];
+type TaskChange = components["schemas"]["TaskChange"];
 type User = components["schemas"]["User"];
 type ErrorEnvelope = components["schemas"]["ErrorEnvelope"];
 type ErrorCode = components["schemas"]["ErrorCode"];
@@ -184,13 +184,20 @@ function checkTask(
   eq(task.title, expected.title, `${what}: title`);
   eq(task.description, expected.description, `${what}: description`);
   eq(task.is_completed, expected.is_completed, `${what}: is_completed`);
+  ok(
+    task.is_completed ? TIMESTAMP.test(task.completed_at ?? "") : task.completed_at === null,
+    `${what}: completed_at ${task.completed_at} does not follow is_completed`,
+  );
   ok(TIMESTAMP.test(task.created_at), `${what}: created_at ${task.created_at}`);
   ok(TIMESTAMP.test(task.updated_at), `${what}: updated_at ${task.updated_at}`);
   ok(task.updated_at >= task.created_at, `${what}: updated_at before created_at`);
   ok(Number.isInteger(task.version) && task.version >= 1, `${what}: version ${task.version} is not an integer >= 1`);
   eq(
     JSON.stringify(Object.keys(task).sort()),
-    JSON.stringify(["created_at", "description", "id", "is_completed", "title", "updated_at", "user_id", "version"]),
+    JSON.stringify([
+      "completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence", "tags",
+      "title", "updated_at", "user_id", "version",
+    ]),
     `${what}: keys`,
   );
 }
@@ -206,7 +213,7 @@ function expectETag(response: Response, task: Task, what: string): string {
 async function listAll(
   api: Api,
   userId: string,
-  query: { limit: number; sort?: Sort; completed?: boolean; q?: string },
+  query: { limit: number; sort?: Sort; completed?: boolean; q?: string; tag?: string },
   what: string,
 ): Promise<{ tasks: Task[]; pages: number }> {
   const tasks: Task[] = [];
@@ -240,8 +247,8 @@ async function syncAll(
   userId: string,
   query: { limit: number; since?: string },
   what: string,
-): Promise<{ changes: Change[]; nextSince: string; pages: number }> {
-  const changes: Change[] = [];
+): Promise<{ changes: TaskChange[]; nextSince: string; pages: number }> {
+  const changes: TaskChange[] = [];
   let since = query.since;
   let pages = 0;
   for (;;) {
@@ -257,10 +264,14 @@ async function syncAll(
     ok(page.changes.length <= query.limit, `${what}: page ${pages} holds ${page.changes.length} > limit`);
     ok(typeof page.next_since === "string" && page.next_since.length > 0, `${what}: next_since`);
     for (const change of page.changes) {
+      // This client makes no lists: every change is a task's.
+      if (change.kind !== "task") {
+        throw new Error(`${what}: a change of kind ${change.kind}`);
+      }
       const about = `${what}: change of ${change.task_id}`;
       eq(
         JSON.stringify(Object.keys(change).sort()),
-        JSON.stringify(["deleted", "task", "task_id", "version"]),
+        JSON.stringify(["deleted", "kind", "task", "task_id", "version"]),
         `${about}: keys`,
       );
       ok(UUID.test(change.task_id), `${about}: task_id is not a lowercase UUID`);
@@ -273,8 +284,8 @@ async function syncAll(
         eq(change.task?.user_id, userId, `${about}: task.user_id`);
         eq(change.task?.version, change.version, `${about}: task.version`);
       }
+      changes.push(change);
     }
-    changes.push(...page.changes);
     since = page.next_since;
     if (!page.has_more) {
       break;
@@ -362,6 +373,7 @@ async function main(): Promise<void> {
           }),
       ],
       ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+      ["listTags", (api) => api.GET("/users/{user_id}/tags", { params: { path } })],
       ["listChanges", (api) => api.GET("/users/{user_id}/changes", { params: { path } })],
     ];
     if (!behindValidatingProxy) {
@@ -1040,6 +1052,87 @@ async function main(): Promise<void> {
     line("listChanges", "since=not-a-token -> 400 VALIDATION_ERROR naming query since (typed)");
   }
 
+  // ---- a tag filter, a priority sort, listTags --------------------------------------------------
+  {
+    const bodies: components["schemas"]["TaskInput"][] = [
+      { title: "File taxes", tags: ["Admin", "money"], priority: "high" },
+      { title: "Pay rent", tags: ["Money"], priority: "medium" },
+      { title: "Call mum", tags: ["family"], priority: "low" },
+    ];
+    for (const body of bodies) {
+      const { response } = await erin.api.POST("/users/{user_id}/tasks", { params: { path: erinPath }, body });
+      status(response, 201, `createTask ${body.title}`);
+    }
+    const { tasks: money, pages } = await listAll(
+      erin.api,
+      erin.id,
+      { limit: 1, tag: "MONEY", sort: "-priority" },
+      "listTasks tag=MONEY sort=-priority",
+    );
+    eq(JSON.stringify(money.map((t) => t.title)), JSON.stringify(["File taxes", "Pay rent"]), "listTasks tag=MONEY");
+    eq(pages, 2, "listTasks tag=MONEY sort=-priority limit=1: pages");
+    line("listTasks", `tag=MONEY sort=-priority limit=1: ${pages} pages, the tagged tasks high first`);
+    const { tasks: byPriority } = await listAll(erin.api, erin.id, { limit: 2, sort: "priority" }, "sort=priority");
+    eq(
+      JSON.stringify(byPriority.map((t) => t.title).slice(-3)),
+      JSON.stringify(["Call mum", "Pay rent", "File taxes"]),
+      "listTasks sort=priority: none, low, medium, high",
+    );
+    line("listTasks", "sort=priority limit=2: none, low, medium, high");
+    const { data, response } = await erin.api.GET("/users/{user_id}/tags", { params: { path: erinPath } });
+    status(response, 200, "listTags");
+    eq(
+      JSON.stringify(present(data, "listTags")),
+      JSON.stringify({ tags: [{ name: "Admin", count: 1 }, { name: "family", count: 1 }, { name: "Money", count: 2 }] }),
+      "listTags: once per lowercase form, the smallest spelling, counted, sorted",
+    );
+    line("listTags", "GET /users/{id}/tags -> 200 [Admin 1, family 1, Money 2]");
+  }
+
+  // ---- the task model: a zoned due date, a recurring task completed ---------------------------
+  {
+    const carolPath = { user_id: carol.id };
+    const zoned = await carol.api.POST("/users/{user_id}/tasks", {
+      params: { path: carolPath },
+      body: {
+        title: "Meeting in Paris",
+        due: { date: "2026-12-24", time: "18:30", time_zone: "Europe/Paris" },
+        priority: "high",
+        tags: [" Work ", "errands"],
+      },
+    });
+    status(zoned.response, 201, "createTask with a zoned due date");
+    const meeting = present(zoned.data, "createTask with a zoned due date");
+    checkTask(meeting, carol.id, { title: "Meeting in Paris", description: null, is_completed: false }, "zoned");
+    eq(
+      JSON.stringify(meeting.due),
+      JSON.stringify({ date: "2026-12-24", time: "18:30:00", time_zone: "Europe/Paris" }),
+      "createTask zoned: due as sent, time with seconds",
+    );
+    eq(meeting.priority, "high", "createTask zoned: priority");
+    eq(JSON.stringify(meeting.tags), JSON.stringify(["Work", "errands"]), "createTask zoned: tags trimmed, in order");
+    line("createTask", "POST .../tasks {due: {date, time: \"18:30\", time_zone: \"Europe/Paris\"}} -> 201, time 18:30:00");
+
+    const weekly = await carol.api.POST("/users/{user_id}/tasks", {
+      params: { path: carolPath },
+      body: { title: "Gym", due: { date: "2026-12-07" }, recurrence: "RRULE:FREQ=WEEKLY;BYDAY=MO,WE" },
+    });
+    status(weekly.response, 201, "createTask recurring");
+    const gym = present(weekly.data, "createTask recurring");
+    eq(gym.recurrence, "FREQ=WEEKLY;BYDAY=MO,WE", "createTask recurring: rule normalised");
+    const done = await carol.api.PATCH("/users/{user_id}/tasks/{task_id}", {
+      params: { path: { user_id: carol.id, task_id: gym.id } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { is_completed: true },
+    });
+    status(done.response, 200, "updateTask completing a recurring task");
+    const rolled = present(done.data, "updateTask completing a recurring task");
+    checkTask(rolled, carol.id, { title: "Gym", description: null, is_completed: false }, "recurring completion");
+    eq(rolled.due?.date, "2026-12-09", "recurring completion: the next occurrence");
+    eq(rolled.version, gym.version + 1, "recurring completion: one new version");
+    line("updateTask", "PATCH {is_completed: true} on a weekly MO,WE task due Monday -> 200, open, due Wednesday");
+  }
+
   // ---- deleteUser: each caller deletes themself ------------------------------------------------
   for (const caller of [alice, bob, carol, erin]) {
     const { data, error, response } = await caller.api.DELETE("/users/{user_id}", {
@@ -1072,7 +1165,7 @@ async function main(): Promise<void> {
 
   const all = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
   if (missed.length > 0) {

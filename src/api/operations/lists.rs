@@ -1,0 +1,426 @@
+//! The list operations under `/users/{user_id}/lists`: a user's named containers of tasks.
+
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::{ApiResponse, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::api::error::{
+    ApiError, ErrorResponse, FieldError, FieldLocation, ListCreateErrors, ReadErrors,
+    TaskChangeErrors, TaskDeleteErrors, TaskReadErrors,
+};
+use crate::api::request::caller::Caller;
+use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
+use crate::api::request::input::{
+    json_kind, named, BodyField, CollectFields, FieldDescription, HeaderParam, JsonBody,
+    JsonObjectBody, MergePatch, PageSize, PathParam, QueryParam, SignedToken, Whole,
+};
+use crate::api::response::resources::{
+    JsonResponse, ListPage, ListResource, Nullable, WrittenJson,
+};
+use crate::domain::{
+    Invalid, List, ListChanges, ListFields, ListName, LIST_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
+    TITLE_PATTERN,
+};
+use crate::pagination::{self, ListCursor, ListError};
+use crate::store;
+use crate::AppState;
+
+/// How many lists a page holds: 1 to 100, 20 by default.
+type ListPageSize = PageSize<20, 100>;
+
+/// A list's `name`: a title's rules.
+pub struct Name;
+
+impl BodyField for Name {
+    const NAME: &'static str = "name";
+    type Value = ListName;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "Required: 1 to 255 characters as sent, at least one of them not white space, no NUL;\n\
+             stored with surrounding white space trimmed. Names need not be unique.",
+        merge_patch: "1 to 255 characters as sent, at least one of them not white space, no NUL; stored with\n\
+             surrounding white space trimmed; null is refused.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(TITLE_MAX_CHARS),
+            pattern: Some(TITLE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch { "Shopping" } else { "Groceries" }.into()
+    }
+
+    fn default() -> Option<ListName> {
+        None
+    }
+
+    fn parse(value: &Value) -> Result<ListName, Vec<Invalid>> {
+        let parsed = match value {
+            Value::String(text) => ListName::parse(text),
+            other => Err(format!("must be a string, got {}", json_kind(other))),
+        };
+        named(Self::NAME, parsed)
+    }
+}
+
+/// A new list's `id`, made by the client: absent for one the server makes.
+pub struct ClientMadeId;
+
+impl BodyField for ClientMadeId {
+    const NAME: &'static str = "id";
+    type Value = Option<Uuid>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription::same(
+        "The new list's id, made by the client (so that it can refer to the list before the\n\
+         server has answered); absent: the server makes one. An id that a list has already\n\
+         (whoever owns it) is 409 `LIST_ALREADY_EXISTS`, and nothing is created.",
+    );
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b".into()
+    }
+
+    fn default() -> Option<Option<Uuid>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
+        let parsed = match value {
+            Value::String(text) => Uuid::try_parse(text)
+                .map(Some)
+                .map_err(|_| "must be a UUID".to_owned()),
+            other => Err(format!("must be a UUID string, got {}", json_kind(other))),
+        };
+        named(Self::NAME, parsed)
+    }
+}
+
+impl JsonObjectBody for ListFields {
+    const NAME: &'static str = "ListInput";
+    const DESCRIPTION: &'static str = "A list as created: its name, and optionally the id the \
+        client made for it.\nUnknown and read-only fields are refused.";
+    type Fields = (Name, ClientMadeId);
+    type Presence = Whole;
+    const READ_ONLY: &'static [&'static str] = &LIST_READ_ONLY_FIELDS;
+
+    fn from_values((name, id): (ListName, Option<Uuid>)) -> Result<Self, Vec<Invalid>> {
+        Ok(Self { id, name })
+    }
+}
+
+impl JsonObjectBody for ListChanges {
+    const NAME: &'static str = "ListPatch";
+    const DESCRIPTION: &'static str = "A JSON merge patch (RFC 7396) of a list: `name` renames \
+        it, `{}` changes\nnothing, `\"name\": null` is refused. Unknown and read-only fields are \
+        refused.";
+    type Fields = (Name,);
+    type Presence = MergePatch;
+    const READ_ONLY: &'static [&'static str] = &LIST_READ_ONLY_FIELDS;
+    const MEDIA_TYPES: &'static [&'static str] =
+        &["application/json", "application/merge-patch+json"];
+
+    fn from_values((name,): (Option<ListName>,)) -> Result<Self, Vec<Invalid>> {
+        Ok(Self { name })
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ListCreated {
+    /// The list was created.
+    #[oai(status = 201)]
+    Created(
+        JsonResponse<ListResource>,
+        /// The new list's URL.
+        #[oai(header = "Location")]
+        String,
+        /// The list's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum ListFound {
+    /// The list as it is now.
+    #[oai(status = 200)]
+    Ok(
+        JsonResponse<ListResource>,
+        /// The list's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+impl From<List> for ListFound {
+    fn from(list: List) -> Self {
+        let tag = etag(list.version);
+        Self::Ok(JsonResponse(list.into()), tag)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ListRead {
+    /// The list as it is now.
+    #[oai(status = 200)]
+    Ok(
+        JsonResponse<ListResource>,
+        /// The list's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-None-Match` names the list's current entity tag: the copy the client has is current.
+    #[oai(status = 304)]
+    NotModified(
+        /// The list's entity tag: its `version` in quotes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum ListPageFound {
+    /// One page of lists, oldest first, and the cursor of the next one.
+    #[oai(status = 200)]
+    Ok(WrittenJson<ListPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum ListDeleted {
+    /// The list and every task in it were deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct ListsApi {
+    pub state: AppState,
+}
+
+#[OpenApi(tag = "ApiTags::Lists")]
+impl ListsApi {
+    /// Create a list
+    ///
+    /// Creates a list for the user; the answer's `Location` is the new list's URL and its `ETag`
+    /// the list's version. The name is trimmed. With an `id` the client made, 409
+    /// `LIST_ALREADY_EXISTS` when a list (of any user) has it already, and nothing is created.
+    /// 409 `QUOTA_EXCEEDED` when the user holds 1,000 lists already (`USER_MAX_LISTS`). 404
+    /// `USER_NOT_FOUND` when the user does not exist.
+    #[oai(
+        path = "/users/:user_id/lists",
+        method = "post",
+        operation_id = "createList"
+    )]
+    async fn create_list(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        body: JsonBody<ListFields>,
+    ) -> Result<ListCreated, ErrorResponse<ListCreateErrors>> {
+        let (user_id, fields) = (user_id.checked(), body.0).collect_fields()?;
+        let list = store::create_list(&self.state.db, user_id, fields, self.state.limits.max_lists)
+            .await?;
+        let location = format!("/users/{user_id}/lists/{}", list.id);
+        let tag = etag(list.version);
+        Ok(ListCreated::Created(
+            JsonResponse(list.into()),
+            location,
+            tag,
+        ))
+    }
+
+    /// List a user's lists
+    ///
+    /// Oldest first (`created_at`, then `id`), one keyset page at a time: follow `next_cursor`
+    /// until it is null to see every list exactly once, even while lists are added. A page
+    /// holds at most `limit` lists, and ends early, with a `next_cursor`, before the list that
+    /// would take its JSON past the server's page size (`PAGE_MAX_BYTES`, 1 MiB by default).
+    #[oai(
+        path = "/users/:user_id/lists",
+        method = "get",
+        operation_id = "listLists"
+    )]
+    async fn list_lists(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        /// How many lists a page holds: 1 to 100 (never clamped).
+        limit: QueryParam<ListPageSize>,
+        /// The previous page's `next_cursor`, unchanged; absent for the first page. It is sealed
+        /// (encrypted and signed): a changed, truncated or made-up cursor, one of another user's
+        /// lists or of a task list, or one sealed with a key the server no longer holds, is a
+        /// 400 naming `cursor`.
+        cursor: QueryParam<SignedToken>,
+    ) -> Result<ListPageFound, ErrorResponse<ReadErrors>> {
+        let cursor_name = cursor.name();
+        let keys = self.state.token_keys.keys(&self.state.db).await?;
+        let (user_id, limit, cursor) = (
+            user_id.checked(),
+            limit.checked(),
+            cursor.checked_then(|token| ListCursor::decode(keys, &token.0)),
+        )
+            .collect_fields()?;
+        let limit = limit.unwrap_or_default().0;
+        let read = pagination::list_lists(&self.state.db, keys, user_id, cursor, limit)
+            .await
+            .map_err(|err| match err {
+                ListError::Cursor(message) => ApiError::Validation(vec![FieldError::new(
+                    FieldLocation::Query,
+                    cursor_name,
+                    message,
+                )]),
+                ListError::Store(err) => err.into(),
+            })?;
+        let max_bytes = self.state.page_max_bytes;
+        let written = WrittenJson::off_workers(move || {
+            let cut = read.cut::<ListResource>(max_bytes);
+            ListPage {
+                items: cut.page.lists.into_iter().map(Into::into).collect(),
+                next_cursor: Nullable(cut.next_cursor),
+            }
+        });
+        Ok(ListPageFound::Ok(written.await?))
+    }
+
+    /// Get a list
+    ///
+    /// A list of another user is 404 `LIST_NOT_FOUND`, exactly as if it did not exist. The
+    /// answer's `ETag` is the list's version; with `If-None-Match` naming it, the answer is 304
+    /// with no body; with an `If-Match` that names none of it, 412 `PRECONDITION_FAILED`.
+    #[oai(
+        path = "/users/:user_id/lists/:list_id",
+        method = "get",
+        operation_id = "getList"
+    )]
+    async fn get_list(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        /// The list's id.
+        list_id: PathParam<Uuid>,
+        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
+        /// `*`: 412 Precondition Failed when none is the list's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
+        /// Not Modified when one is the list's current tag.
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
+    ) -> Result<ListRead, ErrorResponse<TaskReadErrors>> {
+        let (user_id, list_id, if_match, if_none_match) = (
+            user_id.checked(),
+            list_id.checked(),
+            if_match.checked(),
+            if_none_match.checked(),
+        )
+            .collect_fields()?;
+        let list = store::get_list(&self.state.db, user_id, list_id).await?;
+        if !preconditions(if_match.as_ref(), None).allows(list.version) {
+            return Err(ApiError::ListPreconditionFailed(list_id).into());
+        }
+        let tag = etag(list.version);
+        if if_none_match.is_some_and(|tags| tags.names_weakly(list.version)) {
+            return Ok(ListRead::NotModified(tag));
+        }
+        Ok(ListRead::Ok(JsonResponse(list.into()), tag))
+    }
+
+    /// Rename a list
+    ///
+    /// A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or
+    /// `application/json`: `name` renames the list, `{}` changes nothing, `"name": null` is a
+    /// 400. `updated_at` and `version` move only when the name really changes. With
+    /// `If-Match`, only when the list's current `ETag` is listed, and with `If-None-Match`,
+    /// only when it is not: otherwise 412 `PRECONDITION_FAILED` and nothing is written. A list
+    /// that does not exist (or is another user's) is 404 `LIST_NOT_FOUND` whatever the
+    /// preconditions.
+    #[oai(
+        path = "/users/:user_id/lists/:list_id",
+        method = "patch",
+        operation_id = "updateList"
+    )]
+    async fn update_list(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        /// The list's id.
+        list_id: PathParam<Uuid>,
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the write happens only if one is the list's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the list's current tag (`*`: never, the list exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
+        body: JsonBody<ListChanges>,
+    ) -> Result<ListFound, ErrorResponse<TaskChangeErrors>> {
+        let (user_id, list_id, condition, changes) = (
+            user_id.checked(),
+            list_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        let list = store::rename_list(&self.state.db, user_id, list_id, changes, condition).await?;
+        Ok(list.into())
+    }
+
+    /// Delete a list and its tasks
+    ///
+    /// Deletes the list and every task in it for good, in one transaction: the change feed
+    /// reports each task's deletion and the list's, each with a version of its own. A second
+    /// delete is 404 `LIST_NOT_FOUND`. With `If-Match`, only when the list's current `ETag` is
+    /// listed, and with `If-None-Match`, only when it is not: otherwise 412
+    /// `PRECONDITION_FAILED` and nothing is deleted.
+    #[oai(
+        path = "/users/:user_id/lists/:list_id",
+        method = "delete",
+        operation_id = "deleteList"
+    )]
+    async fn delete_list(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        /// The list's id.
+        list_id: PathParam<Uuid>,
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the delete happens only if one is the list's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// delete happens only if none is the list's current tag (`*`: never, the list exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
+    ) -> Result<ListDeleted, ErrorResponse<TaskDeleteErrors>> {
+        let (user_id, list_id, condition) = (
+            user_id.checked(),
+            list_id.checked(),
+            write_condition(if_match, if_none_match),
+        )
+            .collect_fields()?;
+        store::delete_list(
+            &self.state.db,
+            user_id,
+            list_id,
+            condition,
+            self.state.limits.max_tombstones,
+        )
+        .await?;
+        Ok(ListDeleted::NoContent)
+    }
+}
