@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::domain::Task;
 use crate::entity::user;
+use crate::pagination::JsonBound;
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -53,23 +54,34 @@ impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
     }
 }
 
-/// A JSON response body with `T`'s schema, written ahead on a thread kept for blocking work: a
-/// page, whose cutting and writing take milliseconds per MiB that the request threads must not
-/// spend while other requests wait.
+/// A JSON response body with `T`'s schema, written ahead: a page, whose cutting and writing take
+/// milliseconds per MiB, on a thread kept for blocking work, where the request threads do not
+/// spend them while other requests wait.
 pub struct WrittenJson<T> {
     body: Vec<u8>,
     schema: PhantomData<T>,
 }
 
+/// The most bytes of JSON written on the request thread: less than the hop to a blocking thread
+/// and back costs.
+const WRITTEN_IN_PLACE_MAX_BYTES: usize = 64 * 1024;
+
 impl<T: Serialize + Send + 'static> WrittenJson<T> {
-    /// What `make` returns, made and written off the request threads; only its JSON is kept.
-    pub async fn off_workers(make: impl FnOnce() -> T + Send + 'static) -> Result<Self, ApiError> {
-        let written = tokio::task::spawn_blocking(move || {
-            serde_json::to_vec(&make()).map_err(|err| err.to_string())
-        })
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|written| written);
+    /// What `make` returns, made and written; only its JSON is kept. Off the request threads
+    /// unless `json_bound` (at least the bytes of its JSON) is small.
+    pub async fn new(
+        json_bound: usize,
+        make: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Self, ApiError> {
+        let write = move || serde_json::to_vec(&make()).map_err(|err| err.to_string());
+        let written = if json_bound <= WRITTEN_IN_PLACE_MAX_BYTES {
+            write()
+        } else {
+            tokio::task::spawn_blocking(write)
+                .await
+                .map_err(|err| err.to_string())
+                .and_then(|written| written)
+        };
         match written {
             Ok(body) => Ok(Self {
                 body,
@@ -293,6 +305,23 @@ impl From<Task> for TaskResource {
     }
 }
 
+/// At most the bytes of a task's JSON besides its texts: the names, punctuation, ids, `null`s,
+/// booleans, times and version, each at its widest. Grows with every field a task gains.
+const TASK_JSON_FIXED_BYTES: usize = 384;
+
+/// At most the bytes of a text's JSON: six (`\u00XX`) for each byte, and the quotes.
+fn json_text_bound(text: &str) -> usize {
+    6 * text.len() + 2
+}
+
+impl JsonBound<Task> for TaskResource {
+    fn json_bound(task: &Task) -> usize {
+        TASK_JSON_FIXED_BYTES
+            + json_text_bound(&task.title)
+            + task.description.as_deref().map_or(0, json_text_bound)
+    }
+}
+
 /// The time every example shows.
 fn example_time() -> Timestamp {
     Timestamp(
@@ -376,6 +405,19 @@ impl From<store::Change> for Change {
     }
 }
 
+/// At most the bytes of a change's JSON besides its task's.
+const CHANGE_JSON_FIXED_BYTES: usize = 128;
+
+impl JsonBound<store::Change> for Change {
+    fn json_bound(change: &store::Change) -> usize {
+        CHANGE_JSON_FIXED_BYTES
+            + match change {
+                store::Change::Changed(task) => TaskResource::json_bound(task),
+                store::Change::Deleted { .. } => 0,
+            }
+    }
+}
+
 impl Example for Change {
     fn example() -> Self {
         let task = TaskResource::example();
@@ -452,6 +494,41 @@ mod tests {
             serde_json::to_value(value).unwrap(),
             value.to_json().unwrap()
         );
+    }
+
+    #[test]
+    fn an_item_never_takes_more_json_than_its_bound() {
+        let widest = |title: String, description: Option<String>| Task {
+            id: Uuid::max(),
+            user_id: Uuid::max(),
+            title,
+            description,
+            is_completed: false,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MAX_UTC,
+            version: i64::MIN,
+        };
+        let tasks = [
+            widest("\u{1}".repeat(255), Some("\u{1f}".repeat(10_000))),
+            widest("\"".repeat(255), None),
+            widest("t".to_owned(), Some(String::new())),
+        ];
+        for task in tasks {
+            let bound = TaskResource::json_bound(&task);
+            let json = serde_json::to_vec(&TaskResource::from(task.clone())).unwrap();
+            assert!(json.len() <= bound, "{} > {bound}", json.len());
+            let change = store::Change::Changed(task);
+            let bound = Change::json_bound(&change);
+            let json = serde_json::to_vec(&Change::from(change)).unwrap();
+            assert!(json.len() <= bound, "{} > {bound}", json.len());
+        }
+        let deleted = store::Change::Deleted {
+            task_id: Uuid::max(),
+            version: i64::MIN,
+        };
+        let bound = Change::json_bound(&deleted);
+        let json = serde_json::to_vec(&Change::from(deleted)).unwrap();
+        assert!(json.len() <= bound, "{} > {bound}", json.len());
     }
 
     #[test]

@@ -458,7 +458,8 @@ impl TasksApi {
                 ListError::Store(err) => err.into(),
             })?;
         let max_bytes = self.state.page_max_bytes;
-        let written = WrittenJson::off_workers(move || {
+        let json_bound = read.json_bound::<TaskResource>();
+        let written = WrittenJson::new(json_bound, move || {
             let cut = read.cut::<TaskResource>(max_bytes);
             TaskPage {
                 items: cut.page.tasks.into_iter().map(Into::into).collect(),
