@@ -353,10 +353,18 @@ pub async fn list_tasks(
 }
 
 impl TasksRead {
+    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
+    pub fn json_bound<Item: JsonBound<Task>>(&self) -> usize {
+        page_json_bound::<Item, _>(&self.page.tasks)
+    }
+
     /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
-    /// mints the cursor of the page after it. Milliseconds per MiB: run it off the request
-    /// threads.
-    pub fn cut<Item: Serialize + From<Task>>(self, max_bytes: usize) -> TaskPageCut {
+    /// mints the cursor of the page after it. Milliseconds per MiB of a page near its bound: run
+    /// such a page off the request threads.
+    pub fn cut<Item: Serialize + From<Task> + JsonBound<Task>>(
+        self,
+        max_bytes: usize,
+    ) -> TaskPageCut {
         let mut page = self.page;
         page.has_more |= cut_page::<Item, _>(&mut page.tasks, max_bytes);
         let next_cursor = page.tasks.last().filter(|_| page.has_more).map(|last| {
@@ -451,9 +459,17 @@ pub async fn list_lists(
 }
 
 impl ListsRead {
+    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
+    pub fn json_bound<Item: JsonBound<List>>(&self) -> usize {
+        page_json_bound::<Item, _>(&self.page.lists)
+    }
+
     /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
     /// mints the cursor of the page after it.
-    pub fn cut<Item: Serialize + From<List>>(self, max_bytes: usize) -> ListPageCut {
+    pub fn cut<Item: Serialize + From<List> + JsonBound<List>>(
+        self,
+        max_bytes: usize,
+    ) -> ListPageCut {
         let mut page = self.page;
         page.has_more |= cut_page::<Item, _>(&mut page.lists, max_bytes);
         let next_cursor = page.lists.last().filter(|_| page.has_more).map(|last| {
@@ -472,14 +488,33 @@ impl ListsRead {
 /// sync token, `has_more`).
 const PAGE_FIELDS_BYTES: usize = 4 * 1024;
 
+/// An item of a page whose JSON size has an upper bound read from its row, without writing it.
+pub trait JsonBound<Row> {
+    /// At least the bytes of the JSON of the item made from `row`.
+    fn json_bound(row: &Row) -> usize;
+}
+
+/// At least the bytes of a page of `rows`' items in JSON: the items, their commas and the page's
+/// own fields.
+pub fn page_json_bound<Item: JsonBound<Row>, Row>(rows: &[Row]) -> usize {
+    PAGE_FIELDS_BYTES
+        + rows
+            .iter()
+            .map(|row| Item::json_bound(row) + 1)
+            .sum::<usize>()
+}
+
 /// Cuts `rows` so that a page of their `Item`s stays within `max_bytes` of JSON: it ends before
 /// the first row whose item would pass the bound, and keeps at least one row however large.
 /// Returns whether rows were left out: the page is then followed as any page with more after it,
-/// from its last row.
-pub fn cut_page<Item: Serialize + From<Row>, Row: Clone>(
+/// from its last row. A page whose bound (`page_json_bound`) is within `max_bytes` is not counted.
+pub fn cut_page<Item: Serialize + From<Row> + JsonBound<Row>, Row: Clone>(
     rows: &mut Vec<Row>,
     max_bytes: usize,
 ) -> bool {
+    if page_json_bound::<Item, _>(rows) <= max_bytes {
+        return false;
+    }
     let budget = max_bytes.saturating_sub(PAGE_FIELDS_BYTES);
     let mut written = 0;
     let passing = rows.iter().position(|row| {
@@ -517,6 +552,13 @@ fn json_len(value: &impl Serialize) -> usize {
 mod tests {
     use super::*;
     use crate::tokens::TokenKey;
+
+    /// A string's JSON: at most six bytes (`\u00XX`) for each of its bytes, and the quotes.
+    impl JsonBound<String> for String {
+        fn json_bound(row: &String) -> usize {
+            6 * row.len() + 2
+        }
+    }
 
     fn single_key() -> TokenKeys {
         TokenKeys::new(TokenKey::random(), Vec::new())

@@ -78,7 +78,8 @@ impl ChangesApi {
                 FeedError::Store(err) => err.into(),
             })?;
         let max_bytes = self.state.page_max_bytes;
-        let written = WrittenJson::off_workers(move || {
+        let json_bound = read.json_bound::<Change>();
+        let written = WrittenJson::new(json_bound, move || {
             let cut = read.cut::<Change>(max_bytes);
             ChangePage {
                 changes: cut.page.changes.into_iter().map(Into::into).collect(),

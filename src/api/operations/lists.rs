@@ -283,7 +283,8 @@ impl ListsApi {
                 ListError::Store(err) => err.into(),
             })?;
         let max_bytes = self.state.page_max_bytes;
-        let written = WrittenJson::off_workers(move || {
+        let json_bound = read.json_bound::<ListResource>();
+        let written = WrittenJson::new(json_bound, move || {
             let cut = read.cut::<ListResource>(max_bytes);
             ListPage {
                 items: cut.page.lists.into_iter().map(Into::into).collect(),

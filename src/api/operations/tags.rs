@@ -5,11 +5,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::request::caller::Caller;
+use super::ApiTags;
 use crate::api::error::{ErrorResponse, ReadErrors};
+use crate::api::request::caller::Caller;
 use crate::api::request::input::PathParam;
 use crate::api::response::resources::JsonResponse;
-use super::ApiTags;
 use crate::store::{self, TagCount};
 use crate::AppState;
 

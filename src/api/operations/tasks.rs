@@ -23,9 +23,9 @@ use crate::api::response::resources::{
 };
 use crate::domain::{
     self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
-    TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName,
-    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
-    TITLE_MAX_CHARS, TITLE_PATTERN,
+    TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName, DESCRIPTION_MAX_CHARS,
+    IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
+    TITLE_PATTERN,
 };
 use crate::pagination::{
     self, Cursor, ListError, ListFilter, TaskFilter, TaskListRequest, TaskSort,
@@ -888,7 +888,8 @@ impl TasksApi {
                 ListError::Store(err) => err.into(),
             })?;
         let max_bytes = self.state.page_max_bytes;
-        let written = WrittenJson::off_workers(move || {
+        let json_bound = read.json_bound::<TaskResource>();
+        let written = WrittenJson::new(json_bound, move || {
             let cut = read.cut::<TaskResource>(max_bytes);
             TaskPage {
                 items: cut.page.tasks.into_iter().map(Into::into).collect(),

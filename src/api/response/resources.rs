@@ -20,6 +20,7 @@ use crate::domain::{
     DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS,
     TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
+use crate::pagination::JsonBound;
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -56,23 +57,34 @@ impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
     }
 }
 
-/// A JSON response body with `T`'s schema, written ahead on a thread kept for blocking work: a
-/// page, whose cutting and writing take milliseconds per MiB that the request threads must not
-/// spend while other requests wait.
+/// A JSON response body with `T`'s schema, written ahead: a page, whose cutting and writing take
+/// milliseconds per MiB, on a thread kept for blocking work, where the request threads do not
+/// spend them while other requests wait.
 pub struct WrittenJson<T> {
     body: Vec<u8>,
     schema: PhantomData<T>,
 }
 
+/// The most bytes of JSON written on the request thread: less than the hop to a blocking thread
+/// and back costs.
+const WRITTEN_IN_PLACE_MAX_BYTES: usize = 64 * 1024;
+
 impl<T: Serialize + Send + 'static> WrittenJson<T> {
-    /// What `make` returns, made and written off the request threads; only its JSON is kept.
-    pub async fn off_workers(make: impl FnOnce() -> T + Send + 'static) -> Result<Self, ApiError> {
-        let written = tokio::task::spawn_blocking(move || {
-            serde_json::to_vec(&make()).map_err(|err| err.to_string())
-        })
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|written| written);
+    /// What `make` returns, made and written; only its JSON is kept. Off the request threads
+    /// unless `json_bound` (at least the bytes of its JSON) is small.
+    pub async fn new(
+        json_bound: usize,
+        make: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Self, ApiError> {
+        let write = move || serde_json::to_vec(&make()).map_err(|err| err.to_string());
+        let written = if json_bound <= WRITTEN_IN_PLACE_MAX_BYTES {
+            write()
+        } else {
+            tokio::task::spawn_blocking(write)
+                .await
+                .map_err(|err| err.to_string())
+                .and_then(|written| written)
+        };
         match written {
             Ok(body) => Ok(Self {
                 body,
@@ -587,6 +599,39 @@ impl From<Task> for TaskResource {
     }
 }
 
+/// At most the bytes of a task's JSON besides its texts: the names, punctuation, ids, `null`s,
+/// booleans, times, the due date's date and time, the priority and the version, each at its
+/// widest. Grows with every field a task gains.
+const TASK_JSON_FIXED_BYTES: usize = 640;
+
+/// At most the bytes of a text's JSON: six (`\u00XX`) for each byte, and the quotes.
+fn json_text_bound(text: &str) -> usize {
+    6 * text.len() + 2
+}
+
+impl JsonBound<Task> for TaskResource {
+    fn json_bound(task: &Task) -> usize {
+        TASK_JSON_FIXED_BYTES
+            + json_text_bound(&task.title)
+            + task.description.as_deref().map_or(0, json_text_bound)
+            + task
+                .due
+                .as_ref()
+                .and_then(Due::time_zone)
+                .map_or(0, |zone| json_text_bound(zone.as_str()))
+            + task
+                .tags
+                .as_slice()
+                .iter()
+                .map(|tag| json_text_bound(tag) + 1)
+                .sum::<usize>()
+            + task
+                .recurrence
+                .as_ref()
+                .map_or(0, |rule| json_text_bound(rule.as_str()))
+    }
+}
+
 /// The time every example shows.
 fn example_time() -> Timestamp {
     Timestamp(
@@ -788,6 +833,29 @@ impl From<store::Change> for Change {
     }
 }
 
+/// At most the bytes of a change's JSON besides its task's or list's.
+const CHANGE_JSON_FIXED_BYTES: usize = 128;
+
+/// At most the bytes of a list's JSON besides its name: names, punctuation, ids, times, version.
+const LIST_JSON_FIXED_BYTES: usize = 256;
+
+impl JsonBound<List> for ListResource {
+    fn json_bound(list: &List) -> usize {
+        LIST_JSON_FIXED_BYTES + json_text_bound(&list.name)
+    }
+}
+
+impl JsonBound<store::Change> for Change {
+    fn json_bound(change: &store::Change) -> usize {
+        CHANGE_JSON_FIXED_BYTES
+            + match change {
+                store::Change::Changed(task) => TaskResource::json_bound(task),
+                store::Change::ListChanged(list) => ListResource::json_bound(list),
+                store::Change::Deleted { .. } | store::Change::ListDeleted { .. } => 0,
+            }
+    }
+}
+
 impl Example for TaskChange {
     fn example() -> Self {
         let task = TaskResource::example();
@@ -879,6 +947,55 @@ mod tests {
             serde_json::to_value(value).unwrap(),
             value.to_json().unwrap()
         );
+    }
+
+    #[test]
+    fn an_item_never_takes_more_json_than_its_bound() {
+        let widest = |title: String, description: Option<String>| Task {
+            id: Uuid::max(),
+            user_id: Uuid::max(),
+            title,
+            description,
+            is_completed: true,
+            completed_at: Some(DateTime::<Utc>::MAX_UTC),
+            due: crate::domain::Due::stored(
+                Some(chrono::NaiveDate::MAX),
+                chrono::NaiveTime::from_hms_opt(23, 59, 59),
+                Some("America/Argentina/ComodRivadavia".to_owned()),
+            ),
+            priority: Priority::Medium,
+            tags: crate::domain::Tags::stored(
+                &serde_json::to_string(&vec!["\u{1}".repeat(50); 20]).unwrap(),
+            ),
+            recurrence: Some(crate::domain::Recurrence::stored(
+                "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;UNTIL=20991231T235959Z".to_owned(),
+            )),
+            recurrence_start: None,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MAX_UTC,
+            version: i64::MIN,
+        };
+        let tasks = [
+            widest("\u{1}".repeat(255), Some("\u{1f}".repeat(10_000))),
+            widest("\"".repeat(255), None),
+            widest("t".to_owned(), Some(String::new())),
+        ];
+        for task in tasks {
+            let bound = TaskResource::json_bound(&task);
+            let json = serde_json::to_vec(&TaskResource::from(task.clone())).unwrap();
+            assert!(json.len() <= bound, "{} > {bound}", json.len());
+            let change = store::Change::Changed(task);
+            let bound = Change::json_bound(&change);
+            let json = serde_json::to_vec(&Change::from(change)).unwrap();
+            assert!(json.len() <= bound, "{} > {bound}", json.len());
+        }
+        let deleted = store::Change::Deleted {
+            task_id: Uuid::max(),
+            version: i64::MIN,
+        };
+        let bound = Change::json_bound(&deleted);
+        let json = serde_json::to_vec(&Change::from(deleted)).unwrap();
+        assert!(json.len() <= bound, "{} > {bound}", json.len());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    expected_versions, owner_locked, statement, task_columns, BumpChangeSeq, CountChange,
-    OwnedTask, Shape, CHANGED, COUNTER,
+    expected_versions, statement, task_columns, BumpChangeSeq, CountChange, OwnedTask, Shape,
+    CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -95,9 +95,10 @@ impl UpdateTask<'_> {
         columns
     }
 
-    /// The `UPDATE … RETURNING <the task>`, its version read from the owner's row (on PostgreSQL
-    /// locked first, as by every other write: no two writes lock the same rows in opposite
-    /// orders).
+    /// The `UPDATE … RETURNING <the task>`, its version read from the owner's row, joined (on
+    /// PostgreSQL locked first, as by every other write: no two writes lock the same rows in
+    /// opposite orders). A task whose owner is being deleted is left alone: without the owner's
+    /// row there is nothing to join, and no counter for its version to come from.
     fn update(&self, sql: &mut Sql) {
         let changes = self.changes;
         let owner = self.task.user_id;
@@ -135,10 +136,10 @@ impl UpdateTask<'_> {
         sql.push(r#""updated_at" = "#)
             .greatest()
             .bind(self.now)
-            .push(r#", "updated_at"), "version" = (SELECT "users"."change_seq" + 1 FROM "users" WHERE "users"."id" = "#)
+            .push(r#", "updated_at"), "version" = "owner"."change_seq" + 1 FROM (SELECT "users"."change_seq" FROM "users" WHERE "users"."id" = "#)
             .bind(owner)
             .lock_rows()
-            .push(") WHERE ");
+            .push(r#") AS "owner" WHERE "#);
         self.task.condition(sql);
         // Only when a value changes.
         let changed = [
@@ -159,10 +160,6 @@ impl UpdateTask<'_> {
             sql.push(r#" AND "tasks"."recurrence" IS NULL"#);
         }
         expected_versions(sql, self.expected);
-        // A task whose owner is being deleted is left alone (its version would have no counter
-        // to come from).
-        sql.push(" AND ");
-        owner_locked(sql, owner);
         // Named columns: a column a newer release adds changes nothing this statement returns.
         sql.push(" RETURNING ");
         task_columns(sql, false);
