@@ -716,10 +716,9 @@ fn listen_database(
     const NAME: &str = "DATABASE_LISTEN_URL";
     match (var(NAME), database) {
         (None, _) => Ok(None),
-        (Some(_), DatabaseTarget::Sqlite { .. }) => Err(ConfigError::new(
-            NAME,
-            ConfigProblem::ListenBesideSqlite,
-        )),
+        (Some(_), DatabaseTarget::Sqlite { .. }) => {
+            Err(ConfigError::new(NAME, ConfigProblem::ListenBesideSqlite))
+        }
         (Some(url), DatabaseTarget::Postgres(_)) => match database_target(NAME, &url)? {
             target @ DatabaseTarget::Postgres(_) => Ok(Some(target)),
             _ => Err(ConfigError::new(NAME, ConfigProblem::NotPostgres)),
@@ -949,7 +948,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 42] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 43] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
