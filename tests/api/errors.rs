@@ -246,8 +246,8 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
-                "createList",
                 "createEventTicket",
+                "createList",
                 "createTask",
                 "createUser",
                 "deleteList",
