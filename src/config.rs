@@ -5,6 +5,7 @@ mod error;
 use std::time::Duration;
 
 use crate::db::DatabaseTarget;
+use crate::events::StreamLimits;
 use crate::fairness::UserLimits;
 use crate::tokens::TokenKey;
 
@@ -130,6 +131,9 @@ pub struct Config {
     pub database: DatabaseTarget,
     /// Where migrations run, when not on `database` (a direct host behind a pooler's).
     pub migration_database: Option<DatabaseTarget>,
+    /// Where the change listener connects when not on `database` (`DATABASE_LISTEN_URL`: a
+    /// direct host behind a pooler's); PostgreSQL only.
+    pub listen_database: Option<DatabaseTarget>,
     pub database_max_connections: u32,
     pub database_acquire_timeout: Duration,
     pub host: String,
@@ -150,6 +154,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// A connection on which no byte moved for this long is closed.
     pub idle_timeout: Duration,
+    /// Live change events: open streams allowed, heartbeat, ticket lifetime (`EVENTS_*`).
+    pub events: StreamLimits,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// What start-up should warn about once logging is up.
@@ -157,9 +163,10 @@ pub struct Config {
 }
 
 /// Every variable the server reads: one that is set but blank is refused, never read as unset.
-pub const SETTINGS: [&str; 39] = [
+pub const SETTINGS: [&str; 43] = [
     "DATABASE_URL",
     "MIGRATION_DATABASE_URL",
+    "DATABASE_LISTEN_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_ACQUIRE_TIMEOUT_MS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
@@ -176,6 +183,9 @@ pub const SETTINGS: [&str; 39] = [
     "COMPRESS_MAX_BYTES",
     "RESPONSE_TIMEOUT_SECS",
     "RESPONSE_BUFFER_MAX_MB",
+    "EVENTS_MAX_STREAMS_PER_USER",
+    "EVENTS_MAX_STREAMS",
+    "EVENTS_HEARTBEAT_SECS",
     "CORS_ORIGINS",
     "CORS_ALLOW_HEADERS",
     "CURSOR_SECRET",
@@ -296,9 +306,14 @@ impl Config {
         let migration_database = var("MIGRATION_DATABASE_URL")
             .map(|url| database_target("MIGRATION_DATABASE_URL", &url))
             .transpose()?;
+        let listen_database = listen_database(&var, &database)?;
+        let idle_timeout =
+            Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| *s >= 1)?);
+        let events = stream_limits(&var, idle_timeout)?;
         Ok(Self {
             database,
             migration_database,
+            listen_database,
             database_max_connections: parse(&var, "DATABASE_MAX_CONNECTIONS", 10, |n: &u32| {
                 *n >= 1
             })?,
@@ -349,9 +364,8 @@ impl Config {
                 30,
                 |_: &u64| true,
             )?),
-            idle_timeout: Duration::from_secs(parse(&var, "IDLE_TIMEOUT_SECS", 60, |s: &u64| {
-                *s >= 1
-            })?),
+            idle_timeout,
+            events,
             log_filter: match var("LOG") {
                 Some(filter) => match tracing_subscriber::EnvFilter::try_new(filter.trim()) {
                     Ok(_) => filter.trim().to_owned(),
@@ -693,6 +707,66 @@ fn user_limits(var: &impl Fn(&str) -> Option<String>) -> Result<UserLimits, Conf
     })
 }
 
+/// `DATABASE_LISTEN_URL`: where the change listener connects instead of `DATABASE_URL` (a direct
+/// host behind a pooler's, which cannot `LISTEN`); a PostgreSQL URL beside a PostgreSQL database.
+fn listen_database(
+    var: &impl Fn(&str) -> Option<String>,
+    database: &DatabaseTarget,
+) -> Result<Option<DatabaseTarget>, ConfigError> {
+    const NAME: &str = "DATABASE_LISTEN_URL";
+    match (var(NAME), database) {
+        (None, _) => Ok(None),
+        (Some(_), DatabaseTarget::Sqlite { .. }) => {
+            Err(ConfigError::new(NAME, ConfigProblem::ListenBesideSqlite))
+        }
+        (Some(url), DatabaseTarget::Postgres(_)) => match database_target(NAME, &url)? {
+            target @ DatabaseTarget::Postgres(_) => Ok(Some(target)),
+            _ => Err(ConfigError::new(NAME, ConfigProblem::NotPostgres)),
+        },
+    }
+}
+
+/// The event streams' limits and heartbeat; a heartbeat must come before a connection that moved
+/// nothing is closed (`IDLE_TIMEOUT_SECS`).
+fn stream_limits(
+    var: &impl Fn(&str) -> Option<String>,
+    idle_timeout: Duration,
+) -> Result<StreamLimits, ConfigError> {
+    let defaults = StreamLimits::default();
+    let heartbeat = Duration::from_secs(parse(
+        var,
+        "EVENTS_HEARTBEAT_SECS",
+        defaults.heartbeat.as_secs(),
+        |s: &u64| *s >= 1,
+    )?);
+    if heartbeat >= idle_timeout {
+        return Err(ConfigError::new(
+            "EVENTS_HEARTBEAT_SECS",
+            ConfigProblem::NotBelow {
+                value: heartbeat,
+                limit_setting: "IDLE_TIMEOUT_SECS",
+                limit: idle_timeout,
+            },
+        ));
+    }
+    Ok(StreamLimits {
+        per_user: parse(
+            var,
+            "EVENTS_MAX_STREAMS_PER_USER",
+            defaults.per_user,
+            |n: &usize| *n >= 1,
+        )?,
+        per_instance: parse(
+            var,
+            "EVENTS_MAX_STREAMS",
+            defaults.per_instance,
+            |n: &usize| *n >= 1,
+        )?,
+        heartbeat,
+        ticket_lifetime: defaults.ticket_lifetime,
+    })
+}
+
 /// Parses variable `name`, or takes `default` when it is unset; `valid` rules out values.
 fn parse<T: std::str::FromStr + std::fmt::Display>(
     var: &impl Fn(&str) -> Option<String>,
@@ -874,7 +948,7 @@ mod tests {
 
     /// One bad value per setting, with what else must be set for it to be read, and what the
     /// line says.
-    const BAD_SETTINGS: [(&str, Variables, &str); 39] = [
+    const BAD_SETTINGS: [(&str, Variables, &str); 43] = [
         (
             "DATABASE_URL",
             &[("DATABASE_URL", "mysql://x")],
@@ -884,6 +958,11 @@ mod tests {
             "MIGRATION_DATABASE_URL",
             &[("MIGRATION_DATABASE_URL", "db.example.com")],
             "is invalid",
+        ),
+        (
+            "DATABASE_LISTEN_URL",
+            &[("DATABASE_LISTEN_URL", "postgres://db.example.com/tasks")],
+            "DATABASE_URL is SQLite",
         ),
         (
             "DATABASE_MAX_CONNECTIONS",
@@ -952,6 +1031,21 @@ mod tests {
             "RESPONSE_BUFFER_MAX_MB",
             &[("RESPONSE_BUFFER_MAX_MB", "0")],
             "is invalid",
+        ),
+        (
+            "EVENTS_MAX_STREAMS_PER_USER",
+            &[("EVENTS_MAX_STREAMS_PER_USER", "0")],
+            "is invalid",
+        ),
+        (
+            "EVENTS_MAX_STREAMS",
+            &[("EVENTS_MAX_STREAMS", "-5")],
+            "is invalid",
+        ),
+        (
+            "EVENTS_HEARTBEAT_SECS",
+            &[("EVENTS_HEARTBEAT_SECS", "60")],
+            "must be below IDLE_TIMEOUT_SECS",
         ),
         (
             "CORS_ORIGINS",

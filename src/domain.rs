@@ -138,6 +138,8 @@ pub struct User {
     pub tombstones_dropped_through: i64,
     /// How many lists the user holds (`USER_MAX_LISTS` bounds it).
     pub list_count: i64,
+    /// The user's change counter: the version of their latest change (0 before the first).
+    pub change_seq: i64,
 }
 
 /// A task as stored: one user's, with the times and the version the server gave it.

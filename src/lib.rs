@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod entity;
+pub mod events;
 pub mod fairness;
 pub mod pagination;
 pub mod startup;
@@ -31,4 +32,6 @@ pub struct AppState {
     pub write_rate: std::sync::Arc<WriteRate>,
     /// A page of tasks or changes ends before the item that would take its JSON past this.
     pub page_max_bytes: usize,
+    /// The users with event streams open here, and their latest change numbers.
+    pub events: std::sync::Arc<crate::events::ChangeHub>,
 }

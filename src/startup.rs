@@ -12,7 +12,8 @@ use crate::api;
 use crate::api::http::connection::{self as server, ConnectionLimits};
 use crate::auth::{Authenticator, KeySetupError};
 use crate::config::{Config, ConfigError, Retention};
-use crate::db::{self, Database, MigrationCommand};
+use crate::db::{self, Database, DatabaseTarget, MigrationCommand};
+use crate::events::{listener, ChangeHub};
 use crate::fairness::WriteRate;
 use crate::store::{self, token_key::TokenKeySource, StoreError};
 use crate::AppState;
@@ -71,17 +72,41 @@ pub struct Application {
     db: Database,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     limits: ConnectionLimits,
+    events: Arc<ChangeHub>,
 }
 
 impl Application {
     /// Connects, migrates (unless turned off) and binds; `extra` routes are served under
     /// `/__extra` (tests mount theirs there; the server mounts none).
     pub async fn build(config: &Config, extra: Route) -> Result<Self, StartupError> {
+        let events = ChangeHub::new(config.events);
         let db = Database::new(config.database.connect(
             config.database_max_connections,
             config.database_acquire_timeout,
         ))
         .with_user_writes(config.user_limits.max_concurrent_writes);
+        // PostgreSQL's committed writes are told to every instance's listener (this one's too);
+        // SQLite's, in one process, to this instance's streams.
+        let hub = Arc::downgrade(&events);
+        let db = match (&config.database, &config.listen_database) {
+            (_, Some(DatabaseTarget::Postgres(options)))
+            | (DatabaseTarget::Postgres(options), None) => {
+                tokio::spawn(listener::listen(events.clone(), options.clone()));
+                let db = db.on_commit(Arc::new(move |user_id| {
+                    if let Some(hub) = hub.upgrade() {
+                        hub.notify_everywhere(user_id);
+                    }
+                }));
+                tokio::spawn(events.clone().notify_when_asked(db.clone()));
+                db
+            }
+            _ => db.on_commit(Arc::new(move |user_id| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.committed(user_id);
+                }
+            })),
+        };
+        tokio::spawn(events.clone().refresh_when_asked(db.clone()));
         let address = format!("{}:{}", config.host, config.port);
         let cannot_listen = |source| StartupError::Listen {
             address: address.clone(),
@@ -108,6 +133,7 @@ impl Application {
             limits: config.user_limits,
             write_rate: Arc::new(WriteRate::new(config.user_limits.writes_per_minute)),
             page_max_bytes: config.http.page_max_bytes,
+            events: events.clone(),
         };
         tokio::spawn(forget_idle_writers(Arc::downgrade(&state.write_rate)));
         Ok(Self {
@@ -122,6 +148,7 @@ impl Application {
                 response_timeout: config.http.response_timeout,
                 response_buffer_max_bytes: config.http.response_buffer_max_bytes,
             },
+            events,
         })
     }
 
@@ -135,8 +162,14 @@ impl Application {
         &self.db
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then ends every event stream at once and lets in-flight
+    /// requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let events = self.events.clone();
+        let shutdown = async move {
+            shutdown.await;
+            events.close();
+        };
         server::serve(self.listener, self.endpoint, self.limits, shutdown).await?;
         self.db.close().await;
         Ok(())

@@ -26,6 +26,7 @@ use crate::AppState;
 use http::compression::SharedDocument;
 use http::{compression, cors, fallback, gate, limits, observe};
 use operations::TaskApis;
+use request::ticket;
 use response::document;
 
 /// The task-operations document, generated without any database (the operations' state is
@@ -49,6 +50,7 @@ pub fn openapi_document() -> serde_json::Value {
         write_rate: std::sync::Arc::new(crate::fairness::WriteRate::new(
             defaults.user_limits.writes_per_minute,
         )),
+        events: crate::events::ChangeHub::new(defaults.events),
     };
     task_operations(&openapi_service(state))
 }
@@ -57,7 +59,11 @@ pub fn openapi_document() -> serde_json::Value {
 /// theirs here), and the error envelope on every failure, panics included.
 pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'static, Response> {
     let db = state.db.clone();
-    let authenticator = state.auth.clone();
+    let callers = gate::Callers {
+        authenticator: state.auth.clone(),
+        token_keys: state.token_keys.clone(),
+        db: state.db.clone(),
+    };
     let write_rate = state.write_rate.clone();
     let service = openapi_service(state);
     let document = document::task_operations(&service);
@@ -103,7 +109,7 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
             http.request_timeout,
         ))
         .catch_all_error(fallback::error_response)
-        .with(gate::RequestRules::new(routes, authenticator, write_rate))
+        .with(gate::RequestRules::new(routes, callers, write_rate))
         .with(compression::CompressJson::new(http.compress_max_bytes))
         .with(CatchPanic::new().with_handler(fallback::panic_response))
         .with_if(
@@ -141,7 +147,10 @@ fn operation_methods(document: &serde_json::Value) -> gate::RouteMethods {
                     .flatten()
                     .filter(|parameter| parameter["in"] == "query")
                     .filter_map(|parameter| parameter["name"].as_str().map(str::to_owned))
-                    .collect();
+                    .collect::<Vec<String>>();
+                if query.iter().any(|name| name == ticket::TICKET) {
+                    routes.take_tickets(path, &method);
+                }
                 routes.take_query(path, &method, query);
                 if operation["security"]
                     .as_array()

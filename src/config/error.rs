@@ -34,6 +34,10 @@ pub enum ConfigProblem {
     },
     /// Not a database URL the server can use.
     DatabaseUrl(DatabaseUrlError),
+    /// A URL for PostgreSQL's `LISTEN` while the database is SQLite.
+    ListenBesideSqlite,
+    /// A database URL that is not PostgreSQL's, where only PostgreSQL will do.
+    NotPostgres,
     /// Neither an IP address nor a host name.
     NotAHost { value: String },
     /// An empty entry in a comma-separated list.
@@ -112,6 +116,14 @@ impl fmt::Display for ConfigError {
                 limit.as_millis()
             ),
             ConfigProblem::DatabaseUrl(reason) => write!(f, "{setting} is invalid: {reason}"),
+            ConfigProblem::ListenBesideSqlite => write!(
+                f,
+                "{setting} is set but DATABASE_URL is SQLite: the listener is for PostgreSQL \
+                 only (SQLite's changes are told within the process)"
+            ),
+            ConfigProblem::NotPostgres => {
+                write!(f, "{setting} is invalid: it must be a PostgreSQL URL")
+            }
             ConfigProblem::NotAHost { value } => write!(
                 f,
                 "{setting} is invalid: {value:?} (expected an address such as 127.0.0.1, 0.0.0.0 \

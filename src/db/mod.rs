@@ -46,7 +46,12 @@ pub struct Database {
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
     acquire_timeout: Duration,
+    /// Told of each write committed, by its owner (the live change events).
+    committed: Option<CommitHook>,
 }
+
+/// What is told of each committed write's owner.
+pub type CommitHook = Arc<dyn Fn(Uuid) + Send + Sync>;
 
 /// How many slots users' searches are spread over, one search running in each at a time.
 const USER_SEARCH_SLOTS: usize = 64;
@@ -89,6 +94,15 @@ impl Database {
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             acquire_timeout,
+            committed: None,
+        }
+    }
+
+    /// Tells `hook` of each write committed.
+    pub fn on_commit(self, hook: CommitHook) -> Self {
+        Self {
+            committed: Some(hook),
+            ..self
         }
     }
 
@@ -132,7 +146,11 @@ impl Database {
     /// when it wrote nothing.
     pub async fn write(&self, write: &impl Write) -> Result<Option<QueryResult>, DbErr> {
         if self.get_database_backend() == DatabaseBackend::Postgres {
-            return self.query_one(write.postgres()).await;
+            let answer = self.query_one(write.postgres()).await?;
+            if let Some(committed) = self.committed.as_ref().filter(|_| answer.is_some()) {
+                committed(write.owner());
+            }
+            return Ok(answer);
         }
         let transaction = self.connection.begin().await?;
         let mut answer = None;
@@ -148,6 +166,9 @@ impl Database {
             }
         }
         transaction.commit().await?;
+        if let Some(committed) = &self.committed {
+            committed(write.owner());
+        }
         Ok(answer)
     }
 

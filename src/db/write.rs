@@ -2,10 +2,14 @@
 //! one SQLite transaction (SQLite has no data-modifying common table expressions).
 
 use sea_orm::Statement;
+use uuid::Uuid;
 
 /// A write the store makes, in both forms; [`Database::write`](super::Database::write) runs the
 /// one its database takes.
 pub trait Write {
+    /// The user whose change counter the write takes its number from (whose event streams hear
+    /// of it).
+    fn owner(&self) -> Uuid;
     /// The whole write as one statement: it returns a row when it wrote, none when it wrote
     /// nothing.
     fn postgres(&self) -> Statement;

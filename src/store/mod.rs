@@ -6,7 +6,7 @@ pub mod token_key;
 
 use sea_orm::{
     sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    NotSet, QueryFilter, Set, SqlErr,
+    NotSet, QueryFilter, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -164,6 +164,7 @@ impl From<user::Model> for User {
             task_count: row.task_count,
             tombstones_dropped_through: row.tombstones_dropped_through,
             list_count: row.list_count,
+            change_seq: row.change_seq,
         }
     }
 }
@@ -193,6 +194,7 @@ pub async fn create_user(db: &Database, id: Option<Uuid>) -> StoreResult<User> {
         task_count: 0,
         tombstones_dropped_through: 0,
         list_count: 0,
+        change_seq: 0,
     };
     let insert = user::Entity::insert(user::ActiveModel {
         id: Set(user.id),
@@ -220,6 +222,46 @@ pub async fn get_user(db: &Database, user_id: Uuid) -> StoreResult<User> {
         .await?
         .map(User::from)
         .ok_or(StoreError::UserNotFound(user_id))
+}
+
+/// How many users' change counters one statement reads at most.
+const COUNTERS_PER_STATEMENT: usize = 1000;
+
+/// The change counters of those of `users` that exist.
+pub async fn change_counters(db: &Database, users: &[Uuid]) -> StoreResult<Vec<(Uuid, i64)>> {
+    let mut counters = Vec::with_capacity(users.len());
+    for chunk in users.chunks(COUNTERS_PER_STATEMENT) {
+        let read: Vec<(Uuid, i64)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::ChangeSeq)
+            .filter(user::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        counters.extend(read);
+    }
+    Ok(counters)
+}
+
+/// Tells every instance listening on `channel` (PostgreSQL `NOTIFY`) the change counters of
+/// `users`, as `<user id>:<counter>`: after their writes committed, in one statement per batch.
+pub async fn notify_changes(db: &Database, channel: &str, users: &[Uuid]) -> StoreResult<()> {
+    for chunk in users.chunks(COUNTERS_PER_STATEMENT) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        let mut values: Vec<sea_orm::Value> = vec![channel.into()];
+        values.extend(chunk.iter().map(|user_id| sea_orm::Value::from(*user_id)));
+        let notify = sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!(
+                r#"SELECT pg_notify($1, "id"::text || ':' || "change_seq"::text) FROM "users" WHERE "id" IN ({})"#,
+                placeholders.join(", ")
+            ),
+            values,
+        );
+        db.execute(notify).await?;
+    }
+    Ok(())
 }
 
 /// Deletes a user; the database deletes the user's tasks with it.

@@ -13,8 +13,9 @@ use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::{
-    each_database_configured, expect_error, expect_invalid, expect_json, postgres_database,
-    server_command, start_server_process, wait_until, Backend, PgProxy, TestApp, TestDatabase,
+    each_database_configured, expect_error, expect_invalid, expect_json, killed_server_log,
+    postgres_database, server_command, start_server_process, wait_until, Backend, PgProxy, TestApp,
+    TestDatabase,
 };
 use crate::identity::{
     claims_for, jwks_auth_config, shared_secret_auth_config, unix_now, IdentityProvider,
@@ -783,7 +784,7 @@ async fn a_shared_secret_and_non_uuid_subjects_work_on_every_database() {
 #[tokio::test]
 async fn the_request_log_names_the_caller_and_never_the_token() {
     let secret = "an HS256 secret of at least thirty-two bytes";
-    let (mut server, address, mut log) = start_server_process(
+    let (server, address, log) = start_server_process(
         &[
             ("DATABASE_URL", "sqlite::memory:"),
             ("AUTH_JWT_SECRET", secret),
@@ -810,11 +811,7 @@ async fn the_request_log_names_the_caller_and_never_the_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let _ = server.start_kill();
-    let mut lines = vec![];
-    while let Ok(Some(line)) = log.next_line().await {
-        lines.push(line);
-    }
+    let lines = killed_server_log(server, log).await;
     let logged = lines.join("\n");
     assert!(
         lines

@@ -246,6 +246,7 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
+                "createEventTicket",
                 "createList",
                 "createTask",
                 "createUser",
@@ -263,6 +264,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "listTasks",
                 "ready",
                 "replaceTask",
+                "streamEvents",
                 "updateList",
                 "updateTask"
             ]

@@ -7,6 +7,7 @@ mod benchmark_sql;
 mod contract;
 mod deployment;
 mod errors;
+mod events;
 mod faults;
 mod gate;
 mod generated_client;

@@ -135,6 +135,22 @@ impl ErrorStatuses for ChangeFeedErrors {
     ];
 }
 
+/// Errors of the event operations: a read's, and 429 (the streams' limits; making a ticket is a
+/// POST, counted among the user's writes).
+pub struct EventErrors;
+impl ErrorStatuses for EventErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
 /// Errors of registering a user.
 pub struct CreateUserErrors;
 impl ErrorStatuses for CreateUserErrors {
@@ -204,7 +220,9 @@ fn documented_headers(status: StatusCode) -> Vec<MetaHeader> {
         }],
         StatusCode::TOO_MANY_REQUESTS => vec![header(
             "Retry-After",
-            "Seconds until this user's writes are taken again: nothing was done",
+            "Seconds to wait before sending the request again (`RATE_LIMITED`: until this user's \
+             writes are taken again; `TOO_MANY_STREAMS`: a guess, as streams end when their \
+             clients leave): nothing was done",
         )],
         _ => vec![],
     }

@@ -13,8 +13,8 @@ use super::ApiError;
 /// `USER_ALREADY_EXISTS`, `LIST_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED`
 /// (409), `SYNC_EXPIRED` (410),
 /// `PRECONDITION_FAILED` (412), `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414),
-/// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` (429),
-/// `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
+/// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` and
+/// `TOO_MANY_STREAMS` (429), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -39,13 +39,14 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     QuotaExceeded,
     RateLimited,
+    TooManyStreams,
     InternalError,
     ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -67,6 +68,7 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::QuotaExceeded,
         Self::RateLimited,
+        Self::TooManyStreams,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -86,7 +88,7 @@ impl ErrorCode {
             | Self::ListAlreadyExists
             | Self::IdempotencyKeyInUse
             | Self::QuotaExceeded => StatusCode::CONFLICT,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::SyncExpired => StatusCode::GONE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,

@@ -27,6 +27,8 @@ pub enum ApiError {
     MalformedJson(String),
     /// No bearer token (`None`), or one that fails a check.
     Unauthorized(Option<InvalidToken>),
+    /// An event stream's `ticket` that is expired or not one this server made (the reason).
+    InvalidTicket(&'static str),
     /// `GET /me` while authentication is off: there is no caller.
     NoCaller,
     /// A valid token on another user's path, or registering another user.
@@ -56,6 +58,10 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// The user (`per_user`) or this instance has as many event streams open as allowed.
+    TooManyStreams {
+        per_user: bool,
+    },
     /// A `since` token older than the kept history, or from a former registration of the user.
     SyncExpired(&'static str),
     RouteNotFound,
@@ -81,6 +87,10 @@ pub enum ApiError {
     Internal,
 }
 
+/// The `Retry-After` of a `TOO_MANY_STREAMS`: streams end when their clients leave, at no time
+/// the server can tell.
+pub const STREAMS_RETRY_AFTER_SECS: u64 = 10;
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.code().status()
@@ -90,7 +100,9 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::InvalidRequest(_) => ErrorCode::ValidationError,
             Self::MalformedJson(_) => ErrorCode::MalformedJson,
-            Self::Unauthorized(_) | Self::NoCaller => ErrorCode::Unauthorized,
+            Self::Unauthorized(_) | Self::InvalidTicket(_) | Self::NoCaller => {
+                ErrorCode::Unauthorized
+            }
             Self::Forbidden => ErrorCode::Forbidden,
             Self::UserNotFound(_) => ErrorCode::UserNotFound,
             Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
@@ -104,6 +116,7 @@ impl ApiError {
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::TooManyStreams { .. } => ErrorCode::TooManyStreams,
             Self::SyncExpired(_) => ErrorCode::SyncExpired,
             Self::RouteNotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -165,6 +178,11 @@ impl fmt::Display for ApiError {
                     invalid.description()
                 )
             }
+            Self::InvalidTicket(reason) => write!(
+                f,
+                "The event stream ticket is not valid ({reason}): ask for a new one with POST \
+                 /users/{{user_id}}/events/tickets"
+            ),
             Self::NoCaller => write!(
                 f,
                 "This server does not authenticate callers (authentication is off), so there is \
@@ -213,6 +231,16 @@ impl fmt::Display for ApiError {
                 f,
                 "This user sent more writes than allowed per minute; nothing was done. Send it \
                  again in {retry_after_secs} s"
+            ),
+            Self::TooManyStreams { per_user: true } => write!(
+                f,
+                "This user has as many event streams open on this server as allowed; close one \
+                 (another tab or device) or try again in {STREAMS_RETRY_AFTER_SECS} s"
+            ),
+            Self::TooManyStreams { per_user: false } => write!(
+                f,
+                "This server has as many event streams open as it allows; try again in \
+                 {STREAMS_RETRY_AFTER_SECS} s (another instance may take it)"
             ),
             Self::SyncExpired(reason) => write!(
                 f,
@@ -289,6 +317,17 @@ impl poem::error::ResponseError for ApiError {
                 .into_response(),
             Self::RateLimited { retry_after_secs } => response
                 .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
+                .into_response(),
+            Self::TooManyStreams { .. } => response
+                .with_header(header::RETRY_AFTER, STREAMS_RETRY_AFTER_SECS.to_string())
+                .into_response(),
+            Self::InvalidTicket(reason) => response
+                .with_header(
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        r#"Bearer realm="task-api", error="invalid_token", error_description="the event stream ticket is {reason}""#
+                    ),
+                )
                 .into_response(),
             Self::Unauthorized(None) | Self::NoCaller => response
                 .with_header(header::WWW_AUTHENTICATE, r#"Bearer realm="task-api""#)

@@ -329,14 +329,22 @@ impl Outgoing {
 
     /// Resolves once an answer has not been taken by the client by its deadline: not written
     /// whole to the socket, or written but still queued there (the socket's buffers can hold a
-    /// whole page that the client takes a few bytes at a time).
+    /// whole page that the client takes a few bytes at a time). A body still being made whose
+    /// bytes so far are all taken (an event stream) gets a new deadline instead.
     async fn overdue(&self) {
         loop {
             let deadline = self.progress().deadline;
             match deadline {
                 Some(due) if due <= Instant::now() => {
                     let mut progress = self.progress();
-                    if !progress.written_whole || unacknowledged(self.0.socket) > 0 {
+                    let taken = progress.handed == 0 && unacknowledged(self.0.socket) == 0;
+                    if !progress.body_done && taken {
+                        // A stream still going (event streams), whose client has taken every
+                        // byte of it so far: the client is not the slow one.
+                        progress.deadline = Some(Instant::now() + self.0.timeout);
+                        continue;
+                    }
+                    if !progress.written_whole || !taken {
                         return;
                     }
                     if progress.deadline == deadline {

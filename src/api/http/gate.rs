@@ -1,7 +1,8 @@
 //! The request gate: every refusal made before an operation runs, in one place and in this order
 //! (see `RequestRulesEndpoint::check`), before any byte of the body is read — a bounded request
 //! target, a route and method the server has, the caller of a secured operation let in or refused
-//! (see `caller::admit`), the user's writes per minute, and each query parameter one the operation
+//! (see `caller::admit`; an event stream's by its `ticket`, `caller::admit_ticket`), the user's
+//! writes per minute, and each query parameter one the operation
 //! has and given at most once; and the `Allow` header on every 405.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -15,8 +16,11 @@ use uuid::Uuid;
 
 use crate::api::error::{ApiError, FieldError, FieldLocation};
 use crate::api::request::caller::{self, CallerSlot};
+use crate::api::request::ticket;
 use crate::auth::Authenticator;
+use crate::db::Database;
 use crate::fairness::WriteRate;
+use crate::store::token_key::TokenKeySource;
 
 /// The longest request target (path and query) accepted, in bytes.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -37,6 +41,8 @@ struct Route {
     methods: BTreeSet<&'static str>,
     /// The methods whose operations authenticate the caller.
     secured: BTreeSet<&'static str>,
+    /// The methods whose operations take a `ticket` instead of a bearer token (event streams).
+    ticketed: BTreeSet<&'static str>,
     /// The operation each method serves, for the request log of a refusal made here.
     operations: BTreeMap<&'static str, &'static str>,
     /// The query parameters each operation has, by method (GET's serve HEAD too); the query of
@@ -53,6 +59,12 @@ impl RouteMethods {
     /// Marks `method`'s operation on `template` as authenticating its caller (HEAD with GET).
     pub fn secure(&mut self, template: &str, method: &Method) {
         add_method(&mut self.route_mut(template).secured, method);
+    }
+
+    /// Lets `method`'s operation on `template` take a `ticket` as its caller's credential (HEAD
+    /// with GET).
+    pub fn take_tickets(&mut self, template: &str, method: &Method) {
+        add_method(&mut self.route_mut(template).ticketed, method);
     }
 
     /// Names the operation `method` serves on `template` (HEAD with GET).
@@ -96,6 +108,7 @@ impl RouteMethods {
                     segments,
                     methods: BTreeSet::new(),
                     secured: BTreeSet::new(),
+                    ticketed: BTreeSet::new(),
                     query_parameters: BTreeMap::new(),
                     operations: BTreeMap::new(),
                 });
@@ -141,7 +154,19 @@ impl Route {
         self.secured.contains(method.as_str())
     }
 
-    /// The `Allow` value of this route.
+    /// The `ticket`s a request for `method`'s operation gives, when that operation takes tickets.
+    fn tickets(&self, method: &Method, query: &str) -> Vec<String> {
+        if !self.ticketed.contains(method.as_str()) {
+            return Vec::new();
+        }
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(name, _)| name == ticket::TICKET)
+            .map(|(_, value)| value)
+            .collect()
+    }
+
     /// The query parameters `method` has here; `None` when its query is not checked.
     fn query_parameters(&self, method: &Method) -> Option<&[String]> {
         let method = if method == Method::HEAD {
@@ -154,6 +179,7 @@ impl Route {
             .map(Vec::as_slice)
     }
 
+    /// The `Allow` value of this route.
     fn allowed(&self) -> String {
         self.methods.iter().copied().collect::<Vec<_>>().join(", ")
     }
@@ -236,19 +262,24 @@ pub fn vary_by(headers: &mut HeaderMap, name: &'static str) {
 /// The gate: refuses what `RequestRulesEndpoint::check` refuses, and adds `Allow` to every 405.
 pub struct RequestRules {
     routes: Arc<RouteMethods>,
-    authenticator: Authenticator,
+    callers: Callers,
     write_rate: Arc<WriteRate>,
 }
 
+/// What lets callers in: the bearer tokens' authenticator, and the keys that open tickets (with
+/// the database that may keep them).
+#[derive(Clone)]
+pub struct Callers {
+    pub authenticator: Authenticator,
+    pub token_keys: TokenKeySource,
+    pub db: Database,
+}
+
 impl RequestRules {
-    pub fn new(
-        routes: RouteMethods,
-        authenticator: Authenticator,
-        write_rate: Arc<WriteRate>,
-    ) -> Self {
+    pub fn new(routes: RouteMethods, callers: Callers, write_rate: Arc<WriteRate>) -> Self {
         Self {
             routes: Arc::new(routes),
-            authenticator,
+            callers,
             write_rate,
         }
     }
@@ -261,7 +292,7 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
         RequestRulesEndpoint {
             inner,
             routes: self.routes.clone(),
-            authenticator: self.authenticator.clone(),
+            callers: self.callers.clone(),
             write_rate: self.write_rate.clone(),
         }
     }
@@ -270,7 +301,7 @@ impl<E: Endpoint> Middleware<E> for RequestRules {
 pub struct RequestRulesEndpoint<E> {
     inner: E,
     routes: Arc<RouteMethods>,
-    authenticator: Authenticator,
+    callers: Callers,
     write_rate: Arc<WriteRate>,
 }
 
@@ -303,6 +334,39 @@ fn refused_parameters(query: &str, known: Option<&[String]>) -> Vec<FieldError> 
 }
 
 impl<E> RequestRulesEndpoint<E> {
+    /// The caller of a secured operation, let in by its bearer token or, where the operation
+    /// takes one, its `ticket` (given once, and without an `Authorization` header beside it).
+    async fn admit(
+        &self,
+        req: &Request,
+        route: &Route,
+        parameters: &PathParameters,
+    ) -> std::result::Result<caller::Caller, ApiError> {
+        let slot = req.data::<CallerSlot>();
+        let tickets = route.tickets(req.method(), req.uri().query().unwrap_or_default());
+        let refused = |message: &str| {
+            ApiError::Validation(vec![FieldError::new(
+                FieldLocation::Query,
+                ticket::TICKET,
+                message,
+            )])
+        };
+        match tickets.as_slice() {
+            [] => {
+                let callers = &self.callers;
+                caller::admit(&callers.authenticator, req.headers(), parameters, slot).await
+            }
+            [_] if req.headers().contains_key(header::AUTHORIZATION) => Err(refused(
+                "is given with an Authorization header: send one credential or the other",
+            )),
+            [ticket] => {
+                let keys = self.callers.token_keys.keys(&self.callers.db).await?;
+                caller::admit_ticket(keys, ticket, parameters, slot)
+            }
+            _ => Err(refused("is given more than once")),
+        }
+    }
+
     /// Checks the rules in order on a request for `route`; the first rule broken refuses it.
     async fn check(
         &self,
@@ -329,9 +393,7 @@ impl<E> RequestRulesEndpoint<E> {
         }
         let parameters = route.parameters(req.uri().path());
         if route.secures(req.method()) {
-            let slot = req.data::<CallerSlot>();
-            let caller =
-                caller::admit(&self.authenticator, req.headers(), &parameters, slot).await?;
+            let caller = self.admit(req, route, &parameters).await?;
             req.extensions_mut().insert(caller);
         }
         if let Some(user_id) = route.writing_user(req.method(), &parameters) {

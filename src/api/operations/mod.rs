@@ -1,6 +1,7 @@
 //! The operations, one module per resource, and the OpenAPI service that serves them all.
 
 mod changes;
+mod events;
 mod health;
 mod lists;
 mod tags;
@@ -22,7 +23,7 @@ pub enum ApiTags {
     Tasks,
     /// A user's lists, the named containers of their tasks
     Lists,
-    /// Changes since a client last synced, for offline-first clients
+    /// Changes since a client last synced, for offline-first clients, and live change events
     Sync,
     /// Whether the server is alive and ready
     Health,
@@ -45,6 +46,7 @@ pub type TaskApis = (
     tags::TagsApi,
     lists::ListsApi,
     changes::ChangesApi,
+    events::EventsApi,
     health::HealthApi,
 );
 
@@ -67,6 +69,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             changes::ChangesApi {
+                state: state.clone(),
+            },
+            events::EventsApi {
                 state: state.clone(),
             },
             health::HealthApi { state },

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::api::error::{ApiError, FieldError, FieldLocation};
 use crate::api::http::gate::PathParameters;
+use crate::api::request::ticket;
 use crate::auth::{AuthFailure, Authenticator};
+use crate::tokens::TokenKeys;
 
 /// The security scheme's name in the contract.
 pub const BEARER_AUTH: &str = "bearerAuth";
@@ -115,6 +117,32 @@ pub async fn admit(
         }
     }
     Ok(Caller(caller))
+}
+
+/// Lets the caller of an event stream in by its `ticket` instead of a bearer token, or refuses
+/// the request: an expired or forged ticket (401), another user's path (403).
+pub fn admit_ticket(
+    keys: &TokenKeys,
+    ticket: &str,
+    path: &PathParameters,
+    slot: Option<&CallerSlot>,
+) -> Result<Caller, ApiError> {
+    let user_id = ticket::open(keys, ticket, chrono::Utc::now()).map_err(|reason| {
+        count_failure("invalid_ticket");
+        ApiError::InvalidTicket(reason)
+    })?;
+    if let Some(slot) = slot {
+        let _ = slot.0.set(user_id);
+    }
+    if path
+        .get("user_id")
+        .and_then(|path_user| Uuid::try_parse(path_user).ok())
+        != Some(user_id)
+    {
+        count_failure("forbidden");
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Caller(Some(user_id)))
 }
 
 fn count_failure(reason: &'static str) {

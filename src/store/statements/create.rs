@@ -132,6 +132,10 @@ impl CreateTask<'_> {
 }
 
 impl Write for CreateTask<'_> {
+    fn owner(&self) -> uuid::Uuid {
+        self.task.user_id
+    }
+
     fn postgres(&self) -> Statement {
         let shape = Shape::CreateTask {
             claims_key: self.claim.is_some(),

@@ -64,6 +64,10 @@ impl DeleteTask<'_> {
 }
 
 impl Write for DeleteTask<'_> {
+    fn owner(&self) -> uuid::Uuid {
+        self.task.user_id
+    }
+
     fn postgres(&self) -> Statement {
         statement(DatabaseBackend::Postgres, self.shape(), |sql| {
             sql.push("WITH ").push(CHANGED).push(" AS (");

@@ -95,6 +95,10 @@ impl CreateList<'_> {
 }
 
 impl Write for CreateList<'_> {
+    fn owner(&self) -> Uuid {
+        self.list.user_id
+    }
+
     fn postgres(&self) -> Statement {
         statement(DatabaseBackend::Postgres, Shape::CreateList, |sql| {
             sql.push("WITH ").push(COUNTER).push(" AS (");
@@ -217,6 +221,10 @@ impl RenameList<'_> {
 }
 
 impl Write for RenameList<'_> {
+    fn owner(&self) -> Uuid {
+        self.list.user_id
+    }
+
     fn postgres(&self) -> Statement {
         statement(DatabaseBackend::Postgres, self.shape(), |sql| {
             sql.push("WITH ").push(CHANGED).push(" AS (");
@@ -401,6 +409,10 @@ impl DeleteList<'_> {
 }
 
 impl Write for DeleteList<'_> {
+    fn owner(&self) -> Uuid {
+        self.list.user_id
+    }
+
     fn postgres(&self) -> Statement {
         let deleting = Deleting::InOneStatement;
         statement(DatabaseBackend::Postgres, self.shape(), |sql| {

@@ -219,6 +219,10 @@ impl UpdateTask<'_> {
 }
 
 impl Write for UpdateTask<'_> {
+    fn owner(&self) -> uuid::Uuid {
+        self.task.user_id
+    }
+
     fn postgres(&self) -> Statement {
         statement(DatabaseBackend::Postgres, self.shape(), |sql| {
             sql.push("WITH ").push(CHANGED).push(" AS (");

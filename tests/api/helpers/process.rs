@@ -35,3 +35,16 @@ pub async fn start_server_process(
         }
     }
 }
+
+/// Kills a server process and returns the rest of its log, line by line.
+pub async fn killed_server_log(
+    mut server: tokio::process::Child,
+    mut log: ServerLog,
+) -> Vec<String> {
+    let _ = server.start_kill();
+    let mut lines = vec![];
+    while let Ok(Some(line)) = log.next_line().await {
+        lines.push(line);
+    }
+    lines
+}
