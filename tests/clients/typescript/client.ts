@@ -1034,7 +1034,7 @@ async function main(): Promise<void> {
     const next = await syncAll(erin.api, erin.id, { limit: 2, since: full.nextSince }, "listChanges since");
     eq(
       JSON.stringify(next.changes),
-      JSON.stringify([{ task_id: passport.id, version: passportNow.version, deleted: false, task: passportNow }]),
+      JSON.stringify([{ kind: "task", task_id: passport.id, version: passportNow.version, deleted: false, task: passportNow }]),
       "listChanges since the last next_since: exactly the one change",
     );
     eq(next.pages, 1, "listChanges since: pages");
