@@ -13,6 +13,7 @@ use poem_openapi::types::ToJSON;
 use uuid::Uuid;
 
 use crate::auth::InvalidToken;
+use crate::pagination::ListError;
 use crate::store::StoreError;
 
 pub use documented::*;
@@ -349,6 +350,21 @@ impl poem::error::ResponseError for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         poem::error::ResponseError::as_response(&self)
+    }
+}
+
+impl ApiError {
+    /// A page that could not be read: a cursor made for another page is a 400 naming the
+    /// query parameter `cursor_name`; the store's errors as any.
+    pub fn of_page(err: ListError, cursor_name: &str) -> Self {
+        match err {
+            ListError::Cursor(message) => Self::Validation(vec![FieldError::new(
+                FieldLocation::Query,
+                cursor_name,
+                message,
+            )]),
+            ListError::Store(err) => err.into(),
+        }
     }
 }
 

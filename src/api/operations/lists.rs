@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use crate::api::error::{
-    ApiError, ErrorResponse, FieldError, FieldLocation, ListCreateErrors, ReadErrors,
-    TaskChangeErrors, TaskDeleteErrors, TaskReadErrors,
+    ApiError, ErrorResponse, ListCreateErrors, ReadErrors, TaskChangeErrors, TaskDeleteErrors,
+    TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
 use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
@@ -23,7 +23,7 @@ use crate::domain::{
     Invalid, List, ListChanges, ListFields, ListName, LIST_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
     TITLE_PATTERN,
 };
-use crate::pagination::{self, ListCursor, ListError};
+use crate::pagination::{self, ListCursor};
 use crate::store;
 use crate::AppState;
 
@@ -274,14 +274,7 @@ impl ListsApi {
         let limit = limit.unwrap_or_default().0;
         let read = pagination::list_lists(&self.state.db, keys, user_id, cursor, limit)
             .await
-            .map_err(|err| match err {
-                ListError::Cursor(message) => ApiError::Validation(vec![FieldError::new(
-                    FieldLocation::Query,
-                    cursor_name,
-                    message,
-                )]),
-                ListError::Store(err) => err.into(),
-            })?;
+            .map_err(|err| ApiError::of_page(err, cursor_name))?;
         let max_bytes = self.state.page_max_bytes;
         let json_bound = read.json_bound::<ListResource>();
         let written = WrittenJson::new(json_bound, move || {

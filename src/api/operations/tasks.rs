@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use crate::api::error::{
-    ApiError, ErrorResponse, FieldError, FieldLocation, ReadErrors, TaskChangeErrors,
-    TaskCreateErrors, TaskDeleteErrors, TaskReadErrors,
+    ApiError, ErrorResponse, ReadErrors, TaskChangeErrors, TaskCreateErrors, TaskDeleteErrors,
+    TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
 use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
@@ -27,9 +27,7 @@ use crate::domain::{
     IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
     TITLE_PATTERN,
 };
-use crate::pagination::{
-    self, Cursor, ListError, ListFilter, TaskFilter, TaskListRequest, TaskSort,
-};
+use crate::pagination::{self, Cursor, ListFilter, TaskFilter, TaskListRequest, TaskSort};
 use crate::store;
 use crate::AppState;
 
@@ -879,14 +877,7 @@ impl TasksApi {
         };
         let read = pagination::list_tasks(&self.state.db, keys, user_id, request)
             .await
-            .map_err(|err| match err {
-                ListError::Cursor(message) => ApiError::Validation(vec![FieldError::new(
-                    FieldLocation::Query,
-                    cursor_name,
-                    message,
-                )]),
-                ListError::Store(err) => err.into(),
-            })?;
+            .map_err(|err| ApiError::of_page(err, cursor_name))?;
         let max_bytes = self.state.page_max_bytes;
         let json_bound = read.json_bound::<TaskResource>();
         let written = WrittenJson::new(json_bound, move || {
