@@ -38,6 +38,8 @@ pub const TASK_READ_ONLY_FIELDS: [&str; 6] = [
 ];
 /// The names of the fields whose rules span others.
 pub const DUE_FIELD: &str = "due";
+/// The name of a task's list in bodies and errors.
+pub const LIST_ID_FIELD: &str = "list_id";
 pub const RECURRENCE_FIELD: &str = "recurrence";
 
 /// The most characters of a name or value that an error quotes back.
@@ -158,6 +160,8 @@ pub struct Task {
     pub recurrence: Option<Recurrence>,
     /// The first date of the recurrence's series (kept while the server rolls the task forward).
     pub recurrence_start: Option<NaiveDate>,
+    /// The list the task is in; `None` for the inbox.
+    pub list_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The owner's change counter at the task's last change.
@@ -174,6 +178,7 @@ pub struct TaskFields {
     pub priority: Priority,
     pub tags: Tags,
     pub recurrence: Option<Recurrence>,
+    pub list_id: Option<Uuid>,
 }
 
 /// A JSON merge patch of a task: `None` leaves a field as it is; `due` merges part by part.
@@ -186,6 +191,7 @@ pub struct TaskPatch {
     pub priority: Option<Priority>,
     pub tags: Option<Tags>,
     pub recurrence: Option<Option<Recurrence>>,
+    pub list_id: Option<Option<Uuid>>,
 }
 
 /// The values a write gives a task's columns: `None` leaves a column as it is.
@@ -199,6 +205,7 @@ pub struct TaskChanges {
     pub tags: Option<Tags>,
     pub recurrence: Option<Option<Recurrence>>,
     pub recurrence_start: Option<Option<NaiveDate>>,
+    pub list_id: Option<Option<Uuid>>,
 }
 
 impl TaskFields {
@@ -223,7 +230,7 @@ impl TaskFields {
                 due.time_zone().map(TimeZoneName::as_str)
             ])
         });
-        let values = serde_json::json!([
+        let mut values = serde_json::json!([
             self.title.0,
             self.description.as_ref().map(|d| &d.0),
             self.is_completed,
@@ -232,6 +239,10 @@ impl TaskFields {
             self.tags.as_slice(),
             self.recurrence.as_ref().map(Recurrence::as_str)
         ]);
+        // Only when there is one, so that a key stored before lists keeps its fingerprint.
+        if let (Some(list_id), Some(values)) = (self.list_id, values.as_array_mut()) {
+            values.push(list_id.to_string().into());
+        }
         Sha256::digest(values.to_string().as_bytes())
             .iter()
             .map(|byte| format!("{byte:02x}"))
@@ -294,6 +305,7 @@ impl From<SettledFields> for TaskChanges {
             tags: Some(fields.tags),
             recurrence: Some(fields.recurrence),
             recurrence_start: Some(recurrence_start),
+            list_id: Some(fields.list_id),
         }
     }
 }
@@ -307,6 +319,7 @@ impl TaskPatch {
             && self.priority.is_none()
             && self.tags.is_none()
             && self.recurrence.is_none()
+            && self.list_id.is_none()
     }
 
     /// The patch's changes when no rule needs the stored task to check them: it changes neither
@@ -322,6 +335,7 @@ impl TaskPatch {
             is_completed: self.is_completed,
             priority: self.priority,
             tags: self.tags.clone(),
+            list_id: self.list_id,
             ..TaskChanges::default()
         })
     }
@@ -358,6 +372,7 @@ impl TaskPatch {
             priority: self.priority.unwrap_or(stored.priority),
             tags: self.tags.clone().unwrap_or_else(|| stored.tags.clone()),
             recurrence,
+            list_id: self.list_id.unwrap_or(stored.list_id),
         }
         .check()
     }
@@ -505,6 +520,7 @@ mod tests {
             priority: Priority::None,
             tags: Tags::default(),
             recurrence: None,
+            list_id: None,
         };
         assert_eq!(
             fields(" milk ", None).fingerprint(),

@@ -578,6 +578,7 @@ mod tests {
             tags: Default::default(),
             recurrence: None,
             recurrence_start: None,
+            list_id: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -11,6 +11,7 @@ mod m20261206_000006_user_quotas;
 mod m20261206_000007_task_model;
 mod m20261206_000008_task_views;
 mod m20261206_000009_lists;
+mod m20261206_000010_tasks_in_lists;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_task_model::Migration),
             Box::new(m20261206_000008_task_views::Migration),
             Box::new(m20261206_000009_lists::Migration),
+            Box::new(m20261206_000010_tasks_in_lists::Migration),
         ]
     }
 }

@@ -27,6 +27,11 @@ pub struct Model {
     pub recurrence: Option<String>,
     /// The recurrence series' first date: `due_date` when a client last set the rule or `due`.
     pub recurrence_start: Option<Date>,
+    /// The list the task is in; null for the owner's inbox.
+    pub list_id: Option<Uuid>,
+    /// The task's place in its list's manual order (fractional indexing keys, compared as byte
+    /// strings).
+    pub position: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// The owner's change counter at the task's last change.

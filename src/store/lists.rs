@@ -5,7 +5,9 @@ use sea_orm::{ConnectionTrait, FromQueryResult, SqlErr};
 use uuid::Uuid;
 
 use super::statements::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
-use super::{get_user, versions_to_expect, StoreError, StoreResult, WRITE_ATTEMPTS};
+use super::{
+    get_user, is_foreign_key_violation, versions_to_expect, StoreError, StoreResult, WRITE_ATTEMPTS,
+};
 use crate::db::Database;
 use crate::domain::{self, List, ListChanges, ListFields, WriteCondition};
 use crate::entity::list;
@@ -204,11 +206,12 @@ pub async fn delete_list(
             now: domain::now(),
             max_tombstones,
         };
-        let deleted = db
-            .write(&delete)
-            .await
-            .map_err(StoreError::of_write)?
-            .is_some();
+        let deleted = match db.write(&delete).await {
+            Ok(row) => row.is_some(),
+            // A task was put in the list after the statement's snapshot: again, with it.
+            Err(err) if is_foreign_key_violation(&err) => false,
+            Err(err) => return Err(StoreError::of_write(err)),
+        };
         if deleted {
             return Ok(());
         }

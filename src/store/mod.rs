@@ -149,6 +149,7 @@ impl From<task::Model> for Task {
             tags: Tags::stored(&row.tags),
             recurrence: row.recurrence.map(Recurrence::stored),
             recurrence_start: row.recurrence_start,
+            list_id: row.list_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -318,6 +319,7 @@ pub async fn create_task(
         tags: fields.tags,
         recurrence: fields.recurrence,
         recurrence_start,
+        list_id: fields.list_id,
         created_at: now,
         updated_at: now,
         version: 0,
@@ -334,12 +336,12 @@ pub async fn create_task(
             claim,
             max_tasks,
         };
-        let created = db
-            .write(&create)
-            .await
-            .map_err(|err| StoreError::of_keyed_write(err, key.is_some()))?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?;
+        let created = match db.write(&create).await {
+            Ok(row) => row.map(|row| row.try_get_by_index::<i64>(0)).transpose()?,
+            // The list was deleted after the statement's snapshot: written nothing.
+            Err(err) if is_foreign_key_violation(&err) => None,
+            Err(err) => return Err(StoreError::of_keyed_write(err, key.is_some())),
+        };
         if let Some(version) = created {
             task.version = version;
             return Ok(CreatedTask {
@@ -348,8 +350,9 @@ pub async fn create_task(
             });
         }
         let (Some(key), Some(request_hash)) = (key, &request_hash) else {
-            // No owner or no room; or a task was deleted just now (then again).
+            // No owner, no room or no such list; or a task was deleted just now (then again).
             room_for_a_task(db, user_id, max_tasks).await?;
+            list_to_hold(db, user_id, task.list_id).await?;
             continue;
         };
         let stored = idempotency_key::Entity::find_by_id((user_id, key.as_str().to_owned()))
@@ -370,9 +373,12 @@ pub async fn create_task(
                 })
             }
             Some(_) => return Err(StoreError::IdempotencyKeyReused),
-            // Neither claimed nor stored: no owner or no room; or the key expired (or a task
-            // was deleted) just now (then again).
-            None => room_for_a_task(db, user_id, max_tasks).await?,
+            // Neither claimed nor stored: no owner, no room or no such list; or the key expired
+            // (or a task was deleted) just now (then again).
+            None => {
+                room_for_a_task(db, user_id, max_tasks).await?;
+                list_to_hold(db, user_id, task.list_id).await?;
+            }
         }
     }
     Err(StoreError::Contended(
@@ -387,6 +393,32 @@ async fn room_for_a_task(db: &Database, user_id: Uuid, max_tasks: i64) -> StoreR
         return Err(StoreError::TaskQuotaExceeded(max_tasks));
     }
     Ok(())
+}
+
+/// Whether `list_id` (if any) is one of the owner's lists: why a write that puts a task in it
+/// wrote nothing, when it is not (a 400 naming `list_id`).
+async fn list_to_hold(db: &Database, user_id: Uuid, list_id: Option<Uuid>) -> StoreResult<()> {
+    let Some(list_id) = list_id else {
+        return Ok(());
+    };
+    match get_list(db, user_id, list_id).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::ListNotFound(_)) => Err(StoreError::Invalid(vec![Invalid::new(
+            domain::LIST_ID_FIELD,
+            format!("is not one of the user's lists: {list_id}"),
+        )])),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether a write failed on a foreign key: a task put in a list that a concurrent write deleted
+/// after the statement's snapshot was taken (PostgreSQL), or a list deleted while a concurrent
+/// write put a task in it. Nothing was written; run again, the write sees the other.
+fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
 }
 
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<Task> {
@@ -466,14 +498,20 @@ fn changes_anything(changes: &TaskChanges, task: &Task) -> bool {
         || changes
             .recurrence_start
             .is_some_and(|start| start != task.recurrence_start)
+        || changes
+            .list_id
+            .is_some_and(|list_id| list_id != task.list_id)
 }
 
 /// Runs an update; the task as written, or `None` when it wrote nothing.
+/// A task put in a list that was deleted meanwhile is not written.
 async fn write_update(db: &Database, update: &UpdateTask<'_>) -> StoreResult<Option<Task>> {
-    Ok(db
-        .write(update)
-        .await
-        .map_err(StoreError::of_write)?
+    let row = match db.write(update).await {
+        Ok(row) => row,
+        Err(err) if is_foreign_key_violation(&err) => None,
+        Err(err) => return Err(StoreError::of_write(err)),
+    };
+    Ok(row
         .map(|row| task::Model::from_query_result(&row, ""))
         .transpose()?
         .map(Task::from))
@@ -563,6 +601,7 @@ async fn update_in_place(
         if !changes_anything(changes, &current) {
             return Ok(InPlace::Written(current));
         }
+        list_to_hold(db, user_id, changes.list_id.flatten()).await?;
         if not_recurring && current.recurrence.is_some() {
             return Ok(InPlace::Recurring(current));
         }
@@ -603,6 +642,7 @@ async fn rewrite(
         if let Some(task) = write_update(db, &update).await? {
             return Ok(task);
         }
+        list_to_hold(db, user_id, changes.list_id.flatten()).await?;
     }
     Err(StoreError::Contended(
         "the task kept changing under the update",

@@ -150,6 +150,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
         tags: Default::default(),
         recurrence: None,
         recurrence_start: None,
+        list_id: None,
         created_at: now(),
         updated_at: now(),
         version: 0,

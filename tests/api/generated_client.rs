@@ -49,6 +49,7 @@ fn task_input(title: &str) -> types::TaskInput {
         priority: None,
         tags: vec![],
         recurrence: None,
+        list_id: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Lists: created (with a client-made id or not), read, paged oldest first, renamed and deleted
 //! with their tasks; another user's list answered as an unknown one; the quota on lists, also
-//! under concurrent creates; the task deletions a list's delete keeps within their bound.
+//! under concurrent creates; the deletions a list's delete keeps within their bound.
 
 use std::sync::Arc;
 
@@ -12,12 +12,12 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 /// Creates a list for `user` from `body`; returns the response.
-async fn post_list(app: &TestApp, user: Uuid, body: Value) -> reqwest::Response {
+pub(crate) async fn post_list(app: &TestApp, user: Uuid, body: Value) -> reqwest::Response {
     app.post_json(&format!("/users/{user}/lists"), &body).await
 }
 
 /// Creates a list named `name`; returns it.
-async fn create_list(app: &TestApp, user: Uuid, name: &str) -> Value {
+pub(crate) async fn create_list(app: &TestApp, user: Uuid, name: &str) -> Value {
     expect_json(
         post_list(app, user, json!({ "name": name })).await,
         StatusCode::CREATED,
@@ -25,12 +25,12 @@ async fn create_list(app: &TestApp, user: Uuid, name: &str) -> Value {
     .await
 }
 
-fn list_path(user: Uuid, list: &Value) -> String {
+pub(crate) fn list_path(user: Uuid, list: &Value) -> String {
     format!("/users/{user}/lists/{}", id_of(list))
 }
 
 /// How many rows of `table` belong to `user`, in the database.
-async fn rows_of(app: &TestApp, table: &str, user: Uuid) -> i64 {
+pub(crate) async fn rows_of(app: &TestApp, table: &str, user: Uuid) -> i64 {
     let backend = app.db.get_database_backend();
     let placeholder = match backend {
         DatabaseBackend::Postgres => "$1",
@@ -462,12 +462,15 @@ async fn deleting_a_list_deletes_its_tasks_each_with_a_version_of_its_own() {
         let kept_list = create_list(&app, user, "Home").await;
         let mut in_list = Vec::new();
         for n in 0..4 {
-            let task = app.create_titled(user, &format!("pack {n}")).await;
-            app.put_in_list(&task, &list).await;
-            in_list.push(task);
+            let body = json!({ "title": format!("pack {n}"), "list_id": id_of(&list) });
+            in_list.push(app.create_task(user, body).await);
         }
-        let elsewhere = app.create_titled(user, "water plants").await;
-        app.put_in_list(&elsewhere, &kept_list).await;
+        let elsewhere = app
+            .create_task(
+                user,
+                json!({ "title": "water plants", "list_id": id_of(&kept_list) }),
+            )
+            .await;
         let inbox = app.create_titled(user, "inbox").await;
         let before = inbox["version"].as_i64().unwrap();
         let since = app
@@ -535,29 +538,40 @@ async fn a_list_deleting_more_tasks_than_the_deletions_kept_keeps_the_bound() {
             assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
             let small = create_list(&app, user, "small").await;
             let big = create_list(&app, user, "big").await;
-            for n in 0..2 {
-                let task = app.create_titled(user, &format!("small {n}")).await;
-                app.put_in_list(&task, &small).await;
+            for (list, tasks) in [(&small, 2), (&big, 5)] {
+                for n in 0..tasks {
+                    let body = json!({ "title": format!("task {n}"), "list_id": id_of(list) });
+                    app.create_task(user, body).await;
+                }
             }
-            for n in 0..5 {
-                let task = app.create_titled(user, &format!("big {n}")).await;
-                app.put_in_list(&task, &big).await;
-            }
-            // One kept, two more: three, at the bound.
+            let kept = async |tasks: i64, lists: i64| {
+                assert_eq!(rows_of(&app, "task_tombstones", user).await, tasks);
+                assert_eq!(rows_of(&app, "list_tombstones", user).await, lists);
+            };
+            // One kept, three more (two tasks, the list): the oldest, the early task's, dropped.
             let answer = app.delete(&list_path(user, &small)).await;
             assert_eq!(answer.status(), StatusCode::NO_CONTENT);
-            assert_eq!(rows_of(&app, "task_tombstones", user).await, 3);
-            // Five more: the newest three are kept, whatever came before.
+            kept(2, 1).await;
+            // Six more: the newest three are kept (two tasks and the list), whatever came before.
             let answer = app.delete(&list_path(user, &big)).await;
             assert_eq!(answer.status(), StatusCode::NO_CONTENT);
-            assert_eq!(rows_of(&app, "task_tombstones", user).await, 3);
-            // And a single task's deletion goes on from there.
+            kept(2, 1).await;
+            // And a single task's deletion goes on from there, dropping the oldest task's.
             let last = app.create_titled(user, "last").await;
             let answer = app
                 .delete(&format!("/users/{user}/tasks/{}", id_of(&last)))
                 .await;
             assert_eq!(answer.status(), StatusCode::NO_CONTENT);
-            assert_eq!(rows_of(&app, "task_tombstones", user).await, 3);
+            kept(2, 1).await;
+            // Two more: the list's deletion is the oldest, and goes first.
+            for title in ["one", "two"] {
+                let task = app.create_titled(user, title).await;
+                let answer = app
+                    .delete(&format!("/users/{user}/tasks/{}", id_of(&task)))
+                    .await;
+                assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+            }
+            kept(3, 0).await;
             assert!(app.all_tasks(user).await.is_empty());
         },
     )
@@ -625,13 +639,19 @@ async fn deleting_a_user_deletes_their_lists_and_the_tasks_in_them() {
     each_database(|app| async move {
         let user = app.create_user().await;
         let list = create_list(&app, user, "Trip").await;
-        let task = app.create_titled(user, "pack").await;
-        app.put_in_list(&task, &list).await;
+        app.create_task(user, json!({ "title": "pack", "list_id": id_of(&list) }))
+            .await;
         let deleted = app.delete(&list_path(user, &list)).await;
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
         let again = create_list(&app, user, "Home").await;
         let task = app.create_titled(user, "water plants").await;
-        app.put_in_list(&task, &again).await;
+        let moved = app
+            .patch_json(
+                &format!("/users/{user}/tasks/{}", id_of(&task)),
+                &json!({ "list_id": id_of(&again) }),
+            )
+            .await;
+        expect_json(moved, StatusCode::OK).await;
         let answer = app.delete(&format!("/users/{user}")).await;
         assert_eq!(answer.status(), StatusCode::NO_CONTENT);
         for table in ["lists", "list_tombstones", "tasks", "task_tombstones"] {

@@ -26,6 +26,7 @@ mod starvation;
 mod sync;
 mod task_model;
 mod tasks;
+mod tasks_in_lists;
 mod token_keys;
 mod users;
 mod validation;

@@ -418,8 +418,9 @@ async fn a_client_syncing_while_lists_are_created_renamed_and_deleted_ends_with_
                                 }
                                 (2, _) => {
                                     let list = &mine[n % mine.len()];
-                                    let task = app.create_titled(user_id, &format!("n{n}")).await;
-                                    app.put_in_list(&task, list).await;
+                                    let body =
+                                        json!({ "title": format!("n{n}"), "list_id": id_of(list) });
+                                    app.create_task(user_id, body).await;
                                 }
                                 (3, _) => {
                                     let path = format!("{lists}/{}", id_of(&mine[n % mine.len()]));

@@ -52,12 +52,14 @@ async fn create_task_returns_the_whole_task_and_its_location() {
                 "priority",
                 "tags",
                 "recurrence",
+                "list_id",
                 "created_at",
                 "updated_at",
                 "version"
             ]
         );
         assert_eq!(task["completed_at"], Value::Null);
+        assert_eq!(task["list_id"], Value::Null);
         assert_eq!(task["due"], Value::Null);
         assert_eq!(task["priority"], "none");
         assert_eq!(task["tags"], json!([]));

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{json, Value};
-use task_api::pagination::{SortKey, TaskFilter, TaskPosition, TaskSort};
+use task_api::pagination::{ListFilter, SortKey, TaskFilter, TaskPosition, TaskSort};
 use task_api::store::statements::ListTasks;
 use uuid::Uuid;
 
@@ -103,7 +103,8 @@ async fn tag_priority_has_due_due_range_and_list_id_filter_the_list_and_combine(
             sorted_titles(&listed("tag=work&has_due=true&sort=-due").await),
             ["today zoned", "yesterday"]
         );
-        // Until lists exist every task is in the inbox, and no list has tasks.
+        // Every task is in the inbox; an unknown list has none (tests/api/tasks_in_lists.rs has
+        // tasks in lists).
         assert_eq!(listed("list_id=inbox").await.len(), 6);
         let some_list = Uuid::new_v4();
         let path = format!("{tasks}?list_id={some_list}");
@@ -379,7 +380,8 @@ fn estimated_rows(line: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn each_new_sort_and_the_tag_filter_read_an_index_without_sorting_the_users_tasks() {
+async fn each_new_sort_and_the_tag_and_list_filters_read_an_index_without_sorting_the_users_tasks()
+{
     each_database(|app| async move {
         let user_id = app.create_user().await;
         seed_planned_tasks(&app).await;
@@ -394,7 +396,16 @@ async fn each_new_sort_and_the_tag_filter_read_an_index_without_sorting_the_user
             due_to: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
             ..TaskFilter::default()
         };
+        let one_list = TaskFilter {
+            list: Some(ListFilter::List(Uuid::new_v4())),
+            ..TaskFilter::default()
+        };
         let cases = [
+            (
+                TaskSort::CreatedAtDesc,
+                &one_list,
+                "idx_tasks_user_id_list_id_created_at_id",
+            ),
             (TaskSort::DueAsc, &no_filter, "idx_tasks_user_id_due_id"),
             (
                 TaskSort::DueDesc,

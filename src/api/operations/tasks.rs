@@ -19,7 +19,7 @@ use crate::api::request::input::{
     SignedToken, Whole,
 };
 use crate::api::response::resources::{
-    JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson,
+    JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson, EXAMPLE_LIST_ID,
 };
 use crate::domain::{
     self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
@@ -44,6 +44,7 @@ pub type TaskBodyFields = (
     Priority,
     Tags,
     Recurrence,
+    ListId,
 );
 
 /// The task's fields a client writes.
@@ -456,6 +457,56 @@ impl BodyField for Recurrence {
     }
 }
 
+/// A task's `list_id`: the list it is in; null for the inbox.
+pub struct ListId;
+
+impl BodyField for ListId {
+    const NAME: &'static str = domain::LIST_ID_FIELD;
+    type Value = Option<Uuid>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription {
+        whole: "The list the task is in: one of the user's lists (else a 400 naming `list_id`).\n\
+             Absent or null for the inbox.",
+        merge_patch: "Moves the task to this list (one of the user's lists, else a 400 naming\n\
+             `list_id`); null moves it to the inbox.",
+    };
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            ..MetaSchema::new_with_format("string", "uuid")
+        }
+    }
+
+    fn example(merge_patch: bool) -> Value {
+        if merge_patch {
+            Value::Null
+        } else {
+            EXAMPLE_LIST_ID.to_string().into()
+        }
+    }
+
+    fn default() -> Option<Option<Uuid>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
+        named(
+            Self::NAME,
+            match value {
+                Value::Null => Ok(None),
+                Value::String(text) => Uuid::try_parse(text)
+                    .map(Some)
+                    .map_err(|_| "must be a list's id (a UUID) or null".to_owned()),
+                other => Err(format!(
+                    "must be a UUID string or null, got {}",
+                    json_kind(other)
+                )),
+            },
+        )
+    }
+}
+
 impl JsonObjectBody for TaskFields {
     const NAME: &'static str = "TaskInput";
     const DESCRIPTION: &'static str = "A task's fields as created, or as they wholly replace a \
@@ -465,7 +516,7 @@ impl JsonObjectBody for TaskFields {
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
 
     fn from_values(
-        (title, description, is_completed, due, priority, tags, recurrence): (
+        (title, description, is_completed, due, priority, tags, recurrence, list_id): (
             TaskTitle,
             Option<TaskDescription>,
             bool,
@@ -473,6 +524,7 @@ impl JsonObjectBody for TaskFields {
             domain::Priority,
             domain::Tags,
             Option<domain::Recurrence>,
+            Option<Uuid>,
         ),
     ) -> Result<Self, Vec<Invalid>> {
         let due = due
@@ -487,6 +539,7 @@ impl JsonObjectBody for TaskFields {
             priority,
             tags,
             recurrence,
+            list_id,
         }
         .check()
     }
@@ -506,7 +559,7 @@ impl JsonObjectBody for TaskPatch {
 
     #[allow(clippy::type_complexity)]
     fn from_values(
-        (title, description, is_completed, due, priority, tags, recurrence): (
+        (title, description, is_completed, due, priority, tags, recurrence, list_id): (
             Option<TaskTitle>,
             Option<Option<TaskDescription>>,
             Option<bool>,
@@ -514,6 +567,7 @@ impl JsonObjectBody for TaskPatch {
             Option<domain::Priority>,
             Option<domain::Tags>,
             Option<Option<domain::Recurrence>>,
+            Option<Option<Uuid>>,
         ),
     ) -> Result<Self, Vec<Invalid>> {
         Ok(Self {
@@ -524,6 +578,7 @@ impl JsonObjectBody for TaskPatch {
             priority,
             tags,
             recurrence,
+            list_id,
         })
     }
 }

@@ -560,6 +560,8 @@ pub struct TaskResource {
     /// An RFC 5545 RRULE value (without `RRULE:`, upper case); completing the task rolls it
     /// forward to its next occurrence while the series has one. Null when it does not recur.
     pub recurrence: Nullable<RuledText<RecurrenceRules>>,
+    /// The list the task is in (one of the owner's lists); null for the owner's inbox.
+    pub list_id: Nullable<Uuid>,
     /// When the task was created (UTC, microseconds); never changes.
     #[oai(read_only)]
     pub created_at: Timestamp,
@@ -592,6 +594,7 @@ impl From<Task> for TaskResource {
                     .collect(),
             ),
             recurrence: Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
+            list_id: Nullable(task.list_id),
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
             version: task.version,
@@ -602,7 +605,7 @@ impl From<Task> for TaskResource {
 /// At most the bytes of a task's JSON besides its texts: the names, punctuation, ids, `null`s,
 /// booleans, times, the due date's date and time, the priority and the version, each at its
 /// widest. Grows with every field a task gains.
-const TASK_JSON_FIXED_BYTES: usize = 640;
+const TASK_JSON_FIXED_BYTES: usize = 700;
 
 /// At most the bytes of a text's JSON: six (`\u00XX`) for each byte, and the quotes.
 fn json_text_bound(text: &str) -> usize {
@@ -658,6 +661,7 @@ impl Example for TaskResource {
             priority: RuledText::new(Priority::High.name()),
             tags: TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
             recurrence: Nullable(None),
+            list_id: Nullable(Some(EXAMPLE_LIST_ID)),
             created_at: example_time(),
             updated_at: example_time(),
             version: 1,
@@ -971,6 +975,7 @@ mod tests {
                 "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;UNTIL=20991231T235959Z".to_owned(),
             )),
             recurrence_start: None,
+            list_id: Some(Uuid::max()),
             created_at: DateTime::<Utc>::MIN_UTC,
             updated_at: DateTime::<Utc>::MAX_UTC,
             version: i64::MIN,

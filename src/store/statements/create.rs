@@ -4,12 +4,17 @@
 use sea_orm::{DatabaseBackend, Iterable, Statement};
 
 use super::{
-    statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource, CLAIMED, COUNTER,
+    lists, statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource, CLAIMED,
+    COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
 use crate::domain::{Due, Task};
 use crate::entity::task;
+
+/// The position of a task in no manual order yet (the migration's default), as SQL: tasks of
+/// equal positions are in the order of their ids.
+const UNORDERED_POSITION: &str = "'a0'";
 
 /// The idempotency key a create claims, and what tells its request from another.
 #[derive(Debug, Clone, Copy)]
@@ -33,12 +38,14 @@ impl CreateTask<'_> {
             user_id: self.task.user_id,
             change: CountChange::TaskCreated {
                 max_tasks: self.max_tasks,
+                list_id: self.task.list_id,
             },
         }
     }
 
     /// Claims the key, only while the owner holds fewer than `max_tasks` tasks (on PostgreSQL
-    /// locking the owner's row); claims nothing when the key is taken.
+    /// locking the owner's row) and the task's list (if any) is the owner's; claims nothing when
+    /// the key is taken.
     fn claim(&self, sql: &mut Sql, claim: IdempotencyClaim) {
         let task = self.task;
         sql.push(r#"INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "task_id", "task_version", "created_at") SELECT "#)
@@ -54,8 +61,12 @@ impl CreateTask<'_> {
             .push(r#" FROM "users" WHERE "users"."id" = "#)
             .bind(task.user_id)
             .push(r#" AND "users"."task_count" < "#)
-            .bind(self.max_tasks)
-            .lock_rows()
+            .bind(self.max_tasks);
+        if let Some(list_id) = task.list_id {
+            sql.push(" AND ");
+            lists::owners_list(sql, task.user_id, list_id);
+        }
+        sql.lock_rows()
             .push(r#" ON CONFLICT ("user_id", "key") DO NOTHING RETURNING "task_version""#);
     }
 
@@ -118,6 +129,12 @@ impl CreateTask<'_> {
                 task::Column::RecurrenceStart => {
                     sql.bind(task.recurrence_start);
                 }
+                task::Column::ListId => {
+                    sql.bind(task.list_id);
+                }
+                task::Column::Position => {
+                    sql.push(UNORDERED_POSITION);
+                }
                 task::Column::CreatedAt => {
                     sql.bind(task.created_at);
                 }
@@ -139,6 +156,7 @@ impl Write for CreateTask<'_> {
     fn postgres(&self) -> Statement {
         let shape = Shape::CreateTask {
             claims_key: self.claim.is_some(),
+            into_list: self.task.list_id.is_some(),
         };
         statement(DatabaseBackend::Postgres, shape, |sql| {
             sql.push("WITH ");
@@ -160,9 +178,10 @@ impl Write for CreateTask<'_> {
     fn sqlite(&self) -> Vec<Step> {
         let backend = DatabaseBackend::Sqlite;
         let claim = self.claim.map(|claim| {
-            Step::Returning(statement(backend, Shape::ClaimIdempotencyKey, |sql| {
-                self.claim(sql, claim)
-            }))
+            let shape = Shape::ClaimIdempotencyKey {
+                into_list: self.task.list_id.is_some(),
+            };
+            Step::Returning(statement(backend, shape, |sql| self.claim(sql, claim)))
         });
         let insert = statement(backend, Shape::InsertTask, |sql| {
             self.insert(sql, VersionSource::Owner)

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    drop_tombstones, expected_versions, owner_locked, statement, BumpChangeSeq, CountChange,
-    OwnedTask, Shape, VersionSource, CHANGED, COUNTER,
+    drop_tombstone_steps, dropped_parts, expected_versions, owner_locked, statement, BumpChangeSeq,
+    CountChange, OwnedTask, Shape, VersionSource, CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -55,12 +55,6 @@ impl DeleteTask<'_> {
         sql.push(", ").bind(self.now);
         source.from(sql, self.task.user_id);
     }
-
-    /// Forgets the owner's deletions up to `tombstones_dropped_through`, read from `source`
-    /// (moved up by the bump of a deletion that passed the bound).
-    fn drop_tombstones(&self, sql: &mut Sql, source: VersionSource) {
-        drop_tombstones(sql, self.task.user_id, source);
-    }
 }
 
 impl Write for DeleteTask<'_> {
@@ -80,9 +74,9 @@ impl Write for DeleteTask<'_> {
                 .push(COUNTER)
                 .push(" AS (");
             self.bump().write(sql, Some(CHANGED));
-            sql.push(r#"), "dropped" AS ("#);
-            self.drop_tombstones(sql, VersionSource::Counter);
-            sql.push(") ");
+            sql.push("), ");
+            dropped_parts(sql, self.task.user_id);
+            sql.push(" ");
             self.tombstone(sql, VersionSource::Counter);
             sql.push(r#" RETURNING "version""#);
         })
@@ -99,14 +93,13 @@ impl Write for DeleteTask<'_> {
         let tombstone = statement(backend, Shape::InsertTombstone, |sql| {
             self.tombstone(sql, VersionSource::Owner)
         });
-        let dropped = statement(backend, Shape::DropTombstones, |sql| {
-            self.drop_tombstones(sql, VersionSource::Owner)
-        });
-        vec![
+        [
             Step::Returning(delete),
             Step::Effect(self.bump().sqlite()),
             Step::Effect(tombstone),
-            Step::Effect(dropped),
         ]
+        .into_iter()
+        .chain(drop_tombstone_steps(self.task.user_id))
+        .collect()
     }
 }

@@ -6,8 +6,8 @@ use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
 use super::{
-    drop_tombstones, owner_locked, statement, versions_in, BumpChangeSeq, CountChange, Shape,
-    VersionSource, CHANGED, COUNTER,
+    drop_tombstone_steps, dropped_parts, kept_tombstone_versions, owner_locked, statement,
+    versions_in, BumpChangeSeq, CountChange, Shape, VersionSource, CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -22,6 +22,13 @@ fn list_columns(sql: &mut Sql, qualified: bool) {
         }
         sql.push("\"").push(column.as_str()).push("\"");
     });
+}
+
+/// `EXISTS(<the owner's list>)`: that `list_id` is one of the owner's lists.
+pub(super) fn owners_list(sql: &mut Sql, user_id: Uuid, list_id: Uuid) {
+    sql.push("EXISTS(SELECT 1 FROM \"lists\" WHERE ");
+    OwnedList { user_id, list_id }.condition(sql);
+    sql.push(")");
 }
 
 /// One list of one owner.
@@ -305,7 +312,7 @@ impl DeleteList<'_> {
     }
 
     /// The owner's counter moved past the tasks' numbers and the list's; one list fewer, the
-    /// tasks fewer; the task deletions kept within the bound. Only when the list (at an expected
+    /// tasks fewer; the deletions kept (the tasks' and the list's among them) within the bound. Only when the list (at an expected
     /// version) is there: on PostgreSQL deleted by an earlier part, on SQLite still to delete.
     fn bump(&self, sql: &mut Sql, deleting: Deleting) {
         let max = self.max_tombstones;
@@ -313,7 +320,7 @@ impl DeleteList<'_> {
         let excess = |sql: &mut Sql| {
             sql.push(r#"("users"."tombstone_count" + "#);
             self.task_count(sql, deleting);
-            sql.push(" - ").bind(max).push(")");
+            sql.push(" + 1 - ").bind(max).push(")");
         };
         sql.push(r#"UPDATE "users" SET "change_seq" = "users"."change_seq" + "#);
         self.task_count(sql, deleting);
@@ -325,10 +332,12 @@ impl DeleteList<'_> {
             .bind(max)
             .push(r#" ELSE "users"."tombstone_count" + "#);
         self.task_count(sql, deleting);
-        sql.push(r#" END, "tombstones_dropped_through" = CASE WHEN "#);
+        sql.push(r#" + 1 END, "tombstones_dropped_through" = CASE WHEN "#);
         excess(sql);
-        // The excess-th oldest kept deletion; past the kept ones, among the tasks' own numbers.
-        sql.push(r#" > 0 THEN COALESCE((SELECT "kept"."version" FROM (SELECT "task_tombstones"."version", ROW_NUMBER() OVER (ORDER BY "task_tombstones"."version") AS "rank" FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "users"."id" AND "task_tombstones"."version" > "users"."tombstones_dropped_through") AS "kept" WHERE "kept"."rank" = "#);
+        // The excess-th oldest kept deletion; past the kept ones, among the delete's own numbers.
+        sql.push(r#" > 0 THEN COALESCE((SELECT "kept"."version" FROM (SELECT "version", ROW_NUMBER() OVER (ORDER BY "version") AS "rank" FROM ("#);
+        kept_tombstone_versions(sql, "");
+        sql.push(r#") AS "each_kept") AS "kept" WHERE "kept"."rank" = "#);
         excess(sql);
         sql.push(r#"), "users"."change_seq" + "#);
         excess(sql);
@@ -433,9 +442,9 @@ impl Write for DeleteList<'_> {
             self.bump(sql, deleting);
             sql.push(r#"), "task_tombstones_written" AS ("#);
             self.task_tombstones(sql, deleting);
-            sql.push(r#"), "dropped" AS ("#);
-            drop_tombstones(sql, self.list.user_id, VersionSource::Counter);
-            sql.push(") ");
+            sql.push("), ");
+            dropped_parts(sql, self.list.user_id);
+            sql.push(" ");
             self.list_tombstone(sql, VersionSource::Counter);
         })
     }
@@ -459,16 +468,15 @@ impl Write for DeleteList<'_> {
         let list_tombstone = statement(backend, Shape::InsertListTombstone, |sql| {
             self.list_tombstone(sql, VersionSource::Owner)
         });
-        let dropped = statement(backend, Shape::DropTombstones, |sql| {
-            drop_tombstones(sql, self.list.user_id, VersionSource::Owner)
-        });
-        vec![
+        [
             Step::Returning(bump),
             Step::Effect(task_tombstones),
             Step::Effect(tasks),
             Step::Effect(list),
-            Step::Effect(dropped),
-            Step::Returning(list_tombstone),
         ]
+        .into_iter()
+        .chain(drop_tombstone_steps(self.list.user_id))
+        .chain([Step::Returning(list_tombstone)])
+        .collect()
     }
 }

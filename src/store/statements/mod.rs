@@ -22,6 +22,7 @@ use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
 use crate::db::sql_cache::{Sql, SqlCache};
+use crate::db::write::Step;
 use crate::entity::task;
 use crate::pagination::TaskSort;
 
@@ -39,9 +40,12 @@ pub enum Shape {
     /// PostgreSQL's create; whether it claims an idempotency key too.
     CreateTask {
         claims_key: bool,
+        into_list: bool,
     },
-    /// SQLite's first step of a create with an idempotency key.
-    ClaimIdempotencyKey,
+    /// SQLite's first step of a create with an idempotency key; whether the task goes in a list.
+    ClaimIdempotencyKey {
+        into_list: bool,
+    },
     /// SQLite's last step of a create.
     InsertTask,
     /// Which of the owner's counts the bump keeps besides the change number (SQLite).
@@ -56,7 +60,7 @@ pub enum Shape {
     /// SQLite's steps of a delete after the bump: the deletion remembered, the oldest kept past
     /// the bound forgotten.
     InsertTombstone,
-    DropTombstones,
+    DropTombstones(Tombstones),
     /// Which fields change, (when it changes) whether the description becomes null, whether
     /// only a task without a recurrence is written, and how many versions `If-Match` lists.
     UpdateTask {
@@ -68,6 +72,8 @@ pub enum Shape {
         tags: bool,
         recurrence: bool,
         recurrence_start: bool,
+        /// Where the task goes, when the changes move it.
+        list: Option<ListShape>,
         not_recurring: bool,
         expected_versions: usize,
     },
@@ -102,8 +108,7 @@ pub enum Shape {
     ListTags,
 }
 
-/// Which filters a list of tasks has, and `has_due`'s value; `list`: whether it names a list (the
-/// inbox needs no condition until lists exist).
+/// Which filters a list of tasks has, and `has_due`'s value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FilterShape {
     pub completed: bool,
@@ -112,14 +117,34 @@ pub struct FilterShape {
     pub priority: bool,
     pub has_due: Option<bool>,
     pub due_range: bool,
-    pub list: bool,
+    pub list: Option<ListShape>,
+}
+
+/// Which tasks a `list_id` filter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListShape {
+    Inbox,
+    List,
+}
+
+impl ListShape {
+    /// A list's shape (`None`: the inbox).
+    pub fn of(list_id: Option<Uuid>) -> Self {
+        match list_id {
+            None => Self::Inbox,
+            Some(_) => Self::List,
+        }
+    }
 }
 
 /// What a change-number bump does to the owner's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Counts {
     Unchanged,
-    TaskCreated,
+    /// Whether the new task goes in a list (which must be the owner's).
+    TaskCreated {
+        into_list: bool,
+    },
     TaskDeleted,
     ListCreated,
 }
@@ -198,8 +223,12 @@ impl VersionSource {
 pub enum CountChange {
     /// A task changed: the number only.
     None,
-    /// A task created: one task more, only while the owner holds fewer than `max_tasks`.
-    TaskCreated { max_tasks: i64 },
+    /// A task created: one task more, only while the owner holds fewer than `max_tasks` (and,
+    /// with `list_id`, while that list is one of the owner's).
+    TaskCreated {
+        max_tasks: i64,
+        list_id: Option<Uuid>,
+    },
     /// A task deleted: one task fewer and one deletion more; when `max_tombstones` are kept
     /// already, the oldest kept is dropped (`tombstones_dropped_through` moves up to it, and the
     /// deletions up to it are removed).
@@ -217,10 +246,58 @@ struct BumpChangeSeq {
     change: CountChange,
 }
 
+/// The deletions an owner's `tombstone_count` counts, which `USER_MAX_TOMBSTONES` bounds
+/// together: of tasks and of lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tombstones {
+    Tasks,
+    Lists,
+}
+
+impl Tombstones {
+    const ALL: [Self; 2] = [Self::Tasks, Self::Lists];
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Tasks => r#""task_tombstones""#,
+            Self::Lists => r#""list_tombstones""#,
+        }
+    }
+
+    /// The name of PostgreSQL's part that drops them.
+    fn dropped_part(self) -> &'static str {
+        match self {
+            Self::Tasks => r#""dropped""#,
+            Self::Lists => r#""lists_dropped""#,
+        }
+    }
+}
+
+/// `SELECT "version" FROM <table> WHERE <kept>` for each table of deletions, joined by
+/// `UNION ALL`: the owner's deletions still kept (the owner's row being updated, correlated).
+fn kept_tombstone_versions(sql: &mut Sql, each: &str) {
+    sql.join(Tombstones::ALL, " UNION ALL ", |sql, tombstones| {
+        let table = tombstones.table();
+        sql.push("SELECT ")
+            .push(each)
+            .push(r#"("version") AS "version" FROM "#)
+            .push(table)
+            .push(" WHERE ")
+            .push(table)
+            .push(r#"."user_id" = "users"."id" AND "#)
+            .push(table)
+            .push(r#"."version" > "users"."tombstones_dropped_through""#);
+    });
+}
+
 /// The oldest deletion of the owner's still kept (the owner's row being updated); the bound
 /// itself when there is none. Correlated, so that a deletion that waited for the owner's row
 /// lock reads the bound the one before it left.
-const OLDEST_KEPT_TOMBSTONE: &str = r#"COALESCE((SELECT MIN("task_tombstones"."version") FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "users"."id" AND "task_tombstones"."version" > "users"."tombstones_dropped_through"), "users"."tombstones_dropped_through")"#;
+fn oldest_kept_tombstone(sql: &mut Sql) {
+    sql.push(r#"COALESCE((SELECT MIN("version") FROM ("#);
+    kept_tombstone_versions(sql, "MIN");
+    sql.push(r#") AS "oldest"), "users"."tombstones_dropped_through")"#);
+}
 
 impl BumpChangeSeq {
     /// The update; `after`, the part of the statement that must have written a row first.
@@ -241,15 +318,19 @@ impl BumpChangeSeq {
                     .push(r#" THEN "users"."tombstone_count" ELSE "users"."tombstone_count" + 1 END"#)
                     .push(r#", "tombstones_dropped_through" = CASE WHEN "users"."tombstone_count" >= "#)
                     .bind(max_tombstones)
-                    .push(" THEN ")
-                    .push(OLDEST_KEPT_TOMBSTONE)
-                    .push(r#" ELSE "users"."tombstones_dropped_through" END"#);
+                    .push(" THEN ");
+                oldest_kept_tombstone(sql);
+                sql.push(r#" ELSE "users"."tombstones_dropped_through" END"#);
             }
         }
         sql.push(r#" WHERE "users"."id" = "#).bind(self.user_id);
         match self.change {
-            CountChange::TaskCreated { max_tasks } => {
+            CountChange::TaskCreated { max_tasks, list_id } => {
                 sql.push(r#" AND "users"."task_count" < "#).bind(max_tasks);
+                if let Some(list_id) = list_id {
+                    sql.push(" AND ");
+                    lists::owners_list(sql, self.user_id, list_id);
+                }
             }
             CountChange::ListCreated { max_lists } => {
                 sql.push(r#" AND "users"."list_count" < "#).bind(max_lists);
@@ -266,7 +347,9 @@ impl BumpChangeSeq {
     fn sqlite(&self) -> Statement {
         let counts = match self.change {
             CountChange::None => Counts::Unchanged,
-            CountChange::TaskCreated { .. } => Counts::TaskCreated,
+            CountChange::TaskCreated { list_id, .. } => Counts::TaskCreated {
+                into_list: list_id.is_some(),
+            },
             CountChange::TaskDeleted { .. } => Counts::TaskDeleted,
             CountChange::ListCreated { .. } => Counts::ListCreated,
         };
@@ -278,14 +361,41 @@ impl BumpChangeSeq {
     }
 }
 
-/// Forgets the owner's task deletions up to `tombstones_dropped_through`, read from `source`
-/// (moved up by the bump of a deletion that passed the bound).
-fn drop_tombstones(sql: &mut Sql, user_id: Uuid, source: VersionSource) {
-    sql.push(r#"DELETE FROM "task_tombstones" WHERE "task_tombstones"."user_id" = "#)
+/// Forgets the owner's deletions (of `tombstones`) up to `tombstones_dropped_through`, read from
+/// `source` (moved up by the bump of a deletion that passed the bound).
+fn drop_tombstones(sql: &mut Sql, user_id: Uuid, source: VersionSource, tombstones: Tombstones) {
+    let table = tombstones.table();
+    sql.push("DELETE FROM ")
+        .push(table)
+        .push(" WHERE ")
+        .push(table)
+        .push(r#"."user_id" = "#)
         .bind(user_id)
         .push(r#" AND "version" <= (SELECT "tombstones_dropped_through""#);
     source.from(sql, user_id);
     sql.push(")");
+}
+
+/// PostgreSQL's parts that forget the owner's deletions of both kinds up to the bound the
+/// `counter` part left: `"dropped" AS (…), "lists_dropped" AS (…)`.
+fn dropped_parts(sql: &mut Sql, user_id: Uuid) {
+    sql.join(Tombstones::ALL, ", ", |sql, tombstones| {
+        sql.push(tombstones.dropped_part()).push(" AS (");
+        drop_tombstones(sql, user_id, VersionSource::Counter, tombstones);
+        sql.push(")");
+    });
+}
+
+/// SQLite's statements that forget the owner's deletions of both kinds up to the bound the
+/// owner's row has (bumped earlier in the transaction).
+fn drop_tombstone_steps(user_id: Uuid) -> impl Iterator<Item = Step> {
+    Tombstones::ALL.into_iter().map(move |tombstones| {
+        Step::Effect(statement(
+            DatabaseBackend::Sqlite,
+            Shape::DropTombstones(tombstones),
+            |sql| drop_tombstones(sql, user_id, VersionSource::Owner, tombstones),
+        ))
+    })
 }
 
 /// One task of one owner.

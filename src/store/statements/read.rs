@@ -4,7 +4,7 @@
 use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
-use super::{statement, task_columns, FilterShape, OwnedTask, Shape};
+use super::{statement, task_columns, FilterShape, ListShape, OwnedTask, Shape};
 use crate::db::sql_cache::Sql;
 use crate::entity::task;
 use crate::pagination::{ListFilter, SortField, SortKey, TaskFilter, TaskPosition, TaskSort};
@@ -46,7 +46,10 @@ impl ListTasks<'_> {
                 priority: filter.priority.is_some(),
                 has_due: filter.has_due,
                 due_range: filter.due_key_range().is_some(),
-                list: matches!(filter.list, Some(ListFilter::List(_))),
+                list: filter.list.map(|list| match list {
+                    ListFilter::Inbox => ListShape::Inbox,
+                    ListFilter::List(_) => ListShape::List,
+                }),
             },
             after: self.after.is_some(),
         };
@@ -126,10 +129,12 @@ impl ListTasks<'_> {
                 .bind(last);
         }
         match filter.list {
-            // Until lists exist (issue 23) every task is in the inbox, and no list has tasks.
-            Some(ListFilter::Inbox) | None => {}
-            Some(ListFilter::List(_)) => {
-                sql.push(" AND FALSE");
+            None => {}
+            Some(ListFilter::Inbox) => {
+                sql.push(r#" AND "tasks"."list_id" IS NULL"#);
+            }
+            Some(ListFilter::List(list_id)) => {
+                sql.push(r#" AND "tasks"."list_id" = "#).bind(list_id);
             }
         }
     }
@@ -264,7 +269,9 @@ fn tombstone_column(column: task::Column) -> Option<&'static str> {
     match column {
         task::Column::Id => Some(r#""task_id""#),
         task::Column::UserId | task::Column::Version => None,
+        task::Column::ListId => Some("CAST(NULL AS uuid)"),
         task::Column::Title
+        | task::Column::Position
         | task::Column::Description
         | task::Column::DueTimeZone
         | task::Column::Tags

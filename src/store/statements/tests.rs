@@ -78,21 +78,28 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             tags: Default::default(),
             recurrence: None,
             recurrence_start: None,
+            list_id: None,
             created_at: now,
             updated_at: now,
             version: 0,
+        };
+        let in_list = Task {
+            list_id: Some(Uuid::new_v4()),
+            ..task.clone()
         };
         let claim = IdempotencyClaim {
             key: "k",
             request_hash: "h",
         };
         for claim in [None, Some(claim)] {
-            let create = CreateTask {
-                task: &task,
-                claim,
-                max_tasks: 100,
-            };
-            statements.extend(sent(&create, backend));
+            for task in [&task, &in_list] {
+                let create = CreateTask {
+                    task,
+                    claim,
+                    max_tasks: 100,
+                };
+                statements.extend(sent(&create, backend));
+            }
         }
         statements.push(GetTask(owned()).statement(backend));
         let expectations: [Option<&[i64]>; 3] = [None, Some(&[3]), Some(&[3, 4])];
@@ -154,6 +161,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 priority: Priority::High,
                 tags: Tags::parse(&["home"]).unwrap(),
                 recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+                list_id: Some(Uuid::new_v4()),
             };
             let changes = TaskChanges::from(fields.settle(Some(&task)));
             let update = UpdateTask {
@@ -297,13 +305,14 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             assert_eq!(placeholders(&statement), values, "{}", statement.sql);
             texts.insert(statement.sql);
         }
-        // PostgreSQL: 2 creates, 3 deletes, a read; SQLite: a claim, 3 bumps, an insert, 3
-        // deletes, a tombstone, its drop, a read. Both: the feed, 53 updates, 200 lists, the tags.
-        // Lists, PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and
-        // an insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
+        // PostgreSQL: 4 creates (with a key or not, in a list or not), 3 deletes, a read;
+        // SQLite: 2 claims, 4 bumps, an insert, 3 deletes, a tombstone, the drops of task and
+        // list deletions, a read. Both: the feed, 53 updates, 200 lists, the tags. Lists,
+        // PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and an
+        // insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
         let writes_and_reads = match backend {
-            DatabaseBackend::Postgres => 2 + 3 + 1 + (1 + 1 + 2 + 3 + 3),
-            _ => 1 + 3 + 1 + 3 + 1 + 1 + 1 + (2 + 1 + 2 + 3 + 3 + 4),
+            DatabaseBackend::Postgres => 4 + 3 + 1 + (1 + 1 + 2 + 3 + 3),
+            _ => 2 + 4 + 1 + 3 + 1 + 2 + 1 + (2 + 1 + 2 + 3 + 3 + 4),
         };
         assert_eq!(
             texts.len(),

@@ -6,8 +6,8 @@ use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    expected_versions, statement, task_columns, BumpChangeSeq, CountChange, OwnedTask, Shape,
-    CHANGED, COUNTER,
+    expected_versions, lists, statement, task_columns, BumpChangeSeq, CountChange, ListShape,
+    OwnedTask, Shape, CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -54,6 +54,7 @@ impl UpdateTask<'_> {
             tags: changes.tags.is_some(),
             recurrence: changes.recurrence.is_some(),
             recurrence_start: changes.recurrence_start.is_some(),
+            list: changes.list_id.map(ListShape::of),
             not_recurring: self.not_recurring,
             expected_versions: self.expected.map_or(0, <[i64]>::len),
         }
@@ -91,6 +92,9 @@ impl UpdateTask<'_> {
         }
         if let Some(start) = changes.recurrence_start {
             columns.push(Column::new("recurrence_start", start));
+        }
+        if let Some(list_id) = changes.list_id {
+            columns.push(Column::new("list_id", list_id));
         }
         columns
     }
@@ -158,6 +162,10 @@ impl UpdateTask<'_> {
             .push(")");
         if self.not_recurring {
             sql.push(r#" AND "tasks"."recurrence" IS NULL"#);
+        }
+        if let Some(Some(list_id)) = changes.list_id {
+            sql.push(" AND ");
+            lists::owners_list(sql, owner, list_id);
         }
         expected_versions(sql, self.expected);
         // Named columns: a column a newer release adds changes nothing this statement returns.

@@ -179,20 +179,6 @@ impl TestApp {
         }
     }
 
-    /// Puts a task in a list, in the database: the API's way (`list_id` on a task) comes with the
-    /// second half of lists. Takes no version: the task's feed entry stays as it was.
-    pub async fn put_in_list(&self, task: &Value, list: &Value) {
-        use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DatabaseBackend::Postgres => r#"UPDATE "tasks" SET "list_id" = $1 WHERE "id" = $2"#,
-            _ => r#"UPDATE "tasks" SET "list_id" = ? WHERE "id" = ?"#,
-        };
-        let values = [id_of(list).into(), id_of(task).into()];
-        let update = Statement::from_sql_and_values(backend, sql, values);
-        assert_eq!(self.db.execute(update).await.unwrap().rows_affected(), 1);
-    }
-
     /// Creates a task with just a title.
     pub async fn create_titled(&self, user_id: Uuid, title: &str) -> Value {
         self.create_task(user_id, json!({ "title": title })).await
