@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     drop_tombstones, owner_locked, statement, versions_in, BumpChangeSeq, CountChange, Shape,
-    VersionSource, CHANGED, COUNTER,
+    VersionSource, CHANGED, COUNTER, TASK_DELETED_AGAIN,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -378,7 +378,8 @@ impl DeleteList<'_> {
                     .bind(self.list.user_id);
             }
         }
-        sql.push(r#") AS "numbered" WHERE "numbered"."version" > "numbered"."dropped""#);
+        sql.push(r#") AS "numbered" WHERE "numbered"."version" > "numbered"."dropped""#)
+            .push(TASK_DELETED_AGAIN);
     }
 
     /// The list remembered as deleted with the last number (a list id used again replaces its
