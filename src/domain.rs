@@ -181,6 +181,33 @@ pub struct TaskFields {
     pub list_id: Option<Uuid>,
 }
 
+/// The SHA-256 of `text`, in lowercase hex.
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A task as created: its fields, and the id the client made for it (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    pub id: Option<Uuid>,
+    pub fields: TaskFields,
+}
+
+impl NewTask {
+    /// What tells one create request from another (`TaskFields::fingerprint`), the client-made
+    /// id included when there is one.
+    pub fn fingerprint(&self) -> String {
+        let fields = self.fields.fingerprint();
+        match self.id {
+            None => fields,
+            Some(id) => sha256_hex(&format!("{fields}:{id}")),
+        }
+    }
+}
+
 /// A JSON merge patch of a task: `None` leaves a field as it is; `due` merges part by part.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPatch {
@@ -243,10 +270,7 @@ impl TaskFields {
         if let (Some(list_id), Some(values)) = (self.list_id, values.as_array_mut()) {
             values.push(list_id.to_string().into());
         }
-        Sha256::digest(values.to_string().as_bytes())
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        sha256_hex(&values.to_string())
     }
 
     /// Every column's value as these fields leave `stored` (`None`: a task being created). The

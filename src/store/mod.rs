@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::db::{self, Database};
 use crate::domain::{
-    self, Due, IdempotencyKey, Invalid, List, Priority, Recurrence, SettledFields, Tags, Task,
-    TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
+    self, Due, IdempotencyKey, Invalid, List, NewTask, Priority, Recurrence, SettledFields, Tags,
+    Task, TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
 };
 use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
@@ -29,6 +29,8 @@ pub enum StoreError {
     TaskNotFound(Uuid),
     ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a task (of any user) has: nothing was written.
+    TaskAlreadyExists(Uuid),
     /// A create with a client-made id that a list (of any user) has: nothing was written.
     ListAlreadyExists(Uuid),
     /// A create would take the user past `USER_MAX_LISTS` (the limit): nothing was written.
@@ -292,23 +294,25 @@ const WRITE_ATTEMPTS: usize = 3;
 /// Creates a task with the owner's next change number as its version: one statement on
 /// PostgreSQL, one transaction on SQLite. With an idempotency key, the key is claimed in the same
 /// statement (or transaction), and a retry gets the first request's task instead. A user holding
-/// `max_tasks` tasks gets `TaskQuotaExceeded`, checked under the owner's lock in the same write.
+/// `max_tasks` tasks gets `TaskQuotaExceeded`, checked under the owner's lock in the same write; a
+/// client-made id that any user's task has already gets `TaskAlreadyExists` (the insert's unique
+/// violation fails the whole write), and nothing is written either way.
 pub async fn create_task(
     db: &Database,
     user_id: Uuid,
-    fields: TaskFields,
+    new: NewTask,
     key: Option<&IdempotencyKey>,
     max_tasks: i64,
 ) -> StoreResult<CreatedTask> {
     let _turn = db.write_permit(user_id).await?;
-    let request_hash = key.map(|_| fields.fingerprint());
+    let request_hash = key.map(|_| new.fingerprint());
     let now = domain::now();
     let SettledFields {
         fields,
         recurrence_start,
-    } = fields.settle(None);
+    } = new.fields.settle(None);
     let mut task = Task {
-        id: Uuid::now_v7(),
+        id: new.id.unwrap_or_else(Uuid::now_v7),
         user_id,
         title: fields.title.into_inner(),
         description: fields.description.map(|d| d.into_inner()),
@@ -340,6 +344,9 @@ pub async fn create_task(
             Ok(row) => row.map(|row| row.try_get_by_index::<i64>(0)).transpose()?,
             // The list was deleted after the statement's snapshot: written nothing.
             Err(err) if is_foreign_key_violation(&err) => None,
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                return Err(StoreError::TaskAlreadyExists(task.id))
+            }
             Err(err) => return Err(StoreError::of_keyed_write(err, key.is_some())),
         };
         if let Some(version) = created {

@@ -39,7 +39,12 @@ progenitor::generate_api!(
     interface = Builder
 );
 
-/// A create (or replace) body with a title and every other field absent.
+/// A create body with a title and every other field absent (the server makes the id).
+fn new_task(title: &str) -> types::NewTask {
+    serde_json::from_value(json!({ "title": title })).unwrap()
+}
+
+/// A replace body with a title and every other field absent.
 fn task_input(title: &str) -> types::TaskInput {
     types::TaskInput {
         title: types::TaskInputTitle::try_from(title.to_owned()).unwrap(),
@@ -159,16 +164,16 @@ async fn the_generated_rust_client_drives_every_operation() {
         let task = client
             .create_task()
             .user_id(user.id)
-            .body(types::TaskInput {
-                description: Some(types::TaskInputDescription::try_from("2 l".to_owned()).unwrap()),
-                due: Some(types::TaskInputDue {
+            .body(types::NewTask {
+                description: Some(types::NewTaskDescription::try_from("2 l".to_owned()).unwrap()),
+                due: Some(types::NewTaskDue {
                     date: "2026-12-24".parse().unwrap(),
                     time: Some("18:30".parse().unwrap()),
                     time_zone: Some("Europe/Paris".parse().unwrap()),
                 }),
-                priority: Some(types::TaskInputPriority::High),
+                priority: Some(types::NewTaskPriority::High),
                 tags: vec!["home".parse().unwrap()],
-                ..task_input("  Buy milk ")
+                ..new_task("  Buy milk ")
             })
             .send()
             .await
@@ -258,7 +263,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .create_task()
                 .user_id(user.id)
                 .idempotency_key("generated-client-create-1")
-                .body(task_input("Once"))
+                .body(new_task("Once"))
                 .send()
         };
         let first = create_once().await.unwrap();
@@ -396,16 +401,16 @@ async fn the_generated_rust_client_drives_every_operation() {
 
         // A tag filter and a priority sort, and the user's tags.
         for (title, priority) in [
-            ("File taxes", types::TaskInputPriority::High),
-            ("Pay rent", types::TaskInputPriority::Low),
+            ("File taxes", types::NewTaskPriority::High),
+            ("Pay rent", types::NewTaskPriority::Low),
         ] {
             client
                 .create_task()
                 .user_id(user.id)
-                .body(types::TaskInput {
+                .body(types::NewTask {
                     priority: Some(priority),
-                    tags: vec![types::TaskInputTagsItem::try_from("Money".to_owned()).unwrap()],
-                    ..task_input(title)
+                    tags: vec![types::NewTaskTagsItem::try_from("Money".to_owned()).unwrap()],
+                    ..new_task(title)
                 })
                 .send()
                 .await
@@ -462,14 +467,14 @@ async fn the_generated_rust_client_drives_every_operation() {
         let recurring = client
             .create_task()
             .user_id(user.id)
-            .body(types::TaskInput {
-                due: Some(types::TaskInputDue {
+            .body(types::NewTask {
+                due: Some(types::NewTaskDue {
                     date: "2026-12-07".parse().unwrap(),
                     time: None,
                     time_zone: None,
                 }),
                 recurrence: Some("FREQ=WEEKLY;BYDAY=MO,WE".parse().unwrap()),
-                ..task_input("Water the plants")
+                ..new_task("Water the plants")
             })
             .send()
             .await

@@ -329,3 +329,151 @@ async fn delete_task_answers_204_once_then_404() {
     })
     .await;
 }
+
+/// Creates a task from `body` for `user`; returns the response.
+async fn post_task(app: &TestApp, user: Uuid, body: &Value) -> reqwest::Response {
+    app.post_json(&format!("/users/{user}/tasks"), body).await
+}
+
+#[tokio::test]
+async fn a_client_made_id_that_any_task_has_is_409_and_changes_nothing() {
+    each_database(|app| async move {
+        let user = app.create_user().await;
+        let other = app.create_user().await;
+        let id = Uuid::new_v4();
+        let made = expect_json(
+            post_task(&app, user, &json!({ "title": "Offline", "id": id })).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(made["id"], id.to_string());
+        assert_eq!(made["version"], 1);
+        for owner in [user, other] {
+            let again = post_task(&app, owner, &json!({ "title": "Again", "id": id })).await;
+            let error = expect_error(again, StatusCode::CONFLICT, "TASK_ALREADY_EXISTS").await;
+            assert!(error["message"].as_str().unwrap().contains(&id.to_string()));
+        }
+        // Nothing changed: the task, the tasks of both, and neither counter moved.
+        assert_eq!(app.get_ok(&task_path(&user, &made)).await, made);
+        assert_eq!(app.all_tasks(user).await, vec![made.clone()]);
+        assert!(app.all_tasks(other).await.is_empty());
+        assert_eq!(app.create_titled(user, "next").await["version"], 2);
+        assert_eq!(app.create_titled(other, "first").await["version"], 1);
+        // A list may have the same id: ids are checked against their own kind.
+        let list = app
+            .post_json(
+                &format!("/users/{user}/lists"),
+                &json!({ "name": "Same id", "id": id }),
+            )
+            .await;
+        expect_json(list, StatusCode::CREATED).await;
+        // The id of a deleted task may be used again, by anyone, and deleted again.
+        let deleted = app.delete(&task_path(&user, &made)).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        for owner in [other, user] {
+            let reused = expect_json(
+                post_task(&app, owner, &json!({ "title": "Reused", "id": id })).await,
+                StatusCode::CREATED,
+            )
+            .await;
+            assert_eq!(reused["id"], id.to_string());
+            let deleted = app.delete(&task_path(&owner, &reused)).await;
+            assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        }
+        // The feed ends with the id deleted, once.
+        let feed = app.get_ok(&format!("/users/{user}/changes")).await;
+        let about_id: Vec<&Value> = feed["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|change| change["task_id"] == id.to_string())
+            .collect();
+        assert_eq!(about_id.len(), 1, "{feed}");
+        assert_eq!(about_id[0]["deleted"], true);
+        // Not a UUID: a 400 naming it.
+        let refused = post_task(&app, user, &json!({ "title": "t", "id": "x" })).await;
+        let error = expect_error(refused, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        assert_eq!(error["details"]["fields"][0]["field"], "id");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_with_one_client_made_id_make_one_task() {
+    each_database(|app| async move {
+        let app = std::sync::Arc::new(app);
+        let users = [app.create_user().await, app.create_user().await];
+        let id = Uuid::new_v4();
+        let creates: Vec<_> = (0..8)
+            .map(|n| {
+                let app = app.clone();
+                let owner = users[n % 2];
+                tokio::spawn(async move {
+                    let body = json!({ "title": format!("racer {n}"), "id": id });
+                    post_task(&app, owner, &body).await.status()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for create in creates {
+            statuses.push(create.await.unwrap());
+        }
+        let answered = |status| statuses.iter().filter(|s| **s == status).count();
+        assert_eq!(
+            (
+                answered(StatusCode::CREATED),
+                answered(StatusCode::CONFLICT)
+            ),
+            (1, 7),
+            "{statuses:?}"
+        );
+        let tasks: Vec<Value> =
+            [app.all_tasks(users[0]).await, app.all_tasks(users[1]).await].concat();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0]["id"], id.to_string());
+        assert_eq!(tasks[0]["version"], 1, "the refused creates took no number");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_of_a_create_with_a_client_made_id_is_replayed_not_refused() {
+    each_database(|app| async move {
+        let user = app.create_user().await;
+        let id = Uuid::new_v4();
+        let send = |body: Value, key: &'static str| {
+            app.client
+                .post(app.url(&format!("/users/{user}/tasks")))
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+        };
+        let first = send(json!({ "title": "Once", "id": id }), "k1")
+            .await
+            .unwrap();
+        let etag = first.headers()["etag"].clone();
+        let first = expect_json(first, StatusCode::CREATED).await;
+        let retry = send(json!({ "title": "Once", "id": id }), "k1")
+            .await
+            .unwrap();
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(retry.headers()["etag"], etag);
+        assert_eq!(expect_json(retry, StatusCode::CREATED).await, first);
+        // The same key with another id is another request.
+        let other_id = json!({ "title": "Once", "id": Uuid::new_v4() });
+        let reused = send(other_id, "k1").await.unwrap();
+        expect_error(
+            reused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+        )
+        .await;
+        // Another key with the taken id: the id's 409.
+        let taken = send(json!({ "title": "Once", "id": id }), "k2")
+            .await
+            .unwrap();
+        expect_error(taken, StatusCode::CONFLICT, "TASK_ALREADY_EXISTS").await;
+        assert_eq!(app.all_tasks(user).await, vec![first]);
+    })
+    .await;
+}

@@ -10,8 +10,8 @@ use super::ApiError;
 /// The closed list of error codes: `VALIDATION_ERROR` and `MALFORMED_JSON` (400),
 /// `UNAUTHORIZED` (401), `FORBIDDEN` (403), `USER_NOT_FOUND`, `TASK_NOT_FOUND`, `LIST_NOT_FOUND`
 /// and `NOT_FOUND` (404), `METHOD_NOT_ALLOWED` (405), `REQUEST_TIMEOUT` (408),
-/// `USER_ALREADY_EXISTS`, `LIST_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_IN_USE` and `QUOTA_EXCEEDED`
-/// (409), `SYNC_EXPIRED` (410),
+/// `USER_ALREADY_EXISTS`, `TASK_ALREADY_EXISTS`, `LIST_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_IN_USE`
+/// and `QUOTA_EXCEEDED` (409), `SYNC_EXPIRED` (410),
 /// `PRECONDITION_FAILED` (412), `PAYLOAD_TOO_LARGE` (413), `URI_TOO_LONG` (414),
 /// `UNSUPPORTED_MEDIA_TYPE` (415), `IDEMPOTENCY_KEY_REUSED` (422), `RATE_LIMITED` and
 /// `TOO_MANY_STREAMS` (429), `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503).
@@ -29,6 +29,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     RequestTimeout,
     UserAlreadyExists,
+    TaskAlreadyExists,
     ListAlreadyExists,
     IdempotencyKeyInUse,
     SyncExpired,
@@ -46,7 +47,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the list.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::ValidationError,
         Self::MalformedJson,
         Self::Unauthorized,
@@ -58,6 +59,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::RequestTimeout,
         Self::UserAlreadyExists,
+        Self::TaskAlreadyExists,
         Self::ListAlreadyExists,
         Self::IdempotencyKeyInUse,
         Self::SyncExpired,
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UserAlreadyExists
+            | Self::TaskAlreadyExists
             | Self::ListAlreadyExists
             | Self::IdempotencyKeyInUse
             | Self::QuotaExceeded => StatusCode::CONFLICT,

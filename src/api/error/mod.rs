@@ -38,6 +38,8 @@ pub enum ApiError {
     TaskNotFound(Uuid),
     ListNotFound(Uuid),
     UserAlreadyExists(Uuid),
+    /// A create with a client-made id that a task (of any user) has; nothing was written.
+    TaskAlreadyExists(Uuid),
     /// A create with a client-made id that a list (of any user) has; nothing was written.
     ListAlreadyExists(Uuid),
     /// `If-Match` names none of the list's current ETag, or `If-None-Match` names it; nothing
@@ -109,6 +111,7 @@ impl ApiError {
             Self::TaskNotFound(_) => ErrorCode::TaskNotFound,
             Self::ListNotFound(_) => ErrorCode::ListNotFound,
             Self::UserAlreadyExists(_) => ErrorCode::UserAlreadyExists,
+            Self::TaskAlreadyExists(_) => ErrorCode::TaskAlreadyExists,
             Self::ListAlreadyExists(_) => ErrorCode::ListAlreadyExists,
             Self::PreconditionFailed(_) | Self::ListPreconditionFailed(_) => {
                 ErrorCode::PreconditionFailed
@@ -197,6 +200,10 @@ impl fmt::Display for ApiError {
             Self::TaskNotFound(id) => write!(f, "Task {id} was not found for this user"),
             Self::ListNotFound(id) => write!(f, "List {id} was not found for this user"),
             Self::UserAlreadyExists(id) => write!(f, "User {id} already exists"),
+            Self::TaskAlreadyExists(id) => write!(
+                f,
+                "A task with id {id} exists already; nothing was written. Make a new id"
+            ),
             Self::ListAlreadyExists(id) => write!(
                 f,
                 "A list with id {id} exists already; nothing was written. Make a new id"
@@ -375,6 +382,7 @@ impl From<StoreError> for ApiError {
             StoreError::TaskNotFound(id) => Self::TaskNotFound(id),
             StoreError::ListNotFound(id) => Self::ListNotFound(id),
             StoreError::UserAlreadyExists(id) => Self::UserAlreadyExists(id),
+            StoreError::TaskAlreadyExists(id) => Self::TaskAlreadyExists(id),
             StoreError::ListAlreadyExists(id) => Self::ListAlreadyExists(id),
             StoreError::ListQuotaExceeded(limit) => Self::QuotaExceeded {
                 what: "lists",

@@ -13,8 +13,9 @@ use crate::api::error::{
 use crate::api::request::caller::Caller;
 use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
 use crate::api::request::input::{
-    json_kind, named, BodyField, CollectFields, FieldDescription, HeaderParam, JsonBody,
-    JsonObjectBody, MergePatch, PageSize, PathParam, QueryParam, SignedToken, Whole,
+    json_kind, named, BodyField, ClientMadeId, CollectFields, FieldDescription, HeaderParam,
+    JsonBody, JsonObjectBody, MadeByClient, MergePatch, PageSize, PathParam, QueryParam,
+    SignedToken, Whole,
 };
 use crate::api::response::resources::{
     JsonResponse, ListPage, ListResource, Nullable, WrittenJson,
@@ -70,47 +71,18 @@ impl BodyField for Name {
     }
 }
 
-/// A new list's `id`, made by the client: absent for one the server makes.
-pub struct ClientMadeId;
-
-impl BodyField for ClientMadeId {
-    const NAME: &'static str = "id";
-    type Value = Option<Uuid>;
-
-    const DESCRIPTION: FieldDescription = FieldDescription::same(
+impl MadeByClient for List {
+    const ID_DESCRIPTION: &'static str =
         "The new list's id, made by the client (so that it can refer to the list before the\n\
          server has answered); absent: the server makes one. An id that a list has already\n\
-         (whoever owns it) is 409 `LIST_ALREADY_EXISTS`, and nothing is created.",
-    );
-
-    fn schema(_merge_patch: bool) -> MetaSchema {
-        MetaSchema::new_with_format("string", "uuid")
-    }
-
-    fn example(_merge_patch: bool) -> Value {
-        "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b".into()
-    }
-
-    fn default() -> Option<Option<Uuid>> {
-        Some(None)
-    }
-
-    fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
-        let parsed = match value {
-            Value::String(text) => Uuid::try_parse(text)
-                .map(Some)
-                .map_err(|_| "must be a UUID".to_owned()),
-            other => Err(format!("must be a UUID string, got {}", json_kind(other))),
-        };
-        named(Self::NAME, parsed)
-    }
+         (whoever owns it) is 409 `LIST_ALREADY_EXISTS`, and nothing is created.";
 }
 
 impl JsonObjectBody for ListFields {
     const NAME: &'static str = "ListInput";
     const DESCRIPTION: &'static str = "A list as created: its name, and optionally the id the \
         client made for it.\nUnknown and read-only fields are refused.";
-    type Fields = (Name, ClientMadeId);
+    type Fields = (Name, ClientMadeId<List>);
     type Presence = Whole;
     const READ_ONLY: &'static [&'static str] = &LIST_READ_ONLY_FIELDS;
 

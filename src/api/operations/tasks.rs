@@ -14,18 +14,18 @@ use crate::api::error::{
 use crate::api::request::caller::Caller;
 use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
 use crate::api::request::input::{
-    json_kind, named, BodyField, BodyFieldList, CollectFields, FieldDescription, HeaderParam,
-    HeaderValue, JsonBody, JsonObjectBody, MergePatch, PageSize, ParamValue, PathParam, QueryParam,
-    SignedToken, Whole,
+    json_kind, named, BodyField, BodyFieldList, ClientMadeId, CollectFields, FieldDescription,
+    FieldNames, HeaderParam, HeaderValue, JsonBody, JsonObjectBody, MadeByClient, MergePatch,
+    PageSize, ParamValue, PathParam, QueryParam, SignedToken, Whole, WithField,
 };
 use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson, EXAMPLE_LIST_ID,
 };
 use crate::domain::{
     self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
-    TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName, DESCRIPTION_MAX_CHARS,
-    IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
-    TITLE_PATTERN,
+    NewTask, TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName,
+    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
+    TITLE_MAX_CHARS, TITLE_PATTERN,
 };
 use crate::pagination::{self, Cursor, ListFilter, TaskFilter, TaskListRequest, TaskSort};
 use crate::store;
@@ -48,7 +48,7 @@ pub type TaskBodyFields = (
 );
 
 /// The task's fields a client writes.
-pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as BodyFieldList>::NAMES;
+pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as FieldNames>::NAMES;
 
 /// A task's `title`.
 pub struct Title;
@@ -509,8 +509,8 @@ impl BodyField for ListId {
 
 impl JsonObjectBody for TaskFields {
     const NAME: &'static str = "TaskInput";
-    const DESCRIPTION: &'static str = "A task's fields as created, or as they wholly replace a \
-        task (PUT): absent fields take their\ndefaults. Unknown and read-only fields are refused.";
+    const DESCRIPTION: &'static str = "A task's fields as they wholly replace a task (PUT): \
+        absent fields take their\ndefaults. Unknown and read-only fields are refused.";
     type Fields = TaskBodyFields;
     type Presence = Whole;
     const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
@@ -542,6 +542,36 @@ impl JsonObjectBody for TaskFields {
             list_id,
         }
         .check()
+    }
+}
+
+impl MadeByClient for domain::Task {
+    const ID_DESCRIPTION: &'static str =
+        "The new task's id, made by the client (so that it can refer to the task before the\n\
+         server has answered); absent: the server makes one. An id that a task has already\n\
+         (whoever owns it) is 409 `TASK_ALREADY_EXISTS`, and nothing is created; the id of a\n\
+         deleted task may be used again.";
+}
+
+impl JsonObjectBody for NewTask {
+    const NAME: &'static str = "NewTask";
+    const DESCRIPTION: &'static str = "A task as created: its fields (absent ones take their \
+        defaults), and optionally\nthe id the client made for it. Unknown and read-only fields \
+        are refused.";
+    type Fields = WithField<TaskBodyFields, ClientMadeId<domain::Task>>;
+    type Presence = Whole;
+    const READ_ONLY: &'static [&'static str] = &TASK_READ_ONLY_FIELDS;
+
+    fn from_values(
+        (values, id): (
+            <TaskBodyFields as BodyFieldList>::Values<Whole>,
+            Option<Uuid>,
+        ),
+    ) -> Result<Self, Vec<Invalid>> {
+        Ok(Self {
+            id,
+            fields: TaskFields::from_values(values)?,
+        })
     }
 }
 
@@ -789,7 +819,9 @@ impl TasksApi {
     ///
     /// Creates a task for the user; the answer's `Location` is the new task's URL and its `ETag`
     /// the task's version. The title is trimmed; `description` defaults to null and
-    /// `is_completed` to false. 404 `USER_NOT_FOUND` when the user does not exist.
+    /// `is_completed` to false. With an `id` the client made, 409 `TASK_ALREADY_EXISTS` when a
+    /// task (of any user) has it already, and nothing is created. 404 `USER_NOT_FOUND` when the
+    /// user does not exist.
     ///
     /// With an `Idempotency-Key`, the create is safe to retry: a retry with the same key and
     /// the same fields gets the first answer again (status, body, `Location`, `ETag`) with
@@ -812,14 +844,14 @@ impl TasksApi {
         /// forgotten.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: HeaderParam<IdempotencyKey>,
-        body: JsonBody<TaskFields>,
+        body: JsonBody<NewTask>,
     ) -> Result<TaskCreated, ErrorResponse<TaskCreateErrors>> {
-        let (user_id, key, fields) =
+        let (user_id, key, new) =
             (user_id.checked(), idempotency_key.checked(), body.0).collect_fields()?;
         let created = store::create_task(
             &self.state.db,
             user_id,
-            fields,
+            new,
             key.as_ref(),
             self.state.limits.max_tasks,
         )

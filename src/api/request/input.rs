@@ -2,6 +2,7 @@
 //! checked values, and an operation reports every failing field at once.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use poem::{FromRequest, Request, RequestBody as PoemRequestBody};
 use poem_openapi::param::Query;
@@ -468,16 +469,86 @@ pub trait BodyField {
     fn parse(value: &Value) -> Result<Self::Value, Vec<Invalid>>;
 }
 
+/// A resource a client may make the id of (so that it can refer to it before the server has
+/// answered).
+pub trait MadeByClient {
+    /// What the create body's `id` means for this resource.
+    const ID_DESCRIPTION: &'static str;
+}
+
+/// A new resource's `id`, made by the client: absent for one the server makes.
+pub struct ClientMadeId<R>(PhantomData<R>);
+
+impl<R: MadeByClient> BodyField for ClientMadeId<R> {
+    const NAME: &'static str = "id";
+    type Value = Option<uuid::Uuid>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription::same(R::ID_DESCRIPTION);
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b".into()
+    }
+
+    fn default() -> Option<Option<uuid::Uuid>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<uuid::Uuid>, Vec<Invalid>> {
+        let parsed = match value {
+            Value::String(text) => uuid::Uuid::try_parse(text)
+                .map(Some)
+                .map_err(|_| "must be a UUID".to_owned()),
+            other => Err(format!("must be a UUID string, got {}", json_kind(other))),
+        };
+        named(Self::NAME, parsed)
+    }
+}
+
 /// The fields of a body, in the document's order: a tuple of `BodyField`s.
 pub trait BodyFieldList {
     /// The fields' values as a body of kind `P` yields them.
     type Values<P: Presence>;
     /// Reads every field, reporting every failing one at once.
     fn read<P: Presence>(fields: &BodyFields) -> Checked<Self::Values<P>>;
-    /// The fields' names.
-    const NAMES: &'static [&'static str];
+    /// Whether `name` is one of the fields.
+    fn knows(name: &str) -> bool;
     /// The object schema's properties, required fields and example in a body of kind `P`.
     fn describe<P: Presence>(schema: &mut MetaSchema);
+}
+
+/// The names of a tuple of `BodyField`s.
+pub trait FieldNames {
+    const NAMES: &'static [&'static str];
+}
+
+/// The fields of `L`, then `F`: a body that has another body's fields and one more (their
+/// values: `L`'s, then `F`'s).
+pub struct WithField<L, F>(PhantomData<(L, F)>);
+
+impl<L: BodyFieldList, F: BodyField> BodyFieldList for WithField<L, F> {
+    type Values<P: Presence> = (L::Values<P>, P::Of<F::Value>);
+
+    fn read<P: Presence>(fields: &BodyFields) -> Checked<Self::Values<P>> {
+        (L::read::<P>(fields), P::read::<F>(fields)).collect_fields()
+    }
+
+    fn knows(name: &str) -> bool {
+        L::knows(name) || name == F::NAME
+    }
+
+    fn describe<P: Presence>(schema: &mut MetaSchema) {
+        L::describe::<P>(schema);
+        let mut example = match schema.example.take() {
+            Some(Value::Object(example)) => example,
+            _ => Map::new(),
+        };
+        describe_field::<F, P>(schema, &mut example);
+        schema.example = Some(Value::Object(example));
+    }
 }
 
 fn describe_field<F: BodyField, P: Presence>(
@@ -510,7 +581,9 @@ macro_rules! impl_body_field_list {
                 ($(P::read::<$field>(fields),)+).collect_fields()
             }
 
-            const NAMES: &'static [&'static str] = &[$($field::NAME),+];
+            fn knows(name: &str) -> bool {
+                Self::NAMES.contains(&name)
+            }
 
             fn describe<P: Presence>(schema: &mut MetaSchema) {
                 let mut example = Map::new();
@@ -523,6 +596,16 @@ macro_rules! impl_body_field_list {
 
 for_tuples_up_to_12!(impl_body_field_list);
 
+macro_rules! impl_field_names {
+    ($($field:ident $var:ident),+) => {
+        impl<$($field: BodyField),+> FieldNames for ($($field,)+) {
+            const NAMES: &'static [&'static str] = &[$($field::NAME),+];
+        }
+    };
+}
+
+for_tuples_up_to_12!(impl_field_names);
+
 /// The members of a JSON object body.
 pub struct BodyFields(Map<String, Value>);
 
@@ -533,7 +616,7 @@ impl BodyFields {
         let unknown: Vec<FieldError> = self
             .0
             .keys()
-            .filter(|name| !L::NAMES.contains(&name.as_str()))
+            .filter(|name| !L::knows(name))
             .map(|name| {
                 let message = if read_only.contains(&name.as_str()) {
                     "is read-only and cannot be set"

@@ -6,7 +6,7 @@ use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
     drop_tombstone_steps, dropped_parts, expected_versions, owner_locked, statement, BumpChangeSeq,
-    CountChange, OwnedTask, Shape, VersionSource, CHANGED, COUNTER,
+    CountChange, OwnedTask, Shape, VersionSource, CHANGED, COUNTER, TASK_DELETED_AGAIN,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -44,7 +44,8 @@ impl DeleteTask<'_> {
         expected_versions(sql, self.expected);
     }
 
-    /// `INSERT INTO task_tombstones … SELECT <task>, <change number>, <now> FROM <source>`.
+    /// `INSERT INTO task_tombstones … SELECT <task>, <change number>, <now> FROM <source>` (a
+    /// task id used again replaces its earlier deletion).
     fn tombstone(&self, sql: &mut Sql, source: VersionSource) {
         sql.push(r#"INSERT INTO "task_tombstones" ("user_id", "task_id", "version", "deleted_at") SELECT "#)
             .bind(self.task.user_id)
@@ -54,6 +55,7 @@ impl DeleteTask<'_> {
         source.change_seq(sql);
         sql.push(", ").bind(self.now);
         source.from(sql, self.task.user_id);
+        sql.push(TASK_DELETED_AGAIN);
     }
 }
 

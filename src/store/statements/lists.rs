@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     drop_tombstone_steps, dropped_parts, kept_tombstone_versions, owner_locked, statement,
     versions_in, BumpChangeSeq, CountChange, Shape, VersionSource, CHANGED, COUNTER,
+    TASK_DELETED_AGAIN,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -387,7 +388,8 @@ impl DeleteList<'_> {
                     .bind(self.list.user_id);
             }
         }
-        sql.push(r#") AS "numbered" WHERE "numbered"."version" > "numbered"."dropped""#);
+        sql.push(r#") AS "numbered" WHERE "numbered"."version" > "numbered"."dropped""#)
+            .push(TASK_DELETED_AGAIN);
     }
 
     /// The list remembered as deleted with the last number (a list id used again replaces its

@@ -162,6 +162,10 @@ const COUNTER: &str = r#""counter""#;
 const CHANGED: &str = r#""changed""#;
 const CLAIMED: &str = r#""claimed""#;
 
+/// The end of an insert of task deletions: a task id used again (a client-made id may be) replaces
+/// its earlier deletion.
+const TASK_DELETED_AGAIN: &str = r#" ON CONFLICT ("user_id", "task_id") DO UPDATE SET "version" = EXCLUDED."version", "deleted_at" = EXCLUDED."deleted_at""#;
+
 /// The task's columns, in the entity's order, named plainly or (`qualified`) with the table.
 fn task_columns(sql: &mut Sql, qualified: bool) {
     sql.join(task::Column::iter(), ", ", |sql, column| {
