@@ -13,9 +13,10 @@
 // AUTH_ISSUER (the iss claim) and AUTH_AUDIENCE (the aud claim) are optional and must match the
 // server's; AUTH_JWT_SECRET must be the server's secret.
 
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
+import { mintToken } from "./token.js";
 
 type Task = components["schemas"]["Task"];
 type TaskChange = components["schemas"]["TaskChange"];
@@ -29,27 +30,9 @@ const baseUrl = process.env.BASE_URL;
 if (!baseUrl) {
   throw new Error("BASE_URL is not set (e.g. BASE_URL=http://127.0.0.1:8000)");
 }
-const secret = process.env.AUTH_JWT_SECRET;
-if (!secret) {
-  throw new Error("AUTH_JWT_SECRET is not set: it must be the server's HS256 secret (authentication on)");
-}
-const issuer = process.env.AUTH_ISSUER || undefined;
 // Set when BASE_URL is a validating proxy (Prism) that answers a request without credentials
 // itself: the no-token checks are then left out, as the server never sees those requests.
 const behindValidatingProxy = process.env.VALIDATING_PROXY === "1";
-const audience = process.env.AUTH_AUDIENCE || undefined;
-
-// An HS256 JWT for `sub`, made with node:crypto alone: header.claims.signature, each base64url.
-function mintToken(sub: string, options: { key?: string; lifetime?: number } = {}): string {
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { sub, iat: now, exp: now + (options.lifetime ?? 600) };
-  if (issuer !== undefined) claims.iss = issuer;
-  if (audience !== undefined) claims.aud = audience;
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const signed = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
-  const signature = createHmac("sha256", options.key ?? (secret as string)).update(signed).digest("base64url");
-  return `${signed}.${signature}`;
-}
 
 // Records the Content-Type, Authorization and precondition headers of every request actually
 // sent, so the PATCH media type, the bearer token, If-Match, If-None-Match and Idempotency-Key
