@@ -40,6 +40,15 @@ pub(crate) struct Cli {
     /// scenarios and get_task run on it and on this build in turns, reported as this ÷ that.
     #[arg(long)]
     pub(crate) baseline_server: Option<PathBuf>,
+    /// With --baseline-server: then create_task and patch_task are compared again with one event
+    /// stream open on this build's server per seeded user of the load, read all along, so that
+    /// its writes' notifications are also heard and sent on to streams (the baseline has none).
+    #[arg(long, requires = "baseline_server")]
+    pub(crate) streams_open: bool,
+    /// Opens this many event streams of one user on a server of their own: its resident memory
+    /// before and after, and the time for one change to reach every stream.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) fan_out: Option<u32>,
     /// Passed by `cargo bench` to every benchmark.
     #[arg(long, hide = true)]
     pub(crate) bench: bool,
@@ -55,6 +64,8 @@ pub(crate) struct Options {
     pub(crate) pool: u32,
     pub(crate) keep_database: bool,
     pub(crate) baseline_server: Option<PathBuf>,
+    pub(crate) streams_open: bool,
+    pub(crate) fan_out: Option<u32>,
 }
 
 impl From<Cli> for Options {
@@ -74,6 +85,8 @@ impl From<Cli> for Options {
             pool: cli.pool,
             keep_database: cli.keep_database,
             baseline_server: cli.baseline_server,
+            streams_open: cli.streams_open,
+            fan_out: cli.fan_out,
         }
     }
 }

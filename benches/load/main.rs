@@ -4,6 +4,7 @@
 //! cargo bench --bench load -- [--database-url URL | --sqlite] [--seconds N | --smoke]
 //!                             [--connections 16,64] [--scenarios get_task,mixed,…]
 //!                             [--keep-database] [--pool N]
+//!                             [--baseline-server BIN [--streams-open]] [--fan-out N]
 //! ```
 //!
 //! `cargo bench` builds the release server (`target/release/task-api`, as `CARGO_BIN_EXE_task-api`)
@@ -24,10 +25,13 @@
 //!    same SQL at the same concurrency, and reports server ÷ pgbench;
 //! 4. measures other users' `get_task` while one user searches, and `get_task` with a token ÷
 //!    without (rounds taken in turns);
-//! 5. measures how long the server takes from spawn to its first `200` on `/health` on the
+//! 5. with `--fan-out N`, opens N event streams of one user on a server of its own and measures
+//!    its resident memory before and after, and the time for one change to reach them all;
+//! 6. measures how long the server takes from spawn to its first `200` on `/health` on the
 //!    migrated database (median of 5), and drops the scratch database.
 
 mod cli;
+mod events;
 mod identity;
 mod pgbench;
 mod report;
@@ -37,6 +41,7 @@ mod server;
 mod wrk;
 
 use cli::*;
+use events::*;
 use identity::*;
 use pgbench::*;
 use report::*;

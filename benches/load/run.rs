@@ -308,17 +308,34 @@ impl Bench {
                     "baseline",
                     &[("RUN_MIGRATIONS", "false".to_owned())],
                 )?;
-                let mut compared = Vec::new();
-                for scenario in Scenario::COMPARED {
-                    let rounds = self.in_turns(
-                        (scenario, baseline.port),
-                        (scenario, server.port),
-                        &pool_file,
-                    )?;
-                    compared.push((scenario, rounds));
-                }
-                Some(compared)
+                let compare = |scenarios: &[Scenario]| {
+                    scenarios
+                        .iter()
+                        .map(|&scenario| {
+                            let rounds = self.in_turns(
+                                (scenario, baseline.port),
+                                (scenario, server.port),
+                                &pool_file,
+                            )?;
+                            Ok((scenario, rounds))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                };
+                let compared = compare(&Scenario::COMPARED)?;
+                let with_streams = if self.options.streams_open {
+                    let users = self.pool.iter().map(|(user, _)| *user).collect();
+                    let streams = OpenStreams::open(server.port, users)?;
+                    let compared = compare(&[Scenario::CreateTask, Scenario::PatchTask])?;
+                    Some((streams.streams, streams.heard(), compared))
+                } else {
+                    None
+                };
+                Some((compared, with_streams))
             }
+            None => None,
+        };
+        let fan_out = match self.options.fan_out {
+            Some(streams) => Some(self.fan_out(streams).await?),
             None => None,
         };
         drop(server);
@@ -362,7 +379,9 @@ impl Bench {
                 describe_rounds(rounds)
             );
         }
-        if let (Some(compared), Some(binary)) = (&against_baseline, &self.options.baseline_server) {
+        if let (Some((compared, streams)), Some(binary)) =
+            (&against_baseline, &self.options.baseline_server)
+        {
             println!();
             println!(
                 "this build ÷ the baseline ({}) on the same database, c16, rounds of each taken \
@@ -372,6 +391,19 @@ impl Bench {
             for (scenario, rounds) in compared {
                 println!("  {:<12} {}", scenario.name(), describe_rounds(rounds));
             }
+            if let Some((open, heard, compared)) = streams {
+                println!(
+                    "  then with {open} event streams open on this build, one per user of the \
+                     load (they heard {heard} events meanwhile):"
+                );
+                for (scenario, rounds) in compared {
+                    println!("  {:<12} {}", scenario.name(), describe_rounds(rounds));
+                }
+            }
+        }
+        if let Some(fan_out) = &fan_out {
+            println!();
+            println!("fan-out: {}", fan_out.describe());
         }
         let (alone, during, searches) = &isolation;
         println!();

@@ -169,11 +169,21 @@ pub(crate) fn reset_peak_rss(pid: u32) {
 }
 
 pub(crate) fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The resident memory of a process now (VmRSS).
+pub(crate) fn resident_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A field in kB of /proc/PID/status.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status =
         fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc/PID/status")?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/PID/status")
+        .with_context(|| format!("no {field} in /proc/PID/status"))
 }

@@ -98,6 +98,8 @@ async fn connect(pool: &sqlx::PgPool) -> PgListener {
                 tracing::warn!(retry_in = ?pause, "the change listener cannot connect (no answer)")
             }
         }
+        // Down, also when it never connected at all.
+        metrics::gauge!("events_listener_up").set(0.0);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
     }

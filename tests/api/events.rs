@@ -641,6 +641,67 @@ async fn on_postgresql_a_terminated_listener_reconnects_and_misses_nothing() {
     assert_eq!(events.next_change().await, 2);
 }
 
+/// What an operator sees while the listener cannot reach its database: a warning per attempt,
+/// `events_listener_up 0` on `/metrics`, and the instance ready and serving all the same.
+#[tokio::test]
+async fn on_postgresql_a_listener_that_cannot_connect_is_logged_and_shown_down_while_requests_are_served(
+) {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen_url = format!("postgres://postgres@127.0.0.1:{closed_port}/postgres");
+    let (server, address, mut log) = start_server_process(
+        &[
+            ("DATABASE_URL", database.url.as_str()),
+            ("DATABASE_LISTEN_URL", listen_url.as_str()),
+            ("LOG", "warn,task_api=info"),
+        ],
+        |_| {},
+    )
+    .await;
+    let warned = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = log.next_line().await {
+            if line.contains("the change listener cannot connect") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(warned, Ok(true), "a warning names the listener's failure");
+    let client = crate::helpers::http_client();
+    let metrics = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "events_listener_up 0"),
+        "the listener shows as down:\n{metrics}"
+    );
+    let ready = client.get(format!("{address}/ready")).send().await.unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "requests are still served: the instance stays ready"
+    );
+    let created = client
+        .post(format!("{address}/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    killed_server_log(server, log).await;
+}
+
 /// The server process's resident memory, in KiB.
 fn resident_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -654,6 +715,7 @@ fn resident_kib(pid: u32) -> u64 {
 /// A measurement, run by hand (`cargo test --test api -- --ignored two_thousand`; on PostgreSQL
 /// with TEST_DATABASE_URL): 2,000 streams of one user open on one server process, its resident
 /// memory before and after, and the time from a change's 201 to the last stream hearing of it.
+/// This runs the debug server; the load benchmark's `--fan-out 2000` measures the release one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: 2,000 connections, run by hand"]
 async fn two_thousand_streams_hear_one_change_and_cost_little_memory() {
