@@ -466,6 +466,8 @@ pub trait BodyField {
     /// Parses the field's JSON value, or says what is wrong with it (each failing part named:
     /// `due.time`).
     fn parse(value: &Value) -> Result<Self::Value, Vec<Invalid>>;
+    /// Registers the named schemas the field's schema refers to.
+    fn register(_registry: &mut Registry) {}
 }
 
 /// The fields of a body, in the document's order: a tuple of `BodyField`s.
@@ -478,6 +480,8 @@ pub trait BodyFieldList {
     const NAMES: &'static [&'static str];
     /// The object schema's properties, required fields and example in a body of kind `P`.
     fn describe<P: Presence>(schema: &mut MetaSchema);
+    /// Registers the named schemas the fields refer to.
+    fn register(registry: &mut Registry);
 }
 
 fn describe_field<F: BodyField, P: Presence>(
@@ -516,6 +520,10 @@ macro_rules! impl_body_field_list {
                 let mut example = Map::new();
                 $(describe_field::<$field, P>(schema, &mut example);)+
                 schema.example = Some(Value::Object(example));
+            }
+
+            fn register(registry: &mut Registry) {
+                $($field::register(registry);)+
             }
         }
     };
@@ -651,6 +659,7 @@ impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
+        T::Fields::register(registry);
         registry.create_schema::<T, _>(T::NAME.to_owned(), |_| T::schema());
     }
 
