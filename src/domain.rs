@@ -10,12 +10,12 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use due::{
-    parse_date, parse_time, Due, DuePatch, TimeZoneName, ANSWERED_TIME_PATTERN, DATE_PATTERN,
-    DUE_DATE_FIELD, DUE_TIME_FIELD, DUE_TIME_ZONE_FIELD, TIME_PATTERN, TIME_ZONE_MAX_CHARS,
-    TIME_ZONE_PATTERN,
+    parse_date, parse_time, time_zone_names, Due, DuePatch, TimeZoneName, ANSWERED_TIME_PATTERN,
+    DATE_PATTERN, DUE_DATE_FIELD, DUE_TIME_FIELD, DUE_TIME_ZONE_FIELD, TIME_PATTERN,
+    TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN,
 };
 pub use priority::Priority;
-pub use recurrence::{Recurrence, RECURRENCE_MAX_CHARS, RECURRENCE_PATTERN};
+pub use recurrence::{recurrence_pattern, Recurrence, RECURRENCE_MAX_CHARS};
 pub use tags::{parse_tag, tag_key, tag_pattern, Tags, TAGS_MAX, TAG_MAX_CHARS};
 
 /// Longest title, in Unicode scalar values, as sent (before trimming).

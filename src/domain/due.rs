@@ -9,15 +9,20 @@ use super::Invalid;
 
 /// Longest time zone name stored, in characters.
 pub const TIME_ZONE_MAX_CHARS: usize = 64;
-/// A date as sent and answered: `YYYY-MM-DD`.
-pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+/// A date as sent and answered: `YYYY-MM-DD`, a date of the (proleptic Gregorian) calendar:
+/// months of 31, 30 and 28 days, and 29 February in a leap year (a year divisible by 4 and not
+/// by 100, or by 400), as `parse_date` reads it.
+pub const DATE_PATTERN: &str = concat!(
+    r"^([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)",
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))",
+    r"|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[048]|[2468][048]|[13579][26])00)-02-29)$"
+);
 /// A wall-clock time as sent: `HH:MM` or `HH:MM:SS`, 00:00 to 23:59:59 (answered `HH:MM:SS`).
 pub const TIME_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$";
 
 /// A wall-clock time as answered: always `HH:MM:SS`.
 pub const ANSWERED_TIME_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$";
-/// A time zone name's form (the names themselves are the IANA database's: an unknown one is
-/// refused).
+/// A time zone name's form, as answered (a request names one of `time_zone_names`).
 pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
 
 /// The field names of a due date's parts.
@@ -67,6 +72,12 @@ pub fn parse_time(raw: &str) -> Result<NaiveTime, String> {
 /// written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeZoneName(String);
+
+/// Every name `TimeZoneName::parse` takes: the IANA time zone database's zones and links, as
+/// chrono-tz holds them.
+pub fn time_zone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name())
+}
 
 impl TimeZoneName {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -248,7 +259,6 @@ mod tests {
             let written = parse_time(text).unwrap().format("%H:%M:%S").to_string();
             assert!(answered.is_match(&written), "{written}");
         }
-        // The date pattern is the form; the calendar (2026-02-30) is `format: date`'s.
         let date = regex::Regex::new(DATE_PATTERN).unwrap();
         for text in [
             "2026-12-24",
@@ -262,17 +272,39 @@ mod tests {
     }
 
     #[test]
+    fn the_date_pattern_takes_exactly_the_dates_of_the_calendar() {
+        let pattern = regex::Regex::new(DATE_PATTERN).unwrap();
+        let agree = |text: &str| {
+            assert_eq!(pattern.is_match(text), parse_date(text).is_ok(), "{text:?}");
+        };
+        // 29 February of every year (leap years by 4, 100 and 400, 0000 included).
+        for year in 0..=9999 {
+            agree(&format!("{year:04}-02-29"));
+        }
+        // Every month and day written with two digits, 00 to 39, around the century's rules.
+        for year in [0, 1, 4, 100, 1900, 1970, 2000, 2024, 2026, 2100, 2400, 9999] {
+            for month in 0..=13 {
+                for day in 0..=39 {
+                    agree(&format!("{year:04}-{month:02}-{day:02}"));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn time_zones_are_iana_names() {
         assert!(TimeZoneName::parse("Europe/Paris").is_ok());
         assert!(TimeZoneName::parse("UTC").is_ok());
         assert!(TimeZoneName::parse("America/New_York").is_ok());
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
         assert!(TimeZoneName::parse("+01:00").is_err());
+        // Every name of the list parses, and is answered in the form the responses state.
         let pattern = regex::Regex::new(TIME_ZONE_PATTERN).unwrap();
-        for zone in chrono_tz::TZ_VARIANTS {
-            assert!(pattern.is_match(zone.name()), "{}", zone.name());
-            assert!(zone.name().chars().count() <= TIME_ZONE_MAX_CHARS);
+        for name in time_zone_names() {
+            assert_eq!(TimeZoneName::parse(name).unwrap().as_str(), name);
+            assert!(pattern.is_match(name), "{name}");
         }
+        assert!(time_zone_names().any(|name| name == "Europe/Paris"));
     }
 
     #[test]

@@ -21,9 +21,107 @@ const PARTS: [&str; 8] = [
 ];
 /// The frequencies a rule may have.
 const FREQUENCIES: [&str; 4] = ["DAILY", "WEEKLY", "MONTHLY", "YEARLY"];
-/// A rule as sent, as a pattern: `NAME=VALUE` parts separated by `;`, `RRULE:` first or not.
-pub const RECURRENCE_PATTERN: &str =
-    r"^([Rr][Rr][Uu][Ll][Ee]:)?[A-Za-z]+=[A-Za-z0-9,+-]+(;[A-Za-z]+=[A-Za-z0-9,+-]+)*$";
+/// The weekdays, as RFC 5545 writes them.
+const WEEKDAY: &str = "(MO|TU|WE|TH|FR|SA|SU)";
+/// A date of the calendar written `YYYYMMDD`, from 1970 (the crate's series start) to 9999.
+const UNTIL_DATE: &str = concat!(
+    "((19[7-9][0-9]|[2-9][0-9]{3})((0[13578]|1[02])(0[1-9]|[12][0-9]|3[01])",
+    "|(0[469]|11)(0[1-9]|[12][0-9]|30)|02(0[1-9]|1[0-9]|2[0-8]))",
+    "|(19(7[26]|8[048]|9[26])|[2-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[3579][26])00)0229)"
+);
+/// A time of day written `THHMMSS`, in UTC when `Z` follows (either way read as UTC).
+const UNTIL_TIME: &str = "(T([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]Z?)?";
+/// 1 to 999: how many periods apart the occurrences are.
+const INTERVAL: &str = "[1-9][0-9]{0,2}";
+/// 1 to 999,999,999 occurrences.
+const COUNT: &str = "[1-9][0-9]{0,8}";
+/// A month, 1 to 12.
+const MONTH: &str = "([1-9]|1[0-2])";
+/// A day of the month from its start (1 to 31) or its end (-1 to -31).
+const MONTH_DAY: &str = "-?([1-9]|[12][0-9]|3[01])";
+
+/// What a part may hold with one frequency (as the `rrule` crate checks it).
+struct FrequencyRules {
+    name: &'static str,
+    /// Whether `BYMONTHDAY` may be given (not with `WEEKLY`).
+    by_month_day: bool,
+    /// The ordinal a `BYDAY` weekday may have (`2MO`, `-1FR`); `None`: none.
+    weekday_ordinal: Option<&'static str>,
+    /// A `BYSETPOS` value.
+    set_position: &'static str,
+}
+
+const FREQUENCY_RULES: [FrequencyRules; 4] = [
+    FrequencyRules {
+        name: "DAILY",
+        by_month_day: true,
+        weekday_ordinal: None,
+        set_position: "-?([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])",
+    },
+    FrequencyRules {
+        name: "WEEKLY",
+        by_month_day: false,
+        weekday_ordinal: None,
+        set_position: "-?([1-9]|[1-4][0-9]|5[0-3])",
+    },
+    FrequencyRules {
+        name: "MONTHLY",
+        by_month_day: true,
+        weekday_ordinal: Some("([1-5]|-[1-4])"),
+        set_position: "-?([1-9]|[12][0-9]|3[01])",
+    },
+    FrequencyRules {
+        name: "YEARLY",
+        by_month_day: true,
+        weekday_ordinal: Some("([1-9]|[1-4][0-9]|5[0-3]|-([1-9]|[1-4][0-9]|5[0-2]))"),
+        set_position: "-?([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])",
+    },
+];
+
+/// `item`, one or more times, separated by commas.
+fn list(item: &str) -> String {
+    format!("{item}(,{item})*")
+}
+
+impl FrequencyRules {
+    /// The rule's grammar with this frequency: `FREQ` first, then each other part at most once,
+    /// in the order `INTERVAL`, `COUNT` or `UNTIL`, `BYMONTH`, `BYMONTHDAY`, `BYDAY`,
+    /// `BYSETPOS` (only after another `BY` part), `WKST`.
+    fn pattern(&self) -> String {
+        let by_month = format!(";BYMONTH={}", list(MONTH));
+        let by_month_day = format!(";BYMONTHDAY={}", list(MONTH_DAY));
+        let weekday = match self.weekday_ordinal {
+            Some(ordinal) => format!("{ordinal}?{WEEKDAY}"),
+            None => WEEKDAY.to_owned(),
+        };
+        let by_day = format!(";BYDAY={}", list(&weekday));
+        let some_by = match self.by_month_day {
+            true => [
+                format!("{by_month}({by_month_day})?({by_day})?"),
+                format!("{by_month_day}({by_day})?"),
+                by_day,
+            ]
+            .join("|"),
+            false => [format!("{by_month}({by_day})?"), by_day].join("|"),
+        };
+        format!(
+            "{name}(;INTERVAL={INTERVAL})?(;(COUNT={COUNT}|UNTIL={UNTIL_DATE}{UNTIL_TIME}))?\
+             (({some_by})(;BYSETPOS={set_position})?)?(;WKST={WEEKDAY})?",
+            name = self.name,
+            set_position = list(self.set_position),
+        )
+    }
+}
+
+/// A rule as a pattern: what `Recurrence::parse` takes, in upper case and its parts in one
+/// order (the server also takes lower case and any order), `RRULE:` first or not.
+pub fn recurrence_pattern() -> String {
+    let frequencies: Vec<String> = FREQUENCY_RULES
+        .iter()
+        .map(FrequencyRules::pattern)
+        .collect();
+    format!("^(RRULE:)?FREQ=({})$", frequencies.join("|"))
+}
 
 /// A recurrence rule, normalised: upper case, without `RRULE:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +257,82 @@ mod tests {
         }
         let long = format!("FREQ=DAILY;BYMONTHDAY={}", vec!["1"; 200].join(","));
         assert!(Recurrence::parse(&long).is_err());
+    }
+
+    /// A string `hir` matches, each choice (alternative, repetition count, character of a class)
+    /// made by `random`.
+    fn generate(hir: &regex_syntax::hir::Hir, random: &mut impl FnMut(usize) -> usize) -> String {
+        use regex_syntax::hir::{Class, HirKind};
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => String::new(),
+            HirKind::Literal(literal) => String::from_utf8(literal.0.to_vec()).unwrap(),
+            HirKind::Class(Class::Unicode(class)) => {
+                let range = class.ranges()[random(class.ranges().len())];
+                let width = range.end() as usize - range.start() as usize + 1;
+                char::from_u32(range.start() as u32 + random(width) as u32)
+                    .unwrap()
+                    .to_string()
+            }
+            HirKind::Class(Class::Bytes(_)) => unreachable!("the pattern is Unicode"),
+            HirKind::Repetition(repetition) => {
+                let min = repetition.min as usize;
+                let max = repetition.max.map_or(min + 3, |max| max as usize);
+                (0..min + random(max - min + 1))
+                    .map(|_| generate(&repetition.sub, random))
+                    .collect()
+            }
+            HirKind::Capture(capture) => generate(&capture.sub, random),
+            HirKind::Concat(parts) => parts.iter().map(|part| generate(part, random)).collect(),
+            HirKind::Alternation(choices) => generate(&choices[random(choices.len())], random),
+        }
+    }
+
+    #[test]
+    fn every_rule_the_pattern_takes_parses_and_rolls_forward() {
+        let pattern = recurrence_pattern();
+        let grammar = regex_syntax::parse(&pattern).unwrap();
+        let matcher = regex::Regex::new(&pattern).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        for round in 0..2000 {
+            let rule = generate(&grammar, &mut random);
+            assert!(matcher.is_match(&rule), "{rule}");
+            if rule.chars().count() > RECURRENCE_MAX_CHARS {
+                continue; // the contract's maxLength refuses it
+            }
+            let recurrence = Recurrence::parse(&rule).unwrap_or_else(|err| panic!("{rule}: {err}"));
+            // Completing a task rolls it forward without failing, whatever the series (some
+            // rules, such as the 30th of February, have no occurrence: the crate gives up after
+            // a bounded search, which unoptimised takes a while, so a sample).
+            if round % 40 == 0 {
+                recurrence.next_after(day("2026-12-07"), day("2026-12-07"));
+            }
+        }
+        for refused in [
+            "A=0",
+            "RRULE:A=0",
+            "FREQ=HOURLY",
+            "FREQ=WEEKLY;BYMONTHDAY=1",
+            "FREQ=DAILY;BYSETPOS=1",
+            "FREQ=DAILY;BYDAY=2MO",
+            "FREQ=MONTHLY;BYDAY=-5MO",
+            "FREQ=DAILY;UNTIL=19691231",
+            "FREQ=DAILY;UNTIL=20270229",
+            "FREQ=DAILY;INTERVAL=0",
+        ] {
+            assert!(!matcher.is_match(refused), "{refused}");
+        }
+        for example in [
+            "RRULE:FREQ=WEEKLY;BYDAY=MO,WE",
+            "FREQ=YEARLY;UNTIL=20280229",
+        ] {
+            assert!(matcher.is_match(example), "{example}");
+        }
     }
 
     #[test]

@@ -52,15 +52,16 @@ fn task_input(title: &str) -> types::TaskInput {
         is_completed: None,
         due: None,
         priority: None,
-        tags: vec![],
+        tags: None,
         recurrence: None,
         list_id: None,
     }
 }
 
 /// The contract as progenitor reads it: every request body reduced to its `application/json`
-/// media type, nullable references as `nullable` beside `allOf`.
+/// media type, nullable references as `nullable` beside `allOf`, time zones as strings.
 fn for_progenitor(mut document: Value) -> Value {
+    plain_task_bodies(&mut document);
     lenient_nullable_references(&mut document);
     for item in document["paths"].as_object_mut().unwrap().values_mut() {
         for operation in item.as_object_mut().unwrap().values_mut() {
@@ -74,6 +75,64 @@ fn for_progenitor(mut document: Value) -> Value {
         }
     }
     document
+}
+
+/// The task bodies as plain objects. A time zone is a plain string: progenitor makes each name of
+/// an enum a Rust variant, and `Etc/GMT+1` and `Etc/GMT-1` make the same one. A whole body's due
+/// date is one object (`plain_due`), not its shapes (`anyOf`), which typify reads as an enum of
+/// whole values of its own.
+fn plain_task_bodies(document: &mut Value) {
+    let schemas = &mut document["components"]["schemas"];
+    schemas.as_object_mut().unwrap().remove("TimeZone");
+    plain_time_zones(schemas);
+    for body in ["TaskInput", "NewTask"] {
+        plain_due(&mut schemas[body]["properties"]["due"]);
+    }
+}
+
+/// A whole body's due date as one object whose parts are null when absent.
+fn plain_due(due: &mut Value) {
+    let zoned = due["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|shape| shape["title"] == "DueZoned")
+        .unwrap();
+    let mut parts = zoned["properties"].clone();
+    for (name, part) in parts.as_object_mut().unwrap() {
+        if name != "date" {
+            part["nullable"] = json!(true);
+        }
+    }
+    *due = json!({
+        "type": "object",
+        "description": due["description"],
+        "nullable": true,
+        "required": ["date"],
+        "properties": parts,
+        "additionalProperties": false,
+    });
+}
+
+/// Each reference to `TimeZone` as a string (nullable where it is a `oneOf` with null).
+fn plain_time_zones(value: &mut Value) {
+    let reference = json!({ "$ref": "#/components/schemas/TimeZone" });
+    match value {
+        Value::Object(schema) => {
+            if schema
+                .get("oneOf")
+                .is_some_and(|one_of| one_of[0] == reference)
+            {
+                *value = json!({ "type": "string", "nullable": true });
+            } else if Value::Object(schema.clone()) == reference {
+                *value = json!({ "type": "string" });
+            } else {
+                schema.values_mut().for_each(plain_time_zones);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(plain_time_zones),
+        _ => {}
+    }
 }
 
 /// Rewrites each `oneOf: [$ref, null-only]` as `type: object, nullable: true, allOf: [$ref]`.
@@ -172,7 +231,7 @@ async fn the_generated_rust_client_drives_every_operation() {
                     time_zone: Some("Europe/Paris".parse().unwrap()),
                 }),
                 priority: Some(types::NewTaskPriority::High),
-                tags: vec!["home".parse().unwrap()],
+                tags: Some(vec!["home".parse().unwrap()]),
                 ..new_task("  Buy milk ")
             })
             .send()
@@ -409,7 +468,9 @@ async fn the_generated_rust_client_drives_every_operation() {
                 .user_id(user.id)
                 .body(types::NewTask {
                     priority: Some(priority),
-                    tags: vec![types::NewTaskTagsItem::try_from("Money".to_owned()).unwrap()],
+                    tags: Some(vec![
+                        types::NewTaskTagsItem::try_from("Money".to_owned()).unwrap()
+                    ]),
                     ..new_task(title)
                 })
                 .send()

@@ -1,7 +1,7 @@
 //! The task operations under `/users/{user_id}/tasks`.
 
 use chrono::NaiveDate;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -228,54 +228,132 @@ impl Due {
     }
 }
 
+/// The component listing every time zone name a request may give.
+const TIME_ZONE_SCHEMA: &str = "TimeZone";
+
+/// The schema whose one value is null, of type `ty` (OpenAPI 3.0: `nullable` with `enum: [null]`).
+fn null_only(ty: &'static str) -> MetaSchema {
+    MetaSchema {
+        nullable: true,
+        enum_items: vec![Value::Null],
+        ..MetaSchema::new(ty)
+    }
+}
+
+/// A due date's parts: `date`, `time`, `time_zone`, each as given (not null).
+fn due_parts() -> [(&'static str, MetaSchemaRef); 3] {
+    [
+        (
+            "date",
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                pattern: Some(domain::DATE_PATTERN.to_owned()),
+                ..MetaSchema::new_with_format("string", "date")
+            })),
+        ),
+        (
+            "time",
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                pattern: Some(domain::TIME_PATTERN.to_owned()),
+                ..MetaSchema::new("string")
+            })),
+        ),
+        (
+            "time_zone",
+            MetaSchemaRef::Reference(TIME_ZONE_SCHEMA.to_owned()),
+        ),
+    ]
+}
+
+/// One shape of a whole body's due date: its first `parts` parts, each given.
+fn due_shape(title: &str, description: &'static str, parts: usize) -> MetaSchema {
+    let properties: Vec<_> = due_parts().into_iter().take(parts).collect();
+    MetaSchema {
+        title: Some(title.to_owned()),
+        description: Some(description),
+        required: properties.iter().map(|(name, _)| *name).collect(),
+        properties,
+        ..MetaSchema::new("object")
+    }
+}
+
 impl BodyField for Due {
     const NAME: &'static str = domain::DUE_FIELD;
     type Value = Option<DuePatch>;
 
     const DESCRIPTION: FieldDescription = FieldDescription {
-        whole: "When the task is due: `date` (YYYY-MM-DD, required) alone for all day; with `time`\n\
-             (HH:MM or HH:MM:SS, answered HH:MM:SS) for a floating time; with `time_zone` too (an\n\
-             IANA name) for that time in that zone. A `time_zone` needs a `time`. Absent or null for\n\
-             none; absent parts are null.",
+        whole: "When the task is due, one of three shapes: `date` (a date of the calendar, YYYY-MM-DD)\n\
+             alone for all day; with `time` (HH:MM or HH:MM:SS, answered HH:MM:SS) for a floating\n\
+             time; with `time_zone` too (an IANA name) for that time in that zone. A `time_zone`\n\
+             needs a `time`. Absent or null for none. A shape lists only the parts it has (the\n\
+             server also takes the others as null).",
         merge_patch: "Merged part by part: `{\"time\": \"19:00\"}` changes only the time, a part set to\n\
              null is cleared (`date` cannot be), and null clears the due date (a recurring task's\n\
              only with its `recurrence`). The merged due date must keep the rules: a `time_zone`\n\
-             needs a `time`.",
+             needs a `time`. Whether it does depends on the stored task, which the schema of a\n\
+             request cannot state: a patch giving only a `time_zone` needs a stored time, one\n\
+             clearing `time` a task without a time zone (or clearing it too), and one giving\n\
+             `time` or `time_zone` without `date` a stored due date.",
     };
 
     fn schema(merge_patch: bool) -> MetaSchema {
-        let part = |schema: MetaSchema| MetaSchemaRef::Inline(Box::new(schema));
-        MetaSchema {
-            nullable: true,
-            properties: vec![
-                (
-                    "date",
-                    part(MetaSchema {
-                        pattern: Some(domain::DATE_PATTERN.to_owned()),
-                        ..MetaSchema::new_with_format("string", "date")
-                    }),
-                ),
-                (
-                    "time",
-                    part(MetaSchema {
-                        nullable: true,
-                        pattern: Some(domain::TIME_PATTERN.to_owned()),
-                        ..MetaSchema::new("string")
-                    }),
-                ),
-                (
-                    "time_zone",
-                    part(MetaSchema {
-                        nullable: true,
-                        max_length: Some(domain::TIME_ZONE_MAX_CHARS),
-                        pattern: Some(domain::TIME_ZONE_PATTERN.to_owned()),
-                        ..MetaSchema::new("string")
-                    }),
-                ),
-            ],
-            required: if merge_patch { vec![] } else { vec!["date"] },
-            ..MetaSchema::new("object")
+        if merge_patch {
+            // Each part nullable but `date`; whether the merged due date keeps the rules depends
+            // on the stored task (see the description).
+            let properties = due_parts()
+                .into_iter()
+                .map(|(name, part)| match (name, part) {
+                    ("date", part) => (name, part),
+                    (_, MetaSchemaRef::Inline(part)) => (
+                        name,
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            nullable: true,
+                            ..*part
+                        })),
+                    ),
+                    (_, reference) => (
+                        name,
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            one_of: vec![
+                                reference,
+                                MetaSchemaRef::Inline(Box::new(null_only("string"))),
+                            ],
+                            ..MetaSchema::ANY
+                        })),
+                    ),
+                })
+                .collect();
+            return MetaSchema {
+                nullable: true,
+                properties,
+                ..MetaSchema::new("object")
+            };
         }
+        // `anyOf`, though the shapes never overlap (each closed to the parts it lists): linters
+        // read `oneOf` shapes told apart by their closed parts as overlapping.
+        let shapes = [
+            due_shape("DueAllDay", "All day: `date` alone.", 1),
+            due_shape("DueFloating", "A wall-clock time, wherever the user is.", 2),
+            due_shape("DueZoned", "A time in a time zone.", 3),
+            null_only("object"),
+        ];
+        MetaSchema {
+            any_of: shapes
+                .into_iter()
+                .map(|shape| MetaSchemaRef::Inline(Box::new(shape)))
+                .collect(),
+            ..MetaSchema::ANY
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<TimeZoneName, _>(TIME_ZONE_SCHEMA.to_owned(), |_| MetaSchema {
+            title: Some(TIME_ZONE_SCHEMA.to_owned()),
+            description: Some(
+                "A name of the IANA time zone database, as the server's copy holds it.",
+            ),
+            enum_items: domain::time_zone_names().map(Value::from).collect(),
+            ..MetaSchema::new("string")
+        });
     }
 
     fn example(merge_patch: bool) -> Value {
@@ -356,8 +434,9 @@ impl BodyField for Tags {
     const DESCRIPTION: FieldDescription = FieldDescription {
         whole:
             "At most 20 tags, each 1 to 50 characters after trimming white space, no comma, no\n\
-             NUL; kept trimmed, in the order sent. Two tags that are the same in lowercase are\n\
-             refused. Defaults to none.",
+             NUL; kept trimmed, in the order sent. Two tags that are the same trimmed and in\n\
+             lowercase are refused (`uniqueItems` states only exact repeats: JSON Schema cannot\n\
+             compare in lowercase). Defaults to none.",
         merge_patch: "Replaces the task's tags whole (at most 20, each 1 to 50 characters after\n\
              trimming, no comma, no NUL, none the same as another in lowercase); null is refused.",
     };
@@ -370,6 +449,7 @@ impl BodyField for Tags {
                 ..MetaSchema::new("string")
             })))),
             max_items: Some(domain::TAGS_MAX),
+            unique_items: Some(true),
             ..MetaSchema::new("array")
         }
     }
@@ -412,20 +492,26 @@ impl BodyField for Recurrence {
 
     const DESCRIPTION: FieldDescription = FieldDescription {
         whole: "An RFC 5545 RRULE value (`FREQ=WEEKLY;BYDAY=MO,WE`; a leading `RRULE:` is dropped), at\n\
-             most 255 characters: FREQ DAILY, WEEKLY, MONTHLY or YEARLY, with INTERVAL, COUNT,\n\
-             UNTIL, BYDAY, BYMONTHDAY, BYMONTH, BYSETPOS, WKST. Needs a `due`: the series starts on\n\
-             its date, and completing the task moves it to the next occurrence. Absent or null for\n\
-             none.",
+             most 255 characters: FREQ DAILY, WEEKLY, MONTHLY or YEARLY first, then at most once\n\
+             each and in this order INTERVAL (1 to 999), COUNT (1 to 999999999) or UNTIL (a date\n\
+             YYYYMMDD from 1970, or a UTC date-time YYYYMMDDTHHMMSS[Z]), BYMONTH, BYMONTHDAY (not\n\
+             WEEKLY), BYDAY (an ordinal only when MONTHLY, -4 to 5, or YEARLY, -52 to 53), BYSETPOS\n\
+             (after another BY part), WKST; the server also takes lower case and the parts in any\n\
+             order. Needs a `due`: the series starts on its date, and completing the task moves it\n\
+             to the next occurrence (a rule across fields the schema leaves to this text: the\n\
+             client generators read a body's `anyOf` as a union of partial bodies). Absent or null\n\
+             for none.",
         merge_patch: "An RFC 5545 RRULE value (as in a create); null stops the task recurring. The\n\
-             merged task needs a `due`.",
+             merged task needs a `due`: a patch giving a rule to a task without one gives `due` too\n\
+             (what is stored, a schema cannot state).",
     };
 
     fn schema(_merge_patch: bool) -> MetaSchema {
         MetaSchema {
             nullable: true,
             min_length: Some(1),
-            max_length: Some(domain::RECURRENCE_MAX_CHARS + "RRULE:".len()),
-            pattern: Some(domain::RECURRENCE_PATTERN.to_owned()),
+            max_length: Some(domain::RECURRENCE_MAX_CHARS),
+            pattern: Some(domain::recurrence_pattern()),
             ..MetaSchema::new("string")
         }
     }

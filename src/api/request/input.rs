@@ -467,6 +467,8 @@ pub trait BodyField {
     /// Parses the field's JSON value, or says what is wrong with it (each failing part named:
     /// `due.time`).
     fn parse(value: &Value) -> Result<Self::Value, Vec<Invalid>>;
+    /// Registers the named schemas the field's schema refers to.
+    fn register(_registry: &mut Registry) {}
 }
 
 /// A resource a client may make the id of (so that it can refer to it before the server has
@@ -518,6 +520,8 @@ pub trait BodyFieldList {
     fn knows(name: &str) -> bool;
     /// The object schema's properties, required fields and example in a body of kind `P`.
     fn describe<P: Presence>(schema: &mut MetaSchema);
+    /// Registers the named schemas the fields refer to.
+    fn register(registry: &mut Registry);
 }
 
 /// The names of a tuple of `BodyField`s.
@@ -548,6 +552,11 @@ impl<L: BodyFieldList, F: BodyField> BodyFieldList for WithField<L, F> {
         };
         describe_field::<F, P>(schema, &mut example);
         schema.example = Some(Value::Object(example));
+    }
+
+    fn register(registry: &mut Registry) {
+        L::register(registry);
+        F::register(registry);
     }
 }
 
@@ -589,6 +598,10 @@ macro_rules! impl_body_field_list {
                 let mut example = Map::new();
                 $(describe_field::<$field, P>(schema, &mut example);)+
                 schema.example = Some(Value::Object(example));
+            }
+
+            fn register(registry: &mut Registry) {
+                $($field::register(registry);)+
             }
         }
     };
@@ -734,6 +747,7 @@ impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
+        T::Fields::register(registry);
         registry.create_schema::<T, _>(T::NAME.to_owned(), |_| T::schema());
     }
 

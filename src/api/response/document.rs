@@ -149,9 +149,9 @@ fn order_tags(document: &mut Value) {
     }
 }
 
-/// Marks each request body schema, and each object field of one, `additionalProperties: false`:
-/// every JSON body the API takes refuses unknown fields (see `input::BodyFields::read`), and
-/// unknown parts of an object field (`due`).
+/// Marks each request body schema, and each object field of one (each of its `anyOf` shapes),
+/// `additionalProperties: false`: every JSON body the API takes refuses unknown fields (see
+/// `input::BodyFields::read`), and unknown parts of an object field (`due`).
 fn close_request_bodies(document: &mut Value) {
     let mut body_schemas = BTreeSet::new();
     for operation in document["paths"]
@@ -178,7 +178,15 @@ fn close_request_bodies(document: &mut Value) {
                 .and_then(Value::as_object_mut)
                 .into_iter()
                 .flat_map(|properties| properties.values_mut())
-                .filter(|field| field["type"] == "object")
+                .flat_map(|field| match field.get("anyOf").is_some() {
+                    true => field["anyOf"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                    false => vec![field],
+                })
+                .filter(|field| field["type"] == "object" && field.get("properties").is_some())
                 .filter_map(Value::as_object_mut)
             {
                 field.insert("additionalProperties".to_owned(), Value::Bool(false));

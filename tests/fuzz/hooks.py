@@ -1,0 +1,84 @@
+"""Schemathesis hooks of tests/fuzz/run: the rules of the task model that the contract's schemas
+do not state, so that positive_data_acceptance runs on every operation and every phase.
+
+- Tags are unique trimmed and in lowercase ("Home", " home" and "HOME" are the same tag); the
+  contract's `uniqueItems` compares them exactly. A positive case whose body's tags repeat so is
+  not generated (filter_case): it is not valid data, though JSON Schema cannot say so.
+- A recurrence needs a due date. JSON Schema could say it (a body's `anyOf`), but the client
+  generators read that as a union of partial bodies, so the contract says it in `recurrence`'s
+  description: a positive createTask or replaceTask case with a `recurrence` and no `due` is not
+  generated (filter_case).
+- A merge patch (updateTask) is checked merged with the task it patches, which no schema of the
+  request can know: giving `recurrence` to a task without a due date, `due.time` or
+  `due.time_zone` without `due.date` to one without a due date, `due.time_zone` to one without a
+  time, clearing `due.time` of one with a time zone, or `due` of a recurring one. A rejection of
+  positive data by updateTask with a 400 naming only those rules, each with its message, is
+  dropped (filter_failure); any other field, message or status still fails the run.
+
+Every one of those rules is tested in tests/api/ (task_model.rs, recurrence.rs).
+"""
+
+import json
+
+import schemathesis
+from schemathesis import GenerationMode
+
+# White space as the server trims it (Rust's char::is_whitespace, Unicode's White_Space): not
+# Python's str.isspace, which also takes U+001C to U+001F.
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
+
+# updateTask's refusals that depend on the stored task: field, and how its message starts.
+STORED_TASK_RULES = {
+    ("due.date", "is required"),
+    ("due.time_zone", "needs a time"),
+    ("due", "cannot be cleared while the task recurs"),
+    ("recurrence", "needs a due date"),
+}
+
+
+def tags_repeat(body):
+    tags = body.get("tags") if isinstance(body, dict) else None
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        return False
+    keys = [tag.strip(WHITE_SPACE).lower() for tag in tags]
+    return len(set(keys)) != len(keys)
+
+
+def recurs_without_due(operation_id, body):
+    return (operation_id in ("createTask", "replaceTask") and isinstance(body, dict)
+            and body.get("recurrence") is not None and body.get("due") is None)
+
+
+def operation_id(case):
+    return case.operation.definition.raw.get("operationId")
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    meta = case.meta
+    positive = meta is None or meta.generation.mode == GenerationMode.POSITIVE
+    return not (positive and (tags_repeat(case.body) or recurs_without_due(operation_id(case), case.body)))
+
+
+def refused_for_the_stored_task(response):
+    if response.status_code != 400:
+        return False
+    try:
+        fields = json.loads(response.content)["error"]["details"]["fields"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return bool(fields) and all(
+        any(field.get("field") == name and str(field.get("message", "")).startswith(start)
+            for name, start in STORED_TASK_RULES)
+        for field in fields
+    )
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    return not (
+        failure.code == "ST202"
+        and operation_id(case) == "updateTask"
+        and refused_for_the_stored_task(response)
+    )
