@@ -511,7 +511,7 @@ async fn the_generated_rust_client_drives_every_operation() {
             .apply_batch()
             .user_id(user.id)
             .body(types::Batch {
-                atomic: true,
+                atomic: Some(true),
                 operations: vec![
                     types::BatchOperation::CreateTaskOperation(types::CreateTaskOperation {
                         op: types::CreateTaskOperationOp::CreateTask,

@@ -465,10 +465,7 @@ impl BodyField for Atomic {
     );
 
     fn schema(_merge_patch: bool) -> MetaSchema {
-        MetaSchema {
-            default: Some(false.into()),
-            ..MetaSchema::new("boolean")
-        }
+        MetaSchema::new("boolean")
     }
 
     fn example(_merge_patch: bool) -> Value {
