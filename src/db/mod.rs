@@ -15,8 +15,8 @@ use std::time::Duration;
 use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult,
-    QueryResult, RuntimeErr, Statement, TransactionTrait,
+    ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, ExecResult, QueryResult, RuntimeErr, Statement, TransactionTrait,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -48,6 +48,9 @@ pub struct Database {
     acquire_timeout: Duration,
     /// Told of each write committed, by its owner (the live change events).
     committed: Option<CommitHook>,
+    /// The transaction every statement of this handle runs in (`in_transaction`'s), holding the
+    /// owner's turn to write for all of them.
+    transaction: Option<Arc<DatabaseTransaction>>,
 }
 
 /// What is told of each committed write's owner.
@@ -95,6 +98,7 @@ impl Database {
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             acquire_timeout,
             committed: None,
+            transaction: None,
         }
     }
 
@@ -114,12 +118,66 @@ impl Database {
         }
     }
 
-    /// Waits (up to the acquire timeout, without a connection) for the user's turn to write.
-    pub async fn write_permit(&self, user_id: Uuid) -> Result<WritePermit, DbErr> {
+    /// Waits (up to the acquire timeout, without a connection) for the user's turn to write; in
+    /// a transaction, none is needed (the transaction holds its owner's turn).
+    pub async fn write_permit(&self, user_id: Uuid) -> Result<Option<WritePermit>, DbErr> {
+        if self.transaction.is_some() {
+            return Ok(None);
+        }
         self.writes
             .enter(user_id, self.acquire_timeout)
             .await
+            .map(Some)
             .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+    }
+
+    /// A handle whose committed writes the commit hook is not told of: the caller tells it once
+    /// (`announce`), after several.
+    pub fn unannounced(&self) -> Self {
+        Self {
+            committed: None,
+            ..self.clone()
+        }
+    }
+
+    /// Tells the commit hook that `owner`'s writes committed.
+    pub fn announce(&self, owner: Uuid) {
+        if let Some(committed) = &self.committed {
+            committed(owner);
+        }
+    }
+
+    /// Runs `work` with a handle whose statements (reads and writes, each write as it runs
+    /// alone) all run in one transaction, holding `owner`'s turn to write throughout: committed
+    /// when `work` succeeds, and then the commit hook told once; rolled back when it fails.
+    pub async fn in_transaction<T, E: From<DbErr>>(
+        &self,
+        owner: Uuid,
+        work: impl AsyncFnOnce(&Database) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _turn = self.write_permit(owner).await?;
+        let transaction = Arc::new(self.connection.begin().await?);
+        let handle = Self {
+            committed: None,
+            transaction: Some(transaction.clone()),
+            ..self.clone()
+        };
+        let outcome = work(&handle).await;
+        drop(handle);
+        let transaction = Arc::into_inner(transaction)
+            .ok_or_else(|| DbErr::Custom("a transaction outlived its work".to_owned()))?;
+        match outcome {
+            Ok(done) => {
+                transaction.commit().await?;
+                self.announce(owner);
+                Ok(done)
+            }
+            Err(err) => {
+                // A failed rollback leaves the connection to the pool, which closes it.
+                transaction.rollback().await.ok();
+                Err(err)
+            }
+        }
     }
 
     /// Waits (up to the acquire timeout) for the user's turn to search and the searches' share
@@ -142,17 +200,20 @@ impl Database {
     }
 
     /// Runs a write in its database's form: on PostgreSQL its one statement (on a warm
-    /// connection), on SQLite its statements in one transaction. Answers the row it wrote; none
-    /// when it wrote nothing.
+    /// connection), on SQLite its statements in one transaction (a savepoint of the handle's
+    /// transaction, if it has one). Answers the row it wrote; none when it wrote nothing.
     pub async fn write(&self, write: &impl Write) -> Result<Option<QueryResult>, DbErr> {
         if self.get_database_backend() == DatabaseBackend::Postgres {
             let answer = self.query_one(write.postgres()).await?;
-            if let Some(committed) = self.committed.as_ref().filter(|_| answer.is_some()) {
-                committed(write.owner());
+            if answer.is_some() {
+                self.announce(write.owner());
             }
             return Ok(answer);
         }
-        let transaction = self.connection.begin().await?;
+        let transaction = match &self.transaction {
+            Some(outer) => outer.begin().await?,
+            None => self.connection.begin().await?,
+        };
         let mut answer = None;
         for step in write.sqlite() {
             match step {
@@ -166,9 +227,7 @@ impl Database {
             }
         }
         transaction.commit().await?;
-        if let Some(committed) = &self.committed {
-            committed(write.owner());
-        }
+        self.announce(write.owner());
         Ok(answer)
     }
 
@@ -223,6 +282,9 @@ impl ConnectionTrait for Database {
     }
 
     async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        if let Some(transaction) = &self.transaction {
+            return transaction.execute(statement).await;
+        }
         match &self.warm {
             Some(warm) => warm.run::<Execute>(&statement).await.map(ExecResult::from),
             None => self.connection.execute(statement).await,
@@ -230,6 +292,9 @@ impl ConnectionTrait for Database {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        if let Some(transaction) = &self.transaction {
+            return transaction.execute_unprepared(sql).await;
+        }
         match &self.warm {
             Some(warm) => {
                 let statement = Statement::from_string(DatabaseBackend::Postgres, sql);
@@ -242,6 +307,9 @@ impl ConnectionTrait for Database {
     }
 
     async fn query_one(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if let Some(transaction) = &self.transaction {
+            return transaction.query_one(statement).await;
+        }
         match &self.warm {
             Some(warm) => warm
                 .run::<FetchOptional>(&statement)
@@ -252,6 +320,9 @@ impl ConnectionTrait for Database {
     }
 
     async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if let Some(transaction) = &self.transaction {
+            return transaction.query_all(statement).await;
+        }
         match &self.warm {
             Some(warm) => warm
                 .run::<FetchAll>(&statement)

@@ -73,7 +73,7 @@ impl From<DbErr> for StoreError {
 
 impl StoreError {
     /// A write's failure: one lost in flight has an unknown outcome, not a certain one.
-    fn of_write(err: DbErr) -> Self {
+    pub fn of_write(err: DbErr) -> Self {
         if lost_in_flight(&err) {
             Self::WriteOutcomeUnknown(err)
         } else {

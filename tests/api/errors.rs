@@ -246,6 +246,7 @@ async fn health_ready_docs_and_documents_are_served() {
         assert_eq!(
             operation_ids,
             [
+                "applyBatch",
                 "createEventTicket",
                 "createList",
                 "createTask",

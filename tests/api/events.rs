@@ -273,6 +273,37 @@ async fn a_write_that_did_not_commit_sends_no_event() {
 }
 
 #[tokio::test]
+async fn a_batch_is_one_event_after_it_commits_and_a_rolled_back_one_is_none() {
+    each_database_configured(
+        |_| {},
+        |app| async move {
+            let user = app.create_user().await;
+            app.create_titled(user, "First").await;
+            let mut events = stream(&app, user).await;
+            assert_eq!(events.next_change().await, 1);
+            let batch = |atomic: bool, titles: &[&str]| {
+                let operations: Vec<Value> = titles
+                    .iter()
+                    .map(|title| json!({ "op": "create_task", "body": { "title": title } }))
+                    .collect();
+                json!({ "atomic": atomic, "operations": operations })
+            };
+            let path = format!("/users/{user}/batch");
+            let rolled_back = app.post_json(&path, &batch(true, &["a", " "])).await;
+            expect_error(rolled_back, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+            events.no_change_within(Duration::from_millis(500)).await;
+            for (atomic, last) in [(false, 4), (true, 7)] {
+                let written = app.post_json(&path, &batch(atomic, &["a", "b", "c"])).await;
+                assert_eq!(expect_json(written, StatusCode::OK).await["version"], last);
+                assert_eq!(events.next_change().await, last, "once, after the last");
+                events.no_change_within(Duration::from_millis(300)).await;
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn streams_past_the_limits_are_429_too_many_streams_and_a_closed_one_frees_its_place() {
     each_database_configured(
         |config| {

@@ -566,6 +566,47 @@ async fn the_generated_rust_client_drives_every_operation() {
             Some("2 l")
         );
 
+        // An offline queue flushed as one batch: a create with a client-made id, then an update
+        // of it, typed operations of the union on `op`.
+        let queued = uuid::Uuid::new_v4();
+        let flushed = client
+            .apply_batch()
+            .user_id(user.id)
+            .body(types::Batch {
+                atomic: Some(true),
+                operations: vec![
+                    types::BatchOperation::CreateTaskOperation(types::CreateTaskOperation {
+                        op: types::CreateTaskOperationOp::CreateTask,
+                        body: types::NewTask {
+                            id: Some(queued),
+                            ..new_task("Queued offline")
+                        },
+                        idempotency_key: Some("queued-1".parse().unwrap()),
+                    }),
+                    types::BatchOperation::UpdateTaskOperation(types::UpdateTaskOperation {
+                        op: types::UpdateTaskOperationOp::UpdateTask,
+                        task_id: queued,
+                        if_match: Some("*".parse().unwrap()),
+                        body: types::TaskPatch {
+                            is_completed: Some(true),
+                            ..Default::default()
+                        },
+                    }),
+                ],
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let statuses: Vec<u16> = flushed.results.iter().map(|result| result.status).collect();
+        assert_eq!(statuses, [201, 200]);
+        let done = flushed.results[1].task.as_ref().unwrap();
+        assert_eq!((done.id, done.is_completed), (queued, true));
+        assert_eq!(
+            flushed.results[1].etag.as_deref(),
+            Some(format!("\"{}\"", flushed.version).as_str())
+        );
+
         client.delete_user().user_id(user.id).send().await.unwrap();
         let gone = client.get_user().user_id(user.id).send().await;
         match gone {

@@ -3,6 +3,7 @@
 
 mod answers;
 mod auth;
+mod batch;
 mod benchmark_sql;
 mod contract;
 mod deployment;

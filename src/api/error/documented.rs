@@ -120,6 +120,28 @@ impl ErrorStatuses for TaskDeleteErrors {
     ];
 }
 
+/// Errors of a batch: its own (400, 404 `USER_NOT_FOUND`, 429 for its operations' count), and
+/// those of any of its operations when it is atomic.
+pub struct BatchErrors;
+impl ErrorStatuses for BatchErrors {
+    const STATUSES: &'static [StatusCode] = &[
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::CONFLICT,
+        StatusCode::PRECONDITION_FAILED,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+}
+
 /// Errors of the change feed.
 pub struct ChangeFeedErrors;
 impl ErrorStatuses for ChangeFeedErrors {
@@ -239,7 +261,7 @@ impl<S> From<ApiError> for ErrorResponse<S> {
 
 impl<S> From<Vec<FieldError>> for ErrorResponse<S> {
     fn from(fields: Vec<FieldError>) -> Self {
-        Self(ApiError::Validation(fields), PhantomData)
+        Self(fields.into(), PhantomData)
     }
 }
 

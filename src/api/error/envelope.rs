@@ -160,6 +160,10 @@ pub struct ErrorDetails {
     /// How many more fields failed than `fields` lists (present only when it is not all of them).
     #[oai(skip_serializing_if_is_none)]
     pub fields_not_listed: Option<u64>,
+    /// The index (0-based) of the batch's operation that failed, for an atomic batch refused
+    /// whole because of it.
+    #[oai(skip_serializing_if_is_none)]
+    pub operation: Option<u64>,
 }
 
 /// What went wrong.

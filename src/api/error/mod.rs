@@ -88,6 +88,12 @@ pub enum ApiError {
     /// The database connection was lost while a write ran: it may or may not have happened.
     WriteOutcomeUnknown,
     Internal,
+    /// Operation `index` of an atomic batch failed with `error`: nothing of the batch was
+    /// written.
+    InOperation {
+        index: usize,
+        error: Box<ApiError>,
+    },
 }
 
 /// The `Retry-After` of a `TOO_MANY_STREAMS`: streams end when their clients leave, at no time
@@ -99,8 +105,16 @@ impl ApiError {
         self.code().status()
     }
 
-    pub fn code(&self) -> ErrorCode {
+    /// The error itself: an operation's, for an atomic batch that failed with it.
+    fn cause(&self) -> &ApiError {
         match self {
+            Self::InOperation { error, .. } => error.cause(),
+            other => other,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self.cause() {
             Self::Validation(_) | Self::InvalidRequest(_) => ErrorCode::ValidationError,
             Self::MalformedJson(_) => ErrorCode::MalformedJson,
             Self::Unauthorized(_) | Self::InvalidTicket(_) | Self::NoCaller => {
@@ -131,12 +145,14 @@ impl ApiError {
             Self::ServiceUnavailable | Self::SigningKeysUnavailable | Self::ResponseBufferFull => {
                 ErrorCode::ServiceUnavailable
             }
-            Self::WriteOutcomeUnknown | Self::Internal => ErrorCode::InternalError,
+            Self::WriteOutcomeUnknown | Self::Internal | Self::InOperation { .. } => {
+                ErrorCode::InternalError
+            }
         }
     }
 
     pub fn envelope(&self) -> ErrorEnvelope {
-        let (fields, fields_not_listed) = match self {
+        let (fields, fields_not_listed) = match self.cause() {
             Self::Validation(fields) => (
                 Some(listed(fields).to_vec()),
                 Some((fields.len() - listed(fields).len()) as u64).filter(|more| *more > 0),
@@ -150,6 +166,10 @@ impl ApiError {
                 details: ErrorDetails {
                     fields,
                     fields_not_listed,
+                    operation: match self {
+                        Self::InOperation { index, .. } => Some(*index as u64),
+                        _ => None,
+                    },
                 },
             },
         }
@@ -296,6 +316,11 @@ impl fmt::Display for ApiError {
                  not have been applied; read the resource before sending it again"
             ),
             Self::Internal => write!(f, "An internal error occurred"),
+            Self::InOperation { index, error } => write!(
+                f,
+                "Operation {index} of the atomic batch failed, so nothing of the batch was \
+                 written: {error}"
+            ),
         }
     }
 }
@@ -316,7 +341,7 @@ impl poem::error::ResponseError for ApiError {
         let response = poem::web::Json(self.envelope().to_json())
             .with_status(self.status())
             .into_response();
-        match self {
+        match self.cause() {
             Self::ServiceUnavailable
             | Self::SigningKeysUnavailable
             | Self::ResponseBufferFull
@@ -361,6 +386,13 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
+    /// Writes past the user's rate, which would be taken after `wait`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        Self::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        }
+    }
+
     /// A page that could not be read: a cursor made for another page is a 400 naming the
     /// query parameter `cursor_name`; the store's errors as any.
     pub fn of_page(err: ListError, cursor_name: &str) -> Self {
@@ -372,6 +404,20 @@ impl ApiError {
             )]),
             ListError::Store(err) => err.into(),
         }
+    }
+}
+
+/// Every failing field of a request.
+impl From<Vec<FieldError>> for ApiError {
+    fn from(fields: Vec<FieldError>) -> Self {
+        Self::Validation(fields)
+    }
+}
+
+/// A transaction's own failure (to begin, or to commit: then perhaps committed after all).
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        StoreError::of_write(err).into()
     }
 }
 

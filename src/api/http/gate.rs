@@ -397,11 +397,9 @@ impl<E> RequestRulesEndpoint<E> {
             req.extensions_mut().insert(caller);
         }
         if let Some(user_id) = route.writing_user(req.method(), &parameters) {
-            if let Err(wait) = self.write_rate.take(user_id, NonZeroU32::MIN) {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-                });
-            }
+            self.write_rate
+                .take(user_id, NonZeroU32::MIN)
+                .map_err(ApiError::rate_limited)?;
         }
         let known = route.query_parameters(req.method());
         let refused = refused_parameters(req.uri().query().unwrap_or_default(), known);

@@ -20,10 +20,12 @@ use crate::api::request::input::{
 use crate::api::response::resources::{
     JsonResponse, ListPage, ListResource, Nullable, WrittenJson,
 };
+use crate::db::Database;
 use crate::domain::{
-    Invalid, List, ListChanges, ListFields, ListName, LIST_READ_ONLY_FIELDS, TITLE_MAX_CHARS,
-    TITLE_PATTERN,
+    Invalid, List, ListChanges, ListFields, ListName, WriteCondition, LIST_READ_ONLY_FIELDS,
+    TITLE_MAX_CHARS, TITLE_PATTERN,
 };
+use crate::fairness::UserLimits;
 use crate::pagination::{self, ListCursor};
 use crate::store;
 use crate::AppState;
@@ -200,15 +202,8 @@ impl ListsApi {
         body: JsonBody<ListFields>,
     ) -> Result<ListCreated, ErrorResponse<ListCreateErrors>> {
         let (user_id, fields) = (user_id.checked(), body.0).collect_fields()?;
-        let list = store::create_list(&self.state.db, user_id, fields, self.state.limits.max_lists)
-            .await?;
-        let location = format!("/users/{user_id}/lists/{}", list.id);
-        let tag = etag(list.version);
-        Ok(ListCreated::Created(
-            JsonResponse(list.into()),
-            location,
-            tag,
-        ))
+        let state = &self.state;
+        Ok(create(&state.db, &state.limits, user_id, fields).await?)
     }
 
     /// List a user's lists
@@ -341,8 +336,7 @@ impl ListsApi {
             body.0,
         )
             .collect_fields()?;
-        let list = store::rename_list(&self.state.db, user_id, list_id, changes, condition).await?;
-        Ok(list.into())
+        Ok(update(&self.state.db, user_id, list_id, condition, changes).await?)
     }
 
     /// Delete a list and its tasks
@@ -379,14 +373,49 @@ impl ListsApi {
             write_condition(if_match, if_none_match),
         )
             .collect_fields()?;
-        store::delete_list(
-            &self.state.db,
-            user_id,
-            list_id,
-            condition,
-            self.state.limits.max_tombstones,
-        )
-        .await?;
-        Ok(ListDeleted::NoContent)
+        let state = &self.state;
+        Ok(delete(&state.db, &state.limits, user_id, list_id, condition).await?)
     }
+}
+
+/// `createList` once its request is read: what the endpoint and a batch's `create_list` run.
+pub async fn create(
+    db: &Database,
+    limits: &UserLimits,
+    user_id: Uuid,
+    fields: ListFields,
+) -> Result<ListCreated, ApiError> {
+    let list = store::create_list(db, user_id, fields, limits.max_lists).await?;
+    let location = format!("/users/{user_id}/lists/{}", list.id);
+    let tag = etag(list.version);
+    Ok(ListCreated::Created(
+        JsonResponse(list.into()),
+        location,
+        tag,
+    ))
+}
+
+/// `updateList` once its request is read: what the endpoint and a batch's `update_list` run.
+pub async fn update(
+    db: &Database,
+    user_id: Uuid,
+    list_id: Uuid,
+    condition: WriteCondition,
+    changes: ListChanges,
+) -> Result<ListFound, ApiError> {
+    Ok(store::rename_list(db, user_id, list_id, changes, condition)
+        .await?
+        .into())
+}
+
+/// `deleteList` once its request is read: what the endpoint and a batch's `delete_list` run.
+pub async fn delete(
+    db: &Database,
+    limits: &UserLimits,
+    user_id: Uuid,
+    list_id: Uuid,
+    condition: WriteCondition,
+) -> Result<ListDeleted, ApiError> {
+    store::delete_list(db, user_id, list_id, condition, limits.max_tombstones).await?;
+    Ok(ListDeleted::NoContent)
 }

@@ -1,5 +1,6 @@
 //! The operations, one module per resource, and the OpenAPI service that serves them all.
 
+mod batch;
 mod changes;
 mod events;
 mod health;
@@ -46,6 +47,7 @@ pub type TaskApis = (
     tags::TagsApi,
     lists::ListsApi,
     changes::ChangesApi,
+    batch::BatchApi,
     events::EventsApi,
     health::HealthApi,
 );
@@ -69,6 +71,9 @@ pub fn openapi_service(state: AppState) -> TaskApiService {
                 state: state.clone(),
             },
             changes::ChangesApi {
+                state: state.clone(),
+            },
+            batch::BatchApi {
                 state: state.clone(),
             },
             events::EventsApi {

@@ -21,12 +21,14 @@ use crate::api::request::input::{
 use crate::api::response::resources::{
     JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson, EXAMPLE_LIST_ID,
 };
+use crate::db::Database;
 use crate::domain::{
     self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
-    NewTask, TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName,
+    NewTask, TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName, WriteCondition,
     DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
     TITLE_MAX_CHARS, TITLE_PATTERN,
 };
+use crate::fairness::UserLimits;
 use crate::pagination::{self, Cursor, ListFilter, TaskFilter, TaskListRequest, TaskSort};
 use crate::store;
 use crate::AppState;
@@ -934,24 +936,8 @@ impl TasksApi {
     ) -> Result<TaskCreated, ErrorResponse<TaskCreateErrors>> {
         let (user_id, key, new) =
             (user_id.checked(), idempotency_key.checked(), body.0).collect_fields()?;
-        let created = store::create_task(
-            &self.state.db,
-            user_id,
-            new,
-            key.as_ref(),
-            self.state.limits.max_tasks,
-        )
-        .await?;
-        let task = created.task;
-        let location = format!("/users/{user_id}/tasks/{}", task.id);
-        let tag = etag(task.version);
-        let replayed = created.replayed.then(|| "true".to_owned());
-        Ok(TaskCreated::Created(
-            JsonResponse(task.into()),
-            location,
-            tag,
-            replayed,
-        ))
+        let state = &self.state;
+        Ok(create(&state.db, &state.limits, user_id, key, new).await?)
     }
 
     /// List a user's tasks
@@ -1142,8 +1128,7 @@ impl TasksApi {
             body.0,
         )
             .collect_fields()?;
-        let task = store::replace_task(&self.state.db, user_id, task_id, fields, condition).await?;
-        Ok(task.into())
+        Ok(replace(&self.state.db, user_id, task_id, condition, fields).await?)
     }
 
     /// Update a task
@@ -1183,8 +1168,7 @@ impl TasksApi {
             body.0,
         )
             .collect_fields()?;
-        let task = store::update_task(&self.state.db, user_id, task_id, patch, condition).await?;
-        Ok(task.into())
+        Ok(update(&self.state.db, user_id, task_id, condition, patch).await?)
     }
 
     /// Delete a task
@@ -1220,16 +1204,68 @@ impl TasksApi {
             write_condition(if_match, if_none_match),
         )
             .collect_fields()?;
-        store::delete_task(
-            &self.state.db,
-            user_id,
-            task_id,
-            condition,
-            self.state.limits.max_tombstones,
-        )
-        .await?;
-        Ok(TaskDeleted::NoContent)
+        let state = &self.state;
+        Ok(delete(&state.db, &state.limits, user_id, task_id, condition).await?)
     }
+}
+
+/// `createTask` once its request is read: what the endpoint and a batch's `create_task` run.
+pub async fn create(
+    db: &Database,
+    limits: &UserLimits,
+    user_id: Uuid,
+    key: Option<IdempotencyKey>,
+    new: NewTask,
+) -> Result<TaskCreated, ApiError> {
+    let created = store::create_task(db, user_id, new, key.as_ref(), limits.max_tasks).await?;
+    let task = created.task;
+    let location = format!("/users/{user_id}/tasks/{}", task.id);
+    let tag = etag(task.version);
+    let replayed = created.replayed.then(|| "true".to_owned());
+    Ok(TaskCreated::Created(
+        JsonResponse(task.into()),
+        location,
+        tag,
+        replayed,
+    ))
+}
+
+/// `replaceTask` once its request is read: what the endpoint and a batch's `replace_task` run.
+pub async fn replace(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: WriteCondition,
+    fields: TaskFields,
+) -> Result<TaskFound, ApiError> {
+    Ok(store::replace_task(db, user_id, task_id, fields, condition)
+        .await?
+        .into())
+}
+
+/// `updateTask` once its request is read: what the endpoint and a batch's `update_task` run.
+pub async fn update(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: WriteCondition,
+    patch: TaskPatch,
+) -> Result<TaskFound, ApiError> {
+    Ok(store::update_task(db, user_id, task_id, patch, condition)
+        .await?
+        .into())
+}
+
+/// `deleteTask` once its request is read: what the endpoint and a batch's `delete_task` run.
+pub async fn delete(
+    db: &Database,
+    limits: &UserLimits,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: WriteCondition,
+) -> Result<TaskDeleted, ApiError> {
+    store::delete_task(db, user_id, task_id, condition, limits.max_tombstones).await?;
+    Ok(TaskDeleted::NoContent)
 }
 
 #[cfg(test)]

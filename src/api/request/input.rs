@@ -674,6 +674,14 @@ pub trait JsonObjectBody: Sized + Send + 'static {
         values: <Self::Fields as BodyFieldList>::Values<Self::Presence>,
     ) -> Result<Self, Vec<Invalid>>;
 
+    /// Reads a body's fields from its members (a batch operation's `body`).
+    fn from_object(members: Map<String, Value>) -> Checked<Self> {
+        Self::from_fields(&BodyFields(members))
+    }
+
+    /// Registers the schemas the body's schema refers to, besides its fields' own.
+    fn register(_registry: &mut Registry) {}
+
     /// Reads the body's fields.
     fn from_fields(fields: &BodyFields) -> Checked<Self> {
         fields
@@ -749,6 +757,7 @@ impl<'a, T: JsonObjectBody> ApiExtractor<'a> for JsonBody<T> {
     fn register(registry: &mut Registry) {
         T::Fields::register(registry);
         registry.create_schema::<T, _>(T::NAME.to_owned(), |_| T::schema());
+        T::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {

@@ -83,6 +83,10 @@ fn flatten_union_branches(document: &mut Value) {
             let Some(wrapper_name) = wrapper_ref.as_str().and_then(schema_name) else {
                 continue;
             };
+            if !schemas[wrapper_name]["allOf"].is_array() {
+                // A branch that is its object already (a batch operation's).
+                continue;
+            }
             let Some(wrapper) = schemas.remove(wrapper_name) else {
                 continue;
             };
@@ -170,6 +174,34 @@ fn close_request_bodies(document: &mut Value) {
             }
         }
     }
+    // The objects a body holds a list of (a batch's operations), each branch of their union.
+    let schemas = &document["components"]["schemas"];
+    let listed: Vec<String> = body_schemas
+        .iter()
+        .flat_map(|name| {
+            schemas[name]["properties"]
+                .as_object()
+                .into_iter()
+                .flat_map(|properties| properties.values())
+        })
+        .filter_map(|field| field["items"]["$ref"].as_str().and_then(schema_name))
+        .flat_map(|item| {
+            let branches = schemas[item]["oneOf"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let branches: Vec<String> = branches
+                .iter()
+                .filter_map(|branch| branch["$ref"].as_str().and_then(schema_name))
+                .map(str::to_owned)
+                .collect();
+            match branches.is_empty() {
+                true => vec![item.to_owned()],
+                false => branches,
+            }
+        })
+        .collect();
+    body_schemas.extend(listed);
     for name in body_schemas {
         if let Some(schema) = document["components"]["schemas"][&name].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), Value::Bool(false));

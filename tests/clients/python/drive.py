@@ -36,7 +36,7 @@ MERGE_PATCH = "application/merge-patch+json"
 REALM = 'Bearer realm="task-api"'
 OPERATIONS = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "applyBatch", "deleteUser",
 ]
 
 
@@ -130,6 +130,7 @@ def main() -> int:
             ("deleteTask", "tasks", "delete_task"),
             ("listTags", "tasks", "list_tags"),
             ("listChanges", "sync", "list_changes"),
+            ("applyBatch", "sync", "apply_batch"),
         ]
     }
     models = importlib.import_module(f"{name}.models")
@@ -844,6 +845,34 @@ def main() -> int:
     c.eq(meeting.user_id, carol.id, "the zoned task is carol's")
     c.line("updateTask", "PATCH TaskPatch(is_completed=True) on a weekly MO,WE task due Monday -> 200, open, "
            "due Wednesday")
+
+    # ---- applyBatch: an offline queue of edits flushed as one request --------------------------
+    trip, packed = uuid.uuid4(), uuid.uuid4()
+    queue = models.Batch.from_dict({"operations": [
+        {"op": "create_list", "body": {"id": str(trip), "name": "Trip"}},
+        {"op": "create_task", "idempotency_key": str(packed), "body": {"id": str(packed), "title": "Pack"}},
+        {"op": "update_task", "task_id": str(packed), "if_match": "*", "body": {"is_completed": True}},
+        {"op": "delete_task", "task_id": str(uuid.uuid4())},
+    ]})
+    c.eq(type(queue.operations[2]).__name__, "UpdateTaskOperation", "applyBatch: a typed operation")
+    r = api["applyBatch"].sync_detailed(carol.id, client=carol.client, body=queue)
+    status(r, 200, "applyBatch")
+    results = r.parsed.results
+    c.eq([result.status for result in results], [201, 201, 200, 404], "applyBatch: statuses in order")
+    c.eq(results[0].list_.id, trip, "applyBatch: the list made with the client's id")
+    c.eq((results[2].task.id, results[2].task.is_completed), (packed, True), "applyBatch: the queued task, done")
+    c.eq(results[2].etag, f'"{results[2].task.version}"', "applyBatch: the update's ETag")
+    c.eq(results[3].error.code, ErrorCode.TASK_NOT_FOUND, "applyBatch: an unknown task's delete")
+    c.eq(r.parsed.version, results[2].task.version, "applyBatch: the counter after the batch")
+    stale = models.Batch.from_dict({"atomic": True, "operations": [
+        {"op": "create_task", "body": {"title": "Not kept"}},
+        {"op": "update_task", "task_id": str(packed), "if_match": '"1"', "body": {"title": "Stale"}},
+    ]})
+    r = api["applyBatch"].sync_detailed(carol.id, client=carol.client, body=stale)
+    expect_error(r, 412, ErrorCode.PRECONDITION_FAILED, "applyBatch atomic")
+    c.eq(raw(r)["error"]["details"]["operation"], 1, "applyBatch atomic: the failing operation")
+    c.line("applyBatch", "4 queued edits (client-made ids) -> 200, results in order; atomic with a stale If-Match "
+           "-> 412 naming operation 1")
 
     # ---- deleteUser: each caller deletes themself ----------------------------------------------
     for caller in (alice, bob, carol, erin):

@@ -1116,6 +1116,46 @@ async function main(): Promise<void> {
     line("updateTask", "PATCH {is_completed: true} on a weekly MO,WE task due Monday -> 200, open, due Wednesday");
   }
 
+  // ---- applyBatch: an offline queue of edits flushed as one request ---------------------------
+  {
+    const list = randomUUID();
+    const packed = randomUUID();
+    const flushed = await carol.api.POST("/users/{user_id}/batch", {
+      params: { path: { user_id: carol.id } },
+      body: {
+        operations: [
+          { op: "create_list", body: { id: list, name: "Trip" } },
+          { op: "create_task", idempotency_key: packed, body: { id: packed, title: "Pack" } },
+          { op: "update_task", task_id: packed, if_match: "*", body: { is_completed: true } },
+          { op: "delete_task", task_id: randomUUID() },
+        ],
+      },
+    });
+    status(flushed.response, 200, "applyBatch");
+    const batch = present(flushed.data, "applyBatch");
+    eq(JSON.stringify(batch.results.map((result) => result.status)), "[201,201,200,404]", "applyBatch: statuses");
+    eq(batch.results[0]?.list?.id, list, "applyBatch: the list made with the client's id");
+    const packedDone = present(batch.results[2]?.task ?? undefined, "applyBatch: the updated task");
+    checkTask(packedDone, carol.id, { title: "Pack", description: null, is_completed: true }, "applyBatch update");
+    eq(packedDone.id, packed, "applyBatch: the update reached the task the queue created");
+    eq(batch.results[2]?.etag, `"${packedDone.version}"`, "applyBatch: the update's ETag");
+    eq(batch.results[3]?.error?.code, "TASK_NOT_FOUND", "applyBatch: an unknown task's delete");
+    eq(batch.version, packedDone.version, "applyBatch: the counter after the batch");
+    const atomic = await carol.api.POST("/users/{user_id}/batch", {
+      params: { path: { user_id: carol.id } },
+      body: {
+        atomic: true,
+        operations: [
+          { op: "create_task", body: { title: "Not kept" } },
+          { op: "update_task", task_id: packed, if_match: '"1"', body: { title: "Stale" } },
+        ],
+      },
+    });
+    expectError(atomic.error, atomic.response, 412, "PRECONDITION_FAILED", "applyBatch atomic");
+    eq(atomic.error?.error.details.operation, 1, "applyBatch atomic: the failing operation");
+    line("applyBatch", "4 queued edits (client-made ids) -> 200, results in order; atomic with a stale If-Match -> 412");
+  }
+
   // ---- deleteUser: each caller deletes themself ------------------------------------------------
   for (const caller of [alice, bob, carol, erin]) {
     const { data, error, response } = await caller.api.DELETE("/users/{user_id}", {
@@ -1148,7 +1188,7 @@ async function main(): Promise<void> {
 
   const all = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "applyBatch", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
   if (missed.length > 0) {
