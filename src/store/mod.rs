@@ -4,9 +4,10 @@ mod lists;
 pub mod statements;
 pub mod token_key;
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    NotSet, QueryFilter, QuerySelect, Set, SqlErr,
+    IdenStatic, NotSet, QueryFilter, QueryResult, QuerySelect, RuntimeErr, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -157,6 +158,57 @@ impl From<task::Model> for Task {
             version: row.version,
         }
     }
+}
+
+/// A row of `tasks` as the store's statements return it (every column, by its name), read as
+/// sea-orm's derived reader reads it, except that a null is read as `None` at once: sea-orm's
+/// reader first writes an error message naming the column for every null it meets, which cost a
+/// page of tasks without `due` or `recurrence` more than decoding all of its rows.
+fn task_row(row: &QueryResult) -> Result<task::Model, DbErr> {
+    let read = match (row.try_as_pg_row(), row.try_as_sqlite_row()) {
+        (Some(row), _) => read_task_columns(row),
+        (_, Some(row)) => read_task_columns(row),
+        _ => return task::Model::from_query_result(row, ""),
+    };
+    read.map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
+}
+
+/// Every column of a `tasks` row, decoded by sqlx.
+fn read_task_columns<R>(row: &R) -> Result<task::Model, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i16: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> NaiveTime: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use task::Column;
+    Ok(task::Model {
+        id: row.try_get(Column::Id.as_str())?,
+        user_id: row.try_get(Column::UserId.as_str())?,
+        title: row.try_get(Column::Title.as_str())?,
+        description: row.try_get(Column::Description.as_str())?,
+        is_completed: row.try_get(Column::IsCompleted.as_str())?,
+        completed_at: row.try_get(Column::CompletedAt.as_str())?,
+        due_date: row.try_get(Column::DueDate.as_str())?,
+        due_time: row.try_get(Column::DueTime.as_str())?,
+        due_time_zone: row.try_get(Column::DueTimeZone.as_str())?,
+        priority: row.try_get(Column::Priority.as_str())?,
+        tags: row.try_get(Column::Tags.as_str())?,
+        tag_keys: row.try_get(Column::TagKeys.as_str())?,
+        recurrence: row.try_get(Column::Recurrence.as_str())?,
+        recurrence_start: row.try_get(Column::RecurrenceStart.as_str())?,
+        list_id: row.try_get(Column::ListId.as_str())?,
+        position: row.try_get(Column::Position.as_str())?,
+        created_at: row.try_get(Column::CreatedAt.as_str())?,
+        updated_at: row.try_get(Column::UpdatedAt.as_str())?,
+        version: row.try_get(Column::Version.as_str())?,
+    })
 }
 
 impl From<user::Model> for User {
@@ -430,8 +482,8 @@ fn is_foreign_key_violation(err: &DbErr) -> bool {
 
 pub async fn get_task(db: &Database, user_id: Uuid, task_id: Uuid) -> StoreResult<Task> {
     let select = GetTask(OwnedTask { user_id, task_id }).statement(db.get_database_backend());
-    match task::Model::find_by_statement(select).one(db).await? {
-        Some(task) => Ok(task.into()),
+    match db.query_one(select).await? {
+        Some(row) => Ok(task_row(&row)?.into()),
         None => Err(task_miss(db, user_id, task_id).await),
     }
 }
@@ -518,10 +570,7 @@ async fn write_update(db: &Database, update: &UpdateTask<'_>) -> StoreResult<Opt
         Err(err) if is_foreign_key_violation(&err) => None,
         Err(err) => return Err(StoreError::of_write(err)),
     };
-    Ok(row
-        .map(|row| task::Model::from_query_result(&row, ""))
-        .transpose()?
-        .map(Task::from))
+    Ok(row.map(|row| task_row(&row)).transpose()?.map(Task::from))
 }
 
 /// Applies a merge patch when it changes a value (and the task's version satisfies
@@ -737,7 +786,7 @@ fn change_of(row: &sea_orm::QueryResult) -> Result<Change, DbErr> {
             updated_at: row.try_get("", "updated_at")?,
             version,
         }),
-        (false, false) => Change::Changed(task::Model::from_query_result(row, "")?.into()),
+        (false, false) => Change::Changed(task_row(row)?.into()),
     })
 }
 
@@ -818,13 +867,16 @@ pub async fn list_tasks(db: &Database, user_id: Uuid, query: TaskQuery) -> Store
         limit,
     }
     .statement(db.get_database_backend());
-    let mut rows = task::Model::find_by_statement(select).all(db).await?;
+    let mut rows = db.query_all(select).await?;
     if rows.is_empty() {
         get_user(db, user_id).await?;
     }
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let tasks = rows.into_iter().map(Task::from).collect();
+    let tasks = rows
+        .iter()
+        .map(|row| task_row(row).map(Task::from))
+        .collect::<Result<_, _>>()?;
     Ok(TaskPage { tasks, has_more })
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -151,20 +151,82 @@ impl Type for Timestamp {
 }
 
 impl Timestamp {
-    fn to_rfc3339(self) -> String {
-        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    /// Hands `take` the time's text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` as chrono's
+    /// `to_rfc3339_opts(SecondsFormat::Micros, true)` writes it: put digit by digit on the stack
+    /// (chrono's formatting takes several times as long and a `String`), or by chrono itself
+    /// for a year past four digits or a leap second.
+    fn with_text<R>(self, take: impl FnOnce(&str) -> R) -> R {
+        let time = self.0.naive_utc();
+        match (iso_date(time.date()), iso_time(time.time())) {
+            (Some(date), Some(clock)) => {
+                let mut text = *b"0000-00-00T00:00:00.000000Z";
+                text[..10].copy_from_slice(&date);
+                text[11..19].copy_from_slice(&clock);
+                put_decimal(&mut text[20..26], time.nanosecond() / 1000);
+                take(std::str::from_utf8(&text).expect("digits and ASCII marks"))
+            }
+            _ => take(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }
+    }
+}
+
+/// Writes `value`'s last `digits.len()` decimal digits, zero-padded, into `digits`.
+fn put_decimal(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// `date` as `YYYY-MM-DD` (what `%Y-%m-%d` writes), or `None` for a year that is not four digits.
+fn iso_date(date: NaiveDate) -> Option<[u8; 10]> {
+    let year = u32::try_from(date.year())
+        .ok()
+        .filter(|year| *year <= 9999)?;
+    let mut text = *b"0000-00-00";
+    put_decimal(&mut text[..4], year);
+    put_decimal(&mut text[5..7], date.month());
+    put_decimal(&mut text[8..], date.day());
+    Some(text)
+}
+
+/// `time` as `HH:MM:SS` (what `%H:%M:%S` writes), or `None` for a leap second.
+fn iso_time(time: NaiveTime) -> Option<[u8; 8]> {
+    if time.nanosecond() >= 1_000_000_000 {
+        return None;
+    }
+    let mut text = *b"00:00:00";
+    put_decimal(&mut text[..2], time.hour());
+    put_decimal(&mut text[3..5], time.minute());
+    put_decimal(&mut text[6..], time.second());
+    Some(text)
+}
+
+/// `date` as `YYYY-MM-DD`.
+fn date_text(date: NaiveDate) -> String {
+    match iso_date(date) {
+        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+        None => date.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// `time` as `HH:MM:SS`.
+fn time_text(time: NaiveTime) -> String {
+    match iso_time(time) {
+        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+        None => time.format("%H:%M:%S").to_string(),
     }
 }
 
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(self.to_rfc3339()))
+        Some(Value::String(self.with_text(str::to_owned)))
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        self.with_text(|text| serializer.serialize_str(text))
     }
 }
 
@@ -510,11 +572,8 @@ pub struct DueResource {
 impl From<Due> for DueResource {
     fn from(due: Due) -> Self {
         Self {
-            date: RuledText::new(due.date().format("%Y-%m-%d").to_string()),
-            time: Nullable(
-                due.time()
-                    .map(|time| RuledText::new(time.format("%H:%M:%S").to_string())),
-            ),
+            date: RuledText::new(date_text(due.date())),
+            time: Nullable(due.time().map(|time| RuledText::new(time_text(time)))),
             time_zone: Nullable(due.time_zone().map(|zone| RuledText::new(zone.as_str()))),
         }
     }
@@ -951,6 +1010,44 @@ mod tests {
             serde_json::to_value(value).unwrap(),
             value.to_json().unwrap()
         );
+    }
+
+    #[test]
+    fn times_and_dates_are_written_as_chrono_writes_them() {
+        let leap_second = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_micro_opt(23, 59, 59, 1_999_999)
+            .unwrap()
+            .and_utc();
+        let times = [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::<Utc>::UNIX_EPOCH,
+            example_time().0,
+            DateTime::parse_from_rfc3339("0001-02-03T04:05:06.000007Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999999Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc(),
+            leap_second,
+        ];
+        for time in times {
+            let written = serde_json::to_value(Timestamp(time)).unwrap();
+            let chrono = time.to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(written, Value::String(chrono.clone()));
+            assert_eq!(Timestamp(time).to_json(), Some(Value::String(chrono)));
+            assert_eq!(
+                date_text(time.date_naive()),
+                time.format("%Y-%m-%d").to_string()
+            );
+            assert_eq!(time_text(time.time()), time.format("%H:%M:%S").to_string());
+        }
     }
 
     #[test]
