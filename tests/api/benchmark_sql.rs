@@ -151,6 +151,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
         recurrence: None,
         recurrence_start: None,
         list_id: None,
+        position: String::new(),
         created_at: now(),
         updated_at: now(),
         version: 0,

@@ -18,6 +18,7 @@ mod integrity;
 mod lifecycle;
 mod lists;
 mod observability;
+mod order;
 mod pagination;
 mod protocol;
 mod quotas;
