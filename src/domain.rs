@@ -28,14 +28,23 @@ pub const STORABLE_PATTERN: &str = r"^[^\u0000]*$";
 /// white space.
 pub const TITLE_PATTERN: &str = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
 /// The fields of a task only the server sets: sent in a body, they are refused by name.
-pub const TASK_READ_ONLY_FIELDS: [&str; 6] = [
+pub const TASK_READ_ONLY_FIELDS: [&str; 7] = [
     "id",
     "user_id",
     "created_at",
     "updated_at",
     "version",
     "completed_at",
+    "position",
 ];
+
+/// A task's `position` as the server makes it: a fractional-indexing key over `0-9A-Za-z` (an
+/// integer part, whose head letter tells its length, then an optional fraction not ending in
+/// `0`), at most `POSITION_MAX_CHARS`.
+pub const POSITION_PATTERN: &str = "^[A-Za-z][0-9A-Za-z]*$";
+pub const POSITION_MAX_CHARS: usize = 64;
+/// The position of the tasks written before positions were made (the migration's default).
+pub const UNORDERED_POSITION: &str = "a0";
 /// The names of the fields whose rules span others.
 pub const DUE_FIELD: &str = "due";
 /// The name of a task's list in bodies and errors.
@@ -162,6 +171,8 @@ pub struct Task {
     pub recurrence_start: Option<NaiveDate>,
     /// The list the task is in; `None` for the inbox.
     pub list_id: Option<Uuid>,
+    /// The task's place in its list's manual order, compared as bytes (ties by id).
+    pub position: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The owner's change counter at the task's last change.

@@ -28,6 +28,8 @@ pub enum TaskSort {
     /// None, low, medium, high.
     PriorityAsc,
     PriorityDesc,
+    /// The manual order: `position` in byte order.
+    PositionAsc,
 }
 
 /// The field a sort order compares first.
@@ -38,11 +40,12 @@ pub enum SortField {
     Title,
     Due,
     Priority,
+    Position,
 }
 
 impl TaskSort {
     /// Every sort order with the query value that selects it.
-    pub const ALL: [(TaskSort, &'static str); 10] = [
+    pub const ALL: [(TaskSort, &'static str); 11] = [
         (TaskSort::CreatedAtDesc, "-created_at"),
         (TaskSort::CreatedAtAsc, "created_at"),
         (TaskSort::UpdatedAtDesc, "-updated_at"),
@@ -53,6 +56,7 @@ impl TaskSort {
         (TaskSort::DueDesc, "-due"),
         (TaskSort::PriorityAsc, "priority"),
         (TaskSort::PriorityDesc, "-priority"),
+        (TaskSort::PositionAsc, "position"),
     ];
 
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -73,6 +77,7 @@ impl TaskSort {
             Self::TitleAsc | Self::TitleDesc => SortField::Title,
             Self::DueAsc | Self::DueDesc => SortField::Due,
             Self::PriorityAsc | Self::PriorityDesc => SortField::Priority,
+            Self::PositionAsc => SortField::Position,
         }
     }
 
@@ -97,6 +102,7 @@ impl TaskSort {
                 self.is_descending(),
             )),
             SortField::Priority => SortKey::Priority(task.priority.level()),
+            SortField::Position => SortKey::Position(task.position.clone()),
         }
     }
 }
@@ -196,6 +202,8 @@ pub enum SortKey {
     Due(i64),
     /// A priority's stored level.
     Priority(i16),
+    /// A position, compared as bytes.
+    Position(String),
 }
 
 /// Where the next page starts: strictly after this key and id in the sort order.
@@ -266,6 +274,7 @@ impl Cursor {
                 )
                 | (SortKey::Due(_), SortField::Due)
                 | (SortKey::Priority(_), SortField::Priority)
+                | (SortKey::Position(_), SortField::Position)
         );
         if !key_matches_sort {
             return Err("is not a valid cursor for this sort".to_owned());
@@ -579,6 +588,7 @@ mod tests {
             recurrence: None,
             recurrence_start: None,
             list_id: None,
+            position: "a0".to_owned(),
             created_at: now,
             updated_at: now,
             version: 1,

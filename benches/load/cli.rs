@@ -106,6 +106,8 @@ pub(crate) enum Scenario {
     ListDeep,
     /// Today's open tasks by due time: `?due_from=…&due_to=…&completed=false&sort=due`.
     ListToday,
+    /// The first page of a user's inbox in the manual order: `?list_id=inbox&sort=position`.
+    ListPosition,
     PatchTask,
     /// A page of the change feed (a full sync's first 100 changes of a user with 10,000 tasks).
     Sync,
@@ -113,24 +115,26 @@ pub(crate) enum Scenario {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 9] = [
+    pub(crate) const ALL: [Scenario; 10] = [
         Self::GetTask,
         Self::GetTaskAuth,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
         Self::ListToday,
+        Self::ListPosition,
         Self::PatchTask,
         Self::Sync,
         Self::Mixed,
     ];
     /// The operations, each with its own SQL (`benches/sql/<name>.sql`).
-    pub(crate) const OPERATIONS: [Scenario; 7] = [
+    pub(crate) const OPERATIONS: [Scenario; 8] = [
         Self::GetTask,
         Self::CreateTask,
         Self::ListPage,
         Self::ListDeep,
         Self::ListToday,
+        Self::ListPosition,
         Self::PatchTask,
         Self::Sync,
     ];
@@ -165,6 +169,7 @@ impl Scenario {
             Self::ListPage => "list_page",
             Self::ListDeep => "list_deep",
             Self::ListToday => "list_today",
+            Self::ListPosition => "list_position",
             Self::PatchTask => "patch_task",
             Self::Sync => "sync",
             Self::Mixed => "mixed",

@@ -4,7 +4,8 @@
 --       -- SCENARIO POOL_FILE [DEEP_PATH]
 --
 -- SCENARIO: get_task, get_task_auth (get_task with the user's bearer token), create_task,
--- list_page, list_deep, list_today (a user's open tasks due on TODAY, by due time), patch_task,
+-- list_page, list_deep, list_today (a user's open tasks due on TODAY, by due time),
+-- list_position (the first page of a user's inbox in the manual order), patch_task,
 -- sync (the first page of a user's change feed) or mixed
 -- (60 % get_task, 20 % list_page, 10 % create_task, 10 % patch_task, drawn per request).
 -- POOL_FILE: seeded tasks to pick from at random, one "user_id task_id token" per line.
@@ -73,6 +74,10 @@ local function list_today()
    return wrk.format("GET", "/users/" .. users[math.random(#users)] .. today_query)
 end
 
+local function list_position()
+   return wrk.format("GET", "/users/" .. users[math.random(#users)] .. "/tasks?list_id=inbox&sort=position")
+end
+
 local function create_task()
    local body = '{"title":"' .. math.random(1, 1000000000) .. '","description":"' .. description .. '"}'
    return wrk.format("POST", "/users/" .. users[math.random(#users)] .. "/tasks", json, body)
@@ -108,6 +113,7 @@ local scenarios = {
    list_page = list_page,
    list_deep = list_deep,
    list_today = list_today,
+   list_position = list_position,
    patch_task = patch_task,
    sync = sync,
    mixed = mixed,

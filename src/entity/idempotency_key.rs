@@ -14,6 +14,8 @@ pub struct Model {
     pub task_id: Uuid,
     /// The task's version as created.
     pub task_version: i64,
+    /// The task's position as created; null for a key claimed before positions were made.
+    pub task_position: Option<String>,
     /// When the task was created (and the key first used).
     pub created_at: DateTimeUtc,
 }

@@ -184,6 +184,12 @@ pub async fn rename_list(
     ))
 }
 
+/// How many times a list's delete runs again because a task was put in the list after its
+/// statement's snapshot was taken (PostgreSQL): each time, another write of the owner's, admitted
+/// with it (`USER_MAX_CONCURRENT_WRITES` at a time, 4 by default), committed a task in the list
+/// first; the next run sees that task and deletes it too.
+const LIST_DELETE_LOSSES_TO_TASKS: usize = 16;
+
 /// Deletes a list and its tasks (when the list's version satisfies `condition`), each remembered
 /// as deleted with one of the owner's next change numbers: one statement on PostgreSQL, one
 /// transaction on SQLite. The owner's task deletions kept stay within `max_tombstones`.
@@ -195,7 +201,9 @@ pub async fn delete_list(
     max_tombstones: i64,
 ) -> StoreResult<()> {
     let _turn = db.write_permit(user_id).await?;
-    for _ in 0..WRITE_ATTEMPTS {
+    let mut attempts = 0;
+    let mut lost_to_tasks = 0;
+    while attempts < WRITE_ATTEMPTS && lost_to_tasks < LIST_DELETE_LOSSES_TO_TASKS {
         let Some(expected) = expected_versions(db, user_id, list_id, &condition).await? else {
             unwritten(db, user_id, list_id, &condition).await?;
             return Err(StoreError::ListPreconditionFailed(list_id));
@@ -206,14 +214,12 @@ pub async fn delete_list(
             now: domain::now(),
             max_tombstones,
         };
-        let deleted = match db.write(&delete).await {
-            Ok(row) => row.is_some(),
+        match db.write(&delete).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => attempts += 1,
             // A task was put in the list after the statement's snapshot: again, with it.
-            Err(err) if is_foreign_key_violation(&err) => false,
+            Err(err) if is_foreign_key_violation(&err) => lost_to_tasks += 1,
             Err(err) => return Err(StoreError::of_write(err)),
-        };
-        if deleted {
-            return Ok(());
         }
         unwritten(db, user_id, list_id, &condition).await?;
     }

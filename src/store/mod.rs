@@ -153,6 +153,7 @@ impl From<task::Model> for Task {
             recurrence: row.recurrence.map(Recurrence::stored),
             recurrence_start: row.recurrence_start,
             list_id: row.list_id,
+            position: row.position,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -376,6 +377,8 @@ pub async fn create_task(
         recurrence: fields.recurrence,
         recurrence_start,
         list_id: fields.list_id,
+        // Made by the insert: the key after the last of the list's.
+        position: String::new(),
         created_at: now,
         updated_at: now,
         version: 0,
@@ -393,7 +396,11 @@ pub async fn create_task(
             max_tasks,
         };
         let created = match db.write(&create).await {
-            Ok(row) => row.map(|row| row.try_get_by_index::<i64>(0)).transpose()?,
+            Ok(row) => row
+                .map(|row| {
+                    Ok::<_, DbErr>((row.try_get_by_index::<i64>(0)?, row.try_get_by_index(1)?))
+                })
+                .transpose()?,
             // The list was deleted after the statement's snapshot: written nothing.
             Err(err) if is_foreign_key_violation(&err) => None,
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -401,8 +408,9 @@ pub async fn create_task(
             }
             Err(err) => return Err(StoreError::of_keyed_write(err, key.is_some())),
         };
-        if let Some(version) = created {
+        if let Some((version, position)) = created {
             task.version = version;
+            task.position = position;
             return Ok(CreatedTask {
                 task,
                 replayed: false,
@@ -426,6 +434,9 @@ pub async fn create_task(
                         created_at: stored.created_at,
                         updated_at: stored.created_at,
                         version: stored.task_version,
+                        position: stored
+                            .task_position
+                            .unwrap_or_else(|| domain::UNORDERED_POSITION.to_owned()),
                         ..task
                     },
                     replayed: true,

@@ -9,7 +9,7 @@ use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, EntityTrait, QuerySelect, QueryTrait, Statement};
 use task_api::domain::{Task, TaskChanges, TaskTitle};
 use task_api::entity::user;
-use task_api::pagination::{SortKey, TaskFilter, TaskPosition, TaskSort};
+use task_api::pagination::{ListFilter, SortKey, TaskFilter, TaskPosition, TaskSort};
 use task_api::store::statements::{
     CreateTask, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
 };
@@ -151,6 +151,7 @@ fn benchmark_sql_is_the_stores_own_statements() {
         recurrence: None,
         recurrence_start: None,
         list_id: None,
+        position: String::new(),
         created_at: now(),
         updated_at: now(),
         version: 0,
@@ -222,6 +223,24 @@ fn benchmark_sql_is_the_stores_own_statements() {
                     user_id: USER,
                     sort: TaskSort::DueAsc,
                     filter: &today(),
+                    after: None,
+                    limit: PAGE_SIZE,
+                }
+                .statement(DatabaseBackend::Postgres)],
+            ),
+        ),
+        (
+            "list_position",
+            script(
+                "list_position",
+                "GET /users/{user_id}/tasks?list_id=inbox&sort=position (first page)",
+                &[ListTasks {
+                    user_id: USER,
+                    sort: TaskSort::PositionAsc,
+                    filter: &TaskFilter {
+                        list: Some(ListFilter::Inbox),
+                        ..TaskFilter::default()
+                    },
                     after: None,
                     limit: PAGE_SIZE,
                 }

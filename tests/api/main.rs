@@ -19,6 +19,7 @@ mod integrity;
 mod lifecycle;
 mod lists;
 mod observability;
+mod order;
 mod pagination;
 mod protocol;
 mod quotas;

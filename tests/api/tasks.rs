@@ -53,6 +53,7 @@ async fn create_task_returns_the_whole_task_and_its_location() {
                 "tags",
                 "recurrence",
                 "list_id",
+                "position",
                 "created_at",
                 "updated_at",
                 "version"
@@ -60,6 +61,7 @@ async fn create_task_returns_the_whole_task_and_its_location() {
         );
         assert_eq!(task["completed_at"], Value::Null);
         assert_eq!(task["list_id"], Value::Null);
+        assert_eq!(task["position"], "a0", "the first of the inbox");
         assert_eq!(task["due"], Value::Null);
         assert_eq!(task["priority"], "none");
         assert_eq!(task["tags"], json!([]));

@@ -16,7 +16,7 @@ fn task_path(user: Uuid, task: &Value) -> String {
 }
 
 /// The ids of every task `query` lists, following the cursor `limit` at a time.
-async fn listed(app: &TestApp, user: Uuid, query: &str, limit: u32) -> Vec<Uuid> {
+pub(crate) async fn listed(app: &TestApp, user: Uuid, query: &str, limit: u32) -> Vec<Uuid> {
     let mut ids = Vec::new();
     let mut cursor = String::new();
     loop {

@@ -133,7 +133,7 @@ async fn tag_priority_has_due_due_range_and_list_id_filter_the_list_and_combine(
             &[("tag", "query")],
         )
         .await;
-        expect_invalid(app.get(&format!("{tasks}?sort=position")).await, &[("sort", "query")])
+        expect_invalid(app.get(&format!("{tasks}?sort=-position")).await, &[("sort", "query")])
             .await;
         expect_invalid(app.get(&format!("{tasks}?tags=work")).await, &[("tags", "query")]).await;
         expect_error(
@@ -344,6 +344,7 @@ async fn plan(app: &TestApp, user_id: Uuid, sort: TaskSort, filter: &TaskFilter)
     let key = match sort {
         TaskSort::DueAsc | TaskSort::DueDesc => SortKey::Due(2_040_100_000),
         TaskSort::PriorityAsc | TaskSort::PriorityDesc => SortKey::Priority(2),
+        TaskSort::PositionAsc => SortKey::Position("a0".to_owned()),
         _ => SortKey::Time(task_api::domain::now()),
     };
     let position = TaskPosition {
@@ -405,6 +406,16 @@ async fn each_new_sort_and_the_tag_and_list_filters_read_an_index_without_sortin
                 TaskSort::CreatedAtDesc,
                 &one_list,
                 "idx_tasks_user_id_list_id_created_at_id",
+            ),
+            (
+                TaskSort::PositionAsc,
+                &one_list,
+                "idx_tasks_user_id_list_id_position_id",
+            ),
+            (
+                TaskSort::PositionAsc,
+                &no_filter,
+                "idx_tasks_user_id_position_id",
             ),
             (TaskSort::DueAsc, &no_filter, "idx_tasks_user_id_due_id"),
             (

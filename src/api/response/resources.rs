@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::api::error::ApiError;
 use crate::domain::{
     tag_pattern, Due, List, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
-    DESCRIPTION_MAX_CHARS, RECURRENCE_MAX_CHARS, TAGS_MAX, TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS,
-    TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
+    DESCRIPTION_MAX_CHARS, POSITION_MAX_CHARS, POSITION_PATTERN, RECURRENCE_MAX_CHARS, TAGS_MAX,
+    TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
 use crate::pagination::JsonBound;
 use crate::store;
@@ -346,6 +346,13 @@ impl<R> RuledText<R> {
     }
 }
 
+/// Empty: what poem-openapi gives a read-only field it does not read.
+impl<R> Default for RuledText<R> {
+    fn default() -> Self {
+        Self::new(String::new())
+    }
+}
+
 impl<R> Clone for RuledText<R> {
     fn clone(&self) -> Self {
         Self::new(self.0.clone())
@@ -462,6 +469,17 @@ text_rules! {
     MetaSchema {
         max_length: Some(TIME_ZONE_MAX_CHARS),
         pattern: Some(TIME_ZONE_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+}
+
+text_rules! {
+    /// A task's position: a fractional-indexing key.
+    PositionRules, "string_position",
+    MetaSchema {
+        min_length: Some(2),
+        max_length: Some(POSITION_MAX_CHARS),
+        pattern: Some(POSITION_PATTERN.to_owned()),
         ..MetaSchema::new("string")
     }
 }
@@ -621,6 +639,11 @@ pub struct TaskResource {
     pub recurrence: Nullable<RuledText<RecurrenceRules>>,
     /// The list the task is in (one of the owner's lists); null for the owner's inbox.
     pub list_id: Nullable<Uuid>,
+    /// The task's place in its list's manual order (`sort=position`): a key the server makes
+    /// (fractional indexing over `0-9A-Za-z`), compared as byte strings, ties by `id`. A new task,
+    /// or one put in another list by PUT or PATCH, comes last in its list.
+    #[oai(read_only)]
+    pub position: RuledText<PositionRules>,
     /// When the task was created (UTC, microseconds); never changes.
     #[oai(read_only)]
     pub created_at: Timestamp,
@@ -654,6 +677,7 @@ impl From<Task> for TaskResource {
             ),
             recurrence: Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
             list_id: Nullable(task.list_id),
+            position: RuledText::new(task.position),
             created_at: Timestamp(task.created_at),
             updated_at: Timestamp(task.updated_at),
             version: task.version,
@@ -664,7 +688,7 @@ impl From<Task> for TaskResource {
 /// At most the bytes of a task's JSON besides its texts: the names, punctuation, ids, `null`s,
 /// booleans, times, the due date's date and time, the priority and the version, each at its
 /// widest. Grows with every field a task gains.
-const TASK_JSON_FIXED_BYTES: usize = 700;
+const TASK_JSON_FIXED_BYTES: usize = 780;
 
 /// At most the bytes of a text's JSON: six (`\u00XX`) for each byte, and the quotes.
 fn json_text_bound(text: &str) -> usize {
@@ -721,6 +745,7 @@ impl Example for TaskResource {
             tags: TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
             recurrence: Nullable(None),
             list_id: Nullable(Some(EXAMPLE_LIST_ID)),
+            position: RuledText::new("a0"),
             created_at: example_time(),
             updated_at: example_time(),
             version: 1,
@@ -833,7 +858,7 @@ pub struct TaskChange {
     /// Whether the task was deleted (then `task` is null).
     pub deleted: bool,
     /// The task as it is now; null exactly when it was deleted.
-    pub task: Nullable<TaskResource>,
+    pub task: Nullable<Box<TaskResource>>,
 }
 
 /// A change of a list in the feed: the list changed (created or renamed) to its current state,
@@ -872,7 +897,7 @@ impl From<store::Change> for Change {
                 task_id: task.id,
                 version: task.version,
                 deleted: false,
-                task: Nullable(Some(task.into())),
+                task: Nullable(Some(Box::new(task.into()))),
             }),
             store::Change::Deleted { task_id, version } => Self::Task(TaskChange {
                 task_id,
@@ -926,7 +951,7 @@ impl Example for TaskChange {
             task_id: task.id,
             version: task.version,
             deleted: false,
-            task: Nullable(Some(task)),
+            task: Nullable(Some(Box::new(task))),
         }
     }
 }
@@ -1073,6 +1098,7 @@ mod tests {
             )),
             recurrence_start: None,
             list_id: Some(Uuid::max()),
+            position: "z".repeat(POSITION_MAX_CHARS),
             created_at: DateTime::<Utc>::MIN_UTC,
             updated_at: DateTime::<Utc>::MAX_UTC,
             version: i64::MIN,

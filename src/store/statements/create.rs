@@ -4,17 +4,13 @@
 use sea_orm::{DatabaseBackend, Iterable, Statement};
 
 use super::{
-    lists, statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource, CLAIMED,
-    COUNTER,
+    lists, order, statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource,
+    CLAIMED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
 use crate::domain::{Due, Task};
 use crate::entity::task;
-
-/// The position of a task in no manual order yet (the migration's default), as SQL: tasks of
-/// equal positions are in the order of their ids.
-const UNORDERED_POSITION: &str = "'a0'";
 
 /// The idempotency key a create claims, and what tells its request from another.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +19,8 @@ pub struct IdempotencyClaim<'a> {
     pub request_hash: &'a str,
 }
 
-/// Inserts a task with the owner's next change number as its version, returned; inserts nothing
+/// Inserts a task with the owner's next change number as its version, returned with its position
+/// at the end of its list (the key after the last of the list's, made by the write); inserts nothing
 /// when the owner does not exist, holds `max_tasks` tasks already, or (with `claim`) the key is
 /// taken. The key is claimed with the task's id, time and version.
 pub struct CreateTask<'a> {
@@ -48,7 +45,7 @@ impl CreateTask<'_> {
     /// the key is taken.
     fn claim(&self, sql: &mut Sql, claim: IdempotencyClaim) {
         let task = self.task;
-        sql.push(r#"INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "task_id", "task_version", "created_at") SELECT "#)
+        sql.push(r#"INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "task_id", "task_version", "task_position", "created_at") SELECT "#)
             .bind(task.user_id)
             .push(", ")
             .bind(claim.key)
@@ -56,7 +53,10 @@ impl CreateTask<'_> {
             .bind(claim.request_hash)
             .push(", ")
             .bind(task.id)
-            .push(r#", "users"."change_seq" + 1, "#)
+            .push(r#", "users"."change_seq" + 1, "#);
+        // The same key the insert makes: the same snapshot (PostgreSQL), the same transaction.
+        order::after_the_last(sql, task.user_id, task.list_id);
+        sql.push(", ")
             .bind(task.created_at)
             .push(r#" FROM "users" WHERE "users"."id" = "#)
             .bind(task.user_id)
@@ -133,7 +133,7 @@ impl CreateTask<'_> {
                     sql.bind(task.list_id);
                 }
                 task::Column::Position => {
-                    sql.push(UNORDERED_POSITION);
+                    order::after_the_last(sql, task.user_id, task.list_id);
                 }
                 task::Column::CreatedAt => {
                     sql.bind(task.created_at);
@@ -144,7 +144,7 @@ impl CreateTask<'_> {
                 task::Column::Version => source.change_seq(sql),
             });
         source.from(sql, task.user_id);
-        sql.push(r#" RETURNING "version""#);
+        sql.push(r#" RETURNING "version", "position""#);
     }
 }
 
@@ -183,9 +183,10 @@ impl Write for CreateTask<'_> {
             };
             Step::Returning(statement(backend, shape, |sql| self.claim(sql, claim)))
         });
-        let insert = statement(backend, Shape::InsertTask, |sql| {
-            self.insert(sql, VersionSource::Owner)
-        });
+        let shape = Shape::InsertTask {
+            into_list: self.task.list_id.is_some(),
+        };
+        let insert = statement(backend, shape, |sql| self.insert(sql, VersionSource::Owner));
         claim
             .into_iter()
             .chain([

@@ -11,6 +11,7 @@
 mod create;
 mod delete;
 mod lists;
+mod order;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -46,8 +47,10 @@ pub enum Shape {
     ClaimIdempotencyKey {
         into_list: bool,
     },
-    /// SQLite's last step of a create.
-    InsertTask,
+    /// SQLite's last step of a create; whether the task goes in a list.
+    InsertTask {
+        into_list: bool,
+    },
     /// Which of the owner's counts the bump keeps besides the change number (SQLite).
     BumpChangeSeq {
         counts: Counts,

@@ -173,6 +173,9 @@ fn key_value(sql: &mut Sql, key: &SortKey) {
         SortKey::Priority(priority) => {
             sql.bind(*priority);
         }
+        SortKey::Position(position) => {
+            sql.bind(position.as_str());
+        }
     }
 }
 
@@ -218,6 +221,8 @@ fn sort_key(sort: TaskSort, backend: DatabaseBackend) -> &'static str {
         (SortField::Title, _) => r#"lower("title")"#,
         (SortField::Due, backend) => due_key(sort == TaskSort::DueDesc, backend),
         (SortField::Priority, _) => r#""priority""#,
+        // Compared as bytes on both databases (collation C on PostgreSQL, BINARY on SQLite).
+        (SortField::Position, _) => r#""position""#,
     }
 }
 

@@ -79,6 +79,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             recurrence: None,
             recurrence_start: None,
             list_id: None,
+            position: "a0".to_owned(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -229,6 +230,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                         SortField::Title => SortKey::Title("b".to_owned()),
                         SortField::Due => SortKey::Due(7),
                         SortField::Priority => SortKey::Priority(2),
+                        SortField::Position => SortKey::Position("a1V".to_owned()),
                         SortField::CreatedAt | SortField::UpdatedAt => SortKey::Time(now),
                     };
                     let position = TaskPosition {
@@ -247,7 +249,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
                 }
             }
         }
-        assert_eq!(lists, 200);
+        assert_eq!(lists, 220);
         let list = domain::List {
             id: Uuid::new_v4(),
             user_id: task.user_id,
@@ -306,17 +308,17 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             texts.insert(statement.sql);
         }
         // PostgreSQL: 4 creates (with a key or not, in a list or not), 3 deletes, a read;
-        // SQLite: 2 claims, 4 bumps, an insert, 3 deletes, a tombstone, the drops of task and
-        // list deletions, a read. Both: the feed, 53 updates, 200 lists, the tags. Lists,
+        // SQLite: 2 claims, 4 bumps, 2 inserts, 3 deletes, a tombstone, the drops of task and
+        // list deletions, a read. Both: the feed, 53 updates, 220 lists, the tags. Lists,
         // PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and an
         // insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
         let writes_and_reads = match backend {
             DatabaseBackend::Postgres => 4 + 3 + 1 + (1 + 1 + 2 + 3 + 3),
-            _ => 2 + 4 + 1 + 3 + 1 + 2 + 1 + (2 + 1 + 2 + 3 + 3 + 4),
+            _ => 2 + 4 + 2 + 3 + 1 + 2 + 1 + (2 + 1 + 2 + 3 + 3 + 4),
         };
         assert_eq!(
             texts.len(),
-            writes_and_reads + 1 + 53 + 200 + 1,
+            writes_and_reads + 1 + 53 + 220 + 1,
             "one text per shape on {backend:?}"
         );
     }

@@ -6,8 +6,8 @@ use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    expected_versions, lists, statement, task_columns, BumpChangeSeq, CountChange, ListShape,
-    OwnedTask, Shape, CHANGED, COUNTER,
+    expected_versions, lists, order, statement, task_columns, BumpChangeSeq, CountChange,
+    ListShape, OwnedTask, Shape, CHANGED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -15,7 +15,8 @@ use crate::domain::{Due, Recurrence, TaskChanges, TaskDescription, TimeZoneName}
 
 /// Changes the given fields of one task of its owner when a value really changes (and its
 /// version is one of `expected`, if given), returning it: `updated_at` moves (never back), the
-/// version becomes the owner's next change number, and `completed_at` follows `is_completed`
+/// version becomes the owner's next change number, a task moved to another list goes to its end,
+/// and `completed_at` follows `is_completed`
 /// (the write's time when it turns true, kept while it stays true, null when false).
 pub struct UpdateTask<'a> {
     pub task: OwnedTask,
@@ -128,6 +129,22 @@ impl UpdateTask<'_> {
                 .bind(self.now)
                 .push(") END, ");
         }
+        if let Some(list_id) = changes.list_id {
+            // A task that changes lists goes to the end of its new one.
+            sql.push(r#""position" = CASE WHEN "tasks"."list_id""#);
+            match list_id {
+                Some(list_id) => {
+                    let differs = distinct_from(sql.backend());
+                    sql.push(differs).bind(list_id);
+                }
+                None => {
+                    sql.push(" IS NOT NULL");
+                }
+            }
+            sql.push(" THEN ");
+            order::after_the_last(sql, owner, list_id);
+            sql.push(r#" ELSE "tasks"."position" END, "#);
+        }
         for column in &columns {
             sql.push("\"")
                 .push(column.name)
@@ -174,6 +191,14 @@ impl UpdateTask<'_> {
     }
 }
 
+/// The null-safe inequality, as each database spells it.
+fn distinct_from(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Postgres => " IS DISTINCT FROM ",
+        _ => " IS NOT ",
+    }
+}
+
 /// A field's test that its new value differs from the stored one.
 enum Changed<'a> {
     Title(&'a str),
@@ -202,10 +227,7 @@ impl Changed<'_> {
                 sql.push(r#""tasks"."is_completed" <> "#).bind(is_completed);
             }
             Self::Column(column) => {
-                let differs = match sql.backend() {
-                    DatabaseBackend::Postgres => " IS DISTINCT FROM ",
-                    _ => " IS NOT ",
-                };
+                let differs = distinct_from(sql.backend());
                 sql.push(r#""tasks"."#)
                     .push("\"")
                     .push(column.name)
