@@ -239,8 +239,8 @@ def main() -> int:
         body = raw(response)
         c.eq(
             sorted(body),
-            ["completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence",
-             "tags", "title", "updated_at", "user_id", "version"],
+            ["completed_at", "created_at", "description", "due", "id", "is_completed", "list_id", "position",
+             "priority", "recurrence", "tags", "title", "updated_at", "user_id", "version"],
             f"{what}: keys",
         )
         c.ok(

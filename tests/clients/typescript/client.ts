@@ -178,8 +178,8 @@ function checkTask(
   eq(
     JSON.stringify(Object.keys(task).sort()),
     JSON.stringify([
-      "completed_at", "created_at", "description", "due", "id", "is_completed", "priority", "recurrence", "tags",
-      "title", "updated_at", "user_id", "version",
+      "completed_at", "created_at", "description", "due", "id", "is_completed", "list_id", "position", "priority",
+      "recurrence", "tags", "title", "updated_at", "user_id", "version",
     ]),
     `${what}: keys`,
   );
