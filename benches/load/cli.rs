@@ -112,10 +112,15 @@ pub(crate) enum Scenario {
     /// A page of the change feed (a full sync's first 100 changes of a user with 10,000 tasks).
     Sync,
     Mixed,
+    /// One `POST /users/{id}/batch` of `BATCH_OPERATIONS` `create_task` operations.
+    BatchCreate,
+    /// One `POST /users/{id}/batch` of `BATCH_OPERATIONS` `update_task` operations, each on
+    /// another of the user's seeded tasks.
+    BatchPatch,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 10] = [
+    pub(crate) const ALL: [Scenario; 12] = [
         Self::GetTask,
         Self::GetTaskAuth,
         Self::CreateTask,
@@ -126,6 +131,8 @@ impl Scenario {
         Self::PatchTask,
         Self::Sync,
         Self::Mixed,
+        Self::BatchCreate,
+        Self::BatchPatch,
     ];
     /// The operations, each with its own SQL (`benches/sql/<name>.sql`).
     pub(crate) const OPERATIONS: [Scenario; 8] = [
@@ -144,6 +151,11 @@ impl Scenario {
         Self::PatchTask,
         Self::GetTask,
         Self::ListPage,
+    ];
+    /// Each batch scenario and the single request whose operation it sends in a batch.
+    pub(crate) const BATCHED: [(Scenario, Scenario); 2] = [
+        (Self::BatchCreate, Self::CreateTask),
+        (Self::BatchPatch, Self::PatchTask),
     ];
     /// The mixed scenario: operation and share of requests (%), as `benches/wrk/tasks.lua`.
     pub(crate) const MIX: [(Scenario, u32); 4] = [
@@ -173,14 +185,26 @@ impl Scenario {
             Self::PatchTask => "patch_task",
             Self::Sync => "sync",
             Self::Mixed => "mixed",
+            Self::BatchCreate => "batch_create",
+            Self::BatchPatch => "batch_patch",
         }
     }
 
-    /// The operation whose SQL this scenario runs.
-    pub(crate) fn sql_operation(self) -> Scenario {
+    /// The operation whose SQL this scenario runs: none for a batch, whose statements are not
+    /// one operation's.
+    pub(crate) fn sql_operation(self) -> Option<Scenario> {
         match self {
-            Self::GetTaskAuth => Self::GetTask,
-            other => other,
+            Self::GetTaskAuth => Some(Self::GetTask),
+            Self::BatchCreate | Self::BatchPatch => None,
+            other => Some(other),
+        }
+    }
+
+    /// The operations one request of this scenario carries.
+    pub(crate) fn operations_per_request(self) -> usize {
+        match self {
+            Self::BatchCreate | Self::BatchPatch => BATCH_OPERATIONS,
+            _ => 1,
         }
     }
 

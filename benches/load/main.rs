@@ -73,6 +73,9 @@ pub(crate) const WALK_LIMIT: u64 = 100;
 pub(crate) const POOL: usize = 100;
 /// INSERTs per `\gset` of fresh ids in the pgbench script of `create_task`.
 pub(crate) const CREATE_BATCH: usize = 20;
+/// Operations per request of the batch scenarios (the most a batch takes); `batch_patch`'s are
+/// on as many distinct seeded tasks of the user, listed in the pool file.
+pub(crate) const BATCH_OPERATIONS: usize = 100;
 pub(crate) const DESCRIPTION: &str = "Created by the load benchmark";
 /// The date `list_today` lists (as `benches/wrk/tasks.lua`'s `TODAY`); the seeded due dates lie
 /// around it.

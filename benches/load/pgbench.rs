@@ -246,7 +246,10 @@ impl Bench {
                 })
                 .collect(),
             op => {
-                let (text, requests) = script(op.sql_operation());
+                let operation = op
+                    .sql_operation()
+                    .ok_or_else(|| anyhow!("{} has no SQL of its own", op.name()))?;
+                let (text, requests) = script(operation);
                 vec![(text, 1, requests)]
             }
         };

@@ -232,8 +232,16 @@ impl Bench {
         let deep_path = walk_to_deep_page(&http, &base, self.deep_user).await?;
         let pool_file = self.dir.join("pool.txt");
         let mut lines = String::new();
-        for (user, task) in &self.pool {
-            writeln!(lines, "{user} {task} {}", identity.token_for(*user)).unwrap();
+        // One line per pool user: the user, the task, the token and batch_patch's tasks.
+        for ((user, task), batch) in self.pool.iter().zip(batch_tasks()) {
+            let batch: Vec<String> = batch.iter().map(Uuid::to_string).collect();
+            writeln!(
+                lines,
+                "{user} {task} {} {}",
+                identity.token_for(*user),
+                batch.join(" ")
+            )
+            .unwrap();
         }
         fs::write(&pool_file, lines).context("cannot write the pool file")?;
 
@@ -268,23 +276,22 @@ impl Bench {
                 let cpu_before = cpu_ticks(server.pid())?;
                 let wall = Instant::now();
                 let load = wrk.run()?;
-                let cpu = (cpu_ticks(server.pid())? - cpu_before) as f64
-                    / self.clock_ticks
-                    / wall.elapsed().as_secs_f64()
-                    * 100.0;
+                let cpu_seconds = (cpu_ticks(server.pid())? - cpu_before) as f64 / self.clock_ticks;
+                let cpu = cpu_seconds / wall.elapsed().as_secs_f64() * 100.0;
                 let rss = peak_rss_kib(server.pid())? as f64 / 1024.0;
                 let pgbench = match &templates {
-                    Some(templates) => {
+                    Some(templates) if scenario.sql_operation().is_some() => {
                         self.checkpoint().await;
                         Some(self.pgbench(scenario, connections, templates))
                     }
-                    None => None,
+                    _ => None,
                 };
                 let row = Cell {
                     scenario,
                     connections,
                     load,
                     cpu,
+                    cpu_seconds,
                     rss,
                     pgbench,
                 };
@@ -369,6 +376,17 @@ impl Bench {
                     row.scenario.name(),
                     row.connections
                 );
+            }
+        }
+        let batches = describe_batches(&rows);
+        if !batches.is_empty() {
+            println!();
+            println!(
+                "a batch of {BATCH_OPERATIONS} ÷ {BATCH_OPERATIONS} single requests, same run \
+                 (per operation: the server's CPU time, and the rate):"
+            );
+            for line in batches {
+                println!("  {line}");
             }
         }
         if let Some(rounds) = &authentication {

@@ -72,11 +72,30 @@ pub(crate) fn deep_id(n: u64) -> Uuid {
 /// One task of each regular user, somewhere in the middle of its list.
 pub(crate) fn pool_tasks() -> Vec<(Uuid, Uuid)> {
     (0..POOL as u64)
+        .map(|user| (user_id(user), user_task(user, pool_place(user))))
+        .collect()
+}
+
+/// `batch_patch`'s tasks of each pool user (as `pool_tasks`): the `BATCH_OPERATIONS` seeded
+/// tasks of theirs after their pool task.
+pub(crate) fn batch_tasks() -> Vec<Vec<Uuid>> {
+    (0..POOL as u64)
         .map(|user| {
-            let j = (user * 7919 + 13) % TASKS_PER_USER;
-            (user_id(user), task_id(j * USERS + user))
+            (1..=BATCH_OPERATIONS as u64)
+                .map(|k| user_task(user, (pool_place(user) + k) % TASKS_PER_USER))
+                .collect()
         })
         .collect()
+}
+
+/// Where a pool user's pool task is among their own seeded tasks.
+fn pool_place(user: u64) -> u64 {
+    (user * 7919 + 13) % TASKS_PER_USER
+}
+
+/// The seeded task at `place` among `user`'s own.
+fn user_task(user: u64, place: u64) -> Uuid {
+    task_id(place * USERS + user)
 }
 
 /// One task in `NO_DUE_EVERY` has no due date; the others are due over `DUE_DAYS` days around

@@ -23,6 +23,8 @@ pub(crate) struct Load {
     pub(crate) p99_ms: f64,
     pub(crate) requests: u64,
     pub(crate) non_2xx: u64,
+    /// Operations of a batch answered 200 whose own result was not 2xx.
+    pub(crate) failed_operations: u64,
     pub(crate) socket_errors: u64,
 }
 
@@ -63,6 +65,7 @@ impl Wrk<'_> {
             p99_ms: summary.p99_us / 1000.0,
             requests: summary.requests,
             non_2xx: summary.non_2xx,
+            failed_operations: summary.failed_operations,
             socket_errors: summary.socket_errors,
         };
         if load.requests == 0 {
@@ -78,6 +81,7 @@ pub(crate) struct WrkSummary {
     pub(crate) requests: u64,
     pub(crate) duration_us: u64,
     pub(crate) non_2xx: u64,
+    pub(crate) failed_operations: u64,
     pub(crate) socket_errors: u64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
