@@ -234,6 +234,17 @@ pub struct TaskPatch {
     pub list_id: Option<Option<Uuid>>,
 }
 
+/// Where a move puts a task: right after `after` (`None`: first) in the list `list_id`
+/// (`None`: the task's own list; `Some(None)`: the inbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskMove {
+    pub after: Option<Uuid>,
+    pub list_id: Option<Option<Uuid>>,
+}
+
+/// The name of a move's `after` field, as errors name it.
+pub const AFTER_FIELD: &str = "after";
+
 /// The values a write gives a task's columns: `None` leaves a column as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskChanges {
