@@ -1,6 +1,7 @@
 //! Task values that parse, not validate: a `TaskTitle` or `TaskDescription` exists only when valid.
 
 mod due;
+mod position;
 mod priority;
 mod recurrence;
 mod tags;
@@ -14,6 +15,7 @@ pub use due::{
     DATE_PATTERN, DUE_DATE_FIELD, DUE_TIME_FIELD, DUE_TIME_ZONE_FIELD, TIME_PATTERN,
     TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN,
 };
+pub use position::{key_between, PositionError};
 pub use priority::Priority;
 pub use recurrence::{recurrence_pattern, Recurrence, RECURRENCE_MAX_CHARS};
 pub use tags::{parse_tag, tag_key, tag_pattern, Tags, TAGS_MAX, TAG_MAX_CHARS};
@@ -231,6 +233,17 @@ pub struct TaskPatch {
     pub recurrence: Option<Option<Recurrence>>,
     pub list_id: Option<Option<Uuid>>,
 }
+
+/// Where a move puts a task: right after `after` (`None`: first) in the list `list_id`
+/// (`None`: the task's own list; `Some(None)`: the inbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskMove {
+    pub after: Option<Uuid>,
+    pub list_id: Option<Option<Uuid>>,
+}
+
+/// The name of a move's `after` field, as errors name it.
+pub const AFTER_FIELD: &str = "after";
 
 /// The values a write gives a task's columns: `None` leaves a column as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -149,12 +149,17 @@ impl Database {
 
     /// Runs `work` with a handle whose statements (reads and writes, each write as it runs
     /// alone) all run in one transaction, holding `owner`'s turn to write throughout: committed
-    /// when `work` succeeds, and then the commit hook told once; rolled back when it fails.
+    /// when `work` succeeds, and then the commit hook told once; rolled back when it fails. A
+    /// handle already in a transaction runs `work` in it.
     pub async fn in_transaction<T, E: From<DbErr>>(
         &self,
         owner: Uuid,
         work: impl AsyncFnOnce(&Database) -> Result<T, E>,
     ) -> Result<T, E> {
+        if self.transaction.is_some() {
+            // Already in one (a batch's): its work is part of it.
+            return work(self).await;
+        }
         let _turn = self.write_permit(owner).await?;
         let transaction = Arc::new(self.connection.begin().await?);
         let handle = Self {

@@ -14,13 +14,13 @@ use uuid::Uuid;
 use crate::db::{self, Database};
 use crate::domain::{
     self, Due, IdempotencyKey, Invalid, List, NewTask, Priority, Recurrence, SettledFields, Tags,
-    Task, TaskChanges, TaskDescription, TaskFields, TaskPatch, User, WriteCondition,
+    Task, TaskChanges, TaskDescription, TaskFields, TaskMove, TaskPatch, User, WriteCondition,
 };
 use crate::entity::{idempotency_key, list_tombstone, task, task_tombstone, user};
 use crate::pagination::{TaskFilter, TaskPosition, TaskSort};
 use statements::{
-    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListTags, ListTasks, OwnedTask,
-    UpdateTask,
+    CreateTask, DeleteTask, GetTask, IdempotencyClaim, ListChanges, ListOrder, ListTags, ListTasks,
+    LockOwner, OwnedTask, PlaceTask, UpdateTask,
 };
 
 /// Why a store operation did not succeed.
@@ -714,6 +714,132 @@ async fn rewrite(
     Err(StoreError::Contended(
         "the task kept changing under the update",
     ))
+}
+
+/// Moves a task right after another of a list (or first), under the owner's lock in one
+/// transaction: the task (404, then `condition`: 412), the list (400 naming `list_id`) and the
+/// list's order are read, and the task takes a key between its new neighbours' (fractional
+/// indexing) and the owner's next change number. A move that leaves the task where it is writes
+/// nothing. When the key would pass `POSITION_MAX_CHARS` (or the neighbours' keys are equal),
+/// the list's keys are made again, evenly, each re-keyed task taking a version of its own.
+pub async fn move_task(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    destination: TaskMove,
+    condition: WriteCondition,
+) -> StoreResult<Task> {
+    db.in_transaction(user_id, async |db: &Database| {
+        let backend = db.get_database_backend();
+        db.execute(LockOwner(user_id).statement(backend))
+            .await
+            .map_err(StoreError::of_write)?;
+        let stored = unwritten(db, user_id, task_id, &condition).await?;
+        let list_id = destination.list_id.unwrap_or(stored.list_id);
+        list_to_hold(db, user_id, list_id).await?;
+        let mut order = list_order(db, user_id, list_id).await?;
+        let was_at = order.iter().position(|(id, _)| *id == task_id);
+        if let Some(index) = was_at {
+            order.remove(index);
+        }
+        let place = match destination.after {
+            None => 0,
+            Some(after) => {
+                order
+                    .iter()
+                    .position(|(id, _)| *id == after)
+                    .ok_or_else(|| {
+                        StoreError::Invalid(vec![Invalid::new(
+                            domain::AFTER_FIELD,
+                            format!("is not another task of the list the task moves to: {after}"),
+                        )])
+                    })?
+                    + 1
+            }
+        };
+        if was_at == Some(place) {
+            return Ok(stored);
+        }
+        let before = place.checked_sub(1).map(|index| order[index].1.as_str());
+        let next = order.get(place).map(|(_, position)| position.as_str());
+        let task = OwnedTask { user_id, task_id };
+        let now = domain::now();
+        match domain::key_between(before, next) {
+            Ok(position) if position.len() <= domain::POSITION_MAX_CHARS => {
+                place_task(db, task, list_id, &position, now).await
+            }
+            _ => {
+                order.insert(place, (task_id, String::new()));
+                respace(db, user_id, task_id, list_id, &order, now).await
+            }
+        }
+    })
+    .await
+}
+
+/// The ids and positions of the owner's list (`None`: the inbox), first to last.
+async fn list_order(
+    db: &Database,
+    user_id: Uuid,
+    list_id: Option<Uuid>,
+) -> StoreResult<Vec<(Uuid, String)>> {
+    let select = ListOrder { user_id, list_id }.statement(db.get_database_backend());
+    db.query_all(select)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "position")?)))
+        .collect()
+}
+
+/// Puts a task at `position` of the list (under the owner's lock): the task as written.
+async fn place_task(
+    db: &Database,
+    task: OwnedTask,
+    list_id: Option<Uuid>,
+    position: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Task> {
+    let place = PlaceTask {
+        task,
+        list_id,
+        position,
+        now,
+    };
+    match db.write(&place).await.map_err(StoreError::of_write)? {
+        Some(row) => Ok(task_row(&row)?.into()),
+        None => Err(StoreError::TaskNotFound(task.task_id)),
+    }
+}
+
+/// Gives the list's tasks, in `order` (the moved task among them), keys made again from the
+/// first key on, each one after the last: every task whose key changes (and the moved one)
+/// takes a version of its own. The moved task as written.
+async fn respace(
+    db: &Database,
+    user_id: Uuid,
+    moved: Uuid,
+    list_id: Option<Uuid>,
+    order: &[(Uuid, String)],
+    now: DateTime<Utc>,
+) -> StoreResult<Task> {
+    let mut position: Option<String> = None;
+    let mut placed = None;
+    for (task_id, old) in order {
+        let key = domain::key_between(position.as_deref(), None)
+            .map_err(|err| StoreError::Database(DbErr::Custom(format!("{err:?}"))))?;
+        if *task_id == moved || *old != key {
+            let task = OwnedTask {
+                user_id,
+                task_id: *task_id,
+            };
+            let written = place_task(db, task, list_id, &key, now).await?;
+            if *task_id == moved {
+                placed = Some(written);
+            }
+        }
+        position = Some(key);
+    }
+    placed.ok_or(StoreError::TaskNotFound(moved))
 }
 
 /// Deletes a task (when its version satisfies `condition`) and remembers it as deleted with the

@@ -263,6 +263,7 @@ async fn health_ready_docs_and_documents_are_served() {
                 "listLists",
                 "listTags",
                 "listTasks",
+                "moveTask",
                 "ready",
                 "replaceTask",
                 "streamEvents",

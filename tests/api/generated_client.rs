@@ -492,6 +492,42 @@ async fn the_generated_rust_client_drives_every_operation() {
         assert_eq!(tags.tags[0].name, "Money");
         assert_eq!(tags.tags[0].count.get(), 2);
 
+        // A move: the inbox's last task (Pay rent) right after its first (Buy oat milk), with
+        // its ETag.
+        let in_order = async || {
+            let inbox = client
+                .list_tasks()
+                .user_id(user.id)
+                .sort(types::ListTasksSort::Position)
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            let titles: Vec<String> = inbox.items.iter().map(|t| t.title.to_string()).collect();
+            (inbox.items, titles)
+        };
+        let (inbox, titles) = in_order().await;
+        assert_eq!(titles, ["Buy oat milk", "File taxes", "Pay rent"]);
+        let last = &inbox[2];
+        let moved = client
+            .move_task()
+            .user_id(user.id)
+            .task_id(last.id)
+            .if_match(format!("\"{}\"", last.version))
+            .body(types::TaskMove {
+                after: Some(task.id),
+                list_id: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(moved.version > last.version);
+        assert_eq!(
+            in_order().await.1,
+            ["Buy oat milk", "Pay rent", "File taxes"]
+        );
+
         client
             .delete_task()
             .user_id(user.id)

@@ -2,13 +2,14 @@
 //! `0-9A-Za-z`, compared as bytes), a new task comes last in its list, a task put in another list
 //! by PUT or PATCH comes last in that one, and `sort=position` pages a list in that order.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::*;
 use crate::lists::create_list;
 use crate::tasks_in_lists::listed;
+use crate::versions::send_with;
 
 /// The digits of a key, in byte order.
 const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -146,5 +147,277 @@ async fn position_is_read_only() {
         assert_eq!(error["details"]["fields"][0]["field"], "position");
         assert_eq!(app.get_ok(&path).await, task);
     })
+    .await;
+}
+
+/// `POST …/tasks/{task}/move` with `body`.
+async fn move_task(app: &TestApp, user: Uuid, task: Uuid, body: &Value) -> reqwest::Response {
+    app.post_json(&format!("/users/{user}/tasks/{task}/move"), body)
+        .await
+}
+
+/// Moves a task, expecting 200: the task as moved.
+async fn moved(app: &TestApp, user: Uuid, task: Uuid, body: Value) -> Value {
+    expect_json(move_task(app, user, task, &body).await, StatusCode::OK).await
+}
+
+/// Creates `n` tasks in `list`, in order.
+async fn tasks_in(app: &TestApp, user: Uuid, list: Uuid, n: usize) -> Vec<Uuid> {
+    let mut tasks = Vec::with_capacity(n);
+    for index in 0..n {
+        let body = json!({ "title": format!("task {index}"), "list_id": list });
+        tasks.push(id_of(&app.create_task(user, body).await));
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn a_move_puts_the_task_right_after_another_or_first_in_any_of_the_users_lists() {
+    each_database(|app| async move {
+        let user = app.create_user().await;
+        let home = id_of(&create_list(&app, user, "Home").await);
+        let work = id_of(&create_list(&app, user, "Work").await);
+        let [a, b, c] = tasks_in(&app, user, home, 3).await[..] else {
+            unreachable!()
+        };
+        let home_order = async || in_order(&app, user, &home.to_string(), 20).await;
+        // c first, then a after b.
+        let first = move_task(&app, user, c, &json!({ "after": null })).await;
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let first = expect_json(first, StatusCode::OK).await;
+        assert_eq!(etag, format!("\"{}\"", first["version"]));
+        assert!(position_of(&first) < "a0", "{first}");
+        assert_eq!(home_order().await, [c, a, b]);
+        let after_b = moved(&app, user, a, json!({ "after": b })).await;
+        assert_eq!(home_order().await, [c, b, a]);
+        // Where it is already: nothing changes, no version is taken.
+        let again = moved(&app, user, a, json!({ "after": b })).await;
+        assert_eq!(again, after_b);
+        // Into work (empty), then to the inbox after its only task.
+        let into_work = moved(&app, user, b, json!({ "after": null, "list_id": work })).await;
+        assert_eq!(into_work["list_id"], json!(work));
+        assert_eq!(in_order(&app, user, &work.to_string(), 20).await, [b]);
+        assert_eq!(home_order().await, [c, a]);
+        let inbox = id_of(&app.create_titled(user, "in the inbox").await);
+        let to_inbox = moved(&app, user, c, json!({ "after": inbox, "list_id": null })).await;
+        assert_eq!(to_inbox["list_id"], Value::Null);
+        assert_eq!(in_order(&app, user, "inbox", 20).await, [inbox, c]);
+        assert_eq!(home_order().await, [a]);
+        // The feed has the last move, last.
+        let feed = app
+            .get_ok(&format!("/users/{user}/changes?limit=1000"))
+            .await;
+        let last = feed["changes"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["task"], to_inbox, "{feed}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_move_refuses_what_it_cannot_do_and_writes_nothing() {
+    each_database(|app| async move {
+        let user = app.create_user().await;
+        let other = app.create_user().await;
+        let home = id_of(&create_list(&app, user, "Home").await);
+        let theirs = id_of(&create_list(&app, other, "Theirs").await);
+        let [a, b] = tasks_in(&app, user, home, 2).await[..] else {
+            unreachable!()
+        };
+        let inbox_task = id_of(&app.create_titled(user, "inbox").await);
+        let their_task = id_of(&app.create_titled(other, "theirs").await);
+        let before = app.all_tasks(user).await;
+        // `after` not another task of the destination list: itself, another list's, another
+        // user's, an unknown one; `after` missing.
+        for after in [a, inbox_task, their_task, Uuid::new_v4()] {
+            let refused = move_task(&app, user, a, &json!({ "after": after })).await;
+            expect_invalid(refused, &[("after", "body")]).await;
+        }
+        let refused = move_task(&app, user, a, &json!({ "list_id": null })).await;
+        expect_invalid(refused, &[("after", "body")]).await;
+        let refused = move_task(&app, user, a, &json!({ "after": b, "list_id": null })).await;
+        expect_invalid(refused, &[("after", "body")]).await;
+        // A list not the user's, or no list at all.
+        for list in [theirs, Uuid::new_v4()] {
+            let body = json!({ "after": null, "list_id": list });
+            expect_invalid(
+                move_task(&app, user, a, &body).await,
+                &[("list_id", "body")],
+            )
+            .await;
+        }
+        // Unknown fields, wrong types.
+        let body = json!({ "after": null, "position": "a5" });
+        expect_invalid(
+            move_task(&app, user, a, &body).await,
+            &[("position", "body")],
+        )
+        .await;
+        let body = json!({ "after": 5, "list_id": "x" });
+        let refused = move_task(&app, user, a, &body).await;
+        expect_invalid(refused, &[("after", "body"), ("list_id", "body")]).await;
+        // Another user's task, or none: 404 whatever the preconditions.
+        let first = json!({ "after": null });
+        let conditional = async |task: Uuid, header: (&str, &str)| {
+            let path = format!("/users/{user}/tasks/{task}/move");
+            send_with(&app, Method::POST, &path, header, Some(&first)).await
+        };
+        for task in [their_task, Uuid::new_v4()] {
+            for header in [("if-match", "\"1\""), ("if-none-match", "*")] {
+                let answer = conditional(task, header).await;
+                expect_error(answer, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
+            }
+        }
+        // Preconditions: 412 for a stale tag or `*` in If-None-Match, 400 for a malformed one.
+        for header in [("if-match", "\"999\""), ("if-none-match", "*")] {
+            let answer = conditional(b, header).await;
+            let failed = StatusCode::PRECONDITION_FAILED;
+            expect_error(answer, failed, "PRECONDITION_FAILED").await;
+        }
+        let answer = conditional(b, ("if-match", "1")).await;
+        expect_invalid(answer, &[("If-Match", "header")]).await;
+        assert_eq!(app.all_tasks(user).await, before);
+        // The current tag lets it through.
+        let version = before.iter().find(|task| id_of(task) == b).unwrap()["version"].clone();
+        let answer = conditional(b, ("if-match", &format!("\"{version}\""))).await;
+        expect_json(answer, StatusCode::OK).await;
+        assert_eq!(in_order(&app, user, &home.to_string(), 20).await, [b, a]);
+    })
+    .await;
+}
+
+/// A small deterministic generator (xorshift), so that a failure is repeatable.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The list's tasks in the server's order, each key at most 64 characters and strictly
+/// increasing (no two equal: one client moved them all).
+async fn checked_order(app: &TestApp, user: Uuid, list: Uuid) -> Vec<Uuid> {
+    let page = app
+        .get_ok(&format!(
+            "/users/{user}/tasks?sort=position&list_id={list}&limit=100"
+        ))
+        .await;
+    let tasks = page["items"].as_array().unwrap();
+    let keys: Vec<&str> = tasks.iter().map(position_of).collect();
+    assert!(keys.iter().all(|key| key.len() <= 64), "{keys:?}");
+    assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
+    tasks.iter().map(id_of).collect()
+}
+
+#[tokio::test]
+async fn five_hundred_random_moves_keep_the_order_a_model_of_it_keeps() {
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Shuffled").await);
+            let mut model = tasks_in(&app, user, list, 12).await;
+            let mut random = Xorshift(0x2545_F491_4F6C_DD1D);
+            for step in 0..500 {
+                let task = model.remove(random.below(model.len()));
+                let place = random.below(model.len() + 1);
+                let after = place.checked_sub(1).map(|index| model[index]);
+                moved(&app, user, task, json!({ "after": after })).await;
+                model.insert(place, task);
+                if step % 50 == 49 {
+                    assert_eq!(checked_order(&app, user, list).await, model, "step {step}");
+                }
+            }
+            assert_eq!(checked_order(&app, user, list).await, model);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn moving_into_one_narrowing_gap_respaces_the_list_and_the_feed_has_every_rekeyed_task() {
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Narrow").await);
+            let tasks = tasks_in(&app, user, list, 4).await;
+            // The last to the top, 200 times: integer keys, short.
+            let mut model = tasks.clone();
+            for _ in 0..200 {
+                let last = model.pop().unwrap();
+                moved(&app, user, last, json!({ "after": null })).await;
+                model.insert(0, last);
+                assert_eq!(checked_order(&app, user, list).await, model);
+            }
+            // Alternately the last two right after the first: the gap halves each time, and
+            // the keys would pass 64 characters within 400 moves.
+            let mut longest = 0;
+            let mut respaced = false;
+            for _ in 0..400 {
+                let task = model.pop().unwrap();
+                let answer = moved(&app, user, task, json!({ "after": model[0] })).await;
+                let key = position_of(&answer).len();
+                respaced |= key < longest;
+                longest = longest.max(key);
+                model.insert(1, task);
+                assert_eq!(checked_order(&app, user, list).await, model);
+            }
+            assert!(respaced && longest <= 64, "{longest}");
+            // Every task's last version is in the feed, with its last key.
+            let mut since = String::new();
+            let mut feed = Vec::new();
+            loop {
+                let page = app
+                    .get_ok(&format!("/users/{user}/changes?limit=1000{since}"))
+                    .await;
+                feed.extend(page["changes"].as_array().unwrap().clone());
+                if page["has_more"] != json!(true) {
+                    break;
+                }
+                since = format!("&since={}", page["next_since"].as_str().unwrap());
+            }
+            for task in tasks {
+                let stored = app.get_ok(&format!("/users/{user}/tasks/{task}")).await;
+                let change = feed
+                    .iter()
+                    .rev()
+                    .find(|change| change["task_id"] == json!(task))
+                    .unwrap();
+                assert_eq!(change["task"], stored);
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_clients_moving_into_the_same_gap_both_succeed_and_readers_agree() {
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Raced").await);
+            for round in 0..10 {
+                let tasks = tasks_in(&app, user, list, 4).await;
+                let body = json!({ "after": tasks[0] });
+                let (one, two) = tokio::join!(
+                    move_task(&app, user, tasks[2], &body),
+                    move_task(&app, user, tasks[3], &body)
+                );
+                expect_json(one, StatusCode::OK).await;
+                expect_json(two, StatusCode::OK).await;
+                let first = in_order(&app, user, &list.to_string(), 100).await;
+                let again = in_order(&app, user, &list.to_string(), 3).await;
+                assert_eq!(first, again, "round {round}");
+                let mine: Vec<Uuid> = first.into_iter().filter(|id| tasks.contains(id)).collect();
+                assert_eq!(mine[0], tasks[0], "round {round}");
+                assert_eq!(mine[3], tasks[1], "round {round}");
+            }
+        },
+    )
     .await;
 }

@@ -23,7 +23,7 @@ fn version_of(tag: &str) -> i64 {
 }
 
 /// Sends `method` to `path` with one header (and a JSON body, if any).
-async fn send_with(
+pub(crate) async fn send_with(
     app: &TestApp,
     method: Method,
     path: &str,

@@ -23,7 +23,7 @@ use crate::api::request::input::{
 use crate::api::response::resources::{ListResource, Nullable, TaskResource};
 use crate::db::Database;
 use crate::domain::{
-    IdempotencyKey, Invalid, ListChanges, ListFields, NewTask, TaskFields, TaskPatch,
+    IdempotencyKey, Invalid, ListChanges, ListFields, NewTask, TaskFields, TaskMove, TaskPatch,
 };
 use crate::store;
 use crate::AppState;
@@ -37,6 +37,7 @@ pub enum OperationKind {
     CreateTask,
     ReplaceTask,
     UpdateTask,
+    MoveTask,
     DeleteTask,
     CreateList,
     UpdateList,
@@ -60,10 +61,11 @@ struct OperationShape {
 }
 
 impl OperationKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::CreateTask,
         Self::ReplaceTask,
         Self::UpdateTask,
+        Self::MoveTask,
         Self::DeleteTask,
         Self::CreateList,
         Self::UpdateList,
@@ -89,6 +91,12 @@ impl OperationKind {
                 "updateTask",
                 Some("task_id"),
                 Some(TaskPatch::schema as _),
+            ),
+            Self::MoveTask => (
+                "move_task",
+                "moveTask",
+                Some("task_id"),
+                Some(TaskMove::schema as _),
             ),
             Self::DeleteTask => ("delete_task", "deleteTask", Some("task_id"), None),
             Self::CreateList => (
@@ -200,6 +208,7 @@ impl OperationKind {
             Self::CreateTask => "`createTask`: `body` its body, `idempotency_key` its header's.",
             Self::ReplaceTask => "`replaceTask`: `task_id` its path's, `body` its body.",
             Self::UpdateTask => "`updateTask`: `task_id` its path's, `body` its merge patch.",
+            Self::MoveTask => "`moveTask`: `task_id` its path's, `body` its body.",
             Self::DeleteTask => "`deleteTask`: `task_id` its path's.",
             Self::CreateList => "`createList`: `body` its body.",
             Self::UpdateList => "`updateList`: `list_id` its path's, `body` its merge patch.",
@@ -347,6 +356,13 @@ impl Operation {
                 let (condition, patch) =
                     (condition(), TaskPatch::from_object(body)).collect_fields()?;
                 tasks::update(db, user_id, target, condition, patch)
+                    .await?
+                    .into()
+            }
+            OperationKind::MoveTask => {
+                let (condition, destination) =
+                    (condition(), TaskMove::from_object(body)).collect_fields()?;
+                tasks::move_to(db, user_id, target, condition, destination)
                     .await?
                     .into()
             }
@@ -672,7 +688,7 @@ impl BatchApi {
     /// Apply a batch of operations
     ///
     /// For a front end flushing a queue of edits made offline: 1 to 100 operations
-    /// (`create_task`, `replace_task`, `update_task`, `delete_task`, `create_list`,
+    /// (`create_task`, `replace_task`, `update_task`, `move_task`, `delete_task`, `create_list`,
     /// `update_list`, `delete_list`), run in order, each with exactly the rules, answers and side
     /// effects of its own endpoint, each taking its own version numbers. Each operation counts
     /// as one write toward the user's rate (`USER_WRITES_PER_MINUTE`) and the quotas. Not

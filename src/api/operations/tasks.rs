@@ -24,9 +24,9 @@ use crate::api::response::resources::{
 use crate::db::Database;
 use crate::domain::{
     self, check_storable, parse_tag, tag_key, tag_pattern, DuePatch, IdempotencyKey, Invalid,
-    NewTask, TaskDescription, TaskFields, TaskPatch, TaskTitle, TimeZoneName, WriteCondition,
-    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN, TASK_READ_ONLY_FIELDS,
-    TITLE_MAX_CHARS, TITLE_PATTERN,
+    NewTask, TaskDescription, TaskFields, TaskMove, TaskPatch, TaskTitle, TimeZoneName,
+    WriteCondition, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, STORABLE_PATTERN,
+    TASK_READ_ONLY_FIELDS, TITLE_MAX_CHARS, TITLE_PATTERN,
 };
 use crate::fairness::UserLimits;
 use crate::pagination::{self, Cursor, ListFilter, TaskFilter, TaskListRequest, TaskSort};
@@ -579,19 +579,100 @@ impl BodyField for ListId {
     }
 
     fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
-        named(
-            Self::NAME,
-            match value {
-                Value::Null => Ok(None),
-                Value::String(text) => Uuid::try_parse(text)
-                    .map(Some)
-                    .map_err(|_| "must be a list's id (a UUID) or null".to_owned()),
-                other => Err(format!(
-                    "must be a UUID string or null, got {}",
-                    json_kind(other)
-                )),
-            },
-        )
+        named(Self::NAME, nullable_uuid(value, "a list's id"))
+    }
+}
+
+/// A move's `after`: the task the moved one goes right after; null puts it first.
+pub struct After;
+
+impl BodyField for After {
+    const NAME: &'static str = domain::AFTER_FIELD;
+    type Value = Option<Uuid>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription::same(
+        "Required: the task the moved one goes right after, another task of the list it moves\n\
+         to (else a 400 naming `after`); null puts it first.",
+    );
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            ..MetaSchema::new_with_format("string", "uuid")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        Value::Null
+    }
+
+    fn default() -> Option<Option<Uuid>> {
+        None
+    }
+
+    fn parse(value: &Value) -> Result<Option<Uuid>, Vec<Invalid>> {
+        named(Self::NAME, nullable_uuid(value, "a task's id"))
+    }
+}
+
+/// A move's `list_id`: the list the task moves to; absent, its own; null, the inbox.
+pub struct Destination;
+
+impl BodyField for Destination {
+    const NAME: &'static str = domain::LIST_ID_FIELD;
+    type Value = Option<Option<Uuid>>;
+
+    const DESCRIPTION: FieldDescription = FieldDescription::same(
+        "The list the task moves to: one of the user's lists (else a 400 naming `list_id`);\n\
+         null for the inbox; absent, the list the task is in.",
+    );
+
+    fn schema(_merge_patch: bool) -> MetaSchema {
+        MetaSchema {
+            nullable: true,
+            ..MetaSchema::new_with_format("string", "uuid")
+        }
+    }
+
+    fn example(_merge_patch: bool) -> Value {
+        EXAMPLE_LIST_ID.to_string().into()
+    }
+
+    fn default() -> Option<Option<Option<Uuid>>> {
+        Some(None)
+    }
+
+    fn parse(value: &Value) -> Result<Option<Option<Uuid>>, Vec<Invalid>> {
+        named(Self::NAME, nullable_uuid(value, "a list's id").map(Some))
+    }
+}
+
+/// A UUID or null, as a body field's value (`what`: what the id is of).
+fn nullable_uuid(value: &Value, what: &str) -> Result<Option<Uuid>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Uuid::try_parse(text)
+            .map(Some)
+            .map_err(|_| format!("must be {what} (a UUID) or null")),
+        other => Err(format!(
+            "must be a UUID string or null, got {}",
+            json_kind(other)
+        )),
+    }
+}
+
+impl JsonObjectBody for TaskMove {
+    const NAME: &'static str = "TaskMove";
+    const DESCRIPTION: &'static str = "Where a task moves: right after `after` (null: first) in \
+        the list `list_id`\n(absent: its own list; null: the inbox). Unknown fields are refused.";
+    type Fields = (After, Destination);
+    type Presence = Whole;
+    const READ_ONLY: &'static [&'static str] = &[];
+
+    fn from_values(
+        (after, list_id): (Option<Uuid>, Option<Option<Uuid>>),
+    ) -> Result<Self, Vec<Invalid>> {
+        Ok(Self { after, list_id })
     }
 }
 
@@ -1171,6 +1252,46 @@ impl TasksApi {
         Ok(update(&self.state.db, user_id, task_id, condition, patch).await?)
     }
 
+    /// Move a task
+    ///
+    /// Puts the task right after `after` (null: first) in the list `list_id` (absent: its own;
+    /// null: the inbox): it takes a `position` between its new neighbours', and a new version.
+    /// A move that leaves the task where it is changes nothing. `after` not another task of
+    /// that list, or `list_id` not one of the user's lists, is a 400 naming the field. With
+    /// `If-Match`, only when the task's current `ETag` is listed, and with `If-None-Match`, only
+    /// when it is not: otherwise 412 `PRECONDITION_FAILED` and nothing is written.
+    #[oai(
+        path = "/users/:user_id/tasks/:task_id/move",
+        method = "post",
+        operation_id = "moveTask"
+    )]
+    async fn move_task(
+        &self,
+        _caller: Caller,
+        /// The owner's id.
+        user_id: PathParam<Uuid>,
+        /// The task's id.
+        task_id: PathParam<Uuid>,
+        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
+        /// match), or `*`: the write happens only if one is the task's current tag.
+        #[oai(name = "If-Match")]
+        if_match: HeaderParam<EntityTags>,
+        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
+        /// write happens only if none is the task's current tag (`*`: never, the task exists).
+        #[oai(name = "If-None-Match")]
+        if_none_match: HeaderParam<EntityTags>,
+        body: JsonBody<TaskMove>,
+    ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
+        let (user_id, task_id, condition, destination) = (
+            user_id.checked(),
+            task_id.checked(),
+            write_condition(if_match, if_none_match),
+            body.0,
+        )
+            .collect_fields()?;
+        Ok(move_to(&self.state.db, user_id, task_id, condition, destination).await?)
+    }
+
     /// Delete a task
     ///
     /// Deletes the task for good (the change feed reports the deletion); a second delete is 404
@@ -1254,6 +1375,21 @@ pub async fn update(
     Ok(store::update_task(db, user_id, task_id, patch, condition)
         .await?
         .into())
+}
+
+/// `moveTask` once its request is read: what the endpoint and a batch's `move_task` run.
+pub async fn move_to(
+    db: &Database,
+    user_id: Uuid,
+    task_id: Uuid,
+    condition: WriteCondition,
+    destination: TaskMove,
+) -> Result<TaskFound, ApiError> {
+    Ok(
+        store::move_task(db, user_id, task_id, destination, condition)
+            .await?
+            .into(),
+    )
 }
 
 /// `deleteTask` once its request is read: what the endpoint and a batch's `delete_task` run.

@@ -6,9 +6,9 @@ use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
 use super::{
-    drop_tombstone_steps, dropped_parts, kept_tombstone_versions, owner_locked, statement,
-    versions_in, BumpChangeSeq, CountChange, Shape, VersionSource, CHANGED, COUNTER,
-    TASK_DELETED_AGAIN,
+    changed_then_bumped, changed_then_bumped_steps, drop_tombstone_steps, dropped_parts,
+    kept_tombstone_versions, owner_locked, statement, versions_in, BumpChangeSeq, CountChange,
+    Shape, VersionSource, COUNTER, TASK_DELETED_AGAIN,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -234,23 +234,17 @@ impl Write for RenameList<'_> {
     }
 
     fn postgres(&self) -> Statement {
-        statement(DatabaseBackend::Postgres, self.shape(), |sql| {
-            sql.push("WITH ").push(CHANGED).push(" AS (");
-            self.update(sql);
-            sql.push("), ").push(COUNTER).push(" AS (");
-            self.bump().write(sql, Some(CHANGED));
-            sql.push(") SELECT ");
-            list_columns(sql, false);
-            sql.push(" FROM ").push(CHANGED);
-        })
+        changed_then_bumped(
+            self.shape(),
+            |sql| self.update(sql),
+            self.bump(),
+            |sql| list_columns(sql, false),
+        )
     }
 
     /// The list renamed with the next change number, then the counter bumped.
     fn sqlite(&self) -> Vec<Step> {
-        let update = statement(DatabaseBackend::Sqlite, self.shape(), |sql| {
-            self.update(sql)
-        });
-        vec![Step::Returning(update), Step::Effect(self.bump().sqlite())]
+        changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
     }
 }
 

@@ -31,6 +31,7 @@ pub use crate::db::write::Write;
 pub use create::{CreateTask, IdempotencyClaim};
 pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
+pub use order::{ListOrder, LockOwner, PlaceTask};
 pub use read::{GetTask, ListChanges, ListTags, ListTasks};
 pub use update::UpdateTask;
 
@@ -109,6 +110,16 @@ pub enum Shape {
         after: bool,
     },
     ListTags,
+    /// The ids and positions of a list's tasks, in order.
+    ListOrder {
+        list: ListShape,
+    },
+    /// The owner's row locked for a write that reads first.
+    LockOwner,
+    /// A task put at a position of a list (or the inbox).
+    PlaceTask {
+        list: ListShape,
+    },
 }
 
 /// Which filters a list of tasks has, and `has_due`'s value.
@@ -191,6 +202,36 @@ fn owner_locked(sql: &mut Sql, user_id: Uuid) {
 /// ` AND EXISTS(SELECT 1 FROM <cte>)`: only when an earlier part of the statement wrote a row.
 fn after_writing_in(sql: &mut Sql, cte: &str) {
     sql.push(" AND EXISTS(SELECT 1 FROM ").push(cte).push(")");
+}
+
+/// PostgreSQL's form of a write that changes one row, then takes the owner's next change number
+/// (`bump`): `WITH "changed" AS (<change>), "counter" AS (<bump>) SELECT <columns> FROM "changed"`.
+fn changed_then_bumped(
+    shape: Shape,
+    change: impl Fn(&mut Sql),
+    bump: BumpChangeSeq,
+    columns: impl Fn(&mut Sql),
+) -> Statement {
+    statement(DatabaseBackend::Postgres, shape, |sql| {
+        sql.push("WITH ").push(CHANGED).push(" AS (");
+        change(sql);
+        sql.push("), ").push(COUNTER).push(" AS (");
+        bump.write(sql, Some(CHANGED));
+        sql.push(") SELECT ");
+        columns(sql);
+        sql.push(" FROM ").push(CHANGED);
+    })
+}
+
+/// SQLite's form of the same: the row changed with the next change number, then the counter
+/// bumped.
+fn changed_then_bumped_steps(
+    shape: Shape,
+    change: impl Fn(&mut Sql),
+    bump: BumpChangeSeq,
+) -> Vec<Step> {
+    let change = statement(DatabaseBackend::Sqlite, shape, change);
+    vec![Step::Returning(change), Step::Effect(bump.sqlite())]
 }
 
 /// Where a versioned insert reads the change number it takes.

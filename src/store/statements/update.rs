@@ -6,8 +6,8 @@ use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
 use super::{
-    expected_versions, lists, order, statement, task_columns, BumpChangeSeq, CountChange,
-    ListShape, OwnedTask, Shape, CHANGED, COUNTER,
+    changed_then_bumped, changed_then_bumped_steps, expected_versions, lists, order, task_columns,
+    BumpChangeSeq, CountChange, ListShape, OwnedTask, Shape,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -254,22 +254,16 @@ impl Write for UpdateTask<'_> {
     }
 
     fn postgres(&self) -> Statement {
-        statement(DatabaseBackend::Postgres, self.shape(), |sql| {
-            sql.push("WITH ").push(CHANGED).push(" AS (");
-            self.update(sql);
-            sql.push("), ").push(COUNTER).push(" AS (");
-            self.bump().write(sql, Some(CHANGED));
-            sql.push(") SELECT ");
-            task_columns(sql, false);
-            sql.push(" FROM ").push(CHANGED);
-        })
+        changed_then_bumped(
+            self.shape(),
+            |sql| self.update(sql),
+            self.bump(),
+            |sql| task_columns(sql, false),
+        )
     }
 
     /// The task changed with the next change number, then the counter bumped.
     fn sqlite(&self) -> Vec<Step> {
-        let update = statement(DatabaseBackend::Sqlite, self.shape(), |sql| {
-            self.update(sql)
-        });
-        vec![Step::Returning(update), Step::Effect(self.bump().sqlite())]
+        changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
     }
 }
