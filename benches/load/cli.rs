@@ -208,6 +208,21 @@ impl Scenario {
         }
     }
 
+    /// The concurrencies this scenario runs at, of those asked for: a batch scenario at no more
+    /// than `BATCH_MAX_CONNECTIONS` (at 64 connections no batch of 100 operations finishes
+    /// within a short cell, and wrk then has no request to report).
+    pub(crate) fn connection_counts(self, asked: &[u32]) -> Vec<u32> {
+        if self.operations_per_request() == 1 {
+            return asked.to_vec();
+        }
+        let mut counts: Vec<u32> = asked
+            .iter()
+            .map(|&count| count.min(BATCH_MAX_CONNECTIONS))
+            .collect();
+        counts.dedup();
+        counts
+    }
+
     pub(crate) fn sql_file(self) -> PathBuf {
         Path::new(MANIFEST_DIR)
             .join("benches/sql")

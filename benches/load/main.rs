@@ -76,6 +76,8 @@ pub(crate) const CREATE_BATCH: usize = 20;
 /// Operations per request of the batch scenarios (the most a batch takes); `batch_patch`'s are
 /// on as many distinct seeded tasks of the user, listed in the pool file.
 pub(crate) const BATCH_OPERATIONS: usize = 100;
+/// The most connections a batch scenario runs at (see `Scenario::connection_counts`).
+pub(crate) const BATCH_MAX_CONNECTIONS: u32 = 16;
 pub(crate) const DESCRIPTION: &str = "Created by the load benchmark";
 /// The date `list_today` lists (as `benches/wrk/tasks.lua`'s `TODAY`); the seeded due dates lie
 /// around it.

@@ -262,7 +262,7 @@ impl Bench {
                 };
                 warmup.run()?;
             }
-            for &connections in &self.options.connections {
+            for connections in scenario.connection_counts(&self.options.connections) {
                 self.checkpoint().await;
                 let wrk = Wrk {
                     scenario,
