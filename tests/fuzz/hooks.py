@@ -16,7 +16,9 @@ do not state, so that positive_data_acceptance runs on every operation and every
   dropped (filter_failure); any other field, message or status still fails the run.
 - A task's `list_id` must name one of the user's lists, which is what the server holds, not what
   a schema can state (as an `If-Match` naming another version): a 400 of createTask, replaceTask
-  or updateTask naming only `list_id` as not one of the user's lists is dropped the same way.
+  or updateTask naming only `list_id` as not one of the user's lists is dropped the same way; so
+  is a 400 of moveTask naming only `list_id` so, or `after` as not another task of the list the
+  task moves to.
 - An atomic applyBatch answers with its failing operation's status: a 404 naming a task or a list
   of one of its operations (TASK_NOT_FOUND, LIST_NOT_FOUND) is not the batch's user missing, so
   the stateful phase's "created resource not found" (ST302) is dropped for those codes only; a
@@ -77,6 +79,7 @@ HELD_STATE_RULES = {
     "createTask": HELD_LIST_RULES,
     "replaceTask": HELD_LIST_RULES,
     "updateTask": STORED_TASK_RULES | HELD_LIST_RULES,
+    "moveTask": HELD_LIST_RULES | {("after", "is not another task of the list the task moves to")},
 }
 
 
