@@ -10,7 +10,11 @@
 //! for null) (`progenitor-task-operations.yaml`, rewritten with the other documents by
 //! `EXPECTORATE=overwrite cargo test --test api contract`).
 
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use task_api::config::Config;
@@ -651,6 +655,344 @@ async fn the_generated_rust_client_drives_every_operation() {
             }
             other => panic!("expected USER_NOT_FOUND, got {other:?}"),
         }
+    })
+    .await;
+}
+
+/// What a client keeps of one user's lists and tasks, fed by the change feed alone, through the
+/// generated types.
+#[derive(Default)]
+struct Replica {
+    lists: BTreeMap<Uuid, types::List>,
+    tasks: BTreeMap<Uuid, types::Task>,
+    since: Option<String>,
+}
+
+/// One change as the feed told it: its kind, its task's or list's id, whether it was a deletion.
+type Seen = (&'static str, Uuid, bool);
+
+impl Replica {
+    /// Follows `listChanges` from the last `next_since` (none: a full sync), `limit` a page,
+    /// until `has_more` is false, applying each change decoded into the union's member its
+    /// `kind` names; returns what it saw, in order.
+    async fn sync(&mut self, client: &Client, user: Uuid, limit: u32) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        loop {
+            let mut request = client
+                .list_changes()
+                .user_id(user)
+                .limit(NonZeroU32::new(limit).unwrap());
+            if let Some(since) = &self.since {
+                request = request.since(since.clone());
+            }
+            let page = request.send().await.unwrap().into_inner();
+            assert!(page.changes.len() <= limit as usize);
+            for change in page.changes {
+                seen.push(self.apply(change));
+            }
+            self.since = Some(page.next_since);
+            if !page.has_more {
+                return seen;
+            }
+        }
+    }
+
+    /// The latest state replaces the kept one; a deletion removes it.
+    fn apply(&mut self, change: types::Change) -> Seen {
+        match change {
+            types::Change::TaskChange(change) => {
+                assert_eq!(change.deleted, change.task.is_none(), "{change:?}");
+                match change.task {
+                    Some(task) => {
+                        assert_eq!((task.id, task.version), (change.task_id, change.version));
+                        self.tasks.insert(task.id, task);
+                    }
+                    None => {
+                        self.tasks.remove(&change.task_id);
+                    }
+                }
+                ("task", change.task_id, change.deleted)
+            }
+            types::Change::ListChange(change) => {
+                assert_eq!(change.deleted, change.list.is_none(), "{change:?}");
+                match change.list {
+                    Some(list) => {
+                        assert_eq!((list.id, list.version), (change.list_id, change.version));
+                        self.lists.insert(list.id, list);
+                    }
+                    None => {
+                        self.lists.remove(&change.list_id);
+                    }
+                }
+                ("list", change.list_id, change.deleted)
+            }
+        }
+    }
+
+    /// The replica holds exactly the server's lists and tasks, each in its latest state, and each
+    /// list's (and the inbox's) order as `sort=position` reads it: positions compared as byte
+    /// strings, ties by id.
+    async fn assert_in_sync(&self, client: &Client, user: Uuid) {
+        let hundred = NonZeroU32::new(100).unwrap();
+        let lists = client
+            .list_lists()
+            .user_id(user)
+            .limit(hundred)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(lists.next_cursor, None);
+        assert_eq!(
+            json_by_id(&lists.items),
+            json_by_id(self.lists.values()),
+            "the replica's lists = listLists"
+        );
+        let tasks = client
+            .list_tasks()
+            .user_id(user)
+            .limit(hundred)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(tasks.next_cursor, None);
+        assert_eq!(
+            json_by_id(&tasks.items),
+            json_by_id(self.tasks.values()),
+            "the replica's tasks = listTasks"
+        );
+        let lists = std::iter::once(None).chain(self.lists.keys().copied().map(Some));
+        for list in lists {
+            let filter = list.map_or("inbox".to_owned(), |id| id.to_string());
+            let mut local: Vec<&types::Task> =
+                self.tasks.values().filter(|t| t.list_id == list).collect();
+            local.sort_by(|a, b| (a.position.as_bytes(), a.id).cmp(&(b.position.as_bytes(), b.id)));
+            let local: Vec<Uuid> = local.iter().map(|t| t.id).collect();
+            assert_eq!(
+                in_manual_order(client, user, &filter).await,
+                local,
+                "{filter}'s order"
+            );
+        }
+    }
+}
+
+/// Tasks or lists as JSON, by id: what the server wrote, whichever way they were decoded.
+fn json_by_id<'a, T: serde::Serialize + 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+) -> BTreeMap<String, Value> {
+    items
+        .into_iter()
+        .map(|item| {
+            let json = serde_json::to_value(item).unwrap();
+            (json["id"].as_str().unwrap().to_owned(), json)
+        })
+        .collect()
+}
+
+/// The ids of a list's tasks (or the inbox's) as `sort=position&list_id=…` gives them.
+async fn in_manual_order(client: &Client, user: Uuid, list: &str) -> Vec<Uuid> {
+    let page = client
+        .list_tasks()
+        .user_id(user)
+        .list_id(types::ListTasksListId::try_from(list.to_owned()).unwrap())
+        .sort(types::ListTasksSort::Position)
+        .limit(NonZeroU32::new(100).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.next_cursor, None);
+    page.items.iter().map(|t| t.id).collect()
+}
+
+/// The ETag of an answer: the version in quotes.
+fn etag_of<T>(response: &progenitor_client::ResponseValue<T>) -> String {
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// The error code of a refused call.
+fn refused<T: std::fmt::Debug>(
+    result: Result<T, progenitor_client::Error<types::ErrorEnvelope>>,
+) -> (u16, types::ErrorCode) {
+    match result {
+        Err(progenitor_client::Error::ErrorResponse(response)) => {
+            (response.status().as_u16(), response.error.code)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_generated_rust_client_moves_tasks_in_a_list_and_syncs_both_kinds() {
+    let auth_on = |config: &mut Config| config.auth = shared_secret_auth_config(SECRET);
+    each_database_configured(auth_on, |app| async move {
+        let me = Uuid::new_v4();
+        let key = SigningKey::secret(SECRET);
+        let client = client_with_token(&app.address, &key.token_for(&me.to_string()));
+        client.create_user().send().await.unwrap();
+        let list_name = |name: &str| types::ListInputName::try_from(name.to_owned()).unwrap();
+
+        // A list with the id the client made; that id again is LIST_ALREADY_EXISTS.
+        let trip_id = Uuid::new_v4();
+        let create_trip = || {
+            client
+                .create_list()
+                .user_id(me)
+                .body(types::ListInput {
+                    name: list_name("Trip"),
+                    id: Some(trip_id),
+                })
+                .send()
+        };
+        let created = create_trip().await.unwrap();
+        assert_eq!(etag_of(&created), format!("\"{}\"", created.version));
+        let trip = created.into_inner();
+        assert_eq!(trip.id, trip_id);
+        assert_eq!(
+            refused(create_trip().await),
+            (409, types::ErrorCode::ListAlreadyExists)
+        );
+        let groceries = client
+            .create_list()
+            .user_id(me)
+            .body(types::ListInput {
+                name: list_name("Groceries"),
+                id: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+
+        // Tasks made in the list go to its end; one with a client-made id.
+        let pack_id = Uuid::new_v4();
+        let mut in_trip = Vec::new();
+        for (title, id) in [
+            ("Passport", None),
+            ("Tickets", None),
+            ("Pack", Some(pack_id)),
+            ("Charger", None),
+        ] {
+            let task = client
+                .create_task()
+                .user_id(me)
+                .body(types::NewTask {
+                    list_id: Some(trip.id),
+                    id,
+                    ..new_task(title)
+                })
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(task.list_id, Some(trip.id));
+            in_trip.push(task);
+        }
+        assert_eq!(in_trip[2].id, pack_id);
+        for (title, list_id) in [("Milk", Some(groceries.id)), ("Call mum", None)] {
+            client
+                .create_task()
+                .user_id(me)
+                .body(types::NewTask {
+                    list_id,
+                    ..new_task(title)
+                })
+                .send()
+                .await
+                .unwrap();
+        }
+        let ids = |tasks: &[&types::Task]| tasks.iter().map(|t| t.id).collect::<Vec<_>>();
+        let [passport, tickets, pack, charger] = [0, 1, 2, 3].map(|i| &in_trip[i]);
+        let trip_filter = trip.id.to_string();
+        assert_eq!(
+            in_manual_order(&client, me, &trip_filter).await,
+            ids(&[passport, tickets, pack, charger])
+        );
+
+        // Moves with the task's ETag: the last first, then one right after another; a stale
+        // ETag moves nothing.
+        let move_task = |task: &types::Task, after: Option<Uuid>, if_match: String| {
+            client
+                .move_task()
+                .user_id(me)
+                .task_id(task.id)
+                .if_match(if_match)
+                .body(types::TaskMove {
+                    after,
+                    list_id: None,
+                })
+                .send()
+        };
+        let charger_tag = format!("\"{}\"", charger.version);
+        let moved = move_task(charger, None, charger_tag.clone()).await.unwrap();
+        assert_eq!(etag_of(&moved), format!("\"{}\"", moved.version));
+        assert!(moved.version > charger.version && moved.position < passport.position);
+        move_task(
+            passport,
+            Some(tickets.id),
+            format!("\"{}\"", passport.version),
+        )
+        .await
+        .unwrap();
+        let moved_order = ids(&[charger, tickets, passport, pack]);
+        assert_eq!(
+            in_manual_order(&client, me, &trip_filter).await,
+            moved_order
+        );
+        assert_eq!(
+            refused(move_task(charger, Some(pack.id), charger_tag).await),
+            (412, types::ErrorCode::PreconditionFailed)
+        );
+        assert_eq!(
+            in_manual_order(&client, me, &trip_filter).await,
+            moved_order
+        );
+
+        // A full sync, three changes a page: both kinds, each list and task once.
+        let mut replica = Replica::default();
+        let seen = replica.sync(&client, me, 3).await;
+        assert_eq!(seen.len(), 2 + 6);
+        assert_eq!(seen.iter().filter(|(kind, ..)| *kind == "list").count(), 2);
+        replica.assert_in_sync(&client, me).await;
+
+        // A rename with the list's ETag, then its delete with the new one: the feed brings the
+        // list's deletion (its rename overtaken) and each of its tasks' deletions.
+        let renamed = client
+            .update_list()
+            .user_id(me)
+            .list_id(trip.id)
+            .if_match(format!("\"{}\"", trip.version))
+            .body(types::ListPatch {
+                name: Some(types::ListPatchName::try_from("Holiday".to_owned()).unwrap()),
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renamed.name.to_string(), "Holiday");
+        let delete_trip = |if_match: String| {
+            client
+                .delete_list()
+                .user_id(me)
+                .list_id(trip.id)
+                .if_match(if_match)
+                .send()
+        };
+        assert_eq!(
+            refused(delete_trip(format!("\"{}\"", trip.version)).await),
+            (412, types::ErrorCode::PreconditionFailed)
+        );
+        delete_trip(etag_of(&renamed)).await.unwrap();
+        let mut seen = replica.sync(&client, me, 2).await;
+        seen.sort();
+        let mut expected: Vec<Seen> = in_trip.iter().map(|t| ("task", t.id, true)).collect();
+        expected.push(("list", trip.id, true));
+        expected.sort();
+        assert_eq!(seen, expected);
+        replica.assert_in_sync(&client, me).await;
+        assert_eq!(replica.lists.keys().collect::<Vec<_>>(), [&groceries.id]);
+        assert_eq!(replica.sync(&client, me, 2).await, []);
     })
     .await;
 }

@@ -20,6 +20,8 @@ import { mintToken } from "./token.js";
 
 type Task = components["schemas"]["Task"];
 type TaskChange = components["schemas"]["TaskChange"];
+type Change = components["schemas"]["Change"];
+type TaskList = components["schemas"]["List"];
 type User = components["schemas"]["User"];
 type ErrorEnvelope = components["schemas"]["ErrorEnvelope"];
 type ErrorCode = components["schemas"]["ErrorCode"];
@@ -185,53 +187,96 @@ function checkTask(
   );
 }
 
-// The ETag of an answer carrying one task: its version in quotes. openapi-typescript types the
-// header (ETAG: string) but openapi-fetch hands back the fetch Response, so it is read from there.
-function expectETag(response: Response, task: Task, what: string): string {
+function checkList(list: TaskList, userId: string, name: string, what: string): void {
+  ok(UUID.test(list.id), `${what}: id ${list.id} is not a lowercase UUID`);
+  eq(list.user_id, userId, `${what}: user_id`);
+  eq(list.name, name, `${what}: name`);
+  ok(TIMESTAMP.test(list.created_at), `${what}: created_at ${list.created_at}`);
+  ok(TIMESTAMP.test(list.updated_at), `${what}: updated_at ${list.updated_at}`);
+  ok(list.updated_at >= list.created_at, `${what}: updated_at before created_at`);
+  ok(Number.isInteger(list.version) && list.version >= 1, `${what}: version ${list.version} is not an integer >= 1`);
+  eq(
+    JSON.stringify(Object.keys(list).sort()),
+    JSON.stringify(["created_at", "id", "name", "updated_at", "user_id", "version"]),
+    `${what}: keys`,
+  );
+}
+
+// The ETag of an answer carrying one task or list: its version in quotes. openapi-typescript
+// types the header (ETAG: string) but openapi-fetch hands back the fetch Response, so it is read
+// from there.
+function expectETag(response: Response, resource: { version: number }, what: string): string {
   const etag = response.headers.get("etag");
-  eq(etag, `"${task.version}"`, `${what}: ETag`);
+  eq(etag, `"${resource.version}"`, `${what}: ETag`);
   return etag as string;
+}
+
+// Follows next_cursor from the first page to the last, checking every page; returns the items
+// in the order given.
+async function followCursor<T extends { id: string }>(
+  fetchPage: (cursor: string | undefined) => Promise<{
+    data?: { items: T[]; next_cursor: string | null };
+    error?: unknown;
+    response: Response;
+  }>,
+  limit: number,
+  what: string,
+): Promise<{ items: T[]; pages: number }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  for (;;) {
+    const { data, error, response } = await fetchPage(cursor);
+    ok(error === undefined, `${what}: unexpected error ${JSON.stringify(error)}`);
+    status(response, 200, what);
+    const page = present(data, what);
+    pages += 1;
+    ok(page.items.length <= limit, `${what}: page ${pages} holds ${page.items.length} > limit`);
+    items.push(...page.items);
+    if (page.next_cursor === null) {
+      break;
+    }
+    ok(page.items.length === limit, `${what}: a non-last page is not full`);
+    cursor = page.next_cursor;
+    ok(pages < 100, `${what}: the cursor never ends`);
+  }
+  eq(new Set(items.map((item) => item.id)).size, items.length, `${what}: an item was listed twice`);
+  return { items, pages };
 }
 
 async function listAll(
   api: Api,
   userId: string,
-  query: { limit: number; sort?: Sort; completed?: boolean; q?: string; tag?: string },
+  query: { limit: number; sort?: Sort; completed?: boolean; q?: string; tag?: string; list_id?: string },
   what: string,
 ): Promise<{ tasks: Task[]; pages: number }> {
-  const tasks: Task[] = [];
-  let cursor: string | undefined;
-  let pages = 0;
-  for (;;) {
-    const { data, error, response } = await api.GET("/users/{user_id}/tasks", {
-      params: { path: { user_id: userId }, query: { ...query, cursor } },
-    });
-    ok(error === undefined, `${what}: unexpected error ${JSON.stringify(error)}`);
-    status(response, 200, what);
-    const page = present(data, what);
-    pages += 1;
-    ok(page.items.length <= query.limit, `${what}: page ${pages} holds ${page.items.length} > limit`);
-    tasks.push(...page.items);
-    if (page.next_cursor === null) {
-      break;
-    }
-    ok(page.items.length === query.limit, `${what}: a non-last page is not full`);
-    cursor = page.next_cursor;
-    ok(pages < 100, `${what}: the cursor never ends`);
-  }
-  eq(new Set(tasks.map((t) => t.id)).size, tasks.length, `${what}: a task was listed twice`);
-  return { tasks, pages };
+  const { items, pages } = await followCursor(
+    (cursor) => api.GET("/users/{user_id}/tasks", { params: { path: { user_id: userId }, query: { ...query, cursor } } }),
+    query.limit,
+    what,
+  );
+  return { tasks: items, pages };
+}
+
+async function listAllLists(api: Api, userId: string, limit: number, what: string): Promise<{ lists: TaskList[]; pages: number }> {
+  const { items, pages } = await followCursor(
+    (cursor) => api.GET("/users/{user_id}/lists", { params: { path: { user_id: userId }, query: { limit, cursor } } }),
+    limit,
+    what,
+  );
+  return { lists: items, pages };
 }
 
 // Follows listChanges from `since` (absent: a full sync) while has_more is true, checking every
-// page and change; returns the changes in the order given and the last next_since.
+// page and change of either kind (told apart by `kind`, the generated union's discriminator);
+// returns the changes in the order given and the last next_since.
 async function syncAll(
   api: Api,
   userId: string,
   query: { limit: number; since?: string },
   what: string,
-): Promise<{ changes: TaskChange[]; nextSince: string; pages: number }> {
-  const changes: TaskChange[] = [];
+): Promise<{ changes: Change[]; nextSince: string; pages: number }> {
+  const changes: Change[] = [];
   let since = query.since;
   let pages = 0;
   for (;;) {
@@ -247,26 +292,7 @@ async function syncAll(
     ok(page.changes.length <= query.limit, `${what}: page ${pages} holds ${page.changes.length} > limit`);
     ok(typeof page.next_since === "string" && page.next_since.length > 0, `${what}: next_since`);
     for (const change of page.changes) {
-      // This client makes no lists: every change is a task's.
-      if (change.kind !== "task") {
-        throw new Error(`${what}: a change of kind ${change.kind}`);
-      }
-      const about = `${what}: change of ${change.task_id}`;
-      eq(
-        JSON.stringify(Object.keys(change).sort()),
-        JSON.stringify(["deleted", "kind", "task", "task_id", "version"]),
-        `${about}: keys`,
-      );
-      ok(UUID.test(change.task_id), `${about}: task_id is not a lowercase UUID`);
-      ok(Number.isInteger(change.version) && change.version >= 1, `${about}: version ${change.version}`);
-      if (change.deleted) {
-        eq(change.task, null, `${about}: a deleted task's task`);
-      } else {
-        ok(change.task !== null, `${about}: a live task's task is null`);
-        eq(change.task?.id, change.task_id, `${about}: task.id`);
-        eq(change.task?.user_id, userId, `${about}: task.user_id`);
-        eq(change.task?.version, change.version, `${about}: task.version`);
-      }
+      checkChange(change, userId, what);
       changes.push(change);
     }
     since = page.next_since;
@@ -279,8 +305,117 @@ async function syncAll(
   for (let i = 1; i < changes.length; i += 1) {
     ok((changes[i]?.version ?? 0) > (changes[i - 1]?.version ?? 0), `${what}: changes not in version order`);
   }
-  eq(new Set(changes.map((c) => c.task_id)).size, changes.length, `${what}: a task changed twice in one sync`);
+  const changed = changes.map((c) => (c.kind === "task" ? `task ${c.task_id}` : `list ${c.list_id}`));
+  eq(new Set(changed).size, changes.length, `${what}: a task or list changed twice in one sync`);
   return { changes, nextSince: since as string, pages };
+}
+
+// One change of the feed, decoded through the generated union: a TaskChange or a ListChange
+// (narrowed on `kind`), with exactly its kind's members, its task or list null exactly when
+// deleted.
+function checkChange(change: Change, userId: string, what: string): void {
+  const [idMember, id, resource] = ((): [string, string, { id: string; user_id: string; version: number } | null] => {
+    switch (change.kind) {
+      case "task":
+        return ["task_id", change.task_id, change.task];
+      case "list":
+        return ["list_id", change.list_id, change.list];
+      default: {
+        const unknown: never = change;
+        return fail(`${what}: a change of an unknown kind ${JSON.stringify(unknown)}`);
+      }
+    }
+  })();
+  const about = `${what}: change of ${change.kind} ${id}`;
+  eq(
+    JSON.stringify(Object.keys(change).sort()),
+    JSON.stringify(["deleted", "kind", change.kind, idMember, "version"].sort()),
+    `${about}: keys`,
+  );
+  ok(UUID.test(id), `${about}: ${idMember} is not a lowercase UUID`);
+  ok(Number.isInteger(change.version) && change.version >= 1, `${about}: version ${change.version}`);
+  if (change.deleted) {
+    eq(resource, null, `${about}: a deleted ${change.kind}'s ${change.kind}`);
+  } else {
+    ok(resource !== null, `${about}: a live ${change.kind}'s ${change.kind} is null`);
+    eq(resource?.id, id, `${about}: ${change.kind}.id`);
+    eq(resource?.user_id, userId, `${about}: ${change.kind}.user_id`);
+    eq(resource?.version, change.version, `${about}: ${change.kind}.version`);
+  }
+}
+
+// The task changes of a feed that holds no list's: each change must be a task's.
+function taskChanges(changes: Change[], what: string): TaskChange[] {
+  return changes.map((change) => {
+    if (change.kind !== "task") {
+      fail(`${what}: a change of kind ${change.kind}`);
+    }
+    return change;
+  });
+}
+
+// What a client keeps of a user's lists and tasks, fed by the change feed alone.
+interface Replica {
+  lists: Map<string, TaskList>;
+  tasks: Map<string, Task>;
+}
+
+// Applies changes of either kind in the order given: the latest state replaces the kept one, a
+// deletion removes it.
+function applyChanges(replica: Replica, changes: Change[]): void {
+  for (const change of changes) {
+    if (change.kind === "task") {
+      if (change.task === null) {
+        replica.tasks.delete(change.task_id);
+      } else {
+        replica.tasks.set(change.task_id, change.task);
+      }
+    } else if (change.list === null) {
+      replica.lists.delete(change.list_id);
+    } else {
+      replica.lists.set(change.list_id, change.list);
+    }
+  }
+}
+
+const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+// The manual order: positions compared as byte strings (ASCII here, so as JavaScript compares
+// strings), ties by id.
+const byPosition = (a: Task, b: Task): number =>
+  a.position < b.position ? -1 : a.position > b.position ? 1 : byId(a, b);
+
+// The replica holds exactly the server's lists and tasks, each in its latest state, every task's
+// list among the lists, and each list's (and the inbox's) order as listTasks sort=position gives it.
+async function expectInSync(api: Api, userId: string, replica: Replica, what: string): Promise<void> {
+  const { lists } = await listAllLists(api, userId, 100, `${what}: listLists`);
+  eq(
+    JSON.stringify([...lists].sort(byId)),
+    JSON.stringify([...replica.lists.values()].sort(byId)),
+    `${what}: the replica's lists = listLists`,
+  );
+  const { tasks } = await listAll(api, userId, { limit: 100 }, `${what}: listTasks`);
+  eq(
+    JSON.stringify([...tasks].sort(byId)),
+    JSON.stringify([...replica.tasks.values()].sort(byId)),
+    `${what}: the replica's tasks = listTasks`,
+  );
+  for (const task of replica.tasks.values()) {
+    ok(task.list_id === null || replica.lists.has(task.list_id), `${what}: task ${task.id} names a list not synced`);
+  }
+  for (const listId of ["inbox", ...replica.lists.keys()]) {
+    const { tasks: ordered } = await listAll(
+      api,
+      userId,
+      { limit: 2, sort: "position", list_id: listId },
+      `${what}: listTasks list_id=${listId} sort=position`,
+    );
+    const local = [...replica.tasks.values()].filter((t) => (t.list_id ?? "inbox") === listId).sort(byPosition);
+    eq(
+      JSON.stringify(ordered.map((t) => t.id)),
+      JSON.stringify(local.map((t) => t.id)),
+      `${what}: list ${listId}'s order = the replica's by position`,
+    );
+  }
 }
 
 const REALM = 'Bearer realm="task-api"';
@@ -334,6 +469,7 @@ async function main(): Promise<void> {
     const task = randomUUID();
     const path = { user_id: someone };
     const taskPath = { user_id: someone, task_id: task };
+    const listPath = { user_id: someone, list_id: randomUUID() };
     const calls: [string, (api: Api) => Promise<{ error?: ErrorEnvelope; response: Response }>][] = [
       ["createUser", (api) => api.POST("/users")],
       ["getCurrentUser", (api) => api.GET("/me")],
@@ -356,7 +492,24 @@ async function main(): Promise<void> {
           }),
       ],
       ["deleteTask", (api) => api.DELETE("/users/{user_id}/tasks/{task_id}", { params: { path: taskPath } })],
+      [
+        "moveTask",
+        (api) => api.POST("/users/{user_id}/tasks/{task_id}/move", { params: { path: taskPath }, body: { after: null } }),
+      ],
       ["listTags", (api) => api.GET("/users/{user_id}/tags", { params: { path } })],
+      ["createList", (api) => api.POST("/users/{user_id}/lists", { params: { path }, body: { name: "x" } })],
+      ["listLists", (api) => api.GET("/users/{user_id}/lists", { params: { path } })],
+      ["getList", (api) => api.GET("/users/{user_id}/lists/{list_id}", { params: { path: listPath } })],
+      [
+        "updateList",
+        (api) =>
+          api.PATCH("/users/{user_id}/lists/{list_id}", {
+            params: { path: listPath },
+            headers: { "Content-Type": MERGE_PATCH },
+            body: { name: "x" },
+          }),
+      ],
+      ["deleteList", (api) => api.DELETE("/users/{user_id}/lists/{list_id}", { params: { path: listPath } })],
       ["listChanges", (api) => api.GET("/users/{user_id}/changes", { params: { path } })],
     ];
     if (!behindValidatingProxy) {
@@ -395,6 +548,7 @@ async function main(): Promise<void> {
   const carol = newCaller(); // registers with {id: her own id}
   const dave = newCaller(); // never registers
   const erin = newCaller(); // registers late: her idempotent creates and her change feed
+  const frank = newCaller(); // his lists, their manual order, and a replica the change feed feeds
   {
     const { error, response } = await alice.api.GET("/me");
     eq(sent.at(-1)?.authorization ?? null, `Bearer ${alice.token}`, "getCurrentUser: Authorization sent");
@@ -989,15 +1143,15 @@ async function main(): Promise<void> {
     eq(full.pages, 2, "listChanges full sync limit=2: pages");
     eq(full.changes.length, 4, "listChanges full sync: changes");
     const { tasks: listed } = await listAll(erin.api, erin.id, { limit: 100 }, "listTasks beside the sync");
-    const byId = (a: Task, b: Task) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    const synced = full.changes.filter((c) => !c.deleted).map((c) => c.task as Task);
+    const erinChanges = taskChanges(full.changes, "listChanges full sync");
+    const synced = erinChanges.filter((c) => !c.deleted).map((c) => c.task as Task);
     eq(JSON.stringify([...synced].sort(byId)), JSON.stringify([...listed].sort(byId)), "full sync = listTasks");
     eq(
       JSON.stringify([...listed].sort(byId)),
       JSON.stringify([rent, plantsNow, passport].sort(byId)),
       "listTasks beside the sync: each live task in its latest version",
     );
-    const gone = full.changes.filter((c) => c.deleted);
+    const gone = erinChanges.filter((c) => c.deleted);
     eq(JSON.stringify(gone.map((c) => [c.task_id, c.task])), JSON.stringify([[flights.id, null]]), "the deletion");
     ok((gone[0]?.version ?? 0) > plantsNow.version, "listChanges: the deletion is not the latest change");
     line(
@@ -1156,8 +1310,285 @@ async function main(): Promise<void> {
     line("applyBatch", "4 queued edits (client-made ids) -> 200, results in order; atomic with a stale If-Match -> 412");
   }
 
+  // ---- lists and manual order, kept by a replica that the change feed alone feeds -------------
+  {
+    const api = frank.api;
+    const frankPath = { user_id: frank.id };
+    status((await api.POST("/users")).response, 201, "createUser as frank");
+    const replica: Replica = { lists: new Map(), tasks: new Map() };
+
+    const groceriesMade = await api.POST("/users/{user_id}/lists", {
+      params: { path: frankPath },
+      body: { name: "  Groceries  " },
+    });
+    status(groceriesMade.response, 201, "createList");
+    const groceries = present(groceriesMade.data, "createList");
+    checkList(groceries, frank.id, "Groceries", "createList");
+    eq(groceries.created_at, groceries.updated_at, "createList: updated_at differs from created_at");
+    eq(groceriesMade.response.headers.get("location"), `/users/${frank.id}/lists/${groceries.id}`, "createList: Location");
+    expectETag(groceriesMade.response, groceries, "createList");
+    line("createList", `POST .../lists {name: "  Groceries  "} -> 201 List, name trimmed, server-made id, Location, ETag`);
+
+    const tripId = randomUUID();
+    const tripMade = await api.POST("/users/{user_id}/lists", {
+      params: { path: frankPath },
+      body: { id: tripId, name: "Trip" },
+    });
+    status(tripMade.response, 201, "createList with a client-made id");
+    const trip = present(tripMade.data, "createList with a client-made id");
+    checkList(trip, frank.id, "Trip", "createList with a client-made id");
+    eq(trip.id, tripId, "createList: the client-made id");
+    eq(tripMade.response.headers.get("location"), `/users/${frank.id}/lists/${tripId}`, "createList {id}: Location");
+    expectETag(tripMade.response, trip, "createList {id}");
+    ok(trip.version > groceries.version, "createList {id}: version did not grow");
+    const again = await api.POST("/users/{user_id}/lists", {
+      params: { path: frankPath },
+      body: { id: tripId, name: "Trip again" },
+    });
+    expectError(again.error, again.response, 409, "LIST_ALREADY_EXISTS", "createList with an existing id");
+    const bobs = await bob.api.POST("/users/{user_id}/lists", {
+      params: { path: { user_id: bob.id } },
+      body: { id: tripId, name: "Bob's trip" },
+    });
+    expectError(bobs.error, bobs.response, 409, "LIST_ALREADY_EXISTS", "createList with another user's list id");
+    line(
+      "createList",
+      "POST .../lists {id: client-made, name} -> 201 with that id; that id again, by its owner or another user -> " +
+        "409 LIST_ALREADY_EXISTS (typed)",
+    );
+
+    {
+      const tripPath = { user_id: frank.id, list_id: trip.id };
+      const { data, response } = await api.GET("/users/{user_id}/lists/{list_id}", { params: { path: tripPath } });
+      status(response, 200, "getList");
+      eq(JSON.stringify(present(data, "getList")), JSON.stringify(trip), "getList: the list as created");
+      expectETag(response, trip, "getList");
+      const missing = await api.GET("/users/{user_id}/lists/{list_id}", {
+        params: { path: { user_id: frank.id, list_id: randomUUID() } },
+      });
+      expectError(missing.error, missing.response, 404, "LIST_NOT_FOUND", "getList of a missing list");
+      const theirs = await bob.api.GET("/users/{user_id}/lists/{list_id}", {
+        params: { path: { user_id: bob.id, list_id: trip.id } },
+      });
+      expectError(theirs.error, theirs.response, 404, "LIST_NOT_FOUND", "getList of another user's list");
+      line("getList", `GET .../lists/${trip.id} -> 200, as created, ETag; missing or another user's -> 404 LIST_NOT_FOUND`);
+      const { lists, pages } = await listAllLists(api, frank.id, 1, "listLists limit=1");
+      eq(JSON.stringify(lists), JSON.stringify([groceries, trip]), "listLists: oldest first");
+      eq(pages, 2, "listLists limit=1: pages");
+      line("listLists", `limit=1: ${pages} pages following next_cursor, oldest first`);
+    }
+
+    // Tasks made in the list go to its end, in the order made; one with a client-made id.
+    const packId = randomUUID();
+    const inTrip: Task[] = [];
+    for (const body of [
+      { title: "Passport", list_id: trip.id },
+      { title: "Tickets", list_id: trip.id },
+      { title: "Pack", list_id: trip.id, id: packId },
+      { title: "Charger", list_id: trip.id },
+    ]) {
+      const { data, response } = await api.POST("/users/{user_id}/tasks", { params: { path: frankPath }, body });
+      status(response, 201, `createTask ${body.title} in a list`);
+      const task = present(data, `createTask ${body.title} in a list`);
+      checkTask(task, frank.id, { title: body.title, description: null, is_completed: false }, `createTask ${body.title}`);
+      eq(task.list_id, trip.id, `createTask ${body.title}: list_id`);
+      ok(/^[0-9A-Za-z]+$/.test(task.position), `createTask ${body.title}: position ${task.position}`);
+      ok((inTrip.at(-1)?.position ?? "") < task.position, `createTask ${body.title}: not at the list's end`);
+      inTrip.push(task);
+    }
+    eq(inTrip[2]?.id, packId, "createTask in a list: the client-made id");
+    {
+      const { error, response } = await api.POST("/users/{user_id}/tasks", {
+        params: { path: frankPath },
+        body: { title: "Pack twice", id: packId },
+      });
+      expectError(error, response, 409, "TASK_ALREADY_EXISTS", "createTask with an existing id");
+    }
+    const milkMade = await api.POST("/users/{user_id}/tasks", {
+      params: { path: frankPath },
+      body: { title: "Milk", list_id: groceries.id },
+    });
+    status(milkMade.response, 201, "createTask in another list");
+    const milkTask = present(milkMade.data, "createTask in another list");
+    const inboxMade = await api.POST("/users/{user_id}/tasks", { params: { path: frankPath }, body: { title: "Call mum" } });
+    status(inboxMade.response, 201, "createTask in the inbox");
+    eq(present(inboxMade.data, "createTask in the inbox").list_id, null, "createTask without list_id: the inbox");
+
+    // The order as listTasks sort=position&list_id=… reads it back, in pages of 3.
+    const orderOf = async (listId: string, what: string): Promise<Task[]> =>
+      (await listAll(api, frank.id, { limit: 3, sort: "position", list_id: listId }, what)).tasks;
+    const titlesOf = (tasks: Task[]): string => JSON.stringify(tasks.map((t) => t.title));
+    eq(
+      titlesOf(await orderOf(trip.id, "the list's order after the creates")),
+      JSON.stringify(["Passport", "Tickets", "Pack", "Charger"]),
+      "listTasks sort=position list_id: the order made",
+    );
+    eq(titlesOf(await orderOf("inbox", "the inbox")), JSON.stringify(["Call mum"]), "listTasks list_id=inbox");
+    line(
+      "createTask",
+      "POST .../tasks {list_id} x4 (one with a client-made id) -> 201, each at the list's end (position ascending); " +
+        "that id again -> 409 TASK_ALREADY_EXISTS (typed)",
+    );
+
+    // moveTask with If-Match: the last task first, then one right after another.
+    const moveWithETag = async (task: Task, after: string | null, what: string): Promise<Task> => {
+      const etag = `"${task.version}"`;
+      const { data, error, response } = await api.POST("/users/{user_id}/tasks/{task_id}/move", {
+        params: { path: { user_id: frank.id, task_id: task.id }, header: { "If-Match": etag } },
+        body: { after },
+      });
+      eq(sent.at(-1)?.ifMatch ?? null, etag, `${what}: If-Match sent`);
+      ok(error === undefined, `${what}: unexpected error ${JSON.stringify(error)}`);
+      status(response, 200, what);
+      const moved = present(data, what);
+      checkTask(moved, frank.id, { title: task.title, description: null, is_completed: false }, what);
+      eq(moved.list_id, task.list_id, `${what}: list_id`);
+      ok(moved.version > task.version, `${what}: version did not grow`);
+      ok(moved.position !== task.position, `${what}: position did not change`);
+      expectETag(response, moved, what);
+      return moved;
+    };
+    const [passport, tickets, pack, charger] = inTrip as [Task, Task, Task, Task];
+    const chargerFirst = await moveWithETag(charger, null, "moveTask after null");
+    ok(chargerFirst.position < passport.position, "moveTask after null: not before the first");
+    eq(
+      titlesOf(await orderOf(trip.id, "the list's order after a move")),
+      JSON.stringify(["Charger", "Passport", "Tickets", "Pack"]),
+      "moveTask after null: the order read back",
+    );
+    const passportMoved = await moveWithETag(passport, tickets.id, "moveTask after a task");
+    ok(
+      tickets.position < passportMoved.position && passportMoved.position < pack.position,
+      `moveTask after Tickets: position ${passportMoved.position} not between ${tickets.position} and ${pack.position}`,
+    );
+    const movedOrder = await orderOf(trip.id, "the list's order after two moves");
+    eq(titlesOf(movedOrder), JSON.stringify(["Charger", "Tickets", "Passport", "Pack"]), "moveTask: the order read back");
+    line(
+      "moveTask",
+      `POST .../move {after: null} If-Match "${charger.version}" -> 200, first, ETag "${chargerFirst.version}"; ` +
+        "{after: Tickets} -> right after it; sort=position&list_id reads the order back",
+    );
+    {
+      const stalePath = { user_id: frank.id, task_id: charger.id };
+      const stale = await api.POST("/users/{user_id}/tasks/{task_id}/move", {
+        params: { path: stalePath, header: { "If-Match": `"${charger.version}"` } },
+        body: { after: pack.id },
+      });
+      expectError(stale.error, stale.response, 412, "PRECONDITION_FAILED", "moveTask with a stale If-Match");
+      const elsewhere = await api.POST("/users/{user_id}/tasks/{task_id}/move", {
+        params: { path: stalePath, header: { "If-Match": `"${chargerFirst.version}"` } },
+        body: { after: milkTask.id },
+      });
+      const envelope = expectError(elsewhere.error, elsewhere.response, 400, "VALIDATION_ERROR", "moveTask after a task of another list");
+      expectFields(envelope, ["after"], "moveTask after a task of another list");
+      eq(
+        JSON.stringify(await orderOf(trip.id, "the list's order after refused moves")),
+        JSON.stringify(movedOrder),
+        "refused moves: the list changed",
+      );
+      line("moveTask", "a stale If-Match -> 412 PRECONDITION_FAILED; after a task of another list -> 400 naming after; the order kept");
+    }
+
+    // A full sync in pages of 3 feeds the replica: both kinds, decoded through the union.
+    const full = await syncAll(api, frank.id, { limit: 3 }, "listChanges full sync of lists and tasks");
+    applyChanges(replica, full.changes);
+    const kinds = (changes: Change[]): string => JSON.stringify([...new Set(changes.map((c) => c.kind))].sort());
+    eq(kinds(full.changes), JSON.stringify(["list", "task"]), "full sync: both kinds");
+    eq(full.changes.length, 2 + 6, "full sync: 2 lists and 6 tasks, each once");
+    await expectInSync(api, frank.id, replica, "after the full sync");
+    line(
+      "listChanges",
+      `full sync limit=3: ${full.pages} pages until has_more false, ${full.changes.length} changes of kinds ` +
+        "task and list in one version order; the replica = listLists, listTasks and each list's sort=position order",
+    );
+
+    // A rename, a move, a list deleted with its tasks: the feed since the last token brings
+    // exactly those, and the replica follows.
+    const tripPath = { user_id: frank.id, list_id: trip.id };
+    const renamed = await api.PATCH("/users/{user_id}/lists/{list_id}", {
+      params: { path: tripPath, header: { "If-Match": `"${trip.version}"` } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { name: "Holiday" },
+    });
+    eq(sent.at(-1)?.ifMatch ?? null, `"${trip.version}"`, "updateList: If-Match sent");
+    eq(lastContentType(), MERGE_PATCH, "updateList: Content-Type sent");
+    status(renamed.response, 200, "updateList");
+    const holiday = present(renamed.data, "updateList");
+    checkList(holiday, frank.id, "Holiday", "updateList");
+    eq(holiday.created_at, trip.created_at, "updateList: created_at moved");
+    ok(holiday.updated_at > trip.updated_at, "updateList: updated_at did not move");
+    ok(holiday.version > trip.version, "updateList: version did not grow");
+    expectETag(renamed.response, holiday, "updateList");
+    const staleRename = await api.PATCH("/users/{user_id}/lists/{list_id}", {
+      params: { path: tripPath, header: { "If-Match": `"${trip.version}"` } },
+      headers: { "Content-Type": MERGE_PATCH },
+      body: { name: "Stale" },
+    });
+    expectError(staleRename.error, staleRename.response, 412, "PRECONDITION_FAILED", "updateList with a stale If-Match");
+    line("updateList", `PATCH (${MERGE_PATCH}) {name: "Holiday"} If-Match "${trip.version}" -> 200, ETag; again -> 412`);
+
+    const tripTasks = await orderOf(trip.id, "the list's tasks before its delete");
+    const milkMoved = await api.POST("/users/{user_id}/tasks/{task_id}/move", {
+      params: { path: { user_id: frank.id, task_id: milkTask.id } },
+      body: { after: null, list_id: null },
+    });
+    status(milkMoved.response, 200, "moveTask into the inbox");
+    const milkInInbox = present(milkMoved.data, "moveTask into the inbox");
+    eq(milkInInbox.list_id, null, "moveTask list_id null: the inbox");
+    eq(
+      titlesOf(await orderOf("inbox", "the inbox after a move into it")),
+      JSON.stringify(["Milk", "Call mum"]),
+      "moveTask {after: null, list_id: null}: first in the inbox",
+    );
+    line("moveTask", "{after: null, list_id: null} -> 200, out of its list, first in the inbox");
+
+    const staleDelete = await api.DELETE("/users/{user_id}/lists/{list_id}", {
+      params: { path: tripPath, header: { "If-Match": `"${trip.version}"` } },
+    });
+    expectError(staleDelete.error, staleDelete.response, 412, "PRECONDITION_FAILED", "deleteList with a stale If-Match");
+    const deleted = await api.DELETE("/users/{user_id}/lists/{list_id}", {
+      params: { path: tripPath, header: { "If-Match": `"${holiday.version}"` } },
+    });
+    eq(sent.at(-1)?.ifMatch ?? null, `"${holiday.version}"`, "deleteList: If-Match sent");
+    status(deleted.response, 204, "deleteList");
+    const gone = await api.GET("/users/{user_id}/lists/{list_id}", { params: { path: tripPath } });
+    expectError(gone.error, gone.response, 404, "LIST_NOT_FOUND", "getList after deleteList");
+    for (const task of tripTasks) {
+      const { error, response } = await api.GET("/users/{user_id}/tasks/{task_id}", {
+        params: { path: { user_id: frank.id, task_id: task.id } },
+      });
+      expectError(error, response, 404, "TASK_NOT_FOUND", `getTask ${task.title} after its list's delete`);
+    }
+    line("deleteList", `DELETE If-Match stale -> 412; "${holiday.version}" -> 204, the list and its 4 tasks gone`);
+
+    const next = await syncAll(api, frank.id, { limit: 2, since: full.nextSince }, "listChanges since the full sync");
+    // The move first; then the list's deletion and each of its tasks', in the numbers the delete
+    // took (their order among themselves is not the contract's).
+    const summary = next.changes.map((c) =>
+      c.kind === "task" ? `task ${c.task_id} deleted=${c.deleted}` : `list ${c.list_id} deleted=${c.deleted}`,
+    );
+    eq(summary[0], `task ${milkTask.id} deleted=false`, "listChanges since the full sync: the move first");
+    eq(
+      JSON.stringify(summary.slice(1).sort()),
+      JSON.stringify(
+        [...tripTasks.map((t) => `task ${t.id} deleted=true`), `list ${trip.id} deleted=true`].sort(),
+      ),
+      "listChanges since the full sync: each task's deletion and the list's (its rename overtaken by its deletion)",
+    );
+    applyChanges(replica, next.changes);
+    await expectInSync(api, frank.id, replica, "after the incremental sync");
+    eq(JSON.stringify([...replica.lists.keys()]), JSON.stringify([groceries.id]), "the replica's lists");
+    const caughtUp = await syncAll(api, frank.id, { limit: 2, since: next.nextSince }, "listChanges caught up");
+    eq(caughtUp.changes.length, 0, "listChanges caught up: changes");
+    line(
+      "listChanges",
+      `since the full sync limit=2: ${next.pages} pages, the move, ${tripTasks.length} task deletions and the ` +
+        "list's deletion; the replica = the server's lists, tasks and order again",
+    );
+  }
+
   // ---- deleteUser: each caller deletes themself ------------------------------------------------
-  for (const caller of [alice, bob, carol, erin]) {
+  for (const caller of [alice, bob, carol, erin, frank]) {
     const { data, error, response } = await caller.api.DELETE("/users/{user_id}", {
       params: { path: { user_id: caller.id } },
     });
@@ -1188,7 +1619,8 @@ async function main(): Promise<void> {
 
   const all = [
     "health", "ready", "createUser", "getCurrentUser", "getUser", "createTask", "listTasks", "getTask",
-    "replaceTask", "updateTask", "deleteTask", "listTags", "listChanges", "applyBatch", "deleteUser",
+    "replaceTask", "updateTask", "deleteTask", "moveTask", "listTags", "createList", "listLists", "getList",
+    "updateList", "deleteList", "listChanges", "applyBatch", "deleteUser",
   ];
   const missed = all.filter((op) => !exercised.has(op));
   if (missed.length > 0) {
