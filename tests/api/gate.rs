@@ -87,6 +87,12 @@ async fn another_users_path_is_403_while_its_body_has_not_arrived() {
         let answer = read_answer(&mut stream, Duration::from_secs(5)).await;
         assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
         assert!(answer.contains(r#""code":"FORBIDDEN""#), "{answer}");
+        // Its body is never read: the answer says the connection ends, so that a client does
+        // not send its next request on it.
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "answered after {:?}, not at once",

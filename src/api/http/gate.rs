@@ -15,6 +15,7 @@ use poem_openapi::OperationId;
 use uuid::Uuid;
 
 use crate::api::error::{ApiError, FieldError, FieldLocation};
+use crate::api::http::limits::{announces_body, ending_connection};
 use crate::api::request::caller::{self, CallerSlot};
 use crate::api::request::ticket;
 use crate::auth::Authenticator;
@@ -425,7 +426,11 @@ impl<E: Endpoint> Endpoint for RequestRulesEndpoint<E> {
                 {
                     response.set_data(OperationId(operation));
                 }
-                response
+                // Refused before any byte of its body was read.
+                match announces_body(req.headers()) {
+                    true => ending_connection(response),
+                    false => response,
+                }
             }
         };
         if response.status() == StatusCode::METHOD_NOT_ALLOWED {
