@@ -8,6 +8,9 @@ use task_api::config::{Config, LogFormat};
 use task_api::db::MigrationCommand;
 use task_api::startup::{self, Application, StartupError};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "task-api",

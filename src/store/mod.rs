@@ -174,11 +174,14 @@ fn task_row(row: &QueryResult) -> Result<task::Model, DbErr> {
     read.map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))
 }
 
-/// Every column of a `tasks` row, decoded by sqlx.
+/// Every column of a `tasks` row, decoded by sqlx: the row's first columns are the task's, in
+/// `task::Column`'s order (as `statements::task_columns` writes them), read by position and without
+/// sqlx's check of each column's type (the migrations fix the types) — found by name and checked,
+/// they cost a page of tasks more than its decoding.
 fn read_task_columns<R>(row: &R) -> Result<task::Model, sqlx::Error>
 where
     R: sqlx::Row,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
     for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -188,29 +191,45 @@ where
     for<'r> NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> NaiveTime: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
+    use sqlx::Column as _;
     use task::Column;
+    let columns = row.columns();
+    let in_order = columns.len() >= TASK_COLUMNS
+        && columns[0].name() == Column::Id.as_str()
+        && columns[TASK_COLUMNS - 1].name() == Column::Version.as_str();
+    if !in_order {
+        return Err(sqlx::Error::ColumnNotFound(format!(
+            "the task's columns, in order, first in a row of {} columns",
+            columns.len()
+        )));
+    }
+    let mut next = 0..TASK_COLUMNS;
+    let mut at = || next.next().expect("one of the task's columns");
     Ok(task::Model {
-        id: row.try_get(Column::Id.as_str())?,
-        user_id: row.try_get(Column::UserId.as_str())?,
-        title: row.try_get(Column::Title.as_str())?,
-        description: row.try_get(Column::Description.as_str())?,
-        is_completed: row.try_get(Column::IsCompleted.as_str())?,
-        completed_at: row.try_get(Column::CompletedAt.as_str())?,
-        due_date: row.try_get(Column::DueDate.as_str())?,
-        due_time: row.try_get(Column::DueTime.as_str())?,
-        due_time_zone: row.try_get(Column::DueTimeZone.as_str())?,
-        priority: row.try_get(Column::Priority.as_str())?,
-        tags: row.try_get(Column::Tags.as_str())?,
-        tag_keys: row.try_get(Column::TagKeys.as_str())?,
-        recurrence: row.try_get(Column::Recurrence.as_str())?,
-        recurrence_start: row.try_get(Column::RecurrenceStart.as_str())?,
-        list_id: row.try_get(Column::ListId.as_str())?,
-        position: row.try_get(Column::Position.as_str())?,
-        created_at: row.try_get(Column::CreatedAt.as_str())?,
-        updated_at: row.try_get(Column::UpdatedAt.as_str())?,
-        version: row.try_get(Column::Version.as_str())?,
+        id: row.try_get_unchecked(at())?,
+        user_id: row.try_get_unchecked(at())?,
+        title: row.try_get_unchecked(at())?,
+        description: row.try_get_unchecked(at())?,
+        is_completed: row.try_get_unchecked(at())?,
+        completed_at: row.try_get_unchecked(at())?,
+        due_date: row.try_get_unchecked(at())?,
+        due_time: row.try_get_unchecked(at())?,
+        due_time_zone: row.try_get_unchecked(at())?,
+        priority: row.try_get_unchecked(at())?,
+        tags: row.try_get_unchecked(at())?,
+        tag_keys: row.try_get_unchecked(at())?,
+        recurrence: row.try_get_unchecked(at())?,
+        recurrence_start: row.try_get_unchecked(at())?,
+        list_id: row.try_get_unchecked(at())?,
+        position: row.try_get_unchecked(at())?,
+        created_at: row.try_get_unchecked(at())?,
+        updated_at: row.try_get_unchecked(at())?,
+        version: row.try_get_unchecked(at())?,
     })
 }
+
+/// How many columns a `tasks` row has.
+const TASK_COLUMNS: usize = 19;
 
 impl From<user::Model> for User {
     fn from(row: user::Model) -> Self {

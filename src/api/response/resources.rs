@@ -43,9 +43,20 @@ impl<T: Type> Payload for JsonResponse<T> {
     }
 }
 
+/// The bytes a response body's buffer starts with: a task's JSON fits, so that writing one never
+/// grows it.
+const BODY_START_CAPACITY: usize = 1024;
+
+/// `value` as JSON, written into a buffer of `capacity` bytes at first.
+fn json_bytes<T: Serialize>(value: &T, capacity: usize) -> serde_json::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut body, value)?;
+    Ok(body)
+}
+
 impl<T: Serialize + Type + Send> IntoResponse for JsonResponse<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        match json_bytes(&self.0, BODY_START_CAPACITY) {
             Ok(body) => Response::builder()
                 .content_type(Self::CONTENT_TYPE)
                 .body(body),
@@ -76,7 +87,10 @@ impl<T: Serialize + Send + 'static> WrittenJson<T> {
         json_bound: usize,
         make: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Self, ApiError> {
-        let write = move || serde_json::to_vec(&make()).map_err(|err| err.to_string());
+        // The bound is at most a few times the JSON's size: the buffer never grows on the request
+        // threads.
+        let capacity = json_bound.min(WRITTEN_IN_PLACE_MAX_BYTES);
+        let write = move || json_bytes(&make(), capacity).map_err(|err| err.to_string());
         let written = if json_bound <= WRITTEN_IN_PLACE_MAX_BYTES {
             write()
         } else {
