@@ -16,6 +16,11 @@ use uuid::Uuid;
 use crate::db::Database;
 use crate::store;
 
+/// How long the notifier gathers the writes that committed before it tells the other instances:
+/// under load one statement then carries many users' counters, not one write's each, for a few
+/// milliseconds more before a change is heard.
+const NOTIFY_GATHER: Duration = Duration::from_millis(5);
+
 /// How many event streams may be open at once, and how often an idle one says it is alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLimits {
@@ -232,8 +237,9 @@ impl ChangeHub {
     }
 
     /// Until shutdown, tells every instance's listener the counters of the users whose writes
-    /// committed here (`notify_everywhere`): one `NOTIFY` statement for each batch waiting, after
-    /// the writes committed and off their requests' way. (A `NOTIFY` inside each write's own
+    /// committed here (`notify_everywhere`): one `NOTIFY` statement for those gathered within
+    /// `NOTIFY_GATHER` of the first, after the writes committed and off their requests' way.
+    /// (A `NOTIFY` inside each write's own
     /// transaction would take PostgreSQL's commit-time notification lock in every write, which
     /// serialises their commits: see the README.)
     pub async fn notify_when_asked(self: Arc<Self>, db: Database) {
@@ -248,6 +254,10 @@ impl ChangeHub {
                 },
                 _ = self.closed() => return,
             };
+            tokio::select! {
+                _ = tokio::time::sleep(NOTIFY_GATHER) => {}
+                _ = self.closed() => return,
+            }
             let mut users = vec![first];
             while let Ok(more) = requests.try_recv() {
                 users.push(more);
