@@ -3,7 +3,9 @@
 //! by PUT or PATCH comes last in that one, and `sort=position` pages a list in that order.
 
 use reqwest::{Method, StatusCode};
+use sea_orm::sqlx::{self, Connection, PgConnection};
 use serde_json::{json, Value};
+use task_api::domain::key_between;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -420,4 +422,109 @@ async fn two_clients_moving_into_the_same_gap_both_succeed_and_readers_agree() {
         },
     )
     .await;
+}
+
+/// Pairs of keys (`None`: an end of the list) to check PostgreSQL's `position_key_between`
+/// with: the neighbours of each key made by scattered insertions, by insertions at the top and
+/// at the end (from the ends of the integer range too) and into narrowing gaps, then pairs of
+/// those keys drawn at random (out of order and equal ones among them), and malformed keys.
+fn key_pairs() -> Vec<(Option<String>, Option<String>)> {
+    let mut pairs = Vec::new();
+    let mut record = |a: Option<&str>, b: Option<&str>| {
+        pairs.push((a.map(str::to_owned), b.map(str::to_owned)));
+        key_between(a, b).ok()
+    };
+    let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut keys: Vec<String> = Vec::new();
+    for _ in 0..2000 {
+        let place = random.below(keys.len() + 1);
+        let before = place.checked_sub(1).map(|index| keys[index].clone());
+        let after = keys.get(place).cloned();
+        let key = record(before.as_deref(), after.as_deref()).unwrap();
+        keys.insert(place, key);
+    }
+    let starts = [
+        "a0",
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzw",
+        "A000000000000000000000000003",
+    ];
+    for start in starts {
+        let (mut top, mut last) = (start.to_owned(), start.to_owned());
+        for _ in 0..200 {
+            if let Some(key) = record(None, Some(&top)) {
+                top = key;
+            }
+            if let Some(key) = record(Some(&last), None) {
+                last = key;
+            }
+            keys.extend([top.clone(), last.clone()]);
+        }
+    }
+    let (mut low, mut high) = ("a0".to_owned(), "a1".to_owned());
+    for step in 0..300 {
+        let key = record(Some(&low), Some(&high)).unwrap();
+        if step % 2 == 0 {
+            high = key;
+        } else {
+            low = key;
+        }
+        keys.extend([low.clone(), high.clone()]);
+    }
+    // Just above the greatest negative integer key.
+    let mut high = "a0".to_owned();
+    for _ in 0..100 {
+        high = record(Some("Zz"), Some(&high)).unwrap();
+    }
+    for _ in 0..3000 {
+        let a = keys[random.below(keys.len())].clone();
+        let b = keys[random.below(keys.len())].clone();
+        record(Some(&a), Some(&b));
+    }
+    let malformed = [
+        "",
+        "a00",
+        "0",
+        "a1-",
+        "a0 ",
+        "é",
+        "A00000000000000000000000000",
+        "b1",
+    ];
+    for key in malformed {
+        record(Some(key), None);
+        record(None, Some(key));
+        record(Some(key), Some("z0"));
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn postgresql_makes_the_key_between_two_keys_as_the_server_does() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let _app = TestApp::spawn(database.config()).await;
+    let pairs = key_pairs();
+    let (lows, highs): (Vec<Option<String>>, Vec<Option<String>>) = pairs.iter().cloned().unzip();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let keys: Vec<Option<String>> = sqlx::query_scalar(
+        r#"SELECT "position_key_between"("a", "b") FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS "pairs"("a", "b", "n") ORDER BY "n""#,
+    )
+    .bind(&lows)
+    .bind(&highs)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), pairs.len());
+    let mut refused = 0;
+    for ((a, b), key) in pairs.iter().zip(keys) {
+        let expected = key_between(a.as_deref(), b.as_deref()).ok();
+        assert_eq!(key, expected, "between {a:?} and {b:?}");
+        refused += usize::from(expected.is_none());
+    }
+    assert!(
+        pairs.len() > 6000 && refused > 1000,
+        "{} pairs, {refused} refused",
+        pairs.len()
+    );
 }
