@@ -1,6 +1,8 @@
 //! The manual order: every task has a `position` the server makes (fractional-indexing keys over
 //! `0-9A-Za-z`, compared as bytes), a new task comes last in its list, a task put in another list
-//! by PUT or PATCH comes last in that one, and `sort=position` pages a list in that order.
+//! by PUT or PATCH comes last in that one, `sort=position` pages a list in that order, and a move
+//! puts a task right after another (one round trip on PostgreSQL, whose key function answers as
+//! the server's does), concurrent moves each seeing the others.
 
 use reqwest::{Method, StatusCode};
 use sea_orm::sqlx::{self, Connection, PgConnection};
@@ -422,6 +424,121 @@ async fn two_clients_moving_into_the_same_gap_both_succeed_and_readers_agree() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn concurrent_moves_into_one_gap_each_see_the_others_and_make_no_two_keys_equal() {
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Busy").await);
+            let tasks = tasks_in(&app, user, list, 8).await;
+            // Seven clients, each moving its own task right after the first task 20 times: each
+            // move goes into the gap the others' go into too.
+            let first = tasks[0];
+            let clients = tasks[1..].iter().map(|task| {
+                let app = &app;
+                async move {
+                    for _ in 0..20 {
+                        moved(app, user, *task, json!({ "after": first })).await;
+                    }
+                }
+            });
+            futures_util::future::join_all(clients).await;
+            let mut order = checked_order(&app, user, list).await;
+            assert_eq!(order[0], first);
+            order.sort();
+            let mut expected = tasks.clone();
+            expected.sort();
+            assert_eq!(order, expected);
+        },
+    )
+    .await;
+}
+
+/// Whether a round trip only told other instances of committed changes (the server's `NOTIFY`
+/// after each write, off the request's way).
+fn only_notifies(round_trip: &[String]) -> bool {
+    !round_trip.is_empty() && round_trip.iter().all(|sql| sql.contains("pg_notify"))
+}
+
+#[tokio::test]
+async fn on_postgresql_a_move_that_needs_no_respacing_is_one_round_trip() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    // The server's one connection goes through a proxy that reads what it sends (unencrypted).
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    let mut config = database.config();
+    let url = format!("{}?sslmode=disable", database.proxied_url(&proxy));
+    config.database = task_api::db::DatabaseTarget::parse(&url).unwrap();
+    config.database_max_connections = 1;
+    config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
+    let app = TestApp::spawn(config).await;
+    let user = app.create_user().await;
+    // Each kind of move (after a task or first; in its own list, another list, the inbox; with
+    // If-Match or not): each kind's first run prepares its statement, a round trip of its own.
+    for round in ["prepare", "measure"] {
+        let home = id_of(&create_list(&app, user, "Home").await);
+        let work = id_of(&create_list(&app, user, "Work").await);
+        let tasks = tasks_in(&app, user, home, 4).await;
+        let inbox = id_of(&app.create_titled(user, "inbox").await);
+        let moves = [
+            (tasks[3], json!({ "after": tasks[0] }), None),
+            (tasks[2], json!({ "after": null }), None),
+            (tasks[1], json!({ "after": null, "list_id": work }), None),
+            (
+                tasks[0],
+                json!({ "after": tasks[1], "list_id": work }),
+                None,
+            ),
+            (tasks[1], json!({ "after": inbox, "list_id": null }), None),
+            (tasks[3], json!({ "after": null }), Some("if-match")),
+        ];
+        for (task, body, precondition) in moves {
+            let path = format!("/users/{user}/tasks/{task}");
+            let before = app.get_ok(&path).await;
+            proxy.round_trips.take();
+            let answer = match precondition {
+                Some(header) => {
+                    let tag = format!("\"{}\"", before["version"]);
+                    let path = format!("{path}/move");
+                    send_with(&app, Method::POST, &path, (header, &tag), Some(&body)).await
+                }
+                None => move_task(&app, user, task, &body).await,
+            };
+            let moved = expect_json(answer, StatusCode::OK).await;
+            assert!(
+                moved["version"].as_i64() > before["version"].as_i64(),
+                "{round} {body}: {moved}"
+            );
+            let round_trips: Vec<Vec<String>> = proxy
+                .round_trips
+                .take()
+                .into_iter()
+                .filter(|round_trip| !only_notifies(round_trip))
+                .collect();
+            if round == "measure" {
+                assert_eq!(round_trips.len(), 1, "{body}: {round_trips:#?}");
+                let statements = &round_trips[0];
+                assert!(
+                    statements.len() == 1 && statements[0].contains("position_key_between"),
+                    "{body}: {statements:#?}"
+                );
+            }
+        }
+        assert_eq!(
+            in_order(&app, user, &home.to_string(), 10).await,
+            [tasks[3], tasks[2]]
+        );
+        assert_eq!(
+            in_order(&app, user, &work.to_string(), 10).await,
+            [tasks[0]]
+        );
+        let inbox_order = in_order(&app, user, "inbox", 10).await;
+        assert_eq!(inbox_order[inbox_order.len() - 2..], [inbox, tasks[1]]);
+    }
 }
 
 /// Pairs of keys (`None`: an end of the list) to check PostgreSQL's `position_key_between`
