@@ -261,8 +261,8 @@ pub enum VersionTest {
 /// task's new neighbours, sees whether the task is there already (`Unchanged`), makes the key
 /// between theirs (`position_key_between`: `Respace` when there is none of at most
 /// `POSITION_MAX_CHARS`), writes the task with the owner's next change number and bumps the
-/// counter (`Moved`). One row always: `outcome`, then the task's columns (the task as written, or
-/// as it is when unchanged; nulls otherwise). The owner's counter as locked and as the snapshot
+/// counter (`Moved`). One row always: the task's columns (the task as written, or as it is when
+/// unchanged; nulls otherwise), then `outcome`. The owner's counter as locked and as the snapshot
 /// has it must agree (else `Stale`): every write of the owner's bumps it under the same lock, so
 /// what the statement read is what is there now.
 pub struct MoveTask<'a> {
@@ -471,11 +471,12 @@ impl MoveTask<'_> {
         task_columns(sql, true);
     }
 
-    /// The outcome, and the task as written (moved) or as it is (unchanged).
+    /// The task as written (moved) or as it is (unchanged), its columns first as every task
+    /// row's, then the outcome.
     fn answer(&self, sql: &mut Sql) {
-        sql.push(r#"SELECT "plan"."outcome", "#);
+        sql.push("SELECT ");
         task_columns(sql, true);
-        sql.push(r#" FROM "plan" LEFT JOIN (SELECT "#);
+        sql.push(r#", "plan"."outcome" FROM "plan" LEFT JOIN (SELECT "#);
         task_columns(sql, false);
         sql.push(" FROM ").push(MOVED).push(" UNION ALL SELECT ");
         task_columns(sql, true);
