@@ -271,8 +271,15 @@ async fn a_move_refuses_what_it_cannot_do_and_writes_nothing() {
                 expect_error(answer, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
             }
         }
-        // Preconditions: 412 for a stale tag or `*` in If-None-Match, 400 for a malformed one.
-        for header in [("if-match", "\"999\""), ("if-none-match", "*")] {
+        // Preconditions: 412 for a stale tag in If-Match, `*` or the current tag in
+        // If-None-Match; 400 for a malformed one.
+        let version = before.iter().find(|task| id_of(task) == b).unwrap()["version"].clone();
+        let current = format!("\"{version}\"");
+        for header in [
+            ("if-match", "\"999\""),
+            ("if-none-match", "*"),
+            ("if-none-match", &format!("\"999\", W/{current}")),
+        ] {
             let answer = conditional(b, header).await;
             let failed = StatusCode::PRECONDITION_FAILED;
             expect_error(answer, failed, "PRECONDITION_FAILED").await;
@@ -280,11 +287,20 @@ async fn a_move_refuses_what_it_cannot_do_and_writes_nothing() {
         let answer = conditional(b, ("if-match", "1")).await;
         expect_invalid(answer, &[("If-Match", "header")]).await;
         assert_eq!(app.all_tasks(user).await, before);
-        // The current tag lets it through.
-        let version = before.iter().find(|task| id_of(task) == b).unwrap()["version"].clone();
-        let answer = conditional(b, ("if-match", &format!("\"{version}\""))).await;
+        // The current tag in If-Match, or only others in If-None-Match, let it through.
+        let answer = conditional(b, ("if-match", &current)).await;
         expect_json(answer, StatusCode::OK).await;
         assert_eq!(in_order(&app, user, &home.to_string(), 20).await, [b, a]);
+        let answer = send_with(
+            &app,
+            Method::POST,
+            &format!("/users/{user}/tasks/{a}/move"),
+            ("if-none-match", &current),
+            Some(&first),
+        )
+        .await;
+        expect_json(answer, StatusCode::OK).await;
+        assert_eq!(in_order(&app, user, &home.to_string(), 20).await, [a, b]);
     })
     .await;
 }
