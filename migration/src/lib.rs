@@ -12,6 +12,7 @@ mod m20261206_000007_task_model;
 mod m20261206_000008_task_views;
 mod m20261206_000009_lists;
 mod m20261206_000010_tasks_in_lists;
+mod m20261206_000011_position_key_between;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_task_views::Migration),
             Box::new(m20261206_000009_lists::Migration),
             Box::new(m20261206_000010_tasks_in_lists::Migration),
+            Box::new(m20261206_000011_position_key_between::Migration),
         ]
     }
 }

@@ -1,9 +1,13 @@
 //! The manual order: every task has a `position` the server makes (fractional-indexing keys over
 //! `0-9A-Za-z`, compared as bytes), a new task comes last in its list, a task put in another list
-//! by PUT or PATCH comes last in that one, and `sort=position` pages a list in that order.
+//! by PUT or PATCH comes last in that one, `sort=position` pages a list in that order, and a move
+//! puts a task right after another (one round trip on PostgreSQL, whose key function answers as
+//! the server's does), concurrent moves each seeing the others.
 
 use reqwest::{Method, StatusCode};
+use sea_orm::sqlx::{self, Connection, PgConnection};
 use serde_json::{json, Value};
+use task_api::domain::key_between;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -267,8 +271,15 @@ async fn a_move_refuses_what_it_cannot_do_and_writes_nothing() {
                 expect_error(answer, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
             }
         }
-        // Preconditions: 412 for a stale tag or `*` in If-None-Match, 400 for a malformed one.
-        for header in [("if-match", "\"999\""), ("if-none-match", "*")] {
+        // Preconditions: 412 for a stale tag in If-Match, `*` or the current tag in
+        // If-None-Match; 400 for a malformed one.
+        let version = before.iter().find(|task| id_of(task) == b).unwrap()["version"].clone();
+        let current = format!("\"{version}\"");
+        for header in [
+            ("if-match", "\"999\""),
+            ("if-none-match", "*"),
+            ("if-none-match", &format!("\"999\", W/{current}")),
+        ] {
             let answer = conditional(b, header).await;
             let failed = StatusCode::PRECONDITION_FAILED;
             expect_error(answer, failed, "PRECONDITION_FAILED").await;
@@ -276,11 +287,20 @@ async fn a_move_refuses_what_it_cannot_do_and_writes_nothing() {
         let answer = conditional(b, ("if-match", "1")).await;
         expect_invalid(answer, &[("If-Match", "header")]).await;
         assert_eq!(app.all_tasks(user).await, before);
-        // The current tag lets it through.
-        let version = before.iter().find(|task| id_of(task) == b).unwrap()["version"].clone();
-        let answer = conditional(b, ("if-match", &format!("\"{version}\""))).await;
+        // The current tag in If-Match, or only others in If-None-Match, let it through.
+        let answer = conditional(b, ("if-match", &current)).await;
         expect_json(answer, StatusCode::OK).await;
         assert_eq!(in_order(&app, user, &home.to_string(), 20).await, [b, a]);
+        let answer = send_with(
+            &app,
+            Method::POST,
+            &format!("/users/{user}/tasks/{a}/move"),
+            ("if-none-match", &current),
+            Some(&first),
+        )
+        .await;
+        expect_json(answer, StatusCode::OK).await;
+        assert_eq!(in_order(&app, user, &home.to_string(), 20).await, [a, b]);
     })
     .await;
 }
@@ -420,4 +440,224 @@ async fn two_clients_moving_into_the_same_gap_both_succeed_and_readers_agree() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn concurrent_moves_into_one_gap_each_see_the_others_and_make_no_two_keys_equal() {
+    each_database_configured(
+        |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Busy").await);
+            let tasks = tasks_in(&app, user, list, 8).await;
+            // Seven clients, each moving its own task right after the first task 20 times: each
+            // move goes into the gap the others' go into too.
+            let first = tasks[0];
+            let clients = tasks[1..].iter().map(|task| {
+                let app = &app;
+                async move {
+                    for _ in 0..20 {
+                        moved(app, user, *task, json!({ "after": first })).await;
+                    }
+                }
+            });
+            futures_util::future::join_all(clients).await;
+            let mut order = checked_order(&app, user, list).await;
+            assert_eq!(order[0], first);
+            order.sort();
+            let mut expected = tasks.clone();
+            expected.sort();
+            assert_eq!(order, expected);
+        },
+    )
+    .await;
+}
+
+/// Whether a round trip only told other instances of committed changes (the server's `NOTIFY`
+/// after each write, off the request's way).
+fn only_notifies(round_trip: &[String]) -> bool {
+    !round_trip.is_empty() && round_trip.iter().all(|sql| sql.contains("pg_notify"))
+}
+
+#[tokio::test]
+async fn on_postgresql_a_move_that_needs_no_respacing_is_one_round_trip() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    // The server's one connection goes through a proxy that reads what it sends (unencrypted).
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    let mut config = database.config();
+    let url = format!("{}?sslmode=disable", database.proxied_url(&proxy));
+    config.database = task_api::db::DatabaseTarget::parse(&url).unwrap();
+    config.database_max_connections = 1;
+    config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
+    let app = TestApp::spawn(config).await;
+    let user = app.create_user().await;
+    // Each kind of move (after a task or first; in its own list, another list, the inbox; with
+    // If-Match or not): each kind's first run prepares its statement, a round trip of its own.
+    for round in ["prepare", "measure"] {
+        let home = id_of(&create_list(&app, user, "Home").await);
+        let work = id_of(&create_list(&app, user, "Work").await);
+        let tasks = tasks_in(&app, user, home, 4).await;
+        let inbox = id_of(&app.create_titled(user, "inbox").await);
+        let moves = [
+            (tasks[3], json!({ "after": tasks[0] }), None),
+            (tasks[2], json!({ "after": null }), None),
+            (tasks[1], json!({ "after": null, "list_id": work }), None),
+            (
+                tasks[0],
+                json!({ "after": tasks[1], "list_id": work }),
+                None,
+            ),
+            (tasks[1], json!({ "after": inbox, "list_id": null }), None),
+            (tasks[3], json!({ "after": null }), Some("if-match")),
+        ];
+        for (task, body, precondition) in moves {
+            let path = format!("/users/{user}/tasks/{task}");
+            let before = app.get_ok(&path).await;
+            proxy.round_trips.take();
+            let answer = match precondition {
+                Some(header) => {
+                    let tag = format!("\"{}\"", before["version"]);
+                    let path = format!("{path}/move");
+                    send_with(&app, Method::POST, &path, (header, &tag), Some(&body)).await
+                }
+                None => move_task(&app, user, task, &body).await,
+            };
+            let moved = expect_json(answer, StatusCode::OK).await;
+            assert!(
+                moved["version"].as_i64() > before["version"].as_i64(),
+                "{round} {body}: {moved}"
+            );
+            let round_trips: Vec<Vec<String>> = proxy
+                .round_trips
+                .take()
+                .into_iter()
+                .filter(|round_trip| !only_notifies(round_trip))
+                .collect();
+            if round == "measure" {
+                assert_eq!(round_trips.len(), 1, "{body}: {round_trips:#?}");
+                let statements = &round_trips[0];
+                assert!(
+                    statements.len() == 1 && statements[0].contains("position_key_between"),
+                    "{body}: {statements:#?}"
+                );
+            }
+        }
+        assert_eq!(
+            in_order(&app, user, &home.to_string(), 10).await,
+            [tasks[3], tasks[2]]
+        );
+        assert_eq!(
+            in_order(&app, user, &work.to_string(), 10).await,
+            [tasks[0]]
+        );
+        let inbox_order = in_order(&app, user, "inbox", 10).await;
+        assert_eq!(inbox_order[inbox_order.len() - 2..], [inbox, tasks[1]]);
+    }
+}
+
+/// Pairs of keys (`None`: an end of the list) to check PostgreSQL's `position_key_between`
+/// with: the neighbours of each key made by scattered insertions, by insertions at the top and
+/// at the end (from the ends of the integer range too) and into narrowing gaps, then pairs of
+/// those keys drawn at random (out of order and equal ones among them), and malformed keys.
+fn key_pairs() -> Vec<(Option<String>, Option<String>)> {
+    let mut pairs = Vec::new();
+    let mut record = |a: Option<&str>, b: Option<&str>| {
+        pairs.push((a.map(str::to_owned), b.map(str::to_owned)));
+        key_between(a, b).ok()
+    };
+    let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut keys: Vec<String> = Vec::new();
+    for _ in 0..2000 {
+        let place = random.below(keys.len() + 1);
+        let before = place.checked_sub(1).map(|index| keys[index].clone());
+        let after = keys.get(place).cloned();
+        let key = record(before.as_deref(), after.as_deref()).unwrap();
+        keys.insert(place, key);
+    }
+    let starts = [
+        "a0",
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzw",
+        "A000000000000000000000000003",
+    ];
+    for start in starts {
+        let (mut top, mut last) = (start.to_owned(), start.to_owned());
+        for _ in 0..200 {
+            if let Some(key) = record(None, Some(&top)) {
+                top = key;
+            }
+            if let Some(key) = record(Some(&last), None) {
+                last = key;
+            }
+            keys.extend([top.clone(), last.clone()]);
+        }
+    }
+    let (mut low, mut high) = ("a0".to_owned(), "a1".to_owned());
+    for step in 0..300 {
+        let key = record(Some(&low), Some(&high)).unwrap();
+        if step % 2 == 0 {
+            high = key;
+        } else {
+            low = key;
+        }
+        keys.extend([low.clone(), high.clone()]);
+    }
+    // Just above the greatest negative integer key.
+    let mut high = "a0".to_owned();
+    for _ in 0..100 {
+        high = record(Some("Zz"), Some(&high)).unwrap();
+    }
+    for _ in 0..3000 {
+        let a = keys[random.below(keys.len())].clone();
+        let b = keys[random.below(keys.len())].clone();
+        record(Some(&a), Some(&b));
+    }
+    let malformed = [
+        "",
+        "a00",
+        "0",
+        "a1-",
+        "a0 ",
+        "é",
+        "A00000000000000000000000000",
+        "b1",
+    ];
+    for key in malformed {
+        record(Some(key), None);
+        record(None, Some(key));
+        record(Some(key), Some("z0"));
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn postgresql_makes_the_key_between_two_keys_as_the_server_does() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let _app = TestApp::spawn(database.config()).await;
+    let pairs = key_pairs();
+    let (lows, highs): (Vec<Option<String>>, Vec<Option<String>>) = pairs.iter().cloned().unzip();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let keys: Vec<Option<String>> = sqlx::query_scalar(
+        r#"SELECT "position_key_between"("a", "b") FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS "pairs"("a", "b", "n") ORDER BY "n""#,
+    )
+    .bind(&lows)
+    .bind(&highs)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), pairs.len());
+    let mut refused = 0;
+    for ((a, b), key) in pairs.iter().zip(keys) {
+        let expected = key_between(a.as_deref(), b.as_deref()).ok();
+        assert_eq!(key, expected, "between {a:?} and {b:?}");
+        refused += usize::from(expected.is_none());
+    }
+    assert!(
+        pairs.len() > 6000 && refused > 1000,
+        "{} pairs, {refused} refused",
+        pairs.len()
+    );
 }

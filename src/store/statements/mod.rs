@@ -31,7 +31,7 @@ pub use crate::db::write::Write;
 pub use create::{CreateTask, IdempotencyClaim};
 pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
-pub use order::{ListOrder, LockOwner, PlaceTask};
+pub use order::{ListOrder, LockOwner, MoveOutcome, MoveTask, PlaceTask, VersionTest};
 pub use read::{GetTask, ListChanges, ListTags, ListTasks};
 pub use update::UpdateTask;
 
@@ -119,6 +119,13 @@ pub enum Shape {
     /// A task put at a position of a list (or the inbox).
     PlaceTask {
         list: ListShape,
+    },
+    /// PostgreSQL's move: where to (`None`: the task's own list), whether after a task, and how
+    /// the task's version is tested.
+    MoveTask {
+        list: Option<ListShape>,
+        after: bool,
+        versions: VersionTest,
     },
 }
 

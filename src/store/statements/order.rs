@@ -1,9 +1,12 @@
 //! The manual order of a list's tasks: positions are fractional-indexing keys over `0-9A-Za-z`
 //! (rocicorp/fractional-indexing's format: an integer part, a head letter that tells its length
 //! and as many digits, then an optional fraction), compared as byte strings. The key after the
-//! last of a list is made by the write itself, in SQL, under the owner's lock; a move reads the
-//! list's order under the owner's lock and places the task with a key made between its new
-//! neighbours'.
+//! last of a list is made by the write itself, in SQL, under the owner's lock. On PostgreSQL a
+//! move is one statement too ([`MoveTask`]: the key between the new neighbours' made by
+//! `position_key_between`, the server's `key_between` as a database function); where that
+//! statement cannot place the task (the list's keys must be made again) and on SQLite, a move
+//! reads the list's order under the owner's lock and places the task with a key made between its
+//! new neighbours' in the server.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, Statement};
@@ -11,10 +14,11 @@ use uuid::Uuid;
 
 use super::{
     changed_then_bumped, changed_then_bumped_steps, lists, statement, task_columns, BumpChangeSeq,
-    CountChange, ListShape, OwnedTask, Shape,
+    CountChange, ListShape, OwnedTask, Shape, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
+use crate::domain::{TaskMove, WriteCondition, POSITION_MAX_CHARS};
 
 /// The digits of a key, in byte order.
 const DIGITS: &str = "'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'";
@@ -176,5 +180,310 @@ impl Write for PlaceTask<'_> {
     /// The task placed with the next change number, then the counter bumped.
     fn sqlite(&self) -> Vec<Step> {
         changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
+    }
+}
+
+/// What PostgreSQL's one-statement move did, or why it did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// The task took its new place and the owner's next change number.
+    Moved,
+    /// The task is right there already: nothing written, the task as it is.
+    Unchanged,
+    /// The owner does not exist.
+    NoOwner,
+    /// The owner has no such task.
+    NoTask,
+    /// The task's version does not satisfy the condition.
+    PreconditionFailed,
+    /// The destination is not one of the owner's lists.
+    NoList,
+    /// `after` is not another task of the destination list.
+    NoAfter,
+    /// The key would pass `POSITION_MAX_CHARS` (or the neighbours' keys are equal): the list's
+    /// keys must be made again, which the statement does not do.
+    Respace,
+    /// A write of the owner's committed after the statement's snapshot was taken, before the
+    /// statement had the owner's lock: what it read may be out of date, so it wrote nothing.
+    Stale,
+}
+
+impl MoveOutcome {
+    const ALL: [Self; 9] = [
+        Self::Moved,
+        Self::Unchanged,
+        Self::NoOwner,
+        Self::NoTask,
+        Self::PreconditionFailed,
+        Self::NoList,
+        Self::NoAfter,
+        Self::Respace,
+        Self::Stale,
+    ];
+
+    /// The outcome's name in the statement's `outcome` column.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Moved => "moved",
+            Self::Unchanged => "unchanged",
+            Self::NoOwner => "no_owner",
+            Self::NoTask => "no_task",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::NoList => "no_list",
+            Self::NoAfter => "no_after",
+            Self::Respace => "respace",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// The outcome a statement named.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|outcome| outcome.name() == name)
+    }
+
+    /// `'<name>'`.
+    fn literal(self, sql: &mut Sql) {
+        sql.push("'").push(self.name()).push("'");
+    }
+}
+
+/// How a move's statement tests the task's version: any, one of the listed, or none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionTest {
+    Any,
+    In(usize),
+    NotIn(usize),
+}
+
+/// Moves one task of its owner right after `after` (`None`: first) in its destination list, on
+/// PostgreSQL, in one statement: under the owner's lock it reads the task (`NoOwner`, `NoTask`,
+/// then `PreconditionFailed`), checks the destination (`NoList`, then `NoAfter`), finds the
+/// task's new neighbours, sees whether the task is there already (`Unchanged`), makes the key
+/// between theirs (`position_key_between`: `Respace` when there is none of at most
+/// `POSITION_MAX_CHARS`), writes the task with the owner's next change number and bumps the
+/// counter (`Moved`). One row always: the task's columns (the task as written, or as it is when
+/// unchanged; nulls otherwise), then `outcome`. The owner's counter as locked and as the snapshot
+/// has it must agree (else `Stale`): every write of the owner's bumps it under the same lock, so
+/// what the statement read is what is there now.
+pub struct MoveTask<'a> {
+    pub task: OwnedTask,
+    pub destination: TaskMove,
+    pub condition: &'a WriteCondition,
+    pub now: DateTime<Utc>,
+}
+
+/// The parts of the move's statement, quoted.
+const OWNER: &str = r#""owner""#;
+const READ: &str = r#""read""#;
+const PLAN: &str = r#""plan""#;
+const MOVED: &str = r#""moved""#;
+
+/// Which tasks the move's statement looks for the moved task's new successor among.
+#[derive(Clone, Copy)]
+enum Successors {
+    Inbox,
+    /// A list the request names.
+    List(Uuid),
+    /// The inbox, when the task is in it (as read).
+    TasksInbox,
+    /// The task's own list, as read (none when the task is in the inbox).
+    TasksList,
+}
+
+impl MoveTask<'_> {
+    pub fn statement(&self) -> Statement {
+        let shape = Shape::MoveTask {
+            list: self.destination.list_id.map(ListShape::of),
+            after: self.destination.after.is_some(),
+            versions: self.version_test(),
+        };
+        let bump = BumpChangeSeq {
+            user_id: self.task.user_id,
+            change: CountChange::None,
+        };
+        statement(DatabaseBackend::Postgres, shape, |sql| {
+            sql.push("WITH ").push(OWNER).push(" AS (");
+            self.lock_owner(sql);
+            sql.push("), ").push(READ).push(" AS (");
+            self.read(sql);
+            sql.push("), ").push(PLAN).push(" AS (");
+            self.plan(sql);
+            sql.push("), ").push(MOVED).push(" AS (");
+            self.write(sql);
+            sql.push("), ").push(COUNTER).push(" AS (");
+            bump.write(sql, Some(MOVED));
+            sql.push(") ");
+            self.answer(sql);
+        })
+    }
+
+    fn version_test(&self) -> VersionTest {
+        match self.condition {
+            WriteCondition::Always => VersionTest::Any,
+            WriteCondition::VersionIn(versions) => VersionTest::In(versions.len()),
+            WriteCondition::VersionNotIn(versions) => VersionTest::NotIn(versions.len()),
+        }
+    }
+
+    /// The owner's counter, its row locked (the latest committed value, waited for).
+    fn lock_owner(&self, sql: &mut Sql) {
+        sql.push(r#"SELECT "users"."change_seq" FROM "users" WHERE "users"."id" = "#)
+            .bind(self.task.user_id)
+            .lock_rows();
+    }
+
+    /// One row: the counter as locked and as the snapshot has it, the task, the destination
+    /// list's id (`"list_id"`, null for the inbox), `after`, the task that will follow the moved
+    /// one (`"next_id"`, `"next_position"`) and the key between `after`'s and its.
+    fn read(&self, sql: &mut Sql) {
+        let owner = self.task.user_id;
+        let after = self.destination.after;
+        sql.push(r#"SELECT "owner"."change_seq" AS "locked_seq", (SELECT "users"."change_seq" FROM "users" WHERE "users"."id" = "#)
+            .bind(owner)
+            .push(r#") AS "seen_seq", "task"."id" AS "task_id", "task"."version" AS "task_version", "task"."list_id" AS "task_list_id", "task"."position" AS "task_position", "#);
+        match self.destination.list_id {
+            None => sql.push(r#""task"."list_id""#),
+            Some(None) => sql.push("NULL::uuid"),
+            Some(Some(list_id)) => sql.bind(list_id).push("::uuid"),
+        };
+        sql.push(r#" AS "list_id""#);
+        if after.is_some() {
+            sql.push(r#", "after"."id" AS "after_id", "after"."list_id" AS "after_list_id", "after"."position" AS "after_position""#);
+        }
+        sql.push(r#", "next"."id" AS "next_id", "next"."position" AS "next_position", "position_key_between"("#)
+            .push(if after.is_some() { r#""after"."position""# } else { "NULL" })
+            .push(r#", "next"."position") AS "key" FROM (SELECT 1) AS "one" LEFT JOIN "owner" ON TRUE LEFT JOIN "tasks" AS "task" ON "task"."id" = "#)
+            .bind(self.task.task_id)
+            .push(r#" AND "task"."user_id" = "#)
+            .bind(owner);
+        if let Some(after) = after {
+            sql.push(r#" LEFT JOIN "tasks" AS "after" ON "after"."id" = "#)
+                .bind(after)
+                .push(r#" AND "after"."user_id" = "#)
+                .bind(owner);
+        }
+        sql.push(" LEFT JOIN LATERAL (");
+        match self.destination.list_id {
+            None => {
+                // The task's own list: one branch finds nothing (each reads an index in order).
+                self.first_after(sql, Successors::TasksInbox);
+                sql.push(" UNION ALL ");
+                self.first_after(sql, Successors::TasksList);
+            }
+            Some(None) => self.first_after(sql, Successors::Inbox),
+            Some(Some(list_id)) => self.first_after(sql, Successors::List(list_id)),
+        }
+        sql.push(r#") AS "next" ON TRUE"#);
+    }
+
+    /// `(SELECT <the id and position of the first of `successors` after "after" (or the first of
+    /// all), the moved task left out>)`.
+    fn first_after(&self, sql: &mut Sql, successors: Successors) {
+        sql.push(
+            r#"(SELECT "tasks"."id", "tasks"."position" FROM "tasks" WHERE "tasks"."user_id" = "#,
+        )
+        .bind(self.task.user_id);
+        match successors {
+            Successors::Inbox => sql.push(r#" AND "tasks"."list_id" IS NULL"#),
+            Successors::List(list_id) => sql.push(r#" AND "tasks"."list_id" = "#).bind(list_id),
+            Successors::TasksInbox => {
+                sql.push(r#" AND "tasks"."list_id" IS NULL AND "task"."list_id" IS NULL"#)
+            }
+            Successors::TasksList => sql.push(r#" AND "tasks"."list_id" = "task"."list_id""#),
+        };
+        sql.push(r#" AND "tasks"."id" <> "#).bind(self.task.task_id);
+        if self.destination.after.is_some() {
+            sql.push(
+                r#" AND ("tasks"."position", "tasks"."id") > ("after"."position", "after"."id")"#,
+            );
+        }
+        sql.push(r#" ORDER BY "tasks"."position", "tasks"."id" LIMIT 1)"#);
+    }
+
+    /// One row: the outcome, the new key, the destination and the counter as locked.
+    fn plan(&self, sql: &mut Sql) {
+        sql.push(r#"SELECT CASE WHEN "locked_seq" IS NULL THEN "#);
+        MoveOutcome::NoOwner.literal(sql);
+        sql.push(r#" WHEN "locked_seq" IS DISTINCT FROM "seen_seq" THEN "#);
+        MoveOutcome::Stale.literal(sql);
+        sql.push(r#" WHEN "task_id" IS NULL THEN "#);
+        MoveOutcome::NoTask.literal(sql);
+        sql.push(" WHEN NOT ");
+        self.version_allowed(sql);
+        sql.push(" THEN ");
+        MoveOutcome::PreconditionFailed.literal(sql);
+        if let Some(Some(list_id)) = self.destination.list_id {
+            sql.push(" WHEN NOT ");
+            lists::owners_list(sql, self.task.user_id, list_id);
+            sql.push(" THEN ");
+            MoveOutcome::NoList.literal(sql);
+        }
+        if self.destination.after.is_some() {
+            sql.push(r#" WHEN "after_id" IS NULL OR "after_id" = "task_id" OR "after_list_id" IS DISTINCT FROM "list_id" THEN "#);
+            MoveOutcome::NoAfter.literal(sql);
+        }
+        // Already between its new neighbours: right after `after` (or first).
+        sql.push(r#" WHEN "task_list_id" IS NOT DISTINCT FROM "list_id""#);
+        if self.destination.after.is_some() {
+            sql.push(r#" AND ("task_position", "task_id") > ("after_position", "after_id")"#);
+        }
+        sql.push(r#" AND ("next_id" IS NULL OR ("task_position", "task_id") < ("next_position", "next_id")) THEN "#);
+        MoveOutcome::Unchanged.literal(sql);
+        sql.push(r#" WHEN "key" IS NULL OR length("key") > "#)
+            .push(&POSITION_MAX_CHARS.to_string())
+            .push(" THEN ");
+        MoveOutcome::Respace.literal(sql);
+        sql.push(" ELSE ");
+        MoveOutcome::Moved.literal(sql);
+        sql.push(r#" END AS "outcome", "key", "list_id", "locked_seq" FROM "read""#);
+    }
+
+    /// `(<whether "task_version" satisfies the condition>)`.
+    fn version_allowed(&self, sql: &mut Sql) {
+        let (versions, excluded) = match self.condition {
+            WriteCondition::Always => (&[][..], true),
+            WriteCondition::VersionIn(versions) => (&versions[..], false),
+            WriteCondition::VersionNotIn(versions) => (&versions[..], true),
+        };
+        if versions.is_empty() {
+            // None listed: every version, or (`If-None-Match: *`) none.
+            sql.push(if excluded { "(TRUE)" } else { "(FALSE)" });
+            return;
+        }
+        sql.push(r#"("task_version""#)
+            .push(if excluded { " NOT IN (" } else { " IN (" })
+            .join(versions, ", ", |sql, version| {
+                sql.bind(*version);
+            })
+            .push("))");
+    }
+
+    /// The task at its new place, when the plan says so.
+    fn write(&self, sql: &mut Sql) {
+        sql.push(r#"UPDATE "tasks" SET "list_id" = "plan"."list_id", "position" = "plan"."key", "updated_at" = "#)
+            .greatest()
+            .bind(self.now)
+            .push(r#", "tasks"."updated_at"), "version" = "plan"."locked_seq" + 1 FROM "plan" WHERE "plan"."outcome" = "#);
+        MoveOutcome::Moved.literal(sql);
+        sql.push(" AND ");
+        self.task.condition(sql);
+        sql.push(" RETURNING ");
+        task_columns(sql, true);
+    }
+
+    /// The task as written (moved) or as it is (unchanged), its columns first as every task
+    /// row's, then the outcome.
+    fn answer(&self, sql: &mut Sql) {
+        sql.push("SELECT ");
+        task_columns(sql, true);
+        sql.push(r#", "plan"."outcome" FROM "plan" LEFT JOIN (SELECT "#);
+        task_columns(sql, false);
+        sql.push(" FROM ").push(MOVED).push(" UNION ALL SELECT ");
+        task_columns(sql, true);
+        sql.push(r#" FROM "tasks" WHERE "#);
+        self.task.condition(sql);
+        sql.push(r#" AND EXISTS(SELECT 1 FROM "plan" WHERE "plan"."outcome" = "#);
+        MoveOutcome::Unchanged.literal(sql);
+        sql.push(r#")) AS "tasks" ON TRUE"#);
     }
 }
