@@ -11,7 +11,7 @@
 //! before this runs; the benchmark copies that binary and runs the copy, so a rebuild during the
 //! run cannot change it. It then:
 //!
-//! 1. creates a scratch database `taskapi_bench` in the PostgreSQL cluster of `--database-url`
+//! 1. creates a scratch database `taskapi_bench_<pid>` in the PostgreSQL cluster of `--database-url`
 //!    (default `postgres://postgres@127.0.0.1:5432/postgres`; the user must be a superuser), or a
 //!    temporary SQLite file with `--sqlite`, migrates it with `task-api migrate up` and seeds it
 //!    through SQL: 100 users × 10,000 tasks and one user with 100,000 tasks (deterministic ids and
@@ -55,7 +55,11 @@ pub(crate) const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// The server's own default pool size.
 pub(crate) const DEFAULT_POOL: u32 = 10;
 pub(crate) const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-pub(crate) const BENCH_DATABASE: &str = "taskapi_bench";
+/// The scratch database's name: this run's own (`taskapi_bench_<pid>`), so that two benchmarks on
+/// one cluster never drop each other's database.
+pub(crate) fn bench_database() -> String {
+    format!("taskapi_bench_{}", std::process::id())
+}
 pub(crate) const CURSOR_SECRET: &str = "task-api-load-benchmark-cursor-secret-0123456789";
 /// `application_name` of the benchmark's own connections, to tell them from the server's.
 pub(crate) const HARNESS_APPLICATION: &str = "taskapi-bench-harness";

@@ -128,17 +128,18 @@ pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
     {
         pool.close().await;
         if bench.options.keep_database {
-            eprintln!("kept the database {BENCH_DATABASE} (--keep-database)");
+            eprintln!("kept the database {} (--keep-database)", bench_database());
             admin.close().await;
             return outcome;
         }
         let dropped = sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            bench_database()
         ))
         .execute(admin)
         .await;
         if let Err(err) = dropped {
-            eprintln!("could not drop the database {BENCH_DATABASE}: {err}");
+            eprintln!("could not drop the database {}: {err}", bench_database());
         }
         admin.close().await;
     }

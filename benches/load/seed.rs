@@ -315,8 +315,8 @@ pub(crate) async fn create_postgres_database(admin_url: &str) -> Result<(Databas
         .await
         .context(format!("cannot connect to {admin_url}"))?;
     for statement in [
-        format!("DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"),
-        format!("CREATE DATABASE {BENCH_DATABASE}"),
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", bench_database()),
+        format!("CREATE DATABASE {}", bench_database()),
     ] {
         sqlx::query(&statement)
             .execute(&admin)
@@ -324,7 +324,7 @@ pub(crate) async fn create_postgres_database(admin_url: &str) -> Result<(Databas
             .with_context(|| statement.clone())?;
     }
     let mut url = reqwest::Url::parse(admin_url).context("--database-url")?;
-    url.set_path(&format!("/{BENCH_DATABASE}"));
+    url.set_path(&format!("/{}", bench_database()));
     let bench_url = url.to_string();
     let bench = PgPoolOptions::new()
         .max_connections(1)
