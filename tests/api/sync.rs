@@ -395,8 +395,8 @@ async fn a_client_syncing_while_others_write_ends_with_exactly_the_servers_state
 }
 
 #[tokio::test]
-async fn a_client_syncing_while_lists_are_created_renamed_and_deleted_ends_with_the_servers_lists()
-{
+async fn a_client_syncing_while_lists_are_created_renamed_and_deleted_and_tasks_moved_ends_with_the_servers_lists_tasks_and_order(
+) {
     each_database_configured(
         |config| config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX,
         |app| async move {
@@ -409,30 +409,48 @@ async fn a_client_syncing_while_lists_are_created_renamed_and_deleted_ends_with_
                     tokio::spawn(async move {
                         let lists = format!("/users/{user_id}/lists");
                         let mut mine: Vec<Value> = Vec::new();
+                        // This writer's tasks, each with its list's id.
+                        let mut my_tasks: Vec<(Uuid, Option<Uuid>)> = Vec::new();
                         for n in 0..WRITES_EACH {
-                            match (n % 5, mine.len()) {
-                                (0 | 1, _) | (_, 0) => {
+                            match (n % 6, mine.len(), my_tasks.len()) {
+                                (0 | 1, _, _) | (_, 0, _) => {
                                     let body = json!({ "name": format!("w{writer} n{n}") });
                                     let answer = app.post_json(&lists, &body).await;
                                     mine.push(expect_json(answer, StatusCode::CREATED).await);
                                 }
-                                (2, _) => {
-                                    let list = &mine[n % mine.len()];
-                                    let body =
-                                        json!({ "title": format!("n{n}"), "list_id": id_of(list) });
-                                    app.create_task(user_id, body).await;
+                                (2, _, _) | (5, _, 0) => {
+                                    let list = id_of(&mine[n % mine.len()]);
+                                    let body = json!({ "title": format!("n{n}"), "list_id": list });
+                                    let task = app.create_task(user_id, body).await;
+                                    my_tasks.push((id_of(&task), Some(list)));
                                 }
-                                (3, _) => {
+                                (3, _, _) => {
                                     let path = format!("{lists}/{}", id_of(&mine[n % mine.len()]));
                                     let body = json!({ "name": format!("w{writer} n{n} renamed") });
                                     let answer = app.patch_json(&path, &body).await;
                                     expect_json(answer, StatusCode::OK).await;
+                                }
+                                (5, _, _) => {
+                                    // To the top of its list, or to the inbox: a move of the order.
+                                    let which = n % my_tasks.len();
+                                    let task = my_tasks[which].0;
+                                    let body = match n % 4 {
+                                        0 => json!({ "after": null, "list_id": null }),
+                                        _ => json!({ "after": null }),
+                                    };
+                                    let path = format!("/users/{user_id}/tasks/{task}/move");
+                                    let answer = app.post_json(&path, &body).await;
+                                    let moved = expect_json(answer, StatusCode::OK).await;
+                                    let place =
+                                        moved["list_id"].as_str().map(|id| id.parse().unwrap());
+                                    my_tasks[which].1 = place;
                                 }
                                 _ => {
                                     let list = mine.remove(n % mine.len());
                                     let answer =
                                         app.delete(&format!("{lists}/{}", id_of(&list))).await;
                                     assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+                                    my_tasks.retain(|(_, in_list)| *in_list != Some(id_of(&list)));
                                 }
                             }
                         }
