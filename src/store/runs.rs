@@ -100,7 +100,8 @@ pub async fn create_tasks(
 /// owner's is 404, then one whose version `condition` refuses 412, then a patch whose result
 /// breaks a rule 400; a patch that changes nothing answers the task as it is and takes no
 /// version; one that puts the task in a list that is not the owner's is a 400 naming `list_id`.
-/// Each patch sees the ones before it; the tasks changed are written once each, as they end.
+/// Each patch sees the ones before it; the tasks changed are written together as they end (or,
+/// before the end of a list is read for a task moved there, as they are then).
 pub async fn update_tasks(
     db: &Database,
     user_id: Uuid,
@@ -123,7 +124,8 @@ pub async fn update_tasks(
         let mut ends = ListEnds::default();
         let now = domain::now();
         let mut answers = Vec::with_capacity(updates.len());
-        let mut changed = Vec::new();
+        // The tasks changed since the run last wrote.
+        let mut unwritten = Vec::new();
         for update in updates {
             let TaskUpdate {
                 task_id,
@@ -158,29 +160,49 @@ pub async fn update_tasks(
             }
             let mut task = written_task(task_id, user_id, settled, now, Some(stored));
             if moves {
+                // The end of the list it leaves may move back; the end of the one it goes to is
+                // read with the run's changes so far written.
+                ends.forget(stored.list_id);
+                if !ends.knows(list_id) {
+                    write_tasks(db, user_id, &tasks, &mut unwritten).await?;
+                }
                 task.position = ends.after_the_last(db, user_id, list_id).await?;
             }
             task.version = owner.next_version();
-            if !changed.contains(&task_id) {
-                changed.push(task_id);
+            if !unwritten.contains(&task_id) {
+                unwritten.push(task_id);
             }
             tasks.insert(task_id, task.clone());
             answers.push(Ok(task));
         }
-        if !changed.is_empty() {
-            let rows: Vec<Task> = changed.iter().map(|id| tasks[id].clone()).collect();
-            let rewrite = RewriteTasks {
-                user_id,
-                tasks: &rows,
-            };
-            db.execute(rewrite.statement(db.get_database_backend()))
-                .await
-                .map_err(StoreError::of_write)?;
+        write_tasks(db, user_id, &tasks, &mut unwritten).await?;
+        if owner.last_version > owner.change_seq {
             owner.take_versions(db, 0).await?;
         }
         Ok(answers)
     })
     .await
+}
+
+/// Writes the `unwritten` of `tasks` as they are now, in one statement; none are left unwritten.
+async fn write_tasks(
+    db: &Database,
+    user_id: Uuid,
+    tasks: &HashMap<Uuid, Task>,
+    unwritten: &mut Vec<Uuid>,
+) -> StoreResult<()> {
+    if unwritten.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Task> = unwritten.drain(..).map(|id| tasks[&id].clone()).collect();
+    let rewrite = RewriteTasks {
+        user_id,
+        tasks: &rows,
+    };
+    db.execute(rewrite.statement(db.get_database_backend()))
+        .await
+        .map_err(StoreError::of_write)?;
+    Ok(())
 }
 
 /// A run's answers when its owner does not exist: 404 for each operation.
@@ -280,6 +302,16 @@ async fn owned_lists(
 struct ListEnds(HashMap<Option<Uuid>, Option<String>>);
 
 impl ListEnds {
+    /// Whether the list's last key is known.
+    fn knows(&self, list_id: Option<Uuid>) -> bool {
+        self.0.contains_key(&list_id)
+    }
+
+    /// Forgets the list's last key (a task left it: it may be another's now).
+    fn forget(&mut self, list_id: Option<Uuid>) {
+        self.0.remove(&list_id);
+    }
+
     /// The key after the last of the list's (`None`: the inbox), taken.
     async fn after_the_last(
         &mut self,

@@ -194,7 +194,7 @@ async fn every_operation_answers_in_a_batch_exactly_as_its_endpoint_does() {
 /// middle in every way a run can see: a client-made id another user's task has (`foreign[0]`)
 /// or an earlier create of the run took, another user's list (`foreign[1]`), the quota reached
 /// (5 tasks), a stale `If-Match`, a task not the user's, a patch that changes nothing, one task
-/// patched twice, completions of recurring tasks.
+/// patched twice, completions of recurring tasks, tasks leaving a list and others put at its end.
 fn run_script(ids: &[Uuid], foreign: [Uuid; 2]) -> Vec<Value> {
     let [a, b, c, d, e, f, list, unknown] = ids else {
         panic!("{SCRIPT_IDS} ids")
@@ -225,6 +225,9 @@ fn run_script(ids: &[Uuid], foreign: [Uuid; 2]) -> Vec<Value> {
         json!({ "op": "update_task", "task_id": b, "body": { "due": { "time": "10:00" } } }),
         json!({ "op": "update_task", "task_id": b, "if_match": "*", "body": { "priority": "high", "tags": ["y"] } }),
         json!({ "op": "update_task", "task_id": b, "body": { "title": "B2", "list_id": null } }),
+        json!({ "op": "update_task", "task_id": c, "body": { "list_id": list } }),
+        json!({ "op": "update_task", "task_id": c, "body": { "list_id": null } }),
+        json!({ "op": "update_task", "task_id": d, "body": { "list_id": list } }),
         json!({ "op": "update_task", "task_id": d, "body": { "is_completed": false } }),
         json!({ "op": "update_task", "task_id": d, "if_match": "\"999\"", "body": {} }),
         json!({ "op": "update_task", "task_id": e, "body": {} }),
@@ -249,7 +252,7 @@ async fn runs_of_creates_and_updates_answer_each_operation_as_its_endpoint_does(
             // Each case of the script happened.
             let expected = [
                 201, 201, 409, 400, 409, 201, 201, 400, 201, 201, 409, 409, // creates
-                200, 412, 200, 200, 400, 200, 404, 404, 400, 200, 200, 200, 412,
+                200, 412, 200, 200, 400, 200, 404, 404, 400, 200, 200, 200, 200, 200, 200, 412,
                 200, // updates
                 204, 201, 409,
             ];
