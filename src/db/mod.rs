@@ -161,6 +161,11 @@ impl Database {
             return work(self).await;
         }
         let _turn = self.write_permit(owner).await?;
+        // Its connection counted among the warm ones', so that the pool has one for it.
+        let _room = match &self.warm {
+            Some(warm) => Some(warm.room_for_one().await?),
+            None => None,
+        };
         let transaction = Arc::new(self.connection.begin().await?);
         let handle = Self {
             committed: None,

@@ -192,6 +192,26 @@ impl WarmConnections {
             .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
     }
 
+    /// Room for a connection taken from sqlx's pool for longer than a statement (a transaction's):
+    /// a permit, held until the connection is back, and, when the pool has no connection left,
+    /// one idle warm connection handed back to it, so that the pool gives one at once instead of
+    /// when a warm one has been idle for `REUSE_WITHIN`. (Every connection the pool has given is
+    /// held by a permit or idle here; holding a permit, the caller leaves fewer holders than
+    /// connections, so one is idle here when the pool is empty.)
+    pub(super) async fn room_for_one(&self) -> Result<SemaphorePermit<'_>, DbErr> {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+        let full = self.pool.num_idle() == 0
+            && self.pool.size() >= self.pool.options().get_max_connections();
+        if full {
+            let handed_back = self.idle.lock().expect("not poisoned").connections.pop();
+            drop(handed_back);
+        }
+        Ok(permit)
+    }
+
     /// Runs one statement on a warm connection. A statement whose cached plan the schema changed
     /// under (a migration applied while this server runs) is prepared afresh and run once more.
     pub(super) async fn run<F: Fetch>(&self, statement: &Statement) -> Result<F::Output, DbErr> {

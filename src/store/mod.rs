@@ -1,6 +1,7 @@
 //! The store: every query Task API runs, each scoped by the owning user.
 
 mod lists;
+mod runs;
 pub mod statements;
 pub mod token_key;
 
@@ -137,6 +138,7 @@ fn is_unavailable(err: &DbErr) -> bool {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
+pub use runs::{create_tasks, update_tasks, TaskUpdate};
 
 impl From<task::Model> for Task {
     fn from(row: task::Model) -> Self {
@@ -378,30 +380,8 @@ pub async fn create_task(
 ) -> StoreResult<CreatedTask> {
     let _turn = db.write_permit(user_id).await?;
     let request_hash = key.map(|_| new.fingerprint());
-    let now = domain::now();
-    let SettledFields {
-        fields,
-        recurrence_start,
-    } = new.fields.settle(None);
-    let mut task = Task {
-        id: new.id.unwrap_or_else(Uuid::now_v7),
-        user_id,
-        title: fields.title.into_inner(),
-        description: fields.description.map(|d| d.into_inner()),
-        is_completed: fields.is_completed,
-        completed_at: fields.is_completed.then_some(now),
-        due: fields.due,
-        priority: fields.priority,
-        tags: fields.tags,
-        recurrence: fields.recurrence,
-        recurrence_start,
-        list_id: fields.list_id,
-        // Made by the insert: the key after the last of the list's.
-        position: String::new(),
-        created_at: now,
-        updated_at: now,
-        version: 0,
-    };
+    // Its position made by the insert: the key after the last of the list's.
+    let mut task = new_task(user_id, new, domain::now());
     for _ in 0..WRITE_ATTEMPTS {
         let claim = key
             .zip(request_hash.as_deref())
@@ -473,6 +453,53 @@ pub async fn create_task(
     Err(StoreError::Contended(
         "an idempotency key kept being claimed and purged",
     ))
+}
+
+/// The task `new` makes for its owner at `now` (rolled forward when created completed), its
+/// position and version still to be given.
+fn new_task(user_id: Uuid, new: NewTask, now: DateTime<Utc>) -> Task {
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    written_task(id, user_id, new.fields.settle(None), now, None)
+}
+
+/// The task as a write of `settled` at `now` leaves it: a new one (`stored: None`) or `stored`
+/// changed, keeping its position; its version still to be given. `completed_at` follows
+/// `is_completed` (the write's time when it turns true, kept while it stays true), and
+/// `updated_at` never moves back.
+fn written_task(
+    id: Uuid,
+    user_id: Uuid,
+    settled: SettledFields,
+    now: DateTime<Utc>,
+    stored: Option<&Task>,
+) -> Task {
+    let SettledFields {
+        fields,
+        recurrence_start,
+    } = settled;
+    let completed_before = stored
+        .filter(|stored| stored.is_completed)
+        .and_then(|stored| stored.completed_at);
+    Task {
+        id,
+        user_id,
+        title: fields.title.into_inner(),
+        description: fields.description.map(|d| d.into_inner()),
+        is_completed: fields.is_completed,
+        completed_at: fields.is_completed.then(|| completed_before.unwrap_or(now)),
+        due: fields.due,
+        priority: fields.priority,
+        tags: fields.tags,
+        recurrence: fields.recurrence,
+        recurrence_start,
+        list_id: fields.list_id,
+        position: stored
+            .map(|stored| stored.position.clone())
+            .unwrap_or_default(),
+        created_at: stored.map_or(now, |stored| stored.created_at),
+        updated_at: stored.map_or(now, |stored| now.max(stored.updated_at)),
+        version: 0,
+    }
 }
 
 /// Whether the owner exists and holds fewer than `max_tasks` tasks: why a create that no key

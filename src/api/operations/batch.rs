@@ -1,5 +1,7 @@
 //! `POST /users/{user_id}/batch`: a front end's queue of writes sent as one request, each
-//! operation run by its own endpoint's code, one after another or all in one transaction.
+//! operation run by its own endpoint's code, one after another or all in one transaction;
+//! consecutive creates and consecutive updates of tasks written together, each still answered
+//! as its endpoint answers it.
 
 use std::num::NonZeroU32;
 
@@ -24,8 +26,9 @@ use crate::api::response::resources::{ListResource, Nullable, TaskResource};
 use crate::db::Database;
 use crate::domain::{
     IdempotencyKey, Invalid, ListChanges, ListFields, NewTask, TaskFields, TaskMove, TaskPatch,
+    WriteCondition,
 };
-use crate::store;
+use crate::store::{self, TaskUpdate};
 use crate::AppState;
 
 /// The most operations one batch holds (Todoist's sync takes 100 commands too).
@@ -323,7 +326,52 @@ impl Operation {
     }
 }
 
+/// Which consecutive operations a batch runs together: each still answered as its endpoint
+/// answers it alone, their writes made by one statement of each kind (`tasks::create_run`,
+/// `tasks::update_run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    /// `create_task`s without an `idempotency_key`.
+    Creates,
+    UpdateTasks,
+}
+
 impl Operation {
+    /// The run the operation may be part of, if any.
+    fn run_kind(&self) -> Option<RunKind> {
+        match self.kind {
+            OperationKind::CreateTask if matches!(self.idempotency_key, Ok(None)) => {
+                Some(RunKind::Creates)
+            }
+            OperationKind::UpdateTask => Some(RunKind::UpdateTasks),
+            _ => None,
+        }
+    }
+
+    /// The `if_match` as the endpoint's write condition.
+    fn condition(&self) -> Checked<WriteCondition> {
+        match &self.if_match {
+            Ok(tags) => Ok(preconditions(tags.as_ref(), None)),
+            Err(errors) => Err(errors.clone()),
+        }
+    }
+
+    /// A `create_task`'s request, read as its endpoint reads it.
+    fn create(self) -> Result<(Option<IdempotencyKey>, NewTask), ApiError> {
+        Ok((self.idempotency_key, NewTask::from_object(self.body)).collect_fields()?)
+    }
+
+    /// An `update_task`'s request, read as its endpoint reads it.
+    fn update(self) -> Result<TaskUpdate, ApiError> {
+        let (condition, patch) =
+            (self.condition(), TaskPatch::from_object(self.body)).collect_fields()?;
+        Ok(TaskUpdate {
+            task_id: self.target,
+            patch,
+            condition,
+        })
+    }
+
     /// Runs the operation with its endpoint's code, on `db`.
     async fn run(
         self,
@@ -331,59 +379,180 @@ impl Operation {
         db: &Database,
         user_id: Uuid,
     ) -> Result<OperationResult, ApiError> {
-        let Operation {
-            kind,
-            target,
-            if_match,
-            idempotency_key,
-            body,
-        } = self;
         let limits = &state.limits;
-        let condition = || if_match.map(|tags| preconditions(tags.as_ref(), None));
-        Ok(match kind {
+        let target = self.target;
+        Ok(match self.kind {
             OperationKind::CreateTask => {
-                let (key, new) = (idempotency_key, NewTask::from_object(body)).collect_fields()?;
+                let (key, new) = self.create()?;
                 tasks::create(db, limits, user_id, key, new).await?.into()
             }
             OperationKind::ReplaceTask => {
                 let (condition, fields) =
-                    (condition(), TaskFields::from_object(body)).collect_fields()?;
+                    (self.condition(), TaskFields::from_object(self.body)).collect_fields()?;
                 tasks::replace(db, user_id, target, condition, fields)
                     .await?
                     .into()
             }
             OperationKind::UpdateTask => {
-                let (condition, patch) =
-                    (condition(), TaskPatch::from_object(body)).collect_fields()?;
-                tasks::update(db, user_id, target, condition, patch)
+                let TaskUpdate {
+                    task_id,
+                    patch,
+                    condition,
+                } = self.update()?;
+                tasks::update(db, user_id, task_id, condition, patch)
                     .await?
                     .into()
             }
             OperationKind::MoveTask => {
                 let (condition, destination) =
-                    (condition(), TaskMove::from_object(body)).collect_fields()?;
+                    (self.condition(), TaskMove::from_object(self.body)).collect_fields()?;
                 tasks::move_to(db, user_id, target, condition, destination)
                     .await?
                     .into()
             }
-            OperationKind::DeleteTask => tasks::delete(db, limits, user_id, target, condition()?)
-                .await?
-                .into(),
+            OperationKind::DeleteTask => {
+                let condition = self.condition()?;
+                tasks::delete(db, limits, user_id, target, condition)
+                    .await?
+                    .into()
+            }
             OperationKind::CreateList => {
-                let fields = ListFields::from_object(body)?;
+                let fields = ListFields::from_object(self.body)?;
                 lists::create(db, limits, user_id, fields).await?.into()
             }
             OperationKind::UpdateList => {
                 let (condition, changes) =
-                    (condition(), ListChanges::from_object(body)).collect_fields()?;
+                    (self.condition(), ListChanges::from_object(self.body)).collect_fields()?;
                 lists::update(db, user_id, target, condition, changes)
                     .await?
                     .into()
             }
-            OperationKind::DeleteList => lists::delete(db, limits, user_id, target, condition()?)
-                .await?
-                .into(),
+            OperationKind::DeleteList => {
+                let condition = self.condition()?;
+                lists::delete(db, limits, user_id, target, condition)
+                    .await?
+                    .into()
+            }
         })
+    }
+}
+
+/// Runs a batch's operations in order, consecutive ones of a run together (`run_together`), the
+/// others one by one. Not atomic: each answers its own result. Atomic: the first that fails is
+/// the batch's failure (`InOperation`), and the caller's transaction is rolled back.
+async fn run_in_order(
+    operations: Vec<Operation>,
+    atomic: bool,
+    state: &AppState,
+    db: &Database,
+    user_id: Uuid,
+) -> Result<Vec<OperationResult>, ApiError> {
+    let mut results = Vec::with_capacity(operations.len());
+    let mut operations = operations.into_iter().peekable();
+    while let Some(first) = operations.next() {
+        let kind = first.run_kind();
+        let mut run = vec![first];
+        while let Some(next) = operations.next_if(|next| kind.is_some() && next.run_kind() == kind)
+        {
+            run.push(next);
+        }
+        // A run of one is cheaper run by its endpoint's own code: one statement.
+        let answers = match (kind, run.len()) {
+            (Some(kind), 2..) => run_together(kind, run, state, db, user_id).await,
+            _ => {
+                let operation = run.pop().expect("a run holds its first operation");
+                vec![operation.run(state, db, user_id).await]
+            }
+        };
+        for answer in answers {
+            match answer {
+                Ok(result) => results.push(result),
+                Err(error) if atomic => {
+                    let index = results.len();
+                    return Err(ApiError::InOperation {
+                        index,
+                        error: Box::new(error),
+                    });
+                }
+                Err(error) => results.push(OperationResult::failed(error)),
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Runs consecutive operations of one kind together: each one's request read as its endpoint
+/// reads it (one that fails to read answers its own error), the others written as one run. Each
+/// answered as its endpoint answers it alone, in order.
+async fn run_together(
+    kind: RunKind,
+    operations: Vec<Operation>,
+    state: &AppState,
+    db: &Database,
+    user_id: Uuid,
+) -> Vec<Result<OperationResult, ApiError>> {
+    let mut answers: Answers = Vec::with_capacity(operations.len());
+    let written = match kind {
+        RunKind::Creates => {
+            let news: Vec<NewTask> = operations
+                .into_iter()
+                .filter_map(|operation| {
+                    read_request(&mut answers, operation.create().map(|(_, new)| new))
+                })
+                .collect();
+            let count = news.len();
+            as_results(
+                tasks::create_run(db, &state.limits, user_id, news).await,
+                count,
+            )
+        }
+        RunKind::UpdateTasks => {
+            let updates: Vec<TaskUpdate> = operations
+                .into_iter()
+                .filter_map(|operation| read_request(&mut answers, operation.update()))
+                .collect();
+            let count = updates.len();
+            as_results(tasks::update_run(db, user_id, updates).await, count)
+        }
+    };
+    let mut written = written.into_iter();
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                written
+                    .next()
+                    .expect("one answer for each operation written")
+            })
+        })
+        .collect()
+}
+
+/// Each operation's answer so far: its request's failure, or `None` until its run answers it.
+type Answers = Vec<Option<Result<OperationResult, ApiError>>>;
+
+/// An operation's request as read: kept for its run, or its failure kept as its answer.
+fn read_request<T>(answers: &mut Answers, request: Result<T, ApiError>) -> Option<T> {
+    let (request, answer) = match request {
+        Ok(request) => (Some(request), None),
+        Err(error) => (None, Some(Err(error))),
+    };
+    answers.push(answer);
+    request
+}
+
+/// A run of `count` operations' answers as their results; when the run failed as a whole
+/// (nothing of it written), its failure for each.
+fn as_results<T: Into<OperationResult>>(
+    run: tasks::RunAnswers<T>,
+    count: usize,
+) -> Vec<Result<OperationResult, ApiError>> {
+    match run {
+        Ok(answers) => answers
+            .into_iter()
+            .map(|answer| answer.map(Into::into))
+            .collect(),
+        Err(error) => vec![Err(error); count],
     }
 }
 
@@ -723,25 +892,14 @@ impl BatchApi {
             state
                 .db
                 .in_transaction(user_id, async |db: &Database| {
-                    let mut results = Vec::with_capacity(batch.operations.len());
-                    for (index, operation) in batch.operations.into_iter().enumerate() {
-                        let result = operation.run(state, db, user_id).await;
-                        results.push(result.map_err(|error| ApiError::InOperation {
-                            index,
-                            error: Box::new(error),
-                        })?);
-                    }
+                    let results = run_in_order(batch.operations, true, state, db, user_id).await?;
                     let version = store::get_user(db, user_id).await?.change_seq;
                     Ok::<_, ApiError>(BatchResult { results, version })
                 })
                 .await?
         } else {
             let db = state.db.unannounced();
-            let mut results = Vec::with_capacity(batch.operations.len());
-            for operation in batch.operations {
-                let result = operation.run(state, &db, user_id).await;
-                results.push(result.unwrap_or_else(OperationResult::failed));
-            }
+            let results = run_in_order(batch.operations, false, state, &db, user_id).await?;
             let version = store::get_user(&db, user_id).await?.change_seq;
             if version > before {
                 state.db.announce(user_id);

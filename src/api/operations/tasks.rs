@@ -1339,16 +1339,48 @@ pub async fn create(
     new: NewTask,
 ) -> Result<TaskCreated, ApiError> {
     let created = store::create_task(db, user_id, new, key.as_ref(), limits.max_tasks).await?;
-    let task = created.task;
+    Ok(created_answer(user_id, created.task, created.replayed))
+}
+
+/// `createTask`'s answer: the task created (or, `replayed`, the first request's).
+fn created_answer(user_id: Uuid, task: domain::Task, replayed: bool) -> TaskCreated {
     let location = format!("/users/{user_id}/tasks/{}", task.id);
     let tag = etag(task.version);
-    let replayed = created.replayed.then(|| "true".to_owned());
-    Ok(TaskCreated::Created(
-        JsonResponse(task.into()),
-        location,
-        tag,
-        replayed,
-    ))
+    let replayed = replayed.then(|| "true".to_owned());
+    TaskCreated::Created(JsonResponse(task.into()), location, tag, replayed)
+}
+
+/// What each operation of a run answered, in order; the run's own failure (nothing of it
+/// written) as the error.
+pub type RunAnswers<T> = Result<Vec<Result<T, ApiError>>, ApiError>;
+
+/// Consecutive `createTask`s without idempotency keys, once their requests are read: what a
+/// batch runs for them, written together, each answered as `create` answers it alone.
+pub async fn create_run(
+    db: &Database,
+    limits: &UserLimits,
+    user_id: Uuid,
+    news: Vec<NewTask>,
+) -> RunAnswers<TaskCreated> {
+    let answers = store::create_tasks(db, user_id, news, limits.max_tasks).await?;
+    Ok(answers
+        .into_iter()
+        .map(|answer| Ok(created_answer(user_id, answer?, false)))
+        .collect())
+}
+
+/// Consecutive `updateTask`s, once their requests are read: what a batch runs for them, written
+/// together, each answered as `update` answers it alone.
+pub async fn update_run(
+    db: &Database,
+    user_id: Uuid,
+    updates: Vec<store::TaskUpdate>,
+) -> RunAnswers<TaskFound> {
+    let answers = store::update_tasks(db, user_id, updates).await?;
+    Ok(answers
+        .into_iter()
+        .map(|answer| Ok(answer?.into()))
+        .collect())
 }
 
 /// `replaceTask` once its request is read: what the endpoint and a batch's `replace_task` run.

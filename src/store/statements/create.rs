@@ -4,12 +4,12 @@
 use sea_orm::{DatabaseBackend, Iterable, Statement};
 
 use super::{
-    lists, order, statement, task_columns, BumpChangeSeq, CountChange, Shape, VersionSource,
-    CLAIMED, COUNTER,
+    bind_column, lists, order, statement, task_columns, BumpChangeSeq, CountChange, Shape,
+    VersionSource, CLAIMED, COUNTER,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
-use crate::domain::{Due, Task};
+use crate::domain::Task;
 use crate::entity::task;
 
 /// The idempotency key a create claims, and what tells its request from another.
@@ -78,70 +78,13 @@ impl CreateTask<'_> {
         task_columns(sql, false);
         sql.push(") SELECT ")
             .join(task::Column::iter(), ", ", |sql, column| match column {
-                task::Column::Id => {
-                    sql.bind(task.id);
-                }
-                task::Column::UserId => {
-                    sql.bind(task.user_id);
-                }
-                task::Column::Title => {
-                    sql.bind(task.title.as_str());
-                }
-                task::Column::Description => {
-                    sql.bind(task.description.clone());
-                }
-                task::Column::IsCompleted => {
-                    sql.bind(task.is_completed);
-                }
-                task::Column::CompletedAt => {
-                    sql.bind(task.completed_at);
-                }
-                task::Column::DueDate => {
-                    sql.bind(task.due.as_ref().map(Due::date));
-                }
-                task::Column::DueTime => {
-                    sql.bind(task.due.as_ref().and_then(Due::time));
-                }
-                task::Column::DueTimeZone => {
-                    sql.bind(
-                        task.due
-                            .as_ref()
-                            .and_then(Due::time_zone)
-                            .map(|zone| zone.as_str().to_owned()),
-                    );
-                }
-                task::Column::Priority => {
-                    sql.bind(task.priority.level());
-                }
-                task::Column::Tags => {
-                    sql.bind(task.tags.to_json());
-                }
-                task::Column::TagKeys => {
-                    sql.bind(task.tags.keys_json());
-                }
-                task::Column::Recurrence => {
-                    sql.bind(
-                        task.recurrence
-                            .as_ref()
-                            .map(|rule| rule.as_str().to_owned()),
-                    );
-                }
-                task::Column::RecurrenceStart => {
-                    sql.bind(task.recurrence_start);
-                }
-                task::Column::ListId => {
-                    sql.bind(task.list_id);
-                }
                 task::Column::Position => {
                     order::after_the_last(sql, task.user_id, task.list_id);
                 }
-                task::Column::CreatedAt => {
-                    sql.bind(task.created_at);
-                }
-                task::Column::UpdatedAt => {
-                    sql.bind(task.updated_at);
-                }
                 task::Column::Version => source.change_seq(sql),
+                column => {
+                    bind_column(sql, task, column);
+                }
             });
         source.from(sql, task.user_id);
         sql.push(r#" RETURNING "version", "position""#);

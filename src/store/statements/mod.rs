@@ -13,6 +13,7 @@ mod delete;
 mod lists;
 mod order;
 mod read;
+mod runs;
 #[cfg(test)]
 mod tests;
 mod update;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use crate::db::sql_cache::{Sql, SqlCache};
 use crate::db::write::Step;
+use crate::domain::{Due, Task};
 use crate::entity::task;
 use crate::pagination::TaskSort;
 
@@ -33,6 +35,7 @@ pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
 pub use order::{ListOrder, LockOwner, MoveOutcome, MoveTask, PlaceTask, VersionTest};
 pub use read::{GetTask, ListChanges, ListTags, ListTasks};
+pub use runs::{InsertTasks, LastPosition, OwnedLists, RewriteTasks, TakeVersions, TasksWithIds};
 pub use update::UpdateTask;
 
 /// What decides a statement's SQL text, apart from its values (each database has texts of its
@@ -127,6 +130,29 @@ pub enum Shape {
         after: bool,
         versions: VersionTest,
     },
+    /// A run's tasks read by their ids: whether only the owner's, and how many ids.
+    TasksWithIds {
+        owned: bool,
+        ids: usize,
+    },
+    /// Which of so many ids are the owner's lists.
+    OwnedLists {
+        ids: usize,
+    },
+    /// The greatest position of a list (or the inbox).
+    LastPosition {
+        list: ListShape,
+    },
+    /// A run's creates: how many rows.
+    InsertTasks {
+        rows: usize,
+    },
+    /// A run's updates: how many rows.
+    RewriteTasks {
+        rows: usize,
+    },
+    /// The owner's counter moved on by a run's versions.
+    TakeVersions,
 }
 
 /// Which filters a list of tasks has, and `has_due`'s value.
@@ -195,6 +221,40 @@ fn task_columns(sql: &mut Sql, qualified: bool) {
         }
         sql.push("\"").push(column.as_str()).push("\"");
     });
+}
+
+/// Binds `task`'s value of `column`, as the column stores it.
+fn bind_column(sql: &mut Sql, task: &Task, column: task::Column) {
+    match column {
+        task::Column::Id => sql.bind(task.id),
+        task::Column::UserId => sql.bind(task.user_id),
+        task::Column::Title => sql.bind(task.title.as_str()),
+        task::Column::Description => sql.bind(task.description.clone()),
+        task::Column::IsCompleted => sql.bind(task.is_completed),
+        task::Column::CompletedAt => sql.bind(task.completed_at),
+        task::Column::DueDate => sql.bind(task.due.as_ref().map(Due::date)),
+        task::Column::DueTime => sql.bind(task.due.as_ref().and_then(Due::time)),
+        task::Column::DueTimeZone => sql.bind(
+            task.due
+                .as_ref()
+                .and_then(Due::time_zone)
+                .map(|zone| zone.as_str().to_owned()),
+        ),
+        task::Column::Priority => sql.bind(task.priority.level()),
+        task::Column::Tags => sql.bind(task.tags.to_json()),
+        task::Column::TagKeys => sql.bind(task.tags.keys_json()),
+        task::Column::Recurrence => sql.bind(
+            task.recurrence
+                .as_ref()
+                .map(|rule| rule.as_str().to_owned()),
+        ),
+        task::Column::RecurrenceStart => sql.bind(task.recurrence_start),
+        task::Column::ListId => sql.bind(task.list_id),
+        task::Column::Position => sql.bind(task.position.as_str()),
+        task::Column::CreatedAt => sql.bind(task.created_at),
+        task::Column::UpdatedAt => sql.bind(task.updated_at),
+        task::Column::Version => sql.bind(task.version),
+    };
 }
 
 /// `EXISTS(SELECT 1 FROM "users" WHERE "users"."id" = <owner> FOR UPDATE)`: on PostgreSQL it

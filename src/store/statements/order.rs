@@ -102,7 +102,8 @@ impl ListOrder {
 
 /// Takes the owner's row lock for a write that reads before it writes: a no-op update of the
 /// row (on PostgreSQL it locks the row to the end of the transaction; on SQLite the write takes
-/// the database's write lock before anything is read).
+/// the database's write lock before anything is read), returning the owner's change counter and
+/// task count (no row: no such owner).
 pub struct LockOwner(pub Uuid);
 
 impl LockOwner {
@@ -111,7 +112,8 @@ impl LockOwner {
             sql.push(
                 r#"UPDATE "users" SET "change_seq" = "users"."change_seq" WHERE "users"."id" = "#,
             )
-            .bind(self.0);
+            .bind(self.0)
+            .push(r#" RETURNING "change_seq", "task_count""#);
         })
     }
 }

@@ -301,6 +301,33 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
             }
             .statement(backend),
         );
+        // A batch's runs, of one and of two.
+        let user_id = task.user_id;
+        let tasks = [task.clone(), in_list.clone()];
+        let ids = [task.id, in_list.id];
+        statements.push(LockOwner(user_id).statement(backend));
+        for count in [1, 2] {
+            let ids = &ids[..count];
+            for owner in [None, Some(user_id)] {
+                statements.push(TasksWithIds { owner, ids }.statement(backend));
+            }
+            statements.push(OwnedLists { user_id, ids }.statement(backend));
+            statements.push(InsertTasks(&tasks[..count]).statement(backend));
+            let rewrite = RewriteTasks {
+                user_id,
+                tasks: &tasks[..count],
+            };
+            statements.push(rewrite.statement(backend));
+        }
+        for list_id in [None, in_list.list_id] {
+            statements.push(LastPosition { user_id, list_id }.statement(backend));
+        }
+        let take = TakeVersions {
+            user_id,
+            versions: 2,
+            created: 2,
+        };
+        statements.push(take.statement(backend));
         let mut texts = HashSet::new();
         for statement in statements {
             let values = statement.values.as_ref().map_or(0, |values| values.0.len());
@@ -309,7 +336,9 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
         }
         // PostgreSQL: 4 creates (with a key or not, in a list or not), 3 deletes, a read;
         // SQLite: 2 claims, 4 bumps, 2 inserts, 3 deletes, a tombstone, the drops of task and
-        // list deletions, a read. Both: the feed, 53 updates, 220 lists, the tags. Lists,
+        // list deletions, a read. Both: the feed, 53 updates, 220 lists, the tags, 14 of runs
+        // (the owner locked; of one and of two: 2 reads of tasks, a read of lists, an insert,
+        // a rewrite; 2 last positions, the counter taken). Lists,
         // PostgreSQL: a create, a read, 2 pages, 3 renames, 3 deletes; SQLite: a bump and an
         // insert, a read, 2 pages, 3 renames, 3 deletes' bumps and their 4 other steps.
         let writes_and_reads = match backend {
@@ -318,7 +347,7 @@ fn every_shape_has_one_text_binding_a_value_per_placeholder() {
         };
         assert_eq!(
             texts.len(),
-            writes_and_reads + 1 + 53 + 220 + 1,
+            writes_and_reads + 1 + 53 + 220 + 1 + 14,
             "one text per shape on {backend:?}"
         );
     }
