@@ -450,12 +450,15 @@ def main() -> int:
          lambda cl: api["updateTask"].sync_detailed(someone, some_task, client=cl, body=TaskPatch(title="x"))),
         ("deleteTask", lambda cl: api["deleteTask"].sync_detailed(someone, some_task, client=cl)),
         ("listTags", lambda cl: api["listTags"].sync_detailed(someone, client=cl)),
-        # moveTask, createList and updateList are refused without a token as the task writes are;
-        # they are left out here because a request refused before its body is read may leave the
-        # server closing the connection unannounced, which httpx meets on its next request
-        # (RemoteProtocolError), so each one sent here adds a chance of a spurious failure.
+        # Refused before its body is read, each write below ends its connection and says so
+        # (Connection: close), so httpx never sends its next request on a closed connection.
+        ("moveTask",
+         lambda cl: api["moveTask"].sync_detailed(someone, some_task, client=cl, body=TaskMove(after=None))),
+        ("createList", lambda cl: api["createList"].sync_detailed(someone, client=cl, body=ListInput(name="x"))),
         ("listLists", lambda cl: api["listLists"].sync_detailed(someone, client=cl)),
         ("getList", lambda cl: api["getList"].sync_detailed(someone, some_list, client=cl)),
+        ("updateList",
+         lambda cl: api["updateList"].sync_detailed(someone, some_list, client=cl, body=ListPatch(name="x"))),
         ("deleteList", lambda cl: api["deleteList"].sync_detailed(someone, some_list, client=cl)),
         ("listChanges", lambda cl: api["listChanges"].sync_detailed(someone, client=cl)),
     ]
