@@ -1181,29 +1181,42 @@ pub async fn ping(db: &Database) -> StoreResult<()> {
 /// keep using it, so under steady load it would grow without bound.
 const WAL_TRUNCATE_PAGES: i64 = 1000;
 
+/// How many times in a row a truncation that could not finish (its busy timeout passed while
+/// readers of older snapshots went on) is tried again before the next tick: writers wait while
+/// it is tried, so the log does not grow meanwhile.
+const WAL_TRUNCATE_ATTEMPTS: usize = 10;
+
 /// Checkpoints SQLite's write-ahead log, truncating it once it has grown; returns its size in
 /// pages before. A truncating checkpoint waits (up to the busy timeout) for the readers of older
 /// snapshots to finish and holds new writers back meanwhile; readers go on.
 pub async fn checkpoint_wal(db: &Database) -> StoreResult<i64> {
-    let pages = wal_checkpoint(db, "PASSIVE").await?;
+    let (_, pages) = wal_checkpoint(db, "PASSIVE").await?;
     if pages >= WAL_TRUNCATE_PAGES {
-        wal_checkpoint(db, "TRUNCATE").await?;
+        for _ in 0..WAL_TRUNCATE_ATTEMPTS {
+            let (busy, _) = wal_checkpoint(db, "TRUNCATE").await?;
+            if !busy {
+                break;
+            }
+        }
     }
     Ok(pages)
 }
 
-/// Runs `PRAGMA wal_checkpoint(mode)`; returns the log's size in pages.
-async fn wal_checkpoint(db: &Database, mode: &str) -> StoreResult<i64> {
+/// Runs `PRAGMA wal_checkpoint(mode)`; whether it could not finish, and the log's size in pages.
+async fn wal_checkpoint(db: &Database, mode: &str) -> StoreResult<(bool, i64)> {
     let row = db
         .query_one(sea_orm::Statement::from_string(
             DatabaseBackend::Sqlite,
             format!("PRAGMA wal_checkpoint({mode})"),
         ))
         .await?;
-    Ok(row
-        .map(|row| row.try_get_by_index::<i64>(1))
-        .transpose()?
-        .unwrap_or(0))
+    Ok(match row {
+        Some(row) => (
+            row.try_get_by_index::<i64>(0)? != 0,
+            row.try_get_by_index::<i64>(1)?,
+        ),
+        None => (false, 0),
+    })
 }
 
 /// Tells a missing user from a missing (or someone else's) task: runs only when a lookup missed.
