@@ -8,7 +8,7 @@ pub mod token_key;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     sqlx, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    IdenStatic, NotSet, QueryFilter, QueryResult, QuerySelect, RuntimeErr, Set, SqlErr,
+    IdenStatic, Iterable, NotSet, QueryFilter, QueryResult, QuerySelect, RuntimeErr, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -196,16 +196,17 @@ where
     use sqlx::Column as _;
     use task::Column;
     let columns = row.columns();
-    let in_order = columns.len() >= TASK_COLUMNS
+    let count = Column::iter().len();
+    let in_order = columns.len() >= count
         && columns[0].name() == Column::Id.as_str()
-        && columns[TASK_COLUMNS - 1].name() == Column::Version.as_str();
+        && columns[count - 1].name() == Column::Version.as_str();
     if !in_order {
         return Err(sqlx::Error::ColumnNotFound(format!(
             "the task's columns, in order, first in a row of {} columns",
             columns.len()
         )));
     }
-    let mut next = 0..TASK_COLUMNS;
+    let mut next = 0..count;
     let mut at = || next.next().expect("one of the task's columns");
     Ok(task::Model {
         id: row.try_get_unchecked(at())?,
@@ -229,9 +230,6 @@ where
         version: row.try_get_unchecked(at())?,
     })
 }
-
-/// How many columns a `tasks` row has.
-const TASK_COLUMNS: usize = 19;
 
 impl From<user::Model> for User {
     fn from(row: user::Model) -> Self {
