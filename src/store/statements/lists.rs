@@ -6,9 +6,9 @@ use sea_orm::{DatabaseBackend, IdenStatic, Iterable, Statement};
 use uuid::Uuid;
 
 use super::{
-    changed_then_bumped, changed_then_bumped_steps, drop_tombstone_steps, dropped_parts,
-    kept_tombstone_versions, owner_locked, statement, versions_in, BumpChangeSeq, CountChange,
-    Shape, VersionSource, COUNTER, TASK_DELETED_AGAIN,
+    drop_tombstone_steps, dropped_parts, kept_tombstone_versions, owner_locked, statement,
+    versions_in, BumpChangeSeq, CountChange, OneRowChange, Shape, VersionSource, COUNTER,
+    TASK_DELETED_AGAIN,
 };
 use crate::db::sql_cache::Sql;
 use crate::db::write::{Step, Write};
@@ -191,7 +191,15 @@ pub struct RenameList<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl RenameList<'_> {
+impl OneRowChange for RenameList<'_> {
+    fn columns(sql: &mut Sql) {
+        list_columns(sql, false);
+    }
+
+    fn owner(&self) -> Uuid {
+        self.list.user_id
+    }
+
     fn shape(&self) -> Shape {
         Shape::RenameList {
             expected_versions: self.expected.map_or(0, <[i64]>::len),
@@ -218,33 +226,6 @@ impl RenameList<'_> {
         owner_locked(sql, owner);
         sql.push(" RETURNING ");
         list_columns(sql, false);
-    }
-
-    fn bump(&self) -> BumpChangeSeq {
-        BumpChangeSeq {
-            user_id: self.list.user_id,
-            change: CountChange::None,
-        }
-    }
-}
-
-impl Write for RenameList<'_> {
-    fn owner(&self) -> Uuid {
-        self.list.user_id
-    }
-
-    fn postgres(&self) -> Statement {
-        changed_then_bumped(
-            self.shape(),
-            |sql| self.update(sql),
-            self.bump(),
-            |sql| list_columns(sql, false),
-        )
-    }
-
-    /// The list renamed with the next change number, then the counter bumped.
-    fn sqlite(&self) -> Vec<Step> {
-        changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
     }
 }
 

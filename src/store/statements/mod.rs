@@ -271,34 +271,55 @@ fn after_writing_in(sql: &mut Sql, cte: &str) {
     sql.push(" AND EXISTS(SELECT 1 FROM ").push(cte).push(")");
 }
 
-/// PostgreSQL's form of a write that changes one row, then takes the owner's next change number
-/// (`bump`): `WITH "changed" AS (<change>), "counter" AS (<bump>) SELECT <columns> FROM "changed"`.
-fn changed_then_bumped(
-    shape: Shape,
-    change: impl Fn(&mut Sql),
-    bump: BumpChangeSeq,
-    columns: impl Fn(&mut Sql),
-) -> Statement {
-    statement(DatabaseBackend::Postgres, shape, |sql| {
-        sql.push("WITH ").push(CHANGED).push(" AS (");
-        change(sql);
-        sql.push("), ").push(COUNTER).push(" AS (");
-        bump.write(sql, Some(CHANGED));
-        sql.push(") SELECT ");
-        columns(sql);
-        sql.push(" FROM ").push(CHANGED);
-    })
+/// A write that changes one row of its owner's, then takes the owner's next change number: its
+/// parts, from which both of its `Write` forms come.
+pub trait OneRowChange {
+    /// The user whose change counter the change takes its number from.
+    fn owner(&self) -> Uuid;
+    /// What decides the change's SQL text, apart from its values.
+    fn shape(&self) -> Shape;
+    /// The `UPDATE … RETURNING <the row>`, its version the owner's next change number.
+    fn update(&self, sql: &mut Sql);
+    /// The changed row's columns, as PostgreSQL's one statement answers them.
+    fn columns(sql: &mut Sql);
 }
 
-/// SQLite's form of the same: the row changed with the next change number, then the counter
-/// bumped.
-fn changed_then_bumped_steps(
-    shape: Shape,
-    change: impl Fn(&mut Sql),
-    bump: BumpChangeSeq,
-) -> Vec<Step> {
-    let change = statement(DatabaseBackend::Sqlite, shape, change);
-    vec![Step::Returning(change), Step::Effect(bump.sqlite())]
+impl<T: OneRowChange> Write for T {
+    fn owner(&self) -> Uuid {
+        OneRowChange::owner(self)
+    }
+
+    /// `WITH "changed" AS (<update>), "counter" AS (<bump>) SELECT <columns> FROM "changed"`.
+    fn postgres(&self) -> Statement {
+        statement(DatabaseBackend::Postgres, self.shape(), |sql| {
+            sql.push("WITH ").push(CHANGED).push(" AS (");
+            self.update(sql);
+            sql.push("), ").push(COUNTER).push(" AS (");
+            bump_of(self).write(sql, Some(CHANGED));
+            sql.push(") SELECT ");
+            T::columns(sql);
+            sql.push(" FROM ").push(CHANGED);
+        })
+    }
+
+    /// The row changed with the next change number, then the counter bumped.
+    fn sqlite(&self) -> Vec<Step> {
+        let change = statement(DatabaseBackend::Sqlite, self.shape(), |sql| {
+            self.update(sql)
+        });
+        vec![
+            Step::Returning(change),
+            Step::Effect(bump_of(self).sqlite()),
+        ]
+    }
+}
+
+/// The owner's counter bumped by a one-row change, which counts nothing else.
+fn bump_of(change: &impl OneRowChange) -> BumpChangeSeq {
+    BumpChangeSeq {
+        user_id: change.owner(),
+        change: CountChange::None,
+    }
 }
 
 /// Where a versioned insert reads the change number it takes.

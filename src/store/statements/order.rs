@@ -13,11 +13,10 @@ use sea_orm::{DatabaseBackend, Statement};
 use uuid::Uuid;
 
 use super::{
-    changed_then_bumped, changed_then_bumped_steps, lists, statement, task_columns, BumpChangeSeq,
-    CountChange, ListShape, OwnedTask, Shape, COUNTER,
+    lists, statement, task_columns, BumpChangeSeq, CountChange, ListShape, OneRowChange, OwnedTask,
+    Shape, COUNTER,
 };
 use crate::db::sql_cache::Sql;
-use crate::db::write::{Step, Write};
 use crate::domain::{TaskMove, WriteCondition, POSITION_MAX_CHARS};
 
 /// The digits of a key, in byte order.
@@ -128,7 +127,15 @@ pub struct PlaceTask<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl PlaceTask<'_> {
+impl OneRowChange for PlaceTask<'_> {
+    fn columns(sql: &mut Sql) {
+        task_columns(sql, false);
+    }
+
+    fn owner(&self) -> Uuid {
+        self.task.user_id
+    }
+
     fn shape(&self) -> Shape {
         Shape::PlaceTask {
             list: ListShape::of(self.list_id),
@@ -155,33 +162,6 @@ impl PlaceTask<'_> {
         }
         sql.push(" RETURNING ");
         task_columns(sql, false);
-    }
-
-    fn bump(&self) -> BumpChangeSeq {
-        BumpChangeSeq {
-            user_id: self.task.user_id,
-            change: CountChange::None,
-        }
-    }
-}
-
-impl Write for PlaceTask<'_> {
-    fn owner(&self) -> Uuid {
-        self.task.user_id
-    }
-
-    fn postgres(&self) -> Statement {
-        changed_then_bumped(
-            self.shape(),
-            |sql| self.update(sql),
-            self.bump(),
-            |sql| task_columns(sql, false),
-        )
-    }
-
-    /// The task placed with the next change number, then the counter bumped.
-    fn sqlite(&self) -> Vec<Step> {
-        changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
     }
 }
 

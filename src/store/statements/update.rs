@@ -3,14 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Value;
-use sea_orm::{DatabaseBackend, Statement};
+use sea_orm::DatabaseBackend;
 
 use super::{
-    changed_then_bumped, changed_then_bumped_steps, expected_versions, lists, order, task_columns,
-    BumpChangeSeq, CountChange, ListShape, OwnedTask, Shape,
+    expected_versions, lists, order, task_columns, ListShape, OneRowChange, OwnedTask, Shape,
 };
 use crate::db::sql_cache::Sql;
-use crate::db::write::{Step, Write};
 use crate::domain::{Due, Recurrence, TaskChanges, TaskDescription, TimeZoneName};
 
 /// Changes the given fields of one task of its owner when a value really changes (and its
@@ -44,23 +42,6 @@ impl Column {
 }
 
 impl UpdateTask<'_> {
-    fn shape(&self) -> Shape {
-        let changes = self.changes;
-        Shape::UpdateTask {
-            title: changes.title.is_some(),
-            description: changes.description.as_ref().map(Option::is_none),
-            is_completed: changes.is_completed.is_some(),
-            due: changes.due.is_some(),
-            priority: changes.priority.is_some(),
-            tags: changes.tags.is_some(),
-            recurrence: changes.recurrence.is_some(),
-            recurrence_start: changes.recurrence_start.is_some(),
-            list: changes.list_id.map(ListShape::of),
-            not_recurring: self.not_recurring,
-            expected_versions: self.expected.map_or(0, <[i64]>::len),
-        }
-    }
-
     /// The columns of the task model the changes set, compared null-safely (title, description
     /// and completion have tests of their own).
     fn model_columns(&self) -> Vec<Column> {
@@ -98,6 +79,33 @@ impl UpdateTask<'_> {
             columns.push(Column::new("list_id", list_id));
         }
         columns
+    }
+}
+
+impl OneRowChange for UpdateTask<'_> {
+    fn columns(sql: &mut Sql) {
+        task_columns(sql, false);
+    }
+
+    fn owner(&self) -> uuid::Uuid {
+        self.task.user_id
+    }
+
+    fn shape(&self) -> Shape {
+        let changes = self.changes;
+        Shape::UpdateTask {
+            title: changes.title.is_some(),
+            description: changes.description.as_ref().map(Option::is_none),
+            is_completed: changes.is_completed.is_some(),
+            due: changes.due.is_some(),
+            priority: changes.priority.is_some(),
+            tags: changes.tags.is_some(),
+            recurrence: changes.recurrence.is_some(),
+            recurrence_start: changes.recurrence_start.is_some(),
+            list: changes.list_id.map(ListShape::of),
+            not_recurring: self.not_recurring,
+            expected_versions: self.expected.map_or(0, <[i64]>::len),
+        }
     }
 
     /// The `UPDATE … RETURNING <the task>`, its version read from the owner's row, joined (on
@@ -239,31 +247,4 @@ impl Changed<'_> {
     }
 }
 
-impl UpdateTask<'_> {
-    fn bump(&self) -> BumpChangeSeq {
-        BumpChangeSeq {
-            user_id: self.task.user_id,
-            change: CountChange::None,
-        }
-    }
-}
-
-impl Write for UpdateTask<'_> {
-    fn owner(&self) -> uuid::Uuid {
-        self.task.user_id
-    }
-
-    fn postgres(&self) -> Statement {
-        changed_then_bumped(
-            self.shape(),
-            |sql| self.update(sql),
-            self.bump(),
-            |sql| task_columns(sql, false),
-        )
-    }
-
-    /// The task changed with the next change number, then the counter bumped.
-    fn sqlite(&self) -> Vec<Step> {
-        changed_then_bumped_steps(self.shape(), |sql| self.update(sql), self.bump())
-    }
-}
+impl UpdateTask<'_> {}
