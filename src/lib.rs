@@ -24,6 +24,8 @@ use crate::store::token_key::TokenKeySource;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
+    /// Single task reads, coalesced when they arrive together.
+    pub task_reads: crate::store::TaskReads,
     pub token_keys: TokenKeySource,
     pub auth: Authenticator,
     pub retention: Retention,

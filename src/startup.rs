@@ -127,6 +127,7 @@ impl Application {
         tokio::spawn(purge_expired(db.clone(), config.retention));
         let state = AppState {
             db: db.clone(),
+            task_reads: store::TaskReads::new(db.clone(), config.database_max_connections),
             token_keys,
             auth,
             retention: config.retention,

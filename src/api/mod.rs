@@ -34,11 +34,12 @@ use response::document;
 pub fn openapi_document() -> serde_json::Value {
     let defaults =
         crate::config::Config::from_lookup(|_| None).expect("the defaults are a configuration");
+    let db = crate::db::Database::new(
+        crate::db::DatabaseTarget::sqlite_in_memory().connect(1, std::time::Duration::from_secs(1)),
+    );
     let state = AppState {
-        db: crate::db::Database::new(
-            crate::db::DatabaseTarget::sqlite_in_memory()
-                .connect(1, std::time::Duration::from_secs(1)),
-        ),
+        task_reads: crate::store::TaskReads::new(db.clone(), 1),
+        db,
         token_keys: crate::store::token_key::TokenKeySource::new(
             Some(crate::tokens::TokenKey::random()),
             Vec::new(),

@@ -3,6 +3,7 @@
 mod lists;
 mod runs;
 pub mod statements;
+mod task_reads;
 pub mod token_key;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -74,6 +75,16 @@ impl From<DbErr> for StoreError {
 }
 
 impl StoreError {
+    /// The same failure, told to another of the reads that shared its statement.
+    fn again(&self) -> Self {
+        let told = |err: &DbErr| DbErr::Custom(err.to_string());
+        match self {
+            Self::Unavailable(err) => Self::Unavailable(told(err)),
+            Self::Database(err) => Self::Database(told(err)),
+            other => Self::Database(DbErr::Custom(format!("{other:?}"))),
+        }
+    }
+
     /// A write's failure: one lost in flight has an unknown outcome, not a certain one.
     pub fn of_write(err: DbErr) -> Self {
         if lost_in_flight(&err) {
@@ -139,6 +150,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
 pub use runs::{create_tasks, update_tasks, TaskUpdate};
+pub use task_reads::TaskReads;
 
 impl From<task::Model> for Task {
     fn from(row: task::Model) -> Self {

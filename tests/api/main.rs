@@ -23,6 +23,7 @@ mod order;
 mod pagination;
 mod protocol;
 mod quotas;
+mod reads;
 mod recurrence;
 mod starvation;
 mod sync;

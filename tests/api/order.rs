@@ -486,10 +486,7 @@ async fn on_postgresql_a_move_that_needs_no_respacing_is_one_round_trip() {
     };
     // The server's one connection goes through a proxy that reads what it sends (unencrypted).
     let proxy = PgProxy::to("127.0.0.1:5432").await;
-    let mut config = database.config();
-    let url = format!("{}?sslmode=disable", database.proxied_url(&proxy));
-    config.database = task_api::db::DatabaseTarget::parse(&url).unwrap();
-    config.database_max_connections = 1;
+    let mut config = database.config_through(&proxy, 1);
     config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
     let app = TestApp::spawn(config).await;
     let user = app.create_user().await;

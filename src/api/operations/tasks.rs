@@ -1163,7 +1163,7 @@ impl TasksApi {
             if_none_match.checked(),
         )
             .collect_fields()?;
-        let task = store::get_task(&self.state.db, user_id, task_id).await?;
+        let task = self.state.task_reads.get(user_id, task_id).await?;
         if !preconditions(if_match.as_ref(), None).allows(task.version) {
             return Err(ApiError::PreconditionFailed(task_id).into());
         }

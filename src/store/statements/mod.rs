@@ -34,7 +34,7 @@ pub use create::{CreateTask, IdempotencyClaim};
 pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
 pub use order::{ListOrder, LockOwner, MoveOutcome, MoveTask, PlaceTask, VersionTest};
-pub use read::{GetTask, ListChanges, ListTags, ListTasks};
+pub use read::{GetTask, GetTasks, ListChanges, ListTags, ListTasks};
 pub use runs::{InsertTasks, LastPosition, OwnedLists, RewriteTasks, TakeVersions, TasksWithIds};
 pub use update::UpdateTask;
 
@@ -60,6 +60,10 @@ pub enum Shape {
         counts: Counts,
     },
     GetTask,
+    /// How many tasks are read together.
+    GetTasks {
+        tasks: usize,
+    },
     /// How many versions `If-Match` lists (0: no condition).
     DeleteTask {
         expected_versions: usize,

@@ -24,6 +24,31 @@ impl GetTask {
     }
 }
 
+/// Reads several tasks, each of its own owner, in one statement: the single reads that arrived
+/// together (`store::TaskReads`). Each task's row comes once, however often it is asked for.
+pub struct GetTasks<'a>(pub &'a [OwnedTask]);
+
+impl GetTasks<'_> {
+    pub fn statement(&self, backend: DatabaseBackend) -> Statement {
+        let shape = Shape::GetTasks {
+            tasks: self.0.len(),
+        };
+        statement(backend, shape, |sql| {
+            sql.push("SELECT ");
+            task_columns(sql, true);
+            sql.push(r#" FROM "tasks" WHERE ("tasks"."id", "tasks"."user_id") IN ("#)
+                .join(self.0, ", ", |sql, task| {
+                    sql.push("(")
+                        .bind(task.task_id)
+                        .push(", ")
+                        .bind(task.user_id)
+                        .push(")");
+                })
+                .push(")");
+        })
+    }
+}
+
 /// One keyset page of a user's tasks: `limit + 1` rows, so that the caller sees whether more
 /// follow.
 pub struct ListTasks<'a> {

@@ -103,6 +103,16 @@ impl TestDatabase {
         self.postgres.is_some()
     }
 
+    /// A configuration whose database connections go through `proxy` unencrypted (so that it
+    /// reads their round trips), with at most `max_connections` of them.
+    pub fn config_through(&self, proxy: &PgProxy, max_connections: u32) -> Config {
+        let mut config = self.config();
+        let url = format!("{}?sslmode=disable", self.proxied_url(proxy));
+        config.database = DatabaseTarget::parse(&url).unwrap();
+        config.database_max_connections = max_connections;
+        config
+    }
+
     /// This PostgreSQL database's URL through `proxy` (the test URL must name 127.0.0.1:5432).
     pub fn proxied_url(&self, proxy: &PgProxy) -> String {
         let proxied = self

@@ -121,7 +121,7 @@ async fn copy_reading(
 }
 
 /// The round trips clients made through the proxy, in order: for each, the SQL of the
-/// statements it prepared or ran (none for a bare `Sync`, a connection check).
+/// statements it ran (none for a bare `Sync`, a connection check, or a statement only prepared).
 #[derive(Clone, Default)]
 pub struct RoundTrips(Arc<Mutex<Vec<Vec<String>>>>);
 
@@ -199,10 +199,10 @@ impl ClientMessages {
 
     fn message(&mut self, kind: u8, body: &[u8], round_trips: &RoundTrips) {
         match kind {
+            // Prepared (alone, or with its first run): counted when it runs.
             b'P' => {
                 let name = c_string(body);
                 let sql = c_string(&body[name.len() + 1..]);
-                self.statements.push(sql.clone());
                 self.prepared.insert(name, sql);
             }
             b'B' => {
