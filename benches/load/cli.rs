@@ -49,6 +49,15 @@ pub(crate) struct Cli {
     /// before and after, and the time for one change to reach every stream.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) fan_out: Option<u32>,
+    /// Instead of the scenarios: this server beside the reference servers in DIR (the peers'
+    /// folder: `axum-sqlx/`, `hyper-pg/`, `bench/compare.sh`), each built and run by their
+    /// harness on the scratch database, TLS off, in turns forward and back.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["sqlite", "baseline_server", "fan_out"])]
+    pub(crate) compare_peers: Option<PathBuf>,
+    /// With --compare-peers: the database this many milliseconds away each way (the peers'
+    /// latency proxy), as Neon is from an app server.
+    #[arg(long, requires = "compare_peers", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) far_database_ms: Option<u64>,
     /// Passed by `cargo bench` to every benchmark.
     #[arg(long, hide = true)]
     pub(crate) bench: bool,
@@ -66,6 +75,8 @@ pub(crate) struct Options {
     pub(crate) baseline_server: Option<PathBuf>,
     pub(crate) streams_open: bool,
     pub(crate) fan_out: Option<u32>,
+    pub(crate) compare_peers: Option<PathBuf>,
+    pub(crate) far_database_ms: Option<u64>,
 }
 
 impl From<Cli> for Options {
@@ -87,6 +98,8 @@ impl From<Cli> for Options {
             baseline_server: cli.baseline_server,
             streams_open: cli.streams_open,
             fan_out: cli.fan_out,
+            compare_peers: cli.compare_peers,
+            far_database_ms: cli.far_database_ms,
         }
     }
 }

@@ -5,6 +5,8 @@
 //!                             [--connections 16,64] [--scenarios get_task,mixed,…]
 //!                             [--keep-database] [--pool N]
 //!                             [--baseline-server BIN [--streams-open]] [--fan-out N]
+//! cargo bench --bench load -- --compare-peers ../shared/peers [--far-database-ms 2]
+//!                             [--seconds N] [--connections 16]
 //! ```
 //!
 //! `cargo bench` builds the release server (`target/release/task-api`, as `CARGO_BIN_EXE_task-api`)
@@ -29,10 +31,17 @@
 //!    its resident memory before and after, and the time for one change to reach them all;
 //! 6. measures how long the server takes from spawn to its first `200` on `/health` on the
 //!    migrated database (median of 5), and drops the scratch database.
+//!
+//! With `--compare-peers DIR` it makes and migrates the scratch database, then hands it to the
+//! reference servers' own harness (`DIR/bench/compare.sh`, which seeds it with 100 users ×
+//! 10,000 tasks): this server, axum + sqlx and hyper + tokio-postgres, each driven by wrk in
+//! turns (forward, then back), beside pgbench running the same statements; with
+//! `--far-database-ms N`, everything reaches the database through the peers' latency proxy.
 
 mod cli;
 mod events;
 mod identity;
+mod peers;
 mod pgbench;
 mod report;
 mod run;
@@ -43,6 +52,7 @@ mod wrk;
 use cli::*;
 use events::*;
 use identity::*;
+use peers::*;
 use pgbench::*;
 use report::*;
 use run::*;

@@ -80,6 +80,9 @@ pub(crate) async fn run(options: Options) -> Result<()> {
 
 pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
     ensure_wrk()?;
+    if let Some(peers) = &options.compare_peers {
+        check_peers(peers)?;
+    }
     let server_binary = prepare_server_binary(dir)?;
     let baseline_binary = match &options.baseline_server {
         Some(path) => {
@@ -154,6 +157,9 @@ impl Bench {
     pub(crate) async fn measure(&mut self) -> Result<()> {
         let started = Instant::now();
         self.migrate()?;
+        if let Some(peers) = &self.options.compare_peers {
+            return self.compare_peers(peers);
+        }
         let seeded = Instant::now();
         self.seed().await?;
         eprintln!(

@@ -1,0 +1,157 @@
+//! `--compare-peers DIR`: this server beside the reference servers of the same API (axum + sqlx,
+//! hyper + tokio-postgres pipelined) and pgbench, in one run of their own harness
+//! (`DIR/bench/compare.sh`), on the scratch database, optionally behind a latency proxy.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::*;
+
+/// The reference servers: their folder under the peers' directory and their binary.
+const PEER_SERVERS: [(&str, &str); 2] = [
+    ("axum-sqlx", "axum-sqlx-peer"),
+    ("hyper-pg", "hyper-pg-peer"),
+];
+/// The proxy that puts the database far away.
+const LATENCY_PROXY: (&str, &str) = ("bench/latency-proxy", "latency-proxy");
+/// Where the latency proxy listens.
+const PROXY_PORT: u16 = 15_433;
+
+impl Bench {
+    /// Builds the peers (into `target/peers`, kept between runs), then runs their harness with
+    /// this server first: its table goes to stdout as it is.
+    pub(crate) fn compare_peers(&self, peers: &Path) -> Result<()> {
+        let copy = self.dir.join("peers");
+        copy_tree(peers, &copy)?;
+        let target = Path::new(MANIFEST_DIR).join("target/peers");
+        let mut servers = vec![format!(
+            "project=env HOST=127.0.0.1 LOG=warn CURSOR_SECRET={CURSOR_SECRET} \
+             DATABASE_MAX_CONNECTIONS={} {}",
+            self.options.pool,
+            self.server_binary.display()
+        )];
+        for (folder, binary) in PEER_SERVERS {
+            let built = build(&copy.join(folder), &target, binary)?;
+            servers.push(format!("{folder}={}", built.display()));
+        }
+        let database_url = format!("{}?sslmode=disable", self.server_url);
+        let (database_url, proxy) = match self.options.far_database_ms {
+            Some(delay) => {
+                let proxy = build(&copy.join(LATENCY_PROXY.0), &target, LATENCY_PROXY.1)?;
+                let far = far_away(&proxy, &database_url, delay)?;
+                (far.url, Some(far.process))
+            }
+            None => (database_url, None),
+        };
+        let connections: Vec<String> = self
+            .options
+            .connections
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        let status = Command::new(copy.join("bench/compare.sh"))
+            .args(&servers)
+            .env("DATABASE_URL", &database_url)
+            .env("DURATION", self.options.seconds.to_string())
+            .env("CONNS", connections.join(" "))
+            .env("ORDER", "both")
+            .status()
+            .context("cannot run the peers' compare.sh");
+        if let Some(mut proxy) = proxy {
+            proxy.kill().ok();
+            proxy.wait().ok();
+        }
+        match status? {
+            status if status.success() => Ok(()),
+            status => Err(anyhow!("the peers' compare.sh failed: {status}")),
+        }
+    }
+}
+
+/// `from` copied to `to`, writable (the shared folder is read-only).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("cannot run cp")?;
+    let writable = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(to)
+        .status()
+        .context("cannot run chmod")?;
+    if !copied.success() || !writable.success() {
+        return Err(anyhow!(
+            "cannot copy {} to {}",
+            from.display(),
+            to.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The release binary `binary` of the crate in `folder`, built into `target`.
+fn build(folder: &Path, target: &Path, binary: &str) -> Result<PathBuf> {
+    eprintln!("building {} (release)", folder.display());
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet"])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(folder)
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        return Err(anyhow!("building {} failed", folder.display()));
+    }
+    Ok(target.join("release").join(binary))
+}
+
+/// The database seen through the latency proxy, `delay_ms` each way.
+struct FarDatabase {
+    url: String,
+    process: Child,
+}
+
+fn far_away(proxy: &Path, database_url: &str, delay_ms: u64) -> Result<FarDatabase> {
+    let mut url = reqwest::Url::parse(database_url).context("the database URL")?;
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    );
+    let process = Command::new(proxy)
+        .args([
+            PROXY_PORT.to_string(),
+            target,
+            (delay_ms * 1000).to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start the latency proxy")?;
+    url.set_port(Some(PROXY_PORT))
+        .map_err(|()| anyhow!("cannot set the proxy's port"))?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    eprintln!("the database is {delay_ms} ms away each way (latency proxy on {PROXY_PORT})");
+    Ok(FarDatabase {
+        url: url.to_string(),
+        process,
+    })
+}
+
+/// Whether the peers' folder looks like one: the harness and each server are there.
+pub(crate) fn check_peers(peers: &Path) -> Result<()> {
+    let needed = PEER_SERVERS
+        .iter()
+        .map(|(folder, _)| peers.join(folder).join("Cargo.toml"))
+        .chain([
+            peers.join("bench/compare.sh"),
+            peers.join(LATENCY_PROXY.0).join("Cargo.toml"),
+        ]);
+    for path in needed {
+        fs::metadata(&path).context(format!("--compare-peers: no {}", path.display()))?;
+    }
+    Ok(())
+}
