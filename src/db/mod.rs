@@ -263,6 +263,11 @@ impl Database {
         }
     }
 
+    /// How long a statement waits for a connection (`DATABASE_ACQUIRE_TIMEOUT_MS`).
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
     /// Whether the pool has been closed.
     pub fn is_closed(&self) -> bool {
         match &self.connection {

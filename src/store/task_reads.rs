@@ -2,9 +2,10 @@
 //! PostgreSQL as one statement: one round trip, one wake-up of the database's backend and one
 //! executor run for them all, instead of one each. A read waits for no other: when a reader is
 //! free it runs at once with whatever else is waiting by then.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr};
+use sea_orm::{ConnAcquireErr, ConnectionTrait, DatabaseBackend, DbErr};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -28,6 +29,8 @@ pub struct TaskReads {
 /// One task asked for, and where its row (or the statement's failure) goes.
 struct Wanted {
     task: OwnedTask,
+    /// Set when a reader takes it.
+    taken: Arc<AtomicBool>,
     answer: oneshot::Sender<StoreResult<Option<task::Model>>>,
 }
 
@@ -56,11 +59,27 @@ impl TaskReads {
         let Some(waiting) = &self.waiting else {
             return get_task(&self.db, user_id, task_id).await;
         };
-        let (answer, row) = oneshot::channel();
+        let (answer, mut row) = oneshot::channel();
         let task = OwnedTask { user_id, task_id };
+        let taken = Arc::new(AtomicBool::new(false));
         // The readers live as long as a sender does: this one is here.
-        let _ = waiting.send(Wanted { task, answer });
-        let row = row.await.unwrap_or_else(|_| {
+        let _ = waiting.send(Wanted {
+            task,
+            taken: taken.clone(),
+            answer,
+        });
+        // A read no reader has taken within the pool's acquire timeout (every reader held up by
+        // a database that does not answer) is given up, as a wait for a connection is.
+        let answered = match tokio::time::timeout(self.db.acquire_timeout(), &mut row).await {
+            Ok(answered) => answered,
+            Err(_) if !taken.load(Ordering::Acquire) => {
+                return Err(StoreError::Unavailable(DbErr::ConnectionAcquire(
+                    ConnAcquireErr::Timeout,
+                )))
+            }
+            Err(_) => row.await,
+        };
+        let row = answered.unwrap_or_else(|_| {
             Err(StoreError::Database(DbErr::Custom(
                 "the task's reader stopped".into(),
             )))
@@ -89,6 +108,9 @@ async fn read_together(db: Database, queue: Arc<Mutex<mpsc::UnboundedReceiver<Wa
 
 /// Reads the tasks of `batch` and sends each its row, or the statement's failure.
 async fn answer(db: &Database, batch: &mut Vec<Wanted>) {
+    for wanted in batch.iter() {
+        wanted.taken.store(true, Ordering::Release);
+    }
     let tasks: Vec<OwnedTask> = batch.iter().map(|wanted| wanted.task).collect();
     match read(db, &tasks).await {
         Ok(found) => {

@@ -1,10 +1,17 @@
 //! Single task reads that arrive together: each is answered as if it came alone (its task, 404
 //! `TASK_NOT_FOUND` for another user's or a missing one, 404 `USER_NOT_FOUND` for an unknown
-//! owner), and on PostgreSQL they are read together, in fewer statements than there were reads.
+//! owner), and on PostgreSQL they are read together, in fewer statements than there were reads;
+//! a read that no reader takes in time (the database holding them up) gives up as a wait for a
+//! connection does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
+use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -114,4 +121,55 @@ async fn on_postgresql_reads_arriving_together_share_statements() {
         "{} reads in {statements:?}",
         reads.len()
     );
+}
+
+#[tokio::test]
+async fn on_postgresql_reads_waiting_behind_a_held_up_reader_give_up_as_a_connection_wait_does() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let mut config = database.config();
+    // One reader; a read that no reader takes within the acquire timeout is given up.
+    config.database_max_connections = 2;
+    config.database_acquire_timeout = Duration::from_millis(500);
+    let app = Arc::new(TestApp::spawn(config).await);
+    let user = app.create_user().await;
+    let task = app.create_titled(user, "held up").await;
+    let path = format!("/users/{user}/tasks/{}", id_of(&task));
+    // A schema change holds the table: the reader's statement waits inside PostgreSQL.
+    let locker = DatabaseTarget::parse(&database.url)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    let migration = locker.begin().await.unwrap();
+    migration
+        .execute_unprepared("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let first = {
+        let (app, path) = (app.clone(), path.clone());
+        tokio::spawn(async move { app.get(&path).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let queued = join_all((0..5).map(|_| app.get(&path))).await;
+    for answer in queued {
+        assert!(answer.headers().contains_key("retry-after"));
+        expect_error(
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+        )
+        .await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    migration.rollback().await.unwrap();
+    assert_eq!(
+        expect_json(first.await.unwrap(), StatusCode::OK).await,
+        task
+    );
+    assert_eq!(app.get_ok(&path).await, task);
 }
