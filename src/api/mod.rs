@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use poem::endpoint::{make_sync, BoxEndpoint};
 use poem::http::Method;
 use poem::middleware::CatchPanic;
-use poem::{EndpointExt, IntoResponse, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApi;
 
 pub use error::{ApiError, ErrorCode};
@@ -80,12 +80,12 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
         );
     let yaml = document::to_yaml(&document);
     let mut routes = operation_methods(&document);
-    for path in PLAIN_ROUTES {
+    // `/` (a hidden operation, so not in the document) redirects to `/docs`.
+    for path in std::iter::once("/").chain(BESIDE_ROUTES) {
         routes.allow(path, &Method::GET);
     }
     routes.pass_under(EXTRA_ROUTES);
-    Route::new()
-        .nest("/", service)
+    let beside = Route::new()
         .at(
             "/docs",
             poem::get(SharedDocument::new(swagger_ui, "text/html; charset=utf-8")),
@@ -104,28 +104,56 @@ pub fn app(state: AppState, http: &HttpSettings, extra: Route) -> BoxEndpoint<'s
                 observe::render_metrics(&db).with_content_type("text/plain; version=0.0.4")
             })),
         )
-        .nest(EXTRA_ROUTES, extra)
-        .with(limits::BodyLimit::new(
-            http.max_body_bytes,
-            http.request_timeout,
-        ))
-        .catch_all_error(fallback::error_response)
-        .with(gate::RequestRules::new(routes, callers, write_rate))
-        .with(compression::CompressJson::new(http.compress_max_bytes))
-        .with(CatchPanic::new().with_handler(fallback::panic_response))
-        .with_if(
-            !http.cors_origins.is_empty(),
-            cors::FrontEndCors::new(&http.cors_origins, &http.cors_allow_headers),
-        )
-        .with(observe::Observe::new(operation_routes(&document)))
-        .boxed()
+        .nest(EXTRA_ROUTES, extra);
+    OperationsAndBeside {
+        operations: service.into_endpoint(),
+        beside,
+    }
+    .with(limits::BodyLimit::new(
+        http.max_body_bytes,
+        http.request_timeout,
+    ))
+    .catch_all_error(fallback::error_response)
+    .with(gate::RequestRules::new(routes, callers, write_rate))
+    .with(compression::CompressJson::new(http.compress_max_bytes))
+    .with(CatchPanic::new().with_handler(fallback::panic_response))
+    .with_if(
+        !http.cors_origins.is_empty(),
+        cors::FrontEndCors::new(&http.cors_origins, &http.cors_allow_headers),
+    )
+    .with(observe::Observe::new(operation_routes(&document)))
+    .boxed()
 }
 
 /// Where the `extra` routes are mounted.
 const EXTRA_ROUTES: &str = "/__extra";
 
 /// The routes served beside the operations, each for GET only.
-const PLAIN_ROUTES: [&str; 5] = ["/", "/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
+const BESIDE_ROUTES: [&str; 4] = ["/docs", "/openapi.json", "/openapi.yaml", "/metrics"];
+
+/// The operations and, beside them, the documents, `/metrics` and the tests' extra routes: a
+/// request for one of those goes to `beside`, any other straight to the operations' own router
+/// (not through a router above it, which would move the request once more and rewrite its URI).
+struct OperationsAndBeside<O> {
+    operations: O,
+    beside: Route,
+}
+
+impl<O: Endpoint> Endpoint for OperationsAndBeside<O> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if BESIDE_ROUTES.contains(&path) || path.starts_with(EXTRA_ROUTES) {
+            self.beside.call(req).await
+        } else {
+            self.operations
+                .call(req)
+                .await
+                .map(IntoResponse::into_response)
+        }
+    }
+}
 
 /// The methods the document allows on each path, the operation each serves, and its query
 /// parameters.
