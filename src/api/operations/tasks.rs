@@ -12,7 +12,9 @@ use crate::api::error::{
     TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
+use crate::api::request::conditional::{
+    etag, DeleteConditions, ReadConditions, ReadOutcome, WriteConditions,
+};
 use crate::api::request::input::{
     json_kind, named, BodyField, BodyFieldList, ClientMadeId, CollectFields, FieldDescription,
     FieldNames, HeaderParam, HeaderValue, JsonBody, JsonObjectBody, MadeByClient, MergePatch,
@@ -1147,31 +1149,17 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
-        /// `*`: 412 Precondition Failed when none is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
-        /// Not Modified when one is the task's current tag.
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: ReadConditions<domain::Task>,
     ) -> Result<TaskRead, ErrorResponse<TaskReadErrors>> {
-        let (user_id, task_id, if_match, if_none_match) = (
-            user_id.checked(),
-            task_id.checked(),
-            if_match.checked(),
-            if_none_match.checked(),
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition) =
+            (user_id.checked(), task_id.checked(), conditions.checked()).collect_fields()?;
         let task = store::get_task(&self.state.db, user_id, task_id).await?;
-        if !preconditions(if_match.as_ref(), None).allows(task.version) {
-            return Err(ApiError::PreconditionFailed(task_id).into());
-        }
         let tag = etag(task.version);
-        if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
-            return Ok(TaskRead::NotModified(tag));
+        match condition.outcome(task.version) {
+            ReadOutcome::PreconditionFailed => Err(ApiError::PreconditionFailed(task_id).into()),
+            ReadOutcome::NotModified => Ok(TaskRead::NotModified(tag)),
+            ReadOutcome::Answer => Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag)),
         }
-        Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag))
     }
 
     /// Replace a task
@@ -1192,20 +1180,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, fields) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1232,20 +1213,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskPatch>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, patch) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1272,20 +1246,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskMove>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, destination) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1310,21 +1277,10 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the delete happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: DeleteConditions<domain::Task>,
     ) -> Result<TaskDeleted, ErrorResponse<TaskDeleteErrors>> {
-        let (user_id, task_id, condition) = (
-            user_id.checked(),
-            task_id.checked(),
-            write_condition(if_match, if_none_match),
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition) =
+            (user_id.checked(), task_id.checked(), conditions.checked()).collect_fields()?;
         let state = &self.state;
         Ok(delete(&state.db, &state.limits, user_id, task_id, condition).await?)
     }
