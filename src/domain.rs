@@ -181,6 +181,39 @@ pub struct Task {
     pub version: i64,
 }
 
+#[cfg(test)]
+impl Task {
+    /// A task whose every field is at its largest (the latest and earliest times, the widest
+    /// ids, date, priority name, tags, rule and position and version), with `title` and
+    /// `description`: what bounds on its size are tried with.
+    pub fn widest(title: String, description: Option<String>) -> Self {
+        Self {
+            id: Uuid::max(),
+            user_id: Uuid::max(),
+            title,
+            description,
+            is_completed: true,
+            completed_at: Some(DateTime::<Utc>::MAX_UTC),
+            due: Due::stored(
+                Some(NaiveDate::MAX),
+                chrono::NaiveTime::from_hms_opt(23, 59, 59),
+                Some("America/Argentina/ComodRivadavia".to_owned()),
+            ),
+            priority: Priority::Medium,
+            tags: Tags::stored(&serde_json::to_string(&vec!["\u{1}".repeat(50); 20]).unwrap()),
+            recurrence: Some(Recurrence::stored(
+                "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;UNTIL=20991231T235959Z".to_owned(),
+            )),
+            recurrence_start: None,
+            list_id: Some(Uuid::max()),
+            position: "z".repeat(POSITION_MAX_CHARS),
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MAX_UTC,
+            version: i64::MIN,
+        }
+    }
+}
+
 /// The fields of a task as created or wholly replaced, their rules checked together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFields {

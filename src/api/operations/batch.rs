@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::tasks::TaskResource;
 use super::{lists, tasks, ApiTags};
 use crate::api::error::{
     ApiError, BatchErrors, ErrorBody, ErrorResponse, FieldError, FieldLocation,
@@ -22,7 +23,7 @@ use crate::api::request::input::{
     json_kind, named, BodyField, Checked, CollectFields, FieldDescription, JsonBody,
     JsonObjectBody, ParamValue, PathParam, Whole,
 };
-use crate::api::response::resources::{ListResource, Nullable, TaskResource};
+use crate::api::response::resources::{ListResource, Nullable};
 use crate::db::Database;
 use crate::domain::{
     IdempotencyKey, Invalid, ListChanges, ListFields, NewTask, TaskFields, TaskMove, TaskPatch,

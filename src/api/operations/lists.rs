@@ -11,11 +11,12 @@ use crate::api::error::{
     TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
+use crate::api::request::conditional::{
+    etag, DeleteConditions, ReadConditions, ReadOutcome, WriteConditions,
+};
 use crate::api::request::input::{
-    json_kind, named, BodyField, ClientMadeId, CollectFields, FieldDescription, HeaderParam,
-    JsonBody, JsonObjectBody, MadeByClient, MergePatch, PageSize, PathParam, QueryParam,
-    SignedToken, Whole,
+    json_kind, named, BodyField, ClientMadeId, CollectFields, FieldDescription, JsonBody,
+    JsonObjectBody, MadeByClient, MergePatch, PageSize, PathParam, QueryParam, SignedToken, Whole,
 };
 use crate::api::response::resources::{
     JsonResponse, ListPage, ListResource, Nullable, WrittenJson,
@@ -271,31 +272,19 @@ impl ListsApi {
         user_id: PathParam<Uuid>,
         /// The list's id.
         list_id: PathParam<Uuid>,
-        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
-        /// `*`: 412 Precondition Failed when none is the list's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
-        /// Not Modified when one is the list's current tag.
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: ReadConditions<List>,
     ) -> Result<ListRead, ErrorResponse<TaskReadErrors>> {
-        let (user_id, list_id, if_match, if_none_match) = (
-            user_id.checked(),
-            list_id.checked(),
-            if_match.checked(),
-            if_none_match.checked(),
-        )
-            .collect_fields()?;
+        let (user_id, list_id, condition) =
+            (user_id.checked(), list_id.checked(), conditions.checked()).collect_fields()?;
         let list = store::get_list(&self.state.db, user_id, list_id).await?;
-        if !preconditions(if_match.as_ref(), None).allows(list.version) {
-            return Err(ApiError::ListPreconditionFailed(list_id).into());
-        }
         let tag = etag(list.version);
-        if if_none_match.is_some_and(|tags| tags.names_weakly(list.version)) {
-            return Ok(ListRead::NotModified(tag));
+        match condition.outcome(list.version) {
+            ReadOutcome::PreconditionFailed => {
+                Err(ApiError::ListPreconditionFailed(list_id).into())
+            }
+            ReadOutcome::NotModified => Ok(ListRead::NotModified(tag)),
+            ReadOutcome::Answer => Ok(ListRead::Ok(JsonResponse(list.into()), tag)),
         }
-        Ok(ListRead::Ok(JsonResponse(list.into()), tag))
     }
 
     /// Rename a list
@@ -319,20 +308,13 @@ impl ListsApi {
         user_id: PathParam<Uuid>,
         /// The list's id.
         list_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the list's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the list's current tag (`*`: never, the list exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<List>,
         body: JsonBody<ListChanges>,
     ) -> Result<ListFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, list_id, condition, changes) = (
             user_id.checked(),
             list_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -358,21 +340,10 @@ impl ListsApi {
         user_id: PathParam<Uuid>,
         /// The list's id.
         list_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the delete happens only if one is the list's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// delete happens only if none is the list's current tag (`*`: never, the list exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: DeleteConditions<List>,
     ) -> Result<ListDeleted, ErrorResponse<TaskDeleteErrors>> {
-        let (user_id, list_id, condition) = (
-            user_id.checked(),
-            list_id.checked(),
-            write_condition(if_match, if_none_match),
-        )
-            .collect_fields()?;
+        let (user_id, list_id, condition) =
+            (user_id.checked(), list_id.checked(), conditions.checked()).collect_fields()?;
         let state = &self.state;
         Ok(delete(&state.db, &state.limits, user_id, list_id, condition).await?)
     }

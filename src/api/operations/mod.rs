@@ -11,7 +11,7 @@ mod users;
 
 use poem_openapi::{OpenApiService, ServerObject, Tags};
 
-pub use tasks::TASK_WRITABLE_FIELDS;
+pub use tasks::{TaskResource, TASK_WRITABLE_FIELDS};
 
 use crate::AppState;
 

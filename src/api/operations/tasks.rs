@@ -1,4 +1,5 @@
-//! The task operations under `/users/{user_id}/tasks`.
+//! The task operations under `/users/{user_id}/tasks`, and the task's fields, each declared here
+//! once: its answer (`TaskResource`) and, when a client writes it, its body declaration.
 
 use chrono::NaiveDate;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -12,14 +13,19 @@ use crate::api::error::{
     TaskReadErrors,
 };
 use crate::api::request::caller::Caller;
-use crate::api::request::conditional::{etag, preconditions, write_condition, EntityTags};
+use crate::api::request::conditional::{
+    etag, DeleteConditions, ReadConditions, ReadOutcome, WriteConditions,
+};
 use crate::api::request::input::{
     json_kind, named, BodyField, BodyFieldList, ClientMadeId, CollectFields, FieldDescription,
     FieldNames, HeaderParam, HeaderValue, JsonBody, JsonObjectBody, MadeByClient, MergePatch,
     PageSize, ParamValue, PathParam, QueryParam, SignedToken, Whole, WithField,
 };
 use crate::api::response::resources::{
-    JsonResponse, Nullable, TaskPage, TaskResource, WrittenJson, EXAMPLE_LIST_ID,
+    example_time, json_text_bound, nullable_json_text_bound, resource_fields, DescriptionRules,
+    DueResource, JsonResponse, Nullable, PositionRules, PriorityRules, RecurrenceRules, RuledText,
+    TagList, TaskPage, Timestamp, TitleRules, WrittenJson, BOOL_JSON_BYTES, EXAMPLE_LIST_ID,
+    EXAMPLE_TASK_ID, EXAMPLE_USER_ID, INTEGER_JSON_BYTES, TIMESTAMP_JSON_BYTES, UUID_JSON_BYTES,
 };
 use crate::db::Database;
 use crate::domain::{
@@ -37,17 +43,104 @@ use crate::AppState;
 type TaskPageSize = PageSize<20, 100>;
 const SEARCH_MAX_CHARS: usize = 255;
 
-/// The writable fields of a task's bodies (`TaskInput`, `TaskPatch`), in the document's order.
-pub type TaskBodyFields = (
-    Title,
-    Description,
-    IsCompleted,
-    Due,
-    Priority,
-    Tags,
-    Recurrence,
-    ListId,
-);
+resource_fields! {
+    /// A task as every operation returns it: every field always present.
+    #[oai(rename = "Task", example)]
+    pub struct TaskResource from task: domain::Task {
+        /// The task's id, made by the server.
+        #[oai(read_only)]
+        id: Uuid = task.id,
+            example EXAMPLE_TASK_ID,
+            bound UUID_JSON_BYTES;
+        /// The user who owns the task.
+        #[oai(read_only)]
+        user_id: Uuid = task.user_id,
+            example EXAMPLE_USER_ID,
+            bound UUID_JSON_BYTES;
+        /// 1 to 255 characters, without surrounding white space.
+        title: RuledText<TitleRules> = RuledText::new(task.title),
+            example RuledText::new("Buy milk"),
+            bound json_text_bound(&task.title),
+            body Title;
+        /// At most 10,000 characters; null when there is none.
+        description: Nullable<RuledText<DescriptionRules>> =
+            Nullable(task.description.map(RuledText::new)),
+            example Nullable(None),
+            bound nullable_json_text_bound(task.description.as_deref()),
+            body Description;
+        /// Whether the task is done.
+        is_completed: bool = task.is_completed,
+            example false,
+            bound BOOL_JSON_BYTES,
+            body IsCompleted;
+        /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
+        #[oai(read_only)]
+        completed_at: Nullable<Timestamp> = Nullable(task.completed_at.map(Timestamp)),
+            example Nullable(None),
+            bound TIMESTAMP_JSON_BYTES;
+        /// When the task is due: a date, a floating time or a time in a zone; null when it has no
+        /// due date.
+        due: Nullable<DueResource> = Nullable(task.due.map(DueResource::from)),
+            example Nullable(Some(DueResource::example())),
+            bound DueResource::json_bound(task.due.as_ref()),
+            body Due;
+        /// How important the task is: `none`, `low`, `medium` or `high`.
+        priority: RuledText<PriorityRules> = RuledText::new(task.priority.name()),
+            example RuledText::new(domain::Priority::High.name()),
+            bound json_text_bound(task.priority.name()),
+            body Priority;
+        /// The task's tags, in the order sent (trimmed); two tags are the same when their lowercase
+        /// forms are equal.
+        tags: TagList = TagList(
+                task.tags
+                    .into_inner()
+                    .into_iter()
+                    .map(RuledText::new)
+                    .collect(),
+            ),
+            example TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
+            bound TagList::json_bound(&task.tags),
+            body Tags;
+        /// An RFC 5545 RRULE value (without `RRULE:`, upper case); completing the task rolls it
+        /// forward to its next occurrence while the series has one. Null when it does not recur.
+        recurrence: Nullable<RuledText<RecurrenceRules>> =
+            Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
+            example Nullable(None),
+            bound nullable_json_text_bound(task.recurrence.as_ref().map(|rule| rule.as_str())),
+            body Recurrence;
+        /// The list the task is in (one of the owner's lists); null for the owner's inbox.
+        list_id: Nullable<Uuid> = Nullable(task.list_id),
+            example Nullable(Some(EXAMPLE_LIST_ID)),
+            bound UUID_JSON_BYTES,
+            body ListId;
+        /// The task's place in its list's manual order (`sort=position`): a key the server makes
+        /// (fractional indexing over `0-9A-Za-z`), compared as byte strings, ties by `id`. A new task,
+        /// or one put in another list by PUT or PATCH, comes last in its list.
+        #[oai(read_only)]
+        position: RuledText<PositionRules> = RuledText::new(task.position),
+            example RuledText::new("a0"),
+            bound json_text_bound(&task.position);
+        /// When the task was created (UTC, microseconds); never changes.
+        #[oai(read_only)]
+        created_at: Timestamp = Timestamp(task.created_at),
+            example example_time(),
+            bound TIMESTAMP_JSON_BYTES;
+        /// When a value of the task last changed (UTC, microseconds).
+        #[oai(read_only)]
+        updated_at: Timestamp = Timestamp(task.updated_at),
+            example example_time(),
+            bound TIMESTAMP_JSON_BYTES;
+        /// The owner's change counter at the task's last change: grows with every change, never
+        /// repeats for the owner; the task's `ETag` is this number in quotes. 0 only for a task the
+        /// previous release wrote during a rolling deploy (it takes a number at its next change).
+        #[oai(read_only, validator(minimum(value = "0")))]
+        version: i64 = task.version,
+            example 1,
+            bound INTEGER_JSON_BYTES;
+    }
+    /// The writable fields of a task's bodies (`TaskInput`, `TaskPatch`), in the document's order.
+    pub type TaskBodyFields;
+}
 
 /// The task's fields a client writes.
 pub const TASK_WRITABLE_FIELDS: &[&str] = <TaskBodyFields as FieldNames>::NAMES;
@@ -1147,31 +1240,17 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client expects (compared strongly: `W/` tags never match), or
-        /// `*`: 412 Precondition Failed when none is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: 304
-        /// Not Modified when one is the task's current tag.
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: ReadConditions<domain::Task>,
     ) -> Result<TaskRead, ErrorResponse<TaskReadErrors>> {
-        let (user_id, task_id, if_match, if_none_match) = (
-            user_id.checked(),
-            task_id.checked(),
-            if_match.checked(),
-            if_none_match.checked(),
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition) =
+            (user_id.checked(), task_id.checked(), conditions.checked()).collect_fields()?;
         let task = self.state.task_reads.get(user_id, task_id).await?;
-        if !preconditions(if_match.as_ref(), None).allows(task.version) {
-            return Err(ApiError::PreconditionFailed(task_id).into());
-        }
         let tag = etag(task.version);
-        if if_none_match.is_some_and(|tags| tags.names_weakly(task.version)) {
-            return Ok(TaskRead::NotModified(tag));
+        match condition.outcome(task.version) {
+            ReadOutcome::PreconditionFailed => Err(ApiError::PreconditionFailed(task_id).into()),
+            ReadOutcome::NotModified => Ok(TaskRead::NotModified(tag)),
+            ReadOutcome::Answer => Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag)),
         }
-        Ok(TaskRead::Ok(JsonResponse(Box::new(task.into())), tag))
     }
 
     /// Replace a task
@@ -1192,20 +1271,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskFields>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, fields) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1232,20 +1304,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskPatch>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, patch) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1272,20 +1337,13 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the write happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: WriteConditions<domain::Task>,
         body: JsonBody<TaskMove>,
     ) -> Result<TaskFound, ErrorResponse<TaskChangeErrors>> {
         let (user_id, task_id, condition, destination) = (
             user_id.checked(),
             task_id.checked(),
-            write_condition(if_match, if_none_match),
+            conditions.checked(),
             body.0,
         )
             .collect_fields()?;
@@ -1310,21 +1368,10 @@ impl TasksApi {
         user_id: PathParam<Uuid>,
         /// The task's id.
         task_id: PathParam<Uuid>,
-        /// The entity tags the client's copy may have (compared strongly: `W/` tags never
-        /// match), or `*`: the delete happens only if one is the task's current tag.
-        #[oai(name = "If-Match")]
-        if_match: HeaderParam<EntityTags>,
-        /// The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: the
-        /// write happens only if none is the task's current tag (`*`: never, the task exists).
-        #[oai(name = "If-None-Match")]
-        if_none_match: HeaderParam<EntityTags>,
+        conditions: DeleteConditions<domain::Task>,
     ) -> Result<TaskDeleted, ErrorResponse<TaskDeleteErrors>> {
-        let (user_id, task_id, condition) = (
-            user_id.checked(),
-            task_id.checked(),
-            write_condition(if_match, if_none_match),
-        )
-            .collect_fields()?;
+        let (user_id, task_id, condition) =
+            (user_id.checked(), task_id.checked(), conditions.checked()).collect_fields()?;
         let state = &self.state;
         Ok(delete(&state.db, &state.limits, user_id, task_id, condition).await?)
     }

@@ -1,10 +1,15 @@
-//! Conditional requests (RFC 9110 §13): a task's (or list's) entity tag, and the `If-Match` /
-//! `If-None-Match` lists of entity tags they compare it with.
+//! Conditional requests (RFC 9110 §13): a task's (or list's) entity tag, the `If-Match` /
+//! `If-None-Match` lists of entity tags they compare it with, and the two headers read (and
+//! documented) as one argument of an operation.
 
-use poem_openapi::registry::MetaSchema;
+use std::marker::PhantomData;
 
-use crate::api::request::input::{Checked, CollectFields, HeaderParam, HeaderValue, ParamValue};
-use crate::domain::WriteCondition;
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaParamIn, MetaSchema, MetaSchemaRef};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+use crate::api::request::input::{read_header, Checked, CollectFields, HeaderValue, ParamValue};
+use crate::domain::{List, Task, WriteCondition};
 
 /// The most entity tags one header may list.
 pub const MAX_LISTED_TAGS: usize = 16;
@@ -90,14 +95,250 @@ pub fn preconditions(
     }
 }
 
-/// What `If-Match` and `If-None-Match` let a write change: anything when both are absent.
-pub fn write_condition(
-    if_match: HeaderParam<EntityTags>,
-    if_none_match: HeaderParam<EntityTags>,
-) -> Checked<WriteCondition> {
-    let (if_match, if_none_match) =
-        (if_match.checked(), if_none_match.checked()).collect_fields()?;
-    Ok(preconditions(if_match.as_ref(), if_none_match.as_ref()))
+/// What a read's `If-Match` and `If-None-Match` make of the version it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Neither header stops it: the resource is answered.
+    Answer,
+    /// `If-None-Match` names the version: the client's copy is current (304).
+    NotModified,
+    /// `If-Match` names none of it (412).
+    PreconditionFailed,
+}
+
+/// A read's `If-Match` and `If-None-Match`.
+pub struct ReadCondition {
+    if_match: Option<EntityTags>,
+    if_none_match: Option<EntityTags>,
+}
+
+impl ReadCondition {
+    /// What the headers make of the resource at `version`: `If-Match` is compared first.
+    pub fn outcome(&self, version: i64) -> ReadOutcome {
+        if !preconditions(self.if_match.as_ref(), None).allows(version) {
+            ReadOutcome::PreconditionFailed
+        } else if self
+            .if_none_match
+            .as_ref()
+            .is_some_and(|tags| tags.names_weakly(version))
+        {
+            ReadOutcome::NotModified
+        } else {
+            ReadOutcome::Answer
+        }
+    }
+}
+
+/// What a request does to the resource its conditional headers name, and so what they make and
+/// mean.
+pub trait Access: Send {
+    /// What the two headers make.
+    type Condition: Send;
+    /// The headers' descriptions (`If-Match`'s, then `If-None-Match`'s) among a resource's.
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2];
+    /// What the two headers, as given, make.
+    fn condition(
+        if_match: Option<EntityTags>,
+        if_none_match: Option<EntityTags>,
+    ) -> Self::Condition;
+}
+
+/// A read (GET): `If-Match` may refuse it, `If-None-Match` answer 304.
+pub struct Read;
+
+/// A change of the resource: it happens only at a version the headers let through.
+pub trait Change: Send {
+    /// The headers' descriptions (`If-Match`'s, then `If-None-Match`'s) among a resource's.
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2];
+}
+
+/// A write (PUT, PATCH, a move).
+pub struct Write;
+
+/// A delete.
+pub struct Delete;
+
+impl Change for Write {
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2] {
+        headers.write
+    }
+}
+
+impl Change for Delete {
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2] {
+        headers.delete
+    }
+}
+
+impl Access for Read {
+    type Condition = ReadCondition;
+
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2] {
+        headers.read
+    }
+
+    fn condition(if_match: Option<EntityTags>, if_none_match: Option<EntityTags>) -> ReadCondition {
+        ReadCondition {
+            if_match,
+            if_none_match,
+        }
+    }
+}
+
+impl<C: Change> Access for C {
+    type Condition = WriteCondition;
+
+    fn descriptions(headers: &HeaderDescriptions) -> [&'static str; 2] {
+        C::descriptions(headers)
+    }
+
+    fn condition(
+        if_match: Option<EntityTags>,
+        if_none_match: Option<EntityTags>,
+    ) -> WriteCondition {
+        preconditions(if_match.as_ref(), if_none_match.as_ref())
+    }
+}
+
+/// What `If-Match` and `If-None-Match` mean on each kind of request on one resource.
+pub struct HeaderDescriptions {
+    read: [&'static str; 2],
+    write: [&'static str; 2],
+    delete: [&'static str; 2],
+}
+
+/// A resource with versions the conditional headers name.
+pub trait Versioned {
+    /// What the headers mean on its requests.
+    const CONDITIONAL_HEADERS: HeaderDescriptions;
+}
+
+/// The descriptions of a write's (or a delete's: `$change`) headers, of a resource called `$noun`.
+macro_rules! change_descriptions {
+    ($noun:literal, $change:literal) => {
+        [
+            concat!(
+                "The entity tags the client's copy may have (compared strongly: `W/` tags never\n\
+                 match), or `*`: the ",
+                $change,
+                " happens only if one is the ",
+                $noun,
+                "'s current tag."
+            ),
+            concat!(
+                "The entity tags of copies the client has (`W/` or not: compared weakly), or `*`: \
+                 the\n",
+                $change,
+                " happens only if none is the ",
+                $noun,
+                "'s current tag (`*`: never, the ",
+                $noun,
+                " exists)."
+            ),
+        ]
+    };
+}
+
+/// Declares that resource `$resource` (called `$noun`) has versions the headers name.
+macro_rules! versioned {
+    ($resource:ty, $noun:literal) => {
+        impl Versioned for $resource {
+            const CONDITIONAL_HEADERS: HeaderDescriptions = HeaderDescriptions {
+                read: [
+                    concat!(
+                        "The entity tags the client expects (compared strongly: `W/` tags never \
+                         match), or\n`*`: 412 Precondition Failed when none is the ",
+                        $noun,
+                        "'s current tag."
+                    ),
+                    concat!(
+                        "The entity tags of copies the client has (`W/` or not: compared weakly), \
+                         or `*`: 304\nNot Modified when one is the ",
+                        $noun,
+                        "'s current tag."
+                    ),
+                ],
+                write: change_descriptions!($noun, "write"),
+                delete: change_descriptions!($noun, "delete"),
+            };
+        }
+    };
+}
+
+versioned!(Task, "task");
+versioned!(List, "list");
+
+/// The two conditional header names, in the order the document lists them.
+const HEADER_NAMES: [&str; 2] = ["If-Match", "If-None-Match"];
+
+/// An operation's `If-Match` and `If-None-Match` on a resource `R`, as one argument: what they
+/// make for access `A`, or the errors of each that does not parse. poem-openapi documents one
+/// parameter an argument: this one is a header parameter whose object schema lists the two
+/// headers, each with its schema and description, and the document puts them in its place
+/// (`response::document`).
+pub struct Conditional<R, A: Access> {
+    condition: Checked<A::Condition>,
+    resource: PhantomData<R>,
+}
+
+/// A read's conditional headers.
+pub type ReadConditions<R> = Conditional<R, Read>;
+/// A write's conditional headers.
+pub type WriteConditions<R> = Conditional<R, Write>;
+/// A delete's conditional headers.
+pub type DeleteConditions<R> = Conditional<R, Delete>;
+
+impl<R, A: Access> Conditional<R, A> {
+    pub fn checked(self) -> Checked<A::Condition> {
+        self.condition
+    }
+}
+
+impl<'a, R: Versioned + Send, A: Access> ApiExtractor<'a> for Conditional<R, A> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = false;
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn param_in() -> Option<MetaParamIn> {
+        Some(MetaParamIn::Header)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        let descriptions = A::descriptions(&R::CONDITIONAL_HEADERS);
+        let headers = HEADER_NAMES
+            .into_iter()
+            .zip(descriptions)
+            .map(|(name, description)| {
+                let schema = MetaSchema {
+                    description: Some(description),
+                    ..EntityTags::schema()
+                };
+                (name, MetaSchemaRef::Inline(Box::new(schema)))
+            });
+        Some(MetaSchemaRef::Inline(Box::new(MetaSchema {
+            properties: headers.collect(),
+            ..MetaSchema::new("object")
+        })))
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let [if_match, if_none_match] = HEADER_NAMES;
+        let condition = (
+            read_header(request, if_match),
+            read_header(request, if_none_match),
+        )
+            .collect_fields()
+            .map(|(if_match, if_none_match)| A::condition(if_match, if_none_match));
+        Ok(Self {
+            condition,
+            resource: PhantomData,
+        })
+    }
 }
 
 const MALFORMED: &str =

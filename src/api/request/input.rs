@@ -288,23 +288,26 @@ impl<'a, T: HeaderValue> ApiExtractor<'a> for HeaderParam<T> {
         _body: &mut PoemRequestBody,
         options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let name = options.name;
-        let lines: Vec<_> = request.headers().get_all(name).iter().collect();
-        let value = match lines.len() {
-            0 => Ok(None),
-            n if n > 1 && !T::LIST => Err("must be given once".to_owned()),
-            _ => lines
-                .iter()
-                .map(|line| line.to_str())
-                .collect::<Result<Vec<&str>, _>>()
-                .map_err(|_| "must be visible ASCII text".to_owned())
-                .and_then(|lines| T::parse(&lines.join(", ")))
-                .map(Some),
-        };
-        Ok(Self(value.map_err(|message| {
-            vec![FieldError::new(FieldLocation::Header, name, message)]
-        })))
+        Ok(Self(read_header(request, options.name)))
     }
+}
+
+/// Request header `name`, parsed when given; a value that does not parse is named for the
+/// operation's error report.
+pub fn read_header<T: HeaderValue>(request: &Request, name: &str) -> Checked<Option<T>> {
+    let lines: Vec<_> = request.headers().get_all(name).iter().collect();
+    let value = match lines.len() {
+        0 => Ok(None),
+        n if n > 1 && !T::LIST => Err("must be given once".to_owned()),
+        _ => lines
+            .iter()
+            .map(|line| line.to_str())
+            .collect::<Result<Vec<&str>, _>>()
+            .map_err(|_| "must be visible ASCII text".to_owned())
+            .and_then(|lines| T::parse(&lines.join(", ")))
+            .map(Some),
+    };
+    value.map_err(|message| vec![FieldError::new(FieldLocation::Header, name, message)])
 }
 
 /// How many items a page holds: 1 to `MAX`, `DEFAULT` when not given.

@@ -1,6 +1,6 @@
 //! Reading a request: parameters, headers and bodies into domain values (`input`), the caller
-//! (`caller`, with event stream tickets: `ticket`), and entity tags with their preconditions
-//! (`conditional`).
+//! (`caller`, with event stream tickets: `ticket`), and entity tags with their preconditions and
+//! headers (`conditional`).
 
 pub mod caller;
 pub mod conditional;

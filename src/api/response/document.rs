@@ -1,7 +1,7 @@
 //! The OpenAPI documents, as served and as committed in `openapi/`: what poem-openapi generates,
 //! plus what it cannot say (that request bodies refuse unknown fields, that the open operations
 //! need no security, plain `application/json` answers, title examples, unions whose branches are
-//! plain objects), and the error contract on its own.
+//! plain objects, one argument that is several headers), and the error contract on its own.
 
 use std::collections::BTreeSet;
 
@@ -17,6 +17,7 @@ pub fn task_operations(service: &TaskApiService) -> Value {
     let mut document: Value =
         serde_json::from_str(&service.spec()).expect("poem-openapi writes valid JSON");
     close_request_bodies(&mut document);
+    spread_header_groups(&mut document);
     open_unsecured_operations(&mut document);
     exemplify_titles(&mut document);
     flatten_union_branches(&mut document);
@@ -139,6 +140,52 @@ fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Value> {
                 .into_iter()
                 .flat_map(|ops| ops.values_mut())
         })
+}
+
+/// Puts in place of each header parameter whose schema is an object (an argument that reads
+/// several headers, as `request::conditional::Conditional`) the headers it lists: each
+/// property a header, its description the parameter's.
+fn spread_header_groups(document: &mut Value) {
+    for operation in operations_mut(document) {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        *parameters = std::mem::take(parameters)
+            .into_iter()
+            .flat_map(|parameter| {
+                let headers = match (&parameter["in"], &parameter["schema"]["properties"]) {
+                    (Value::String(place), Value::Object(headers))
+                        if place == "header" && parameter["schema"]["type"] == "object" =>
+                    {
+                        headers.clone()
+                    }
+                    _ => return vec![parameter],
+                };
+                headers
+                    .into_iter()
+                    .map(|(name, mut schema)| {
+                        let description = schema
+                            .as_object_mut()
+                            .and_then(|schema| schema.shift_remove("description"));
+                        let mut header = Map::new();
+                        header.insert("name".to_owned(), name.into());
+                        header.insert("schema".to_owned(), schema);
+                        header.insert("in".to_owned(), "header".into());
+                        header.extend(description.map(|text| ("description".to_owned(), text)));
+                        for (key, value) in parameter.as_object().into_iter().flatten() {
+                            if !["name", "schema", "in", "description"].contains(&key.as_str()) {
+                                header.insert(key.clone(), value.clone());
+                            }
+                        }
+                        Value::Object(header)
+                    })
+                    .collect()
+            })
+            .collect();
+    }
 }
 
 /// Lists the tags in `TAG_ORDER` (poem-openapi sorts them by name).

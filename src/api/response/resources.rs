@@ -1,5 +1,6 @@
-//! The JSON objects the API answers with, made from store rows, and the response bodies that
-//! write them (pages ahead, off the request threads).
+//! The JSON objects the API answers with, made from store rows (a resource's from one list of
+//! its fields: `resource_fields!`), and the response bodies that write them (pages ahead, off
+//! the request threads).
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -15,8 +16,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
+use crate::api::operations::TaskResource;
 use crate::domain::{
-    tag_pattern, Due, List, Priority, Task, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
+    tag_pattern, Due, List, Priority, Tags, User, ANSWERED_TIME_PATTERN, DATE_PATTERN,
     DESCRIPTION_MAX_CHARS, POSITION_MAX_CHARS, POSITION_PATTERN, RECURRENCE_MAX_CHARS, TAGS_MAX,
     TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
@@ -621,119 +623,113 @@ impl Example for DueResource {
     }
 }
 
-/// A task as every operation returns it: every field always present.
-#[derive(Object, Serialize, Debug, Clone)]
-#[oai(rename = "Task", example)]
-pub struct TaskResource {
-    /// The task's id, made by the server.
-    #[oai(read_only)]
-    pub id: Uuid,
-    /// The user who owns the task.
-    #[oai(read_only)]
-    pub user_id: Uuid,
-    /// 1 to 255 characters, without surrounding white space.
-    pub title: RuledText<TitleRules>,
-    /// At most 10,000 characters; null when there is none.
-    pub description: Nullable<RuledText<DescriptionRules>>,
-    /// Whether the task is done.
-    pub is_completed: bool,
-    /// When a write made `is_completed` true (UTC, microseconds); null while it is false.
-    #[oai(read_only)]
-    pub completed_at: Nullable<Timestamp>,
-    /// When the task is due: a date, a floating time or a time in a zone; null when it has no
-    /// due date.
-    pub due: Nullable<DueResource>,
-    /// How important the task is: `none`, `low`, `medium` or `high`.
-    pub priority: RuledText<PriorityRules>,
-    /// The task's tags, in the order sent (trimmed); two tags are the same when their lowercase
-    /// forms are equal.
-    pub tags: TagList,
-    /// An RFC 5545 RRULE value (without `RRULE:`, upper case); completing the task rolls it
-    /// forward to its next occurrence while the series has one. Null when it does not recur.
-    pub recurrence: Nullable<RuledText<RecurrenceRules>>,
-    /// The list the task is in (one of the owner's lists); null for the owner's inbox.
-    pub list_id: Nullable<Uuid>,
-    /// The task's place in its list's manual order (`sort=position`): a key the server makes
-    /// (fractional indexing over `0-9A-Za-z`), compared as byte strings, ties by `id`. A new task,
-    /// or one put in another list by PUT or PATCH, comes last in its list.
-    #[oai(read_only)]
-    pub position: RuledText<PositionRules>,
-    /// When the task was created (UTC, microseconds); never changes.
-    #[oai(read_only)]
-    pub created_at: Timestamp,
-    /// When a value of the task last changed (UTC, microseconds).
-    #[oai(read_only)]
-    pub updated_at: Timestamp,
-    /// The owner's change counter at the task's last change: grows with every change, never
-    /// repeats for the owner; the task's `ETag` is this number in quotes. 0 only for a task the
-    /// previous release wrote during a rolling deploy (it takes a number at its next change).
-    #[oai(read_only, validator(minimum(value = "0")))]
-    pub version: i64,
-}
-
-impl From<Task> for TaskResource {
-    fn from(task: Task) -> Self {
-        Self {
-            id: task.id,
-            user_id: task.user_id,
-            title: RuledText::new(task.title),
-            description: Nullable(task.description.map(RuledText::new)),
-            is_completed: task.is_completed,
-            completed_at: Nullable(task.completed_at.map(Timestamp)),
-            due: Nullable(task.due.map(DueResource::from)),
-            priority: RuledText::new(task.priority.name()),
-            tags: TagList(
-                task.tags
-                    .into_inner()
-                    .into_iter()
-                    .map(RuledText::new)
-                    .collect(),
-            ),
-            recurrence: Nullable(task.recurrence.map(|rule| RuledText::new(rule.as_str()))),
-            list_id: Nullable(task.list_id),
-            position: RuledText::new(task.position),
-            created_at: Timestamp(task.created_at),
-            updated_at: Timestamp(task.updated_at),
-            version: task.version,
+/// Declares a resource's answer from one list of its fields, in the answer's order: the struct
+/// the document and the JSON come from (each field with its doc, attributes and type), its making
+/// from the domain value `$row` (each field's `value`, an expression of it), its example, its
+/// `JsonBound` (each field's `bound`: at most the bytes of its value's JSON, from `&$row`), and
+/// `$body_fields`, the tuple of the declarations (`body`) of the fields a client writes, in the
+/// same order. A field added to the resource is one entry here.
+macro_rules! resource_fields {
+    (
+        $(#[$($struct_attr:tt)*])*
+        pub struct $name:ident from $row:ident: $row_type:ty {
+            $(
+                $(#[$($attr:tt)*])*
+                $field:ident: $type:ty = $value:expr,
+                    example $example:expr,
+                    bound $bound:expr
+                    $(, body $body:ty)?;
+            )+
         }
-    }
+        $(#[$($alias_attr:tt)*])*
+        pub type $body_fields:ident;
+    ) => {
+        #[derive(::poem_openapi::Object, ::serde::Serialize, Debug, Clone)]
+        $(#[$($struct_attr)*])*
+        pub struct $name {
+            $($(#[$($attr)*])* pub $field: $type,)+
+        }
+
+        impl From<$row_type> for $name {
+            fn from($row: $row_type) -> Self {
+                Self {
+                    $($field: $value,)+
+                }
+            }
+        }
+
+        impl ::poem_openapi::types::Example for $name {
+            fn example() -> Self {
+                Self {
+                    $($field: $example,)+
+                }
+            }
+        }
+
+        impl $crate::pagination::JsonBound<$row_type> for $name {
+            fn json_bound($row: &$row_type) -> usize {
+                // The braces, then each field's name in quotes, its colon, its value and a comma.
+                2 $(+ stringify!($field).len() + 4 + $bound)+
+            }
+        }
+
+        $(#[$($alias_attr)*])*
+        pub type $body_fields = ($($($body,)?)+);
+    };
 }
 
-/// At most the bytes of a task's JSON besides its texts: the names, punctuation, ids, `null`s,
-/// booleans, times, the due date's date and time, the priority and the version, each at its
-/// widest. Grows with every field a task gains.
-const TASK_JSON_FIXED_BYTES: usize = 780;
+pub(crate) use resource_fields;
 
 /// At most the bytes of a text's JSON: six (`\u00XX`) for each byte, and the quotes.
-fn json_text_bound(text: &str) -> usize {
+pub fn json_text_bound(text: &str) -> usize {
     6 * text.len() + 2
 }
 
-impl JsonBound<Task> for TaskResource {
-    fn json_bound(task: &Task) -> usize {
-        TASK_JSON_FIXED_BYTES
-            + json_text_bound(&task.title)
-            + task.description.as_deref().map_or(0, json_text_bound)
-            + task
-                .due
-                .as_ref()
-                .and_then(Due::time_zone)
-                .map_or(0, |zone| json_text_bound(zone.as_str()))
-            + task
-                .tags
-                .as_slice()
-                .iter()
-                .map(|tag| json_text_bound(tag) + 1)
-                .sum::<usize>()
-            + task
-                .recurrence
-                .as_ref()
-                .map_or(0, |rule| json_text_bound(rule.as_str()))
+/// At most the bytes of a text's JSON, or of `null`.
+pub fn nullable_json_text_bound(text: Option<&str>) -> usize {
+    text.map_or(NULL_JSON_BYTES, json_text_bound)
+}
+
+/// The bytes of `null`.
+const NULL_JSON_BYTES: usize = 4;
+
+/// The bytes of an id's JSON (at least those of `null`).
+pub const UUID_JSON_BYTES: usize = 38;
+
+/// At most the bytes of a boolean's JSON.
+pub const BOOL_JSON_BYTES: usize = 5;
+
+/// At most the bytes of an integer's JSON (`-9223372036854775808`).
+pub const INTEGER_JSON_BYTES: usize = 20;
+
+/// At most the bytes of a time's JSON (at least those of `null`): a year of six digits and a
+/// sign, as chrono writes its widest.
+pub const TIMESTAMP_JSON_BYTES: usize = 32;
+
+impl DueResource {
+    /// At most the bytes of a due date's JSON, or of `null`: the names and punctuation, the
+    /// widest date (a year of six digits and a sign) and time, and the time zone's text.
+    pub fn json_bound(due: Option<&Due>) -> usize {
+        const FIXED_BYTES: usize = 64;
+        due.map_or(NULL_JSON_BYTES, |due| {
+            FIXED_BYTES + nullable_json_text_bound(due.time_zone().map(|zone| zone.as_str()))
+        })
+    }
+}
+
+impl TagList {
+    /// At most the bytes of a task's tags' JSON: the brackets, each tag's text and comma.
+    pub fn json_bound(tags: &Tags) -> usize {
+        2 + tags
+            .as_slice()
+            .iter()
+            .map(|tag| json_text_bound(tag) + 1)
+            .sum::<usize>()
     }
 }
 
 /// The time every example shows.
-fn example_time() -> Timestamp {
+pub fn example_time() -> Timestamp {
     Timestamp(
         DateTime::parse_from_rfc3339("2026-11-24T06:21:35.123456Z")
             .expect("a valid example time")
@@ -744,28 +740,6 @@ fn example_time() -> Timestamp {
 /// The ids every example shows.
 pub const EXAMPLE_USER_ID: Uuid = Uuid::from_u128(0x5b1e_9c3a_7d2f_4e8b_9a61_0c4d_2e8f_1a37);
 pub const EXAMPLE_TASK_ID: Uuid = Uuid::from_u128(0x0193_5f3c_8a1e_7b2d_9c4f_6e1a_2b3c_4d5e);
-
-impl Example for TaskResource {
-    fn example() -> Self {
-        Self {
-            id: EXAMPLE_TASK_ID,
-            user_id: EXAMPLE_USER_ID,
-            title: RuledText::new("Buy milk"),
-            description: Nullable(None),
-            is_completed: false,
-            completed_at: Nullable(None),
-            due: Nullable(Some(DueResource::example())),
-            priority: RuledText::new(Priority::High.name()),
-            tags: TagList(vec![RuledText::new("home"), RuledText::new("errands")]),
-            recurrence: Nullable(None),
-            list_id: Nullable(Some(EXAMPLE_LIST_ID)),
-            position: RuledText::new("a0"),
-            created_at: example_time(),
-            updated_at: example_time(),
-            version: 1,
-        }
-    }
-}
 
 /// One page of a user's tasks, in the order asked for.
 #[derive(Object, Serialize, Debug, Clone)]
@@ -1042,6 +1016,7 @@ impl From<User> for UserResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Task;
 
     /// What a response body holds: the serde form, which must be the schema's JSON form.
     fn assert_same_json<T: Serialize + ToJSON>(value: &T) {
@@ -1091,36 +1066,10 @@ mod tests {
 
     #[test]
     fn an_item_never_takes_more_json_than_its_bound() {
-        let widest = |title: String, description: Option<String>| Task {
-            id: Uuid::max(),
-            user_id: Uuid::max(),
-            title,
-            description,
-            is_completed: true,
-            completed_at: Some(DateTime::<Utc>::MAX_UTC),
-            due: crate::domain::Due::stored(
-                Some(chrono::NaiveDate::MAX),
-                chrono::NaiveTime::from_hms_opt(23, 59, 59),
-                Some("America/Argentina/ComodRivadavia".to_owned()),
-            ),
-            priority: Priority::Medium,
-            tags: crate::domain::Tags::stored(
-                &serde_json::to_string(&vec!["\u{1}".repeat(50); 20]).unwrap(),
-            ),
-            recurrence: Some(crate::domain::Recurrence::stored(
-                "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;UNTIL=20991231T235959Z".to_owned(),
-            )),
-            recurrence_start: None,
-            list_id: Some(Uuid::max()),
-            position: "z".repeat(POSITION_MAX_CHARS),
-            created_at: DateTime::<Utc>::MIN_UTC,
-            updated_at: DateTime::<Utc>::MAX_UTC,
-            version: i64::MIN,
-        };
         let tasks = [
-            widest("\u{1}".repeat(255), Some("\u{1f}".repeat(10_000))),
-            widest("\"".repeat(255), None),
-            widest("t".to_owned(), Some(String::new())),
+            Task::widest("\u{1}".repeat(255), Some("\u{1f}".repeat(10_000))),
+            Task::widest("\"".repeat(255), None),
+            Task::widest("t".to_owned(), Some(String::new())),
         ];
         for task in tasks {
             let bound = TaskResource::json_bound(&task);
