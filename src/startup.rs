@@ -127,7 +127,7 @@ impl Application {
         tokio::spawn(purge_expired(db.clone(), config.retention));
         let state = AppState {
             db: db.clone(),
-            task_reads: store::TaskReads::new(db.clone(), config.database_max_connections),
+            task_reads: store::TaskReads::new(db.clone()),
             token_keys,
             auth,
             retention: config.retention,

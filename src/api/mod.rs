@@ -38,7 +38,7 @@ pub fn openapi_document() -> serde_json::Value {
         crate::db::DatabaseTarget::sqlite_in_memory().connect(1, std::time::Duration::from_secs(1)),
     );
     let state = AppState {
-        task_reads: crate::store::TaskReads::new(db.clone(), 1),
+        task_reads: crate::store::TaskReads::new(db.clone()),
         db,
         token_keys: crate::store::token_key::TokenKeySource::new(
             Some(crate::tokens::TokenKey::random()),

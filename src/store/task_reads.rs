@@ -35,16 +35,16 @@ struct Wanted {
 }
 
 impl TaskReads {
-    /// On PostgreSQL, starts readers that each run one statement at a time, half as many as the
-    /// pool has connections (as title searches), so that single reads never hold the whole pool;
-    /// they end when every `TaskReads` is dropped.
-    pub fn new(db: Database, pool_connections: u32) -> Self {
+    /// On PostgreSQL, starts readers that each run one statement at a time, as many as
+    /// `Database::half_the_pool` (as title searches), so that single reads never hold the whole
+    /// pool; they end when every `TaskReads` is dropped.
+    pub fn new(db: Database) -> Self {
         if db.get_database_backend() != DatabaseBackend::Postgres {
             return Self { db, waiting: None };
         }
         let (waiting, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..(pool_connections as usize / 2).max(1) {
+        for _ in 0..db.half_the_pool() {
             tokio::spawn(read_together(db.clone(), queue.clone()));
         }
         Self {
