@@ -530,12 +530,15 @@ async fn compressing_a_large_page_leaves_the_request_threads_free() {
         );
         // On the request threads, a health check waits behind whole compressions of a 10 MB
         // page (about 0.6 s each in a debug build: p99 0.19 s on SQLite, 1.2 s on PostgreSQL);
-        // off them, for neither (16 to 45 ms measured on a loaded 2-core machine). The bound
-        // follows the machine's own idle figure when that is high.
-        let bound = (idle * 5).max(Duration::from_millis(100));
+        // off them, for neither (16 to 45 ms measured on a loaded 2-core machine). Both sides
+        // of the comparison are this machine's own figures, taken in the same minute: an eighth
+        // of one pull (which a busy machine slows as much as it slows the health checks; the
+        // inline p99s above are a third of a pull and more), or five times the idle p99 when
+        // that is higher.
+        let bound = (idle * 5).max(pull / 8);
         assert!(
             loaded <= bound,
-            "/health p99 {loaded:?} over {bound:?} (idle: {idle:?})"
+            "/health p99 {loaded:?} over {bound:?} (idle: {idle:?}, one pull: {pull:?})"
         );
     }
 }
