@@ -361,19 +361,16 @@ pub async fn list_tasks(
     })
 }
 
-impl TasksRead {
-    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
-    pub fn json_bound<Item: JsonBound<Task>>(&self) -> usize {
+impl PageRead for TasksRead {
+    type Row = Task;
+    type Cut = TaskPageCut;
+
+    fn json_bound<Item: JsonBound<Task>>(&self) -> usize {
         page_json_bound::<Item, _>(&self.page.tasks)
     }
 
-    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
-    /// mints the cursor of the page after it. Milliseconds per MiB of a page near its bound: run
-    /// such a page off the request threads.
-    pub fn cut<Item: Serialize + From<Task> + JsonBound<Task>>(
-        self,
-        max_bytes: usize,
-    ) -> TaskPageCut {
+    /// Also mints the cursor of the page after it.
+    fn cut<Item: Serialize + From<Task> + JsonBound<Task>>(self, max_bytes: usize) -> TaskPageCut {
         let mut page = self.page;
         page.has_more |= cut_page::<Item, _>(&mut page.tasks, max_bytes);
         let next_cursor = page.tasks.last().filter(|_| page.has_more).map(|last| {
@@ -467,18 +464,16 @@ pub async fn list_lists(
     })
 }
 
-impl ListsRead {
-    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
-    pub fn json_bound<Item: JsonBound<List>>(&self) -> usize {
+impl PageRead for ListsRead {
+    type Row = List;
+    type Cut = ListPageCut;
+
+    fn json_bound<Item: JsonBound<List>>(&self) -> usize {
         page_json_bound::<Item, _>(&self.page.lists)
     }
 
-    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`), and
-    /// mints the cursor of the page after it.
-    pub fn cut<Item: Serialize + From<List> + JsonBound<List>>(
-        self,
-        max_bytes: usize,
-    ) -> ListPageCut {
+    /// Also mints the cursor of the page after it.
+    fn cut<Item: Serialize + From<List> + JsonBound<List>>(self, max_bytes: usize) -> ListPageCut {
         let mut page = self.page;
         page.has_more |= cut_page::<Item, _>(&mut page.lists, max_bytes);
         let next_cursor = page.lists.last().filter(|_| page.has_more).map(|last| {
@@ -496,6 +491,25 @@ impl ListsRead {
 /// Room kept within a page's byte bound for the page's own fields around its items (a cursor or
 /// sync token, `has_more`).
 const PAGE_FIELDS_BYTES: usize = 4 * 1024;
+
+/// A page read from the store (tasks, lists, changes), before it is cut to its byte bound and
+/// given the token of the page after it.
+pub trait PageRead: Send + 'static {
+    /// What the page holds, as read.
+    type Row;
+    /// The page as answered: cut, with its token.
+    type Cut;
+
+    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
+    fn json_bound<Item: JsonBound<Self::Row>>(&self) -> usize;
+
+    /// Cuts the page so that its `Item`s' JSON stays within `max_bytes` (see `cut_page`).
+    /// Milliseconds per MiB of a page near its bound: run such a page off the request threads.
+    fn cut<Item: Serialize + From<Self::Row> + JsonBound<Self::Row>>(
+        self,
+        max_bytes: usize,
+    ) -> Self::Cut;
+}
 
 /// An item of a page whose JSON size has an upper bound read from its row, without writing it.
 pub trait JsonBound<Row> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::pagination::{cut_page, page_json_bound, JsonBound};
+use crate::pagination::{cut_page, page_json_bound, JsonBound, PageRead};
 use crate::store::{self, StoreError};
 use crate::tokens::{TokenError, TokenKeys};
 
@@ -195,16 +195,16 @@ pub async fn list_changes(
     })
 }
 
-impl ChangesRead {
-    /// At least the bytes of the page's JSON with `Item`s, read without writing it.
-    pub fn json_bound<Item: JsonBound<store::Change>>(&self) -> usize {
+impl PageRead for ChangesRead {
+    type Row = store::Change;
+    type Cut = ChangePageCut;
+
+    fn json_bound<Item: JsonBound<store::Change>>(&self) -> usize {
         page_json_bound::<Item, _>(&self.page.changes)
     }
 
-    /// The page as answered: cut to `max_bytes` of its `Item`s' JSON (`cut_page`: milliseconds
-    /// per MiB of a page near its bound, so such a page off the request threads), with the
-    /// `since` token of its last change, or of the token followed when it is empty.
-    pub fn cut<Item: Serialize + From<store::Change> + JsonBound<store::Change>>(
+    /// With the `since` token of its last change, or of the token followed when it is empty.
+    fn cut<Item: Serialize + From<store::Change> + JsonBound<store::Change>>(
         self,
         max_bytes: usize,
     ) -> ChangePageCut {

@@ -77,16 +77,12 @@ impl ChangesApi {
                 FeedError::Expired(reason) => ApiError::SyncExpired(reason),
                 FeedError::Store(err) => err.into(),
             })?;
-        let max_bytes = self.state.page_max_bytes;
-        let json_bound = read.json_bound::<Change>();
-        let written = WrittenJson::new(json_bound, move || {
-            let cut = read.cut::<Change>(max_bytes);
-            ChangePage {
+        let written =
+            WrittenJson::page::<Change, _>(read, self.state.page_max_bytes, |cut| ChangePage {
                 changes: cut.page.changes.into_iter().map(Into::into).collect(),
                 next_since: cut.next_since,
                 has_more: cut.page.has_more,
-            }
-        });
+            });
         Ok(ChangePageFound::Ok(written.await?))
     }
 }

@@ -243,15 +243,11 @@ impl ListsApi {
         let read = pagination::list_lists(&self.state.db, keys, user_id, cursor, limit)
             .await
             .map_err(|err| ApiError::of_page(err, cursor_name))?;
-        let max_bytes = self.state.page_max_bytes;
-        let json_bound = read.json_bound::<ListResource>();
-        let written = WrittenJson::new(json_bound, move || {
-            let cut = read.cut::<ListResource>(max_bytes);
-            ListPage {
+        let written =
+            WrittenJson::page::<ListResource, _>(read, self.state.page_max_bytes, |cut| ListPage {
                 items: cut.page.lists.into_iter().map(Into::into).collect(),
                 next_cursor: Nullable(cut.next_cursor),
-            }
-        });
+            });
         Ok(ListPageFound::Ok(written.await?))
     }
 

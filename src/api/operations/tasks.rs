@@ -1211,15 +1211,11 @@ impl TasksApi {
         let read = pagination::list_tasks(&self.state.db, keys, user_id, request)
             .await
             .map_err(|err| ApiError::of_page(err, cursor_name))?;
-        let max_bytes = self.state.page_max_bytes;
-        let json_bound = read.json_bound::<TaskResource>();
-        let written = WrittenJson::new(json_bound, move || {
-            let cut = read.cut::<TaskResource>(max_bytes);
-            TaskPage {
+        let written =
+            WrittenJson::page::<TaskResource, _>(read, self.state.page_max_bytes, |cut| TaskPage {
                 items: cut.page.tasks.into_iter().map(Into::into).collect(),
                 next_cursor: Nullable(cut.next_cursor),
-            }
-        });
+            });
         Ok(TaskPageFound::Ok(written.await?))
     }
 

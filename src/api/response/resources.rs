@@ -22,7 +22,7 @@ use crate::domain::{
     DESCRIPTION_MAX_CHARS, POSITION_MAX_CHARS, POSITION_PATTERN, RECURRENCE_MAX_CHARS, TAGS_MAX,
     TAG_MAX_CHARS, TIME_ZONE_MAX_CHARS, TIME_ZONE_PATTERN, TITLE_MAX_CHARS,
 };
-use crate::pagination::JsonBound;
+use crate::pagination::{JsonBound, PageRead};
 use crate::store;
 
 /// A JSON response body with `T`'s schema, written straight from `T`'s serde form (poem-openapi's
@@ -83,9 +83,24 @@ pub struct WrittenJson<T> {
 const WRITTEN_IN_PLACE_MAX_BYTES: usize = 64 * 1024;
 
 impl<T: Serialize + Send + 'static> WrittenJson<T> {
+    /// `read`'s page, cut to `max_bytes` of its `Item`s' JSON and made into the answer `T` by
+    /// `answer`, written.
+    pub async fn page<Item, Read>(
+        read: Read,
+        max_bytes: usize,
+        answer: impl FnOnce(Read::Cut) -> T + Send + 'static,
+    ) -> Result<Self, ApiError>
+    where
+        Read: PageRead,
+        Item: Serialize + From<Read::Row> + JsonBound<Read::Row>,
+    {
+        let json_bound = read.json_bound::<Item>();
+        Self::new(json_bound, move || answer(read.cut::<Item>(max_bytes))).await
+    }
+
     /// What `make` returns, made and written; only its JSON is kept. Off the request threads
     /// unless `json_bound` (at least the bytes of its JSON) is small.
-    pub async fn new(
+    async fn new(
         json_bound: usize,
         make: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Self, ApiError> {
