@@ -40,6 +40,12 @@ pub(crate) struct Cli {
     /// scenarios and get_task run on it and on this build in turns, reported as this ÷ that.
     #[arg(long)]
     pub(crate) baseline_server: Option<PathBuf>,
+    /// A release build to measure instead of the one `cargo bench` built (e.g. a later commit's,
+    /// against `--baseline-server` an earlier one's). It serves the schema this build migrated
+    /// (`RUN_MIGRATIONS=false`), as a baseline does; the pgbench column, which runs this
+    /// checkout's statements, is left out.
+    #[arg(long, value_name = "BIN", conflicts_with = "compare_peers")]
+    pub(crate) server: Option<PathBuf>,
     /// With --baseline-server: then create_task and patch_task are compared again with one event
     /// stream open on this build's server per seeded user of the load, read all along, so that
     /// its writes' notifications are also heard and sent on to streams (the baseline has none).
@@ -73,6 +79,8 @@ pub(crate) struct Options {
     pub(crate) pool: u32,
     pub(crate) keep_database: bool,
     pub(crate) baseline_server: Option<PathBuf>,
+    /// `--server`: the build measured when it is not this one.
+    pub(crate) server: Option<PathBuf>,
     pub(crate) streams_open: bool,
     pub(crate) fan_out: Option<u32>,
     pub(crate) compare_peers: Option<PathBuf>,
@@ -96,6 +104,7 @@ impl From<Cli> for Options {
             pool: cli.pool,
             keep_database: cli.keep_database,
             baseline_server: cli.baseline_server,
+            server: cli.server,
             streams_open: cli.streams_open,
             fan_out: cli.fan_out,
             compare_peers: cli.compare_peers,

@@ -5,13 +5,15 @@
 //!                             [--connections 16,64] [--scenarios get_task,mixed,…]
 //!                             [--keep-database] [--pool N]
 //!                             [--baseline-server BIN [--streams-open]] [--fan-out N]
+//!                             [--server BIN]
 //! cargo bench --bench load -- --compare-peers ../shared/peers [--far-database-ms 2]
 //!                             [--seconds N] [--connections 16]
 //! ```
 //!
 //! `cargo bench` builds the release server (`target/release/task-api`, as `CARGO_BIN_EXE_task-api`)
-//! before this runs; the benchmark copies that binary and runs the copy, so a rebuild during the
-//! run cannot change it. It then:
+//! before this runs; the benchmark copies that binary (and the one given with `--server`, which is
+//! then measured instead, without a pgbench column) and runs the copy, so a rebuild during the run
+//! cannot change it. It then:
 //!
 //! 1. creates a scratch database `taskapi_bench_<pid>` in the PostgreSQL cluster of `--database-url`
 //!    (default `postgres://postgres@127.0.0.1:5432/postgres`; the user must be a superuser), or a

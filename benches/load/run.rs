@@ -49,6 +49,9 @@ pub(crate) fn describe_rounds(rounds: &[Rates]) -> String {
 pub(crate) struct Bench {
     pub(crate) options: Options,
     pub(crate) dir: PathBuf,
+    /// This build's server: it migrates the scratch database.
+    pub(crate) built_binary: PathBuf,
+    /// The server measured: this build's, or the one given with `--server`.
     pub(crate) server_binary: PathBuf,
     /// `--baseline-server`, copied.
     pub(crate) baseline_binary: Option<PathBuf>,
@@ -83,18 +86,19 @@ pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
     if let Some(peers) = &options.compare_peers {
         check_peers(peers)?;
     }
-    let server_binary = prepare_server_binary(dir)?;
-    let baseline_binary = match &options.baseline_server {
-        Some(path) => {
-            let copy = dir.join("task-api-baseline");
-            fs::copy(path, &copy).context(format!(
-                "cannot copy the baseline server {}",
-                path.display()
-            ))?;
-            Some(copy)
-        }
-        None => None,
+    let built_binary = prepare_server_binary(dir)?;
+    // Copies of the other builds, so that a rebuild cannot change them mid-run either.
+    let copy_of = |given: &Option<PathBuf>, name: &str| -> Result<Option<PathBuf>> {
+        let Some(given) = given else {
+            return Ok(None);
+        };
+        let copy = dir.join(name);
+        fs::copy(given, &copy).context(format!("cannot copy the server {}", given.display()))?;
+        Ok(Some(copy))
     };
+    let server_binary =
+        copy_of(&options.server, "task-api-measured")?.unwrap_or_else(|| built_binary.clone());
+    let baseline_binary = copy_of(&options.baseline_server, "task-api-baseline")?;
     let (database, server_url) = match &options.target {
         TargetKind::Postgres { admin_url } => create_postgres_database(admin_url).await?,
         TargetKind::Sqlite => {
@@ -116,6 +120,7 @@ pub(crate) async fn run_in(options: Options, dir: &Path) -> Result<()> {
     let mut bench = Bench {
         options,
         dir: dir.to_owned(),
+        built_binary,
         server_binary,
         baseline_binary,
         database,
@@ -169,22 +174,23 @@ impl Bench {
             seeded.elapsed().as_secs_f64()
         );
 
-        let templates = if self.is_postgres() && pgbench_available() {
-            self.create_pool_table().await?;
-            match Scenario::OPERATIONS
-                .iter()
-                .map(|op| Template::read(*op))
-                .collect::<Result<Vec<_>>>()
-            {
-                Ok(templates) => Some(templates),
-                Err(err) => {
-                    eprintln!("no pgbench figures: {err}");
-                    None
+        let templates =
+            if self.options.server.is_none() && self.is_postgres() && pgbench_available() {
+                self.create_pool_table().await?;
+                match Scenario::OPERATIONS
+                    .iter()
+                    .map(|op| Template::read(*op))
+                    .collect::<Result<Vec<_>>>()
+                {
+                    Ok(templates) => Some(templates),
+                    Err(err) => {
+                        eprintln!("no pgbench figures: {err}");
+                        None
+                    }
                 }
-            }
-        } else {
-            None
-        };
+            } else {
+                None
+            };
 
         let server = self.start_server(self.options.pool, "measure", &[])?;
         // The authenticated scenario's server: the same database, tokens checked against a JWKS.
@@ -409,8 +415,11 @@ impl Bench {
         {
             println!();
             println!(
-                "this build ÷ the baseline ({}) on the same database, c16, rounds of each taken \
-                 in turns:",
+                "{} ÷ the baseline ({}) on the same database, c16, rounds of each taken in turns:",
+                match &self.options.server {
+                    Some(given) => format!("the server {}", given.display()),
+                    None => "this build".to_owned(),
+                },
                 binary.display()
             );
             for (scenario, rounds) in compared {
@@ -443,7 +452,8 @@ impl Bench {
         println!();
         println!(
             "start to first served request (spawn → first 200 on /health, migrated database, \
-             RUN_MIGRATIONS=true): median {:.0} ms of {} ({})",
+             RUN_MIGRATIONS={}): median {:.0} ms of {} ({})",
+            self.options.server.is_none(),
             sorted[sorted.len() / 2],
             sorted.len(),
             startups
@@ -577,13 +587,13 @@ impl Bench {
             Database::Postgres { .. } => "PostgreSQL",
             Database::Sqlite { .. } => "SQLite",
         };
+        let measured = match &self.options.server {
+            Some(given) => format!("server {}", given.display()),
+            None if dirty => format!("commit {commit} + uncommitted changes in src/ or migration/"),
+            None => format!("commit {commit}"),
+        };
         format!(
-            "{database}, commit {commit}{}, {} cores",
-            if dirty {
-                " + uncommitted changes in src/ or migration/"
-            } else {
-                ""
-            },
+            "{database}, {measured}, {} cores",
             std::thread::available_parallelism().map_or(0, |n| n.get())
         )
     }
@@ -613,12 +623,16 @@ impl Bench {
             // write far more than any person would.
             .env("USER_WRITES_PER_MINUTE", u32::MAX.to_string())
             .env("USER_MAX_TASKS", i64::MAX.to_string());
+        if self.options.server.is_some() {
+            // Another commit's server serves the schema this build migrated, as a baseline does.
+            command.env("RUN_MIGRATIONS", "false");
+        }
         command
     }
 
     pub(crate) fn migrate(&self) -> Result<()> {
         let output = self
-            .server_command(&self.server_url, 0)
+            .server_command_of(&self.built_binary, &self.server_url, 0)
             .args(["migrate", "up"])
             .output()
             .context("cannot run task-api migrate up")?;
