@@ -22,7 +22,9 @@ do not state, so that positive_data_acceptance runs on every operation and every
 - An atomic applyBatch answers with its failing operation's status: a 404 naming a task or a list
   of one of its operations (TASK_NOT_FOUND, LIST_NOT_FOUND) is not the batch's user missing, so
   the stateful phase's "created resource not found" (ST302) is dropped for those codes only; a
-  USER_NOT_FOUND still fails the run.
+  USER_NOT_FOUND still fails the run. Its 400 for an operation refused by one of the rules above
+  (a `list_id` not one of the user's lists, say, which the stateful phase links into a
+  create_task body from another user's list) is dropped as that endpoint's is.
 - A batch that is not atomic answers 200 whatever its operations answer: each runs as if sent
   alone, and an operation whose body breaks its endpoint's schema is refused in its own result
   (400 VALIDATION_ERROR). The stateful phase can make such a batch from data it links across
@@ -88,6 +90,9 @@ HELD_STATE_RULES = {
     "updateTask": STORED_TASK_RULES | HELD_LIST_RULES,
     "moveTask": HELD_LIST_RULES | {("after", "is not another task of the list the task moves to")},
 }
+# An atomic batch answers with its failing operation's refusal, fields named as its endpoint names
+# them: any of the endpoints' refusals for what the server holds.
+HELD_STATE_RULES["applyBatch"] = set().union(*HELD_STATE_RULES.values())
 
 
 def refused_for_what_is_held(response, rules):
