@@ -46,8 +46,8 @@ pub struct Database {
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
     acquire_timeout: Duration,
-    /// The most connections the pool opens.
-    max_connections: u32,
+    /// Half the pool's connections, at least one: see `half_the_pool`.
+    half_the_pool: usize,
     /// Told of each write committed, by its owner (the live change events).
     committed: Option<CommitHook>,
     /// The transaction every statement of this handle runs in (`in_transaction`'s), holding the
@@ -60,11 +60,6 @@ pub type CommitHook = Arc<dyn Fn(Uuid) + Send + Sync>;
 
 /// How many slots users' searches are spread over, one search running in each at a time.
 const USER_SEARCH_SLOTS: usize = 64;
-
-/// Half of `max_connections`, at least one.
-fn half_the_pool(max_connections: u32) -> usize {
-    (max_connections as usize / 2).max(1)
-}
 
 /// Leave to run one title search; given back when dropped.
 pub struct SearchPermit<'a> {
@@ -97,14 +92,15 @@ impl Database {
             }
             _ => (1, Duration::from_secs(5)),
         };
+        let half_the_pool = (max_connections as usize / 2).max(1);
         Self {
             connection,
             warm,
-            searches: Arc::new(Semaphore::new(half_the_pool(max_connections))),
+            searches: Arc::new(Semaphore::new(half_the_pool)),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             acquire_timeout,
-            max_connections,
+            half_the_pool,
             committed: None,
             transaction: None,
         }
@@ -274,7 +270,7 @@ impl Database {
     /// The share of the pool's connections that one kind of read (title searches, single task
     /// reads) may hold at once, so that it never holds the whole pool: half, at least one.
     pub fn half_the_pool(&self) -> usize {
-        half_the_pool(self.max_connections)
+        self.half_the_pool
     }
 
     /// How long a statement waits for a connection (`DATABASE_ACQUIRE_TIMEOUT_MS`).
