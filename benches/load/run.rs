@@ -322,12 +322,7 @@ impl Bench {
         let against_baseline = match &self.baseline_binary {
             // The earlier build serves the same (already migrated) database.
             Some(binary) => {
-                let baseline = self.start_server_of(
-                    binary,
-                    self.options.pool,
-                    "baseline",
-                    &[("RUN_MIGRATIONS", "false".to_owned())],
-                )?;
+                let baseline = self.start_server_of(binary, self.options.pool, "baseline", &[])?;
                 let compare = |scenarios: &[Scenario]| {
                     scenarios
                         .iter()
@@ -623,8 +618,9 @@ impl Bench {
             // write far more than any person would.
             .env("USER_WRITES_PER_MINUTE", u32::MAX.to_string())
             .env("USER_MAX_TASKS", i64::MAX.to_string());
-        if self.options.server.is_some() {
-            // Another commit's server serves the schema this build migrated, as a baseline does.
+        if binary != self.built_binary {
+            // Another commit's server (`--server`, `--baseline-server`) serves the schema this
+            // build migrated.
             command.env("RUN_MIGRATIONS", "false");
         }
         command
