@@ -216,13 +216,7 @@ async fn deletions_kept_are_bounded_and_older_tokens_expire() {
 #[tokio::test]
 async fn no_write_answers_500_while_its_owner_is_deleted_and_registered_again() {
     each_database_configured(
-        |config| {
-            config.user_limits.max_concurrent_writes = 16;
-            // Twelve writers queue on one owner's row for the pool's ten connections: on a loaded
-            // machine one can wait past the tests' 5 s for a connection, and its 503 (nothing
-            // written, try again) is not what this test is about.
-            config.database_acquire_timeout = Duration::from_secs(60);
-        },
+        |config| config.user_limits.max_concurrent_writes = 16,
         |app| async move {
             let app = Arc::new(app);
             for round in 0..15 {
@@ -244,7 +238,10 @@ async fn no_write_answers_500_while_its_owner_is_deleted_and_registered_again() 
                                     1 => app.send_json(Method::PUT, &path, &body).await,
                                     _ => app.delete(&path).await,
                                 };
-                                statuses.push(answer.status());
+                                let status = answer.status();
+                                let retry_after = answer.headers().contains_key("retry-after");
+                                let body: Value = answer.json().await.unwrap_or(Value::Null);
+                                statuses.push((status, retry_after, body));
                             }
                             statuses
                         })
@@ -255,10 +252,17 @@ async fn no_write_answers_500_while_its_owner_is_deleted_and_registered_again() 
                 let again = app.post_json("/users", &json!({ "id": user })).await;
                 assert_eq!(again.status(), StatusCode::CREATED);
                 for writer in writers {
-                    for status in writer.await.unwrap() {
+                    for (status, retry_after, body) in writer.await.unwrap() {
+                        // Twelve writers on four tasks of one owner: a replacement that loses its
+                        // every attempt to the others (or a wait for the owner's row or a connection
+                        // that passes its timeout on a loaded machine) is the design's 503, which says
+                        // that nothing was written and to try again; never a 500.
+                        let unwritten = status == StatusCode::SERVICE_UNAVAILABLE
+                            && retry_after
+                            && body["error"]["code"] == "SERVICE_UNAVAILABLE";
                         assert!(
-                            matches!(status.as_u16(), 200 | 204 | 404),
-                            "round {round}: {status}"
+                            matches!(status.as_u16(), 200 | 204 | 404) || unwritten,
+                            "round {round}: {status} {body}"
                         );
                     }
                 }
