@@ -2,6 +2,8 @@
 operation of the contract got fewer than the minimum.
 
 usage: count_cases.py CONTRACT.yaml MINIMUM CASSETTE.yaml...
+       count_cases.py CONTRACT.yaml --operation OPERATION_ID CASSETTE.yaml...
+       (prints how many of the cassettes' requests that operation got, as counted for the minimum)
 """
 
 import re
@@ -18,7 +20,10 @@ def template_matcher(path_template):
 
 
 def main():
-    contract_path, minimum, cassette_paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    if sys.argv[2] == "--operation":
+        contract_path, operation_id, cassette_paths = sys.argv[1], sys.argv[3], sys.argv[4:]
+    else:
+        contract_path, minimum, cassette_paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     contract = yaml.safe_load(open(contract_path))
     operations = [
         (method.upper(), path, template_matcher(path))
@@ -38,6 +43,14 @@ def main():
             if request["method"] == method and matcher.match(path):
                 counts[(method, template)] += 1
                 break
+    if sys.argv[2] == "--operation":
+        print(sum(
+            counts[(method.upper(), path)]
+            for path, item in contract["paths"].items()
+            for method, operation in item.items()
+            if operation["operationId"] == operation_id
+        ))
+        return
     short = []
     print(f"{len(interactions)} cases in all")
     for method, template, _ in operations:
