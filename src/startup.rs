@@ -121,8 +121,10 @@ impl Application {
         let token_keys = settle_token_keys(config, &db).await;
         let auth = Authenticator::start(&config.auth).await?;
         tokio::spawn(api::run_metrics_upkeep());
-        if config.database.is_sqlite_file() {
-            tokio::spawn(keep_wal_bounded(db.clone()));
+        if let Some((checkpointer, hold)) = config.database.checkpointer() {
+            let checkpoints =
+                db.on_connection(checkpointer.connect(1, config.database_acquire_timeout));
+            tokio::spawn(keep_wal_bounded(db.clone(), checkpoints, hold));
         }
         tokio::spawn(purge_expired(db.clone(), config.retention));
         let state = AppState {
@@ -209,9 +211,14 @@ async fn settle_token_keys(config: &Config, db: &Database) -> TokenKeySource {
 /// truncation waits for its turn.
 const WAL_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long after a truncation that could not finish (a reader kept an older snapshot past its
+/// wait) the next is tried: the writes it held back, and others, run meanwhile.
+const WAL_TRUNCATE_BACKOFF: Duration = Duration::from_millis(250);
+
 /// Every `WAL_CHECKPOINT_INTERVAL`, checkpoints the SQLite write-ahead log (truncating it once it
-/// has grown), until the database closes.
-async fn keep_wal_bounded(db: Database) {
+/// has grown, holding writes back for `hold` at most) on a connection of its own
+/// (`checkpoints`), until `db` closes.
+async fn keep_wal_bounded(db: Database, checkpoints: Database, hold: Duration) {
     let mut ticks = tokio::time::interval(WAL_CHECKPOINT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -219,8 +226,11 @@ async fn keep_wal_bounded(db: Database) {
         if db.is_closed() {
             return;
         }
-        if let Err(err) = store::checkpoint_wal(&db).await {
-            tracing::warn!(error = ?err, "write-ahead log checkpoint failed");
+        match store::checkpoint_wal(&checkpoints, hold).await {
+            // The writers it held back get their turn before it is tried again.
+            Ok(true) => tokio::time::sleep(WAL_TRUNCATE_BACKOFF).await,
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = ?err, "write-ahead log checkpoint failed"),
         }
     }
 }

@@ -18,7 +18,7 @@ use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
     DbErr, ExecResult, QueryResult, RuntimeErr, Statement, TransactionTrait,
 };
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::fairness::{UserLimits, UserWriteGate, WritePermit};
@@ -45,6 +45,10 @@ pub struct Database {
     searches_by_user: Arc<[Semaphore]>,
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
+    /// On SQLite, held by each of this process's writes and alone by a truncating checkpoint:
+    /// the writes it holds back queue here in turn, where polling for SQLite's lock would see
+    /// them take it from the checkpoint over and over.
+    sqlite_writes: Arc<RwLock<()>>,
     acquire_timeout: Duration,
     /// Half the pool's connections, at least one: see `half_the_pool`.
     half_the_pool: usize,
@@ -99,6 +103,7 @@ impl Database {
             searches: Arc::new(Semaphore::new(half_the_pool)),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
+            sqlite_writes: Arc::new(RwLock::new(())),
             acquire_timeout,
             half_the_pool,
             committed: None,
@@ -111,6 +116,28 @@ impl Database {
         Self {
             committed: Some(hook),
             ..self
+        }
+    }
+
+    /// A handle on `connection` (to the same database) that takes its turns to write with this
+    /// one's: the checkpointer's, whose connection gives up waiting sooner.
+    pub fn on_connection(&self, connection: DatabaseConnection) -> Self {
+        Self {
+            sqlite_writes: self.sqlite_writes.clone(),
+            ..Self::new(connection)
+        }
+    }
+
+    /// Holds this process's SQLite writes back (the ones under way finish first) until dropped.
+    pub async fn hold_writes(&self) -> RwLockWriteGuard<'_, ()> {
+        self.sqlite_writes.write().await
+    }
+
+    /// On SQLite, a write's turn beside the others (see `sqlite_writes`); none on PostgreSQL.
+    async fn sqlite_write_turn(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        match self.get_database_backend() {
+            DatabaseBackend::Sqlite => Some(self.sqlite_writes.read().await),
+            _ => None,
         }
     }
 
@@ -165,6 +192,7 @@ impl Database {
             return work(self).await;
         }
         let _turn = self.write_permit(owner).await?;
+        let _sqlite_turn = self.sqlite_write_turn().await;
         // Its connection counted among the warm ones', so that the pool has one for it.
         let _room = match &self.warm {
             Some(warm) => Some(warm.room_for_one().await?),
@@ -224,9 +252,12 @@ impl Database {
             }
             return Ok(answer);
         }
-        let transaction = match &self.transaction {
-            Some(outer) => outer.begin().await?,
-            None => self.connection.begin().await?,
+        let (_sqlite_turn, transaction) = match &self.transaction {
+            Some(outer) => (None, outer.begin().await?),
+            None => (
+                self.sqlite_write_turn().await,
+                self.connection.begin().await?,
+            ),
         };
         let mut answer = None;
         for step in write.sqlite() {

@@ -12,6 +12,10 @@ use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 
 /// How long an SQLite connection waits for another writer before giving up, unless told.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each of a checkpoint's waits for SQLite's locks lasts: a reader that begins again at
+/// once can keep the lock a checkpoint waits on for good (SQLite looks again only at the next
+/// try), so a truncation is tried often and briefly rather than once at length.
+const CHECKPOINT_LOCK_WAIT: Duration = Duration::from_millis(100);
 /// The size the SQLite write-ahead log is cut back to after a checkpoint.
 pub const WAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -33,6 +37,8 @@ pub enum DatabaseTarget {
     Sqlite {
         options: SqliteConnectOptions,
         in_memory: bool,
+        /// How long a connection waits for the database's locks (`options` keeps it unread).
+        busy_timeout: Duration,
     },
 }
 
@@ -61,9 +67,12 @@ impl DatabaseTarget {
             Self::Postgres(options) => Self::Postgres(
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]),
             ),
-            Self::Sqlite { options, in_memory } => Self::Sqlite {
+            Self::Sqlite {
+                options, in_memory, ..
+            } => Self::Sqlite {
                 options: options.busy_timeout(timeout),
                 in_memory,
+                busy_timeout: timeout,
             },
         }
     }
@@ -91,8 +100,15 @@ impl DatabaseTarget {
                 .synchronous(SqliteSynchronous::Normal)
                 // A write-ahead log grown past this is cut back to it once checkpointed.
                 .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
+                // The server's checkpointer alone checkpoints: a writer's own checkpoint would
+                // copy pages back (and sync) inside a request, and hold off the truncations.
+                .pragma("wal_autocheckpoint", "0")
         };
-        Self::Sqlite { options, in_memory }
+        Self::Sqlite {
+            options,
+            in_memory,
+            busy_timeout: SQLITE_BUSY_TIMEOUT,
+        }
     }
 
     /// A pool of at most `max_connections`; connections are opened when first needed.
@@ -108,6 +124,7 @@ impl DatabaseTarget {
             Self::Sqlite {
                 options,
                 in_memory: true,
+                ..
             } => SqlxSqliteConnector::from_sqlx_sqlite_pool(
                 SqlitePoolOptions::new()
                     .max_connections(1)
@@ -128,15 +145,21 @@ impl DatabaseTarget {
         }
     }
 
-    /// Whether this is an SQLite file, whose write-ahead log needs checkpoints of its own.
-    pub fn is_sqlite_file(&self) -> bool {
-        matches!(
-            self,
+    /// For an SQLite file, whose write-ahead log needs checkpoints of its own: the file as its
+    /// checkpointer reaches it, and how long one truncation may hold writers back in all (a
+    /// quarter of what they wait for the lock, so that none gives up on its account).
+    pub fn checkpointer(&self) -> Option<(Self, Duration)> {
+        match self {
             Self::Sqlite {
                 in_memory: false,
+                busy_timeout,
                 ..
-            }
-        )
+            } => Some((
+                self.clone().with_statement_timeout(CHECKPOINT_LOCK_WAIT),
+                *busy_timeout / 4,
+            )),
+            _ => None,
+        }
     }
 
     /// Whether every connection to this target sees a database of its own.

@@ -1191,25 +1191,23 @@ pub async fn ping(db: &Database) -> StoreResult<()> {
 /// keep using it, so under steady load it would grow without bound.
 const WAL_TRUNCATE_PAGES: i64 = 1000;
 
-/// How many times in a row a truncation that could not finish (its busy timeout passed while
-/// readers of older snapshots went on) is tried again before the next tick: writers wait while
-/// it is tried, so the log does not grow meanwhile.
-const WAL_TRUNCATE_ATTEMPTS: usize = 10;
-
-/// Checkpoints SQLite's write-ahead log, truncating it once it has grown; returns its size in
-/// pages before. A truncating checkpoint waits (up to the busy timeout) for the readers of older
-/// snapshots to finish and holds new writers back meanwhile; readers go on.
-pub async fn checkpoint_wal(db: &Database) -> StoreResult<i64> {
+/// Checkpoints SQLite's write-ahead log, truncating it once it has grown; answers whether it
+/// had grown and could not be truncated. A truncation holds this process's writes back and
+/// waits for the readers of older snapshots to finish (readers go on), for `hold` at most: it is
+/// tried again until then, as each try waits only briefly (`db`'s busy timeout).
+pub async fn checkpoint_wal(db: &Database, hold: std::time::Duration) -> StoreResult<bool> {
     let (_, pages) = wal_checkpoint(db, "PASSIVE").await?;
-    if pages >= WAL_TRUNCATE_PAGES {
-        for _ in 0..WAL_TRUNCATE_ATTEMPTS {
-            let (busy, _) = wal_checkpoint(db, "TRUNCATE").await?;
-            if !busy {
-                break;
-            }
+    if pages < WAL_TRUNCATE_PAGES {
+        return Ok(false);
+    }
+    let _held = db.hold_writes().await;
+    let deadline = tokio::time::Instant::now() + hold;
+    loop {
+        let (busy, _) = wal_checkpoint(db, "TRUNCATE").await?;
+        if !busy || tokio::time::Instant::now() >= deadline {
+            return Ok(busy);
         }
     }
-    Ok(pages)
 }
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; whether it could not finish, and the log's size in pages.

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
-use task_api::db::DatabaseTarget;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -137,14 +135,11 @@ async fn on_postgresql_reads_waiting_behind_a_held_up_reader_give_up_as_a_connec
     let task = app.create_titled(user, "held up").await;
     let path = format!("/users/{user}/tasks/{}", id_of(&task));
     // A schema change holds the table: the reader's statement waits inside PostgreSQL.
-    let locker = DatabaseTarget::parse(&database.url)
-        .unwrap()
-        .connect(1, Duration::from_secs(5));
-    let migration = locker.begin().await.unwrap();
-    migration
-        .execute_unprepared("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let (_locker, migration) = open_transaction(
+        &database.url,
+        &["LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE".to_owned()],
+    )
+    .await;
     let first = {
         let (app, path) = (app.clone(), path.clone());
         tokio::spawn(async move { app.get(&path).await })

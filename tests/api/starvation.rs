@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 use serde_json::json;
 
 use crate::helpers::{
-    each_database, postgres_database, remove_sqlite_files, shared_database, start_server_process,
-    Backend, TestApp, TestDatabase,
+    each_database, open_transaction, postgres_database, remove_sqlite_files, shared_database,
+    start_server_process, Backend, TestApp, TestDatabase,
 };
 
 /// Connects to the app without sending anything.
@@ -328,6 +328,77 @@ async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
         "the log reached {} KiB",
         largest >> 10
     );
+    remove_sqlite_files(file);
+}
+
+/// Polls `condition` every 20 ms until it holds (true) or `patience` passes (false).
+async fn within(patience: Duration, condition: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while !condition() {
+        if start.elapsed() > patience {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn a_reader_keeping_an_old_snapshot_holds_no_writer_past_its_wait() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // Writers give up on SQLite's lock after 2 s; the reader below keeps its snapshot twice as
+    // long after the log has grown past the size the checkpointer truncates it at.
+    let writers_wait = Duration::from_secs(2);
+    let (database, mut config, file) = shared_database(&Backend::Sqlite).await;
+    config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
+    config.database = config.database.with_statement_timeout(writers_wait);
+    let wal = format!("{}-wal", file.as_ref().unwrap().display());
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+    let app = Arc::new(TestApp::spawn(config).await);
+    let user_id = app.create_user().await;
+    let (_reader, snapshot) =
+        open_transaction(&database.url, &["SELECT count(*) FROM tasks".to_owned()]).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let body = json!({ "title": "w", "description": "d".repeat(10_000) });
+                    let response = app
+                        .post_json(&format!("/users/{user_id}/tasks"), &body)
+                        .await;
+                    if response.status() != StatusCode::CREATED {
+                        refused.push((response.status(), response.text().await.unwrap()));
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    // Past about 1,000 pages of 4 KiB, truncations are tried, and each waits for the reader.
+    let grown = within(Duration::from_secs(60), || wal_size() >= 5 << 20).await;
+    if grown {
+        tokio::time::sleep(writers_wait * 2).await;
+    }
+    let held = wal_size();
+    snapshot.commit().await.unwrap();
+    // With the reader gone, the next truncation finishes.
+    let truncated = within(Duration::from_secs(10), || wal_size() < held / 4).await;
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        let refused = writer.await.unwrap();
+        assert!(
+            refused.is_empty(),
+            "{} writes refused, the first: {:?}",
+            refused.len(),
+            refused.first()
+        );
+    }
+    assert!(grown, "the log did not grow: {} KiB", held >> 10);
+    assert!(truncated, "the log stayed at {} KiB", wal_size() >> 10);
     remove_sqlite_files(file);
 }
 

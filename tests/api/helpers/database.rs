@@ -196,6 +196,22 @@ pub fn remove_sqlite_files(path: Option<std::path::PathBuf>) {
     }
 }
 
+/// A session of its own on `url`, with a transaction open after `statements` ran in it: the
+/// locks they took stay held, the snapshot they read stays kept.
+pub async fn open_transaction(
+    url: &str,
+    statements: &[String],
+) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
+    let session = DatabaseTarget::parse(url)
+        .unwrap()
+        .connect(1, Duration::from_secs(5));
+    let transaction = session.begin().await.unwrap();
+    for statement in statements {
+        transaction.execute_unprepared(statement).await.unwrap();
+    }
+    (session, transaction)
+}
+
 /// A session of its own on `url`, holding the locks a create, a change of `task_id` and a delete
 /// of `user_id` wait for: the two rows on PostgreSQL, the write lock on SQLite.
 pub async fn hold_locks(
@@ -203,10 +219,6 @@ pub async fn hold_locks(
     user_id: Uuid,
     task_id: &str,
 ) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
-    let locker = DatabaseTarget::parse(url)
-        .unwrap()
-        .connect(1, Duration::from_secs(5));
-    let transaction = locker.begin().await.unwrap();
     let locks = if url.starts_with("postgres") {
         vec![
             format!("SELECT id FROM users WHERE id = '{user_id}' FOR UPDATE"),
@@ -215,10 +227,7 @@ pub async fn hold_locks(
     } else {
         vec!["UPDATE users SET created_at = created_at".to_owned()]
     };
-    for lock in locks {
-        transaction.execute_unprepared(&lock).await.unwrap();
-    }
-    (locker, transaction)
+    open_transaction(url, &locks).await
 }
 
 /// A connection to `config`'s database at the schema of an earlier release (its first
