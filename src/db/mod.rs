@@ -18,7 +18,7 @@ use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
     DbErr, ExecResult, QueryResult, RuntimeErr, Statement, TransactionTrait,
 };
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::fairness::{UserLimits, UserWriteGate, WritePermit};
@@ -45,10 +45,10 @@ pub struct Database {
     searches_by_user: Arc<[Semaphore]>,
     /// Each user's writes that may hold connections at once (the rest wait without one).
     writes: Arc<UserWriteGate>,
-    /// On SQLite, held by each of this process's writes and alone by a truncating checkpoint:
-    /// the writes it holds back queue here in turn, where polling for SQLite's lock would see
-    /// them take it from the checkpoint over and over.
-    sqlite_writes: Arc<RwLock<()>>,
+    /// On SQLite, this process's writes one at a time, as SQLite takes them anyway: they queue
+    /// here in turn rather than poll for SQLite's lock (sleeping between tries), and a truncating
+    /// checkpoint takes its turn among them.
+    sqlite_writes: Arc<Mutex<()>>,
     acquire_timeout: Duration,
     /// Half the pool's connections, at least one: see `half_the_pool`.
     half_the_pool: usize,
@@ -103,7 +103,7 @@ impl Database {
             searches: Arc::new(Semaphore::new(half_the_pool)),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
-            sqlite_writes: Arc::new(RwLock::new(())),
+            sqlite_writes: Arc::new(Mutex::new(())),
             acquire_timeout,
             half_the_pool,
             committed: None,
@@ -128,15 +128,15 @@ impl Database {
         }
     }
 
-    /// Holds this process's SQLite writes back (the ones under way finish first) until dropped.
-    pub async fn hold_writes(&self) -> RwLockWriteGuard<'_, ()> {
-        self.sqlite_writes.write().await
+    /// Holds this process's SQLite writes back (the one under way finishes first) until dropped.
+    pub async fn hold_writes(&self) -> MutexGuard<'_, ()> {
+        self.sqlite_writes.lock().await
     }
 
-    /// On SQLite, a write's turn beside the others (see `sqlite_writes`); none on PostgreSQL.
-    async fn sqlite_write_turn(&self) -> Option<RwLockReadGuard<'_, ()>> {
+    /// On SQLite, a write's turn among the others (see `sqlite_writes`); none on PostgreSQL.
+    async fn sqlite_write_turn(&self) -> Option<MutexGuard<'_, ()>> {
         match self.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(self.sqlite_writes.read().await),
+            DatabaseBackend::Sqlite => Some(self.sqlite_writes.lock().await),
             _ => None,
         }
     }

@@ -100,9 +100,6 @@ impl DatabaseTarget {
                 .synchronous(SqliteSynchronous::Normal)
                 // A write-ahead log grown past this is cut back to it once checkpointed.
                 .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
-                // The server's checkpointer alone checkpoints: a writer's own checkpoint would
-                // copy pages back (and sync) inside a request, and hold off the truncations.
-                .pragma("wal_autocheckpoint", "0")
         };
         Self::Sqlite {
             options,
