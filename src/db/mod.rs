@@ -136,7 +136,7 @@ impl Database {
     /// On SQLite, a write's turn among the others (see `sqlite_writes`); none on PostgreSQL.
     async fn sqlite_write_turn(&self) -> Option<MutexGuard<'_, ()>> {
         match self.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(self.sqlite_writes.lock().await),
+            DatabaseBackend::Sqlite => Some(self.hold_writes().await),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::helpers::{
     each_database, open_transaction, postgres_database, remove_sqlite_files, shared_database,
-    start_server_process, Backend, TestApp, TestDatabase,
+    start_server_process, within, Backend, TestApp, TestDatabase,
 };
 
 /// Connects to the app without sending anything.
@@ -331,18 +331,6 @@ async fn sqlites_write_ahead_log_stays_bounded_under_sustained_load() {
     remove_sqlite_files(file);
 }
 
-/// Polls `condition` every 20 ms until it holds (true) or `patience` passes (false).
-async fn within(patience: Duration, condition: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    while !condition() {
-        if start.elapsed() > patience {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
 #[tokio::test]
 async fn a_reader_keeping_an_old_snapshot_holds_no_writer_past_its_wait() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -379,14 +367,14 @@ async fn a_reader_keeping_an_old_snapshot_holds_no_writer_past_its_wait() {
         })
         .collect();
     // Past about 1,000 pages of 4 KiB, truncations are tried, and each waits for the reader.
-    let grown = within(Duration::from_secs(60), || wal_size() >= 5 << 20).await;
+    let grown = within(Duration::from_secs(60), || async { wal_size() >= 5 << 20 }).await;
     if grown {
         tokio::time::sleep(writers_wait * 2).await;
     }
     let held = wal_size();
     snapshot.commit().await.unwrap();
     // With the reader gone, the next truncation finishes.
-    let truncated = within(Duration::from_secs(10), || wal_size() < held / 4).await;
+    let truncated = within(Duration::from_secs(10), || async { wal_size() < held / 4 }).await;
     stop.store(true, Ordering::SeqCst);
     for writer in writers {
         let refused = writer.await.unwrap();

@@ -23,6 +23,7 @@ def main():
     if sys.argv[2] == "--operation":
         contract_path, operation_id, cassette_paths = sys.argv[1], sys.argv[3], sys.argv[4:]
     else:
+        operation_id = None
         contract_path, minimum, cassette_paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     contract = yaml.safe_load(open(contract_path))
     operations = [
@@ -43,7 +44,7 @@ def main():
             if request["method"] == method and matcher.match(path):
                 counts[(method, template)] += 1
                 break
-    if sys.argv[2] == "--operation":
+    if operation_id is not None:
         print(sum(
             counts[(method.upper(), path)]
             for path, item in contract["paths"].items()

@@ -18,16 +18,28 @@ pub use process::*;
 pub use proxy::*;
 
 /// Polls `condition` every 20 ms until it holds; panics with `what` after 10 s.
-pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..500 {
-        if condition().await {
-            return;
+    if !within(Duration::from_secs(10), condition).await {
+        panic!("{what} did not happen within 10 s");
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds (true) or `patience` passes (false).
+pub async fn within<F, Fut>(patience: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !condition().await {
+        if start.elapsed() > patience {
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("{what} did not happen within 10 s");
+    true
 }
