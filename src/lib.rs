@@ -26,6 +26,8 @@ pub struct AppState {
     pub db: Database,
     /// Single task reads, coalesced when they arrive together.
     pub task_reads: crate::store::TaskReads,
+    /// Creates of tasks without idempotency keys, coalesced when they arrive together.
+    pub task_creates: crate::store::TaskCreates,
     pub token_keys: TokenKeySource,
     pub auth: Authenticator,
     pub retention: Retention,

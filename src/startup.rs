@@ -130,6 +130,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             task_reads: store::TaskReads::new(db.clone()),
+            task_creates: store::TaskCreates::new(&db),
             token_keys,
             auth,
             retention: config.retention,

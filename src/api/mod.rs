@@ -39,6 +39,7 @@ pub fn openapi_document() -> serde_json::Value {
     );
     let state = AppState {
         task_reads: crate::store::TaskReads::new(db.clone()),
+        task_creates: crate::store::TaskCreates::new(&db),
         db,
         token_keys: crate::store::token_key::TokenKeySource::new(
             Some(crate::tokens::TokenKey::random()),

@@ -162,6 +162,11 @@ impl Database {
             .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
     }
 
+    /// Whether this handle's statements run in a transaction of its own (a batch's).
+    pub fn within_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
     /// A handle whose committed writes the commit hook is not told of: the caller tells it once
     /// (`announce`), after several.
     pub fn unannounced(&self) -> Self {

@@ -3,7 +3,9 @@
 mod lists;
 mod runs;
 pub mod statements;
+mod task_creates;
 mod task_reads;
+mod together;
 pub mod token_key;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -81,6 +83,7 @@ impl StoreError {
         match self {
             Self::Unavailable(err) => Self::Unavailable(told(err)),
             Self::Database(err) => Self::Database(told(err)),
+            Self::WriteOutcomeUnknown(err) => Self::WriteOutcomeUnknown(told(err)),
             other => Self::Database(DbErr::Custom(format!("{other:?}"))),
         }
     }
@@ -150,6 +153,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 pub use lists::{create_list, delete_list, get_list, list_lists, rename_list, ListPage};
 pub use runs::{create_tasks, update_tasks, TaskUpdate};
+pub use task_creates::TaskCreates;
 pub use task_reads::TaskReads;
 
 impl From<task::Model> for Task {
@@ -383,6 +387,7 @@ const WRITE_ATTEMPTS: usize = 3;
 /// violation fails the whole write), and nothing is written either way.
 pub async fn create_task(
     db: &Database,
+    creates: &TaskCreates,
     user_id: Uuid,
     new: NewTask,
     key: Option<&IdempotencyKey>,
@@ -404,19 +409,7 @@ pub async fn create_task(
             claim,
             max_tasks,
         };
-        let created = match db.write(&create).await {
-            Ok(row) => row
-                .map(|row| {
-                    Ok::<_, DbErr>((row.try_get_by_index::<i64>(0)?, row.try_get_by_index(1)?))
-                })
-                .transpose()?,
-            // The list was deleted after the statement's snapshot: written nothing.
-            Err(err) if is_foreign_key_violation(&err) => None,
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                return Err(StoreError::TaskAlreadyExists(task.id))
-            }
-            Err(err) => return Err(StoreError::of_keyed_write(err, key.is_some())),
-        };
+        let created = creates.write(db, &create).await?;
         if let Some((version, position)) = created {
             task.version = version;
             task.position = position;

@@ -11,7 +11,7 @@ use task_api::domain::{Task, TaskChanges, TaskTitle};
 use task_api::entity::user;
 use task_api::pagination::{ListFilter, SortKey, TaskFilter, TaskPosition, TaskSort};
 use task_api::store::statements::{
-    CreateTask, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
+    CreateTasks, GetTask, ListChanges, ListTasks, OwnedTask, UpdateTask, Write,
 };
 use uuid::Uuid;
 
@@ -189,13 +189,13 @@ fn benchmark_sql_is_the_stores_own_statements() {
             script(
                 "create_task",
                 "POST /users/{user_id}/tasks {\"title\", \"description\"}",
-                &[CreateTask {
-                    task: &created,
-                    claim: None,
+                // A create that arrives alone: a statement of creates made together, of one.
+                &[CreateTasks {
+                    tasks: std::slice::from_ref(&created),
                     // As the benchmark's server has it: no quota binds.
                     max_tasks: i64::MAX,
                 }
-                .postgres()],
+                .statement()],
             ),
         ),
         (

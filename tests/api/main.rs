@@ -6,6 +6,7 @@ mod auth;
 mod batch;
 mod benchmark_sql;
 mod contract;
+mod creates;
 mod deployment;
 mod errors;
 mod events;

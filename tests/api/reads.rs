@@ -101,24 +101,9 @@ async fn on_postgresql_reads_arriving_together_share_statements() {
     read_at_once(&app, &reads).await;
     proxy.round_trips.take();
     read_at_once(&app, &reads).await;
-    let statements: Vec<usize> = proxy
+    proxy
         .round_trips
-        .take()
-        .iter()
-        .flatten()
-        .map(|sql| tasks_read_together(sql))
-        .filter(|tasks| *tasks > 0)
-        .collect();
-    assert_eq!(
-        statements.iter().sum::<usize>(),
-        reads.len(),
-        "each read is in one statement: {statements:?}"
-    );
-    assert!(
-        statements.len() < reads.len() / 2,
-        "{} reads in {statements:?}",
-        reads.len()
-    );
+        .assert_done_together(reads.len(), tasks_read_together);
 }
 
 #[tokio::test]

@@ -385,7 +385,7 @@ impl Operation {
         Ok(match self.kind {
             OperationKind::CreateTask => {
                 let (key, new) = self.create()?;
-                tasks::create(db, limits, user_id, key, new).await?.into()
+                tasks::create(state, db, user_id, key, new).await?.into()
             }
             OperationKind::ReplaceTask => {
                 let (condition, fields) =

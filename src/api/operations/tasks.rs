@@ -1111,7 +1111,7 @@ impl TasksApi {
         let (user_id, key, new) =
             (user_id.checked(), idempotency_key.checked(), body.0).collect_fields()?;
         let state = &self.state;
-        Ok(create(&state.db, &state.limits, user_id, key, new).await?)
+        Ok(create(state, &state.db, user_id, key, new).await?)
     }
 
     /// List a user's tasks
@@ -1375,13 +1375,15 @@ impl TasksApi {
 
 /// `createTask` once its request is read: what the endpoint and a batch's `create_task` run.
 pub async fn create(
+    state: &AppState,
     db: &Database,
-    limits: &UserLimits,
     user_id: Uuid,
     key: Option<IdempotencyKey>,
     new: NewTask,
 ) -> Result<TaskCreated, ApiError> {
-    let created = store::create_task(db, user_id, new, key.as_ref(), limits.max_tasks).await?;
+    let max_tasks = state.limits.max_tasks;
+    let creates = &state.task_creates;
+    let created = store::create_task(db, creates, user_id, new, key.as_ref(), max_tasks).await?;
     Ok(created_answer(user_id, created.task, created.replayed))
 }
 

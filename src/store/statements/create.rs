@@ -1,7 +1,7 @@
 //! Creating a task: the task inserted with the owner's next change number, while the owner has
 //! room, and with an idempotency key claimed by the same write.
 
-use sea_orm::{DatabaseBackend, Iterable, Statement};
+use sea_orm::{ColumnTrait, ColumnType, DatabaseBackend, IdenStatic, Iterable, Statement};
 
 use super::{
     bind_column, lists, order, statement, task_columns, BumpChangeSeq, CountChange, Shape,
@@ -137,5 +137,121 @@ impl Write for CreateTask<'_> {
                 Step::Returning(insert),
             ])
             .collect()
+    }
+}
+
+/// Creates of several owners' tasks, one task an owner and none with an idempotency key, as one
+/// statement (PostgreSQL): each task inserted as [`CreateTask`] inserts it alone, with its
+/// owner's next change number and the key after the last of its list's, while its owner has
+/// room (fewer than `max_tasks`) and its list is the owner's. Returns `"id", "version",
+/// "position"` of each task inserted. The owners' rows are locked in the order of their ids.
+pub struct CreateTasks<'a> {
+    pub tasks: &'a [Task],
+    pub max_tasks: i64,
+}
+
+/// PostgreSQL's name of `column`'s type (`None`: a type this needs no name for).
+fn column_type(column: task::Column) -> Option<&'static str> {
+    Some(match column.def().get_column_type() {
+        ColumnType::Uuid => "uuid",
+        ColumnType::String(_) | ColumnType::Text => "text",
+        ColumnType::Boolean => "boolean",
+        ColumnType::TimestampWithTimeZone => "timestamptz",
+        ColumnType::Date => "date",
+        ColumnType::Time => "time",
+        ColumnType::SmallInteger => "smallint",
+        ColumnType::BigInteger => "bigint",
+        _ => return None,
+    })
+}
+
+/// The common table expression of the tasks' values, one row each.
+const INPUT: &str = r#""input""#;
+
+impl CreateTasks<'_> {
+    /// The columns each task gives its own value: all but the position and the version.
+    fn given(column: &task::Column) -> bool {
+        !matches!(column, task::Column::Position | task::Column::Version)
+    }
+
+    /// `"input" ("user_id", …) AS (VALUES (…), …)`, the tasks in the order of their owners' ids.
+    fn input(&self, sql: &mut Sql) {
+        let mut tasks: Vec<&Task> = self.tasks.iter().collect();
+        tasks.sort_by_key(|task| task.user_id);
+        sql.push(INPUT)
+            .push(" (")
+            .join(
+                task::Column::iter().filter(Self::given),
+                ", ",
+                |sql, column| {
+                    sql.push("\"").push(column.as_str()).push("\"");
+                },
+            )
+            .push(") AS (VALUES ")
+            .join(tasks.into_iter().enumerate(), ", ", |sql, (row, task)| {
+                sql.push("(")
+                    .join(
+                        task::Column::iter().filter(Self::given),
+                        ", ",
+                        |sql, column| {
+                            bind_column(sql, task, column);
+                            // The first row's values typed as their columns, which types the
+                            // rest (a value's type may not be sent: pgbench's are not).
+                            match column_type(column) {
+                                Some(name) if row == 0 => sql.push("::").push(name),
+                                _ => sql,
+                            };
+                        },
+                    )
+                    .push(")");
+            })
+            .push(")");
+    }
+
+    /// The owners' counters bumped, each while its owner has room and its task's list (if any)
+    /// is the owner's: `RETURNING "id", "change_seq"`.
+    fn bump(&self, sql: &mut Sql) {
+        sql.push(r#"UPDATE "users" SET "change_seq" = "users"."change_seq" + 1, "task_count" = "users"."task_count" + 1 FROM "#)
+            .push(INPUT)
+            .push(r#" WHERE "users"."id" = "input"."user_id" AND "users"."task_count" < "#)
+            .bind(self.max_tasks)
+            .push(r#" AND ("input"."list_id" IS NULL OR EXISTS(SELECT 1 FROM "lists" WHERE "lists"."id" = "input"."list_id" AND "lists"."user_id" = "input"."user_id")) RETURNING "users"."id", "users"."change_seq""#);
+    }
+
+    pub fn statement(&self) -> Statement {
+        let shape = Shape::CreateTasks {
+            tasks: self.tasks.len(),
+        };
+        statement(DatabaseBackend::Postgres, shape, |sql| {
+            sql.push("WITH ");
+            self.input(sql);
+            sql.push(", ").push(COUNTER).push(" AS (");
+            self.bump(sql);
+            sql.push(r#") INSERT INTO "tasks" ("#);
+            task_columns(sql, false);
+            sql.push(") SELECT ")
+                .join(task::Column::iter(), ", ", |sql, column| match column {
+                    task::Column::Position => {
+                        sql.push(r#"CASE WHEN "input"."list_id" IS NULL THEN "#);
+                        order::after_the_last_of(sql, |sql| {
+                            sql.push(r#""tasks"."user_id" = "input"."user_id" AND "tasks"."list_id" IS NULL"#);
+                        });
+                        sql.push(" ELSE ");
+                        order::after_the_last_of(sql, |sql| {
+                            sql.push(r#""tasks"."user_id" = "input"."user_id" AND "tasks"."list_id" = "input"."list_id""#);
+                        });
+                        sql.push(" END");
+                    }
+                    task::Column::Version => {
+                        sql.push(r#""counter"."change_seq""#);
+                    }
+                    column => {
+                        sql.push(r#""input".""#).push(column.as_str()).push("\"");
+                    }
+                })
+                .push(" FROM ")
+                .push(INPUT)
+                .push(r#" JOIN "counter" ON "counter"."id" = "input"."user_id" RETURNING "id", "version", "position""#);
+        })
     }
 }

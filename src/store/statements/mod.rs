@@ -30,7 +30,7 @@ use crate::entity::task;
 use crate::pagination::TaskSort;
 
 pub use crate::db::write::Write;
-pub use create::{CreateTask, IdempotencyClaim};
+pub use create::{CreateTask, CreateTasks, IdempotencyClaim};
 pub use delete::DeleteTask;
 pub use lists::{CreateList, DeleteList, GetList, ListLists, OwnedList, RenameList};
 pub use order::{ListOrder, LockOwner, MoveOutcome, MoveTask, PlaceTask, VersionTest};
@@ -46,6 +46,10 @@ pub enum Shape {
     CreateTask {
         claims_key: bool,
         into_list: bool,
+    },
+    /// PostgreSQL's create of several owners' tasks together; how many.
+    CreateTasks {
+        tasks: usize,
     },
     /// SQLite's first step of a create with an idempotency key; whether the task goes in a list.
     ClaimIdempotencyKey {

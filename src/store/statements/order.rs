@@ -51,6 +51,11 @@ pub(super) fn tasks_of_list(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>)
 /// the list's order. An integer part of `z` and 26 `z` digits (62^26 keys in) would have no
 /// successor; the key then grows by a fraction instead.
 pub(super) fn after_the_last(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>) {
+    after_the_last_of(sql, |sql| tasks_of_list(sql, user_id, list_id));
+}
+
+/// `(SELECT <the key after the last of the tasks that `list` selects>)`, as `after_the_last`.
+pub(super) fn after_the_last_of(sql: &mut Sql, list: impl FnOnce(&mut Sql)) {
     // "last"."m": the greatest key; "head": its head's place among the heads ("p") and its
     // integer part's length ("n"); "parts": the integer part ("i") and its trailing `z` digits
     // ("t").
@@ -75,7 +80,7 @@ pub(super) fn after_the_last(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>
         .push(r#", 1, "n" - 2) END FROM (SELECT "m", "p", "n", substr("m", 1, "n") AS "i", "n" - 1 - length(rtrim(substr("m", 2, "n" - 1), 'z')) AS "t" FROM (SELECT "m", "p", CASE WHEN "p" > 26 THEN "p" - 25 ELSE 28 - "p" END AS "n" FROM (SELECT "m", "#);
     place(sql, HEADS, r#"substr("m", 1, 1)"#);
     sql.push(r#" AS "p" FROM (SELECT MAX("tasks"."position") AS "m" FROM "tasks" WHERE "#);
-    tasks_of_list(sql, user_id, list_id);
+    list(sql);
     sql.push(r#") AS "last") AS "placed") AS "head") AS "parts")"#);
 }
 

@@ -131,6 +131,28 @@ impl RoundTrips {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 
+    /// Checks that the `requests` requests made since the last call were done together: each in
+    /// one of the statements that `items` counts items in (0: not such a statement), and in
+    /// fewer than half as many statements as there were requests.
+    pub fn assert_done_together(&self, requests: usize, items: impl Fn(&str) -> usize) {
+        let statements: Vec<usize> = self
+            .take()
+            .iter()
+            .flatten()
+            .map(|sql| items(sql))
+            .filter(|items| *items > 0)
+            .collect();
+        assert_eq!(
+            statements.iter().sum::<usize>(),
+            requests,
+            "each request is in one statement: {statements:?}"
+        );
+        assert!(
+            statements.len() < requests / 2,
+            "{requests} requests in {statements:?}"
+        );
+    }
+
     fn push(&self, statements: Vec<String>) {
         self.0.lock().unwrap().push(statements);
     }

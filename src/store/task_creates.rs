@@ -1,0 +1,169 @@
+//! Creates of tasks without idempotency keys that arrive together, made on PostgreSQL as one
+//! statement ([`Together`], [`CreateTasks`]): one task an owner a statement, and each task
+//! written exactly as its own statement would write it.
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult};
+use uuid::Uuid;
+
+use super::statements::{CreateTask, CreateTasks};
+use super::together::{Together, Waiting};
+use super::{is_unavailable, lost_in_flight, StoreError, StoreResult};
+use crate::db::Database;
+use crate::domain::Task;
+
+/// How many tasks one statement creates at most.
+const TASKS_PER_CREATE: usize = 16;
+
+/// A task to create, with its owner's quota.
+struct Create {
+    task: Task,
+    max_tasks: i64,
+}
+
+/// What became of a create that waited.
+enum Created {
+    /// Written with its version and position, or (`None`) not written: its owner does not
+    /// exist, holds `max_tasks` tasks, or does not own its list.
+    Written(Option<Placed>),
+    /// The statement it shared failed on the database's side (nothing of it written): it is
+    /// written alone, so that its own outcome (a taken id, a list deleted meanwhile) is its own.
+    WriteAlone,
+    /// The statement it shared could not be run, or was lost in flight.
+    Failed(StoreError),
+}
+
+/// Creates tasks, coalescing those without idempotency keys that wait at the same moment
+/// (PostgreSQL; on SQLite each runs alone).
+#[derive(Clone)]
+pub struct TaskCreates {
+    together: Option<Together<Create, Created>>,
+}
+
+impl TaskCreates {
+    pub fn new(db: &Database) -> Self {
+        let together = (db.get_database_backend() == DatabaseBackend::Postgres)
+            .then(|| Together::start(db, TASKS_PER_CREATE, create_together));
+        Self { together }
+    }
+
+    /// Writes `create` on `db`: with others when it claims no key and `db` is no transaction's;
+    /// its version and position, or `None` when nothing was written.
+    pub(super) async fn write(
+        &self,
+        db: &Database,
+        create: &CreateTask<'_>,
+    ) -> StoreResult<Option<Placed>> {
+        if let (Some(together), None, false) =
+            (&self.together, create.claim, db.within_transaction())
+        {
+            let asked = Create {
+                task: create.task.clone(),
+                max_tasks: create.max_tasks,
+            };
+            match together.ask(asked).await? {
+                Created::Written(created) => {
+                    if created.is_some() {
+                        // As `db.write` tells it: a batch's handle tells it once, at its end.
+                        db.announce(create.task.user_id);
+                    }
+                    return Ok(created);
+                }
+                Created::Failed(err) => return Err(err),
+                Created::WriteAlone => {}
+            }
+        }
+        write_alone(db, create).await
+    }
+}
+
+/// `create` written by its own statement (or transaction, on SQLite).
+async fn write_alone(db: &Database, create: &CreateTask<'_>) -> StoreResult<Option<Placed>> {
+    match db.write(create).await {
+        Ok(row) => Ok(row.as_ref().map(|row| placed(row, 0)).transpose()?),
+        // The list was deleted after the statement's snapshot: written nothing.
+        Err(err) if super::is_foreign_key_violation(&err) => Ok(None),
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Err(StoreError::TaskAlreadyExists(create.task.id))
+        }
+        Err(err) => Err(StoreError::of_keyed_write(err, create.claim.is_some())),
+    }
+}
+
+/// A created task's version and position.
+type Placed = (i64, String);
+
+/// A create waiting.
+type Asked = Waiting<Create, Created>;
+
+/// A created task's version and position: the row's columns from `first` on.
+fn placed(row: &QueryResult, first: usize) -> Result<Placed, DbErr> {
+    Ok((
+        row.try_get_by_index(first)?,
+        row.try_get_by_index(first + 1)?,
+    ))
+}
+
+/// Creates the tasks of `batch` in one statement, one task an owner (and one quota), and tells
+/// each what became of it; gives back those left for the next.
+async fn create_together(db: Database, batch: Vec<Asked>) -> Vec<Asked> {
+    let (group, rest) = one_an_owner(batch);
+    let tasks: Vec<Task> = group.iter().map(|asked| asked.item.task.clone()).collect();
+    let create = CreateTasks {
+        tasks: &tasks,
+        max_tasks: group[0].item.max_tasks,
+    };
+    let written = match db.query_all(create.statement()).await {
+        Ok(rows) => rows
+            .iter()
+            .map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, placed(row, 1)?)))
+            .collect::<Result<Vec<_>, DbErr>>()
+            .map_err(StoreError::Database),
+        Err(err) if lost_in_flight(&err) || is_unavailable(&err) => Err(StoreError::of_write(err)),
+        Err(_) => {
+            for asked in group {
+                asked.answer(Created::WriteAlone);
+            }
+            return rest;
+        }
+    };
+    for asked in group {
+        let answer = match &written {
+            Ok(written) => Created::Written(
+                written
+                    .iter()
+                    .find(|(id, _)| *id == asked.item.task.id)
+                    .map(|(_, placed)| placed.clone()),
+            ),
+            Err(failure) => Created::Failed(failure.again()),
+        };
+        asked.answer(answer);
+    }
+    rest
+}
+
+/// `batch` split into the creates that go in one statement (the first of each owner's, of the
+/// first's quota) and the rest.
+fn one_an_owner(batch: Vec<Asked>) -> (Vec<Asked>, Vec<Asked>) {
+    let mut group: Vec<Asked> = Vec::with_capacity(batch.len());
+    let mut rest = Vec::new();
+    for asked in batch {
+        let task = &asked.item.task;
+        let joins = group
+            .iter()
+            .all(|other| other.item.task.user_id != task.user_id)
+            && group
+                .first()
+                .is_none_or(|first| first.item.max_tasks == asked.item.max_tasks);
+        if joins {
+            group.push(asked);
+        } else {
+            rest.push(asked);
+        }
+    }
+    (group, rest)
+}

@@ -1,0 +1,124 @@
+//! Requests of one kind that arrive together, done together: they wait in one queue, and each of
+//! a few workers takes whatever waits (up to a bound) and does it in one statement: one round
+//! trip, one wake-up of the database's backend and one executor run for them all, instead of one
+//! each. A request waits for no other: when a worker is free it runs at once with whatever else
+//! is waiting by then.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnAcquireErr, DbErr};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::{StoreError, StoreResult};
+use crate::db::Database;
+
+/// A request waiting (`item`), and where its answer goes.
+pub(super) struct Waiting<T, A> {
+    pub item: T,
+    /// Set when a worker takes it.
+    taken: Arc<AtomicBool>,
+    answer: oneshot::Sender<A>,
+}
+
+impl<T, A> Waiting<T, A> {
+    /// Gives the request its answer (a request given up on no longer hears it).
+    pub fn answer(self, answer: A) {
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// What the workers take from.
+type Queue<T, A> = Arc<Mutex<mpsc::UnboundedReceiver<Waiting<T, A>>>>;
+
+/// The queue of requests `T`, answered `A`; its workers end when every handle is dropped.
+pub(super) struct Together<T, A> {
+    waiting: mpsc::UnboundedSender<Waiting<T, A>>,
+    acquire_timeout: Duration,
+}
+
+impl<T, A> Clone for Together<T, A> {
+    fn clone(&self) -> Self {
+        Self {
+            waiting: self.waiting.clone(),
+            acquire_timeout: self.acquire_timeout,
+        }
+    }
+}
+
+impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
+    /// Starts as many workers as `Database::half_the_pool` (so that these requests never hold the
+    /// whole pool). Each takes up to `most` waiting requests and hands them to `run`, which answers
+    /// those it did and gives back those that must wait for its next round (they go first).
+    pub fn start<R, F>(db: &Database, most: usize, run: R) -> Self
+    where
+        R: Fn(Database, Vec<Waiting<T, A>>) -> F + Clone + Send + 'static,
+        F: Future<Output = Vec<Waiting<T, A>>> + Send + 'static,
+    {
+        let (waiting, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..db.half_the_pool() {
+            tokio::spawn(work(db.clone(), queue.clone(), most, run.clone()));
+        }
+        Self {
+            waiting,
+            acquire_timeout: db.acquire_timeout(),
+        }
+    }
+
+    /// `item`'s answer. A request no worker has taken within the pool's acquire timeout (every
+    /// worker held up by a database that does not answer) is given up, as a wait for a
+    /// connection is: nothing was done for it.
+    pub async fn ask(&self, item: T) -> StoreResult<A> {
+        let (answer, mut answered) = oneshot::channel();
+        let taken = Arc::new(AtomicBool::new(false));
+        // The workers live as long as a sender does: this one is here.
+        let _ = self.waiting.send(Waiting {
+            item,
+            taken: taken.clone(),
+            answer,
+        });
+        let answer = match tokio::time::timeout(self.acquire_timeout, &mut answered).await {
+            Ok(answer) => answer,
+            Err(_) if !taken.load(Ordering::Acquire) => {
+                return Err(StoreError::Unavailable(DbErr::ConnectionAcquire(
+                    ConnAcquireErr::Timeout,
+                )))
+            }
+            Err(_) => answered.await,
+        };
+        answer.map_err(|_| StoreError::Database(DbErr::Custom("the worker stopped".into())))
+    }
+}
+
+/// Takes what waits (at least one request, at most `most`, those left from the last round
+/// first), hands it to `run`, and again, until no handle is left.
+async fn work<T, A, R, F>(db: Database, queue: Queue<T, A>, most: usize, run: R)
+where
+    R: Fn(Database, Vec<Waiting<T, A>>) -> F,
+    F: Future<Output = Vec<Waiting<T, A>>>,
+{
+    let mut batch = Vec::with_capacity(most);
+    loop {
+        if batch.is_empty() {
+            if queue.lock().await.recv_many(&mut batch, most).await == 0 {
+                return;
+            }
+        } else if let Ok(mut queue) = queue.try_lock() {
+            // Those left wait for no one: what waits already joins them (the queue is held by
+            // a worker waiting for more only when nothing waits).
+            while batch.len() < most {
+                match queue.try_recv() {
+                    Ok(waiting) => batch.push(waiting),
+                    Err(_) => break,
+                }
+            }
+        }
+        for waiting in &batch {
+            waiting.taken.store(true, Ordering::Release);
+        }
+        batch = run(db.clone(), batch).await;
+    }
+}

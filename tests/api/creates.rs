@@ -1,0 +1,194 @@
+//! Creates that arrive together: each is answered as if it came alone (its task with its owner's
+//! next version and the key after the last of its list's; 404 for an unknown owner, 400 for another
+//! user's list, 409 for a taken id or a full quota, none of which holds the others back), and on
+//! PostgreSQL those of different owners are written together, in fewer statements than there
+//! were creates.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::*;
+use crate::lists::create_list;
+
+/// Each user's task quota here.
+const MAX_TASKS: usize = 4;
+
+/// What a create must be answered.
+enum Expected {
+    Created,
+    Refused(StatusCode, &'static str),
+}
+
+/// A create: its owner, its body and its expected answer.
+type Create = (Uuid, Value, Expected);
+
+/// Creates of five users' tasks (three each, one of them into the owner's list), and creates
+/// that must be refused: into another user's list, with an id another user's task has, for an
+/// unknown owner, and for an owner whose quota is full.
+async fn mixed_creates(app: &TestApp) -> Vec<Create> {
+    let mut users = Vec::new();
+    for _ in 0..5 {
+        users.push(app.create_user().await);
+    }
+    let list = id_of(&create_list(app, users[0], "Errands").await);
+    let taken = id_of(&app.create_titled(users[1], "has its id").await);
+    let full = app.create_user().await;
+    for n in 0..MAX_TASKS {
+        app.create_titled(full, &format!("filling {n}")).await;
+    }
+    let mut creates = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        for round in 0..2 {
+            let body = match round {
+                0 => {
+                    json!({ "title": format!("user {n}"), "priority": "high", "tags": ["a", "b"] })
+                }
+                _ => json!({
+                    "title": format!("user {n} again"),
+                    "due": { "date": "2026-12-24", "time": "08:30", "time_zone": "Europe/Paris" },
+                    "recurrence": "FREQ=WEEKLY",
+                    "is_completed": n % 2 == 0,
+                }),
+            };
+            creates.push((*user, body, Expected::Created));
+        }
+    }
+    let into_list = json!({ "title": "errand", "list_id": list, "due": { "date": "2026-12-24" } });
+    creates.push((users[0], into_list.clone(), Expected::Created));
+    for user in &users[2..] {
+        let body = json!({ "title": "inbox", "tags": ["together"] });
+        creates.push((*user, body, Expected::Created));
+    }
+    let refused = [
+        (
+            users[2],
+            into_list,
+            Expected::Refused(StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+        ),
+        (
+            users[3],
+            json!({ "title": "same id", "id": taken }),
+            Expected::Refused(StatusCode::CONFLICT, "TASK_ALREADY_EXISTS"),
+        ),
+        (
+            Uuid::new_v4(),
+            json!({ "title": "nobody's" }),
+            Expected::Refused(StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
+        ),
+        (
+            full,
+            json!({ "title": "one too many" }),
+            Expected::Refused(StatusCode::CONFLICT, "QUOTA_EXCEEDED"),
+        ),
+    ];
+    creates.extend(refused);
+    creates
+}
+
+/// Sends every create at once and checks each answer: a created task is stored as answered, and
+/// each owner's inbox tasks have keys in the order of their versions (each created at the end of
+/// its list, whatever was created beside it).
+async fn create_at_once(app: &TestApp, creates: &[Create]) {
+    let paths: Vec<String> = creates
+        .iter()
+        .map(|(user, _, _)| format!("/users/{user}/tasks"))
+        .collect();
+    let answers = join_all(
+        paths
+            .iter()
+            .zip(creates)
+            .map(|(path, (_, body, _))| app.post_json(path, body)),
+    )
+    .await;
+    let mut created: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    for ((user, body, expected), answer) in creates.iter().zip(answers) {
+        match expected {
+            Expected::Created => {
+                let etag = answer.headers()["etag"].to_str().unwrap().to_owned();
+                let task = expect_json(answer, StatusCode::CREATED).await;
+                assert_eq!(task["title"], body["title"]);
+                assert_eq!(etag, format!("\"{}\"", task["version"]), "{body}");
+                let stored = app
+                    .get_ok(&format!("/users/{user}/tasks/{}", id_of(&task)))
+                    .await;
+                assert_eq!(stored, task, "{body}");
+                created.entry(*user).or_default().push(task);
+            }
+            Expected::Refused(status, code) => {
+                expect_error(answer, *status, code).await;
+            }
+        }
+    }
+    for (user, mut tasks) in created {
+        tasks.sort_by_key(|task| task["version"].as_i64().unwrap());
+        let inbox: Vec<&str> = tasks
+            .iter()
+            .filter(|task| task["list_id"].is_null())
+            .map(|task| task["position"].as_str().unwrap())
+            .collect();
+        // Two creates of one owner racing (each made its key before the other committed) may
+        // make equal keys, ordered by id, as two moves racing for one gap may.
+        assert!(
+            inbox.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{user}'s keys in the order of the versions: {inbox:?}"
+        );
+        let versions: Vec<i64> = tasks
+            .iter()
+            .map(|t| t["version"].as_i64().unwrap())
+            .collect();
+        assert!(
+            versions.windows(2).all(|pair| pair[0] < pair[1]),
+            "{user}'s versions: {versions:?}"
+        );
+        assert!(app.all_tasks(user).await.len() <= MAX_TASKS);
+    }
+}
+
+#[tokio::test]
+async fn creates_arriving_together_are_each_answered_as_if_alone() {
+    each_database_configured(
+        |config| {
+            config.user_limits.max_tasks = MAX_TASKS as i64;
+        },
+        |app| async move {
+            let creates = mixed_creates(&app).await;
+            create_at_once(&app, &creates).await;
+        },
+    )
+    .await;
+}
+
+/// The tasks a statement that creates tasks together creates (0: not such a statement).
+fn tasks_created_together(sql: &str) -> usize {
+    let creating = r#"WITH "input" ("#;
+    match sql.split_once(creating) {
+        Some((_, rows)) => rows.split(" AS (VALUES ").nth(1).map_or(0, |rows| {
+            rows.split_once(r#"), "counter""#)
+                .map_or(0, |(values, _)| values.matches("), (").count() + 1)
+        }),
+        None => 0,
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_creates_of_different_owners_arriving_together_share_statements() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let proxy = PgProxy::to("127.0.0.1:5432").await;
+    // Half the pool creates tasks together: here one writer, so that creates must wait for each
+    // other.
+    let mut config = database.config_through(&proxy, 2);
+    config.user_limits.max_tasks = MAX_TASKS as i64;
+    let app = TestApp::spawn(config).await;
+    let creates = mixed_creates(&app).await;
+    proxy.round_trips.take();
+    create_at_once(&app, &creates).await;
+    proxy
+        .round_trips
+        .assert_done_together(creates.len(), tasks_created_together);
+}
