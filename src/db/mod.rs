@@ -176,6 +176,12 @@ impl Database {
         }
     }
 
+    /// Whether this handle tells the commit hook of its writes (not a batch's, which tells it
+    /// once, after several).
+    pub fn announces(&self) -> bool {
+        self.committed.is_some()
+    }
+
     /// Tells the commit hook that `owner`'s writes committed.
     pub fn announce(&self, owner: Uuid) {
         if let Some(committed) = &self.committed {
@@ -402,6 +408,13 @@ pub fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
         | DbErr::Query(RuntimeErr::SqlxError(err)) => Some(err),
         _ => None,
     }
+}
+
+/// Whether the database answered the statement with an error (the statement ran there and
+/// failed: nothing of it was written), rather than the statement failing to reach it or its
+/// answer failing to come back.
+pub fn is_database_error(err: &DbErr) -> bool {
+    matches!(sqlx_error(err), Some(sqlx::Error::Database(_)))
 }
 
 /// SQLITE_BUSY, in any of its extended forms: another writer held the lock past the busy timeout.

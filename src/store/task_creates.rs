@@ -7,17 +7,18 @@ use uuid::Uuid;
 
 use super::statements::{CreateTask, CreateTasks};
 use super::together::{Together, Waiting};
-use super::{is_unavailable, lost_in_flight, StoreError, StoreResult};
-use crate::db::Database;
+use super::{StoreError, StoreResult};
+use crate::db::{self, Database};
 use crate::domain::Task;
 
 /// How many tasks one statement creates at most.
 const TASKS_PER_CREATE: usize = 16;
 
-/// A task to create, with its owner's quota.
+/// A task to create, with its owner's quota; whether its writer tells the commit hook of it.
 struct Create {
     task: Task,
     max_tasks: i64,
+    announced: bool,
 }
 
 /// What became of a create that waited.
@@ -28,7 +29,8 @@ enum Created {
     /// The statement it shared failed on the database's side (nothing of it written): it is
     /// written alone, so that its own outcome (a taken id, a list deleted meanwhile) is its own.
     WriteAlone,
-    /// The statement it shared could not be run, or was lost in flight.
+    /// The statement it shared did not reach the database, or its answer did not come back (or
+    /// could not be read).
     Failed(StoreError),
 }
 
@@ -59,15 +61,10 @@ impl TaskCreates {
             let asked = Create {
                 task: create.task.clone(),
                 max_tasks: create.max_tasks,
+                announced: db.announces(),
             };
             match together.ask(asked).await? {
-                Created::Written(created) => {
-                    if created.is_some() {
-                        // As `db.write` tells it: a batch's handle tells it once, at its end.
-                        db.announce(create.task.user_id);
-                    }
-                    return Ok(created);
-                }
+                Created::Written(created) => return Ok(created),
                 Created::Failed(err) => return Err(err),
                 Created::WriteAlone => {}
             }
@@ -122,8 +119,9 @@ async fn create_together(db: Database, batch: Vec<Asked>) -> Vec<Asked> {
             .iter()
             .map(|row| Ok((row.try_get_by_index::<Uuid>(0)?, placed(row, 1)?)))
             .collect::<Result<Vec<_>, DbErr>>()
-            .map_err(StoreError::Database),
-        Err(err) if lost_in_flight(&err) || is_unavailable(&err) => Err(StoreError::of_write(err)),
+            // Written, but which and how cannot be told.
+            .map_err(StoreError::WriteOutcomeUnknown),
+        Err(err) if !db::is_database_error(&err) => Err(StoreError::of_write(err)),
         Err(_) => {
             for asked in group {
                 asked.answer(Created::WriteAlone);
@@ -133,12 +131,17 @@ async fn create_together(db: Database, batch: Vec<Asked>) -> Vec<Asked> {
     };
     for asked in group {
         let answer = match &written {
-            Ok(written) => Created::Written(
-                written
+            Ok(written) => {
+                let placed = written
                     .iter()
                     .find(|(id, _)| *id == asked.item.task.id)
-                    .map(|(_, placed)| placed.clone()),
-            ),
+                    .map(|(_, placed)| placed.clone());
+                if placed.is_some() && asked.item.announced {
+                    // Here, not by the caller, which may be gone by now.
+                    db.announce(asked.item.task.user_id);
+                }
+                Created::Written(placed)
+            }
             Err(failure) => Created::Failed(failure.again()),
         };
         asked.answer(answer);

@@ -5,7 +5,7 @@
 //! is waiting by then.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +15,44 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::{StoreError, StoreResult};
 use crate::db::Database;
 
+/// A request's state: waiting, then either taken by a worker or given up by its caller (timed
+/// out, or gone), whichever comes first; a request given up is never done.
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
 /// A request waiting (`item`), and where its answer goes.
 pub(super) struct Waiting<T, A> {
     pub item: T,
-    /// Set when a worker takes it.
-    taken: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
     answer: oneshot::Sender<A>,
+}
+
+impl<T, A> Waiting<T, A> {
+    /// Takes it for a worker: `false` when its caller gave it up first.
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Gives a request up when its caller stops waiting before a worker took it.
+struct GiveUp(Arc<AtomicU8>);
+
+impl GiveUp {
+    /// `true` when it was given up now, `false` when a worker had taken it.
+    fn give_up(&self) -> bool {
+        self.0
+            .compare_exchange(WAITING, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+impl Drop for GiveUp {
+    fn drop(&mut self) {
+        self.give_up();
+    }
 }
 
 impl<T, A> Waiting<T, A> {
@@ -70,19 +102,21 @@ impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
 
     /// `item`'s answer. A request no worker has taken within the pool's acquire timeout (every
     /// worker held up by a database that does not answer) is given up, as a wait for a
-    /// connection is: nothing was done for it.
+    /// connection is: nothing is done for it, then or later. A caller that stops waiting (its
+    /// client gone) gives its request up alike, if no worker has taken it yet.
     pub async fn ask(&self, item: T) -> StoreResult<A> {
         let (answer, mut answered) = oneshot::channel();
-        let taken = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let waiting = GiveUp(state.clone());
         // The workers live as long as a sender does: this one is here.
         let _ = self.waiting.send(Waiting {
             item,
-            taken: taken.clone(),
+            state,
             answer,
         });
         let answer = match tokio::time::timeout(self.acquire_timeout, &mut answered).await {
             Ok(answer) => answer,
-            Err(_) if !taken.load(Ordering::Acquire) => {
+            Err(_) if waiting.give_up() => {
                 return Err(StoreError::Unavailable(DbErr::ConnectionAcquire(
                     ConnAcquireErr::Timeout,
                 )))
@@ -116,9 +150,10 @@ where
                 }
             }
         }
-        for waiting in &batch {
-            waiting.taken.store(true, Ordering::Release);
+        // Those given up are dropped (those left from the last round are taken already).
+        batch.retain(|waiting| waiting.state.load(Ordering::Acquire) == TAKEN || waiting.take());
+        if !batch.is_empty() {
+            batch = run(db.clone(), batch).await;
         }
-        batch = run(db.clone(), batch).await;
     }
 }

@@ -2,9 +2,12 @@
 //! next version and the key after the last of its list's; 404 for an unknown owner, 400 for another
 //! user's list, 409 for a taken id or a full quota, none of which holds the others back), and on
 //! PostgreSQL those of different owners are written together, in fewer statements than there
-//! were creates.
+//! were creates; a create that no writer takes in time (the database holding them up) gives up
+//! as a wait for a connection does, and is never written.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -191,4 +194,39 @@ async fn on_postgresql_creates_of_different_owners_arriving_together_share_state
     proxy
         .round_trips
         .assert_done_together(creates.len(), tasks_created_together);
+}
+
+#[tokio::test]
+async fn on_postgresql_creates_no_writer_took_in_time_give_up_and_are_never_written() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let app = Arc::new(TestApp::spawn(database.config_with_one_worker()).await);
+    let (held, waiting) = (app.create_user().await, app.create_user().await);
+    // Another session holds the first owner's row: the writer's statement waits inside
+    // PostgreSQL.
+    let (_locker, locks) = open_transaction(
+        &database.url,
+        &[format!(
+            "SELECT id FROM users WHERE id = '{held}' FOR UPDATE"
+        )],
+    )
+    .await;
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { app.create_task(held, json!({ "title": "held up" })).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let path = format!("/users/{waiting}/tasks");
+    let bodies: Vec<Value> = (0..3)
+        .map(|n| json!({ "title": format!("queued {n}") }))
+        .collect();
+    let queued = join_all(bodies.iter().map(|body| app.post_json(&path, body))).await;
+    expect_try_again(queued).await;
+    locks.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap()["title"], "held up");
+    // The writer, free again, finds nothing of the given-up creates to write.
+    app.create_titled(held, "after").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.all_tasks(waiting).await, Vec::<Value>::new());
 }

@@ -99,6 +99,15 @@ impl TestDatabase {
         config
     }
 
+    /// The configuration with one worker of each kind that shares statements (half a pool of
+    /// two), and a request that no worker takes within 500 ms given up.
+    pub fn config_with_one_worker(&self) -> Config {
+        let mut config = self.config();
+        config.database_max_connections = 2;
+        config.database_acquire_timeout = Duration::from_millis(500);
+        config
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }

@@ -64,3 +64,17 @@ pub async fn expect_invalid(response: Response, expected: &[(&str, &str)]) -> Va
     assert_eq!(actual, expected, "error: {error}");
     error
 }
+
+/// Checks that each answer is 503 `SERVICE_UNAVAILABLE` with `Retry-After`: nothing was done, try
+/// again.
+pub async fn expect_try_again(answers: Vec<Response>) {
+    for answer in answers {
+        assert!(answer.headers().contains_key("retry-after"));
+        expect_error(
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+        )
+        .await;
+    }
+}
