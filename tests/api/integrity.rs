@@ -148,8 +148,9 @@ async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown(
     let (_locker, transaction) =
         hold_locks(&database.url, user_id, task["id"].as_str().unwrap()).await;
 
-    // The INSERT has reached PostgreSQL and waits there when the connection is lost: it may
-    // still commit, so the answer must not invite a blind retry.
+    // The create (a statement of creates, `WITH "input" …`: pg_stat_activity keeps only the
+    // first KiB of its text) has reached PostgreSQL and waits there when the connection is lost:
+    // it may still commit, so the answer must not invite a blind retry.
     let create = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -161,13 +162,13 @@ async fn a_write_whose_connection_is_lost_in_flight_says_its_outcome_is_unknown(
         })
     };
     let admin = database.url.clone();
-    wait_until("the INSERT waiting on the lock inside PostgreSQL", || {
+    wait_until("the create waiting on the lock inside PostgreSQL", || {
         let admin = admin.clone();
         async move {
             let mut admin = PgConnection::connect(&admin).await.unwrap();
             let waiting: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"tasks\"%'",
+                 AND wait_event_type = 'Lock' AND query LIKE 'WITH \"input\"%'",
             )
             .fetch_one(&mut admin)
             .await

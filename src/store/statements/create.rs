@@ -144,7 +144,8 @@ impl Write for CreateTask<'_> {
 /// statement (PostgreSQL): each task inserted as [`CreateTask`] inserts it alone, with its
 /// owner's next change number and the key after the last of its list's, while its owner has
 /// room (fewer than `max_tasks`) and its list is the owner's. Returns `"id", "version",
-/// "position"` of each task inserted. The owners' rows are locked in the order of their ids.
+/// "position"` of each task inserted. The owners' rows are locked first, in the order of their
+/// ids.
 pub struct CreateTasks<'a> {
     pub tasks: &'a [Task],
     pub max_tasks: i64,
@@ -213,7 +214,7 @@ impl CreateTasks<'_> {
     fn bump(&self, sql: &mut Sql) {
         sql.push(r#"UPDATE "users" SET "change_seq" = "users"."change_seq" + 1, "task_count" = "users"."task_count" + 1 FROM "#)
             .push(INPUT)
-            .push(r#" WHERE "users"."id" = "input"."user_id" AND "users"."task_count" < "#)
+            .push(r#" JOIN "locked" ON "locked"."id" = "input"."user_id" WHERE "users"."id" = "input"."user_id" AND "users"."task_count" < "#)
             .bind(self.max_tasks)
             .push(r#" AND ("input"."list_id" IS NULL OR EXISTS(SELECT 1 FROM "lists" WHERE "lists"."id" = "input"."list_id" AND "lists"."user_id" = "input"."user_id")) RETURNING "users"."id", "users"."change_seq""#);
     }
@@ -225,7 +226,11 @@ impl CreateTasks<'_> {
         statement(DatabaseBackend::Postgres, shape, |sql| {
             sql.push("WITH ");
             self.input(sql);
-            sql.push(", ").push(COUNTER).push(" AS (");
+            // The owners' rows locked first, in the order of their ids, whatever plan the
+            // update gets: two statements that lock in one order cannot deadlock.
+            sql.push(r#", "locked" AS (SELECT "users"."id" FROM "users" WHERE "users"."id" IN (SELECT "user_id" FROM "input") ORDER BY "users"."id" FOR UPDATE), "#)
+                .push(COUNTER)
+                .push(" AS (");
             self.bump(sql);
             sql.push(r#") INSERT INTO "tasks" ("#);
             task_columns(sql, false);
