@@ -13,6 +13,7 @@ mod m20261206_000008_task_views;
 mod m20261206_000009_lists;
 mod m20261206_000010_tasks_in_lists;
 mod m20261206_000011_position_key_between;
+mod m20261207_000012_position_after_the_last;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -32,6 +33,15 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_lists::Migration),
             Box::new(m20261206_000010_tasks_in_lists::Migration),
             Box::new(m20261206_000011_position_key_between::Migration),
+            Box::new(m20261207_000012_position_after_the_last::Migration),
         ]
     }
+}
+
+/// Runs `sql` on PostgreSQL; nothing on SQLite (for the parts of the schema only PostgreSQL has).
+async fn execute_on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }

@@ -39,13 +39,7 @@ $$"#,
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(r#"DROP INDEX IF EXISTS "idx_tasks_title_trigram""#)
-            .await?;
-        Ok(())
+        crate::execute_on_postgres(manager, r#"DROP INDEX IF EXISTS "idx_tasks_title_trigram""#)
+            .await
     }
 }

@@ -3,19 +3,21 @@
 //! user's list, 409 for a taken id or a full quota, none of which holds the others back), and on
 //! PostgreSQL those of different owners are written together, in fewer statements than there
 //! were creates; a create that no writer takes in time (the database holding them up) gives up
-//! as a wait for a connection does, and is never written.
+//! as a wait for a connection does, and is never written. Creates and moves to the end of one
+//! owner's list that race each come last, with a key of their own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::*;
 use crate::lists::create_list;
+use crate::versions::send_with;
 
 /// Each user's task quota here.
 const MAX_TASKS: usize = 4;
@@ -133,10 +135,8 @@ async fn create_at_once(app: &TestApp, creates: &[Create]) {
             .filter(|task| task["list_id"].is_null())
             .map(|task| task["position"].as_str().unwrap())
             .collect();
-        // Two creates of one owner racing (each made its key before the other committed) may
-        // make equal keys, ordered by id, as two moves racing for one gap may.
         assert!(
-            inbox.windows(2).all(|pair| pair[0] <= pair[1]),
+            inbox.windows(2).all(|pair| pair[0] < pair[1]),
             "{user}'s keys in the order of the versions: {inbox:?}"
         );
         let versions: Vec<i64> = tasks
@@ -229,4 +229,79 @@ async fn on_postgresql_creates_no_writer_took_in_time_give_up_and_are_never_writ
     app.create_titled(held, "after").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.all_tasks(waiting).await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn creates_and_moves_racing_to_the_end_of_one_list_each_get_a_key_of_their_own() {
+    each_database_configured(
+        |config| {
+            config.user_limits.writes_per_minute = std::num::NonZeroU32::MAX;
+            config.user_limits.max_concurrent_writes = 16;
+        },
+        |app| async move {
+            let user = app.create_user().await;
+            let list = id_of(&create_list(&app, user, "Elsewhere").await);
+            let mut moving = Vec::new();
+            for n in 0..6 {
+                let body = json!({ "title": format!("moving {n}"), "list_id": list });
+                moving.push(id_of(&app.create_task(user, body).await));
+            }
+            let path = format!("/users/{user}/tasks");
+            // Each write waits for the owner's lock while another makes the inbox's last key:
+            // plain creates (written together where they can be), creates with an idempotency key
+            // (written alone) and tasks put in the inbox from a list (each comes last there).
+            let plain = (0..12).map(|n| {
+                let (app, path) = (&app, &path);
+                async move {
+                    app.post_json(path, &json!({ "title": format!("plain {n}") }))
+                        .await
+                }
+            });
+            let keyed = (0..6).map(|n| {
+                let (app, path) = (&app, &path);
+                async move {
+                    let key = format!("racing-{n}");
+                    let body = json!({ "title": format!("keyed {n}") });
+                    send_with(
+                        app,
+                        Method::POST,
+                        path,
+                        ("idempotency-key", &key),
+                        Some(&body),
+                    )
+                    .await
+                }
+            });
+            let moved = moving.iter().map(|task| {
+                let (app, path) = (&app, format!("{path}/{task}"));
+                async move { app.patch_json(&path, &json!({ "list_id": null })).await }
+            });
+            let (plain, keyed, moved) =
+                futures_util::join!(join_all(plain), join_all(keyed), join_all(moved));
+            for answer in plain.into_iter().chain(keyed) {
+                expect_json(answer, StatusCode::CREATED).await;
+            }
+            for answer in moved {
+                expect_json(answer, StatusCode::OK).await;
+            }
+            let mut inbox: Vec<Value> = app
+                .all_tasks(user)
+                .await
+                .into_iter()
+                .filter(|task| task["list_id"].is_null())
+                .collect();
+            assert_eq!(inbox.len(), 24);
+            inbox.sort_by_key(|task| task["version"].as_i64().unwrap());
+            let keys: Vec<&str> = inbox
+                .iter()
+                .map(|task| task["position"].as_str().unwrap())
+                .collect();
+            // The later write of the owner's comes after: the keys in the order of the versions.
+            assert!(
+                keys.windows(2).all(|pair| pair[0] < pair[1]),
+                "the inbox's keys in the order of the versions: {keys:?}"
+            );
+        },
+    )
+    .await;
 }

@@ -54,7 +54,8 @@ impl CreateTask<'_> {
             .push(", ")
             .bind(task.id)
             .push(r#", "users"."change_seq" + 1, "#);
-        // The same key the insert makes: the same snapshot (PostgreSQL), the same transaction.
+        // The same key the insert makes: made under the owner's lock, which the claim takes
+        // first (PostgreSQL), or in the same transaction (SQLite).
         order::after_the_last(sql, task.user_id, task.list_id);
         sql.push(", ")
             .bind(task.created_at)
@@ -175,10 +176,8 @@ impl CreateTasks<'_> {
         !matches!(column, task::Column::Position | task::Column::Version)
     }
 
-    /// `"input" ("user_id", …) AS (VALUES (…), …)`, the tasks in the order of their owners' ids.
+    /// `"input" ("user_id", …) AS (VALUES (…), …)`, a row a task.
     fn input(&self, sql: &mut Sql) {
-        let mut tasks: Vec<&Task> = self.tasks.iter().collect();
-        tasks.sort_by_key(|task| task.user_id);
         sql.push(INPUT)
             .push(" (")
             .join(
@@ -189,7 +188,7 @@ impl CreateTasks<'_> {
                 },
             )
             .push(") AS (VALUES ")
-            .join(tasks.into_iter().enumerate(), ", ", |sql, (row, task)| {
+            .join(self.tasks.iter().enumerate(), ", ", |sql, (row, task)| {
                 sql.push("(")
                     .join(
                         task::Column::iter().filter(Self::given),
@@ -237,15 +236,15 @@ impl CreateTasks<'_> {
             sql.push(") SELECT ")
                 .join(task::Column::iter(), ", ", |sql, column| match column {
                     task::Column::Position => {
-                        sql.push(r#"CASE WHEN "input"."list_id" IS NULL THEN "#);
-                        order::after_the_last_of(sql, |sql| {
-                            sql.push(r#""tasks"."user_id" = "input"."user_id" AND "tasks"."list_id" IS NULL"#);
-                        });
-                        sql.push(" ELSE ");
-                        order::after_the_last_of(sql, |sql| {
-                            sql.push(r#""tasks"."user_id" = "input"."user_id" AND "tasks"."list_id" = "input"."list_id""#);
-                        });
-                        sql.push(" END");
+                        order::after_the_last_of(
+                            sql,
+                            |sql| {
+                                sql.push(r#""input"."user_id""#);
+                            },
+                            |sql| {
+                                sql.push(r#""input"."list_id""#);
+                            },
+                        );
                     }
                     task::Column::Version => {
                         sql.push(r#""counter"."change_seq""#);

@@ -1,7 +1,8 @@
 //! The manual order of a list's tasks: positions are fractional-indexing keys over `0-9A-Za-z`
 //! (rocicorp/fractional-indexing's format: an integer part, a head letter that tells its length
 //! and as many digits, then an optional fraction), compared as byte strings. The key after the
-//! last of a list is made by the write itself, in SQL, under the owner's lock. On PostgreSQL a
+//! last of a list is made by the write itself, in SQL, under the owner's lock (on PostgreSQL by
+//! `position_after_the_last`, which reads the keys committed before the lock was had). On PostgreSQL a
 //! move is one statement too ([`MoveTask`]: the key between the new neighbours' made by
 //! `position_key_between`, the server's `key_between` as a database function); where that
 //! statement cannot place the task (the list's keys must be made again) and on SQLite, a move
@@ -28,13 +29,13 @@ const ZEROS: &str = "'000000000000000000000000000'";
 /// The first key of an empty list.
 const FIRST_KEY: &str = "'a0'";
 
-/// The 1-based place of `needle` in the literal `haystack`, as each database spells it.
+/// `instr(<haystack>, <needle>)`: the 1-based place of `needle` in the literal `haystack`.
 fn place(sql: &mut Sql, haystack: &str, needle: &str) {
-    match sql.backend() {
-        DatabaseBackend::Postgres => sql.push("strpos(").push(haystack).push(", ").push(needle),
-        _ => sql.push("instr(").push(haystack).push(", ").push(needle),
-    };
-    sql.push(")");
+    sql.push("instr(")
+        .push(haystack)
+        .push(", ")
+        .push(needle)
+        .push(")");
 }
 
 /// The tasks of the owner's list (`None`: the inbox): ` "tasks"."user_id" = … AND "list_id" …`.
@@ -46,16 +47,44 @@ pub(super) fn tasks_of_list(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>)
     };
 }
 
-/// `(SELECT <the key after the last of the list's tasks>)`: the integer part of the greatest
-/// position, plus one (`a0` for an empty list). The greatest position is read from the index of
-/// the list's order. An integer part of `z` and 26 `z` digits (62^26 keys in) would have no
-/// successor; the key then grows by a fraction instead.
+/// The key after the last of the owner's list (`None`: the inbox): the integer part of the
+/// greatest position, plus one (`a0` for an empty list). An integer part of `z` and 26 `z` digits
+/// (62^26 keys in) would have no successor; the key then grows by a fraction instead.
 pub(super) fn after_the_last(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>) {
-    after_the_last_of(sql, |sql| tasks_of_list(sql, user_id, list_id));
+    match sql.backend() {
+        DatabaseBackend::Postgres => after_the_last_of(
+            sql,
+            |sql| {
+                sql.bind(user_id);
+            },
+            |sql| {
+                sql.bind(list_id);
+            },
+        ),
+        _ => after_the_last_inline(sql, user_id, list_id),
+    }
 }
 
-/// `(SELECT <the key after the last of the tasks that `list` selects>)`, as `after_the_last`.
-pub(super) fn after_the_last_of(sql: &mut Sql, list: impl FnOnce(&mut Sql)) {
+/// `"position_after_the_last"(<owner>, <list>)` (PostgreSQL): the key after the last of the
+/// list, read from the keys committed when it runs, not from the statement's snapshot. A write
+/// that waited for the owner's lock, which every write of the owner's tasks takes, thus sees
+/// what the writes before it made; two concurrent creates never share a key.
+pub(super) fn after_the_last_of(
+    sql: &mut Sql,
+    owner: impl FnOnce(&mut Sql),
+    list: impl FnOnce(&mut Sql),
+) {
+    sql.push(r#""position_after_the_last"("#);
+    owner(sql);
+    sql.push(", ");
+    list(sql);
+    sql.push(")");
+}
+
+/// `(SELECT <the key after the last of the list's tasks>)` (SQLite, whose writes read under the
+/// database's write lock): as `position_after_the_last` makes it. The greatest position is read
+/// from the index of the list's order.
+fn after_the_last_inline(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>) {
     // "last"."m": the greatest key; "head": its head's place among the heads ("p") and its
     // integer part's length ("n"); "parts": the integer part ("i") and its trailing `z` digits
     // ("t").
@@ -80,7 +109,7 @@ pub(super) fn after_the_last_of(sql: &mut Sql, list: impl FnOnce(&mut Sql)) {
         .push(r#", 1, "n" - 2) END FROM (SELECT "m", "p", "n", substr("m", 1, "n") AS "i", "n" - 1 - length(rtrim(substr("m", 2, "n" - 1), 'z')) AS "t" FROM (SELECT "m", "p", CASE WHEN "p" > 26 THEN "p" - 25 ELSE 28 - "p" END AS "n" FROM (SELECT "m", "#);
     place(sql, HEADS, r#"substr("m", 1, 1)"#);
     sql.push(r#" AS "p" FROM (SELECT MAX("tasks"."position") AS "m" FROM "tasks" WHERE "#);
-    list(sql);
+    tasks_of_list(sql, user_id, list_id);
     sql.push(r#") AS "last") AS "placed") AS "head") AS "parts")"#);
 }
 
