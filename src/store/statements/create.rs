@@ -146,7 +146,7 @@ impl Write for CreateTask<'_> {
 /// owner's next change number and the key after the last of its list's, while its owner has
 /// room (fewer than `max_tasks`) and its list is the owner's. Returns `"id", "version",
 /// "position"` of each task inserted. The owners' rows are locked first, in the order of their
-/// ids.
+/// ids (one owner's row is locked by the update alone).
 pub struct CreateTasks<'a> {
     pub tasks: &'a [Task],
     pub max_tasks: i64,
@@ -208,12 +208,21 @@ impl CreateTasks<'_> {
             .push(")");
     }
 
+    /// Whether the owners' rows are locked before the update: when there are several (a
+    /// statement that holds one row's lock and waits for no other cannot be in a deadlock).
+    fn locks_first(&self) -> bool {
+        self.tasks.len() > 1
+    }
+
     /// The owners' counters bumped, each while its owner has room and its task's list (if any)
     /// is the owner's: `RETURNING "id", "change_seq"`.
     fn bump(&self, sql: &mut Sql) {
         sql.push(r#"UPDATE "users" SET "change_seq" = "users"."change_seq" + 1, "task_count" = "users"."task_count" + 1 FROM "#)
-            .push(INPUT)
-            .push(r#" JOIN "locked" ON "locked"."id" = "input"."user_id" WHERE "users"."id" = "input"."user_id" AND "users"."task_count" < "#)
+            .push(INPUT);
+        if self.locks_first() {
+            sql.push(r#" JOIN "locked" ON "locked"."id" = "input"."user_id""#);
+        }
+        sql.push(r#" WHERE "users"."id" = "input"."user_id" AND "users"."task_count" < "#)
             .bind(self.max_tasks)
             .push(r#" AND ("input"."list_id" IS NULL OR EXISTS(SELECT 1 FROM "lists" WHERE "lists"."id" = "input"."list_id" AND "lists"."user_id" = "input"."user_id")) RETURNING "users"."id", "users"."change_seq""#);
     }
@@ -225,11 +234,12 @@ impl CreateTasks<'_> {
         statement(DatabaseBackend::Postgres, shape, |sql| {
             sql.push("WITH ");
             self.input(sql);
-            // The owners' rows locked first, in the order of their ids, whatever plan the
-            // update gets: two statements that lock in one order cannot deadlock.
-            sql.push(r#", "locked" AS (SELECT "users"."id" FROM "users" WHERE "users"."id" IN (SELECT "user_id" FROM "input") ORDER BY "users"."id" FOR UPDATE), "#)
-                .push(COUNTER)
-                .push(" AS (");
+            if self.locks_first() {
+                // The owners' rows locked first, in the order of their ids, whatever plan the
+                // update gets: two statements that lock in one order cannot deadlock.
+                sql.push(r#", "locked" AS (SELECT "users"."id" FROM "users" WHERE "users"."id" IN (SELECT "user_id" FROM "input") ORDER BY "users"."id" FOR UPDATE)"#);
+            }
+            sql.push(", ").push(COUNTER).push(" AS (");
             self.bump(sql);
             sql.push(r#") INSERT INTO "tasks" ("#);
             task_columns(sql, false);
