@@ -27,10 +27,15 @@ impl Bench {
         let copy = self.dir.join("peers");
         copy_tree(peers, &copy)?;
         let target = Path::new(MANIFEST_DIR).join("target/peers");
+        let limits: Vec<String> = unbound_limits()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
         let mut servers = vec![format!(
             "project=env HOST=127.0.0.1 LOG=warn CURSOR_SECRET={CURSOR_SECRET} \
-             DATABASE_MAX_CONNECTIONS={} {}",
+             DATABASE_MAX_CONNECTIONS={} {} {}",
             self.options.pool,
+            limits.join(" "),
             self.server_binary.display()
         )];
         for (folder, binary) in PEER_SERVERS {
@@ -52,23 +57,58 @@ impl Bench {
             .iter()
             .map(u32::to_string)
             .collect();
-        let status = Command::new(copy.join("bench/compare.sh"))
+        let compared = Command::new(copy.join("bench/compare.sh"))
             .args(&servers)
             .env("DATABASE_URL", &database_url)
             .env("DURATION", self.options.seconds.to_string())
             .env("CONNS", connections.join(" "))
             .env("ORDER", "both")
-            .status()
+            .stderr(Stdio::inherit())
+            .output()
             .context("cannot run the peers' compare.sh");
         if let Some(mut proxy) = proxy {
             proxy.kill().ok();
             proxy.wait().ok();
         }
-        match status? {
-            status if status.success() => Ok(()),
-            status => Err(anyhow!("the peers' compare.sh failed: {status}")),
+        let compared = compared?;
+        let table = String::from_utf8_lossy(&compared.stdout);
+        print!("{table}");
+        if !compared.status.success() {
+            return Err(anyhow!("the peers' compare.sh failed: {}", compared.status));
+        }
+        report_refusals(&table)
+    }
+}
+
+/// Prints each run in which a server answered requests with statuses other than 2xx (counted in
+/// its rate, as wrk counts them), from the harness's raw output whose folder `table` names.
+fn report_refusals(table: &str) -> Result<()> {
+    let raw = table
+        .lines()
+        .find_map(|line| line.strip_prefix("# raw output: "))
+        .ok_or_else(|| anyhow!("the peers' compare.sh named no raw output"))?;
+    let mut refusals = Vec::new();
+    for entry in fs::read_dir(raw.trim()).context("the peers' raw output")? {
+        let path = entry?.path();
+        let run = path.file_stem().unwrap_or_default().to_string_lossy();
+        for line in fs::read_to_string(&path)?.lines() {
+            if let Some(count) = line
+                .split_whitespace()
+                .find(|word| word.starts_with("NON_2XX="))
+            {
+                let scenario = line.split_whitespace().nth(1).unwrap_or("?");
+                refusals.push(format!("{run} {scenario} {count}"));
+            }
         }
     }
+    refusals.sort();
+    if refusals.is_empty() {
+        println!("non-2xx answers: none, in every run");
+    } else {
+        let refusals = refusals.join("; ");
+        println!("non-2xx answers (counted in the rates above): {refusals}");
+    }
+    Ok(())
 }
 
 /// `from` copied to `to`, writable (the shared folder is read-only).
