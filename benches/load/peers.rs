@@ -22,7 +22,8 @@ const PROXY_PORT: u16 = 15_433;
 
 impl Bench {
     /// Builds the peers (into `target/peers`, kept between runs), then runs their harness with
-    /// this server first: its table goes to stdout as it is.
+    /// this server first: its table is printed as it is when the harness finishes, then every
+    /// run with non-2xx answers.
     pub(crate) fn compare_peers(&self, peers: &Path) -> Result<()> {
         let copy = self.dir.join("peers");
         copy_tree(peers, &copy)?;
@@ -96,8 +97,18 @@ fn report_refusals(table: &str) -> Result<()> {
                 .split_whitespace()
                 .find(|word| word.starts_with("NON_2XX="))
             {
-                let scenario = line.split_whitespace().nth(1).unwrap_or("?");
-                refusals.push(format!("{run} {scenario} {count}"));
+                // A run's label names its scenario and connections (`mixed/c16`); a discarded
+                // run's line says so first.
+                let scenario = line
+                    .split_whitespace()
+                    .find(|word| word.contains('/'))
+                    .unwrap_or("?");
+                let discarded = if line.starts_with("# discarded") {
+                    " (discarded)"
+                } else {
+                    ""
+                };
+                refusals.push(format!("{run} {scenario}{discarded} {count}"));
             }
         }
     }

@@ -3,7 +3,6 @@
 //! offered), the migration still succeeds and search keeps working without the index.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -11,15 +10,11 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
         // The extension's failure is caught inside the block (a subtransaction), so that the
         // migration's own transaction goes on.
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+        crate::execute_on_postgres(
+            manager,
+            r#"
 DO $$
 BEGIN
     BEGIN
@@ -33,9 +28,8 @@ BEGIN
     END IF;
 END
 $$"#,
-            )
-            .await?;
-        Ok(())
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

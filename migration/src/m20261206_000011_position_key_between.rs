@@ -6,7 +6,6 @@
 //! goes on serving while it runs.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -171,24 +170,15 @@ $$"#;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
         for (_, create) in FUNCTIONS {
-            manager.get_connection().execute_unprepared(create).await?;
+            crate::execute_on_postgres(manager, create).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
         for (signature, _) in FUNCTIONS.iter().rev() {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP FUNCTION {signature}"))
-                .await?;
+            crate::execute_on_postgres(manager, &format!("DROP FUNCTION {signature}")).await?;
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ const SIGNATURE: &str = r#""position_after_the_last"(uuid, uuid)"#;
 const AFTER_THE_LAST: &str = r#"
 CREATE FUNCTION "position_after_the_last"("owner" uuid, "list" uuid) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
 DECLARE
     "last_key" text;
 BEGIN

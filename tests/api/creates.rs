@@ -231,6 +231,59 @@ async fn on_postgresql_creates_no_writer_took_in_time_give_up_and_are_never_writ
     assert_eq!(app.all_tasks(waiting).await, Vec::<Value>::new());
 }
 
+/// Tasks of `user`'s list "Elsewhere", to be put in the inbox.
+async fn tasks_to_move(app: &TestApp, user: Uuid) -> Vec<Uuid> {
+    let list = id_of(&create_list(app, user, "Elsewhere").await);
+    let mut moving = Vec::new();
+    for n in 0..6 {
+        let body = json!({ "title": format!("moving {n}"), "list_id": list });
+        moving.push(id_of(&app.create_task(user, body).await));
+    }
+    moving
+}
+
+/// Writes of `user`'s that all end up last in the inbox, sent at once: each waits for the
+/// owner's lock while another makes the inbox's last key. Plain creates (written together where
+/// they can be), creates with an idempotency key (written alone) and the tasks `moving` put in
+/// the inbox from a list (each comes last there).
+async fn race_to_the_inbox(app: &TestApp, user: Uuid, moving: &[Uuid]) {
+    let path = format!("/users/{user}/tasks");
+    let plain = (0..12).map(|n| {
+        let path = &path;
+        async move {
+            app.post_json(path, &json!({ "title": format!("plain {n}") }))
+                .await
+        }
+    });
+    let keyed = (0..6).map(|n| {
+        let path = &path;
+        async move {
+            let key = format!("racing-{n}");
+            let body = json!({ "title": format!("keyed {n}") });
+            send_with(
+                app,
+                Method::POST,
+                path,
+                ("idempotency-key", &key),
+                Some(&body),
+            )
+            .await
+        }
+    });
+    let moved = moving.iter().map(|task| {
+        let path = format!("{path}/{task}");
+        async move { app.patch_json(&path, &json!({ "list_id": null })).await }
+    });
+    let (plain, keyed, moved) =
+        futures_util::join!(join_all(plain), join_all(keyed), join_all(moved));
+    for answer in plain.into_iter().chain(keyed) {
+        expect_json(answer, StatusCode::CREATED).await;
+    }
+    for answer in moved {
+        expect_json(answer, StatusCode::OK).await;
+    }
+}
+
 #[tokio::test]
 async fn creates_and_moves_racing_to_the_end_of_one_list_each_get_a_key_of_their_own() {
     each_database_configured(
@@ -239,68 +292,36 @@ async fn creates_and_moves_racing_to_the_end_of_one_list_each_get_a_key_of_their
             config.user_limits.max_concurrent_writes = 16;
         },
         |app| async move {
-            let user = app.create_user().await;
-            let list = id_of(&create_list(&app, user, "Elsewhere").await);
-            let mut moving = Vec::new();
-            for n in 0..6 {
-                let body = json!({ "title": format!("moving {n}"), "list_id": list });
-                moving.push(id_of(&app.create_task(user, body).await));
-            }
-            let path = format!("/users/{user}/tasks");
-            // Each write waits for the owner's lock while another makes the inbox's last key:
-            // plain creates (written together where they can be), creates with an idempotency key
-            // (written alone) and tasks put in the inbox from a list (each comes last there).
-            let plain = (0..12).map(|n| {
-                let (app, path) = (&app, &path);
-                async move {
-                    app.post_json(path, &json!({ "title": format!("plain {n}") }))
-                        .await
-                }
-            });
-            let keyed = (0..6).map(|n| {
-                let (app, path) = (&app, &path);
-                async move {
-                    let key = format!("racing-{n}");
-                    let body = json!({ "title": format!("keyed {n}") });
-                    send_with(
-                        app,
-                        Method::POST,
-                        path,
-                        ("idempotency-key", &key),
-                        Some(&body),
-                    )
-                    .await
-                }
-            });
-            let moved = moving.iter().map(|task| {
-                let (app, path) = (&app, format!("{path}/{task}"));
-                async move { app.patch_json(&path, &json!({ "list_id": null })).await }
-            });
-            let (plain, keyed, moved) =
-                futures_util::join!(join_all(plain), join_all(keyed), join_all(moved));
-            for answer in plain.into_iter().chain(keyed) {
-                expect_json(answer, StatusCode::CREATED).await;
-            }
-            for answer in moved {
-                expect_json(answer, StatusCode::OK).await;
-            }
-            let mut inbox: Vec<Value> = app
-                .all_tasks(user)
-                .await
-                .into_iter()
-                .filter(|task| task["list_id"].is_null())
-                .collect();
-            assert_eq!(inbox.len(), 24);
-            inbox.sort_by_key(|task| task["version"].as_i64().unwrap());
-            let keys: Vec<&str> = inbox
-                .iter()
-                .map(|task| task["position"].as_str().unwrap())
-                .collect();
-            // The later write of the owner's comes after: the keys in the order of the versions.
-            assert!(
-                keys.windows(2).all(|pair| pair[0] < pair[1]),
-                "the inbox's keys in the order of the versions: {keys:?}"
+            // Two owners at once, so that statements of creates hold both.
+            let (first, second) = (app.create_user().await, app.create_user().await);
+            let (first_moving, second_moving) = (
+                tasks_to_move(&app, first).await,
+                tasks_to_move(&app, second).await,
             );
+            futures_util::join!(
+                race_to_the_inbox(&app, first, &first_moving),
+                race_to_the_inbox(&app, second, &second_moving)
+            );
+            for user in [first, second] {
+                let mut inbox: Vec<Value> = app
+                    .all_tasks(user)
+                    .await
+                    .into_iter()
+                    .filter(|task| task["list_id"].is_null())
+                    .collect();
+                assert_eq!(inbox.len(), 24);
+                inbox.sort_by_key(|task| task["version"].as_i64().unwrap());
+                let keys: Vec<&str> = inbox
+                    .iter()
+                    .map(|task| task["position"].as_str().unwrap())
+                    .collect();
+                // The later write of the owner's comes after: the keys in the order of the
+                // versions.
+                assert!(
+                    keys.windows(2).all(|pair| pair[0] < pair[1]),
+                    "{user}'s inbox keys in the order of the versions: {keys:?}"
+                );
+            }
         },
     )
     .await;

@@ -41,8 +41,8 @@ impl CreateTask<'_> {
     }
 
     /// Claims the key, only while the owner holds fewer than `max_tasks` tasks (on PostgreSQL
-    /// locking the owner's row) and the task's list (if any) is the owner's; claims nothing when
-    /// the key is taken.
+    /// with the owner's row locked first) and the task's list (if any) is the owner's; claims
+    /// nothing when the key is taken.
     fn claim(&self, sql: &mut Sql, claim: IdempotencyClaim) {
         let task = self.task;
         sql.push(r#"INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "task_id", "task_version", "task_position", "created_at") SELECT "#)
@@ -53,22 +53,22 @@ impl CreateTask<'_> {
             .bind(claim.request_hash)
             .push(", ")
             .bind(task.id)
-            .push(r#", "users"."change_seq" + 1, "#);
-        // The same key the insert makes: made under the owner's lock, which the claim takes
-        // first (PostgreSQL), or in the same transaction (SQLite).
+            .push(r#", "owner"."change_seq" + 1, "#);
+        // The same key the insert makes: made once the owner's row is locked (PostgreSQL), or in
+        // the same transaction (SQLite).
         order::after_the_last(sql, task.user_id, task.list_id);
         sql.push(", ")
             .bind(task.created_at)
-            .push(r#" FROM "users" WHERE "users"."id" = "#)
+            .push(r#" FROM (SELECT "users"."change_seq", "users"."task_count" FROM "users" WHERE "users"."id" = "#)
             .bind(task.user_id)
-            .push(r#" AND "users"."task_count" < "#)
+            .lock_rows()
+            .push(r#") AS "owner" WHERE "owner"."task_count" < "#)
             .bind(self.max_tasks);
         if let Some(list_id) = task.list_id {
             sql.push(" AND ");
             lists::owners_list(sql, task.user_id, list_id);
         }
-        sql.lock_rows()
-            .push(r#" ON CONFLICT ("user_id", "key") DO NOTHING RETURNING "task_version""#);
+        sql.push(r#" ON CONFLICT ("user_id", "key") DO NOTHING RETURNING "task_version""#);
     }
 
     /// `INSERT INTO tasks … SELECT <the task's values>, <change number> FROM <source>`: each
@@ -208,8 +208,9 @@ impl CreateTasks<'_> {
             .push(")");
     }
 
-    /// Whether the owners' rows are locked before the update: when there are several (a
-    /// statement that holds one row's lock and waits for no other cannot be in a deadlock).
+    /// Whether the owners' rows are locked before the update: when there are several, so that
+    /// two statements take their owners' locks in one order. With one owner, the update takes
+    /// its lock as the lone create's statement does.
     fn locks_first(&self) -> bool {
         self.tasks.len() > 1
     }
@@ -235,8 +236,8 @@ impl CreateTasks<'_> {
             sql.push("WITH ");
             self.input(sql);
             if self.locks_first() {
-                // The owners' rows locked first, in the order of their ids, whatever plan the
-                // update gets: two statements that lock in one order cannot deadlock.
+                // The owners' rows locked before the update, in the order of their ids, whatever
+                // plan the update gets: two statements cannot wait for each other's owners.
                 sql.push(r#", "locked" AS (SELECT "users"."id" FROM "users" WHERE "users"."id" IN (SELECT "user_id" FROM "input") ORDER BY "users"."id" FOR UPDATE)"#);
             }
             sql.push(", ").push(COUNTER).push(" AS (");
@@ -246,7 +247,7 @@ impl CreateTasks<'_> {
             sql.push(") SELECT ")
                 .join(task::Column::iter(), ", ", |sql, column| match column {
                     task::Column::Position => {
-                        order::after_the_last_of(
+                        order::after_the_last_committed(
                             sql,
                             |sql| {
                                 sql.push(r#""input"."user_id""#);

@@ -2,12 +2,12 @@
 //! (rocicorp/fractional-indexing's format: an integer part, a head letter that tells its length
 //! and as many digits, then an optional fraction), compared as byte strings. The key after the
 //! last of a list is made by the write itself, in SQL, under the owner's lock (on PostgreSQL by
-//! `position_after_the_last`, which reads the keys committed before the lock was had). On PostgreSQL a
-//! move is one statement too ([`MoveTask`]: the key between the new neighbours' made by
-//! `position_key_between`, the server's `key_between` as a database function); where that
-//! statement cannot place the task (the list's keys must be made again) and on SQLite, a move
-//! reads the list's order under the owner's lock and places the task with a key made between its
-//! new neighbours' in the server.
+//! `position_after_the_last`, which reads the keys committed before the lock was had). On
+//! PostgreSQL a move is one statement too ([`MoveTask`]: the key between the new neighbours'
+//! made by `position_key_between`, the server's `key_between` as a database function); where
+//! that statement cannot place the task (the list's keys must be made again) and on SQLite, a
+//! move reads the list's order under the owner's lock and places the task with a key made
+//! between its new neighbours' in the server.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, Statement};
@@ -52,7 +52,7 @@ pub(super) fn tasks_of_list(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>)
 /// (62^26 keys in) would have no successor; the key then grows by a fraction instead.
 pub(super) fn after_the_last(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>) {
     match sql.backend() {
-        DatabaseBackend::Postgres => after_the_last_of(
+        DatabaseBackend::Postgres => after_the_last_committed(
             sql,
             |sql| {
                 sql.bind(user_id);
@@ -68,8 +68,10 @@ pub(super) fn after_the_last(sql: &mut Sql, user_id: Uuid, list_id: Option<Uuid>
 /// `"position_after_the_last"(<owner>, <list>)` (PostgreSQL): the key after the last of the
 /// list, read from the keys committed when it runs, not from the statement's snapshot. A write
 /// that waited for the owner's lock, which every write of the owner's tasks takes, thus sees
-/// what the writes before it made; two concurrent creates never share a key.
-pub(super) fn after_the_last_of(
+/// what the writes before it made; two concurrent creates never share a key. Evaluated where
+/// the statement holds the owner's lock already (a row of the update that took it, or of a
+/// subquery that locked it).
+pub(super) fn after_the_last_committed(
     sql: &mut Sql,
     owner: impl FnOnce(&mut Sql),
     list: impl FnOnce(&mut Sql),

@@ -246,5 +246,3 @@ impl Changed<'_> {
         }
     }
 }
-
-impl UpdateTask<'_> {}
