@@ -94,6 +94,24 @@ async fn mixed_creates(app: &TestApp) -> Vec<Create> {
     creates
 }
 
+/// Asserts that the inbox tasks among `user`'s `tasks` have keys in the order of their versions:
+/// each came last in the inbox when it was written, after the owner's writes before it.
+fn assert_inbox_keys_follow_versions(user: Uuid, tasks: &[Value]) {
+    let mut inbox: Vec<&Value> = tasks
+        .iter()
+        .filter(|task| task["list_id"].is_null())
+        .collect();
+    inbox.sort_by_key(|task| task["version"].as_i64().unwrap());
+    let keys: Vec<&str> = inbox
+        .iter()
+        .map(|task| task["position"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] < pair[1]),
+        "{user}'s inbox keys in the order of the versions: {keys:?}"
+    );
+}
+
 /// Sends every create at once and checks each answer: a created task is stored as answered, and
 /// each owner's inbox tasks have keys in the order of their versions (each created at the end of
 /// its list, whatever was created beside it).
@@ -129,16 +147,8 @@ async fn create_at_once(app: &TestApp, creates: &[Create]) {
         }
     }
     for (user, mut tasks) in created {
+        assert_inbox_keys_follow_versions(user, &tasks);
         tasks.sort_by_key(|task| task["version"].as_i64().unwrap());
-        let inbox: Vec<&str> = tasks
-            .iter()
-            .filter(|task| task["list_id"].is_null())
-            .map(|task| task["position"].as_str().unwrap())
-            .collect();
-        assert!(
-            inbox.windows(2).all(|pair| pair[0] < pair[1]),
-            "{user}'s keys in the order of the versions: {inbox:?}"
-        );
         let versions: Vec<i64> = tasks
             .iter()
             .map(|t| t["version"].as_i64().unwrap())
@@ -303,24 +313,10 @@ async fn creates_and_moves_racing_to_the_end_of_one_list_each_get_a_key_of_their
                 race_to_the_inbox(&app, second, &second_moving)
             );
             for user in [first, second] {
-                let mut inbox: Vec<Value> = app
-                    .all_tasks(user)
-                    .await
-                    .into_iter()
-                    .filter(|task| task["list_id"].is_null())
-                    .collect();
-                assert_eq!(inbox.len(), 24);
-                inbox.sort_by_key(|task| task["version"].as_i64().unwrap());
-                let keys: Vec<&str> = inbox
-                    .iter()
-                    .map(|task| task["position"].as_str().unwrap())
-                    .collect();
-                // The later write of the owner's comes after: the keys in the order of the
-                // versions.
-                assert!(
-                    keys.windows(2).all(|pair| pair[0] < pair[1]),
-                    "{user}'s inbox keys in the order of the versions: {keys:?}"
-                );
+                let tasks = app.all_tasks(user).await;
+                let inbox = tasks.iter().filter(|task| task["list_id"].is_null());
+                assert_eq!(inbox.count(), 24);
+                assert_inbox_keys_follow_versions(user, &tasks);
             }
         },
     )
