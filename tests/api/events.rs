@@ -706,14 +706,7 @@ async fn on_postgresql_a_listener_that_cannot_connect_is_logged_and_shown_down_w
     .await;
     assert_eq!(warned, Ok(true), "a warning names the listener's failure");
     let client = crate::helpers::http_client();
-    let metrics = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::helpers::metrics_at(&client, &address).await;
     assert!(
         metrics.lines().any(|line| line == "events_listener_up 0"),
         "the listener shows as down:\n{metrics}"

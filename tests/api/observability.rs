@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{each_database, http_client, start_server_process};
+use crate::helpers::{
+    create_user_at, each_database, http_client, metrics_at, start_server_process,
+};
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_taken_from_the_request_or_made() {
@@ -66,6 +68,35 @@ async fn metrics_count_requests_per_operation_and_status_and_show_the_pool() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn metrics_count_every_request_once_per_operation_and_status() {
+    // A process of its own: its recorder counts only the requests sent here.
+    let (_child, address, _log) =
+        start_server_process(&[("DATABASE_URL", "sqlite::memory:")], |_| {}).await;
+    let client = http_client();
+    let user = create_user_at(&client, &address).await;
+    let user_path = format!("{address}/users/{}", user["id"].as_str().unwrap());
+    let missing_path = format!("{address}/users/{}", uuid::Uuid::new_v4());
+    for (path, times) in [(&user_path, 3), (&missing_path, 2)] {
+        for _ in 0..times {
+            client.get(path).send().await.unwrap();
+        }
+    }
+    let text = metrics_at(&client, &address).await;
+    for expected in [
+        r#"http_requests_total{operation="createUser",status="201"} 1"#,
+        r#"http_requests_total{operation="getUser",status="200"} 3"#,
+        r#"http_requests_total{operation="getUser",status="404"} 2"#,
+        r#"http_request_duration_seconds_count{operation="getUser",status="200"} 3"#,
+        r#"http_request_duration_seconds_count{operation="getUser",status="404"} 2"#,
+    ] {
+        assert!(
+            text.lines().any(|line| line == expected),
+            "{expected} in\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

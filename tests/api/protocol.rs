@@ -215,14 +215,7 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
     let url = format!("sqlite://{}", file.display());
     let (_child, address, _log) = start_server_process(&[("DATABASE_URL", &url)], |_| {}).await;
     let client = http_client();
-    let user: Value = client
-        .post(format!("{address}/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = crate::helpers::create_user_at(&client, &address).await;
     let created = client
         .post(format!(
             "{address}/users/{}/tasks",

@@ -120,13 +120,13 @@ impl RouteMethods {
 
     /// The route that serves a request path.
     fn route(&self, path: &str) -> Option<&Route> {
-        let segments: Vec<&str> = path.split('/').collect();
+        let segments = path.split('/').count();
         self.routes.iter().find(|route| {
-            route.segments.len() == segments.len()
+            route.segments.len() == segments
                 && route
                     .segments
                     .iter()
-                    .zip(&segments)
+                    .zip(path.split('/'))
                     .all(|(template, segment)| {
                         template == segment || (template.starts_with('{') && !segment.is_empty())
                     })

@@ -2,9 +2,10 @@
 //! metrics per operation and status.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -62,6 +63,7 @@ pub fn render_metrics(db: &Database) -> String {
 pub struct Observe {
     /// operationId → "METHOD /path/{template}".
     routes: Arc<HashMap<String, String>>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl Observe {
@@ -69,6 +71,7 @@ impl Observe {
         prometheus();
         Self {
             routes: Arc::new(routes),
+            metrics: Arc::default(),
         }
     }
 }
@@ -80,6 +83,7 @@ impl<E: Endpoint> Middleware<E> for Observe {
         ObserveEndpoint {
             inner,
             routes: self.routes.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -87,6 +91,42 @@ impl<E: Endpoint> Middleware<E> for Observe {
 pub struct ObserveEndpoint<E> {
     inner: E,
     routes: Arc<HashMap<String, String>>,
+    metrics: Arc<RequestMetrics>,
+}
+
+/// The request counter and latency histogram of each operation and status, each registered with
+/// the recorder once: registering (building the labelled key, hashing it, looking it up) cost
+/// more per request than recording.
+#[derive(Default)]
+struct RequestMetrics(RwLock<HashMap<OperationStatus, (Counter, Histogram)>>);
+
+/// An operation's id and a status it answered.
+type OperationStatus = (&'static str, u16);
+
+impl RequestMetrics {
+    fn record(&self, operation: &'static str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some((requests, duration)) = self
+            .0
+            .read()
+            .expect("not poisoned")
+            .get(&(operation, status))
+        {
+            requests.increment(1);
+            duration.record(seconds);
+            return;
+        }
+        let status_label = status.to_string();
+        let requests =
+            metrics::counter!(REQUESTS, "operation" => operation, "status" => status_label.clone());
+        let duration = metrics::histogram!(REQUEST_DURATION, "operation" => operation, "status" => status_label);
+        requests.increment(1);
+        duration.record(seconds);
+        self.0
+            .write()
+            .expect("not poisoned")
+            .insert((operation, status), (requests, duration));
+    }
 }
 
 /// A caller's id if it is a sensible one (printable ASCII, at most 128 bytes), else a new one.
@@ -99,7 +139,9 @@ fn request_id(req: &Request) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is ASCII")
+            let mut text = uuid::Uuid::encode_buffer();
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+            HeaderValue::from_str(text).expect("a UUID is ASCII")
         })
 }
 
@@ -111,7 +153,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let id = request_id(&req);
         let caller = CallerSlot::default();
         req.extensions_mut().insert(caller.clone());
-        let method = req.method().to_string();
+        let method = req.method().clone();
         let mut response = match self.inner.call(req).await {
             Ok(output) => output.into_response(),
             Err(err) => err.into_response(),
@@ -120,20 +162,17 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let operation = response
             .data::<OperationId>()
             .map_or("none", |operation| operation.0);
-        let route = self
-            .routes
-            .get(operation)
-            .map_or("(no operation)", String::as_str);
         let status = response.status().as_u16();
-        metrics::counter!(REQUESTS, "operation" => operation, "status" => status.to_string())
-            .increment(1);
-        metrics::histogram!(REQUEST_DURATION, "operation" => operation, "status" => status.to_string())
-            .record(elapsed.as_secs_f64());
+        self.metrics.record(operation, status, elapsed);
+        // The fields are evaluated only when the line is written.
         tracing::info!(
             target: "task_api::request",
             request_id = id.to_str().unwrap_or_default(),
-            method,
-            route,
+            method = method.as_str(),
+            route = self
+                .routes
+                .get(operation)
+                .map_or("(no operation)", String::as_str),
             operation,
             status,
             user_id = caller.user_id().map(tracing::field::display),

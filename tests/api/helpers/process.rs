@@ -48,3 +48,27 @@ pub async fn killed_server_log(
     }
     lines
 }
+
+/// A user registered on the server process at `address` (`POST /users`), as it answered.
+pub async fn create_user_at(client: &reqwest::Client, address: &str) -> serde_json::Value {
+    client
+        .post(format!("{address}/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The Prometheus text of the server process at `address` (`GET /metrics`).
+pub async fn metrics_at(client: &reqwest::Client, address: &str) -> String {
+    client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
