@@ -105,27 +105,21 @@ type OperationStatus = (&'static str, u16);
 
 impl RequestMetrics {
     fn record(&self, operation: &'static str, status: u16, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Some((requests, duration)) = self
-            .0
-            .read()
-            .expect("not poisoned")
-            .get(&(operation, status))
-        {
+        let count = |(requests, duration): &(Counter, Histogram)| {
             requests.increment(1);
-            duration.record(seconds);
-            return;
+            duration.record(elapsed.as_secs_f64());
+        };
+        let key = (operation, status);
+        if let Some(handles) = self.0.read().expect("not poisoned").get(&key) {
+            return count(handles);
         }
         let status_label = status.to_string();
-        let requests =
-            metrics::counter!(REQUESTS, "operation" => operation, "status" => status_label.clone());
-        let duration = metrics::histogram!(REQUEST_DURATION, "operation" => operation, "status" => status_label);
-        requests.increment(1);
-        duration.record(seconds);
-        self.0
-            .write()
-            .expect("not poisoned")
-            .insert((operation, status), (requests, duration));
+        let handles = (
+            metrics::counter!(REQUESTS, "operation" => operation, "status" => status_label.clone()),
+            metrics::histogram!(REQUEST_DURATION, "operation" => operation, "status" => status_label),
+        );
+        count(&handles);
+        self.0.write().expect("not poisoned").insert(key, handles);
     }
 }
 
