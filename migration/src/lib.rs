@@ -14,6 +14,7 @@ mod m20261206_000009_lists;
 mod m20261206_000010_tasks_in_lists;
 mod m20261206_000011_position_key_between;
 mod m20261207_000012_position_after_the_last;
+mod m20261207_000013_position_after_the_last_in_steps;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_tasks_in_lists::Migration),
             Box::new(m20261206_000011_position_key_between::Migration),
             Box::new(m20261207_000012_position_after_the_last::Migration),
+            Box::new(m20261207_000013_position_after_the_last_in_steps::Migration),
         ]
     }
 }

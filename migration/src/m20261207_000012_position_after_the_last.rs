@@ -17,7 +17,7 @@ const SIGNATURE: &str = r#""position_after_the_last"(uuid, uuid)"#;
 /// The key after the last of the owner's list (`list` NULL: the inbox). "last"."m": the greatest
 /// key; "head": its head's place among the heads ("p") and its integer part's length ("n");
 /// "parts": the integer part ("i") and its trailing `z` digits ("t").
-const AFTER_THE_LAST: &str = r#"
+pub(crate) const AFTER_THE_LAST: &str = r#"
 CREATE FUNCTION "position_after_the_last"("owner" uuid, "list" uuid) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable

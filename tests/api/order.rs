@@ -658,3 +658,57 @@ async fn postgresql_makes_the_key_between_two_keys_as_the_server_does() {
         pairs.len()
     );
 }
+
+/// The greatest integer part a key can have: past it, a new last key grows a fraction.
+const GREATEST_INTEGER: &str = "zzzzzzzzzzzzzzzzzzzzzzzzzzz";
+
+#[tokio::test]
+async fn postgresql_makes_the_key_after_the_last_as_the_server_does() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let _app = TestApp::spawn(database.config()).await;
+    // Every well-formed key of the pairs, each the last (and only) key of an owner's inbox.
+    let mut lasts: Vec<String> = key_pairs()
+        .into_iter()
+        .flat_map(|(a, b)| [a, b])
+        .flatten()
+        .filter(|key| key_between(Some(key), None).is_ok())
+        .collect();
+    lasts.extend([GREATEST_INTEGER.to_owned(), format!("{GREATEST_INTEGER}V")]);
+    lasts.sort();
+    lasts.dedup();
+    let owners: Vec<Uuid> = lasts.iter().map(|_| Uuid::new_v4()).collect();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::query(r#"INSERT INTO "users" ("id", "created_at") SELECT "id", now() FROM unnest($1::uuid[]) AS "owners"("id")"#)
+        .bind(&owners)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"INSERT INTO "tasks" ("id", "user_id", "title", "position", "created_at", "updated_at") SELECT gen_random_uuid(), "owner", 'last', "key", now(), now() FROM unnest($1::uuid[], $2::text[]) AS "lasts"("owner", "key")"#,
+    )
+    .bind(&owners)
+    .bind(&lasts)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let next: Vec<String> = sqlx::query_scalar(
+        r#"SELECT "position_after_the_last"("owner", NULL) FROM unnest($1::uuid[]) WITH ORDINALITY AS "owners"("owner", "n") ORDER BY "n""#,
+    )
+    .bind(&owners)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(next.len(), lasts.len());
+    for (last, next) in lasts.iter().zip(&next) {
+        // The next integer, or (past the greatest) a fraction after the last key.
+        let expected = if last.starts_with(GREATEST_INTEGER) {
+            format!("{last}V")
+        } else {
+            key_between(Some(last), None).unwrap()
+        };
+        assert_eq!(next, &expected, "after {last:?}");
+    }
+    assert!(lasts.len() > 3000, "{} keys", lasts.len());
+}
