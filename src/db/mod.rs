@@ -50,6 +50,8 @@ pub struct Database {
     /// checkpoint takes its turn among them.
     sqlite_writes: Arc<Mutex<()>>,
     acquire_timeout: Duration,
+    /// The pool's connections (`DATABASE_MAX_CONNECTIONS`).
+    pool_size: usize,
     /// Half the pool's connections, at least one: see `half_the_pool`.
     half_the_pool: usize,
     /// Told of each write committed, by its owner (the live change events).
@@ -105,6 +107,7 @@ impl Database {
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             sqlite_writes: Arc::new(Mutex::new(())),
             acquire_timeout,
+            pool_size: max_connections as usize,
             half_the_pool,
             committed: None,
             transaction: None,
@@ -313,6 +316,11 @@ impl Database {
     /// reads) may hold at once, so that it never holds the whole pool: half, at least one.
     pub fn half_the_pool(&self) -> usize {
         self.half_the_pool
+    }
+
+    /// How many connections the pool holds at most (`DATABASE_MAX_CONNECTIONS`).
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
     }
 
     /// How long a statement waits for a connection (`DATABASE_ACQUIRE_TIMEOUT_MS`).

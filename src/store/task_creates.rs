@@ -14,6 +14,9 @@ use crate::domain::Task;
 /// How many tasks one statement creates at most.
 const TASKS_PER_CREATE: usize = 16;
 
+/// How many of the pool's connections there are for each statement of creates in flight.
+const CONNECTIONS_A_CREATE_WORKER: usize = 5;
+
 /// A task to create, with its owner's quota; whether its writer tells the commit hook of it.
 struct Create {
     task: Task,
@@ -44,7 +47,7 @@ pub struct TaskCreates {
 impl TaskCreates {
     pub fn new(db: &Database) -> Self {
         let together = (db.get_database_backend() == DatabaseBackend::Postgres)
-            .then(|| Together::start(db, TASKS_PER_CREATE, create_together));
+            .then(|| Together::start(db, create_workers(db), TASKS_PER_CREATE, create_together));
         Self { together }
     }
 
@@ -71,6 +74,16 @@ impl TaskCreates {
         }
         write_alone(db, create).await
     }
+}
+
+/// How many statements of creates are in flight at most: one for each five connections of the
+/// pool, at least one (two of the default ten). Near the database, where a create waits mostly
+/// for its commit's flush, a few statements of many creates each commit more tasks a flush, hold
+/// no owner's lock that another statement waits for, and cost the server less a create than many
+/// statements of few; a far database wants more statements in flight, which a larger pool gives
+/// (README, *Configuration*).
+fn create_workers(db: &Database) -> usize {
+    db.pool_size().div_ceil(CONNECTIONS_A_CREATE_WORKER).max(1)
 }
 
 /// `create` written by its own statement (or transaction, on SQLite).

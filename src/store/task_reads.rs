@@ -28,7 +28,7 @@ pub struct TaskReads {
 impl TaskReads {
     pub fn new(db: Database) -> Self {
         let together = (db.get_database_backend() == DatabaseBackend::Postgres)
-            .then(|| Together::start(&db, TASKS_PER_READ, read_together));
+            .then(|| Together::start(&db, db.half_the_pool(), TASKS_PER_READ, read_together));
         Self { db, together }
     }
 

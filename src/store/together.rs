@@ -81,17 +81,18 @@ impl<T, A> Clone for Together<T, A> {
 }
 
 impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
-    /// Starts as many workers as `Database::half_the_pool` (so that these requests never hold the
-    /// whole pool). Each takes up to `most` waiting requests and hands them to `run`, which answers
-    /// those it did and gives back those that must wait for its next round (they go first).
-    pub fn start<R, F>(db: &Database, most: usize, run: R) -> Self
+    /// Starts `workers` workers (fewer than the pool's connections, so that these requests never
+    /// hold the whole pool). Each takes up to `most` waiting requests and hands them to `run`,
+    /// which answers those it did and gives back those that must wait for its next round (they go
+    /// first).
+    pub fn start<R, F>(db: &Database, workers: usize, most: usize, run: R) -> Self
     where
         R: Fn(Database, Vec<Waiting<T, A>>) -> F + Clone + Send + 'static,
         F: Future<Output = Vec<Waiting<T, A>>> + Send + 'static,
     {
         let (waiting, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..db.half_the_pool() {
+        for _ in 0..workers {
             tokio::spawn(work(db.clone(), queue.clone(), most, run.clone()));
         }
         Self {

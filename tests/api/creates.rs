@@ -193,8 +193,8 @@ async fn on_postgresql_creates_of_different_owners_arriving_together_share_state
         return;
     };
     let proxy = PgProxy::to("127.0.0.1:5432").await;
-    // Half the pool creates tasks together: here one writer, so that creates must wait for each
-    // other.
+    // A worker for each five connections of the pool creates tasks together: here one, so that
+    // creates must wait for each other.
     let mut config = database.config_through(&proxy, 2);
     config.user_limits.max_tasks = MAX_TASKS as i64;
     let app = TestApp::spawn(config).await;

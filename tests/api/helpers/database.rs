@@ -99,8 +99,9 @@ impl TestDatabase {
         config
     }
 
-    /// The configuration with one worker of each kind that shares statements (half a pool of
-    /// two), and a request that no worker takes within 500 ms given up.
+    /// The configuration with one worker of each kind that shares statements (a pool of two: half
+    /// of it reads, a fifth of it, at least one, creates), and a request that no worker takes
+    /// within 500 ms given up.
     pub fn config_with_one_worker(&self) -> Config {
         let mut config = self.config();
         config.database_max_connections = 2;
