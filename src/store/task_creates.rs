@@ -2,6 +2,9 @@
 //! statement ([`Together`], [`CreateTasks`]): one task an owner a statement, and each task
 //! written exactly as its own statement would write it.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult};
 use uuid::Uuid;
 
@@ -15,7 +18,7 @@ use crate::domain::Task;
 const TASKS_PER_CREATE: usize = 16;
 
 /// How many of the pool's connections there are for each statement of creates in flight.
-const CONNECTIONS_A_CREATE_WORKER: usize = 5;
+const CONNECTIONS_PER_CREATE_WORKER: usize = 5;
 
 /// A task to create, with its owner's quota; whether its writer tells the commit hook of it.
 struct Create {
@@ -46,8 +49,15 @@ pub struct TaskCreates {
 
 impl TaskCreates {
     pub fn new(db: &Database) -> Self {
-        let together = (db.get_database_backend() == DatabaseBackend::Postgres)
-            .then(|| Together::start(db, create_workers(db), TASKS_PER_CREATE, create_together));
+        let together = (db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+            let writing = Writing::default();
+            Together::start(
+                db,
+                create_workers(db),
+                TASKS_PER_CREATE,
+                move |db, batch| create_together(db, batch, writing.clone()),
+            )
+        });
         Self { together }
     }
 
@@ -77,13 +87,33 @@ impl TaskCreates {
 }
 
 /// How many statements of creates are in flight at most: one for each five connections of the
-/// pool, at least one (two of the default ten). Near the database, where a create waits mostly
-/// for its commit's flush, a few statements of many creates each commit more tasks a flush, hold
-/// no owner's lock that another statement waits for, and cost the server less a create than many
-/// statements of few; a far database wants more statements in flight, which a larger pool gives
-/// (README, *Configuration*).
+/// pool, rounded up (two of the default ten). Near the database, where a create waits mostly for
+/// its commit's flush, a few statements of many creates each commit more tasks a flush and cost
+/// the server less a create than many statements of few; a far database wants more statements
+/// in flight, which a larger pool gives (README, *Deploying*).
 fn create_workers(db: &Database) -> usize {
-    db.pool_size().div_ceil(CONNECTIONS_A_CREATE_WORKER).max(1)
+    db.pool_size().div_ceil(CONNECTIONS_PER_CREATE_WORKER)
+}
+
+/// The owners whose creates a statement in flight writes. Another statement leaves their next
+/// creates for later: no statement waits for another's lock on an owner, and an owner whose row
+/// is held (by a long transaction of its own, or from outside) holds up one statement of creates,
+/// never every worker's.
+type Writing = Arc<Mutex<HashSet<Uuid>>>;
+
+/// A statement's owners, taken out of [`Writing`] again when it is done (or given up).
+struct OwnersWriting {
+    writing: Writing,
+    owners: Vec<Uuid>,
+}
+
+impl Drop for OwnersWriting {
+    fn drop(&mut self) {
+        let mut writing = self.writing.lock().expect("not poisoned");
+        for owner in &self.owners {
+            writing.remove(owner);
+        }
+    }
 }
 
 /// `create` written by its own statement (or transaction, on SQLite).
@@ -118,10 +148,18 @@ fn placed(row: &QueryResult, first: usize) -> Result<Placed, DbErr> {
     ))
 }
 
-/// Creates the tasks of `batch` in one statement, one task an owner (and one quota), and tells
-/// each what became of it; gives back those left for the next.
-async fn create_together(db: Database, batch: Vec<Asked>) -> Vec<Asked> {
-    let (group, rest) = one_an_owner(batch);
+/// Creates the tasks of `batch` in one statement, one task an owner (and one quota) of the owners
+/// no other statement is `writing`, and tells each what became of it; gives back those left for
+/// the next.
+async fn create_together(db: Database, batch: Vec<Asked>, writing: Writing) -> Vec<Asked> {
+    let (group, rest) = one_an_owner(batch, &mut writing.lock().expect("not poisoned"));
+    if group.is_empty() {
+        return rest;
+    }
+    let _owners = OwnersWriting {
+        owners: group.iter().map(|asked| asked.item.task.user_id).collect(),
+        writing,
+    };
     let tasks: Vec<Task> = group.iter().map(|asked| asked.item.task.clone()).collect();
     let create = CreateTasks {
         tasks: &tasks,
@@ -162,19 +200,16 @@ async fn create_together(db: Database, batch: Vec<Asked>) -> Vec<Asked> {
     rest
 }
 
-/// `batch` split into the creates that go in one statement (the first of each owner's, of the
-/// first's quota) and the rest.
-fn one_an_owner(batch: Vec<Asked>) -> (Vec<Asked>, Vec<Asked>) {
+/// `batch` split into the creates that go in one statement (the first of each owner's not
+/// `writing` already, of the first's quota), their owners now `writing`, and the rest.
+fn one_an_owner(batch: Vec<Asked>, writing: &mut HashSet<Uuid>) -> (Vec<Asked>, Vec<Asked>) {
     let mut group: Vec<Asked> = Vec::with_capacity(batch.len());
     let mut rest = Vec::new();
     for asked in batch {
-        let task = &asked.item.task;
         let joins = group
-            .iter()
-            .all(|other| other.item.task.user_id != task.user_id)
-            && group
-                .first()
-                .is_none_or(|first| first.item.max_tasks == asked.item.max_tasks);
+            .first()
+            .is_none_or(|first| first.item.max_tasks == asked.item.max_tasks)
+            && writing.insert(asked.item.task.user_id);
         if joins {
             group.push(asked);
         } else {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnAcquireErr, DbErr};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use super::{StoreError, StoreResult};
 use crate::db::Database;
@@ -65,6 +65,9 @@ impl<T, A> Waiting<T, A> {
 /// What the workers take from.
 type Queue<T, A> = Arc<Mutex<mpsc::UnboundedReceiver<Waiting<T, A>>>>;
 
+/// Each worker's word that another worker has ended a round (kept until it listens).
+type RoundsEnded = Arc<[Notify]>;
+
 /// The queue of requests `T`, answered `A`; its workers end when every handle is dropped.
 pub(super) struct Together<T, A> {
     waiting: mpsc::UnboundedSender<Waiting<T, A>>,
@@ -81,10 +84,11 @@ impl<T, A> Clone for Together<T, A> {
 }
 
 impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
-    /// Starts `workers` workers (fewer than the pool's connections, so that these requests never
-    /// hold the whole pool). Each takes up to `most` waiting requests and hands them to `run`,
-    /// which answers those it did and gives back those that must wait for its next round (they go
-    /// first).
+    /// Starts `workers` workers (the caller's share of the pool for these requests, at least
+    /// one). Each takes up to `most` waiting requests and hands them to `run`, which answers
+    /// those it did and gives back those that must wait for its next round (they go first); a
+    /// round that could do none of them (each waits for what another worker is doing) is tried
+    /// again once another worker ends a round or more requests arrive.
     pub fn start<R, F>(db: &Database, workers: usize, most: usize, run: R) -> Self
     where
         R: Fn(Database, Vec<Waiting<T, A>>) -> F + Clone + Send + 'static,
@@ -92,8 +96,16 @@ impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
     {
         let (waiting, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..workers {
-            tokio::spawn(work(db.clone(), queue.clone(), most, run.clone()));
+        let rounds_ended: RoundsEnded = (0..workers).map(|_| Notify::new()).collect();
+        for worker in 0..workers {
+            let rounds_ended = (worker, rounds_ended.clone());
+            tokio::spawn(work(
+                db.clone(),
+                queue.clone(),
+                rounds_ended,
+                most,
+                run.clone(),
+            ));
         }
         Self {
             waiting,
@@ -129,9 +141,15 @@ impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
 }
 
 /// Takes what waits (at least one request, at most `most`, those left from the last round
-/// first), hands it to `run`, and again, until no handle is left.
-async fn work<T, A, R, F>(db: Database, queue: Queue<T, A>, most: usize, run: R)
-where
+/// first), hands it to `run`, and again, until no handle is left. `rounds_ended`: this worker's
+/// place among the workers, and where each hears that another ended a round.
+async fn work<T, A, R, F>(
+    db: Database,
+    queue: Queue<T, A>,
+    (worker, rounds_ended): (usize, RoundsEnded),
+    most: usize,
+    run: R,
+) where
     R: Fn(Database, Vec<Waiting<T, A>>) -> F,
     F: Future<Output = Vec<Waiting<T, A>>>,
 {
@@ -153,8 +171,27 @@ where
         }
         // Those given up are dropped (those left from the last round are taken already).
         batch.retain(|waiting| waiting.state.load(Ordering::Acquire) == TAKEN || waiting.take());
-        if !batch.is_empty() {
-            batch = run(db.clone(), batch).await;
+        if batch.is_empty() {
+            continue;
+        }
+        let taken = batch.len();
+        batch = run(db.clone(), batch).await;
+        for (other, round_ended) in rounds_ended.iter().enumerate() {
+            if other != worker {
+                round_ended.notify_one();
+            }
+        }
+        if batch.len() == taken {
+            // None of it could be done yet: what it waits for ends with another worker's round.
+            let room = most.saturating_sub(batch.len());
+            tokio::select! {
+                _ = rounds_ended[worker].notified() => {}
+                received = async { queue.lock().await.recv_many(&mut batch, room).await }, if room > 0 => {
+                    if received == 0 {
+                        return;
+                    }
+                }
+            }
         }
     }
 }

@@ -3,8 +3,9 @@
 //! user's list, 409 for a taken id or a full quota, none of which holds the others back), and on
 //! PostgreSQL those of different owners are written together, in fewer statements than there
 //! were creates; a create that no writer takes in time (the database holding them up) gives up
-//! as a wait for a connection does, and is never written. Creates and moves to the end of one
-//! owner's list that race each come last, with a key of their own.
+//! as a wait for a connection does, and is never written; an owner whose row is held holds up no
+//! other owner's creates. Creates and moves to the end of one owner's list that race each come
+//! last, with a key of their own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -239,6 +240,51 @@ async fn on_postgresql_creates_no_writer_took_in_time_give_up_and_are_never_writ
     app.create_titled(held, "after").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.all_tasks(waiting).await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn on_postgresql_an_owner_whose_row_is_held_holds_up_no_other_owners_creates() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    // The default pool: two workers create tasks together. A create no worker takes within 1 s
+    // gives up.
+    let mut config = database.config();
+    config.database_acquire_timeout = Duration::from_secs(1);
+    let app = Arc::new(TestApp::spawn(config).await);
+    let held = app.create_user().await;
+    let others = [app.create_user().await, app.create_user().await];
+    // Another session holds the owner's row: a statement writing one of its tasks waits.
+    let (_locker, locks) = open_transaction(
+        &database.url,
+        &[format!(
+            "SELECT id FROM users WHERE id = '{held}' FOR UPDATE"
+        )],
+    )
+    .await;
+    // The owner's creates arrive one after another, so that each worker may take one.
+    let mut held_up = Vec::new();
+    for n in 0..3 {
+        let app = app.clone();
+        held_up.push(tokio::spawn(async move {
+            app.create_task(held, json!({ "title": format!("held up {n}") }))
+                .await
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Meanwhile every other owner's creates are written, none given up.
+    for other in others {
+        for n in 0..3 {
+            app.create_task(other, json!({ "title": format!("not held up {n}") }))
+                .await;
+        }
+        assert_eq!(app.all_tasks(other).await.len(), 3);
+    }
+    locks.rollback().await.unwrap();
+    for create in held_up {
+        create.await.unwrap();
+    }
+    assert_eq!(app.all_tasks(held).await.len(), 3);
 }
 
 /// Tasks of `user`'s list "Elsewhere", to be put in the inbox.

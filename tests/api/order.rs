@@ -702,7 +702,9 @@ async fn postgresql_makes_the_key_after_the_last_as_the_server_does() {
     .unwrap();
     assert_eq!(next.len(), lasts.len());
     for (last, next) in lasts.iter().zip(&next) {
-        // The next integer, or (past the greatest) a fraction after the last key.
+        // The next integer, as the server's `key_between` makes it. Past the greatest integer,
+        // the function appends `V` to the last key (a key after it, though not the server's
+        // midpoint when the last key has a fraction already).
         let expected = if last.starts_with(GREATEST_INTEGER) {
             format!("{last}V")
         } else {
