@@ -52,8 +52,6 @@ pub struct Database {
     acquire_timeout: Duration,
     /// The pool's connections (`DATABASE_MAX_CONNECTIONS`).
     pool_size: usize,
-    /// Half the pool's connections, at least one: see `half_the_pool`.
-    half_the_pool: usize,
     /// Told of each write committed, by its owner (the live change events).
     committed: Option<CommitHook>,
     /// The transaction every statement of this handle runs in (`in_transaction`'s), holding the
@@ -98,17 +96,16 @@ impl Database {
             }
             _ => (1, Duration::from_secs(5)),
         };
-        let half_the_pool = (max_connections as usize / 2).max(1);
+        let pool_size = max_connections as usize;
         Self {
             connection,
             warm,
-            searches: Arc::new(Semaphore::new(half_the_pool)),
+            searches: Arc::new(Semaphore::new(half_of(pool_size))),
             searches_by_user: (0..USER_SEARCH_SLOTS).map(|_| Semaphore::new(1)).collect(),
             writes: UserWriteGate::new(UserLimits::default().max_concurrent_writes),
             sqlite_writes: Arc::new(Mutex::new(())),
             acquire_timeout,
-            pool_size: max_connections as usize,
-            half_the_pool,
+            pool_size,
             committed: None,
             transaction: None,
         }
@@ -315,7 +312,7 @@ impl Database {
     /// The share of the pool's connections that one kind of read (title searches, single task
     /// reads) may hold at once, so that it never holds the whole pool: half, at least one.
     pub fn half_the_pool(&self) -> usize {
-        self.half_the_pool
+        half_of(self.pool_size)
     }
 
     /// How many connections the pool holds at most (`DATABASE_MAX_CONNECTIONS`).
@@ -432,4 +429,9 @@ pub fn is_sqlite_busy(err: &DbErr) -> bool {
         .and_then(|db_err| db_err.code())
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| code & 0xff == 5)
+}
+
+/// Half of a pool of `pool_size` connections, at least one.
+fn half_of(pool_size: usize) -> usize {
+    (pool_size / 2).max(1)
 }
