@@ -5,5 +5,4 @@
 -- benchmark's scripts pick one from bench_pool); :new_id, :now a new time-ordered id and
 -- the current time (fetched with \gset); :title a random integer; the others are
 -- constants the benchmark passes with -D.
-\set limit_21 21
-SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."completed_at", "tasks"."due_date", "tasks"."due_time", "tasks"."due_time_zone", "tasks"."priority", "tasks"."tags", "tasks"."tag_keys", "tasks"."recurrence", "tasks"."recurrence_start", "tasks"."list_id", "tasks"."position", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = :user_id ORDER BY "created_at" DESC, "tasks"."id" DESC LIMIT :limit_21;
+SELECT "tasks"."id", "tasks"."user_id", "tasks"."title", "tasks"."description", "tasks"."is_completed", "tasks"."completed_at", "tasks"."due_date", "tasks"."due_time", "tasks"."due_time_zone", "tasks"."priority", "tasks"."tags", "tasks"."tag_keys", "tasks"."recurrence", "tasks"."recurrence_start", "tasks"."list_id", "tasks"."position", "tasks"."created_at", "tasks"."updated_at", "tasks"."version" FROM "tasks" WHERE "tasks"."user_id" = :user_id ORDER BY "created_at" DESC, "tasks"."id" DESC LIMIT 21;

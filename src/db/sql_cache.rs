@@ -1,20 +1,25 @@
 //! SQL text written once per statement shape. A statement writes its text and binds its values in
 //! one pass ([`Sql`]), so that no list of values is kept beside the text; once its shape's text is
-//! cached, the same code runs with the text left out and only gathers the values.
+//! cached, the same code runs with the text left out and only gathers the values (and the row
+//! counts written into the text).
 
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
 use std::hash::Hash;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
-/// A statement being written: its SQL text (left out when its shape's text is cached) and the
-/// values it binds, in the order of their placeholders.
+/// A statement being written: its SQL text (left out when its shape's text is cached), the row
+/// counts written into the text and the values it binds, in the order of their placeholders.
 pub struct Sql {
     backend: DatabaseBackend,
+    /// The text after the last row count.
     text: Option<String>,
+    /// The text before each row count.
+    pieces: Vec<String>,
+    row_counts: Vec<u64>,
     values: Vec<Value>,
 }
 
@@ -23,8 +28,23 @@ impl Sql {
         Self {
             backend,
             text: writes_text.then(String::new),
+            pieces: Vec::new(),
+            row_counts: Vec::new(),
             values: Vec::with_capacity(values),
         }
+    }
+
+    /// The text written (if it was), in its pieces around the row counts; the row counts; the
+    /// values.
+    fn finish(mut self) -> (Option<Text>, Vec<u64>, Vec<Value>) {
+        let text = self.text.take().map(|tail| {
+            self.pieces.push(tail);
+            Text {
+                pieces: self.pieces,
+                values: self.values.len(),
+            }
+        });
+        (text, self.row_counts, self.values)
     }
 
     pub fn backend(&self) -> DatabaseBackend {
@@ -49,6 +69,20 @@ impl Sql {
                 }
                 _ => sql.push('?'),
             }
+        }
+        self
+    }
+
+    /// ` LIMIT rows`, the number written into the text, not bound. PostgreSQL plans a bound
+    /// `LIMIT` for a tenth of the rows, so that a statement with one never earns a generic plan
+    /// and is planned anew on every execution (planning a page of tasks, with the table's many
+    /// indexes to weigh, cost as much as running it); with the number in the text, one plan
+    /// serves every execution. The shape's text is cached with a gap where the number goes.
+    pub fn limit(&mut self, rows: u64) -> &mut Self {
+        self.push(" LIMIT ");
+        self.row_counts.push(rows);
+        if let Some(text) = &mut self.text {
+            self.pieces.push(std::mem::take(text));
         }
         self
     }
@@ -87,19 +121,33 @@ impl Sql {
     }
 }
 
-/// A shape's SQL text and how many values it binds.
-#[derive(Debug, Clone)]
+/// A shape's SQL text, in pieces around its row counts, and how many values it binds.
+#[derive(Debug, Clone, PartialEq)]
 struct Text {
-    sql: String,
+    pieces: Vec<String>,
     values: usize,
+}
+
+impl Text {
+    /// The text with `row_counts` in its gaps.
+    fn with(&self, row_counts: &[u64]) -> String {
+        let (tail, pieces) = self.pieces.split_last().expect("a text has its tail");
+        let mut sql = String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + 8);
+        for (piece, rows) in pieces.iter().zip(row_counts) {
+            sql.push_str(piece);
+            write!(sql, "{rows}").expect("a String takes any text");
+        }
+        sql.push_str(tail);
+        sql
+    }
 }
 
 /// The SQL text of each shape written so far, per database backend. A shape is whatever decides
 /// a statement's text apart from its values.
 #[derive(Debug)]
 pub struct SqlCache<S> {
-    postgres: RwLock<HashMap<S, Text>>,
-    sqlite: RwLock<HashMap<S, Text>>,
+    postgres: RwLock<HashMap<S, Arc<Text>>>,
+    sqlite: RwLock<HashMap<S, Arc<Text>>>,
 }
 
 impl<S> Default for SqlCache<S> {
@@ -129,20 +177,22 @@ impl<S: Copy + Eq + Hash + Debug> SqlCache<S> {
         let Some(text) = cached else {
             let mut sql = Sql::new(backend, true, 0);
             write(&mut sql);
-            let text = sql.text.expect("written");
-            let cached = Text {
-                sql: text.clone(),
-                values: sql.values.len(),
-            };
-            texts.write().expect("not poisoned").insert(shape, cached);
-            return Statement::from_sql_and_values(backend, text, sql.values);
+            let (text, row_counts, values) = sql.finish();
+            let text = text.expect("written");
+            let statement = text.with(&row_counts);
+            texts
+                .write()
+                .expect("not poisoned")
+                .insert(shape, Arc::new(text));
+            return Statement::from_sql_and_values(backend, statement, values);
         };
         let mut sql = Sql::new(backend, cfg!(debug_assertions), text.values);
         write(&mut sql);
-        if let Some(written) = sql.text {
-            assert_eq!(written, text.sql, "{shape:?} has one SQL text");
+        let (written, row_counts, values) = sql.finish();
+        if let Some(written) = written {
+            assert_eq!(written, *text, "{shape:?} has one SQL text");
         }
-        Statement::from_sql_and_values(backend, text.sql, sql.values)
+        Statement::from_sql_and_values(backend, text.with(&row_counts), values)
     }
 }
 
@@ -186,6 +236,41 @@ mod tests {
         assert_eq!(
             sqlite.sql,
             r#"SELECT "id" FROM "tasks" WHERE "id" = ? AND "user_id" = ?"#
+        );
+    }
+
+    /// A page of an owner's tasks, the row count in the text, in a subquery and at the end.
+    fn page(sql: &mut Sql, user_id: Uuid, rows: u64) {
+        sql.push(r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = "#)
+            .bind(user_id)
+            .limit(rows)
+            .push(r#") AS "page""#)
+            .limit(rows - 1);
+    }
+
+    #[test]
+    fn row_counts_are_written_into_the_text_of_their_statement_alone() {
+        let cache = SqlCache::default();
+        let user_id = Uuid::new_v4();
+        let written = cache.statement(DatabaseBackend::Postgres, "page", |sql| {
+            page(sql, user_id, 21)
+        });
+        let cached = cache.statement(DatabaseBackend::Postgres, "page", |sql| {
+            page(sql, user_id, 101)
+        });
+        assert_eq!(
+            written.sql,
+            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = $1 LIMIT 21) AS "page" LIMIT 20"#
+        );
+        assert_eq!(
+            cached.sql,
+            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = $1 LIMIT 101) AS "page" LIMIT 100"#
+        );
+        assert_eq!(cached.values.unwrap().0, vec![Value::from(user_id)]);
+        let sqlite = cache.statement(DatabaseBackend::Sqlite, "page", |sql| page(sql, user_id, 2));
+        assert_eq!(
+            sqlite.sql,
+            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = ? LIMIT 2) AS "page" LIMIT 1"#
         );
     }
 

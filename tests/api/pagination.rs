@@ -4,9 +4,14 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use reqwest::StatusCode;
+use sea_orm::sqlx::{self, Connection, PgConnection};
+use sea_orm::DatabaseBackend;
 use serde_json::{json, Value};
+use task_api::pagination::{ListFilter, TaskFilter, TaskSort};
+use task_api::store::statements::ListTasks;
+use uuid::Uuid;
 
-use crate::helpers::{each_database, expect_invalid, expect_json, TestApp};
+use crate::helpers::{each_database, expect_invalid, expect_json, postgres_database, TestApp};
 
 const SORTS: [&str; 10] = [
     "-created_at",
@@ -389,4 +394,85 @@ async fn a_cursor_works_only_for_the_list_that_made_it() {
         .await;
     })
     .await;
+}
+
+/// On PostgreSQL a first page's statement, executed for owner after owner, is planned once: its
+/// row count is written into the text, where a bound one would have it planned anew on every
+/// execution (PostgreSQL plans a bound `LIMIT` for a tenth of the rows, so that the generic plan
+/// never looks as cheap as a custom one).
+#[tokio::test]
+async fn on_postgresql_a_first_page_is_planned_once_for_every_owner() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let _app = TestApp::spawn(database.config()).await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    // Owners with a thousand tasks each, so that reading a page is much less than reading them
+    // all, and the planner knows it.
+    let owners: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+    for statement in [
+        r#"INSERT INTO "users" ("id", "created_at") SELECT "id", now() FROM unnest($1::uuid[]) AS "owners"("id")"#,
+        r#"INSERT INTO "tasks" ("id", "user_id", "title", "position", "created_at", "updated_at") SELECT gen_random_uuid(), "owner", 'task ' || "n", 'a' || "n", now() - "n" * interval '1 second', now() FROM unnest($1::uuid[]) AS "owners"("owner"), generate_series(1, 1000) AS "n""#,
+    ] {
+        sqlx::query(statement)
+            .bind(&owners)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    sqlx::query(r#"ANALYZE "tasks""#)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let every_task = TaskFilter::default();
+    let inbox = TaskFilter {
+        list: Some(ListFilter::Inbox),
+        ..TaskFilter::default()
+    };
+    for (sort, filter) in [
+        (TaskSort::CreatedAtDesc, &every_task),
+        (TaskSort::PositionAsc, &inbox),
+        (TaskSort::DueAsc, &every_task),
+    ] {
+        let first_page = |user_id| {
+            ListTasks {
+                user_id,
+                sort,
+                filter,
+                after: None,
+                limit: 20,
+            }
+            .statement(DatabaseBackend::Postgres)
+        };
+        let text = first_page(Uuid::nil()).sql;
+        for &user_id in &owners {
+            let statement = first_page(user_id);
+            assert_eq!(
+                statement.values.unwrap().0,
+                vec![sea_orm::Value::from(user_id)],
+                "{sort:?}: the owner is the one value bound"
+            );
+            let page = sqlx::query(&statement.sql)
+                .bind(user_id)
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+            assert_eq!(
+                page.len(),
+                21,
+                "{sort:?}: a page and the first task after it"
+            );
+        }
+        let (generic, custom): (i64, i64) = sqlx::query_as(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        )
+        .bind(&text)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+        assert!(
+            generic >= 3,
+            "{sort:?}: {generic} executions on the generic plan, {custom} planned anew: {text}"
+        );
+    }
 }

@@ -175,8 +175,8 @@ impl ListLists {
                     .bind(id)
                     .push("))");
             }
-            sql.push(r#" ORDER BY "lists"."created_at" ASC, "lists"."id" ASC LIMIT "#)
-                .bind(self.limit + 1);
+            sql.push(r#" ORDER BY "lists"."created_at" ASC, "lists"."id" ASC"#)
+                .limit(self.limit + 1);
         })
     }
 }

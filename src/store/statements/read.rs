@@ -111,8 +111,7 @@ impl ListTasks<'_> {
             .push(order)
             .push(r#", "tasks"."id""#)
             .push(order)
-            .push(" LIMIT ")
-            .bind(self.limit + 1);
+            .limit(self.limit + 1);
     }
 
     /// ` AND …` for each filter given.
@@ -177,8 +176,8 @@ impl ListTags {
         statement(backend, Shape::ListTags, |sql| {
             sql.push(r#"SELECT MIN("name") AS "name", COUNT(*) AS "count" FROM "task_tags" WHERE "user_id" = "#)
                 .bind(self.user_id)
-                .push(r#" GROUP BY "tag_key" ORDER BY "tag_key" LIMIT "#)
-                .bind(self.limit);
+                .push(r#" GROUP BY "tag_key" ORDER BY "tag_key""#)
+                .limit(self.limit);
         })
     }
 }
@@ -416,11 +415,11 @@ impl ListChanges {
                 .push(side.table)
                 .push(r#"."version" > "#)
                 .bind(self.since)
-                .push(r#" ORDER BY "version" ASC LIMIT "#)
-                .bind(rows)
+                .push(r#" ORDER BY "version" ASC"#)
+                .limit(rows)
                 .push(") AS ")
                 .push(side.name);
         });
-        sql.push(r#" ORDER BY "version" ASC LIMIT "#).bind(rows);
+        sql.push(r#" ORDER BY "version" ASC"#).limit(rows);
     }
 }
