@@ -24,7 +24,10 @@ do not state, so that positive_data_acceptance runs on every operation and every
   the stateful phase's "created resource not found" (ST302) is dropped for those codes only; a
   USER_NOT_FOUND still fails the run. Its 400 for an operation refused by one of the rules above
   (a `list_id` not one of the user's lists, say, which the stateful phase links into a
-  create_task body from another user's list) is dropped as that endpoint's is.
+  create_task body from another user's list) is dropped as that endpoint's is. Its 412 for an
+  operation's `if_match` naming none of the task's versions (PRECONDITION_FAILED, as an
+  `If-Match` header naming another version is rightly refused: what the server holds) is dropped
+  from "schema-valid request rejected" (ST202) for that code only.
 - A batch that is not atomic answers 200 whatever its operations answer: each runs as if sent
   alone, and an operation whose body breaks its endpoint's schema is refused in its own result
   (400 VALIDATION_ERROR). The stateful phase can make such a batch from data it links across
@@ -121,6 +124,11 @@ def an_operations_target_missing(case, response):
             and error_code(response) in ("TASK_NOT_FOUND", "LIST_NOT_FOUND"))
 
 
+def an_operations_precondition_failed(case, response):
+    return (operation_id(case) == "applyBatch" and response.status_code == 412
+            and error_code(response) == "PRECONDITION_FAILED")
+
+
 def refused_inside_a_batch(case, response):
     if operation_id(case) != "applyBatch" or response.status_code != 200:
         return False
@@ -142,6 +150,7 @@ def filter_failure(context, failure, case, response):
     held = HELD_STATE_RULES.get(operation_id(case), set())
     return not (
         (failure.code == "ST202" and refused_for_what_is_held(response, held))
+        or (failure.code == "ST202" and an_operations_precondition_failed(case, response))
         or (failure.code == "ST302" and an_operations_target_missing(case, response))
         or (failure.code == "ST201" and refused_inside_a_batch(case, response))
     )
