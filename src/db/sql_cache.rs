@@ -11,6 +11,9 @@ use std::sync::{Arc, RwLock};
 use sea_orm::sea_query::Value;
 use sea_orm::{DatabaseBackend, Statement};
 
+/// The row counts [`Sql::limit`] writes: a page and the row after it, at the API's usual sizes.
+const ROW_COUNTS: [u64; 9] = [2, 6, 11, 21, 51, 101, 251, 501, 1001];
+
 /// A statement being written: its SQL text (left out when its shape's text is cached), the row
 /// counts written into the text and the values it binds, in the order of their placeholders.
 pub struct Sql {
@@ -19,6 +22,7 @@ pub struct Sql {
     text: Option<String>,
     /// The text before each row count.
     pieces: Vec<String>,
+    /// The row counts, in the order of their gaps.
     row_counts: Vec<u64>,
     values: Vec<Value>,
 }
@@ -73,14 +77,18 @@ impl Sql {
         self
     }
 
-    /// ` LIMIT rows`, the number written into the text, not bound. PostgreSQL plans a bound
-    /// `LIMIT` for a tenth of the rows, so that a statement with one never earns a generic plan
-    /// and is planned anew on every execution (planning a page of tasks, with the table's many
-    /// indexes to weigh, cost as much as running it); with the number in the text, one plan
-    /// serves every execution. The shape's text is cached with a gap where the number goes.
+    /// ` LIMIT n`, at least `rows`: the number written into the text, not bound, and rounded up
+    /// to one of `ROW_COUNTS`, so that callers cut what they read to what they need.
+    /// PostgreSQL plans a bound `LIMIT` for a tenth of the rows, so that a statement with one
+    /// never earns a generic plan and is planned anew on every execution (planning a page of
+    /// tasks, with the table's many indexes to weigh, cost as much as running it); with the
+    /// number in the text, one plan serves every execution. Rounded, a client's page sizes make
+    /// a few texts of a shape, not one each, so that they never crowd the connections' prepared
+    /// statements. The shape's text is cached with a gap where the number goes.
     pub fn limit(&mut self, rows: u64) -> &mut Self {
         self.push(" LIMIT ");
-        self.row_counts.push(rows);
+        let rounded = ROW_COUNTS.into_iter().find(|&count| count >= rows);
+        self.row_counts.push(rounded.unwrap_or(rows));
         if let Some(text) = &mut self.text {
             self.pieces.push(std::mem::take(text));
         }
@@ -122,7 +130,7 @@ impl Sql {
 }
 
 /// A shape's SQL text, in pieces around its row counts, and how many values it binds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 struct Text {
     pieces: Vec<String>,
     values: usize,
@@ -132,7 +140,10 @@ impl Text {
     /// The text with `row_counts` in its gaps.
     fn with(&self, row_counts: &[u64]) -> String {
         let (tail, pieces) = self.pieces.split_last().expect("a text has its tail");
-        let mut sql = String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + 8);
+        assert_eq!(pieces.len(), row_counts.len(), "one row count for each gap");
+        let digits = 4 * row_counts.len();
+        let mut sql =
+            String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + digits);
         for (piece, rows) in pieces.iter().zip(row_counts) {
             sql.push_str(piece);
             write!(sql, "{rows}").expect("a String takes any text");
@@ -239,39 +250,54 @@ mod tests {
         );
     }
 
-    /// A page of an owner's tasks, the row count in the text, in a subquery and at the end.
-    fn page(sql: &mut Sql, user_id: Uuid, rows: u64) {
+    /// A page of an owner's tasks, row counts in the text, in a subquery and at the end.
+    fn page(sql: &mut Sql, user_id: Uuid, inner: u64, outer: u64) {
         sql.push(r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = "#)
             .bind(user_id)
-            .limit(rows)
+            .limit(inner)
             .push(r#") AS "page""#)
-            .limit(rows - 1);
+            .limit(outer);
     }
 
     #[test]
     fn row_counts_are_written_into_the_text_of_their_statement_alone() {
         let cache = SqlCache::default();
         let user_id = Uuid::new_v4();
-        let written = cache.statement(DatabaseBackend::Postgres, "page", |sql| {
-            page(sql, user_id, 21)
-        });
-        let cached = cache.statement(DatabaseBackend::Postgres, "page", |sql| {
-            page(sql, user_id, 101)
-        });
+        let statement = |backend, inner, outer| {
+            cache
+                .statement(backend, "page", |sql| page(sql, user_id, inner, outer))
+                .sql
+        };
+        let text = |inner, outer| {
+            format!(
+                r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = $1 LIMIT {inner}) AS "page" LIMIT {outer}"#
+            )
+        };
+        // Written, then cached with other counts.
+        assert_eq!(statement(DatabaseBackend::Postgres, 21, 2), text(21, 2));
         assert_eq!(
-            written.sql,
-            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = $1 LIMIT 21) AS "page" LIMIT 20"#
+            statement(DatabaseBackend::Postgres, 101, 1001),
+            text(101, 1001)
         );
+        // Rounded up to the next of the row counts; past the greatest, as given.
+        assert_eq!(statement(DatabaseBackend::Postgres, 1, 22), text(2, 51));
         assert_eq!(
-            cached.sql,
-            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = $1 LIMIT 101) AS "page" LIMIT 100"#
+            statement(DatabaseBackend::Postgres, 7, 1002),
+            text(11, 1002)
         );
-        assert_eq!(cached.values.unwrap().0, vec![Value::from(user_id)]);
-        let sqlite = cache.statement(DatabaseBackend::Sqlite, "page", |sql| page(sql, user_id, 2));
+        for sqlite in [(3, 6), (12, 21)] {
+            statement(DatabaseBackend::Sqlite, sqlite.0, sqlite.1);
+        }
         assert_eq!(
-            sqlite.sql,
-            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = ? LIMIT 2) AS "page" LIMIT 1"#
+            statement(DatabaseBackend::Sqlite, 12, 21),
+            r#"SELECT * FROM (SELECT "id" FROM "tasks" WHERE "user_id" = ? LIMIT 21) AS "page" LIMIT 21"#
         );
+        let values = cache
+            .statement(DatabaseBackend::Postgres, "page", |sql| {
+                page(sql, user_id, 21, 21)
+            })
+            .values;
+        assert_eq!(values.unwrap().0, vec![Value::from(user_id)]);
     }
 
     #[test]

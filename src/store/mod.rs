@@ -1166,10 +1166,11 @@ pub struct TagCount {
 /// `limit`, read from `task_tags`' primary key. The owner is looked up only when there are none.
 pub async fn list_tags(db: &Database, user_id: Uuid, limit: u64) -> StoreResult<Vec<TagCount>> {
     let select = ListTags { user_id, limit }.statement(db.get_database_backend());
-    let tags = TagCount::find_by_statement(select).all(db).await?;
+    let mut tags = TagCount::find_by_statement(select).all(db).await?;
     if tags.is_empty() {
         get_user(db, user_id).await?;
     }
+    tags.truncate(limit as usize);
     Ok(tags)
 }
 

@@ -143,8 +143,9 @@ impl GetList {
     }
 }
 
-/// One keyset page of a user's lists, oldest first (`created_at`, then `id`): `limit + 1` rows,
-/// so that the caller sees whether more follow.
+/// One keyset page of a user's lists, oldest first (`created_at`, then `id`): at least
+/// `limit + 1` rows (the count is rounded up: `Sql::limit`), so that the caller sees whether more
+/// follow.
 pub struct ListLists {
     pub user_id: Uuid,
     /// The `created_at` and `id` of the previous page's last list.

@@ -49,8 +49,8 @@ impl GetTasks<'_> {
     }
 }
 
-/// One keyset page of a user's tasks: `limit + 1` rows, so that the caller sees whether more
-/// follow.
+/// One keyset page of a user's tasks: at least `limit + 1` rows (the count is rounded up:
+/// `Sql::limit`), so that the caller sees whether more follow.
 pub struct ListTasks<'a> {
     pub user_id: Uuid,
     pub sort: TaskSort,
@@ -165,7 +165,8 @@ impl ListTasks<'_> {
 }
 
 /// A user's tags with their counts, in byte order of their keys, named by their smallest spelling
-/// (the columns compare byte by byte on both databases); at most `limit`.
+/// (the columns compare byte by byte on both databases): the first `limit`, and a few more
+/// when the count is rounded up (`Sql::limit`).
 pub struct ListTags {
     pub user_id: Uuid,
     pub limit: u64,
@@ -281,9 +282,9 @@ fn due_key(descending: bool, backend: DatabaseBackend) -> &'static str {
 }
 
 /// One page of a user's changes after `since`, in version order: the tasks and lists changed
-/// since (in their latest state) and the tasks and lists deleted since; `limit + 1` rows, so that
-/// the caller sees whether more follow. One statement, so one snapshot: no change is skipped
-/// between the four. Each side takes its first `limit + 1` by its `(user_id, version)` index
+/// since (in their latest state) and the tasks and lists deleted since; at least `limit + 1` rows
+/// (the count is rounded up: `Sql::limit`), so that the caller sees whether more follow. One statement, so one snapshot: no change is skipped
+/// between the four. Each side takes its first rows (as many) by its `(user_id, version)` index
 /// before they are merged, so that a page costs the same however many changes follow it.
 pub struct ListChanges {
     pub user_id: Uuid,
