@@ -65,7 +65,8 @@ impl<T, A> Waiting<T, A> {
 /// What the workers take from.
 type Queue<T, A> = Arc<Mutex<mpsc::UnboundedReceiver<Waiting<T, A>>>>;
 
-/// Each worker's word that another worker has ended a round (kept until it listens).
+/// Each worker's word that another worker has ended a round that did something (kept until it
+/// listens).
 type RoundsEnded = Arc<[Notify]>;
 
 /// The queue of requests `T`, answered `A`; its workers end when every handle is dropped.
@@ -88,7 +89,7 @@ impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
     /// one). Each takes up to `most` waiting requests and hands them to `run`, which answers
     /// those it did and gives back those that must wait for its next round (they go first); a
     /// round that could do none of them (each waits for what another worker is doing) is tried
-    /// again once another worker ends a round or more requests arrive.
+    /// again once another worker ends a round that did something, or more requests arrive.
     pub fn start<R, F>(db: &Database, workers: usize, most: usize, run: R) -> Self
     where
         R: Fn(Database, Vec<Waiting<T, A>>) -> F + Clone + Send + 'static,
@@ -142,7 +143,7 @@ impl<T: Send + 'static, A: Send + 'static> Together<T, A> {
 
 /// Takes what waits (at least one request, at most `most`, those left from the last round
 /// first), hands it to `run`, and again, until no handle is left. `rounds_ended`: this worker's
-/// place among the workers, and where each hears that another ended a round.
+/// place among the workers, and where each hears that another ended a round that did something.
 async fn work<T, A, R, F>(
     db: Database,
     queue: Queue<T, A>,
@@ -176,12 +177,16 @@ async fn work<T, A, R, F>(
         }
         let taken = batch.len();
         batch = run(db.clone(), batch).await;
-        for (other, round_ended) in rounds_ended.iter().enumerate() {
-            if other != worker {
-                round_ended.notify_one();
+        if batch.len() < taken {
+            // What this round did may be what another worker's requests wait for. (A round that
+            // did nothing held nothing: told of it, two waiting workers would wake each other
+            // without end.)
+            for (other, round_ended) in rounds_ended.iter().enumerate() {
+                if other != worker {
+                    round_ended.notify_one();
+                }
             }
-        }
-        if batch.len() == taken {
+        } else {
             // None of it could be done yet: what it waits for ends with another worker's round.
             let room = most.saturating_sub(batch.len());
             tokio::select! {
