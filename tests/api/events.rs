@@ -610,6 +610,40 @@ async fn on_postgresql_a_change_through_one_instance_reaches_a_stream_on_another
     }
 }
 
+/// Changes of several users committed at one moment go out in one notification statement (the
+/// ids as one list): each user's stream on the other instance hears its own change, and only it.
+#[tokio::test]
+async fn on_postgresql_changes_of_many_users_at_once_reach_each_users_stream_on_another_instance() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let a = second_instance(&database, |_| {}).await;
+    let b = second_instance(&database, |_| {}).await;
+    let mut users = Vec::new();
+    for _ in 0..12 {
+        users.push(a.create_user().await);
+    }
+    let mut streams = Vec::new();
+    for &user in &users {
+        let mut events = stream(&b, user).await;
+        assert_eq!(events.next_change().await, 0);
+        streams.push(events);
+    }
+    // Every user but the last writes, all at once.
+    let writers = &users[..users.len() - 1];
+    futures_util::future::join_all(
+        writers
+            .iter()
+            .map(|&user| a.create_titled(user, "Made on A at once")),
+    )
+    .await;
+    let (silent, heard) = streams.split_last_mut().expect("12 streams");
+    for events in heard {
+        assert_eq!(events.next_change().await, 1);
+    }
+    silent.no_change_within(Duration::from_millis(500)).await;
+}
+
 #[tokio::test]
 async fn on_postgresql_a_change_made_while_the_listener_is_away_reaches_the_stream_after_it_is_back(
 ) {
