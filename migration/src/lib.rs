@@ -15,6 +15,7 @@ mod m20261206_000010_tasks_in_lists;
 mod m20261206_000011_position_key_between;
 mod m20261207_000012_position_after_the_last;
 mod m20261207_000013_position_after_the_last_in_steps;
+mod m20261207_000014_indexes_writes_pay_for;
 
 /// Applies and reverts the schema migrations of Task API.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_position_key_between::Migration),
             Box::new(m20261207_000012_position_after_the_last::Migration),
             Box::new(m20261207_000013_position_after_the_last_in_steps::Migration),
+            Box::new(m20261207_000014_indexes_writes_pay_for::Migration),
         ]
     }
 }
