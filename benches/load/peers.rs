@@ -28,6 +28,14 @@ impl Bench {
         let copy = self.dir.join("peers");
         copy_tree(peers, &copy)?;
         let target = Path::new(MANIFEST_DIR).join("target/peers");
+        // The servers are built from a copy kept in one place (outside this workspace), its
+        // files' times kept, so that cargo finds them unchanged on later runs and only checks
+        // them (a copy at the run's own path would be another package to cargo, built anew).
+        let sources = std::env::temp_dir().join("task-api-peer-sources");
+        if sources.exists() {
+            fs::remove_dir_all(&sources).context("cannot remove the peers' last copy")?;
+        }
+        copy_tree(peers, &sources)?;
         let limits: Vec<String> = unbound_limits()
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
@@ -40,13 +48,13 @@ impl Bench {
             self.server_binary.display()
         )];
         for (folder, binary) in PEER_SERVERS {
-            let built = build(&copy.join(folder), &target, binary)?;
+            let built = build(&sources.join(folder), &target, binary)?;
             servers.push(format!("{folder}={}", built.display()));
         }
         let database_url = format!("{}?sslmode=disable", self.server_url);
         let (database_url, proxy) = match self.options.far_database_ms {
             Some(delay) => {
-                let proxy = build(&copy.join(LATENCY_PROXY.0), &target, LATENCY_PROXY.1)?;
+                let proxy = build(&sources.join(LATENCY_PROXY.0), &target, LATENCY_PROXY.1)?;
                 let far = far_away(&proxy, &database_url, delay)?;
                 (far.url, Some(far.process))
             }
@@ -122,10 +130,10 @@ fn report_refusals(table: &str) -> Result<()> {
     Ok(())
 }
 
-/// `from` copied to `to`, writable (the shared folder is read-only).
+/// `from` copied to `to` with its files' times, writable (the shared folder is read-only).
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let copied = Command::new("cp")
-        .arg("-r")
+        .args(["-r", "--preserve=timestamps"])
         .arg(from)
         .arg(to)
         .status()
