@@ -588,13 +588,20 @@ async fn second_instance(database: &TestDatabase, configure: impl Fn(&mut Config
     TestApp::spawn(config).await
 }
 
-#[tokio::test]
-async fn on_postgresql_a_change_through_one_instance_reaches_a_stream_on_another_within_a_second() {
-    let Some(database) = postgres_database().await else {
-        return;
-    };
+/// Two instances, A and B, on a PostgreSQL database of their own (kept while the test holds it);
+/// `None` without PostgreSQL.
+async fn two_instances_on_postgresql() -> Option<(TestDatabase, TestApp, TestApp)> {
+    let database = postgres_database().await?;
     let a = second_instance(&database, |_| {}).await;
     let b = second_instance(&database, |_| {}).await;
+    Some((database, a, b))
+}
+
+#[tokio::test]
+async fn on_postgresql_a_change_through_one_instance_reaches_a_stream_on_another_within_a_second() {
+    let Some((_database, a, b)) = two_instances_on_postgresql().await else {
+        return;
+    };
     let user = a.create_user().await;
     let mut events = stream(&b, user).await;
     assert_eq!(events.next_change().await, 0);
@@ -614,11 +621,9 @@ async fn on_postgresql_a_change_through_one_instance_reaches_a_stream_on_another
 /// ids as one list): each user's stream on the other instance hears its own change, and only it.
 #[tokio::test]
 async fn on_postgresql_changes_of_many_users_at_once_reach_each_users_stream_on_another_instance() {
-    let Some(database) = postgres_database().await else {
+    let Some((_database, a, b)) = two_instances_on_postgresql().await else {
         return;
     };
-    let a = second_instance(&database, |_| {}).await;
-    let b = second_instance(&database, |_| {}).await;
     let mut users = Vec::new();
     for _ in 0..12 {
         users.push(a.create_user().await);
